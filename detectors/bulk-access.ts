@@ -1,0 +1,50 @@
+/**
+ * Bulk access: one chain touching many more distinct resources (records, paths with ids,
+ * tables) than this agent's chains ever do.
+ *
+ * Catches mass reads and scraping ("fetch every customer record") by a hijacked or over-eager
+ * agent. The limit is the larger of `minResources`, 3x the agent's largest normal chain and the
+ * log-scale mean + 4 sd, so agents that legitimately sweep data learn a high bar. Fires once per
+ * chain; the set of resources is capped per chain.
+ *
+ * Cost: one Set insert per call; ~60 bytes per agent plus the open chain's set.
+ */
+import { DecayedStats } from '../src/decayed-stats.js';
+import { type CallContext, type ChainContext, type Detector, type Finding, clamp, scratch } from './types.js';
+
+const MAX_TRACKED = 10_000;
+
+export function bulkAccess(minResources = 25): Detector<DecayedStats> {
+  const limitOf = (s: DecayedStats): number =>
+    Math.max(minResources, Math.ceil(3 * Math.exp(s.max)), Math.ceil(Math.exp(s.mean + 4 * Math.max(s.sd, 0.3))));
+  return {
+    id: 'bulk-access',
+    coldStart: false,
+    init: () => new DecayedStats(500),
+
+    scoreCall(ctx: CallContext, stats): Finding | undefined {
+      const { call, chain } = ctx;
+      const s = scratch(chain, 'bulk-access', () => ({ seen: new Set<string>(), fired: false, first: call.spanId }));
+      if (s.seen.size < MAX_TRACKED) s.seen.add(call.resource);
+      const limit = limitOf(stats);
+      if (s.fired || s.seen.size <= limit) return undefined;
+      s.fired = true;
+      return {
+        detector: 'bulk-access', score: clamp(0.55 + 0.05 * Math.log2(s.seen.size / limit), 0.55, 0.8), signature: 'bulk-access',
+        title: 'Bulk access to many resources',
+        reason: `one chain of ${ctx.agent.id} touched ${s.seen.size} distinct resources; its largest normal chain touched ~${Math.round(Math.exp(stats.max))}`,
+        expected: `≤ ${limit} distinct resources per chain`, observed: `${s.seen.size} distinct resources (latest ${call.resource})`,
+        spanIds: [s.first, call.spanId],
+      };
+    },
+
+    learnChain(ctx: ChainContext, stats) {
+      const distinct = new Set(ctx.chain.calls.map((c) => c.resource)).size;
+      stats.add(Math.log(Math.max(distinct, 1)));
+    },
+
+    snapshot: (s) => s.toJSON(),
+    restore: (json) => DecayedStats.fromJSON(json as [number, number, number, number], 500),
+    bytes: () => 60,
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * Loop or repetition: the same action over and over inside one chain (a run of identical
+ * actions, or an A-B-A-B cycle), far longer than any run this agent makes normally.
+ *
+ * Catches runaway agents stuck retrying or paging without end, and tool-call loops induced by
+ * poisoned tool output. Legitimate pagination learns a long normal run and raises the bar.
+ * Fires once per chain, when the run crosses the limit.
+ *
+ * Cost: a string compare per call; ~60 bytes per agent.
+ */
+import { DecayedStats } from '../src/decayed-stats.js';
+import { type CallContext, type ChainContext, type Detector, type Finding, clamp, scratch } from './types.js';
+
+interface LoopScratch {
+  last: string;
+  last2: string;
+  run: number;
+  cycle: number;
+  fired: boolean;
+  first: string;
+}
+
+export function loop(minRun = 12): Detector<DecayedStats> {
+  const limitOf = (s: DecayedStats): number => Math.max(minRun, Math.ceil(3 * Math.exp(s.max)), Math.ceil(Math.exp(s.mean + 4 * Math.max(s.sd, 0.3))));
+  const track = (s: LoopScratch, sig: string): void => {
+    s.run = sig === s.last ? s.run + 1 : 1;
+    s.cycle = sig === s.last2 && sig !== s.last ? s.cycle + 1 : 0;
+    s.last2 = s.last;
+    s.last = sig;
+  };
+  return {
+    id: 'loop',
+    coldStart: false,
+    init: () => new DecayedStats(500),
+
+    scoreCall(ctx: CallContext, stats): Finding | undefined {
+      const { call, chain } = ctx;
+      const s = scratch<LoopScratch>(chain, 'loop', () => ({ last: '', last2: '', run: 0, cycle: 0, fired: false, first: call.spanId }));
+      if (call.action.signature !== s.last) s.first = call.spanId;
+      track(s, call.action.signature);
+      const reps = Math.max(s.run, Math.floor(s.cycle / 2) + 1);
+      const limit = limitOf(stats);
+      if (s.fired || reps <= limit) return undefined;
+      s.fired = true;
+      return {
+        detector: 'loop', score: clamp(0.5 + 0.05 * (reps - limit), 0.5, 0.8), signature: `loop:${call.action.signature}`,
+        title: 'Runaway loop',
+        reason: `${ctx.agent.id} repeated ${call.action.signature} ${reps} times in a row in one chain; its longest normal run is ~${Math.round(Math.exp(stats.max))}`,
+        expected: `≤ ${limit} repetitions`, observed: `${reps} repetitions`, spanIds: [s.first, call.spanId],
+      };
+    },
+
+    learnChain(ctx: ChainContext, stats) {
+      const s: LoopScratch = { last: '', last2: '', run: 0, cycle: 0, fired: false, first: '' };
+      let maxRun = 1;
+      for (const call of ctx.chain.calls) {
+        track(s, call.action.signature);
+        maxRun = Math.max(maxRun, s.run, Math.floor(s.cycle / 2) + 1);
+      }
+      stats.add(Math.log(maxRun));
+    },
+
+    snapshot: (s) => s.toJSON(),
+    restore: (json) => DecayedStats.fromJSON(json as [number, number, number, number], 500),
+    bytes: () => 60,
+  };
+}

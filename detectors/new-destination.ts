@@ -1,0 +1,113 @@
+/**
+ * New destination: a host, or a destination named in tool arguments (email domain, account,
+ * channel, user, URL host), that this agent has never sent a call to.
+ *
+ * Catches out-of-scope destinations and the exfiltration hop of a hijacked agent ("post the file
+ * to paste-drop.io"). Works when an agent's set of destinations is stable. Fails quietly, by
+ * design, for agents whose normal work is novel: the score is damped by the agent's own novelty
+ * rate per destination kind, and halved when peers (agents of the same name/service) use the
+ * destination. A learning agent is checked against its peers only.
+ *
+ * Cost: one scan of a ≤64-entry Uint32Array per destination; ~1 KB per agent at the cap.
+ */
+import { CountTable } from '../src/count-table.js';
+import type { Destination, DestinationKind } from '../src/arg-destinations.js';
+import type { AgentCall } from '../src/agent-call.js';
+import type { Interner } from '../src/intern.js';
+import { type CallContext, type Detector, type DetectorSettings, type Finding, NoveltyRate, clamp, historyDays } from './types.js';
+
+const KINDS: DestinationKind[] = ['host', 'email-domain', 'account', 'channel', 'user', 'domain'];
+const BASE: Record<string, number> = { host: 0.6, 'email-domain': 0.55, account: 0.6, channel: 0.45, user: 0.4, domain: 0.5 };
+
+export interface DestinationState {
+  table: CountTable;
+  novelty: NoveltyRate[];
+}
+
+/** The destination keys of a call: its host, then argument destinations (email domains, not addresses). */
+export function destinationKeys(call: AgentCall): Destination[] {
+  const out: Destination[] = [];
+  if (call.host !== undefined) out.push({ kind: 'host', value: call.host });
+  for (const d of call.destinations) if (d.kind !== 'email' && !(d.kind === 'host' && d.value === call.host)) out.push(d);
+  return out;
+}
+
+export function destinationKey(d: Destination): string {
+  return `${d.kind}:${d.value}`;
+}
+
+/** Whether the agent has sent calls to this destination before (used by chain rules). */
+export function knowsDestination(state: DestinationState | undefined, intern: Interner, d: Destination): boolean {
+  if (state === undefined) return false;
+  const id = intern.peek(destinationKey(d));
+  return id >= 0 && state.table.has(id);
+}
+
+export function newDestination(settings: DetectorSettings, maxSize = 64): Detector<DestinationState, CountTable> {
+  return {
+    id: 'new-destination',
+    coldStart: true,
+    init: () => ({ table: new CountTable(maxSize, settings.halfLifeMs), novelty: KINDS.map(() => new NoveltyRate()) }),
+    initPeer: () => new CountTable(512, settings.halfLifeMs, 16),
+
+    scoreCall(ctx: CallContext, state, peer): Finding | undefined {
+      const { call, agent, intern } = ctx;
+      const enforcing = agent.phase === 'enforcing';
+      if (!enforcing && !(ctx.peersReady && peer)) return undefined;
+      let best: Finding | undefined;
+      for (const d of destinationKeys(call)) {
+        const id = intern.peek(destinationKey(d));
+        if (id >= 0 && state.table.has(id)) continue;
+        const peerCount = id >= 0 && peer ? Math.round(peer.count(id)) : 0;
+        const peers = ctx.peers?.agents ?? 0;
+        if (!enforcing && peerCount > 0) continue;
+        const external = d.kind === 'host' ? call.external : true;
+        let score = BASE[d.kind] * state.novelty[KINDS.indexOf(d.kind)].damping();
+        if (peerCount > 0) score *= peerCount * 2 >= peers ? 0.3 : 0.5;
+        if (external) score += 0.1;
+        score = clamp(score, 0, 0.95);
+        if (best !== undefined && best.score >= score) continue;
+        const history = enforcing
+          ? `in ${historyDays(agent)} days of history (${agent.calls} calls)`
+          : `while learning; judged against ${peers} peers`;
+        best = {
+          detector: 'new-destination',
+          score,
+          signature: `new-destination:${destinationKey(d)}`,
+          title: `New ${d.kind === 'host' ? 'destination' : d.kind} ${d.value}`,
+          reason: `${d.value} never seen for ${agent.id} ${history}; ${peerCount} of ${peers} peers`,
+          expected: `one of ${state.table.size} known destinations (top: ${topNames(state.table, intern, 3)})`,
+          observed: `${call.action.signature} → ${d.kind} ${d.value}${external ? ' (external)' : ''}`,
+          spanIds: [call.spanId],
+        };
+      }
+      return best;
+    },
+
+    learnCall(ctx, state, peer) {
+      const { call, intern } = ctx;
+      const seenKinds = new Set<DestinationKind>();
+      for (const d of destinationKeys(call)) {
+        const id = intern.id(destinationKey(d));
+        const isNew = state.table.add(id, call.time);
+        if (!seenKinds.has(d.kind)) state.novelty[KINDS.indexOf(d.kind)].add(isNew);
+        seenKinds.add(d.kind);
+        if (isNew && peer) peer.add(id, call.time);
+      }
+    },
+
+    snapshot: (s, intern) => ({ t: s.table.toJSON((k) => intern.str(k)), n: s.novelty.map((r) => r.toJSON()) }),
+    restore(json, intern) {
+      const j = json as { t: Parameters<typeof CountTable.fromJSON>[0]; n: [number, number][] };
+      return { table: CountTable.fromJSON(j.t, maxSize, settings.halfLifeMs, (s) => intern.id(s)), novelty: KINDS.map((_, i) => NoveltyRate.from(j.n[i])) };
+    },
+    snapshotPeer: (p, intern) => p.toJSON((k) => intern.str(k)),
+    restorePeer: (json, intern) => CountTable.fromJSON(json as Parameters<typeof CountTable.fromJSON>[0], 512, settings.halfLifeMs, (s) => intern.id(s)),
+    bytes: (s) => s.table.bytes() + 6 * 40,
+  };
+}
+
+export function topNames(table: CountTable, intern: Interner, n: number): string {
+  const names = table.entries((k) => intern.str(k)).slice(0, n).map((e) => e[0].replace(/^[a-z-]+:/, ''));
+  return names.length ? names.join(', ') : 'none';
+}

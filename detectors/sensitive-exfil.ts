@@ -1,0 +1,61 @@
+/**
+ * Default chain rule: a sensitive read followed, later in the same chain, by a write to an
+ * external destination this agent has never used. Sensitive reads are calls tagged
+ * `chainwatch.data.classification` or matching the configured sensitive globs (secrets,
+ * customer records…); writes are POST/PUT/PATCH/DELETE, DB writes, publishes and send-like tools.
+ *
+ * Catches the exfiltration step of a hijacked agent even when each call alone looks ordinary.
+ * Destinations named in arguments count (an email to an outside domain, a transfer to a new
+ * account). Only sees flows inside one chain: a flow split across traces needs a conversation
+ * link. A learning agent is judged only once its peers are mature, and "new" then means new to
+ * the agent and to every peer.
+ *
+ * Cost: a flag per chain and one destination lookup per write; no per-agent state.
+ */
+import type { Destination } from '../src/arg-destinations.js';
+import type { CountTable } from '../src/count-table.js';
+import { type CallContext, type Detector, type Finding } from './types.js';
+import { type DestinationState, destinationKey, destinationKeys, knowsDestination } from './new-destination.js';
+import { scratch } from './types.js';
+
+export function sensitiveExfil(): Detector<null> {
+  return {
+    id: 'sensitive-exfil',
+    coldStart: true,
+    init: () => null,
+
+    scoreCall(ctx: CallContext): Finding | undefined {
+      const { call, chain, intern } = ctx;
+      const s = scratch(chain, 'sensitive-exfil', () => ({ read: '', readSig: '', fired: false }));
+      if (call.sensitive && !call.action.write && s.read === '') {
+        s.read = call.spanId;
+        s.readSig = call.action.signature;
+        return undefined;
+      }
+      if (s.read === '' || s.fired || !call.action.write) return undefined;
+      const enforcing = ctx.agent.phase === 'enforcing';
+      if (!enforcing && !ctx.peersReady) return undefined;
+      const dest = ctx.stateOf('new-destination') as DestinationState | undefined;
+      const peer = enforcing ? undefined : (ctx.peerStateOf('new-destination') as CountTable | undefined);
+      const external = (d: Destination): boolean => (d.kind === 'host' ? call.external : d.kind !== 'domain' || call.external);
+      const peerKnows = (d: Destination): boolean => {
+        const id = intern.peek(destinationKey(d));
+        return peer !== undefined && id >= 0 && peer.has(id);
+      };
+      const target = destinationKeys(call).find((d) => external(d) && !knowsDestination(dest, intern, d) && !peerKnows(d));
+      if (target === undefined) return undefined;
+      s.fired = true;
+      return {
+        detector: 'sensitive-exfil', score: 0.9, signature: `sensitive-exfil:${target.kind}:${target.value}`,
+        title: `Sensitive data sent to new external ${target.value}`,
+        reason: `${ctx.agent.id} read sensitive data (${s.readSig}) and then wrote to ${target.value}, an external ${target.kind} it has never used, in the same chain`,
+        expected: 'sensitive data stays with known or internal destinations',
+        observed: `${s.readSig} → ${call.action.signature} → ${target.value}`, spanIds: [s.read, call.spanId],
+      };
+    },
+
+    snapshot: () => null,
+    restore: () => null,
+    bytes: () => 0,
+  };
+}

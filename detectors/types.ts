@@ -1,0 +1,149 @@
+/**
+ * The detector contract. A detector is a small object that owns one slice of per-agent state
+ * (created by `init`, serialised by `snapshot`/`restore`), scores calls or chains into Findings
+ * with a value in [0, 1] (higher is more anomalous), and learns from what the engine decides is
+ * normal. The engine always scores before it learns, and never learns a chain whose alert was at
+ * least medium until an analyst confirms it ("protected learning"). Detectors do no I/O and read
+ * no clock: time is the call's event time.
+ */
+import type { AgentCall } from '../src/agent-call.js';
+import type { Chain } from '../src/chains.js';
+import type { Interner } from '../src/intern.js';
+
+export type Phase = 'learning' | 'enforcing';
+
+/** Per-agent lifecycle and counters kept by the engine; detector state lives in `slots`. */
+export interface AgentState {
+  id: string;
+  name?: string;
+  service?: string;
+  group: string;
+  phase: Phase;
+  firstSeen: number;
+  lastSeen: number;
+  calls: number;
+  chains: number;
+  slots: unknown[];
+}
+
+export interface PeerGroup {
+  name: string;
+  /** Agents in the group, and how many of them are enforcing (their baselines are mature). */
+  agents: number;
+  enforcing: number;
+  slots: unknown[];
+}
+
+/** State shared across agents (credential ownership). */
+export interface GlobalState {
+  credentialOwners: Map<string, string>;
+}
+
+export interface DetectorContext {
+  agent: AgentState;
+  peers?: PeerGroup;
+  /** True when the peer group is mature enough to stand in for a learning agent's own baseline. */
+  peersReady: boolean;
+  global: GlobalState;
+  intern: Interner;
+  /** Another detector's state for this agent (e.g. the destination baseline), by detector id. */
+  stateOf(id: string): unknown;
+  /** Another detector's peer-group state, by detector id. */
+  peerStateOf(id: string): unknown;
+}
+
+export interface CallContext extends DetectorContext {
+  call: AgentCall;
+  chain: Chain;
+}
+
+export interface ChainContext extends DetectorContext {
+  chain: Chain;
+}
+
+/** One detector's verdict, written for the analyst: what happened, what was expected. */
+export interface Finding {
+  detector: string;
+  score: number;
+  /** Stable key for dedup and rollup within an agent, e.g. `new-destination:host:paste-drop.io`. */
+  signature: string;
+  title: string;
+  reason: string;
+  expected: string;
+  observed: string;
+  spanIds: string[];
+}
+
+export interface Detector<S = unknown, P = unknown> {
+  readonly id: string;
+  /** Scores while the agent is still learning, against its peers or global state. */
+  readonly coldStart: boolean;
+  init(): S;
+  initPeer?(): P;
+  /** Called for every call before scoring, to advance time-window counters. */
+  observe?(ctx: CallContext, state: S): void;
+  scoreCall?(ctx: CallContext, state: S, peer?: P): Finding | undefined;
+  learnCall?(ctx: CallContext, state: S, peer?: P): void;
+  scoreChain?(ctx: ChainContext, state: S, peer?: P): Finding | undefined;
+  learnChain?(ctx: ChainContext, state: S, peer?: P): void;
+  snapshot(state: S, intern: Interner): unknown;
+  restore(json: unknown, intern: Interner): S;
+  snapshotPeer?(peer: P, intern: Interner): unknown;
+  restorePeer?(json: unknown, intern: Interner): P;
+  /** Approximate heap bytes of one agent's state. */
+  bytes(state: S): number;
+}
+
+export interface DetectorSettings {
+  /** Half-life of learned counts, in ms of event time. */
+  halfLifeMs: number;
+}
+
+export const defaultDetectorSettings: DetectorSettings = { halfLifeMs: 30 * 86_400_000 };
+
+export const DAY = 86_400_000;
+
+export function clamp(x: number, lo = 0, hi = 1): number {
+  return x < lo ? lo : x > hi ? hi : x;
+}
+
+/** Days of history the agent has, for evidence text. */
+export function historyDays(agent: AgentState): number {
+  return Math.max(0, Math.round((agent.lastSeen - agent.firstSeen) / DAY));
+}
+
+/** A per-chain scratch object owned by one detector. */
+export function scratch<T extends object>(chain: Chain, id: string, init: () => T): T {
+  let s = chain.scratch[id] as T | undefined;
+  if (s === undefined) {
+    s = init();
+    chain.scratch[id] = s;
+  }
+  return s;
+}
+
+/**
+ * Exponentially weighted rate of "new" observations: how often this agent's normal work is
+ * novel. A research agent browsing new sites has a high rate and so does not alert on novelty.
+ */
+export class NoveltyRate {
+  n = 0;
+  rate = 0;
+  constructor(readonly window = 200) {}
+  add(isNew: boolean): void {
+    this.n = Math.min(this.n + 1, this.window);
+    this.rate += ((isNew ? 1 : 0) - this.rate) / this.n;
+  }
+  /** 1 for an agent whose work is rarely novel, falling to 0.1 as novelty becomes routine. */
+  damping(): number {
+    return clamp(1 - (this.rate - 0.02) / 0.18, 0.1, 1);
+  }
+  toJSON(): [number, number] {
+    return [this.n, Math.round(this.rate * 1e4) / 1e4];
+  }
+  static from(j: [number, number] | undefined, window = 200): NoveltyRate {
+    const r = new NoveltyRate(window);
+    if (j) [r.n, r.rate] = j;
+    return r;
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * Alerts: built from a call's or chain's findings, then deduplicated and rolled up per agent
+ * and signature. The first occurrence in a window is emitted at once; repeats are counted, and
+ * one update record (same id, new count, trace ids) is emitted when the window closes or when a
+ * repeat raises the severity. Ids are deterministic, so a replay yields the same ids.
+ */
+import { createHash } from 'node:crypto';
+import type { AgentCall } from './agent-call.js';
+import type { Chain } from './chains.js';
+import type { AgentState, Finding } from '../detectors/types.js';
+import { type Severity, combine, severityOf, severityRank } from './severity.js';
+
+export interface Evidence {
+  detector: string;
+  score: number;
+  title: string;
+  reason: string;
+  expected: string;
+  observed: string;
+  spanIds: string[];
+}
+
+export interface Alert {
+  schema: 'chainwatch.alert/v1';
+  id: string;
+  kind: 'call' | 'chain';
+  /** Event time of the triggering call (or the chain's last call), ISO 8601. */
+  time: string;
+  severity: Severity;
+  score: number;
+  title: string;
+  summary: string;
+  signature: string;
+  detectors: string[];
+  agent: { id: string; name?: string; service?: string; group: string; phase: string };
+  principal?: string;
+  credential?: string;
+  conversationId?: string;
+  traceId: string;
+  spanIds: string[];
+  call?: { action: string; tool?: string; host?: string; url?: string };
+  chain: { calls: number; startTime: string; durationMs: number };
+  evidence: Evidence[];
+  count: number;
+  firstSeen: string;
+  lastSeen: string;
+  traceIds: string[];
+  /** Present on rollup records that update an alert emitted earlier (same id). */
+  update?: true;
+}
+
+const iso = (t: number): string => new Date(Math.round(t)).toISOString();
+
+export function buildAlert(findings: Finding[], agent: AgentState, chain: Chain, call: AgentCall | undefined): Alert {
+  const sorted = [...findings].sort((a, b) => b.score - a.score || (a.detector < b.detector ? -1 : 1));
+  const top = sorted[0];
+  const score = Math.round(combine(sorted.map((f) => f.score)) * 1000) / 1000;
+  const spanIds = [...new Set(sorted.flatMap((f) => f.spanIds))].filter(Boolean);
+  const time = call ? call.time : chain.lastTime;
+  const signature = sorted.map((f) => f.signature).slice(0, 3).join('|');
+  const id = createHash('sha256').update(`${agent.id}\n${signature}\n${chain.traceId}\n${spanIds[0] ?? ''}`).digest('hex').slice(0, 32);
+  const alert: Alert = {
+    schema: 'chainwatch.alert/v1',
+    id,
+    kind: call ? 'call' : 'chain',
+    time: iso(time),
+    severity: severityOf(score),
+    score,
+    title: sorted.length > 1 ? `${top.title} (+${sorted.length - 1} more)` : top.title,
+    summary: sorted.map((f) => f.reason).join('; '),
+    signature,
+    detectors: [...new Set(sorted.map((f) => f.detector))],
+    agent: { id: agent.id, group: agent.group, phase: agent.phase },
+    traceId: chain.traceId,
+    spanIds,
+    chain: { calls: chain.callCount, startTime: iso(chain.startTime), durationMs: Math.round(chain.lastTime - chain.startTime) },
+    evidence: sorted.map((f) => ({
+      detector: f.detector, score: Math.round(f.score * 1000) / 1000, title: f.title, reason: f.reason,
+      expected: f.expected, observed: f.observed, spanIds: f.spanIds,
+    })),
+    count: 1,
+    firstSeen: iso(time),
+    lastSeen: iso(time),
+    traceIds: [chain.traceId],
+  };
+  if (agent.name !== undefined) alert.agent.name = agent.name;
+  if (agent.service !== undefined) alert.agent.service = agent.service;
+  const principal = call?.principal ?? chain.principal;
+  if (principal !== undefined) alert.principal = principal;
+  if (call?.credential !== undefined) alert.credential = call.credential;
+  if (chain.conversationId !== undefined) alert.conversationId = chain.conversationId;
+  if (call) {
+    alert.call = { action: call.action.signature };
+    if (call.action.tool !== undefined) alert.call.tool = call.action.tool;
+    if (call.host !== undefined) alert.call.host = call.host;
+    if (call.url !== undefined) alert.call.url = call.url;
+  }
+  return alert;
+}
+
+const MAX_TRACE_IDS = 50;
+
+interface Open {
+  alert: Alert;
+  until: number;
+  dirty: boolean;
+}
+
+export class AlertRollup {
+  private readonly open = new Map<string, Open>();
+
+  constructor(readonly windowMs: number) {}
+
+  /** Returns what to emit now: the alert itself if new, an update if a repeat raised the severity. */
+  offer(alert: Alert, now: number): Alert[] {
+    const out = this.expire(now);
+    const key = `${alert.agent.id}\n${alert.signature}`;
+    const open = this.open.get(key);
+    if (open === undefined) {
+      this.open.set(key, { alert, until: now + this.windowMs, dirty: false });
+      out.push(alert);
+      return out;
+    }
+    const a = open.alert;
+    a.count++;
+    a.lastSeen = alert.lastSeen;
+    if (!a.traceIds.includes(alert.traceId) && a.traceIds.length < MAX_TRACE_IDS) a.traceIds.push(alert.traceId);
+    open.dirty = true;
+    if (severityRank(alert.severity) > severityRank(a.severity)) {
+      a.severity = alert.severity;
+      a.score = alert.score;
+      open.dirty = false;
+      out.push({ ...a, update: true });
+    }
+    return out;
+  }
+
+  /** Close windows that ended before `now`, returning updates for those with repeats. */
+  expire(now: number): Alert[] {
+    const out: Alert[] = [];
+    for (const [key, open] of this.open) {
+      if (open.until > now) continue;
+      this.open.delete(key);
+      if (open.dirty) out.push({ ...open.alert, update: true });
+    }
+    return out;
+  }
+
+  flush(): Alert[] {
+    return this.expire(Number.POSITIVE_INFINITY);
+  }
+}

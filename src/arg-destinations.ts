@@ -1,0 +1,80 @@
+/**
+ * Destinations named inside tool-call arguments: the place a tool will send data or act on,
+ * even when the HTTP span only shows an internal gateway. URLs give their host, email addresses
+ * give the address and its domain, IBAN-shaped strings give an account, `#name` or channel
+ * fields a channel, `@name` or user fields a user. Bounded in depth, count and string length.
+ */
+import type { AttrValue } from './span.js';
+
+export type DestinationKind = 'host' | 'email' | 'email-domain' | 'account' | 'channel' | 'user' | 'domain';
+
+export interface Destination {
+  kind: DestinationKind;
+  value: string;
+}
+
+const MAX_DESTINATIONS = 16;
+const MAX_STRING = 2048;
+const URL_RE = /\bhttps?:\/\/([A-Za-z0-9.-]+\.[A-Za-z]{2,}|\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?/g;
+const EMAIL_RE = /\b[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b/g;
+const IBAN_RE = /^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$/;
+const ACCOUNT_KEY = /(^|_)(iban|account|account_number|acct|destination_account|beneficiary)$/i;
+const CHANNEL_KEY = /(^|_)(channel|channel_id|channel_name|room)$/i;
+const USER_KEY = /(^|_)(user|username|recipient|assignee|to_user|handle)$/i;
+const DOMAIN_KEY = /(^|_)(domain|host|hostname)$/i;
+const DOMAIN_RE = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/;
+
+/** Parse the arguments attribute (a JSON string or structured value) and list its destinations. */
+export function argDestinations(args: AttrValue | undefined): Destination[] {
+  if (args === undefined || args === null) return [];
+  let value: unknown = args;
+  if (typeof args === 'string') {
+    const t = args.trim();
+    if (t.startsWith('{') || t.startsWith('[')) {
+      try {
+        value = JSON.parse(t);
+      } catch {
+        value = args;
+      }
+    }
+  }
+  const out: Destination[] = [];
+  const seen = new Set<string>();
+  const add = (kind: DestinationKind, v: string): void => {
+    const value = kind === 'account' ? v : v.toLowerCase();
+    const key = `${kind}:${value}`;
+    if (out.length < MAX_DESTINATIONS && !seen.has(key)) {
+      seen.add(key);
+      out.push({ kind, value });
+    }
+  };
+  walk(value, '', 0, add);
+  return out;
+}
+
+function walk(v: unknown, key: string, depth: number, add: (kind: DestinationKind, value: string) => void): void {
+  if (depth > 6) return;
+  if (typeof v === 'string') {
+    scanString(v.length > MAX_STRING ? v.slice(0, MAX_STRING) : v, key, add);
+  } else if (Array.isArray(v)) {
+    for (const item of v.slice(0, 64)) walk(item, key, depth + 1, add);
+  } else if (v !== null && typeof v === 'object') {
+    for (const [k, item] of Object.entries(v).slice(0, 64)) walk(item, k, depth + 1, add);
+  }
+}
+
+function scanString(s: string, key: string, add: (kind: DestinationKind, value: string) => void): void {
+  for (const m of s.matchAll(URL_RE)) add('host', m[1]);
+  for (const m of s.matchAll(EMAIL_RE)) {
+    add('email', m[0]);
+    add('email-domain', m[1]);
+  }
+  const t = s.trim();
+  const compact = t.replace(/\s+/g, '');
+  if (IBAN_RE.test(compact) || (ACCOUNT_KEY.test(key) && /^[A-Z0-9-]{6,34}$/i.test(compact))) add('account', compact.toUpperCase());
+  if (t.startsWith('#') && /^#[\w.-]{1,80}$/.test(t)) add('channel', t);
+  else if (CHANNEL_KEY.test(key) && /^[\w#.-]{1,80}$/.test(t)) add('channel', t.startsWith('#') ? t : `#${t}`);
+  if (t.startsWith('@') && /^@[\w.-]{1,80}$/.test(t)) add('user', t);
+  else if (USER_KEY.test(key) && /^[\w.-]{1,80}$/.test(t) && !t.includes('@')) add('user', `@${t}`);
+  if (DOMAIN_KEY.test(key) && DOMAIN_RE.test(t)) add('domain', t);
+}

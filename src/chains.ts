@@ -1,0 +1,348 @@
+/**
+ * Chain assembly in event time. Spans of a trace are buffered until the trace's agent identity is
+ * known and each call is complete, then released as AgentCalls in start order:
+ *
+ * - Identity: from the span itself, else the trace's agent span (invoke_agent usually ends, and so
+ *   arrives, last), else a learned alias of the resource (the agent id this service instance
+ *   reported before, when unambiguous), else — after `identityWaitMs` of event time — the
+ *   resource's own service.name/instance.
+ * - One call per tool invocation: an execute_tool span takes its client children; a client span
+ *   whose parent has not arrived waits `reorderToleranceMs` for a tool parent.
+ * - A chain closes when its root (or its top agent span) has arrived and nothing is pending, or
+ *   after `idleTimeoutMs` without new spans. Chains longer than `maxChainCalls` keep being scored
+ *   but stop keeping calls.
+ *
+ * Time is the watermark: the largest span end time seen (plus idle advance in live mode), so a
+ * replay of the same input releases and closes exactly the same way.
+ */
+import type { AgentCall, AgentIdentity } from './agent-call.js';
+import type { Normalizer, SpanRole } from './normalize.js';
+import type { Attrs, RawSpan } from './span.js';
+
+export interface ChainConfig {
+  reorderToleranceMs: number;
+  identityWaitMs: number;
+  idleTimeoutMs: number;
+  maxChainCalls: number;
+  maxOpenTraces: number;
+  maxSpansPerTrace: number;
+}
+
+export const defaultChainConfig: ChainConfig = {
+  reorderToleranceMs: 2_000,
+  identityWaitMs: 30_000,
+  idleTimeoutMs: 300_000,
+  maxChainCalls: 500,
+  maxOpenTraces: 200_000,
+  maxSpansPerTrace: 5_000,
+};
+
+/** A chain: the calls of one trace by one agent. Detectors may keep per-chain scratch state. */
+export interface Chain {
+  traceId: string;
+  agent: AgentIdentity;
+  startTime: number;
+  lastTime: number;
+  calls: AgentCall[];
+  callCount: number;
+  principal?: string;
+  conversationId?: string;
+  /** Set once any alert fired for this chain: its calls are then not learned. */
+  flagged: boolean;
+  scratch: Record<string, unknown>;
+}
+
+export interface ChainListener {
+  call(call: AgentCall, chain: Chain): void;
+  close(chain: Chain): void;
+}
+
+interface TraceBuffer {
+  traceId: string;
+  identity?: AgentIdentity;
+  resource: Attrs;
+  principal?: string;
+  conversation?: string;
+  roles: Map<string, SpanRole>;
+  pending: RawSpan[];
+  children: Map<string, RawSpan[]>;
+  released: Set<string>;
+  firstEnd: number;
+  lastEnd: number;
+  done: boolean;
+  chain?: Chain;
+  /** Start of the trace's earlier chain, when this trace was closed once and reopened. */
+  startedAt?: number;
+}
+
+interface Alias {
+  id: string;
+  name?: string;
+  ambiguous: boolean;
+}
+
+export class ChainAssembler {
+  private readonly open = new Map<string, TraceBuffer>();
+  private readonly waiting = new Set<TraceBuffer>();
+  /** Recently closed traces, for spans that arrive after their chain closed (long-lived delegation). */
+  private readonly closed = new Map<string, { identity: AgentIdentity; startTime: number; principal?: string }>();
+  private readonly aliases = new Map<string, Alias>();
+  private watermark = 0;
+  private lastScan = 0;
+  droppedSpans = 0;
+
+  constructor(
+    private readonly norm: Normalizer,
+    private readonly listener: ChainListener,
+    readonly config: ChainConfig = defaultChainConfig,
+  ) {}
+
+  get openTraces(): number {
+    return this.open.size;
+  }
+
+  get now(): number {
+    return this.watermark;
+  }
+
+  /** True when the buffers are over their limit and senders should back off. */
+  get saturated(): boolean {
+    return this.open.size >= this.config.maxOpenTraces;
+  }
+
+  /**
+   * Take one batch (an export request). All its spans are registered before event time moves:
+   * a batch carries a trace's spans in end-time order, and a child must not be released alone
+   * just because its parent, later in the same batch, ended later.
+   */
+  addBatch(spans: RawSpan[]): void {
+    const touched = new Set<TraceBuffer>();
+    let maxEnd = this.watermark;
+    for (const span of spans) {
+      const buf = this.register(span);
+      if (buf !== undefined) touched.add(buf);
+      if (span.endMs > maxEnd) maxEnd = span.endMs;
+    }
+    this.watermark = maxEnd;
+    for (const buf of touched) if (this.open.get(buf.traceId) === buf) this.progress(buf);
+    if (this.watermark - this.lastScan >= 250) this.advance(this.watermark);
+  }
+
+  add(span: RawSpan): void {
+    this.addBatch([span]);
+  }
+
+  private register(span: RawSpan): TraceBuffer | undefined {
+    const role = this.norm.role(span);
+    let buf = this.open.get(span.traceId);
+    if (buf === undefined) {
+      buf = this.newBuffer(span);
+      if (this.open.size >= this.config.maxOpenTraces) this.evictOldest();
+    } else this.open.delete(span.traceId);
+    this.open.set(span.traceId, buf);
+    if (span.endMs > buf.lastEnd) buf.lastEnd = span.endMs;
+
+    if (buf.roles.size >= this.config.maxSpansPerTrace) {
+      this.droppedSpans++;
+      return undefined;
+    }
+    buf.roles.set(span.spanId, role);
+    this.takeContext(buf, span, role);
+    if (role === 'tool') buf.pending.push(span);
+    else if (role === 'client') {
+      if (buf.roles.get(span.parentSpanId) === 'tool' && buf.released.has(span.parentSpanId)) {
+        buf.pending.push(span); // a late child of an already released tool: a call of its own
+      } else {
+        const list = buf.children.get(span.parentSpanId);
+        if (list) list.push(span);
+        else buf.children.set(span.parentSpanId, [span]);
+        buf.pending.push(span);
+      }
+    }
+    if (span.parentSpanId === '' || (role === 'agent' && !buf.roles.has(span.parentSpanId))) buf.done = true;
+    return buf;
+  }
+
+  /** An AgentCall read back from our own JSON lines: already normalized, identity known. */
+  addCall(call: AgentCall): void {
+    let buf = this.open.get(call.traceId);
+    if (buf === undefined) {
+      buf = {
+        traceId: call.traceId, identity: call.agent, resource: {}, roles: new Map(), pending: [], children: new Map(),
+        released: new Set(), firstEnd: call.endTime, lastEnd: call.endTime, done: false, principal: call.principal,
+        conversation: call.conversationId,
+      };
+      if (this.open.size >= this.config.maxOpenTraces) this.evictOldest();
+    } else this.open.delete(call.traceId);
+    this.open.set(call.traceId, buf);
+    if (call.endTime > this.watermark) this.watermark = call.endTime;
+    if (call.endTime > buf.lastEnd) buf.lastEnd = call.endTime;
+    this.record(buf, call);
+    if (this.watermark - this.lastScan >= 250) this.advance(this.watermark);
+  }
+
+  /** Move event time forward (live mode idle advance, end of replay) and close what is due. */
+  advance(watermark: number): void {
+    if (watermark > this.watermark) this.watermark = watermark;
+    this.lastScan = this.watermark;
+    for (const buf of [...this.waiting]) this.progress(buf);
+    for (const buf of this.open.values()) {
+      if (buf.lastEnd + this.config.idleTimeoutMs > this.watermark) break;
+      this.finish(buf, true);
+    }
+  }
+
+  /** Release everything and close every open chain (end of replay, shutdown). */
+  flush(): void {
+    for (const buf of [...this.open.values()]) this.finish(buf, true);
+  }
+
+  aliasSnapshot(): [string, Alias][] {
+    return [...this.aliases];
+  }
+
+  restoreAliases(entries: [string, Alias][]): void {
+    for (const [k, v] of entries) this.aliases.set(k, v);
+  }
+
+  private newBuffer(span: RawSpan): TraceBuffer {
+    const buf: TraceBuffer = {
+      traceId: span.traceId, resource: span.resource, roles: new Map(), pending: [], children: new Map(),
+      released: new Set(), firstEnd: span.endMs, lastEnd: span.endMs, done: false,
+    };
+    const known = this.closed.get(span.traceId);
+    if (known) {
+      buf.identity = known.identity;
+      buf.startedAt = known.startTime;
+      buf.principal = known.principal;
+    }
+    return buf;
+  }
+
+  private takeContext(buf: TraceBuffer, span: RawSpan, role: SpanRole): void {
+    if (role === 'agent' || buf.principal === undefined) buf.principal ??= this.norm.principalOf(span);
+    buf.conversation ??= this.norm.conversationOf(span);
+    if (buf.identity !== undefined && buf.identity.source !== 'alias') return;
+    const own = this.norm.spanIdentity(span);
+    if (own === undefined) return;
+    const identity: AgentIdentity = { ...own, source: role === 'agent' ? 'trace' : 'span' };
+    if (buf.identity === undefined || buf.chain === undefined) buf.identity = identity;
+    this.learnAlias(span.resource, identity);
+  }
+
+  private learnAlias(resource: Attrs, identity: AgentIdentity): void {
+    const key = this.norm.resourceKey(resource);
+    const alias = this.aliases.get(key);
+    if (alias === undefined) {
+      if (this.aliases.size >= 50_000) this.aliases.delete(this.aliases.keys().next().value as string);
+      this.aliases.set(key, { id: identity.id, name: identity.name, ambiguous: false });
+    } else if (alias.id !== identity.id) alias.ambiguous = true;
+  }
+
+  private resolveIdentity(buf: TraceBuffer, force: boolean): AgentIdentity | undefined {
+    if (buf.identity !== undefined) return buf.identity;
+    const alias = this.aliases.get(this.norm.resourceKey(buf.resource));
+    const base = this.norm.resourceIdentity(buf.resource);
+    if (alias !== undefined && !alias.ambiguous) {
+      buf.identity = { ...base, id: alias.id, name: alias.name, source: 'alias' };
+    } else if (force || buf.done || this.watermark >= buf.firstEnd + this.config.identityWaitMs) {
+      buf.identity = base;
+    }
+    return buf.identity;
+  }
+
+  private progress(buf: TraceBuffer): void {
+    this.release(buf, false);
+    if (buf.pending.length === 0) {
+      this.waiting.delete(buf);
+      if (buf.done) this.finish(buf, false);
+    } else this.waiting.add(buf);
+  }
+
+  private release(buf: TraceBuffer, force: boolean): void {
+    if (buf.pending.length === 0) return;
+    const identity = this.resolveIdentity(buf, force);
+    if (identity === undefined) return;
+    buf.pending.sort((a, b) => a.startMs - b.startMs);
+    const keep: RawSpan[] = [];
+    for (const span of buf.pending) {
+      if (buf.released.has(span.spanId)) continue;
+      const role = buf.roles.get(span.spanId);
+      if (role === 'tool') {
+        this.releaseTool(buf, span, identity);
+        continue;
+      }
+      const parentRole = buf.roles.get(span.parentSpanId);
+      if (parentRole === 'tool' && !buf.released.has(span.parentSpanId)) {
+        keep.push(span); // its tool is pending too and will take it
+        continue;
+      }
+      const parentKnown = parentRole !== undefined || span.parentSpanId === '';
+      if (force || parentKnown || buf.done || this.watermark >= span.endMs + this.config.reorderToleranceMs) {
+        buf.released.add(span.spanId);
+        this.emit(buf, identity, undefined, [span]);
+      } else keep.push(span);
+    }
+    buf.pending = keep;
+  }
+
+  private releaseTool(buf: TraceBuffer, tool: RawSpan, identity: AgentIdentity): void {
+    buf.released.add(tool.spanId);
+    const kids = (buf.children.get(tool.spanId) ?? []).filter((c) => !buf.released.has(c.spanId));
+    buf.children.delete(tool.spanId);
+    kids.sort((a, b) => a.startMs - b.startMs);
+    if (kids.length === 0) {
+      this.emit(buf, identity, tool, []);
+      return;
+    }
+    // Children with the primary's action are its retries; a different action is a call of its own.
+    const groups: RawSpan[][] = [];
+    for (const kid of kids) {
+      buf.released.add(kid.spanId);
+      const group = groups.find((g) => this.norm.sameAction(g[0], kid));
+      if (group) group.push(kid);
+      else groups.push([kid]);
+    }
+    for (const group of groups) this.emit(buf, identity, tool, group);
+  }
+
+  private emit(buf: TraceBuffer, identity: AgentIdentity, tool: RawSpan | undefined, clients: RawSpan[]): void {
+    this.record(buf, this.norm.call(tool, clients, identity, { principal: buf.principal, conversation: buf.conversation }));
+  }
+
+  private record(buf: TraceBuffer, call: AgentCall): void {
+    const identity = call.agent;
+    let chain = buf.chain;
+    if (chain === undefined) {
+      chain = {
+        traceId: buf.traceId, agent: identity, startTime: Math.min(call.time, buf.startedAt ?? call.time), lastTime: call.time,
+        calls: [], callCount: 0, flagged: false, scratch: {},
+      };
+      buf.chain = chain;
+    }
+    if (buf.principal !== undefined) chain.principal ??= buf.principal;
+    if (buf.conversation !== undefined) chain.conversationId ??= buf.conversation;
+    if (call.time < chain.startTime) chain.startTime = call.time;
+    if (call.time > chain.lastTime) chain.lastTime = call.time;
+    chain.callCount++;
+    if (chain.calls.length < this.config.maxChainCalls) chain.calls.push(call);
+    this.listener.call(call, chain);
+  }
+
+  private finish(buf: TraceBuffer, force: boolean): void {
+    if (force) this.release(buf, true);
+    this.open.delete(buf.traceId);
+    this.waiting.delete(buf);
+    if (buf.identity !== undefined) {
+      if (this.closed.size >= 10_000) this.closed.delete(this.closed.keys().next().value as string);
+      const startTime = buf.chain?.startTime ?? buf.startedAt ?? buf.firstEnd;
+      this.closed.set(buf.traceId, { identity: buf.identity, startTime, principal: buf.principal });
+    }
+    if (buf.chain !== undefined) this.listener.close(buf.chain);
+  }
+
+  private evictOldest(): void {
+    const oldest = this.open.values().next().value;
+    if (oldest !== undefined) this.finish(oldest, true);
+  }
+}

@@ -1,0 +1,206 @@
+#!/usr/bin/env node
+/**
+ * The chainwatch command line. The only module that exits the process: everything else throws
+ * typed errors, which are printed here with their code.
+ */
+import { mkdirSync, readFileSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import pc from 'picocolors';
+import { pino } from 'pino';
+import { KeyFilter } from './attribute-map.js';
+import type { Alert } from './alerts.js';
+import { AlertWriter, formatAlert } from './alert-writer.js';
+import { describeAgent } from './baseline-view.js';
+import { Engine, defaultEngineConfig } from './engine.js';
+import { ChainwatchError } from './errors.js';
+import { evaluate, formatEvaluation } from './evaluate.js';
+import { readInputs, totalBytes, type LineError } from './input-files.js';
+import { Service } from './service.js';
+import { simulate, type LabelRecord } from './simulate.js';
+import { parseSeverity } from './severity.js';
+import { StateStore } from './state-store.js';
+
+const log = pino({ name: 'chainwatch', level: process.env.CHAINWATCH_LOG_LEVEL ?? 'info' }, pino.destination(2));
+const program = new Command('chainwatch')
+  .description('Streaming behavioral anomaly detection for AI-agent API access')
+  .version('0.1.0');
+
+const stateOption = (): Option => new Option('--state <dir>', 'state directory (baselines, alerts)').default('.chainwatch');
+
+program.command('serve')
+  .description('OTLP/HTTP receiver + engine; alerts to stdout and a JSONL file')
+  .addOption(stateOption())
+  .option('--host <host>', 'listen address', '127.0.0.1')
+  .option('--port <port>', 'listen port', (v) => Number(v), 4318)
+  .option('--alerts <file>', 'alerts JSONL file (default: STATE/alerts.jsonl)')
+  .option('--pretty', 'human-readable alerts on stdout instead of JSON lines')
+  .action(async (opts: { state: string; host: string; port: number; alerts?: string; pretty?: boolean }) => {
+    const service = new Service({ stateDir: opts.state, alertsFile: opts.alerts, receiver: { host: opts.host, port: opts.port }, out: process.stdout, pretty: opts.pretty });
+    const address = await service.start();
+    log.info({ address, state: opts.state, agents: service.engine.agents.size }, 'chainwatch serving OTLP/HTTP on %s/v1/traces', address);
+    const shutdown = async (signal: string): Promise<void> => {
+      log.info({ signal }, 'shutting down: closing chains, flushing alerts, saving state');
+      await service.stop();
+      log.info({ stats: service.engine.stats, receiver: service.receiver.counters }, 'stopped');
+      process.exit(0);
+    };
+    process.once('SIGTERM', () => void shutdown('SIGTERM'));
+    process.once('SIGINT', () => void shutdown('SIGINT'));
+  });
+
+async function run(files: string[], state: string, mode: 'learn' | 'detect', alertsFile?: string, minSeverity = 'low'): Promise<void> {
+  const config = { ...defaultEngineConfig, alerts: { ...defaultEngineConfig.alerts, minSeverity: parseSeverity(minSeverity) } };
+  const writer = new AlertWriter(alertsFile);
+  if (alertsFile) writeFileSync(alertsFile, '');
+  const engine = new Engine(config, (a) => writer.write(a));
+  const store = new StateStore(state);
+  store.load(engine);
+  engine.mode = mode;
+  const filter = KeyFilter.forMapping(config.normalize.mapping);
+  const errors: LineError[] = [];
+  let rejected = 0;
+  const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: ' {bar} {percentage}% | {spans} spans | {alerts} alerts | ETA {eta}s', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
+  bar?.start(totalBytes(files), 0, { spans: 0, alerts: 0 });
+  const started = performance.now();
+  let done = 0;
+  for await (const rec of readInputs(files, filter, (e) => errors.push(e), (n) => (done += n))) {
+    if (rec.kind === 'spans') {
+      engine.ingestSpans(rec.spans);
+      rejected += rec.rejected;
+    } else engine.ingestCall(rec.call);
+    bar?.update(done, { spans: engine.stats.spans, alerts: Object.values(engine.stats.alerts).reduce((a, b) => a + b, 0) });
+  }
+  engine.flush();
+  bar?.stop();
+  writer.flush();
+  store.save(engine);
+  const secs = (performance.now() - started) / 1000;
+  const s = engine.stats;
+  const out = process.stdout;
+  out.write(`${mode === 'learn' ? 'learned' : 'replayed'} ${files.length} file(s) in ${secs.toFixed(1)} s: ${s.spans} spans, ${s.calls} calls, ${s.chains} chains, ${engine.agents.size} agents\n`);
+  const phases = [...engine.agents.values()].reduce((acc, a) => ((acc[a.phase] = (acc[a.phase] ?? 0) + 1), acc), {} as Record<string, number>);
+  out.write(`agents by phase: ${Object.entries(phases).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}\n`);
+  if (mode === 'detect') {
+    out.write(`alerts: ${Object.entries(s.alerts).map(([k, v]) => `${k} ${v}`).join(', ')}; chains held back from learning: ${s.chainsQuarantined}\n`);
+    if (alertsFile) out.write(`alerts written to ${alertsFile}\n`);
+  }
+  if (rejected || errors.length) {
+    out.write(`dropped: ${rejected} spans rejected, ${errors.length} bad lines\n`);
+    for (const e of errors.slice(0, 5)) out.write(`  ${e.message}\n`);
+  }
+}
+
+program.command('learn')
+  .description('build baselines from history (treated as normal)')
+  .argument('<files...>', 'OTLP/JSON lines or AgentCall JSON lines')
+  .addOption(stateOption())
+  .action((files: string[], opts: { state: string }) => run(files, opts.state, 'learn'));
+
+program.command('replay')
+  .description('detect over recorded telemetry as it would live (and keep learning)')
+  .argument('<files...>', 'OTLP/JSON lines or AgentCall JSON lines')
+  .addOption(stateOption())
+  .requiredOption('--alerts <file>', 'write alerts here as JSON lines')
+  .option('--min-severity <level>', 'lowest severity to emit', 'low')
+  .action((files: string[], opts: { state: string; alerts: string; minSeverity: string }) => run(files, opts.state, 'detect', opts.alerts, opts.minSeverity));
+
+program.command('simulate')
+  .description('write a simulated fleet: history.jsonl, live.jsonl (OTLP/JSON lines) and labels.jsonl')
+  .option('--out <dir>', 'output directory', 'sim')
+  .option('--seed <n>', 'random seed', Number, 7)
+  .option('--agents-per-role <n>', 'agents of each of the 5 roles', Number, 4)
+  .option('--history-days <n>', 'days of normal history', Number, 14)
+  .option('--live-days <n>', 'days of live traffic with attacks', Number, 3)
+  .option('--attacks <n>', 'attack chains per class', Number, 6)
+  .action((opts: { out: string; seed: number; agentsPerRole: number; historyDays: number; liveDays: number; attacks: number }) => {
+    const sim = simulate({ seed: opts.seed, agentsPerRole: opts.agentsPerRole, historyDays: opts.historyDays, liveDays: opts.liveDays, attacksPerClass: opts.attacks });
+    mkdirSync(opts.out, { recursive: true });
+    const lines = (xs: object[]): string => xs.map((x) => JSON.stringify(x)).join('\n') + '\n';
+    writeFileSync(join(opts.out, 'history.jsonl'), lines(sim.history));
+    writeFileSync(join(opts.out, 'live.jsonl'), lines(sim.live));
+    writeFileSync(join(opts.out, 'labels.jsonl'), lines(sim.labels));
+    const attacks = sim.labels.filter((l) => !l.label.startsWith('benign')).length;
+    process.stdout.write(`wrote ${opts.out}/history.jsonl (${sim.history.length} requests), live.jsonl (${sim.live.length}), labels.jsonl (${sim.labels.length} chains, ${attacks} attacks)\n`);
+  });
+
+function readJsonl<T>(file: string): T[] {
+  return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T);
+}
+
+program.command('eval')
+  .description('precision, recall and F1 per attack class, and false positives per 1,000 benign chains')
+  .requiredOption('--labels <file>', 'labels.jsonl from chainwatch simulate')
+  .requiredOption('--alerts <file>', 'alerts JSONL from chainwatch replay')
+  .option('--min-severity <level>', 'count alerts at or above this severity', 'low')
+  .action((opts: { labels: string; alerts: string; minSeverity: string }) => {
+    const result = evaluate(readJsonl<LabelRecord>(opts.labels), readJsonl<Alert>(opts.alerts), parseSeverity(opts.minSeverity));
+    process.stdout.write(`${formatEvaluation(result)}\n`);
+  });
+
+program.command('demo')
+  .description('simulate a small fleet through the real HTTP receiver and show alerts as they fire')
+  .option('--port <port>', 'receiver port (0 = any free port)', Number, 0)
+  .action(async (opts: { port: number }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'chainwatch-demo-'));
+    const service = new Service({ stateDir: dir, receiver: { port: opts.port }, out: process.stdout, pretty: true });
+    const address = await service.start();
+    const sim = simulate({ agentsPerRole: 3, historyDays: 7, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 20 });
+    const send = async (doc: object): Promise<void> => {
+      const res = await fetch(`${address}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) });
+      if (!res.ok) throw new ChainwatchError(`receiver answered ${res.status}: ${await res.text()}`);
+    };
+    process.stderr.write(pc.gray(`receiver on ${address}; teaching 7 days of normal work for ${15} agents…\n`));
+    service.engine.mode = 'learn';
+    for (const doc of sim.history) await send(doc);
+    service.engine.flush();
+    service.engine.mode = 'detect';
+    process.stderr.write(pc.gray(`now one live day with ${sim.labels.filter((l) => !l.label.startsWith('benign')).length} attack chains hidden in ${sim.live.length} requests:\n\n`));
+    for (const doc of sim.live) await send(doc);
+    await service.stop();
+    const labels = new Map(sim.labels.map((l) => [l.traceId, l]));
+    const alerts = readJsonl<Alert>(join(dir, 'alerts.jsonl'));
+    process.stdout.write(`\n${formatEvaluation(evaluate(sim.labels, alerts))}\n`);
+    const missed = sim.labels.filter((l) => !l.label.startsWith('benign') && !alerts.some((a) => a.traceIds.includes(l.traceId)));
+    for (const m of missed) process.stdout.write(pc.yellow(`missed: ${m.label} by ${m.agentId} (${labels.get(m.traceId)?.note})\n`));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+const baseline = program.command('baseline').description('inspect learned baselines');
+baseline.command('show')
+  .argument('<agent>', 'agent id')
+  .addOption(stateOption())
+  .action((agent: string, opts: { state: string }) => {
+    const engine = new Engine();
+    if (!new StateStore(opts.state).load(engine)) throw new ChainwatchError(`no state in ${opts.state}: run chainwatch learn first`);
+    process.stdout.write(`${describeAgent(engine, agent)}\n`);
+  });
+
+const alerts = program.command('alerts').description('work with raised alerts');
+alerts.command('confirm')
+  .description('confirm a flagged chain as benign so its calls are learned')
+  .argument('<traceId>', 'trace id of the chain')
+  .addOption(stateOption())
+  .action((traceId: string, opts: { state: string }) => {
+    const engine = new Engine();
+    const store = new StateStore(opts.state);
+    store.load(engine);
+    if (!engine.confirm(traceId.toLowerCase())) throw new ChainwatchError(`trace ${traceId} is not held back in ${opts.state} (unknown, or already learned)`);
+    store.save(engine);
+    process.stdout.write(`learned chain ${traceId}\n`);
+  });
+
+program.command('pretty')
+  .description('print an alerts JSONL file for humans')
+  .argument('<file>')
+  .action((file: string) => {
+    for (const a of readJsonl<Alert>(file)) process.stdout.write(`${formatAlert(a)}\n`);
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ChainwatchError) process.stderr.write(`chainwatch: ${err.message} [${err.code}]\n`);
+  else process.stderr.write(`chainwatch: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,353 @@
+/**
+ * The engine: spans → chains → per-agent state and detectors → alerts. Single-threaded and
+ * driven by event time, so the same input and state give the same alerts.
+ *
+ * Per call it scores first (every detector for enforcing agents; cold-start detectors against
+ * peers for learning agents) and emits at once; learning waits until the chain closes, and a
+ * chain whose alert reached `protectMinSeverity` is quarantined instead of learned until an
+ * analyst confirms it (`confirm`). `learn` mode skips scoring: history is taken as normal.
+ */
+import type { AgentCall, AgentIdentity } from './agent-call.js';
+import { peerGroup } from './agent-call.js';
+import { type Alert, AlertRollup, buildAlert } from './alerts.js';
+import { type Chain, ChainAssembler, type ChainConfig, defaultChainConfig } from './chains.js';
+import { Interner } from './intern.js';
+import { type NormalizeConfig, Normalizer, defaultNormalizeConfig } from './normalize.js';
+import { type Severity, combine, severityOf, severityRank } from './severity.js';
+import type { RawSpan } from './span.js';
+import { StateError } from './errors.js';
+import { builtinDetectors } from '../detectors/index.js';
+import {
+  type AgentState, type CallContext, type ChainContext, type Detector, type DetectorSettings, type Finding,
+  type GlobalState, type PeerGroup, DAY, defaultDetectorSettings,
+} from '../detectors/types.js';
+
+export interface LifecycleConfig {
+  /** Learned calls before an agent's own baseline is enforced. */
+  minCalls: number;
+  /** Event-time span of history before enforcing. */
+  minHistoryMs: number;
+  /** Enforcing agents a peer group needs before it stands in for a learning agent. */
+  minPeers: number;
+}
+
+export interface AlertConfig {
+  minSeverity: Severity;
+  rollupWindowMs: number;
+  /** Chains whose alert reaches this severity are not learned until confirmed. */
+  protectMinSeverity: Severity;
+}
+
+export interface EngineConfig {
+  normalize: NormalizeConfig;
+  chains: ChainConfig;
+  detectors: DetectorSettings;
+  lifecycle: LifecycleConfig;
+  alerts: AlertConfig;
+  maxAgents: number;
+  maxQuarantine: number;
+}
+
+export const defaultEngineConfig: EngineConfig = {
+  normalize: defaultNormalizeConfig,
+  chains: defaultChainConfig,
+  detectors: defaultDetectorSettings,
+  lifecycle: { minCalls: 200, minHistoryMs: DAY, minPeers: 3 },
+  alerts: { minSeverity: 'low', rollupWindowMs: 3_600_000, protectMinSeverity: 'medium' },
+  maxAgents: 100_000,
+  maxQuarantine: 1_000,
+};
+
+export interface EngineStats {
+  spans: number;
+  calls: number;
+  chains: number;
+  chainsQuarantined: number;
+  alerts: Record<Severity, number>;
+}
+
+export type AlertSink = (alert: Alert) => void;
+
+interface Quarantined {
+  agentId: string;
+  traceId: string;
+  calls: AgentCall[];
+  callCount: number;
+  startTime: number;
+  lastTime: number;
+}
+
+export const STATE_VERSION = 1;
+
+export class Engine {
+  readonly norm: Normalizer;
+  readonly assembler: ChainAssembler;
+  readonly intern = new Interner();
+  readonly detectors: Detector<any, any>[];
+  readonly agents = new Map<string, AgentState>();
+  readonly peers = new Map<string, PeerGroup>();
+  readonly global: GlobalState = { credentialOwners: new Map() };
+  readonly quarantine = new Map<string, Quarantined>();
+  readonly stats: EngineStats = { spans: 0, calls: 0, chains: 0, chainsQuarantined: 0, alerts: { info: 0, low: 0, medium: 0, high: 0, critical: 0 } };
+  mode: 'detect' | 'learn' = 'detect';
+  private readonly rollup: AlertRollup;
+  private readonly index = new Map<string, number>();
+  private readonly ctx: CallContext;
+
+  constructor(readonly config: EngineConfig = defaultEngineConfig, private sink: AlertSink = () => {}) {
+    this.norm = new Normalizer(config.normalize);
+    this.detectors = builtinDetectors(config.detectors);
+    this.detectors.forEach((d, i) => this.index.set(d.id, i));
+    this.rollup = new AlertRollup(config.alerts.rollupWindowMs);
+    this.assembler = new ChainAssembler(this.norm, { call: (c, ch) => this.onCall(c, ch), close: (ch) => this.onClose(ch) }, config.chains);
+    const self = this;
+    this.ctx = {
+      agent: undefined as unknown as AgentState, peers: undefined, peersReady: false, global: this.global, intern: this.intern,
+      call: undefined as unknown as AgentCall, chain: undefined as unknown as Chain,
+      stateOf(id: string) {
+        const i = self.index.get(id);
+        return i === undefined ? undefined : this.agent.slots[i];
+      },
+      peerStateOf(id: string) {
+        const i = self.index.get(id);
+        return i === undefined || this.peers === undefined ? undefined : this.peers.slots[i];
+      },
+    };
+  }
+
+  setSink(sink: AlertSink): void {
+    this.sink = sink;
+  }
+
+  /** Event time: the watermark of the assembler. */
+  get now(): number {
+    return this.assembler.now;
+  }
+
+  ingestSpans(spans: RawSpan[]): void {
+    this.stats.spans += spans.length;
+    this.assembler.addBatch(spans);
+  }
+
+  ingestCall(call: AgentCall): void {
+    this.assembler.addCall(call);
+  }
+
+  /** Advance event time without input (live idle) and emit rollups that are due. */
+  advance(watermark: number): void {
+    this.assembler.advance(watermark);
+    for (const a of this.rollup.expire(this.now)) this.emit(a);
+  }
+
+  /** End of input: close every chain and emit every pending rollup. */
+  flush(): void {
+    this.assembler.flush();
+    for (const a of this.rollup.flush()) this.emit(a);
+  }
+
+  agentFor(identity: AgentIdentity): AgentState {
+    let agent = this.agents.get(identity.id);
+    if (agent === undefined) {
+      if (this.agents.size >= this.config.maxAgents) this.agents.delete(this.agents.keys().next().value as string);
+      agent = {
+        id: identity.id, group: peerGroup(identity), phase: 'learning', firstSeen: 0, lastSeen: 0, calls: 0, chains: 0,
+        slots: this.detectors.map((d) => d.init()),
+      };
+      if (identity.name !== undefined) agent.name = identity.name;
+      if (identity.service !== undefined) agent.service = identity.service;
+      this.agents.set(identity.id, agent);
+      const group = this.peerGroupFor(agent.group);
+      group.agents++;
+    }
+    return agent;
+  }
+
+  private peerGroupFor(name: string): PeerGroup {
+    let g = this.peers.get(name);
+    if (g === undefined) {
+      g = { name, agents: 0, enforcing: 0, slots: this.detectors.map((d) => d.initPeer?.()) };
+      this.peers.set(name, g);
+    }
+    return g;
+  }
+
+  private context(agent: AgentState, chain: Chain, call: AgentCall | undefined): CallContext {
+    const ctx = this.ctx;
+    ctx.agent = agent;
+    ctx.chain = chain;
+    if (call !== undefined) ctx.call = call;
+    ctx.peers = this.peers.get(agent.group);
+    ctx.peersReady = ctx.peers !== undefined && ctx.peers.enforcing >= this.config.lifecycle.minPeers;
+    return ctx;
+  }
+
+  private onCall(call: AgentCall, chain: Chain): void {
+    this.stats.calls++;
+    const agent = this.agentFor(call.agent);
+    if (agent.firstSeen === 0 || call.time < agent.firstSeen) agent.firstSeen = call.time;
+    if (call.time > agent.lastSeen) agent.lastSeen = call.time;
+    const ctx = this.context(agent, chain, call);
+    if (this.mode === 'detect') {
+      const dets = this.detectors;
+      const enforcing = agent.phase === 'enforcing';
+      let findings: Finding[] | undefined;
+      for (let i = 0; i < dets.length; i++) {
+        const d = dets[i];
+        if (d.observe !== undefined) d.observe(ctx, agent.slots[i]);
+        if (d.scoreCall === undefined || (!enforcing && !d.coldStart)) continue;
+        const f = d.scoreCall(ctx, agent.slots[i], ctx.peers?.slots[i]);
+        if (f !== undefined) (findings ??= []).push(f);
+      }
+      if (findings !== undefined) this.raise(findings, agent, chain, call);
+    }
+    // Calls past the chain cap are not kept for learning at close: learn them now.
+    if (chain.callCount > this.config.chains.maxChainCalls && !chain.flagged) this.learnCall(ctx);
+  }
+
+  private learnCall(ctx: CallContext): void {
+    const { agent } = ctx;
+    for (let i = 0; i < this.detectors.length; i++) this.detectors[i].learnCall?.(ctx, agent.slots[i], ctx.peers?.slots[i]);
+    agent.calls++;
+  }
+
+  private onClose(chain: Chain): void {
+    this.stats.chains++;
+    const agent = this.agents.get(chain.agent.id);
+    if (agent === undefined) return;
+    const ctx = this.context(agent, chain, undefined) as ChainContext;
+    if (this.mode === 'detect' && agent.phase === 'enforcing') {
+      const findings: Finding[] = [];
+      for (let i = 0; i < this.detectors.length; i++) {
+        const f = this.detectors[i].scoreChain?.(ctx, agent.slots[i], ctx.peers?.slots[i]);
+        if (f !== undefined) findings.push(f);
+      }
+      if (findings.length) this.raise(findings, agent, chain, undefined);
+    }
+    if (chain.flagged) this.quarantineChain(agent, chain);
+    else this.learnChain(agent, chain);
+  }
+
+  private learnChain(agent: AgentState, chain: Chain): void {
+    const ctx = this.context(agent, chain, undefined);
+    for (const call of chain.calls) {
+      ctx.call = call;
+      this.learnCall(ctx);
+    }
+    for (let i = 0; i < this.detectors.length; i++) this.detectors[i].learnChain?.(ctx, agent.slots[i], ctx.peers?.slots[i]);
+    agent.chains++;
+    this.updatePhase(agent);
+  }
+
+  private updatePhase(agent: AgentState): void {
+    const lc = this.config.lifecycle;
+    if (agent.phase === 'learning' && agent.calls >= lc.minCalls && agent.lastSeen - agent.firstSeen >= lc.minHistoryMs) {
+      agent.phase = 'enforcing';
+      this.peerGroupFor(agent.group).enforcing++;
+    }
+  }
+
+  private quarantineChain(agent: AgentState, chain: Chain): void {
+    this.stats.chainsQuarantined++;
+    if (this.quarantine.size >= this.config.maxQuarantine) this.quarantine.delete(this.quarantine.keys().next().value as string);
+    this.quarantine.set(chain.traceId, {
+      agentId: agent.id, traceId: chain.traceId, calls: chain.calls, callCount: chain.callCount,
+      startTime: chain.startTime, lastTime: chain.lastTime,
+    });
+  }
+
+  /** An analyst confirmed a flagged chain as benign: learn it now. Returns false if unknown. */
+  confirm(traceId: string): boolean {
+    const q = this.quarantine.get(traceId);
+    const agent = q && this.agents.get(q.agentId);
+    if (q === undefined || agent === undefined) return false;
+    this.quarantine.delete(traceId);
+    const first = q.calls[0];
+    const chain: Chain = {
+      traceId, agent: first?.agent ?? { id: agent.id, source: 'resource' }, startTime: q.startTime, lastTime: q.lastTime,
+      calls: q.calls, callCount: q.callCount, flagged: false, scratch: {},
+    };
+    this.learnChain(agent, chain);
+    return true;
+  }
+
+  private raise(findings: Finding[], agent: AgentState, chain: Chain, call: AgentCall | undefined): void {
+    const severity = severityOf(combine(findings.map((f) => f.score)));
+    if (severityRank(severity) >= severityRank(this.config.alerts.protectMinSeverity)) chain.flagged = true;
+    if (severityRank(severity) < severityRank(this.config.alerts.minSeverity)) return;
+    const alert = buildAlert(findings, agent, chain, call);
+    for (const a of this.rollup.offer(alert, call?.time ?? chain.lastTime)) this.emit(a);
+  }
+
+  private emit(alert: Alert): void {
+    if (alert.update !== true) this.stats.alerts[alert.severity]++;
+    this.sink(alert);
+  }
+
+  /** Approximate heap bytes of one agent's baseline. */
+  agentBytes(agent: AgentState): number {
+    let bytes = 200;
+    for (let i = 0; i < this.detectors.length; i++) bytes += this.detectors[i].bytes(agent.slots[i]);
+    return bytes;
+  }
+
+  snapshot(): EngineSnapshot {
+    const intern = this.intern;
+    const slots = (list: unknown[], peer: boolean): Record<string, unknown> => {
+      const out: Record<string, unknown> = {};
+      this.detectors.forEach((d, i) => {
+        const v = peer ? (d.snapshotPeer && list[i] !== undefined ? d.snapshotPeer(list[i], intern) : undefined) : d.snapshot(list[i], intern);
+        if (v !== undefined && v !== null) out[d.id] = v;
+      });
+      return out;
+    };
+    return {
+      version: STATE_VERSION,
+      watermark: this.now,
+      agents: [...this.agents.values()].map((a) => ({
+        id: a.id, name: a.name, service: a.service, group: a.group, phase: a.phase, firstSeen: a.firstSeen, lastSeen: a.lastSeen,
+        calls: a.calls, chains: a.chains, detectors: slots(a.slots, false),
+      })),
+      peers: [...this.peers.values()].map((p) => ({ name: p.name, agents: p.agents, enforcing: p.enforcing, detectors: slots(p.slots, true) })),
+      credentialOwners: [...this.global.credentialOwners],
+      aliases: this.assembler.aliasSnapshot(),
+      quarantine: [...this.quarantine.values()],
+    };
+  }
+
+  restore(snap: EngineSnapshot): void {
+    if (snap.version !== STATE_VERSION) throw new StateError(`state version ${snap.version} is not supported (expected ${STATE_VERSION}); re-learn with \`chainwatch learn\``);
+    const intern = this.intern;
+    for (const a of snap.agents) {
+      const agent: AgentState = {
+        id: a.id, group: a.group, phase: a.phase, firstSeen: a.firstSeen, lastSeen: a.lastSeen, calls: a.calls, chains: a.chains,
+        slots: this.detectors.map((d) => (a.detectors[d.id] !== undefined ? d.restore(a.detectors[d.id], intern) : d.init())),
+      };
+      if (a.name !== undefined) agent.name = a.name;
+      if (a.service !== undefined) agent.service = a.service;
+      this.agents.set(a.id, agent);
+    }
+    for (const p of snap.peers) {
+      this.peers.set(p.name, {
+        name: p.name, agents: p.agents, enforcing: p.enforcing,
+        slots: this.detectors.map((d) => (p.detectors[d.id] !== undefined && d.restorePeer ? d.restorePeer(p.detectors[d.id], intern) : d.initPeer?.())),
+      });
+    }
+    for (const [c, a] of snap.credentialOwners) this.global.credentialOwners.set(c, a);
+    this.assembler.restoreAliases(snap.aliases);
+    for (const q of snap.quarantine) this.quarantine.set(q.traceId, q);
+    if (snap.watermark > 0) this.assembler.advance(snap.watermark);
+  }
+}
+
+export interface EngineSnapshot {
+  version: number;
+  watermark: number;
+  agents: {
+    id: string; name?: string; service?: string; group: string; phase: 'learning' | 'enforcing';
+    firstSeen: number; lastSeen: number; calls: number; chains: number; detectors: Record<string, unknown>;
+  }[];
+  peers: { name: string; agents: number; enforcing: number; detectors: Record<string, unknown> }[];
+  credentialOwners: [string, string][];
+  aliases: [string, { id: string; name?: string; ambiguous: boolean }][];
+  quarantine: Quarantined[];
+}

@@ -1,0 +1,61 @@
+/**
+ * Every error chainwatch raises on purpose. Codes are stable (`CW_ERR_<AREA>_<WHAT>`) so logs,
+ * metrics and tests can match on them; `retryable` is false unless a retry can succeed.
+ */
+export class ChainwatchError extends Error {
+  readonly code: string = 'CW_ERR';
+  readonly retryable: boolean = false;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A telemetry payload that cannot be decoded. `offset` is the byte where decoding stopped. */
+export class OtlpDecodeError extends ChainwatchError {
+  override readonly code = 'CW_ERR_OTLP_DECODE';
+  constructor(message: string, readonly offset?: number) {
+    super(offset === undefined ? message : `${message} (at byte ${offset})`);
+  }
+}
+
+/** A request body larger than the configured limit, before or after decompression. */
+export class PayloadTooLargeError extends ChainwatchError {
+  override readonly code = 'CW_ERR_OTLP_TOO_LARGE';
+  constructor(readonly limitBytes: number) {
+    super(`request body exceeds ${limitBytes} bytes (after decompression); send smaller batches or raise receiver.maxBodyBytes`);
+  }
+}
+
+/** The engine cannot accept more work right now; the sender should retry later. */
+export class BackpressureError extends ChainwatchError {
+  override readonly code = 'CW_ERR_BACKPRESSURE';
+  override readonly retryable = true;
+  constructor(readonly retryAfterSeconds: number) {
+    super(`chainwatch is over its buffer limit; retry after ${retryAfterSeconds}s`);
+  }
+}
+
+/** A line of a replay or history file that is not a known record format. */
+export class InputFormatError extends ChainwatchError {
+  override readonly code = 'CW_ERR_INPUT_FORMAT';
+  constructor(message: string, readonly file?: string, readonly line?: number) {
+    super(file === undefined ? message : `${file}${line === undefined ? '' : `:${line}`}: ${message}`);
+  }
+}
+
+/** A configuration value that is missing or wrong; the message names the field and the fix. */
+export class ConfigError extends ChainwatchError {
+  override readonly code = 'CW_ERR_CONFIG';
+  constructor(message: string, readonly field?: string) {
+    super(message);
+  }
+}
+
+/** Persisted state that cannot be read back (corrupt file, unknown version). */
+export class StateError extends ChainwatchError {
+  override readonly code = 'CW_ERR_STATE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * Span(s) → AgentCall, per the attribute contract (src/attribute-map.ts). A tool invocation is one
+ * call: the execute_tool span gives the tool and arguments, its first client child the
+ * destination and action, further children with the same action are retries. Everything kept is
+ * redacted here, before it reaches state, alerts or stores.
+ */
+import picomatch from 'picomatch';
+import type { AttributeMapping } from './attribute-map.js';
+import { defaultMapping } from './attribute-map.js';
+import { type AgentCall, type AgentIdentity, type ActionKind } from './agent-call.js';
+import { argDestinations } from './arg-destinations.js';
+import { redactText, redactUrl } from './redact.js';
+import { type AttrValue, type Attrs, type RawSpan, SpanKind } from './span.js';
+import { liftVersion, templateOf } from './url-template.js';
+
+export interface NormalizeConfig {
+  mapping: AttributeMapping;
+  /** Host globs that are ours; everything else is external. */
+  internalDomains: string[];
+  /** Globs over tool names and action signatures that read sensitive data. */
+  sensitive: string[];
+  /** Count LLM round trips (chat, embeddings…) as calls. Off: they are the agent's own thinking. */
+  includeModelCalls: boolean;
+}
+
+export const defaultNormalizeConfig: NormalizeConfig = {
+  mapping: defaultMapping,
+  internalDomains: ['*.internal', '*.local', '*.corp', 'localhost', '*.svc.cluster.local'],
+  sensitive: ['*secret*', '*credential*', '*password*', '*vault*', '*customer*', '*payroll*', '*pii*', '*ssn*', '*patient*', '*salary*'],
+  includeModelCalls: false,
+};
+
+const AGENT_OPS = new Set(['invoke_agent', 'create_agent', 'invoke_workflow']);
+const MODEL_OPS = new Set(['chat', 'text_completion', 'generate_content', 'embeddings', 'retrieval', 'plan']);
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const WRITE_WORD = /^(send|post|create|update|delete|remove|write|upload|transfer|publish|share|invite|grant|set|put|pay|refund|email|notify|insert|upsert|drop|deploy|merge|push|execute|run|approve)|(_|\b)(send|post|create|update|delete|write|upload|transfer|publish|share|grant|pay|refund|email|notify)(_|\b)/i;
+const PRIVATE_HOST = /^(localhost|127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|\[?::1\]?$)/;
+
+/** Classification of a span for call assembly. */
+export type SpanRole = 'agent' | 'tool' | 'client' | 'model' | 'other';
+
+export class Normalizer {
+  private readonly m: AttributeMapping;
+  private readonly isInternal: (host: string) => boolean;
+  private readonly isSensitive: (s: string) => boolean;
+
+  constructor(readonly config: NormalizeConfig = defaultNormalizeConfig) {
+    this.m = config.mapping;
+    this.isInternal = picomatch(config.internalDomains, { nocase: true });
+    this.isSensitive = picomatch(config.sensitive, { nocase: true, dot: true, contains: false });
+  }
+
+  role(span: RawSpan): SpanRole {
+    const op = str(span.attrs, this.m.operation);
+    if (op !== undefined) {
+      if (AGENT_OPS.has(op)) return 'agent';
+      if (op === 'execute_tool') return 'tool';
+      if (MODEL_OPS.has(op)) return this.config.includeModelCalls ? 'client' : 'model';
+    }
+    if (str(span.attrs, this.m.mcpMethod) === 'tools/call') return 'tool';
+    if (span.kind === SpanKind.CLIENT || span.kind === SpanKind.PRODUCER) return 'client';
+    return 'other';
+  }
+
+  /** Agent identity carried by the span itself, if any. */
+  spanIdentity(span: RawSpan): AgentIdentity | undefined {
+    const id = str(span.attrs, this.m.agentId) ?? str(span.attrs, this.m.agentName);
+    if (id === undefined) return undefined;
+    return { ...this.resourceIdentity(span.resource), id, name: str(span.attrs, this.m.agentName), source: 'span' };
+  }
+
+  /** The resource's own identity: service.name and instance. */
+  resourceIdentity(resource: Attrs): AgentIdentity {
+    const service = str(resource, this.m.serviceName);
+    const instance = str(resource, this.m.serviceInstance);
+    const id = service === undefined ? 'unknown-agent' : instance === undefined ? service : `${service}/${instance}`;
+    return { id, service, instance, source: 'resource' };
+  }
+
+  /** Key of a resource for the alias table (resource → agent id). */
+  resourceKey(resource: Attrs): string {
+    return `${str(resource, this.m.serviceName) ?? ''}|${str(resource, this.m.serviceInstance) ?? ''}`;
+  }
+
+  /** Trace-level context found on agent spans: the human principal and conversation. */
+  principalOf(span: RawSpan): string | undefined {
+    return str(span.attrs, this.m.principal) ?? str(span.resource, this.m.principal);
+  }
+
+  conversationOf(span: RawSpan): string | undefined {
+    return str(span.attrs, this.m.conversation);
+  }
+
+  /**
+   * Build the call for a tool invocation (tool span + client children) or a lone client span.
+   * `children` are the tool's client children in start order.
+   */
+  call(tool: RawSpan | undefined, children: RawSpan[], agent: AgentIdentity, trace: { principal?: string; conversation?: string }): AgentCall {
+    const m = this.m;
+    const client = children[0];
+    const main = client ?? tool!;
+    const toolName = tool ? str(tool.attrs, m.toolName) : str(main.attrs, m.toolName);
+    const argsSpan = tool ?? main;
+    const args = first(argsSpan.attrs, m.toolArgs);
+    const destinations = argDestinations(args);
+
+    let kind: ActionKind = 'tool';
+    let method: string | undefined;
+    let template: string | undefined;
+    let version: string | undefined;
+    let host: string | undefined;
+    let port: number | undefined;
+    let url: string | undefined;
+    let resource: string;
+    let write = false;
+    let signature: string;
+
+    if (client) {
+      const a = client.attrs;
+      const rawUrl = str(a, m.urlFull);
+      let parsed: URL | undefined;
+      if (rawUrl !== undefined) {
+        url = redactUrl(rawUrl);
+        try {
+          parsed = new URL(rawUrl);
+        } catch {
+          parsed = undefined;
+        }
+      }
+      host = (str(a, m.serverAddress) ?? parsed?.hostname)?.toLowerCase();
+      port = num(a, m.serverPort) ?? (parsed?.port ? Number(parsed.port) : undefined);
+      const httpMethod = str(a, m.httpMethod);
+      const rpcMethod = str(a, m.rpcMethod);
+      const dbSystem = str(a, m.dbSystem);
+      const mcpMethod = str(a, m.mcpMethod);
+      const msgDest = str(a, m.messagingDestination);
+      if (httpMethod !== undefined) {
+        kind = 'http';
+        method = httpMethod.toUpperCase();
+        const spanTemplate = str(a, m.urlTemplate);
+        const t = spanTemplate !== undefined ? liftVersion(spanTemplate) : templateOf(parsed?.pathname ?? '/');
+        template = t.template;
+        version = t.version;
+        signature = `${method} ${host ?? '?'}${template}`;
+        resource = `${host ?? '?'}${parsed ? redactText(parsed.pathname) : template}`;
+        write = WRITE_METHODS.has(method);
+      } else if (rpcMethod !== undefined) {
+        kind = 'rpc';
+        const service = str(a, m.rpcService);
+        method = service !== undefined && !rpcMethod.includes('/') ? `${service}/${rpcMethod}` : rpcMethod;
+        signature = `rpc ${host ?? '?'} ${method}`;
+        resource = signature;
+        write = WRITE_WORD.test(method.split('/').pop() ?? '');
+      } else if (dbSystem !== undefined) {
+        kind = 'db';
+        method = (str(a, m.dbOperation) ?? 'query').toUpperCase();
+        const target = [str(a, m.dbNamespace), str(a, m.dbCollection)].filter(Boolean).join('.');
+        host ??= dbSystem;
+        signature = `db ${dbSystem} ${method} ${target}`;
+        resource = `${dbSystem}:${target}`;
+        write = /^(INSERT|UPDATE|DELETE|UPSERT|MERGE|DROP|ALTER|CREATE|TRUNCATE|REPLACE)/.test(method);
+      } else if (mcpMethod !== undefined) {
+        kind = 'mcp';
+        method = mcpMethod;
+        const target = toolName ?? str(a, m.mcpResource) ?? '';
+        signature = `mcp ${host ?? ''} ${mcpMethod} ${target}`.replace(/\s+/g, ' ').trim();
+        resource = str(a, m.mcpResource) ?? signature;
+        write = WRITE_WORD.test(target);
+      } else if (msgDest !== undefined) {
+        kind = 'messaging';
+        method = 'publish';
+        signature = `publish ${host ?? ''} ${msgDest}`.trim();
+        resource = signature;
+        write = true;
+      } else {
+        kind = 'rpc';
+        signature = `${main.name} ${host ?? ''}`.trim();
+        resource = signature;
+      }
+    } else {
+      signature = `tool ${toolName ?? main.name}`;
+      resource = `${signature}:${argsKey(args)}`;
+      write = WRITE_WORD.test(toolName ?? '');
+    }
+    if (toolName !== undefined && WRITE_WORD.test(toolName)) write = true;
+
+    const retries = children.length > 1 ? children.length - 1 : 0;
+    const status = client ? num(client.attrs, m.httpStatus) : undefined;
+    const failed = main.statusCode === 2 || (status !== undefined && status >= 400);
+    const sensitivity = str(main.attrs, m.sensitivity) ?? (tool ? str(tool.attrs, m.sensitivity) : undefined);
+    const sensitive = (sensitivity !== undefined && sensitivity !== 'public') || this.isSensitive(signature) || (toolName !== undefined && this.isSensitive(toolName));
+    const credential = str(main.attrs, m.credentialId) ?? (tool && str(tool.attrs, m.credentialId)) ?? str(main.resource, m.credentialId);
+
+    const out: AgentCall = {
+      time: (tool ?? main).startMs,
+      endTime: (tool ?? main).endMs,
+      traceId: main.traceId,
+      spanId: main.spanId,
+      agent,
+      action: { kind, signature, write },
+      external: host !== undefined && this.isExternalHost(host),
+      destinations,
+      resource,
+      outcome: { ok: !failed },
+      retries,
+      sensitive,
+    };
+    if (tool && client) out.toolSpanId = tool.spanId;
+    if (toolName !== undefined) out.action.tool = toolName;
+    if (method !== undefined) out.action.method = method;
+    if (template !== undefined) out.action.template = template;
+    if (version !== undefined) out.action.version = version;
+    if (host !== undefined) out.host = host;
+    if (port !== undefined) out.port = port;
+    if (url !== undefined) out.url = url;
+    if (status !== undefined) out.outcome.status = status;
+    const error = str(main.attrs, m.errorType);
+    if (error !== undefined) out.outcome.error = redactText(error);
+    const principal = str(main.attrs, m.principal) ?? (tool && str(tool.attrs, m.principal)) ?? trace.principal;
+    if (principal !== undefined) out.principal = principal;
+    if (credential !== undefined) out.credential = redactText(credential);
+    const credentialType = str(main.attrs, m.credentialType) ?? str(main.resource, m.credentialType);
+    if (credentialType !== undefined) out.credentialType = credentialType;
+    if (trace.conversation !== undefined) out.conversationId = trace.conversation;
+    if (sensitivity !== undefined) out.sensitivity = sensitivity;
+    const bytesOut = client ? num(client.attrs, m.requestBytes) : undefined;
+    if (bytesOut !== undefined) out.bytesOut = bytesOut;
+    const bytesIn = client ? num(client.attrs, m.responseBytes) : undefined;
+    if (bytesIn !== undefined) out.bytesIn = bytesIn;
+    const approval = str(main.attrs, m.approval) ?? (tool && str(tool.attrs, m.approval));
+    if (approval !== undefined) out.approvalId = approval;
+    const issued = num(main.attrs, m.credentialIssuedAt) ?? num(main.resource, m.credentialIssuedAt);
+    if (issued !== undefined) out.credentialIssuedAt = issued;
+    return out;
+  }
+
+  isExternalHost(host: string): boolean {
+    return !PRIVATE_HOST.test(host) && !this.isInternal(host);
+  }
+
+  /** Whether a client span repeats the first one's action (a retry, not a new call). */
+  sameAction(a: RawSpan, b: RawSpan): boolean {
+    const m = this.m;
+    if ((num(b.attrs, m.resendCount) ?? 0) > 0) return true;
+    return str(a.attrs, m.httpMethod) === str(b.attrs, m.httpMethod)
+      && (str(a.attrs, m.serverAddress) ?? '') === (str(b.attrs, m.serverAddress) ?? '')
+      && (str(a.attrs, m.urlTemplate) ?? pathOf(str(a.attrs, m.urlFull))) === (str(b.attrs, m.urlTemplate) ?? pathOf(str(b.attrs, m.urlFull)))
+      && str(a.attrs, m.rpcMethod) === str(b.attrs, m.rpcMethod)
+      && str(a.attrs, m.dbOperation) === str(b.attrs, m.dbOperation);
+  }
+}
+
+function pathOf(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+function first(attrs: Attrs, keys: string[]): AttrValue | undefined {
+  for (const k of keys) {
+    const v = attrs[k];
+    if (v !== undefined && v !== null) return v;
+  }
+  return undefined;
+}
+
+/** First string-valued attribute among keys (numbers are stringified: ids are sometimes ints). */
+export function str(attrs: Attrs, keys: string[]): string | undefined {
+  for (const k of keys) {
+    const v = attrs[k];
+    if (typeof v === 'string') return v === '' ? undefined : v;
+    if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  }
+  return undefined;
+}
+
+export function num(attrs: Attrs, keys: string[]): number | undefined {
+  for (const k of keys) {
+    const v = attrs[k];
+    if (typeof v === 'number') return v;
+    if (typeof v === 'string' && v !== '' && Number.isFinite(Number(v))) return Number(v);
+  }
+  return undefined;
+}
+
+function argsKey(args: AttrValue | undefined): string {
+  if (args === undefined || args === null) return '';
+  const s = typeof args === 'string' ? args : JSON.stringify(args);
+  return redactText(s.length > 120 ? s.slice(0, 120) : s);
+}

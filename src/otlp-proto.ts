@@ -1,0 +1,428 @@
+/**
+ * A targeted decoder for OTLP ExportTraceServiceRequest (and the identical TracesData written by
+ * the Collector's Kafka exporter). It reads only the fields chainwatch uses and only the
+ * attributes the KeyFilter wants, skipping the rest by wire type; every varint and length is
+ * bounds-checked so garbage cannot make it spin or read past the buffer. A differential test
+ * (test/otlp-proto.test.ts) checks it against protobufjs and the OpenTelemetry JS serializer.
+ * Measured 3-6x faster than generic libraries (docs/benchmarks.md).
+ */
+import { OtlpDecodeError } from './errors.js';
+import type { KeyFilter } from './attribute-map.js';
+import { type AttrValue, type Attrs, type DecodedBatch, type RawSpan, idProblem, rejectSpan } from './span.js';
+
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const utf8 = new TextDecoder('utf-8');
+
+/** Attribute values longer than this are cut: arguments can be huge and we only need their head. */
+export const MAX_VALUE_CHARS = 16_384;
+
+class Reader {
+  pos = 0;
+  constructor(readonly buf: Uint8Array, readonly end: number) {}
+
+  varint(): number {
+    const buf = this.buf;
+    let result = 0;
+    let shift = 0;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new OtlpDecodeError('truncated varint', this.pos);
+      const b = buf[this.pos++];
+      if (shift < 28) result |= (b & 0x7f) << shift;
+      else result += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return shift < 28 ? result >>> 0 : result;
+      shift += 7;
+    }
+    throw new OtlpDecodeError('varint longer than 10 bytes', this.pos);
+  }
+
+  /** int64 varint as a JS number (exact below 2^53); negatives arrive as 10-byte two's complement. */
+  int64(): number {
+    const start = this.pos;
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new OtlpDecodeError('truncated varint', this.pos);
+      const b = this.buf[this.pos++];
+      result += (b & 0x7f) * mul;
+      if (b < 0x80) {
+        if (result < 2 ** 63) return result;
+        let big = 0n;
+        for (let j = this.pos - 1; j >= start; j--) big = (big << 7n) | BigInt(this.buf[j] & 0x7f);
+        return Number(BigInt.asIntN(64, big));
+      }
+      mul *= 128;
+    }
+    throw new OtlpDecodeError('varint longer than 10 bytes', start);
+  }
+
+  length(): number {
+    const len = this.varint();
+    if (len > this.end - this.pos) throw new OtlpDecodeError(`length ${len} runs past the end of its message`, this.pos);
+    return len;
+  }
+
+  fixed64ms(): number {
+    if (this.pos + 8 > this.end) throw new OtlpDecodeError('truncated fixed64', this.pos);
+    const b = this.buf;
+    const p = this.pos;
+    const lo = (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
+    const hi = (b[p + 4] | (b[p + 5] << 8) | (b[p + 6] << 16) | (b[p + 7] << 24)) >>> 0;
+    this.pos += 8;
+    return hi * 4294967.296 + lo / 1e6;
+  }
+
+  double(): number {
+    if (this.pos + 8 > this.end) throw new OtlpDecodeError('truncated double', this.pos);
+    const view = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 8);
+    this.pos += 8;
+    return view.getFloat64(0, true);
+  }
+
+  skip(wireType: number): void {
+    switch (wireType) {
+      case 0:
+        this.varint();
+        return;
+      case 1:
+        if (this.pos + 8 > this.end) throw new OtlpDecodeError('truncated fixed64', this.pos);
+        this.pos += 8;
+        return;
+      case 2:
+        this.pos += this.length();
+        return;
+      case 5:
+        if (this.pos + 4 > this.end) throw new OtlpDecodeError('truncated fixed32', this.pos);
+        this.pos += 4;
+        return;
+      default:
+        throw new OtlpDecodeError(`unsupported wire type ${wireType}`, this.pos);
+    }
+  }
+
+  string(len: number): string {
+    const s = readString(this.buf, this.pos, this.pos + len);
+    this.pos += len;
+    return s;
+  }
+
+  hex(len: number): string {
+    let s = '';
+    for (let i = this.pos; i < this.pos + len; i++) s += HEX[this.buf[i]];
+    this.pos += len;
+    return s;
+  }
+}
+
+function readString(buf: Uint8Array, start: number, end: number): string {
+  if (end - start > MAX_VALUE_CHARS) end = start + MAX_VALUE_CHARS;
+  if (end - start <= 48) {
+    let s = '';
+    for (let i = start; i < end; i++) {
+      const c = buf[i];
+      if (c >= 0x80) return utf8.decode(buf.subarray(start, end));
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return utf8.decode(buf.subarray(start, end));
+}
+
+function expectWire(actual: number, wanted: number, field: string, pos: number): void {
+  if (actual !== wanted) throw new OtlpDecodeError(`field ${field} has wire type ${actual}, expected ${wanted}`, pos);
+}
+
+/**
+ * Decode one ExportTraceServiceRequest. Structural damage (truncation, bad lengths, wrong wire
+ * types) throws OtlpDecodeError; spans that decode but are unusable (bad ids) are counted as
+ * rejected so the receiver can answer with a partial success.
+ */
+export function decodeTraceRequest(buf: Uint8Array, filter: KeyFilter): DecodedBatch {
+  const batch: DecodedBatch = { spans: [], rejected: 0, reasons: [] };
+  const r = new Reader(buf, buf.length);
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag >>> 3 === 1) {
+      expectWire(tag & 7, 2, 'resource_spans', r.pos);
+      const len = r.length();
+      decodeResourceSpans(new Reader(buf, r.pos + len), r.pos, filter, batch);
+      r.pos += len;
+    } else r.skip(tag & 7);
+  }
+  return batch;
+}
+
+function decodeResourceSpans(r: Reader, start: number, filter: KeyFilter, batch: DecodedBatch): void {
+  r.pos = start;
+  const resource: Attrs = {};
+  const scopes: [number, number][] = [];
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    const field = tag >>> 3;
+    if (field === 1) {
+      expectWire(tag & 7, 2, 'resource', r.pos);
+      const len = r.length();
+      const sub = new Reader(r.buf, r.pos + len);
+      sub.pos = r.pos;
+      while (sub.pos < sub.end) {
+        const t = sub.varint();
+        if (t >>> 3 === 1) {
+          expectWire(t & 7, 2, 'resource.attributes', sub.pos);
+          decodeKeyValue(sub, sub.length(), filter, resource);
+        } else sub.skip(t & 7);
+      }
+      r.pos += len;
+    } else if (field === 2) {
+      expectWire(tag & 7, 2, 'scope_spans', r.pos);
+      const len = r.length();
+      scopes.push([r.pos, r.pos + len]);
+      r.pos += len;
+    } else r.skip(tag & 7);
+  }
+  // Resource may follow its spans on the wire; spans need it, so scopes are decoded after.
+  for (const [s, e] of scopes) {
+    const sr = new Reader(r.buf, e);
+    sr.pos = s;
+    while (sr.pos < sr.end) {
+      const tag = sr.varint();
+      if (tag >>> 3 === 2) {
+        expectWire(tag & 7, 2, 'spans', sr.pos);
+        const len = sr.length();
+        const span = decodeSpan(new Reader(r.buf, sr.pos + len), sr.pos, filter, resource);
+        sr.pos += len;
+        const problem = idProblem(span.traceId, span.spanId);
+        if (problem) rejectSpan(batch, problem);
+        else batch.spans.push(span);
+      } else sr.skip(tag & 7);
+    }
+  }
+}
+
+let lastTraceBytes = new Uint8Array(16);
+let lastTraceHex = '';
+
+function decodeSpan(r: Reader, start: number, filter: KeyFilter, resource: Attrs): RawSpan {
+  r.pos = start;
+  const span: RawSpan = {
+    traceId: '', spanId: '', parentSpanId: '', name: '', kind: 0,
+    startMs: 0, endMs: 0, statusCode: 0, attrs: {}, resource,
+  };
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    const wire = tag & 7;
+    switch (tag >>> 3) {
+      case 1: {
+        expectWire(wire, 2, 'trace_id', r.pos);
+        const len = r.length();
+        span.traceId = len === 16 ? traceHex(r) : r.hex(len);
+        break;
+      }
+      case 2:
+        expectWire(wire, 2, 'span_id', r.pos);
+        span.spanId = r.hex(r.length());
+        break;
+      case 4:
+        expectWire(wire, 2, 'parent_span_id', r.pos);
+        span.parentSpanId = r.hex(r.length());
+        break;
+      case 5:
+        expectWire(wire, 2, 'name', r.pos);
+        span.name = r.string(r.length());
+        break;
+      case 6:
+        expectWire(wire, 0, 'kind', r.pos);
+        span.kind = r.varint();
+        break;
+      case 7:
+        expectWire(wire, 1, 'start_time_unix_nano', r.pos);
+        span.startMs = r.fixed64ms();
+        break;
+      case 8:
+        expectWire(wire, 1, 'end_time_unix_nano', r.pos);
+        span.endMs = r.fixed64ms();
+        break;
+      case 9:
+        expectWire(wire, 2, 'attributes', r.pos);
+        decodeKeyValue(r, r.length(), filter, span.attrs);
+        break;
+      case 15: {
+        expectWire(wire, 2, 'status', r.pos);
+        const len = r.length();
+        const end = r.pos + len;
+        while (r.pos < end) {
+          const t = r.varint();
+          if (t >>> 3 === 3 && (t & 7) === 0) span.statusCode = r.varint();
+          else r.skip(t & 7);
+        }
+        if (r.pos !== end) throw new OtlpDecodeError('status overruns its length', r.pos);
+        break;
+      }
+      default:
+        r.skip(wire);
+    }
+  }
+  if (r.pos !== r.end) throw new OtlpDecodeError('span overruns its length', r.pos);
+  return span;
+}
+
+/** Spans of one trace usually sit together in a batch: reuse the last hex string. */
+function traceHex(r: Reader): string {
+  const b = r.buf;
+  const p = r.pos;
+  let same = lastTraceHex !== '';
+  for (let i = 0; same && i < 16; i++) same = b[p + i] === lastTraceBytes[i];
+  if (same) {
+    r.pos += 16;
+    return lastTraceHex;
+  }
+  lastTraceBytes = b.slice(p, p + 16);
+  lastTraceHex = r.hex(16);
+  return lastTraceHex;
+}
+
+function decodeKeyValue(r: Reader, len: number, filter: KeyFilter, into: Attrs): void {
+  const end = r.pos + len;
+  let key: string | undefined;
+  let value: AttrValue = null;
+  let wantValue = false;
+  while (r.pos < end) {
+    const tag = r.varint();
+    const field = tag >>> 3;
+    if (field === 1 && (tag & 7) === 2) {
+      const klen = r.length();
+      key = filter.match(r.buf, r.pos, r.pos + klen);
+      wantValue = key !== undefined;
+      r.pos += klen;
+    } else if (field === 2 && (tag & 7) === 2) {
+      const vlen = r.length();
+      // The key normally precedes the value; if it does not, decode the value anyway.
+      if (wantValue || key === undefined) value = decodeAnyValue(r, vlen, 0);
+      else r.pos += vlen;
+    } else r.skip(tag & 7);
+    if (r.pos > end) throw new OtlpDecodeError('attribute overruns its length', r.pos);
+  }
+  if (key !== undefined) into[key] = value;
+}
+
+const MAX_DEPTH = 8;
+
+function decodeAnyValue(r: Reader, len: number, depth: number): AttrValue {
+  if (depth > MAX_DEPTH) throw new OtlpDecodeError('attribute value nested deeper than 8 levels', r.pos);
+  const end = r.pos + len;
+  let value: AttrValue = null;
+  while (r.pos < end) {
+    const tag = r.varint();
+    const wire = tag & 7;
+    switch (tag >>> 3) {
+      case 1:
+        expectWire(wire, 2, 'string_value', r.pos);
+        value = r.string(r.length());
+        break;
+      case 2:
+        expectWire(wire, 0, 'bool_value', r.pos);
+        value = r.varint() !== 0;
+        break;
+      case 3:
+        expectWire(wire, 0, 'int_value', r.pos);
+        value = r.int64();
+        break;
+      case 4:
+        expectWire(wire, 1, 'double_value', r.pos);
+        value = r.double();
+        break;
+      case 5: {
+        expectWire(wire, 2, 'array_value', r.pos);
+        const alen = r.length();
+        const aend = r.pos + alen;
+        const items: AttrValue[] = [];
+        while (r.pos < aend) {
+          const t = r.varint();
+          if (t >>> 3 === 1 && (t & 7) === 2) items.push(decodeAnyValue(r, r.length(), depth + 1));
+          else r.skip(t & 7);
+        }
+        value = items;
+        break;
+      }
+      case 6: {
+        expectWire(wire, 2, 'kvlist_value', r.pos);
+        const klen = r.length();
+        const kend = r.pos + klen;
+        const obj: { [k: string]: AttrValue } = {};
+        while (r.pos < kend) {
+          const t = r.varint();
+          if (t >>> 3 === 1 && (t & 7) === 2) decodeNestedKeyValue(r, r.length(), depth + 1, obj);
+          else r.skip(t & 7);
+        }
+        value = obj;
+        break;
+      }
+      case 7: {
+        expectWire(wire, 2, 'bytes_value', r.pos);
+        const blen = r.length();
+        value = Buffer.from(r.buf.buffer, r.buf.byteOffset + r.pos, blen).toString('base64');
+        r.pos += blen;
+        break;
+      }
+      default:
+        r.skip(wire);
+    }
+  }
+  if (r.pos !== end) throw new OtlpDecodeError('attribute value overruns its length', r.pos);
+  return value;
+}
+
+function decodeNestedKeyValue(r: Reader, len: number, depth: number, into: { [k: string]: AttrValue }): void {
+  const end = r.pos + len;
+  let key = '';
+  let value: AttrValue = null;
+  while (r.pos < end) {
+    const tag = r.varint();
+    if (tag >>> 3 === 1 && (tag & 7) === 2) key = r.string(r.length());
+    else if (tag >>> 3 === 2 && (tag & 7) === 2) value = decodeAnyValue(r, r.length(), depth);
+    else r.skip(tag & 7);
+  }
+  if (r.pos !== end) throw new OtlpDecodeError('attribute overruns its length', r.pos);
+  into[key] = value;
+}
+
+// ---- responses (tiny, so written by hand) ----
+
+function pushVarint(out: number[], v: number): void {
+  while (v > 0x7f) {
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+}
+
+function pushString(out: number[], field: number, s: string): void {
+  const bytes = Buffer.from(s, 'utf8');
+  pushVarint(out, (field << 3) | 2);
+  pushVarint(out, bytes.length);
+  for (const b of bytes) out.push(b);
+}
+
+/** ExportTraceServiceResponse; partial_success only when something was rejected or warned. */
+export function encodeExportResponse(rejected: number, message: string): Uint8Array {
+  if (rejected === 0 && message === '') return new Uint8Array(0);
+  const inner: number[] = [];
+  if (rejected > 0) {
+    pushVarint(inner, 1 << 3);
+    pushVarint(inner, rejected);
+  }
+  if (message !== '') pushString(inner, 2, message);
+  const out: number[] = [];
+  pushVarint(out, (1 << 3) | 2);
+  pushVarint(out, inner.length);
+  return Uint8Array.from([...out, ...inner]);
+}
+
+/** google.rpc.Status with the message; the code field is unused by OTLP/HTTP. */
+export function encodeRpcStatus(code: number, message: string): Uint8Array {
+  const out: number[] = [];
+  if (code !== 0) {
+    pushVarint(out, 1 << 3);
+    pushVarint(out, code);
+  }
+  pushString(out, 2, message);
+  return Uint8Array.from(out);
+}

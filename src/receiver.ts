@@ -1,0 +1,135 @@
+/**
+ * OTLP/HTTP receiver: POST /v1/traces with application/x-protobuf or application/json bodies,
+ * gzip or identity encoded. Answers per the OTLP/HTTP spec: 200 (with partial_success when spans
+ * were rejected), 400 with a google.rpc.Status for undecodable bodies (never retried), 413 for
+ * bodies over the limit before or after decompression, 415 for other media types, 503 with
+ * Retry-After when the engine's buffers are full. Bad input is counted, never fatal.
+ */
+import { gunzipSync } from 'node:zlib';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { KeyFilter } from './attribute-map.js';
+import { BackpressureError, ChainwatchError, OtlpDecodeError, PayloadTooLargeError } from './errors.js';
+import { decodeTraceRequest, encodeExportResponse, encodeRpcStatus } from './otlp-proto.js';
+import { decodeTraceRequestJson } from './otlp-json.js';
+import type { DecodedBatch, RawSpan } from './span.js';
+
+export interface ReceiverConfig {
+  host: string;
+  port: number;
+  /** Largest accepted body, compressed and decompressed. */
+  maxBodyBytes: number;
+  retryAfterSeconds: number;
+}
+
+export const defaultReceiverConfig: ReceiverConfig = { host: '127.0.0.1', port: 4318, maxBodyBytes: 64 * 1024 * 1024, retryAfterSeconds: 5 };
+
+export interface ReceiverCounters {
+  requests: number;
+  spansAccepted: number;
+  spansRejected: number;
+  badRequests: Record<string, number>;
+}
+
+export interface SpanConsumer {
+  /** Throws BackpressureError when it cannot take more now. */
+  consume(spans: RawSpan[]): void;
+}
+
+export class OtlpReceiver {
+  readonly counters: ReceiverCounters = { requests: 0, spansAccepted: 0, spansRejected: 0, badRequests: {} };
+  readonly app: FastifyInstance;
+
+  constructor(private readonly filter: KeyFilter, private readonly consumer: SpanConsumer, readonly config: ReceiverConfig = defaultReceiverConfig) {
+    this.app = Fastify({ bodyLimit: config.maxBodyBytes, logger: false });
+    this.app.removeAllContentTypeParsers();
+    this.app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    this.app.post('/v1/traces', (req, reply) => this.handle(req, reply));
+    this.app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+      const status = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 413 : err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
+      const message = status === 413 ? new PayloadTooLargeError(config.maxBodyBytes).message : err.message;
+      this.count(status === 413 ? 'too_large' : 'invalid_request');
+      this.fail(req, reply, status, message);
+    });
+  }
+
+  async listen(): Promise<string> {
+    return this.app.listen({ host: this.config.host, port: this.config.port });
+  }
+
+  async close(): Promise<void> {
+    await this.app.close();
+  }
+
+  private handle(req: FastifyRequest, reply: FastifyReply): void {
+    this.counters.requests++;
+    const type = mediaType(req.headers['content-type']);
+    if (type !== 'application/x-protobuf' && type !== 'application/json') {
+      this.count('unsupported_media_type');
+      this.fail(req, reply, 415, `unsupported content-type "${type}": send application/x-protobuf or application/json`);
+      return;
+    }
+    let batch: DecodedBatch;
+    try {
+      const body = this.decompress(req);
+      batch = type === 'application/json' ? decodeTraceRequestJson(body, this.filter) : decodeTraceRequest(body, this.filter);
+    } catch (err) {
+      if (err instanceof PayloadTooLargeError) {
+        this.count('too_large');
+        this.fail(req, reply, 413, err.message);
+      } else if (err instanceof ChainwatchError) {
+        this.count(err instanceof OtlpDecodeError ? 'malformed' : 'invalid_request');
+        this.fail(req, reply, 400, `cannot decode ${type} ExportTraceServiceRequest: ${err.message}`);
+      } else throw err;
+      return;
+    }
+    try {
+      this.consumer.consume(batch.spans);
+    } catch (err) {
+      if (err instanceof BackpressureError) {
+        this.count('backpressure');
+        reply.header('retry-after', String(err.retryAfterSeconds));
+        this.fail(req, reply, 503, err.message);
+        return;
+      }
+      throw err;
+    }
+    this.counters.spansAccepted += batch.spans.length;
+    this.counters.spansRejected += batch.rejected;
+    const message = batch.rejected > 0 ? `rejected ${batch.rejected} spans: ${batch.reasons.join('; ')}` : '';
+    if (type === 'application/json') {
+      reply.code(200).type('application/json').send(batch.rejected > 0 ? { partialSuccess: { rejectedSpans: String(batch.rejected), errorMessage: message } } : {});
+    } else {
+      reply.code(200).type('application/x-protobuf').send(Buffer.from(encodeExportResponse(batch.rejected, message)));
+    }
+  }
+
+  private decompress(req: FastifyRequest): Buffer {
+    const body = req.body as Buffer | undefined;
+    if (!body || body.length === 0) return Buffer.alloc(0);
+    const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (encoding === 'identity' || encoding === '') return body;
+    if (encoding !== 'gzip') throw new OtlpDecodeError(`unsupported content-encoding "${encoding}": use gzip or none`);
+    try {
+      return gunzipSync(body, { maxOutputLength: this.config.maxBodyBytes });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) throw new PayloadTooLargeError(this.config.maxBodyBytes);
+      throw new OtlpDecodeError(`gzip body is corrupt: ${(err as Error).message}`);
+    }
+  }
+
+  private count(reason: string): void {
+    this.counters.badRequests[reason] = (this.counters.badRequests[reason] ?? 0) + 1;
+  }
+
+  private fail(req: FastifyRequest, reply: FastifyReply, status: number, message: string): void {
+    if (mediaType(req.headers['content-type']) === 'application/x-protobuf') {
+      reply.code(status).type('application/x-protobuf').send(Buffer.from(encodeRpcStatus(0, message)));
+    } else {
+      reply.code(status).type('application/json').send({ code: status === 400 ? 3 : 0, message });
+    }
+  }
+}
+
+function mediaType(header: string | undefined): string {
+  return (header ?? '').split(';')[0].trim().toLowerCase();
+}

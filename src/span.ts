@@ -1,0 +1,50 @@
+/** Attribute values as OTLP carries them, after decoding (int64 as number, bytes as base64). */
+export type AttrValue = string | number | boolean | null | AttrValue[] | { [key: string]: AttrValue };
+export type Attrs = Record<string, AttrValue>;
+
+/** OTLP span kinds, in the proto's numbering (not @opentelemetry/api's). */
+export const SpanKind = { UNSPECIFIED: 0, INTERNAL: 1, SERVER: 2, CLIENT: 3, PRODUCER: 4, CONSUMER: 5 } as const;
+
+/**
+ * A span as decoded from OTLP (protobuf or JSON), holding only the attributes the attribute
+ * mapping asks for. Times are epoch milliseconds with sub-millisecond fraction.
+ */
+export interface RawSpan {
+  traceId: string;
+  spanId: string;
+  /** Empty for a root span. */
+  parentSpanId: string;
+  name: string;
+  kind: number;
+  startMs: number;
+  endMs: number;
+  /** OTLP status code: 0 unset, 1 ok, 2 error. */
+  statusCode: number;
+  attrs: Attrs;
+  /** Shared by every span of one ResourceSpans. */
+  resource: Attrs;
+}
+
+/** What a decoder returns: the good spans, and how many it rejected and why (first few reasons). */
+export interface DecodedBatch {
+  spans: RawSpan[];
+  rejected: number;
+  reasons: string[];
+}
+
+export const MAX_REASONS = 5;
+
+export function rejectSpan(batch: DecodedBatch, reason: string): void {
+  batch.rejected++;
+  if (batch.reasons.length < MAX_REASONS && !batch.reasons.includes(reason)) batch.reasons.push(reason);
+}
+
+const ZERO_TRACE = '0'.repeat(32);
+const ZERO_SPAN = '0'.repeat(16);
+
+/** Why a span's ids make it unusable, or undefined when they are valid. */
+export function idProblem(traceId: string, spanId: string): string | undefined {
+  if (traceId.length !== 32 || traceId === ZERO_TRACE) return 'span with missing or invalid trace_id (want 16 bytes, not all zero)';
+  if (spanId.length !== 16 || spanId === ZERO_SPAN) return 'span with missing or invalid span_id (want 8 bytes, not all zero)';
+  return undefined;
+}
