@@ -12,12 +12,12 @@
 import { CountTable } from '../src/count-table.js';
 import { DecayedStats } from '../src/decayed-stats.js';
 import type { Chain } from '../src/chains.js';
-import { type ChainContext, type Detector, type DetectorSettings, type Finding, NoveltyRate, clamp } from './types.js';
+import { type ChainContext, type Detector, type DetectorSettings, type Finding, Novelty, clamp } from './types.js';
 
 export interface ShapeState {
   length: DecayedStats;
   shapes: CountTable;
-  novelty: NoveltyRate;
+  novelty: number[];
 }
 
 /** Hash of the chain's distinct actions in first-use order. */
@@ -38,7 +38,7 @@ export function chainShape(settings: DetectorSettings, minChains = 30): Detector
   return {
     id: 'chain-shape',
     coldStart: false,
-    init: () => ({ length: new DecayedStats(500), shapes: new CountTable(32, settings.halfLifeMs), novelty: new NoveltyRate(100) }),
+    init: () => ({ length: new DecayedStats(500), shapes: new CountTable(16, settings.halfLifeMs), novelty: Novelty.create() }),
 
     scoreChain(ctx: ChainContext, state): Finding | undefined {
       const { chain, agent } = ctx;
@@ -56,12 +56,12 @@ export function chainShape(settings: DetectorSettings, minChains = 30): Detector
         };
       }
       const shape = shapeOf(chain);
-      if (!state.shapes.has(shape) && state.novelty.rate < 0.2 && len >= 3) {
+      if (!state.shapes.has(shape) && Novelty.rate(state.novelty) < 0.2 && len >= 3) {
         const actions = [...new Set(chain.calls.map((c) => c.action.signature))];
         return {
           detector: 'chain-shape', score: 0.3, signature: `chain-shape:${shape}`,
           title: 'New kind of chain',
-          reason: `${agent.id} ran a sequence of actions never seen together before (${actions.slice(0, 4).join(' → ')}${actions.length > 4 ? ' …' : ''}); ${(state.novelty.rate * 100).toFixed(0)}% of its chains are new shapes`,
+          reason: `${agent.id} ran a sequence of actions never seen together before (${actions.slice(0, 4).join(' → ')}${actions.length > 4 ? ' …' : ''}); ${(Novelty.rate(state.novelty) * 100).toFixed(0)}% of its chains are new shapes`,
           expected: `one of ${state.shapes.size} known chain shapes`, observed: `${actions.length} distinct actions`, spanIds,
         };
       }
@@ -71,13 +71,13 @@ export function chainShape(settings: DetectorSettings, minChains = 30): Detector
     learnChain(ctx: ChainContext, state) {
       const { chain } = ctx;
       state.length.add(Math.log(chain.callCount + 1));
-      state.novelty.add(state.shapes.add(shapeOf(chain), chain.lastTime));
+      Novelty.add(state.novelty, 0, state.shapes.add(shapeOf(chain), chain.lastTime), 100);
     },
 
-    snapshot: (s) => ({ l: s.length.toJSON(), s: s.shapes.toJSON(String), n: s.novelty.toJSON() }),
+    snapshot: (s) => ({ l: s.length.toJSON(), s: s.shapes.toJSON(String), n: [...s.novelty] }),
     restore(json) {
-      const j = json as { l: [number, number, number, number]; s: Parameters<typeof CountTable.fromJSON>[0]; n: [number, number] };
-      return { length: DecayedStats.fromJSON(j.l, 500), shapes: CountTable.fromJSON(j.s, 32, settings.halfLifeMs, Number), novelty: NoveltyRate.from(j.n, 100) };
+      const j = json as { l: [number, number, number, number]; s: Parameters<typeof CountTable.fromJSON>[0]; n: number[] };
+      return { length: DecayedStats.fromJSON(j.l, 500), shapes: CountTable.fromJSON(j.s, 16, settings.halfLifeMs, Number), novelty: [...j.n] };
     },
     bytes: (s) => s.shapes.bytes() + 120,
   };

@@ -9,18 +9,34 @@
  * finding per host (deduplicated by the alert rollup), not one alert per call. Damped by the
  * agent's action novelty rate; a learning agent is checked against its peers.
  *
- * Cost: two ≤64-entry scans per call; ~1.6 KB per agent at the cap.
+ * Cost: two ≤48-entry scans per call; ≤ 1 KB per agent at the cap.
  */
 import { CountTable } from '../src/count-table.js';
 import type { Interner } from '../src/intern.js';
-import { type CallContext, type Detector, type DetectorSettings, type Finding, NoveltyRate, clamp, historyDays } from './types.js';
+import { type CallContext, type Detector, type DetectorSettings, type Finding, Novelty, clamp, historyDays } from './types.js';
 import { topNames } from './new-destination.js';
 
 export interface ActionState {
   actions: CountTable;
-  /** Host id → version id, last seen. */
-  hostVersions: Map<number, number>;
-  novelty: NoveltyRate;
+  /** Flat [host id, version id] pairs: the API version last seen per host. */
+  hostVersions: number[];
+  novelty: number[];
+}
+
+function versionOf(s: ActionState, host: number): number | undefined {
+  for (let i = 0; i < s.hostVersions.length; i += 2) if (s.hostVersions[i] === host) return s.hostVersions[i + 1];
+  return undefined;
+}
+
+function setVersion(s: ActionState, host: number, version: number): void {
+  for (let i = 0; i < s.hostVersions.length; i += 2) {
+    if (s.hostVersions[i] === host) {
+      s.hostVersions[i + 1] = version;
+      return;
+    }
+  }
+  if (s.hostVersions.length >= 2 * MAX_HOSTS) s.hostVersions.splice(0, 2);
+  s.hostVersions.push(host, version);
 }
 
 const MAX_HOSTS = 16;
@@ -29,11 +45,11 @@ function toolKey(tool: string): string {
   return `tool:${tool}`;
 }
 
-export function newAction(settings: DetectorSettings, maxSize = 96): Detector<ActionState, CountTable> {
+export function newAction(settings: DetectorSettings, maxSize = 48): Detector<ActionState, CountTable> {
   return {
     id: 'new-action',
     coldStart: true,
-    init: () => ({ actions: new CountTable(maxSize, settings.halfLifeMs), hostVersions: new Map(), novelty: new NoveltyRate() }),
+    init: () => ({ actions: new CountTable(maxSize, settings.halfLifeMs), hostVersions: [], novelty: Novelty.create() }),
     initPeer: () => new CountTable(512, settings.halfLifeMs, 16),
 
     scoreCall(ctx: CallContext, state, peer): Finding | undefined {
@@ -44,7 +60,7 @@ export function newAction(settings: DetectorSettings, maxSize = 96): Detector<Ac
         const id = intern.peek(key);
         return id >= 0 && (enforcing ? state.actions.has(id) : peer!.has(id));
       };
-      const damping = enforcing ? state.novelty.damping() : 1;
+      const damping = enforcing ? Novelty.damping(state.novelty) : 1;
       const history = enforcing ? `in ${historyDays(agent)} days of history (${agent.calls} calls)` : `by any of ${ctx.peers?.agents ?? 0} peers`;
       const tool = call.action.tool;
       if (tool !== undefined && !known(toolKey(tool))) {
@@ -58,7 +74,7 @@ export function newAction(settings: DetectorSettings, maxSize = 96): Detector<Ac
       const version = call.action.version;
       if (enforcing && version !== undefined && call.host !== undefined) {
         const hostId = intern.peek(`host:${call.host}`);
-        const last = state.hostVersions.get(hostId);
+        const last = hostId < 0 ? undefined : versionOf(state, hostId);
         if (last !== undefined && intern.str(last) !== version) {
           return {
             detector: 'new-action', score: 0.35, signature: `api-drift:${call.host}`, title: `API version change on ${call.host}`,
@@ -74,37 +90,33 @@ export function newAction(settings: DetectorSettings, maxSize = 96): Detector<Ac
       const { call, intern } = ctx;
       const sig = intern.id(call.action.signature);
       const isNew = state.actions.add(sig, call.time);
-      state.novelty.add(isNew);
+      Novelty.add(state.novelty, 0, isNew);
       if (isNew && peer) peer.add(sig, call.time);
       if (call.action.tool !== undefined) {
         const t = intern.id(toolKey(call.action.tool));
         if (state.actions.add(t, call.time) && peer) peer.add(t, call.time);
       }
       if (call.action.version !== undefined && call.host !== undefined) {
-        const hostId = intern.id(`host:${call.host}`);
-        if (state.hostVersions.size >= MAX_HOSTS && !state.hostVersions.has(hostId)) {
-          state.hostVersions.delete(state.hostVersions.keys().next().value as number);
-        }
-        state.hostVersions.set(hostId, intern.id(call.action.version));
+        setVersion(state, intern.id(`host:${call.host}`), intern.id(call.action.version));
       }
     },
 
     snapshot: (s, intern) => ({
       a: s.actions.toJSON((k) => intern.str(k)),
-      v: [...s.hostVersions].map(([h, v]) => [intern.str(h), intern.str(v)]),
-      n: s.novelty.toJSON(),
+      v: s.hostVersions.map((id) => intern.str(id)),
+      n: [...s.novelty],
     }),
     restore(json, intern) {
-      const j = json as { a: Parameters<typeof CountTable.fromJSON>[0]; v: [string, string][]; n: [number, number] };
+      const j = json as { a: Parameters<typeof CountTable.fromJSON>[0]; v: string[]; n: number[] };
       return {
         actions: CountTable.fromJSON(j.a, maxSize, settings.halfLifeMs, (s) => intern.id(s)),
-        hostVersions: new Map(j.v.map(([h, v]) => [intern.id(h), intern.id(v)])),
-        novelty: NoveltyRate.from(j.n),
+        hostVersions: j.v.map((s) => intern.id(s)),
+        novelty: [...j.n],
       };
     },
     snapshotPeer: (p, intern) => p.toJSON((k) => intern.str(k)),
     restorePeer: (json, intern) => CountTable.fromJSON(json as Parameters<typeof CountTable.fromJSON>[0], 512, settings.halfLifeMs, (s) => intern.id(s)),
-    bytes: (s) => s.actions.bytes() + s.hostVersions.size * 40 + 120,
+    bytes: (s) => s.actions.bytes() + 32 + 32 + 8 * s.hostVersions.length + 32,
   };
 }
 

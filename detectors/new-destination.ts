@@ -8,20 +8,21 @@
  * rate per destination kind, and halved when peers (agents of the same name/service) use the
  * destination. A learning agent is checked against its peers only.
  *
- * Cost: one scan of a ≤64-entry Uint32Array per destination; ~1 KB per agent at the cap.
+ * Cost: one scan of a ≤48-entry table per destination; ≤ 740 bytes per agent at the cap.
  */
 import { CountTable } from '../src/count-table.js';
 import type { Destination, DestinationKind } from '../src/arg-destinations.js';
 import type { AgentCall } from '../src/agent-call.js';
 import type { Interner } from '../src/intern.js';
-import { type CallContext, type Detector, type DetectorSettings, type Finding, NoveltyRate, clamp, historyDays } from './types.js';
+import { type CallContext, type Detector, type DetectorSettings, type Finding, Novelty, clamp, historyDays } from './types.js';
 
 const KINDS: DestinationKind[] = ['host', 'email-domain', 'account', 'channel', 'user', 'domain'];
 const BASE: Record<string, number> = { host: 0.6, 'email-domain': 0.55, account: 0.6, channel: 0.45, user: 0.4, domain: 0.5 };
 
 export interface DestinationState {
   table: CountTable;
-  novelty: NoveltyRate[];
+  /** Novelty rate per destination kind (see Novelty). */
+  novelty: number[];
 }
 
 /** The destination keys of a call: its host, then argument destinations (email domains, not addresses). */
@@ -43,11 +44,11 @@ export function knowsDestination(state: DestinationState | undefined, intern: In
   return id >= 0 && state.table.has(id);
 }
 
-export function newDestination(settings: DetectorSettings, maxSize = 64): Detector<DestinationState, CountTable> {
+export function newDestination(settings: DetectorSettings, maxSize = 48): Detector<DestinationState, CountTable> {
   return {
     id: 'new-destination',
     coldStart: true,
-    init: () => ({ table: new CountTable(maxSize, settings.halfLifeMs), novelty: KINDS.map(() => new NoveltyRate()) }),
+    init: () => ({ table: new CountTable(maxSize, settings.halfLifeMs), novelty: Novelty.create(KINDS.length) }),
     initPeer: () => new CountTable(512, settings.halfLifeMs, 16),
 
     scoreCall(ctx: CallContext, state, peer): Finding | undefined {
@@ -62,7 +63,7 @@ export function newDestination(settings: DetectorSettings, maxSize = 64): Detect
         const peers = ctx.peers?.agents ?? 0;
         if (!enforcing && peerCount > 0) continue;
         const external = d.kind === 'host' ? call.external : true;
-        let score = BASE[d.kind] * state.novelty[KINDS.indexOf(d.kind)].damping();
+        let score = BASE[d.kind] * Novelty.damping(state.novelty, KINDS.indexOf(d.kind));
         if (peerCount > 0) score *= peerCount * 2 >= peers ? 0.3 : 0.5;
         if (external) score += 0.1;
         score = clamp(score, 0, 0.95);
@@ -90,20 +91,20 @@ export function newDestination(settings: DetectorSettings, maxSize = 64): Detect
       for (const d of destinationKeys(call)) {
         const id = intern.id(destinationKey(d));
         const isNew = state.table.add(id, call.time);
-        if (!seenKinds.has(d.kind)) state.novelty[KINDS.indexOf(d.kind)].add(isNew);
+        if (!seenKinds.has(d.kind)) Novelty.add(state.novelty, KINDS.indexOf(d.kind), isNew);
         seenKinds.add(d.kind);
         if (isNew && peer) peer.add(id, call.time);
       }
     },
 
-    snapshot: (s, intern) => ({ t: s.table.toJSON((k) => intern.str(k)), n: s.novelty.map((r) => r.toJSON()) }),
+    snapshot: (s, intern) => ({ t: s.table.toJSON((k) => intern.str(k)), n: [...s.novelty] }),
     restore(json, intern) {
-      const j = json as { t: Parameters<typeof CountTable.fromJSON>[0]; n: [number, number][] };
-      return { table: CountTable.fromJSON(j.t, maxSize, settings.halfLifeMs, (s) => intern.id(s)), novelty: KINDS.map((_, i) => NoveltyRate.from(j.n[i])) };
+      const j = json as { t: Parameters<typeof CountTable.fromJSON>[0]; n: number[] };
+      return { table: CountTable.fromJSON(j.t, maxSize, settings.halfLifeMs, (s) => intern.id(s)), novelty: [...j.n] };
     },
     snapshotPeer: (p, intern) => p.toJSON((k) => intern.str(k)),
     restorePeer: (json, intern) => CountTable.fromJSON(json as Parameters<typeof CountTable.fromJSON>[0], 512, settings.halfLifeMs, (s) => intern.id(s)),
-    bytes: (s) => s.table.bytes() + 6 * 40,
+    bytes: (s) => s.table.bytes() + 32 + 16 + 8 * s.novelty.length,
   };
 }
 

@@ -1,23 +1,41 @@
 /**
- * Off-hours activity: a call in an hour of the week (UTC) in which this agent almost never acts,
- * judged from its decayed hour-of-week histogram (the hour and its neighbours together hold under
- * 0.15% of its calls) once it has a week of history.
+ * Off-hours activity: a call at a time this agent does not work, judged from its decayed
+ * hour-of-week histogram (UTC) once it has a week of history. Two tests, either fires:
+ *  - hour of day: the hour and its neighbours, summed over all seven days, hold under 0.2% of
+ *    its calls (a 09-17 agent acting at 03:00);
+ *  - hour of week, only when the histogram is dense enough to trust single buckets (≥ 5 calls
+ *    per bucket on average): the hour and its neighbours hold under 0.15% (a weekday agent on
+ *    Sunday).
  *
  * Catches stolen agent credentials used from another time zone and agents woken outside their
- * schedule. Round-the-clock agents fill the histogram and never fire. Fires once per agent and
- * hour through the alert rollup.
+ * schedule. Round-the-clock agents fill the histogram and never fire; sparse histograms (few
+ * calls per hour of the week) are only judged by hour of day, which avoids "never seen on a
+ * Thursday at 05:00" noise. Fires once per agent and hour through the alert rollup.
  *
- * Cost: an array update per call; 168 floats (672 bytes) per agent.
+ * Cost: an array update per call; 168 fixed-point counts in the shared arena (672 bytes) per
+ * agent.
  */
+import { arena } from '../src/arena.js';
 import { type CallContext, type Detector, type DetectorSettings, type Finding, DAY } from './types.js';
 
 const HOURS = 168;
+/** Fixed point: counts are stored ×64 in the arena block. */
+const ONE = 64;
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 
 export interface HourState {
-  hist: Float32Array;
+  /** The arena chunk and offset of this agent's 168 fixed-point counts. */
+  data: Uint32Array;
+  base: number;
   total: number;
   decayedAt: number;
+}
+
+const at = (s: HourState, h: number): number => s.data[s.base + h] / ONE;
+
+function newState(): HourState {
+  const { data, base } = arena.alloc(HOURS);
+  return { data, base, total: 0, decayedAt: 0 };
 }
 
 export function hourOfWeek(t: number): number {
@@ -25,25 +43,43 @@ export function hourOfWeek(t: number): number {
   return d.getUTCDay() * 24 + d.getUTCHours();
 }
 
-export function offHours(settings: DetectorSettings, minCalls = 300, minDays = 7, threshold = 0.0015): Detector<HourState> {
+/** Share of calls within ±1 h of this hour of day, over every day of the week. */
+function dayShare(s: HourState, h: number): number {
+  const hod = h % 24;
+  let mass = 0;
+  for (let day = 0; day < 7; day++) {
+    for (const dh of [-1, 0, 1]) mass += at(s, day * 24 + ((hod + dh + 24) % 24)) * (dh === 0 ? 1 : 0.5);
+  }
+  return mass / s.total;
+}
+
+function weekShare(s: HourState, h: number): number {
+  return (at(s, h) + 0.5 * (at(s, (h + 1) % HOURS) + at(s, (h + HOURS - 1) % HOURS))) / s.total;
+}
+
+export function offHours(settings: DetectorSettings, minCalls = 300, minDays = 7, dayThreshold = 0.002, weekThreshold = 0.0015): Detector<HourState> {
   return {
     id: 'off-hours',
     coldStart: false,
-    init: () => ({ hist: new Float32Array(HOURS), total: 0, decayedAt: 0 }),
+    init: newState,
 
     scoreCall(ctx: CallContext, s): Finding | undefined {
       const { call, agent } = ctx;
       if (s.total < minCalls || agent.lastSeen - agent.firstSeen < minDays * DAY) return undefined;
       const h = hourOfWeek(call.time);
-      const mass = s.hist[h] + 0.5 * (s.hist[(h + 1) % HOURS] + s.hist[(h + HOURS - 1) % HOURS]);
-      const share = mass / s.total;
-      if (share >= threshold) return undefined;
+      const byDay = dayShare(s, h);
+      const dense = s.total / HOURS >= 5;
+      const byWeek = weekShare(s, h);
+      if (byDay >= dayThreshold && !(dense && byWeek < weekThreshold)) return undefined;
       const label = `${DAYS[Math.floor(h / 24)]} ${String(h % 24).padStart(2, '0')}:00 UTC`;
+      const why = byDay < dayThreshold
+        ? `${(byDay * 100).toFixed(2)}% of its calls fall near this hour of the day`
+        : `${(byWeek * 100).toFixed(2)}% of its calls fall near this hour of the week`;
       return {
         detector: 'off-hours', score: 0.35, signature: `off-hours:${h}`,
         title: 'Activity at an unusual hour',
-        reason: `${agent.id} acted at ${label}; ${(share * 100).toFixed(2)}% of its calls fall near this hour of the week (busiest: ${busiest(s)})`,
-        expected: `activity in its usual hours (${busiest(s)})`, observed: `${call.action.signature} at ${label}`, spanIds: [call.spanId],
+        reason: `${agent.id} acted at ${label}; ${why} (busiest: ${busiest(s)})`,
+        expected: `activity in its usual hours (busiest: ${busiest(s)})`, observed: `${call.action.signature} at ${label}`, spanIds: [call.spanId],
       };
     },
 
@@ -52,25 +88,30 @@ export function offHours(settings: DetectorSettings, minCalls = 300, minDays = 7
       if (s.decayedAt === 0) s.decayedAt = t;
       else if (t - s.decayedAt >= DAY) {
         const f = Math.pow(0.5, (t - s.decayedAt) / settings.halfLifeMs);
-        for (let i = 0; i < HOURS; i++) s.hist[i] *= f;
+        const { data, base } = s;
+        for (let i = base; i < base + HOURS; i++) data[i] = Math.round(data[i] * f);
         s.total *= f;
         s.decayedAt = t;
       }
-      s.hist[hourOfWeek(t)] += 1;
+      s.data[s.base + hourOfWeek(t)] += ONE;
       s.total += 1;
     },
 
-    snapshot: (s) => ({ h: Array.from(s.hist, (x) => Math.round(x * 100) / 100), t: s.total, d: s.decayedAt }),
+    snapshot: (s) => ({ h: Array.from({ length: HOURS }, (_, i) => at(s, i)), t: s.total, d: s.decayedAt }),
     restore(json) {
       const j = json as { h: number[]; t: number; d: number };
-      return { hist: Float32Array.from(j.h), total: j.t, decayedAt: j.d };
+      const s = newState();
+      j.h.forEach((v, i) => (s.data[s.base + i] = Math.round(v * ONE)));
+      s.total = j.t;
+      s.decayedAt = j.d;
+      return s;
     },
-    bytes: () => HOURS * 4 + 80,
+    bytes: () => HOURS * 4 + 56,
   };
 }
 
 function busiest(s: HourState): string {
   let best = 0;
-  for (let i = 1; i < HOURS; i++) if (s.hist[i] > s.hist[best]) best = i;
+  for (let i = 1; i < HOURS; i++) if (at(s, i) > at(s, best)) best = i;
   return `${DAYS[Math.floor(best / 24)]} ${String(best % 24).padStart(2, '0')}:00 UTC`;
 }

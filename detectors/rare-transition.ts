@@ -9,7 +9,7 @@
  * new-action detector covers those). Agents with highly variable orderings learn many
  * transitions and so rarely fire.
  *
- * Cost: two small-table scans per call; ≤96 transitions (1.2 KB) per agent.
+ * Cost: two small-table scans per call; ≤64 transitions, ≤ 1.5 KB per agent at the caps.
  */
 import { CountTable } from '../src/count-table.js';
 import { hashString, pairKey } from '../src/intern.js';
@@ -21,8 +21,8 @@ export interface TransitionState {
 }
 
 export function rareTransition(settings: DetectorSettings, minSupport = 20): Detector<TransitionState> {
-  const maxFrom = 48;
-  const maxPairs = 96;
+  const maxFrom = 32;
+  const maxPairs = 64;
   return {
     id: 'rare-transition',
     coldStart: false,

@@ -125,25 +125,23 @@ export function scratch<T extends object>(chain: Chain, id: string, init: () => 
 /**
  * Exponentially weighted rate of "new" observations: how often this agent's normal work is
  * novel. A research agent browsing new sites has a high rate and so does not alert on novelty.
+ * Kept as [n, rate] pairs in a plain number array (one array per detector state, not an object
+ * per rate: at a few hundred bytes per agent, object headers matter).
  */
-export class NoveltyRate {
-  n = 0;
-  rate = 0;
-  constructor(readonly window = 200) {}
-  add(isNew: boolean): void {
-    this.n = Math.min(this.n + 1, this.window);
-    this.rate += ((isNew ? 1 : 0) - this.rate) / this.n;
-  }
+export const Novelty = {
+  create(kinds = 1): number[] {
+    return new Array<number>(2 * kinds).fill(0);
+  },
+  add(r: number[], i: number, isNew: boolean, window = 200): void {
+    const n = Math.min(r[2 * i] + 1, window);
+    r[2 * i] = n;
+    r[2 * i + 1] += ((isNew ? 1 : 0) - r[2 * i + 1]) / n;
+  },
+  rate(r: number[], i = 0): number {
+    return r[2 * i + 1];
+  },
   /** 1 for an agent whose work is rarely novel, falling to 0.1 as novelty becomes routine. */
-  damping(): number {
-    return clamp(1 - (this.rate - 0.02) / 0.18, 0.1, 1);
-  }
-  toJSON(): [number, number] {
-    return [this.n, Math.round(this.rate * 1e4) / 1e4];
-  }
-  static from(j: [number, number] | undefined, window = 200): NoveltyRate {
-    const r = new NoveltyRate(window);
-    if (j) [r.n, r.rate] = j;
-    return r;
-  }
-}
+  damping(r: number[], i = 0): number {
+    return clamp(1 - (r[2 * i + 1] - 0.02) / 0.18, 0.1, 1);
+  },
+};

@@ -9,11 +9,11 @@
  * Cost: one ≤16-entry scan per call; ~250 bytes per agent.
  */
 import { CountTable } from '../src/count-table.js';
-import { type CallContext, type Detector, type DetectorSettings, type Finding, NoveltyRate } from './types.js';
+import { type CallContext, type Detector, type DetectorSettings, type Finding, Novelty } from './types.js';
 
 export interface PrincipalState {
   table: CountTable;
-  novelty: NoveltyRate;
+  novelty: number[];
 }
 
 export function unusualPrincipal(settings: DetectorSettings, minChains = 20): Detector<PrincipalState, CountTable> {
@@ -21,7 +21,7 @@ export function unusualPrincipal(settings: DetectorSettings, minChains = 20): De
   return {
     id: 'unusual-principal',
     coldStart: false,
-    init: () => ({ table: new CountTable(16, settings.halfLifeMs), novelty: new NoveltyRate(100) }),
+    init: () => ({ table: new CountTable(16, settings.halfLifeMs), novelty: Novelty.create() }),
     initPeer: () => new CountTable(256, settings.halfLifeMs, 16),
 
     scoreCall(ctx: CallContext, state, peer): Finding | undefined {
@@ -29,7 +29,7 @@ export function unusualPrincipal(settings: DetectorSettings, minChains = 20): De
       if (call.principal === undefined || agent.chains < minChains || state.table.size === 0) return undefined;
       const id = intern.peek(key(call.principal));
       if (id >= 0 && state.table.has(id)) return undefined;
-      const damping = state.novelty.damping();
+      const damping = Novelty.damping(state.novelty);
       if (damping < 0.5) return undefined;
       const peerUse = id >= 0 && peer ? peer.count(id) : 0;
       return {
@@ -46,14 +46,14 @@ export function unusualPrincipal(settings: DetectorSettings, minChains = 20): De
       if (call.principal === undefined) return;
       const id = intern.id(key(call.principal));
       const isNew = state.table.add(id, call.time);
-      if (call === ctx.chain.calls[0]) state.novelty.add(isNew);
+      if (call === ctx.chain.calls[0]) Novelty.add(state.novelty, 0, isNew, 100);
       if (isNew && peer) peer.add(id, call.time);
     },
 
-    snapshot: (s, intern) => ({ t: s.table.toJSON((k) => intern.str(k)), n: s.novelty.toJSON() }),
+    snapshot: (s, intern) => ({ t: s.table.toJSON((k) => intern.str(k)), n: [...s.novelty] }),
     restore(json, intern) {
-      const j = json as { t: Parameters<typeof CountTable.fromJSON>[0]; n: [number, number] };
-      return { table: CountTable.fromJSON(j.t, 16, settings.halfLifeMs, (s) => intern.id(s)), novelty: NoveltyRate.from(j.n, 100) };
+      const j = json as { t: Parameters<typeof CountTable.fromJSON>[0]; n: number[] };
+      return { table: CountTable.fromJSON(j.t, 16, settings.halfLifeMs, (s) => intern.id(s)), novelty: [...j.n] };
     },
     snapshotPeer: (p, intern) => p.toJSON((k) => intern.str(k)),
     restorePeer: (json, intern) => CountTable.fromJSON(json as Parameters<typeof CountTable.fromJSON>[0], 256, settings.halfLifeMs, (s) => intern.id(s)),

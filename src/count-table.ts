@@ -1,47 +1,77 @@
+import { arena } from './arena.js';
+
 /**
- * A small, bounded table of decayed counts keyed by interned ids: the building block of every
- * per-agent baseline. Parallel typed arrays (12 bytes an entry) grow by doubling up to `maxSize`;
- * when full, the entry with the smallest decayed count is evicted. Counts halve every
- * `halfLifeMs` of event time (applied lazily, at most once an hour). Linear scans are fine:
- * tables hold at most a few dozen entries and scanning a Uint32Array is a few nanoseconds each.
+ * A small, bounded table of decayed counts keyed by 32-bit ids: the building block of every
+ * per-agent baseline. A block of the shared arena holds [key, count, lastSeen] per entry
+ * (12 bytes; no typed array of its own, whose overhead would exceed the entries):
+ * counts are fixed point (1/1024), lastSeen is whole hours since the epoch. The array grows by
+ * doubling up to `maxSize`; when full, the entry with the smallest count is evicted. Counts halve
+ * every `halfLifeMs` of event time, applied lazily at most once an hour. Linear scans are fine
+ * here: a few dozen entries, a few nanoseconds each.
  */
 const HOUR = 3_600_000;
+const ONE = 1024;
+const MAX = 0xffffffff;
+
+/** Settings shared by every table of one kind, so each table does not carry them. */
+interface Spec {
+  maxSize: number;
+  halfLifeMs: number;
+}
+const specs = new Map<string, Spec>();
+function specOf(maxSize: number, halfLifeMs: number): Spec {
+  const key = `${maxSize}/${halfLifeMs}`;
+  let spec = specs.get(key);
+  if (spec === undefined) specs.set(key, (spec = { maxSize, halfLifeMs }));
+  return spec;
+}
 
 export class CountTable {
-  keys: Uint32Array;
-  counts: Float32Array;
-  /** Last seen, in hours since the epoch (Float32 keeps ±1 h precision for millennia). */
-  lastSeen: Float32Array;
+  private readonly spec: Spec;
+  private data: Uint32Array;
+  private base: number;
+  private cap: number;
   size = 0;
-  total = 0;
+  private totalFixed = 0;
   private decayedAt = 0;
 
-  constructor(readonly maxSize: number, readonly halfLifeMs: number, initial = 4) {
-    const cap = Math.min(initial, maxSize);
-    this.keys = new Uint32Array(cap);
-    this.counts = new Float32Array(cap);
-    this.lastSeen = new Float32Array(cap);
+  constructor(maxSize: number, halfLifeMs: number, initial = 4) {
+    this.spec = specOf(maxSize, halfLifeMs);
+    this.cap = Math.min(initial, maxSize);
+    const block = arena.alloc(3 * this.cap);
+    this.data = block.data;
+    this.base = block.base;
   }
 
+  get maxSize(): number {
+    return this.spec.maxSize;
+  }
+
+  get total(): number {
+    return this.totalFixed / ONE;
+  }
+
+  /** Word index of the key's entry in `data`, or -1. */
   indexOf(key: number): number {
-    const keys = this.keys;
-    for (let i = 0; i < this.size; i++) if (keys[i] === key) return i;
+    const d = this.data;
+    const end = this.base + this.size * 3;
+    for (let i = this.base; i < end; i += 3) if (d[i] === key) return i;
     return -1;
   }
 
   count(key: number): number {
     const i = this.indexOf(key);
-    return i < 0 ? 0 : this.counts[i];
+    return i < 0 ? 0 : this.data[i + 1] / ONE;
   }
 
   has(key: number): boolean {
     return this.indexOf(key) >= 0;
   }
 
-  /** Last seen time in ms, or undefined. */
+  /** Last seen time in ms (hour resolution), or undefined. */
   seenAt(key: number): number | undefined {
     const i = this.indexOf(key);
-    return i < 0 ? undefined : this.lastSeen[i] * HOUR;
+    return i < 0 ? undefined : this.data[i + 2] * HOUR;
   }
 
   /** Add weight at event time `t`; returns true when the key was new. */
@@ -49,14 +79,16 @@ export class CountTable {
     this.decay(t);
     let i = this.indexOf(key);
     const isNew = i < 0;
-    if (isNew) i = this.slot();
     if (isNew) {
-      this.keys[i] = key;
-      this.counts[i] = 0;
+      i = this.slot();
+      this.data[i] = key;
+      this.data[i + 1] = 0;
+      this.data[i + 2] = 0;
     }
-    this.counts[i] += weight;
-    this.lastSeen[i] = Math.max(this.lastSeen[i], t / HOUR);
-    this.total += weight;
+    const w = Math.round(weight * ONE);
+    this.data[i + 1] = Math.min(MAX, this.data[i + 1] + w);
+    this.data[i + 2] = Math.max(this.data[i + 2], Math.floor(t / HOUR));
+    this.totalFixed += w;
     return isNew;
   }
 
@@ -68,63 +100,70 @@ export class CountTable {
     }
     const dt = t - this.decayedAt;
     if (dt < HOUR) return;
-    const f = Math.pow(0.5, dt / this.halfLifeMs);
-    for (let i = 0; i < this.size; i++) this.counts[i] *= f;
-    this.total *= f;
+    const f = Math.pow(0.5, dt / this.spec.halfLifeMs);
+    const d = this.data;
+    let total = 0;
+    const end = this.base + this.size * 3;
+    for (let i = this.base; i < end; i += 3) {
+      d[i + 1] = Math.round(d[i + 1] * f);
+      total += d[i + 1];
+    }
+    this.totalFixed = total;
     this.decayedAt = t;
   }
 
   private slot(): number {
-    if (this.size < this.keys.length) return this.size++;
-    if (this.keys.length < this.maxSize) {
-      const cap = Math.min(this.keys.length * 2, this.maxSize);
-      this.keys = grow(this.keys, new Uint32Array(cap));
-      this.counts = grow(this.counts, new Float32Array(cap));
-      this.lastSeen = grow(this.lastSeen, new Float32Array(cap));
-      return this.size++;
+    if (this.size < this.cap) return this.base + 3 * this.size++;
+    if (this.cap < this.spec.maxSize) {
+      const cap = Math.min(this.cap * 2, this.spec.maxSize);
+      const next = arena.alloc(3 * cap);
+      next.data.set(this.data.subarray(this.base, this.base + 3 * this.size), next.base);
+      arena.release({ data: this.data, base: this.base, words: 3 * this.cap });
+      this.data = next.data;
+      this.base = next.base;
+      this.cap = cap;
+      return this.base + 3 * this.size++;
     }
-    let min = 0;
-    for (let i = 1; i < this.size; i++) if (this.counts[i] < this.counts[min]) min = i;
-    this.total -= this.counts[min];
-    this.lastSeen[min] = 0;
+    let min = this.base;
+    const end = this.base + this.size * 3;
+    for (let i = this.base + 3; i < end; i += 3) if (this.data[i + 1] < this.data[min + 1]) min = i;
+    this.totalFixed -= this.data[min + 1];
     return min;
   }
 
-  /** Heap bytes held by the arrays. */
+  /** Heap bytes: the block's words plus this object. */
   bytes(): number {
-    return this.keys.byteLength * 3 + 64;
+    return this.cap * 12 + 80;
   }
 
-  /** Entries as [name, count, lastSeenMs], most frequent first. */
+  /** Return the storage to the arena (the table must not be used afterwards). */
+  dispose(): void {
+    arena.release({ data: this.data, base: this.base, words: 3 * this.cap });
+  }
+
+  /** Entries as [name, count, lastSeenMs], most frequent first (ties by name, so order is stable). */
   entries(name: (key: number) => string): [string, number, number][] {
-    const out: [string, number, number][] = [];
-    for (let i = 0; i < this.size; i++) out.push([name(this.keys[i]), round(this.counts[i]), Math.round(this.lastSeen[i] * HOUR)]);
-    return out.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    return this.toJSON(name).e.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   }
 
+  /** Exact: counts are multiples of 1/1024 and survive JSON unchanged. */
   toJSON(name: (key: number) => string): { d: number; e: [string, number, number][] } {
-    return { d: this.decayedAt, e: this.entries(name) };
+    const e: [string, number, number][] = [];
+    const end = this.base + this.size * 3;
+    for (let i = this.base; i < end; i += 3) e.push([name(this.data[i]), this.data[i + 1] / ONE, this.data[i + 2] * HOUR]);
+    return { d: this.decayedAt, e };
   }
 
   static fromJSON(json: { d: number; e: [string, number, number][] }, maxSize: number, halfLifeMs: number, key: (name: string) => number): CountTable {
-    const t = new CountTable(maxSize, halfLifeMs, Math.max(4, json.e.length));
+    const t = new CountTable(maxSize, halfLifeMs, Math.max(4, Math.min(json.e.length, maxSize)));
     for (const [name, count, seen] of json.e.slice(0, maxSize)) {
-      const i = t.size++;
-      t.keys[i] = key(name);
-      t.counts[i] = count;
-      t.lastSeen[i] = seen / HOUR;
-      t.total += count;
+      const i = t.base + 3 * t.size++;
+      t.data[i] = key(name);
+      t.data[i + 1] = Math.round(count * ONE);
+      t.data[i + 2] = Math.round(seen / HOUR);
+      t.totalFixed += t.data[i + 1];
     }
     t.decayedAt = json.d;
     return t;
   }
-}
-
-function grow<T extends Uint32Array | Float32Array>(old: T, next: T): T {
-  next.set(old);
-  return next;
-}
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }

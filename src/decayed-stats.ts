@@ -36,7 +36,7 @@ export class DecayedStats {
   }
 
   toJSON(): [number, number, number, number] {
-    return [this.n, round(this.mean), round(this.var), round(this.max)];
+    return [this.n, this.mean, this.var, this.max];
   }
 
   static fromJSON(j: [number, number, number, number], window = 500): DecayedStats {
@@ -44,8 +44,4 @@ export class DecayedStats {
     [s.n, s.mean, s.var, s.max] = j;
     return s;
   }
-}
-
-function round(x: number): number {
-  return Math.round(x * 1e6) / 1e6;
 }

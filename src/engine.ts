@@ -285,7 +285,7 @@ export class Engine {
 
   /** Approximate heap bytes of one agent's baseline. */
   agentBytes(agent: AgentState): number {
-    let bytes = 200;
+    let bytes = 300; // the agent object, its slots array and its map entry
     for (let i = 0; i < this.detectors.length; i++) bytes += this.detectors[i].bytes(agent.slots[i]);
     return bytes;
   }

@@ -68,7 +68,7 @@ class Reader {
     const lo = (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
     const hi = (b[p + 4] | (b[p + 5] << 8) | (b[p + 6] << 16) | (b[p + 7] << 24)) >>> 0;
     this.pos += 8;
-    return hi * 4294967.296 + lo / 1e6;
+    return hi * 4294.967296 + lo / 1e6;
   }
 
   double(): number {
@@ -87,9 +87,11 @@ class Reader {
         if (this.pos + 8 > this.end) throw new OtlpDecodeError('truncated fixed64', this.pos);
         this.pos += 8;
         return;
-      case 2:
-        this.pos += this.length();
+      case 2: {
+        const len = this.length(); // read first: `pos += length()` would add to the stale pos
+        this.pos += len;
         return;
+      }
       case 5:
         if (this.pos + 4 > this.end) throw new OtlpDecodeError('truncated fixed32', this.pos);
         this.pos += 4;

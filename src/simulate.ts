@@ -324,6 +324,7 @@ export function simulate(options: Partial<SimOptions> = {}): SimOutput {
       const candidates = fleet.filter((a) => roles.includes(a.role));
       const a = candidates[k % candidates.length];
       const day = o.historyDays + f.int(o.liveDays);
+      if (a.role === 'support') a.version = day >= o.historyDays + 1 ? 'v3' : 'v2';
       const { steps, opts, note } = attack(f, a, label, fleet);
       const start = f.chainStart(a, day);
       const { traceId, parts } = trace(f, a, start, steps, opts);

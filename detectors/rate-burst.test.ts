@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { rateBurst } from './rate-burst.js';
+import { Harness, T0, MIN, mkCall, mkChain } from '../test/helpers/detector-harness.js';
+
+describe('rate-burst', () => {
+  it('flags a minute with far more calls than the agent ever makes, and keeps bursts out of its baseline', () => {
+    const h = new Harness(rateBurst());
+    for (let m = 0; m < 200; m++) h.learn(Array.from({ length: 2 + (m % 4) }, (_, i) => mkCall({ time: T0 + m * MIN + i * 1000 })));
+    const t = T0 + 300 * MIN;
+    const found = h.score(Array.from({ length: 120 }, (_, i) => mkCall({ time: t + i * 400 })), mkChain([]));
+    const first = found.findIndex((f) => f !== undefined);
+    expect(first).toBeGreaterThanOrEqual(29);
+    expect(found[first]?.reason).toMatch(/made \d+ calls in one minute; it usually makes ~\d+ per active minute/);
+    // The next quiet minute closes the burst minute without learning it.
+    const before = h.state.stats.mean;
+    h.score([mkCall({ time: t + 5 * MIN })], mkChain([]));
+    expect(h.state.stats.mean).toBeCloseTo(before, 6);
+  });
+
+  it('does not fire on normal minutes', () => {
+    const h = new Harness(rateBurst());
+    for (let m = 0; m < 100; m++) h.learn([mkCall({ time: T0 + m * MIN }), mkCall({ time: T0 + m * MIN + 500 })]);
+    expect(h.score([mkCall({ time: T0 + 200 * MIN }), mkCall({ time: T0 + 200 * MIN + 1 })], mkChain([])).every((f) => f === undefined)).toBe(true);
+  });
+});

@@ -1,0 +1,59 @@
+/**
+ * Storage for per-agent tables: large shared Uint32Array chunks carved into blocks, with a free
+ * list per block size (tables grow through a handful of sizes, so exact sizes recycle well). A table then costs one small object plus its words, instead of a
+ * typed array, an ArrayBuffer and a backing-store allocation each (~200 bytes of overhead per
+ * table, more than the entries of a typical agent). Blocks never span chunks.
+ */
+const CHUNK_WORDS = 1 << 18; // 1 MiB chunks
+
+export interface Block {
+  /** The chunk holding the block (shared with other blocks). */
+  data: Uint32Array;
+  /** First word of the block in `data`. */
+  base: number;
+  /** Block size in words. */
+  words: number;
+}
+
+export class Arena {
+  private readonly chunks: Uint32Array[] = [];
+  private used = CHUNK_WORDS;
+  private readonly free = new Map<number, Block[]>();
+  /** Words in blocks handed out and not released. */
+  liveWords = 0;
+
+  /** A zeroed block of at least `words` words. */
+  alloc(words: number): Block {
+    const size = Math.max(words, 4);
+    const list = this.free.get(size);
+    const reused = list?.pop();
+    this.liveWords += size;
+    if (reused) {
+      reused.data.fill(0, reused.base, reused.base + size);
+      return reused;
+    }
+    if (size > CHUNK_WORDS) throw new RangeError(`arena block of ${size} words exceeds the chunk size`);
+    if (this.used + size > CHUNK_WORDS) {
+      this.chunks.push(new Uint32Array(CHUNK_WORDS));
+      this.used = 0;
+    }
+    const block = { data: this.chunks[this.chunks.length - 1], base: this.used, words: size };
+    this.used += size;
+    return block;
+  }
+
+  release(block: Block): void {
+    this.liveWords -= block.words;
+    const list = this.free.get(block.words);
+    if (list) list.push(block);
+    else this.free.set(block.words, [block]);
+  }
+
+  /** Bytes reserved in chunks (for metrics). */
+  get reservedBytes(): number {
+    return this.chunks.length * CHUNK_WORDS * 4;
+  }
+}
+
+/** The process-wide arena used by baselines. */
+export const arena = new Arena();

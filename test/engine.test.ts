@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import { readFileSync } from 'node:fs';
+import type { Alert } from '../src/alerts.js';
+import { Engine, defaultEngineConfig } from '../src/engine.js';
+import { evaluate } from '../src/evaluate.js';
+import { simulate } from '../src/simulate.js';
+import { feed, newEngine } from './helpers/pipeline.js';
+
+const sim = simulate({ agentsPerRole: 3, historyDays: 10, liveDays: 2, chainsPerAgentDay: 16, attacksPerClass: 3 });
+
+function learnThenDetect(restart: boolean): { alerts: Alert[]; engine: Engine } {
+  const first = newEngine();
+  first.engine.mode = 'learn';
+  feed(first.engine, first.filter, sim.history);
+  first.engine.flush();
+  let run = first;
+  if (restart) {
+    run = newEngine();
+    run.engine.restore(JSON.parse(JSON.stringify(first.engine.snapshot())));
+  }
+  run.engine.mode = 'detect';
+  feed(run.engine, run.filter, sim.live);
+  run.engine.flush();
+  return { alerts: run.alerts, engine: run.engine };
+}
+
+describe('engine on a simulated fleet', () => {
+  const live = learnThenDetect(false);
+
+  it('catches every attack class with few false positives', () => {
+    const e = evaluate(sim.labels, live.alerts);
+    for (const c of e.classes) expect(c.recall, c.label).toBeGreaterThanOrEqual(0.66);
+    expect(e.overall.recall).toBeGreaterThanOrEqual(0.9);
+    expect(e.benign.perThousand).toBeLessThan(15);
+  });
+
+  it('is deterministic: the same input and state give the same alerts', () => {
+    expect(learnThenDetect(false).alerts).toEqual(live.alerts);
+  });
+
+  it('gives the same alerts after a snapshot and restore between learning and detection', () => {
+    expect(learnThenDetect(true).alerts).toEqual(live.alerts);
+  });
+
+  it('writes alerts that validate against schemas/alert.schema.json and explain themselves', () => {
+    const ajv = new Ajv2020({ allErrors: true, strict: true });
+    (addFormatsModule as unknown as { default: (a: Ajv2020) => void }).default(ajv);
+    const validate = ajv.compile(JSON.parse(readFileSync(new URL('../schemas/alert.schema.json', import.meta.url), 'utf8')));
+    for (const a of live.alerts) {
+      expect(validate(JSON.parse(JSON.stringify(a))), JSON.stringify(validate.errors)).toBe(true);
+      expect(a.evidence.every((e) => e.reason.includes(a.agent.id) || e.reason.length > 20)).toBe(true);
+    }
+    const exfil = live.alerts.find((a) => a.detectors.includes('sensitive-exfil'));
+    expect(exfil?.severity).toBe('critical');
+    expect(exfil?.summary).toMatch(/paste-drop\.io|evil-mail\.net/);
+  });
+
+  it('raises at most one low alert per agent for a fleet-wide API version bump', () => {
+    const drift = live.alerts.filter((a) => a.signature.startsWith('api-drift:') && a.update !== true);
+    const perAgent = new Map<string, number>();
+    for (const a of drift) perAgent.set(a.agent.id, (perAgent.get(a.agent.id) ?? 0) + 1);
+    expect(drift.length).toBeGreaterThan(0);
+    for (const [, n] of perAgent) expect(n).toBe(1);
+    expect(drift.every((a) => a.severity === 'low')).toBe(true);
+  });
+
+  it('does not flood on research agents whose work is browsing new sites', () => {
+    const research = live.alerts.filter((a) => a.agent.id.startsWith('research-') && a.update !== true);
+    const researchChains = sim.labels.filter((l) => l.agentId.startsWith('research-')).length;
+    expect(researchChains).toBeGreaterThan(50);
+    expect(research.length).toBeLessThanOrEqual(2);
+  });
+
+  it('holds flagged chains back from learning until confirmed', () => {
+    const { engine } = live;
+    const exfil = sim.labels.find((l) => l.label === 'exfiltration')!;
+    expect(engine.quarantine.has(exfil.traceId)).toBe(true);
+    const agent = engine.agents.get(exfil.agentId)!;
+    const before = agent.chains;
+    expect(engine.confirm(exfil.traceId)).toBe(true);
+    expect(agent.chains).toBe(before + 1);
+    expect(engine.quarantine.has(exfil.traceId)).toBe(false);
+    expect(engine.confirm(exfil.traceId)).toBe(false);
+  });
+
+  it('keeps typical agent baselines within 4 KB and every baseline under its hard caps', () => {
+    // Research agents fill every table to its cap (new sites daily); the others are typical.
+    // Real heap + arena bytes are measured by `npm run bench` (docs/benchmarks.md).
+    for (const agent of live.engine.agents.values()) {
+      const bytes = live.engine.agentBytes(agent);
+      expect(bytes, agent.id).toBeLessThanOrEqual(agent.id.startsWith('research-') ? 6 * 1024 : 4096);
+    }
+  });
+
+  it('rejects a snapshot of another version with a clear error', () => {
+    const e = new Engine(defaultEngineConfig);
+    expect(() => e.restore({ ...live.engine.snapshot(), version: 99 })).toThrow(/state version 99 is not supported/);
+  });
+});

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import type { AgentCall } from '../src/agent-call.js';
+import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
+import { ChainAssembler, type Chain, defaultChainConfig } from '../src/chains.js';
+import { Normalizer } from '../src/normalize.js';
+import { decodeTraceRequestJson } from '../src/otlp-json.js';
+import { agentTrace, id, request, span } from './helpers/spans.js';
+
+const T = Date.UTC(2026, 5, 1, 10);
+const filter = KeyFilter.forMapping(defaultMapping);
+
+function assemble(config = defaultChainConfig) {
+  const calls: AgentCall[] = [];
+  const closed: Chain[] = [];
+  const asm = new ChainAssembler(new Normalizer(), { call: (c) => calls.push(c), close: (c) => closed.push(c) }, config);
+  const feed = (doc: object) => asm.addBatch(decodeTraceRequestJson(doc, filter).spans);
+  return { asm, calls, closed, feed };
+}
+
+describe('normalize and chain assembly', () => {
+  it('joins agent identity from the root invoke_agent span that arrives last', () => {
+    const { calls, closed, feed } = assemble();
+    const tr = agentTrace({ t0: T, agentId: 'support-agent-03', principal: 'alice@corp.example', tools: [{ tool: 'get_ticket', method: 'GET', url: 'https://tickets.corp.internal/api/v2/tickets/123' }] });
+    feed(tr.doc);
+    expect(calls).toHaveLength(1);
+    expect(calls[0].agent).toMatchObject({ id: 'support-agent-03', name: 'support-agent', source: 'trace', service: 'support-svc' });
+    expect(calls[0].principal).toBe('alice@corp.example');
+    expect(closed).toHaveLength(1);
+  });
+
+  it('uses a learned alias of the resource so calls need not wait for the root', () => {
+    const { calls, feed } = assemble();
+    feed(agentTrace({ t0: T, agentId: 'support-agent-03', tools: [{ tool: 'a', method: 'GET', url: 'https://x.internal/a' }] }).doc);
+    const tr = agentTrace({ t0: T + 60_000, agentId: 'support-agent-03', tools: [{ tool: 'b', method: 'GET', url: 'https://x.internal/b' }] });
+    const spans = (tr.doc as any).resourceSpans[0].scopeSpans[0].spans;
+    const withoutRoot = request(spans.slice(0, -1));
+    feed(withoutRoot);
+    expect(calls).toHaveLength(2);
+    expect(calls[1].agent).toMatchObject({ id: 'support-agent-03', source: 'alias' });
+  });
+
+  it('falls back to the resource identity when no span names the agent', () => {
+    const { calls, asm, feed } = assemble();
+    const tr = agentTrace({ t0: T, agentId: null, tools: [{ tool: 'a', method: 'GET', url: 'https://x.internal/a' }] });
+    const spans = (tr.doc as any).resourceSpans[0].scopeSpans[0].spans;
+    feed(request(spans.slice(0, -1)));
+    expect(calls).toHaveLength(0);
+    asm.advance(T + defaultChainConfig.identityWaitMs + 1000);
+    expect(calls).toHaveLength(1);
+    expect(calls[0].agent).toMatchObject({ id: 'support-svc/pod-1', source: 'resource' });
+  });
+
+  it('counts one call per tool invocation, folding retries into it', () => {
+    const { calls, feed } = assemble();
+    feed(agentTrace({ t0: T, tools: [{ tool: 'issue_refund', method: 'POST', url: 'https://api.stripe.com/v1/refunds', retries: 2 }] }).doc);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({ retries: 2, host: 'api.stripe.com', external: true, action: { tool: 'issue_refund', method: 'POST', write: true, signature: 'POST api.stripe.com/{ver}/refunds', version: 'v1' } });
+  });
+
+  it('maps legacy HTTP attribute names to the same call as current ones', () => {
+    const a = assemble();
+    const b = assemble();
+    a.feed(agentTrace({ t0: T, tools: [{ tool: 't', method: 'GET', url: 'https://crm.corp.internal/v1/customers/42' }] }).doc);
+    b.feed(agentTrace({ t0: T, tools: [{ tool: 't', method: 'GET', url: 'https://crm.corp.internal/v1/customers/42', legacy: true }] }).doc);
+    expect(b.calls[0].action).toEqual(a.calls[0].action);
+    expect(b.calls[0].host).toBe('crm.corp.internal');
+    expect(a.calls[0].resource).toBe('crm.corp.internal/v1/customers/42');
+  });
+
+  it('finds destinations in tool arguments and redacts secrets before keeping anything', () => {
+    const { calls, feed } = assemble();
+    feed(agentTrace({
+      t0: T, tools: [{
+        tool: 'send_email', method: 'POST', url: 'https://bob:hunter2@mail.corp.internal/v1/send?token=abc123&x=1',
+        args: { to: 'ceo@evil-mail.net', iban: 'DE89370400440532013000', channel: '#exfil', link: 'https://paste-drop.io/p/1', api_key: 'sk-live-0123456789abcdef', note: 'Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijk' },
+      }],
+    }).doc);
+    const c = calls[0];
+    const dests = c.destinations.map((d) => `${d.kind}:${d.value}`);
+    expect(dests).toEqual(expect.arrayContaining(['email:ceo@evil-mail.net', 'email-domain:evil-mail.net', 'account:DE89370400440532013000', 'channel:#exfil', 'host:paste-drop.io']));
+    const kept = JSON.stringify(c);
+    for (const secret of ['hunter2', 'abc123', 'sk-live-0123456789abcdef', 'eyJhbGciOiJIUzI1NiJ9']) expect(kept).not.toContain(secret);
+    expect(c.url).toBe('https://REDACTED:REDACTED@mail.corp.internal/v1/send?token=REDACTED&x=1');
+  });
+
+  it('does not count LLM round trips as calls', () => {
+    const { calls, feed } = assemble();
+    const traceId = id(16);
+    const root = id(8);
+    feed(request([
+      span({ traceId, parent: root, kind: 3, start: T + 1, attrs: { 'gen_ai.operation.name': 'chat', 'server.address': 'api.openai.com' } }),
+      span({ traceId, spanId: root, start: T, end: T + 500, attrs: { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.id': 'a1' } }),
+    ]));
+    expect(calls).toHaveLength(0);
+  });
+
+  it('closes idle chains in event time and caps kept calls while counting all of them', () => {
+    const { calls, closed, asm, feed } = assemble({ ...defaultChainConfig, maxChainCalls: 3 });
+    const traceId = id(16);
+    const root = id(8);
+    const clients = Array.from({ length: 6 }, (_, i) => span({ traceId, parent: root, kind: 3, start: T + i * 1000, attrs: { 'http.request.method': 'GET', 'url.full': `https://x.internal/r/${i}`, 'gen_ai.agent.id': 'a1' } }));
+    feed(request(clients));
+    // The last two may still get a tool parent: they wait out the reorder tolerance.
+    expect(calls).toHaveLength(4);
+    expect(closed).toHaveLength(0);
+    asm.advance(T + defaultChainConfig.idleTimeoutMs + 10_000);
+    expect(calls).toHaveLength(6);
+    expect(closed).toHaveLength(1);
+    expect(closed[0].callCount).toBe(6);
+    expect(closed[0].calls).toHaveLength(3);
+  });
+
+  it('keeps a reopened trace’s original start (delegation that outlives the idle timeout)', () => {
+    const { closed, asm, feed } = assemble();
+    const traceId = id(16);
+    const client = (t: number) => span({ traceId, parent: 'ffffffffffffffff', kind: 3, start: t, attrs: { 'http.request.method': 'GET', 'url.full': 'https://x.internal/a', 'gen_ai.agent.id': 'a1' } });
+    feed(request([client(T)]));
+    asm.advance(T + 3_600_000);
+    feed(request([client(T + 6 * 3_600_000)]));
+    asm.flush();
+    expect(closed).toHaveLength(2);
+    expect(closed[1].startTime).toBe(T);
+  });
+});
