@@ -16,7 +16,6 @@ import { type CallContext, type Detector, type DetectorSettings, type Finding } 
 const MAX_OWNERS = 200_000;
 
 export function credentialMisuse(settings: DetectorSettings): Detector<CountTable> {
-  const key = (c: string): string => `cred:${c}`;
   return {
     id: 'credential-misuse',
     coldStart: true,
@@ -35,7 +34,7 @@ export function credentialMisuse(settings: DetectorSettings): Detector<CountTabl
           observed: `credential ${call.credential} (owner ${owner})`, spanIds: [call.spanId],
         };
       }
-      const id = intern.peek(key(call.credential));
+      const id = intern.kindPeek('cred', call.credential);
       if (owner === undefined && agent.phase === 'enforcing' && own.size > 0 && !(id >= 0 && own.has(id))) {
         return {
           detector: 'credential-misuse', score: 0.3, signature: `new-credential:${call.credential}`,
@@ -50,7 +49,7 @@ export function credentialMisuse(settings: DetectorSettings): Detector<CountTabl
     learnCall(ctx: CallContext, own) {
       const { call, agent, global, intern } = ctx;
       if (call.credential === undefined) return;
-      own.add(intern.id(key(call.credential)), call.time);
+      own.add(intern.kindId('cred', call.credential), call.time);
       if (!global.credentialOwners.has(call.credential) && global.credentialOwners.size < MAX_OWNERS) {
         global.credentialOwners.set(call.credential, agent.id);
       }

@@ -13,7 +13,7 @@
  */
 import { CountTable } from '../src/count-table.js';
 import type { Interner } from '../src/intern.js';
-import { type CallContext, type Detector, type DetectorSettings, type Finding, Novelty, clamp, historyDays } from './types.js';
+import { type CallContext, type Detector, type DetectorSettings, type Finding, MIN_FINDING, Novelty, clamp, historyDays } from './types.js';
 import { topNames } from './new-destination.js';
 
 export interface ActionState {
@@ -41,9 +41,6 @@ function setVersion(s: ActionState, host: number, version: number): void {
 
 const MAX_HOSTS = 16;
 
-function toolKey(tool: string): string {
-  return `tool:${tool}`;
-}
 
 export function newAction(settings: DetectorSettings, maxSize = 48): Detector<ActionState, CountTable> {
   return {
@@ -56,24 +53,22 @@ export function newAction(settings: DetectorSettings, maxSize = 48): Detector<Ac
       const { call, agent, intern } = ctx;
       const enforcing = agent.phase === 'enforcing';
       if (!enforcing && !(ctx.peersReady && peer)) return undefined;
-      const known = (key: string): boolean => {
-        const id = intern.peek(key);
-        return id >= 0 && (enforcing ? state.actions.has(id) : peer!.has(id));
-      };
+      const known = (id: number): boolean => id >= 0 && (enforcing ? state.actions.has(id) : peer!.has(id));
       const damping = enforcing ? Novelty.damping(state.novelty) : 1;
+      if (0.5 * damping < MIN_FINDING && call.action.version === undefined) return undefined;
       const history = enforcing ? `in ${historyDays(agent)} days of history (${agent.calls} calls)` : `by any of ${ctx.peers?.agents ?? 0} peers`;
       const tool = call.action.tool;
-      if (tool !== undefined && !known(toolKey(tool))) {
+      if (tool !== undefined && 0.5 * damping >= MIN_FINDING && !known(intern.kindPeek('tool', tool))) {
         return finding(`new-tool:${tool}`, 0.5 * damping, `New tool ${tool}`,
           `tool ${tool} never used by ${agent.id} ${history}`, state, intern, call.spanId, `tool ${tool}`);
       }
-      if (!known(call.action.signature)) {
+      if (0.45 * damping >= MIN_FINDING && !known(intern.peek(call.action.signature))) {
         return finding(`new-action:${call.action.signature}`, 0.45 * damping, `New action ${call.action.signature}`,
           `${call.action.signature} never called by ${agent.id} ${history}`, state, intern, call.spanId, call.action.signature);
       }
       const version = call.action.version;
       if (enforcing && version !== undefined && call.host !== undefined) {
-        const hostId = intern.peek(`host:${call.host}`);
+        const hostId = intern.kindPeek('host', call.host);
         const last = hostId < 0 ? undefined : versionOf(state, hostId);
         if (last !== undefined && intern.str(last) !== version) {
           return {
@@ -93,11 +88,11 @@ export function newAction(settings: DetectorSettings, maxSize = 48): Detector<Ac
       Novelty.add(state.novelty, 0, isNew);
       if (isNew && peer) peer.add(sig, call.time);
       if (call.action.tool !== undefined) {
-        const t = intern.id(toolKey(call.action.tool));
+        const t = intern.kindId('tool', call.action.tool);
         if (state.actions.add(t, call.time) && peer) peer.add(t, call.time);
       }
       if (call.action.version !== undefined && call.host !== undefined) {
-        setVersion(state, intern.id(`host:${call.host}`), intern.id(call.action.version));
+        setVersion(state, intern.kindId('host', call.host), intern.id(call.action.version));
       }
     },
 

@@ -14,7 +14,7 @@ import { CountTable } from '../src/count-table.js';
 import type { Destination, DestinationKind } from '../src/arg-destinations.js';
 import type { AgentCall } from '../src/agent-call.js';
 import type { Interner } from '../src/intern.js';
-import { type CallContext, type Detector, type DetectorSettings, type Finding, Novelty, clamp, historyDays } from './types.js';
+import { type CallContext, type Detector, type DetectorSettings, type Finding, MIN_FINDING, Novelty, clamp, historyDays } from './types.js';
 
 const KINDS: DestinationKind[] = ['host', 'email-domain', 'account', 'channel', 'user', 'domain'];
 const BASE: Record<string, number> = { host: 0.6, 'email-domain': 0.55, account: 0.6, channel: 0.45, user: 0.4, domain: 0.5 };
@@ -40,7 +40,7 @@ export function destinationKey(d: Destination): string {
 /** Whether the agent has sent calls to this destination before (used by chain rules). */
 export function knowsDestination(state: DestinationState | undefined, intern: Interner, d: Destination): boolean {
   if (state === undefined) return false;
-  const id = intern.peek(destinationKey(d));
+  const id = intern.kindPeek(d.kind, d.value);
   return id >= 0 && state.table.has(id);
 }
 
@@ -57,7 +57,7 @@ export function newDestination(settings: DetectorSettings, maxSize = 48): Detect
       if (!enforcing && !(ctx.peersReady && peer)) return undefined;
       let best: Finding | undefined;
       for (const d of destinationKeys(call)) {
-        const id = intern.peek(destinationKey(d));
+        const id = intern.kindPeek(d.kind, d.value);
         if (id >= 0 && state.table.has(id)) continue;
         const peerCount = id >= 0 && peer ? Math.round(peer.count(id)) : 0;
         const peers = ctx.peers?.agents ?? 0;
@@ -67,7 +67,7 @@ export function newDestination(settings: DetectorSettings, maxSize = 48): Detect
         if (peerCount > 0) score *= peerCount * 2 >= peers ? 0.3 : 0.5;
         if (external) score += 0.1;
         score = clamp(score, 0, 0.95);
-        if (best !== undefined && best.score >= score) continue;
+        if (score < MIN_FINDING || (best !== undefined && best.score >= score)) continue;
         const history = enforcing
           ? `in ${historyDays(agent)} days of history (${agent.calls} calls)`
           : `while learning; judged against ${peers} peers`;
@@ -89,7 +89,7 @@ export function newDestination(settings: DetectorSettings, maxSize = 48): Detect
       const { call, intern } = ctx;
       const seenKinds = new Set<DestinationKind>();
       for (const d of destinationKeys(call)) {
-        const id = intern.id(destinationKey(d));
+        const id = intern.kindId(d.kind, d.value);
         const isNew = state.table.add(id, call.time);
         if (!seenKinds.has(d.kind)) Novelty.add(state.novelty, KINDS.indexOf(d.kind), isNew);
         seenKinds.add(d.kind);

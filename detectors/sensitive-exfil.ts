@@ -15,7 +15,7 @@
 import type { Destination } from '../src/arg-destinations.js';
 import type { CountTable } from '../src/count-table.js';
 import { type CallContext, type Detector, type Finding } from './types.js';
-import { type DestinationState, destinationKey, destinationKeys, knowsDestination } from './new-destination.js';
+import { type DestinationState, destinationKeys, knowsDestination } from './new-destination.js';
 import { scratch } from './types.js';
 
 export function sensitiveExfil(): Detector<null> {
@@ -39,7 +39,7 @@ export function sensitiveExfil(): Detector<null> {
       const peer = enforcing ? undefined : (ctx.peerStateOf('new-destination') as CountTable | undefined);
       const external = (d: Destination): boolean => (d.kind === 'host' ? call.external : d.kind !== 'domain' || call.external);
       const peerKnows = (d: Destination): boolean => {
-        const id = intern.peek(destinationKey(d));
+        const id = intern.kindPeek(d.kind, d.value);
         return peer !== undefined && id >= 0 && peer.has(id);
       };
       const target = destinationKeys(call).find((d) => external(d) && !knowsDestination(dest, intern, d) && !peerKnows(d));

@@ -17,7 +17,6 @@ export interface PrincipalState {
 }
 
 export function unusualPrincipal(settings: DetectorSettings, minChains = 20): Detector<PrincipalState, CountTable> {
-  const key = (p: string): string => `principal:${p}`;
   return {
     id: 'unusual-principal',
     coldStart: false,
@@ -27,7 +26,7 @@ export function unusualPrincipal(settings: DetectorSettings, minChains = 20): De
     scoreCall(ctx: CallContext, state, peer): Finding | undefined {
       const { call, agent, intern } = ctx;
       if (call.principal === undefined || agent.chains < minChains || state.table.size === 0) return undefined;
-      const id = intern.peek(key(call.principal));
+      const id = intern.kindPeek('principal', call.principal);
       if (id >= 0 && state.table.has(id)) return undefined;
       const damping = Novelty.damping(state.novelty);
       if (damping < 0.5) return undefined;
@@ -44,7 +43,7 @@ export function unusualPrincipal(settings: DetectorSettings, minChains = 20): De
     learnCall(ctx: CallContext, state, peer) {
       const { call, intern } = ctx;
       if (call.principal === undefined) return;
-      const id = intern.id(key(call.principal));
+      const id = intern.kindId('principal', call.principal);
       const isNew = state.table.add(id, call.time);
       if (call === ctx.chain.calls[0]) Novelty.add(state.novelty, 0, isNew, 100);
       if (isNew && peer) peer.add(id, call.time);

@@ -41,8 +41,6 @@ export interface AttributeMapping {
   /** Resource attributes. */
   serviceName: string[];
   serviceInstance: string[];
-  /** Attribute name prefixes kept (redacted) for evidence, e.g. captured request headers. */
-  keepPrefixes: string[];
 }
 
 export const defaultMapping: AttributeMapping = {
@@ -80,7 +78,6 @@ export const defaultMapping: AttributeMapping = {
   credentialIssuedAt: ['chainwatch.credential.issued_at'],
   serviceName: ['service.name'],
   serviceInstance: ['service.instance.id'],
-  keepPrefixes: ['http.request.header.'],
 };
 
 /** Merge user overrides (any subset of fields) over the defaults. */
@@ -88,72 +85,66 @@ export function mappingWith(overrides: Partial<AttributeMapping> = {}): Attribut
   return { ...defaultMapping, ...overrides };
 }
 
-/** Every exact attribute name the mapping reads. */
+/** Every attribute name the mapping reads, in a fixed order (their KeyFilter indices). */
 export function mappedKeys(mapping: AttributeMapping): string[] {
   const keys = new Set<string>();
-  for (const [field, names] of Object.entries(mapping)) {
-    if (field !== 'keepPrefixes') for (const name of names) keys.add(name);
-  }
+  for (const names of Object.values(mapping)) for (const name of names) keys.add(name);
   return [...keys];
 }
 
+/** The mapping with each attribute name replaced by its KeyFilter index. */
+export type MappingIndex = { [F in keyof AttributeMapping]: number[] };
+
+export function indexMapping(mapping: AttributeMapping, filter: KeyFilter): MappingIndex {
+  const out = {} as MappingIndex;
+  for (const field of Object.keys(mapping) as (keyof AttributeMapping)[]) out[field] = mapping[field].map((n) => filter.index(n));
+  return out;
+}
+
 /**
- * Decides from raw UTF-8 key bytes whether an attribute is wanted, and returns its interned name
- * without allocating a string for the keys we skip (most of them, on real spans).
+ * Decides from raw UTF-8 key bytes whether an attribute is wanted, and returns its index without
+ * allocating a string for the keys we skip (most of them, on real spans). Candidates are bucketed
+ * by byte length and compared from the last byte, where mapped names differ most, so an unwanted
+ * key is usually rejected after one or two byte compares.
  */
 export class KeyFilter {
-  private readonly byHash = new Map<number, { key: string; bytes: Uint8Array }[]>();
-  private readonly prefixes: Uint8Array[];
-  private readonly decoder = new TextDecoder();
-  private readonly exact: Set<string>;
+  private readonly byLength: { index: number; bytes: Uint8Array }[][] = [];
+  private readonly exact = new Map<string, number>();
 
-  constructor(keys: string[], private readonly prefixStrings: string[] = []) {
+  constructor(readonly names: readonly string[]) {
     const enc = new TextEncoder();
-    this.exact = new Set(keys);
-    for (const key of keys) {
+    names.forEach((key, index) => {
       const bytes = enc.encode(key);
-      const h = hashBytes(bytes, 0, bytes.length);
-      const bucket = this.byHash.get(h);
-      if (bucket) bucket.push({ key, bytes });
-      else this.byHash.set(h, [{ key, bytes }]);
-    }
-    this.prefixes = prefixStrings.map((p) => enc.encode(p));
+      (this.byLength[bytes.length] ??= []).push({ index, bytes });
+      this.exact.set(key, index);
+    });
   }
 
   static forMapping(mapping: AttributeMapping): KeyFilter {
-    return new KeyFilter(mappedKeys(mapping), mapping.keepPrefixes);
+    return new KeyFilter(mappedKeys(mapping));
   }
 
-  /** The key's name when wanted, else undefined. */
-  match(buf: Uint8Array, start: number, end: number): string | undefined {
-    const bucket = this.byHash.get(hashBytes(buf, start, end));
-    if (bucket !== undefined) {
-      for (const entry of bucket) if (bytesEqual(entry.bytes, buf, start, end)) return entry.key;
+  /** The key's index when wanted, else -1. */
+  match(buf: Uint8Array, start: number, end: number): number {
+    const bucket = this.byLength[end - start];
+    if (bucket === undefined) return -1;
+    for (let b = 0; b < bucket.length; b++) {
+      const bytes = bucket[b].bytes;
+      let i = bytes.length - 1;
+      while (i >= 0 && bytes[i] === buf[start + i]) i--;
+      if (i < 0) return bucket[b].index;
     }
-    for (const prefix of this.prefixes) {
-      if (end - start > prefix.length && bytesEqual(prefix, buf, start, start + prefix.length)) {
-        return this.decoder.decode(buf.subarray(start, end));
-      }
-    }
-    return undefined;
+    return -1;
   }
 
-  /** Same decision for a key that is already a string (OTLP/JSON). */
-  matchString(key: string): boolean {
-    if (this.exact.has(key)) return true;
-    for (const prefix of this.prefixStrings) if (key.length > prefix.length && key.startsWith(prefix)) return true;
-    return false;
+  /** Same for a key that is already a string (OTLP/JSON). */
+  matchString(key: string): number {
+    return this.exact.get(key) ?? -1;
   }
-}
 
-function hashBytes(buf: Uint8Array, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i], 0x01000193);
-  return h >>> 0;
-}
-
-function bytesEqual(a: Uint8Array, buf: Uint8Array, start: number, end: number): boolean {
-  if (a.length !== end - start) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== buf[start + i]) return false;
-  return true;
+  index(name: string): number {
+    const i = this.exact.get(name);
+    if (i === undefined) throw new Error(`attribute ${name} is not in the key filter`);
+    return i;
+  }
 }

@@ -17,7 +17,7 @@
  */
 import type { AgentCall, AgentIdentity } from './agent-call.js';
 import type { Normalizer, SpanRole } from './normalize.js';
-import type { Attrs, RawSpan } from './span.js';
+import { Attrs, type RawSpan } from './span.js';
 
 export interface ChainConfig {
   reorderToleranceMs: number;
@@ -168,7 +168,7 @@ export class ChainAssembler {
     let buf = this.open.get(call.traceId);
     if (buf === undefined) {
       buf = {
-        traceId: call.traceId, identity: call.agent, resource: {}, roles: new Map(), pending: [], children: new Map(),
+        traceId: call.traceId, identity: call.agent, resource: new Attrs(), roles: new Map(), pending: [], children: new Map(),
         released: new Set(), firstEnd: call.endTime, lastEnd: call.endTime, done: false, principal: call.principal,
         conversation: call.conversationId,
       };

@@ -22,6 +22,25 @@ export class Interner {
     return this.ids.get(s) ?? -1;
   }
 
+  private readonly byKind = new Map<string, Map<string, number>>();
+
+  /** Id of `${kind}:${value}` without building that string on every lookup (hot path). */
+  kindId(kind: string, value: string): number {
+    let m = this.byKind.get(kind);
+    if (m === undefined) this.byKind.set(kind, (m = new Map()));
+    let id = m.get(value);
+    if (id === undefined) {
+      id = this.id(`${kind}:${value}`);
+      m.set(value, id);
+    }
+    return id;
+  }
+
+  kindPeek(kind: string, value: string): number {
+    const id = this.byKind.get(kind)?.get(value);
+    return id ?? this.peek(`${kind}:${value}`);
+  }
+
   str(id: number): string {
     return this.strings[id];
   }

@@ -5,8 +5,7 @@
  * redacted here, before it reaches state, alerts or stores.
  */
 import picomatch from 'picomatch';
-import type { AttributeMapping } from './attribute-map.js';
-import { defaultMapping } from './attribute-map.js';
+import { type AttributeMapping, KeyFilter, type MappingIndex, defaultMapping, indexMapping } from './attribute-map.js';
 import { type AgentCall, type AgentIdentity, type ActionKind } from './agent-call.js';
 import { argDestinations } from './arg-destinations.js';
 import { redactText, redactUrl } from './redact.js';
@@ -39,15 +38,35 @@ const PRIVATE_HOST = /^(localhost|127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\
 /** Classification of a span for call assembly. */
 export type SpanRole = 'agent' | 'tool' | 'client' | 'model' | 'other';
 
+/** Remember a predicate's answers for low-cardinality inputs (hosts, action signatures). */
+function memo(fn: (s: string) => boolean, max = 20_000): (s: string) => boolean {
+  const cache = new Map<string, boolean>();
+  return (s) => {
+    let v = cache.get(s);
+    if (v === undefined) {
+      v = fn(s);
+      if (cache.size >= max) cache.clear();
+      cache.set(s, v);
+    }
+    return v;
+  };
+}
+
+/** scheme://authority/path?query — the parts we need, without a full WHATWG URL parse per call. */
+const URL_PARTS = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)([^?#]*)/i;
+
 export class Normalizer {
-  private readonly m: AttributeMapping;
+  /** The decoders' key filter: attribute names ↔ the indices the mapping is read by. */
+  readonly filter: KeyFilter;
+  private readonly m: MappingIndex;
   private readonly isInternal: (host: string) => boolean;
   private readonly isSensitive: (s: string) => boolean;
 
   constructor(readonly config: NormalizeConfig = defaultNormalizeConfig) {
-    this.m = config.mapping;
-    this.isInternal = picomatch(config.internalDomains, { nocase: true });
-    this.isSensitive = picomatch(config.sensitive, { nocase: true, dot: true, contains: false });
+    this.filter = KeyFilter.forMapping(config.mapping);
+    this.m = indexMapping(config.mapping, this.filter);
+    this.isInternal = memo(picomatch(config.internalDomains, { nocase: true }));
+    this.isSensitive = memo(picomatch(config.sensitive, { nocase: true, dot: true, contains: false }));
   }
 
   role(span: RawSpan): SpanRole {
@@ -118,17 +137,24 @@ export class Normalizer {
     if (client) {
       const a = client.attrs;
       const rawUrl = str(a, m.urlFull);
-      let parsed: URL | undefined;
+      let urlHost: string | undefined;
+      let urlPort: number | undefined;
+      let path: string | undefined;
       if (rawUrl !== undefined) {
-        url = redactUrl(rawUrl);
-        try {
-          parsed = new URL(rawUrl);
-        } catch {
-          parsed = undefined;
+        const parts = URL_PARTS.exec(rawUrl);
+        // Only URLs that may carry secrets (userinfo, a query) pay for a full parse and redaction.
+        url = parts !== null && !parts[1].includes('@') && !rawUrl.includes('?') ? redactText(rawUrl) : redactUrl(rawUrl);
+        if (parts !== null) {
+          const authority = parts[1].slice(parts[1].lastIndexOf('@') + 1);
+          const colon = authority.lastIndexOf(':');
+          const bracket = authority.lastIndexOf(']');
+          urlHost = colon > bracket ? authority.slice(0, colon) : authority;
+          if (colon > bracket) urlPort = Number(authority.slice(colon + 1)) || undefined;
+          path = parts[2] || '/';
         }
       }
-      host = (str(a, m.serverAddress) ?? parsed?.hostname)?.toLowerCase();
-      port = num(a, m.serverPort) ?? (parsed?.port ? Number(parsed.port) : undefined);
+      host = (str(a, m.serverAddress) ?? urlHost)?.toLowerCase();
+      port = num(a, m.serverPort) ?? urlPort;
       const httpMethod = str(a, m.httpMethod);
       const rpcMethod = str(a, m.rpcMethod);
       const dbSystem = str(a, m.dbSystem);
@@ -138,11 +164,11 @@ export class Normalizer {
         kind = 'http';
         method = httpMethod.toUpperCase();
         const spanTemplate = str(a, m.urlTemplate);
-        const t = spanTemplate !== undefined ? liftVersion(spanTemplate) : templateOf(parsed?.pathname ?? '/');
+        const t = spanTemplate !== undefined ? liftVersion(spanTemplate) : templateOf(path ?? '/');
         template = t.template;
         version = t.version;
         signature = `${method} ${host ?? '?'}${template}`;
-        resource = `${host ?? '?'}${parsed ? redactText(parsed.pathname) : template}`;
+        resource = `${host ?? '?'}${path !== undefined ? redactText(path) : template}`;
         write = WRITE_METHODS.has(method);
       } else if (rpcMethod !== undefined) {
         kind = 'rpc';
@@ -256,27 +282,27 @@ function pathOf(url: string | undefined): string | undefined {
   return q < 0 ? url : url.slice(0, q);
 }
 
-function first(attrs: Attrs, keys: string[]): AttrValue | undefined {
+function first(attrs: Attrs, keys: number[]): AttrValue | undefined {
   for (const k of keys) {
-    const v = attrs[k];
+    const v = attrs.get(k);
     if (v !== undefined && v !== null) return v;
   }
   return undefined;
 }
 
 /** First string-valued attribute among keys (numbers are stringified: ids are sometimes ints). */
-export function str(attrs: Attrs, keys: string[]): string | undefined {
-  for (const k of keys) {
-    const v = attrs[k];
+export function str(attrs: Attrs, keys: number[]): string | undefined {
+  for (let i = 0; i < keys.length; i++) {
+    const v = attrs.get(keys[i]);
     if (typeof v === 'string') return v === '' ? undefined : v;
     if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   }
   return undefined;
 }
 
-export function num(attrs: Attrs, keys: string[]): number | undefined {
+export function num(attrs: Attrs, keys: number[]): number | undefined {
   for (const k of keys) {
-    const v = attrs[k];
+    const v = attrs.get(k);
     if (typeof v === 'number') return v;
     if (typeof v === 'string' && v !== '' && Number.isFinite(Number(v))) return Number(v);
   }

@@ -6,7 +6,7 @@
  */
 import { OtlpDecodeError } from './errors.js';
 import type { KeyFilter } from './attribute-map.js';
-import { type AttrValue, type Attrs, type DecodedBatch, type RawSpan, idProblem, rejectSpan } from './span.js';
+import { type AttrValue, Attrs, type DecodedBatch, type RawSpan, idProblem, rejectSpan } from './span.js';
 import { MAX_VALUE_CHARS } from './otlp-proto.js';
 
 type Json = unknown;
@@ -47,7 +47,7 @@ export function decodeTraceRequestJson(input: Json | string, filter: KeyFilter):
   resourceSpans.forEach((rs, i) => {
     const where = `resourceSpans[${i}]`;
     if (!isObject(rs)) throw new OtlpDecodeError(`${where} must be an object`);
-    const resource: Attrs = {};
+    const resource = new Attrs();
     if (isObject(rs.resource)) readAttributes(arrayField(rs.resource, 'attributes', `${where}.resource`), filter, resource);
     arrayField(rs, 'scopeSpans', where).forEach((ss, j) => {
       if (!isObject(ss)) throw new OtlpDecodeError(`${where}.scopeSpans[${j}] must be an object`);
@@ -69,7 +69,7 @@ export function decodeTraceRequestJson(input: Json | string, filter: KeyFilter):
 
 function readSpan(raw: Json, filter: KeyFilter, resource: Attrs): RawSpan {
   if (!isObject(raw)) throw new SpanFieldError('span must be an object');
-  const attrs: Attrs = {};
+  const attrs = new Attrs();
   if (raw.attributes !== undefined && raw.attributes !== null) {
     if (!Array.isArray(raw.attributes)) throw new SpanFieldError('span.attributes must be an array of {key, value}');
     readAttributes(raw.attributes, filter, attrs);
@@ -116,8 +116,8 @@ export function nanosToMs(v: Json, field: string): number {
 function readAttributes(list: Json[], filter: KeyFilter, into: Attrs): void {
   for (const kv of list) {
     if (!isObject(kv) || typeof kv.key !== 'string') throw new SpanFieldError('attribute must be an object with a string "key"');
-    if (!filter.matchString(kv.key)) continue;
-    into[kv.key] = anyValue(kv.value, 0);
+    const key = filter.matchString(kv.key);
+    if (key >= 0) into.set(key, anyValue(kv.value, 0));
   }
 }
 

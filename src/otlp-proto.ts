@@ -8,9 +8,12 @@
  */
 import { OtlpDecodeError } from './errors.js';
 import type { KeyFilter } from './attribute-map.js';
-import { type AttrValue, type Attrs, type DecodedBatch, type RawSpan, idProblem, rejectSpan } from './span.js';
+import { type AttrValue, Attrs, type DecodedBatch, type RawSpan, idProblem, rejectSpan } from './span.js';
 
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** Char codes of the two hex digits of each byte value. */
+const HEX_HI = Uint8Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0').charCodeAt(0));
+const HEX_LO = Uint8Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0').charCodeAt(1));
+const hexCodes: number[] = new Array<number>(32).fill(0);
 const utf8 = new TextDecoder('utf-8');
 
 /** Attribute values longer than this are cut: arguments can be huge and we only need their head. */
@@ -107,9 +110,18 @@ class Reader {
     return s;
   }
 
+  /** Lowercase hex of `len` bytes, built flat in one call (ids become Map keys right away). */
   hex(len: number): string {
-    let s = '';
-    for (let i = this.pos; i < this.pos + len; i++) s += HEX[this.buf[i]];
+    const b = this.buf;
+    if (len === 8 || len === 16) {
+      for (let i = 0; i < len; i++) {
+        hexCodes[2 * i] = HEX_HI[b[this.pos + i]];
+        hexCodes[2 * i + 1] = HEX_LO[b[this.pos + i]];
+      }
+      this.pos += len;
+      return len === 8 ? String.fromCharCode.apply(null, hexCodes.slice(0, 16)) : String.fromCharCode.apply(null, hexCodes);
+    }
+    const s = Buffer.from(b.buffer, b.byteOffset + this.pos, len).toString('hex');
     this.pos += len;
     return s;
   }
@@ -155,7 +167,7 @@ export function decodeTraceRequest(buf: Uint8Array, filter: KeyFilter): DecodedB
 
 function decodeResourceSpans(r: Reader, start: number, filter: KeyFilter, batch: DecodedBatch): void {
   r.pos = start;
-  const resource: Attrs = {};
+  const resource = new Attrs();
   const scopes: [number, number][] = [];
   while (r.pos < r.end) {
     const tag = r.varint();
@@ -206,7 +218,7 @@ function decodeSpan(r: Reader, start: number, filter: KeyFilter, resource: Attrs
   r.pos = start;
   const span: RawSpan = {
     traceId: '', spanId: '', parentSpanId: '', name: '', kind: 0,
-    startMs: 0, endMs: 0, statusCode: 0, attrs: {}, resource,
+    startMs: 0, endMs: 0, statusCode: 0, attrs: new Attrs(), resource,
   };
   while (r.pos < r.end) {
     const tag = r.varint();
@@ -283,26 +295,26 @@ function traceHex(r: Reader): string {
 
 function decodeKeyValue(r: Reader, len: number, filter: KeyFilter, into: Attrs): void {
   const end = r.pos + len;
-  let key: string | undefined;
+  let key = -1;
+  let sawKey = false;
   let value: AttrValue = null;
-  let wantValue = false;
   while (r.pos < end) {
     const tag = r.varint();
     const field = tag >>> 3;
     if (field === 1 && (tag & 7) === 2) {
       const klen = r.length();
       key = filter.match(r.buf, r.pos, r.pos + klen);
-      wantValue = key !== undefined;
+      sawKey = true;
       r.pos += klen;
     } else if (field === 2 && (tag & 7) === 2) {
       const vlen = r.length();
       // The key normally precedes the value; if it does not, decode the value anyway.
-      if (wantValue || key === undefined) value = decodeAnyValue(r, vlen, 0);
+      if (key >= 0 || !sawKey) value = decodeAnyValue(r, vlen, 0);
       else r.pos += vlen;
     } else r.skip(tag & 7);
     if (r.pos > end) throw new OtlpDecodeError('attribute overruns its length', r.pos);
   }
-  if (key !== undefined) into[key] = value;
+  if (key >= 0) into.set(key, value);
 }
 
 const MAX_DEPTH = 8;

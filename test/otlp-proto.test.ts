@@ -23,7 +23,7 @@ const Response = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportT
 
 const WANTED = ['gen_ai.agent.id', 'url.full', 'http.request.method', 'server.port', 'gen_ai.tool.call.arguments', 'ratio', 'flag', 'tags', 'nested', 'blob', 'neg'];
 const OTHER = ['noise.a', 'noise.b', 'x', 'service.version'];
-const filter = new KeyFilter(WANTED, ['http.request.header.']);
+const filter = new KeyFilter(WANTED);
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -118,8 +118,8 @@ describe('targeted OTLP protobuf decoder', () => {
         // Times are kept as float ms: ~0.25 µs resolution at today's epoch, asserted to 10 µs.
         expect(span.startMs).toBeCloseTo(nsToMs(s.startTimeUnixNano), 2);
         expect(span.endMs).toBeCloseTo(nsToMs(s.endTimeUnixNano), 2);
-        expect(span.attrs).toEqual(expectedAttrs(s.attributes));
-        expect(span.resource).toEqual(expectedAttrs(res?.attributes));
+        expect(span.attrs.toObject(filter.names)).toEqual(expectedAttrs(s.attributes));
+        expect(span.resource.toObject(filter.names)).toEqual(expectedAttrs(res?.attributes));
       });
     }
   });
@@ -145,8 +145,8 @@ describe('targeted OTLP protobuf decoder', () => {
     expect(s.spanId).toBe(finished.spanContext().spanId);
     expect(s.kind).toBe(3); // OTLP CLIENT, not the API's 2
     expect(s.statusCode).toBe(2);
-    expect(s.attrs).toEqual({ 'http.request.method': 'POST', 'url.full': 'https://pay.example/v1/refunds', 'server.port': 443, tags: ['a', 'b'], ratio: 0.25, flag: true, neg: -5 });
-    expect(s.resource['gen_ai.agent.id']).toBe('agt-42');
+    expect(s.attrs.toObject(filter.names)).toEqual({ 'http.request.method': 'POST', 'url.full': 'https://pay.example/v1/refunds', 'server.port': 443, tags: ['a', 'b'], ratio: 0.25, flag: true, neg: -5 });
+    expect(s.resource.toObject(filter.names)['gen_ai.agent.id']).toBe('agt-42');
     const [sec, nanos] = finished.startTime;
     expect(s.startMs).toBeCloseTo(sec * 1000 + nanos / 1e6, 3);
   });

@@ -1,0 +1,158 @@
+/**
+ * `npm run bench`: the hot path on one core, as ratios within one run.
+ *  1. decode only: our targeted decoder vs protobufjs on the same OTLP protobuf batches;
+ *  2. the whole hot path: protobuf decode → normalize → chains → every detector → alerts, on a
+ *     fleet whose baselines were learned first (enforcing, so every detector runs);
+ *  3. bytes per agent baseline, measured (V8 heap + arena words), for typical and saturated agents.
+ * Medians of several rounds. Run under `taskset -c 0` (the npm script does) for one core.
+ */
+import { fileURLToPath } from 'node:url';
+import { cpus } from 'node:os';
+import protobuf from 'protobufjs';
+import { KeyFilter } from '../../src/attribute-map.js';
+import { arena } from '../../src/arena.js';
+import type { AgentCall } from '../../src/agent-call.js';
+import { Engine, defaultEngineConfig } from '../../src/engine.js';
+import { decodeTraceRequest } from '../../src/otlp-proto.js';
+import { simulate } from '../../src/simulate.js';
+
+const Long = protobuf.util.Long as unknown as { fromString(s: string, unsigned: boolean): unknown };
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const root = protobuf.loadSync(fileURLToPath(new URL('../../../schemas/otlp/trace.proto', import.meta.url)));
+const Request = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** OTLP/JSON docs → protobuf requests of ≥ `perBatch` spans (the Collector's batch shape). */
+function toBatches(docs: any[], perBatch: number): { bufs: Uint8Array[]; spans: number } {
+  const bufs: Uint8Array[] = [];
+  let total = 0;
+  let pending: any[] = [];
+  let count = 0;
+  const flush = (): void => {
+    if (!pending.length) return;
+    bufs.push(Request.encode(Request.fromObject({ resourceSpans: pending })).finish());
+    pending = [];
+    count = 0;
+  };
+  for (const doc of docs) {
+    for (const rs of doc.resourceSpans) {
+      const copy = JSON.parse(JSON.stringify(rs));
+      for (const ss of copy.scopeSpans) {
+        for (const s of ss.spans) {
+          s.traceId = Buffer.from(s.traceId, 'hex');
+          s.spanId = Buffer.from(s.spanId, 'hex');
+          s.parentSpanId = Buffer.from(s.parentSpanId, 'hex');
+          s.startTimeUnixNano = Long.fromString(s.startTimeUnixNano, true);
+          s.endTimeUnixNano = Long.fromString(s.endTimeUnixNano, true);
+          count++;
+          total++;
+        }
+      }
+      pending.push(copy);
+    }
+    if (count >= perBatch) flush();
+  }
+  flush();
+  return { bufs, spans: total };
+}
+
+function time(fn: () => void): number {
+  gc();
+  const t = performance.now();
+  fn();
+  return (performance.now() - t) / 1000;
+}
+
+// Every agent enforcing after the short learned history, so every detector runs on every call.
+const config = { ...defaultEngineConfig, lifecycle: { minCalls: 50, minHistoryMs: 0, minPeers: 3 } };
+const filter = KeyFilter.forMapping(config.normalize.mapping);
+
+console.error('generating the fleet…');
+const sim = simulate({ agentsPerRole: 200, historyDays: 4, liveDays: 2, chainsPerAgentDay: 6, attacksPerClass: 20 });
+const history = toBatches(sim.history, 100);
+const live = toBatches(sim.live, 100);
+const bytes = live.bufs.reduce((n, b) => n + b.length, 0);
+
+console.error(`learning ${history.spans} spans…`);
+const learner = new Engine(config);
+learner.mode = 'learn';
+for (const b of history.bufs) learner.ingestSpans(decodeTraceRequest(b, filter).spans);
+learner.flush();
+const snapshot = JSON.stringify(learner.snapshot());
+const enforcing = [...learner.agents.values()].filter((a) => a.phase === 'enforcing').length;
+
+const ours: number[] = [];
+const reference: number[] = [];
+const whole: number[] = [];
+let alerts = 0;
+for (let r = 0; r < ROUNDS; r++) {
+  ours.push(live.spans / time(() => { for (const b of live.bufs) decodeTraceRequest(b, filter); }));
+  reference.push(live.spans / time(() => { for (const b of live.bufs) Request.toObject(Request.decode(b), { longs: String, bytes: String }); }));
+  const engine = new Engine(config, () => alerts++);
+  engine.restore(JSON.parse(snapshot));
+  whole.push(live.spans / time(() => {
+    for (const b of live.bufs) engine.ingestSpans(decodeTraceRequest(b, filter).spans);
+    engine.flush();
+  }));
+}
+
+/** Heap + arena bytes per agent for `n` agents learning `make`'s calls. */
+function perAgent(n: number, saturate: boolean): { measured: number; estimated: number } {
+  const engine = new Engine(config);
+  engine.mode = 'learn';
+  let seq = 0;
+  const T0 = Date.UTC(2026, 5, 1);
+  const load = (from: number, to: number): void => {
+    for (let a = from; a < to; a++) {
+      for (let c = 0; c < 60; c++) {
+        const t = T0 + c * 5 * 3_600_000;
+        const traceId = (a * 1000 + c + 1).toString(16).padStart(32, '0');
+        for (let j = 0; j < 6; j++) {
+          const k = c * 6 + j;
+          const host = saturate ? `host${(a + k * 7) % 80}.internal` : `host${k % 8}.internal`;
+          const call: AgentCall = {
+            time: t + j * 1000, endTime: t + j * 1000 + 10, traceId, spanId: (++seq).toString(16).padStart(16, '0'),
+            agent: { id: `agent-${a}`, name: 'agent', source: 'span' },
+            action: { kind: 'http', method: 'GET', signature: `GET ${host}/api/{id}`, write: false, tool: `tool${saturate ? (a + k) % 60 : k % 5}` },
+            host, external: false, destinations: [], resource: `r${k}`, outcome: { ok: true }, retries: 0, sensitive: false,
+            principal: `user${saturate ? k % 30 : k % 3}`, credential: `key-${a}`,
+          };
+          engine.ingestCall(call);
+        }
+      }
+    }
+    engine.flush();
+  };
+  load(0, 300); // warm-up: interner, peer group, the assembler's bounded map of closed traces
+  gc();
+  gc();
+  const before = process.memoryUsage().heapUsed + arena.liveWords * 4;
+  load(300, 300 + n);
+  gc();
+  gc();
+  const after = process.memoryUsage().heapUsed + arena.liveWords * 4;
+  const agents = [...engine.agents.values()].slice(300);
+  return { measured: (after - before) / n, estimated: agents.reduce((s, a) => s + engine.agentBytes(a), 0) / agents.length };
+}
+
+const typical = perAgent(3000, false);
+const saturated = perAgent(3000, true);
+const k = (x: number): string => `${Math.round(x / 1000)}k`;
+console.log(`machine: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores visible, Node ${process.version}`);
+console.log(`live replay: ${live.spans} spans in ${live.bufs.length} protobuf requests (${(bytes / live.spans).toFixed(0)} B/span), ${enforcing} enforcing agents, ${alerts / ROUNDS} alerts per round`);
+console.log('');
+console.log('| path (one core, median of ' + ROUNDS + ' rounds) | spans/s | ratio |');
+console.log('|---|---|---|');
+console.log(`| protobufjs 7 decode (reference) | ${k(median(reference))} | 1.00 |`);
+console.log(`| chainwatch targeted decode | ${k(median(ours))} | ${(median(ours) / median(reference)).toFixed(2)} |`);
+console.log(`| whole hot path: decode → normalize → chains → 12 detectors → alerts | ${k(median(whole))} | ${(median(whole) / median(reference)).toFixed(2)} |`);
+console.log('');
+console.log('| agent baseline | measured bytes/agent (heap + arena) | estimate (agentBytes) |');
+console.log('|---|---|---|');
+console.log(`| typical (8 hosts, 8 actions, 5 tools, 3 principals) | ${Math.round(typical.measured)} | ${Math.round(typical.estimated)} |`);
+console.log(`| saturated (every table at its cap) | ${Math.round(saturated.measured)} | ${Math.round(saturated.estimated)} |`);

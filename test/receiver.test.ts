@@ -1,0 +1,147 @@
+/**
+ * The OTLP/HTTP receiver over real loopback HTTP: good bodies in both encodings, gzip, and every
+ * kind of bad input — each gets the right status and a message naming the problem, is counted,
+ * and the receiver keeps serving.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
+import { BackpressureError } from '../src/errors.js';
+import { OtlpReceiver } from '../src/receiver.js';
+import type { RawSpan } from '../src/span.js';
+import { agentTrace } from './helpers/spans.js';
+
+const root = protobuf.loadSync(fileURLToPath(new URL('../schemas/otlp/trace.proto', import.meta.url)));
+const Request = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
+const Response = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse');
+const Status = root.lookupType('opentelemetry.proto.collector.trace.v1.RpcStatus');
+
+const received: RawSpan[] = [];
+let saturated = false;
+const filter = KeyFilter.forMapping(defaultMapping);
+const args = filter.index('gen_ai.tool.call.arguments');
+const receiver = new OtlpReceiver(filter, {
+  consume(spans) {
+    if (saturated) throw new BackpressureError(7);
+    received.push(...spans);
+  },
+}, { host: '127.0.0.1', port: 0, maxBodyBytes: 256 * 1024, retryAfterSeconds: 7 });
+let url = '';
+
+beforeAll(async () => {
+  url = `${await receiver.listen()}/v1/traces`;
+});
+afterAll(() => receiver.close());
+
+const T = Date.UTC(2026, 5, 1, 10);
+const json = () => agentTrace({ t0: T, tools: [{ tool: 'get_ticket', method: 'GET', url: 'https://tickets.corp.internal/api/v2/tickets/1' }] });
+
+function toProto(doc: any): Uint8Array {
+  const fix = (o: any): any => {
+    for (const rs of o.resourceSpans) for (const ss of rs.scopeSpans) for (const s of ss.spans) {
+      s.traceId = Buffer.from(s.traceId, 'hex');
+      s.spanId = Buffer.from(s.spanId, 'hex');
+      s.parentSpanId = Buffer.from(s.parentSpanId, 'hex');
+    }
+    return o;
+  };
+  return Request.encode(Request.fromObject(fix(JSON.parse(JSON.stringify(doc))))).finish();
+}
+
+async function post(body: Uint8Array | string, type: string, headers: Record<string, string> = {}) {
+  return fetch(url, { method: 'POST', headers: { 'content-type': type, ...headers }, body: typeof body === 'string' ? body : Buffer.from(body) });
+}
+
+describe('OTLP/HTTP receiver', () => {
+  it('accepts protobuf and answers with an empty protobuf ExportTraceServiceResponse', async () => {
+    const before = received.length;
+    const res = await post(toProto(json().doc), 'application/x-protobuf');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/x-protobuf');
+    expect(Buffer.from(await res.arrayBuffer())).toHaveLength(0);
+    expect(received.length - before).toBe(3);
+  });
+
+  it('accepts JSON with a charset parameter, and gzip bodies', async () => {
+    const before = received.length;
+    const res = await post(JSON.stringify(json().doc), 'application/json; charset=utf-8');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({});
+    const gz = await post(gzipSync(toProto(json().doc)), 'application/x-protobuf', { 'content-encoding': 'gzip' });
+    expect(gz.status).toBe(200);
+    expect(received.length - before).toBe(6);
+  });
+
+  it('answers partial success for spans with bad ids or wrong types, keeping the good ones', async () => {
+    const doc: any = json().doc;
+    const spans = doc.resourceSpans[0].scopeSpans[0].spans;
+    spans.push({ ...spans[0], traceId: '' }, { ...spans[0], spanId: 'not-hex!' }, { ...spans[0], startTimeUnixNano: { bad: 1 } });
+    const res = await post(JSON.stringify(doc), 'application/json');
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body.partialSuccess.rejectedSpans).toBe('3');
+    expect(body.partialSuccess.errorMessage).toMatch(/trace_id/);
+    expect(body.partialSuccess.errorMessage).toMatch(/span\.spanId must be a hex string/);
+    expect(body.partialSuccess.errorMessage).toMatch(/startTimeUnixNano/);
+    const proto = await post(toProto({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: '', spanId: 'aa00000000000001', parentSpanId: '', name: 'x' }] }] }] }), 'application/x-protobuf');
+    const decoded = Response.toObject(Response.decode(Buffer.from(await proto.arrayBuffer())), { longs: Number }) as any;
+    expect(decoded.partialSuccess.rejectedSpans).toBe(1);
+  });
+
+  it('rejects garbage and truncated protobuf with 400 and a google.rpc.Status, and keeps serving', async () => {
+    const garbage = await post(Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 1, 2]), 'application/x-protobuf');
+    expect(garbage.status).toBe(400);
+    const status = Status.toObject(Status.decode(Buffer.from(await garbage.arrayBuffer()))) as any;
+    expect(status.message).toMatch(/cannot decode application\/x-protobuf ExportTraceServiceRequest: length \d+ runs past the end/);
+    const full = toProto(json().doc);
+    const truncated = await post(full.subarray(0, full.length - 7), 'application/x-protobuf');
+    expect(truncated.status).toBe(400);
+    const notJson = await post('{"resourceSpans": [', 'application/json');
+    expect(notJson.status).toBe(400);
+    expect((await notJson.json()).message).toMatch(/not valid JSON/);
+    const wrongShape = await post('{"resourceSpans": 5}', 'application/json');
+    expect(wrongShape.status).toBe(400);
+    expect((await wrongShape.json()).message).toMatch(/request\.resourceSpans must be an array/);
+    const badGzip = await post(Buffer.from('not gzip'), 'application/json', { 'content-encoding': 'gzip' });
+    expect(badGzip.status).toBe(400);
+    expect(receiver.counters.badRequests.malformed).toBeGreaterThanOrEqual(4);
+    expect((await post(toProto(json().doc), 'application/x-protobuf')).status).toBe(200);
+  });
+
+  it('answers 413 for bodies over the limit, before and after decompression (zip bombs)', async () => {
+    const big = await post(Buffer.alloc(300 * 1024, 1), 'application/x-protobuf');
+    expect(big.status).toBe(413);
+    const bomb = gzipSync(Buffer.alloc(10 * 1024 * 1024, 0));
+    expect(bomb.length).toBeLessThan(256 * 1024);
+    const res = await post(bomb, 'application/x-protobuf', { 'content-encoding': 'gzip' });
+    expect(res.status).toBe(413);
+    expect((Status.toObject(Status.decode(Buffer.from(await res.arrayBuffer()))) as any).message).toMatch(/exceeds 262144 bytes/);
+  });
+
+  it('cuts huge attribute values instead of keeping them whole', async () => {
+    const doc: any = json().doc;
+    const tool = doc.resourceSpans[0].scopeSpans[0].spans.find((s: any) => s.name.startsWith('execute_tool'));
+    tool.attributes.push({ key: 'gen_ai.tool.call.arguments', value: { stringValue: 'x'.repeat(200_000) } });
+    const before = received.length;
+    expect((await post(JSON.stringify(doc), 'application/json')).status).toBe(200);
+    const kept = received.slice(before).find((s) => s.attrs.get(args) !== undefined)!;
+    expect((kept.attrs.get(args) as string).length).toBe(16_384);
+  });
+
+  it('answers 415 for other media types and 503 with Retry-After under backpressure', async () => {
+    const res = await post('hello', 'text/plain');
+    expect(res.status).toBe(415);
+    expect((await res.json()).message).toMatch(/send application\/x-protobuf or application\/json/);
+    saturated = true;
+    try {
+      const busy = await post(toProto(json().doc), 'application/x-protobuf');
+      expect(busy.status).toBe(503);
+      expect(busy.headers.get('retry-after')).toBe('7');
+    } finally {
+      saturated = false;
+    }
+    expect(receiver.counters.badRequests.backpressure).toBe(1);
+  });
+});
