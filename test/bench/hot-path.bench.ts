@@ -73,9 +73,10 @@ const config = { ...defaultEngineConfig, lifecycle: { minCalls: 50, minHistoryMs
 const filter = KeyFilter.forMapping(config.normalize.mapping);
 
 console.error('generating the fleet…');
-const sim = simulate({ agentsPerRole: 200, historyDays: 4, liveDays: 2, chainsPerAgentDay: 6, attacksPerClass: 20 });
+let sim: ReturnType<typeof simulate> | undefined = simulate({ agentsPerRole: 200, historyDays: 4, liveDays: 2, chainsPerAgentDay: 6, attacksPerClass: 20 });
 const history = toBatches(sim.history, 100);
 const live = toBatches(sim.live, 100);
+sim = undefined; // only the protobuf batches stay: a large live heap would tax every GC in the timed loops
 const bytes = live.bufs.reduce((n, b) => n + b.length, 0);
 
 console.error(`learning ${history.spans} spans…`);
