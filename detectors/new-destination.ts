@@ -109,6 +109,6 @@ export function newDestination(settings: DetectorSettings, maxSize = 48): Detect
 }
 
 export function topNames(table: CountTable, intern: Interner, n: number): string {
-  const names = table.entries((k) => intern.str(k)).slice(0, n).map((e) => e[0].replace(/^[a-z-]+:/, ''));
+  const names = table.topKeys(n).map((k) => intern.str(k).replace(/^[a-z-]+:/, ''));
   return names.length ? names.join(', ') : 'none';
 }

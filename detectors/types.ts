@@ -103,8 +103,11 @@ export const defaultDetectorSettings: DetectorSettings = { halfLifeMs: 30 * 86_4
 
 export const DAY = 86_400_000;
 
-/** Findings weaker than this cannot reach "low" even combined with a peer signal; not built. */
-export const MIN_FINDING = 0.15;
+/**
+ * Findings weaker than this are not built (their explanation text costs more than the scoring):
+ * alone they are "info"; two of them together barely reach "low".
+ */
+export const MIN_FINDING = 0.2;
 
 export function clamp(x: number, lo = 0, hi = 1): number {
   return x < lo ? lo : x > hi ? hi : x;

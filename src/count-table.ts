@@ -141,6 +141,21 @@ export class CountTable {
     arena.release({ data: this.data, base: this.base, words: 3 * this.cap });
   }
 
+  /** Keys of the `n` most frequent entries, most frequent first, without naming the rest. */
+  topKeys(n: number): number[] {
+    const best: number[] = [];
+    const end = this.base + this.size * 3;
+    for (let i = this.base; i < end; i += 3) {
+      let j = best.length;
+      while (j > 0 && this.data[best[j - 1] + 1] < this.data[i + 1]) j--;
+      if (j < n) {
+        best.splice(j, 0, i);
+        if (best.length > n) best.pop();
+      }
+    }
+    return best.map((i) => this.data[i]);
+  }
+
   /** Entries as [name, count, lastSeenMs], most frequent first (ties by name, so order is stable). */
   entries(name: (key: number) => string): [string, number, number][] {
     return this.toJSON(name).e.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
