@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { AgentCall } from './agent-call.js';
 import type { Chain } from './chains.js';
 import type { AgentState, Finding } from '../detectors/types.js';
+import type { Violation } from './policy-engine.js';
 import { type Severity, combine, severityOf, severityRank } from './severity.js';
 
 export interface Evidence {
@@ -41,6 +42,10 @@ export interface Alert {
   call?: { action: string; tool?: string; host?: string; url?: string };
   chain: { calls: number; startTime: string; durationMs: number };
   evidence: Evidence[];
+  /** Declared-scope verdicts behind this alert, if any. */
+  policy?: { policy: string; rule: string; allowed: string; observed: string; spanIds: string[]; killSwitch: boolean; tags?: string[] }[];
+  /** A policy marked these violations as kill-switch triggers. */
+  killSwitch?: boolean;
   count: number;
   firstSeen: string;
   lastSeen: string;
@@ -51,7 +56,7 @@ export interface Alert {
 
 const iso = (t: number): string => new Date(Math.round(t)).toISOString();
 
-export function buildAlert(findings: Finding[], agent: AgentState, chain: Chain, call: AgentCall | undefined): Alert {
+export function buildAlert(findings: Finding[], agent: AgentState, chain: Chain, call: AgentCall | undefined, violations?: Violation[]): Alert {
   const sorted = [...findings].sort((a, b) => b.score - a.score || (a.detector < b.detector ? -1 : 1));
   const top = sorted[0];
   const score = Math.round(combine(sorted.map((f) => f.score)) * 1000) / 1000;
@@ -83,6 +88,14 @@ export function buildAlert(findings: Finding[], agent: AgentState, chain: Chain,
     lastSeen: iso(time),
     traceIds: [chain.traceId],
   };
+  if (violations !== undefined && violations.length) {
+    alert.policy = violations.map((v) => {
+      const p: NonNullable<Alert['policy']>[number] = { policy: v.policy, rule: v.rule, allowed: v.allowed, observed: v.observed, spanIds: v.spanIds, killSwitch: v.killSwitch };
+      if (v.tags !== undefined) p.tags = v.tags;
+      return p;
+    });
+    alert.killSwitch = violations.some((v) => v.killSwitch);
+  }
   if (agent.name !== undefined) alert.agent.name = agent.name;
   if (agent.service !== undefined) alert.agent.service = agent.service;
   const principal = call?.principal ?? chain.principal;

@@ -3,7 +3,7 @@
  * The chainwatch command line. The only module that exits the process: everything else throws
  * typed errors, which are printed here with their code.
  */
-import { mkdirSync, readFileSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Command, Option } from 'commander';
@@ -14,7 +14,10 @@ import { KeyFilter } from './attribute-map.js';
 import type { Alert } from './alerts.js';
 import { AlertWriter, formatAlert } from './alert-writer.js';
 import { describeAgent } from './baseline-view.js';
-import { Engine, defaultEngineConfig } from './engine.js';
+import { Engine, type ShadowRecord, defaultEngineConfig } from './engine.js';
+import { PolicyEngine } from './policy-engine.js';
+import { loadPolicies } from './policy-load.js';
+import { suggestPolicy } from './policy-suggest.js';
 import { ChainwatchError } from './errors.js';
 import { evaluate, formatEvaluation } from './evaluate.js';
 import { readInputs, totalBytes, type LineError } from './input-files.js';
@@ -37,8 +40,12 @@ program.command('serve')
   .option('--port <port>', 'listen port', (v) => Number(v), 4318)
   .option('--alerts <file>', 'alerts JSONL file (default: STATE/alerts.jsonl)')
   .option('--pretty', 'human-readable alerts on stdout instead of JSON lines')
-  .action(async (opts: { state: string; host: string; port: number; alerts?: string; pretty?: boolean }) => {
-    const service = new Service({ stateDir: opts.state, alertsFile: opts.alerts, receiver: { host: opts.host, port: opts.port }, out: process.stdout, pretty: opts.pretty });
+  .option('--policies <files...>', 'declared-scope policy files (YAML), reloaded on change')
+  .action(async (opts: { state: string; host: string; port: number; alerts?: string; pretty?: boolean; policies?: string[] }) => {
+    const service = new Service({
+      stateDir: opts.state, alertsFile: opts.alerts, receiver: { host: opts.host, port: opts.port }, out: process.stdout, pretty: opts.pretty,
+      policies: opts.policies, log,
+    });
     const address = await service.start();
     log.info({ address, state: opts.state, agents: service.engine.agents.size }, 'chainwatch serving OTLP/HTTP on %s/v1/traces', address);
     const shutdown = async (signal: string): Promise<void> => {
@@ -51,14 +58,30 @@ program.command('serve')
     process.once('SIGINT', () => void shutdown('SIGINT'));
   });
 
-async function run(files: string[], state: string, mode: 'learn' | 'detect', alertsFile?: string, minSeverity = 'low'): Promise<void> {
-  const config = { ...defaultEngineConfig, alerts: { ...defaultEngineConfig.alerts, minSeverity: parseSeverity(minSeverity) } };
+interface RunOptions {
+  alertsFile?: string;
+  minSeverity?: string;
+  policies?: string[];
+  /** Dry run of policies: no learned detectors, no state written, violations printed. */
+  policyTest?: boolean;
+}
+
+async function run(files: string[], state: string, mode: 'learn' | 'detect', o: RunOptions = {}): Promise<void> {
+  const config = { ...defaultEngineConfig, alerts: { ...defaultEngineConfig.alerts, minSeverity: parseSeverity(o.minSeverity ?? 'low') } };
+  const alertsFile = o.alertsFile;
   const writer = new AlertWriter(alertsFile);
   if (alertsFile) writeFileSync(alertsFile, '');
-  const engine = new Engine(config, (a) => writer.write(a));
+  const violations: Alert[] = [];
+  const engine = new Engine(config, (a) => (o.policyTest ? violations.push(a) : writer.write(a)));
   const store = new StateStore(state);
   store.load(engine);
   engine.mode = mode;
+  const shadow: ShadowRecord[] = [];
+  if (o.policies?.length) {
+    engine.setPolicies(new PolicyEngine(loadPolicies(o.policies)));
+    engine.setShadowSink((r) => shadow.push(r));
+  }
+  if (o.policyTest) engine.detectorsOn = false;
   const filter = KeyFilter.forMapping(config.normalize.mapping);
   const errors: LineError[] = [];
   let rejected = 0;
@@ -76,7 +99,12 @@ async function run(files: string[], state: string, mode: 'learn' | 'detect', ale
   engine.flush();
   bar?.stop();
   writer.flush();
+  if (o.policyTest) {
+    reportPolicyTest(violations, shadow, engine.stats.chains);
+    return;
+  }
   store.save(engine);
+  if (shadow.length) appendFileSync(join(state, 'shadow.jsonl'), shadow.map((r) => JSON.stringify(r)).join('\n') + '\n');
   const secs = (performance.now() - started) / 1000;
   const s = engine.stats;
   const out = process.stdout;
@@ -85,6 +113,7 @@ async function run(files: string[], state: string, mode: 'learn' | 'detect', ale
   out.write(`agents by phase: ${Object.entries(phases).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}\n`);
   if (mode === 'detect') {
     out.write(`alerts: ${Object.entries(s.alerts).map(([k, v]) => `${k} ${v}`).join(', ')}; chains held back from learning: ${s.chainsQuarantined}\n`);
+    if (o.policies?.length) out.write(`policy violations: ${s.violations} enforced, ${s.shadowViolations} in shadow mode (${join(state, 'shadow.jsonl')})\n`);
     if (alertsFile) out.write(`alerts written to ${alertsFile}\n`);
   }
   if (rejected || errors.length) {
@@ -99,13 +128,68 @@ program.command('learn')
   .addOption(stateOption())
   .action((files: string[], opts: { state: string }) => run(files, opts.state, 'learn'));
 
+function reportPolicyTest(alerts: Alert[], shadow: ShadowRecord[], chains: number): void {
+  const out = process.stdout;
+  const byRule = new Map<string, { calls: number; chains: Set<string>; shadow: boolean }>();
+  for (const a of alerts) {
+    for (const p of a.policy ?? []) {
+      out.write(`${a.time} ${a.agent.id} trace ${a.traceId} span ${p.spanIds.join(',')}: [${p.policy}/${p.rule}] ${p.observed} — allowed: ${p.allowed}\n`);
+      const k = `${p.policy}/${p.rule}`;
+      const e = byRule.get(k) ?? { calls: 0, chains: new Set<string>(), shadow: false };
+      e.calls += a.update ? 0 : 1;
+      e.chains.add(a.traceId);
+      byRule.set(k, e);
+    }
+  }
+  for (const r of shadow) {
+    out.write(`${r.time} ${r.agent} trace ${r.traceId} span ${r.violation.spanIds.join(',')}: [${r.violation.policy}/${r.violation.rule}] (shadow) ${r.violation.observed}\n`);
+    const k = `${r.violation.policy}/${r.violation.rule}`;
+    const e = byRule.get(k) ?? { calls: 0, chains: new Set<string>(), shadow: true };
+    e.calls++;
+    e.chains.add(r.traceId);
+    byRule.set(k, e);
+  }
+  out.write(`\n${byRule.size ? '' : 'no violations; '}${chains} chains checked\n`);
+  for (const [k, e] of [...byRule].sort((a, b) => b[1].chains.size - a[1].chains.size)) {
+    out.write(`  ${k.padEnd(60)} ${String(e.calls).padStart(5)} calls ${String(e.chains.size).padStart(5)} chains${e.shadow ? ' (shadow)' : ''}\n`);
+  }
+}
+
 program.command('replay')
   .description('detect over recorded telemetry as it would live (and keep learning)')
   .argument('<files...>', 'OTLP/JSON lines or AgentCall JSON lines')
   .addOption(stateOption())
   .requiredOption('--alerts <file>', 'write alerts here as JSON lines')
   .option('--min-severity <level>', 'lowest severity to emit', 'low')
-  .action((files: string[], opts: { state: string; alerts: string; minSeverity: string }) => run(files, opts.state, 'detect', opts.alerts, opts.minSeverity));
+  .option('--policies <files...>', 'declared-scope policy files (YAML)')
+  .action((files: string[], opts: { state: string; alerts: string; minSeverity: string; policies?: string[] }) =>
+    run(files, opts.state, 'detect', { alertsFile: opts.alerts, minSeverity: opts.minSeverity, policies: opts.policies }));
+
+const policy = program.command('policy').description('declared scope: check, dry-run and draft policies');
+policy.command('check')
+  .description('validate policy files; errors carry file:line:column and the fix')
+  .argument('<files...>')
+  .action((files: string[]) => {
+    const specs = loadPolicies(files);
+    const rules = specs.reduce((n, s) => n + (s.rules?.length ?? 0), 0);
+    process.stdout.write(`ok: ${specs.length} policies, ${rules} rules in ${files.length} file(s)\n`);
+  });
+policy.command('test')
+  .description('dry run over recorded telemetry: which calls and chains would violate')
+  .argument('<policy>', 'policy file')
+  .argument('<traces...>', 'OTLP/JSON or AgentCall JSON lines')
+  .option('--state <dir>', 'learned state, for rules about new destinations (read only)')
+  .action((policyFile: string, traces: string[], opts: { state?: string }) =>
+    run(traces, opts.state ?? mkdtempSync(join(tmpdir(), 'chainwatch-policy-test-')), 'detect', { policies: [policyFile], policyTest: true }));
+policy.command('suggest')
+  .description('draft a least-privilege policy from an agent\'s learned baseline, for review')
+  .argument('<agent>', 'agent id')
+  .addOption(stateOption())
+  .action((agent: string, opts: { state: string }) => {
+    const engine = new Engine();
+    if (!new StateStore(opts.state).load(engine)) throw new ChainwatchError(`no state in ${opts.state}: run chainwatch learn first`);
+    process.stdout.write(suggestPolicy(engine, agent));
+  });
 
 program.command('simulate')
   .description('write a simulated fleet: history.jsonl, live.jsonl (OTLP/JSON lines) and labels.jsonl')

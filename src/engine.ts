@@ -16,6 +16,8 @@ import { type NormalizeConfig, Normalizer, defaultNormalizeConfig } from './norm
 import { type Severity, combine, severityOf, severityRank } from './severity.js';
 import type { RawSpan } from './span.js';
 import { StateError } from './errors.js';
+import type { PolicyEngine, Violation } from './policy-engine.js';
+import { knowsDestination, type DestinationState } from '../detectors/new-destination.js';
 import { builtinDetectors } from '../detectors/index.js';
 import {
   type AgentState, type CallContext, type ChainContext, type Detector, type DetectorSettings, type Finding,
@@ -64,9 +66,19 @@ export interface EngineStats {
   chains: number;
   chainsQuarantined: number;
   alerts: Record<Severity, number>;
+  violations: number;
+  shadowViolations: number;
 }
 
 export type AlertSink = (alert: Alert) => void;
+
+/** A policy violation in shadow mode: recorded, not alerted. */
+export interface ShadowRecord {
+  time: string;
+  agent: string;
+  traceId: string;
+  violation: Violation;
+}
 
 interface Quarantined {
   agentId: string;
@@ -88,8 +100,14 @@ export class Engine {
   readonly peers = new Map<string, PeerGroup>();
   readonly global: GlobalState = { credentialOwners: new Map() };
   readonly quarantine = new Map<string, Quarantined>();
-  readonly stats: EngineStats = { spans: 0, calls: 0, chains: 0, chainsQuarantined: 0, alerts: { info: 0, low: 0, medium: 0, high: 0, critical: 0 } };
+  readonly stats: EngineStats = {
+    spans: 0, calls: 0, chains: 0, chainsQuarantined: 0, alerts: { info: 0, low: 0, medium: 0, high: 0, critical: 0 }, violations: 0, shadowViolations: 0,
+  };
   mode: 'detect' | 'learn' = 'detect';
+  /** Off for `policy test`: declared scope only, no learned anomalies. */
+  detectorsOn = true;
+  private policies: PolicyEngine | undefined;
+  private shadowSink: (r: ShadowRecord) => void = () => {};
   private readonly rollup: AlertRollup;
   private readonly index = new Map<string, number>();
   private readonly ctx: CallContext;
@@ -117,6 +135,15 @@ export class Engine {
 
   setSink(sink: AlertSink): void {
     this.sink = sink;
+  }
+
+  /** Install (or, on hot reload, replace) the declared-scope policies. */
+  setPolicies(policies: PolicyEngine | undefined): void {
+    this.policies = policies;
+  }
+
+  setShadowSink(sink: (r: ShadowRecord) => void): void {
+    this.shadowSink = sink;
   }
 
   /** Event time: the watermark of the assembler. */
@@ -191,14 +218,15 @@ export class Engine {
       const dets = this.detectors;
       const enforcing = agent.phase === 'enforcing';
       let findings: Finding[] | undefined;
-      for (let i = 0; i < dets.length; i++) {
+      for (let i = 0; i < dets.length && this.detectorsOn; i++) {
         const d = dets[i];
         if (d.observe !== undefined) d.observe(ctx, agent.slots[i]);
         if (d.scoreCall === undefined || (!enforcing && !d.coldStart)) continue;
         const f = d.scoreCall(ctx, agent.slots[i], ctx.peers?.slots[i]);
         if (f !== undefined) (findings ??= []).push(f);
       }
-      if (findings !== undefined) this.raise(findings, agent, chain, call);
+      const violations = this.policies ? this.checkPolicy(call, chain, agent) : undefined;
+      if (findings !== undefined || violations !== undefined) this.raise(findings ?? [], agent, chain, call, violations);
     }
     // Calls past the chain cap are not kept for learning at close: learn them now.
     if (chain.callCount > this.config.chains.maxChainCalls && !chain.flagged) this.learnCall(ctx);
@@ -270,11 +298,38 @@ export class Engine {
     return true;
   }
 
-  private raise(findings: Finding[], agent: AgentState, chain: Chain, call: AgentCall | undefined): void {
+  /** Enforced violations, or undefined; shadow ones are recorded on the side. */
+  private checkPolicy(call: AgentCall, chain: Chain, agent: AgentState): Violation[] | undefined {
+    const dest = this.ctx.stateOf('new-destination') as DestinationState | undefined;
+    const all = this.policies!.evaluate(call, chain, agent, (d) => knowsDestination(dest, this.intern, d));
+    if (all.length === 0) return undefined;
+    const enforced: Violation[] = [];
+    for (const v of all) {
+      if (v.mode === 'shadow') {
+        this.stats.shadowViolations++;
+        this.shadowSink({ time: new Date(Math.round(call.time)).toISOString(), agent: agent.id, traceId: chain.traceId, violation: v });
+      } else enforced.push(v);
+    }
+    this.stats.violations += enforced.length;
+    return enforced.length ? enforced : undefined;
+  }
+
+  private raise(findings: Finding[], agent: AgentState, chain: Chain, call: AgentCall | undefined, violations?: Violation[]): void {
+    if (violations !== undefined) {
+      // A violation of declared scope is never learned, whatever its severity.
+      chain.flagged = true;
+      for (const v of violations) {
+        findings.push({
+          detector: 'policy', score: v.score, signature: `policy:${v.policy}:${v.rule}${v.key !== undefined ? `:${v.key}` : ''}`, title: v.title,
+          reason: `${v.title} — policy ${v.policy} (${v.rule}) allows ${v.allowed}; observed ${v.observed}`,
+          expected: v.allowed, observed: v.observed, spanIds: v.spanIds,
+        });
+      }
+    }
     const severity = severityOf(combine(findings.map((f) => f.score)));
     if (severityRank(severity) >= severityRank(this.config.alerts.protectMinSeverity)) chain.flagged = true;
     if (severityRank(severity) < severityRank(this.config.alerts.minSeverity)) return;
-    const alert = buildAlert(findings, agent, chain, call);
+    const alert = buildAlert(findings, agent, chain, call, violations);
     for (const a of this.rollup.offer(alert, call?.time ?? chain.lastTime)) this.emit(a);
   }
 

@@ -52,6 +52,24 @@ export class ConfigError extends ChainwatchError {
   }
 }
 
+/** One problem in a policy file, located for the person who will fix it. */
+export interface PolicyIssue {
+  file: string;
+  line: number;
+  column: number;
+  /** Where in the document, e.g. policies[0].limits.chain_calls. */
+  path: string;
+  message: string;
+}
+
+/** Policy files that failed to load: every issue at once, each with file:line:column. */
+export class PolicyError extends ChainwatchError {
+  override readonly code = 'CW_ERR_POLICY';
+  constructor(readonly issues: PolicyIssue[]) {
+    super(issues.map((i) => `${i.file}:${i.line}:${i.column}: ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n'));
+  }
+}
+
 /** Persisted state that cannot be read back (corrupt file, unknown version). */
 export class StateError extends ChainwatchError {
   override readonly code = 'CW_ERR_STATE';

@@ -12,6 +12,15 @@ import { BackpressureError } from './errors.js';
 import { OtlpReceiver, type ReceiverConfig, defaultReceiverConfig } from './receiver.js';
 import type { RawSpan } from './span.js';
 import { StateStore } from './state-store.js';
+import { PolicyWatcher } from './policy-watch.js';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The few logger methods the service uses (pino's signature). */
+export interface ServiceLog {
+  info(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
 
 export interface ServiceOptions {
   stateDir: string;
@@ -23,6 +32,9 @@ export interface ServiceOptions {
   pretty?: boolean;
   snapshotEveryMs?: number;
   onAlert?: (alert: Alert) => void;
+  /** Declared-scope policy files, reloaded when they change. */
+  policies?: string[];
+  log?: ServiceLog;
 }
 
 export class Service {
@@ -34,6 +46,7 @@ export class Service {
   private lastArrival = Date.now();
   private lastTick = Date.now();
   private stopping?: Promise<void>;
+  private policyWatcher?: PolicyWatcher;
 
   constructor(readonly options: ServiceOptions) {
     this.store = new StateStore(options.stateDir);
@@ -43,6 +56,20 @@ export class Service {
       options.onAlert?.(a);
     });
     this.store.load(this.engine);
+    const shadowFile = join(options.stateDir, 'shadow.jsonl');
+    this.engine.setShadowSink((r) => appendFileSync(shadowFile, `${JSON.stringify(r)}\n`));
+    if (options.policies?.length) {
+      const log = options.log;
+      this.policyWatcher = new PolicyWatcher(options.policies, {
+        loaded: (p) => {
+          this.engine.setPolicies(p);
+          log?.info({ policies: p.size, rules: p.ruleCount }, 'policies reloaded');
+        },
+        rejected: (err) => log?.error({ issues: err.issues }, `policy change rejected, previous policies stay in force:\n${err.message}`),
+      });
+      // A bad policy at startup is fatal (PolicyError): nothing unvalidated ever takes effect.
+      this.engine.setPolicies(this.policyWatcher.start());
+    }
     const filter = KeyFilter.forMapping(this.engine.config.normalize.mapping);
     const receiverConfig = { ...defaultReceiverConfig, ...options.receiver };
     this.receiver = new OtlpReceiver(filter, { consume: (spans) => this.consume(spans, receiverConfig.retryAfterSeconds) }, receiverConfig);
@@ -74,6 +101,7 @@ export class Service {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       for (const t of this.timers) clearInterval(t);
+      this.policyWatcher?.close();
       await this.receiver.close();
       this.engine.flush();
       this.writer.flush();

@@ -1,0 +1,337 @@
+/**
+ * Declared scope, evaluated on every call of every chain. A policy is matched to an agent by id,
+ * name or service globs (the first matching policy, in file order, wins). Each construct yields
+ * a Violation naming the policy and rule, what the policy allows and what happened:
+ *
+ *   destinations (hosts, email domains, accounts, channels) · actions and tools · chain limits
+ *   (calls, distinct destinations and resources, duration, external bytes) and calls per minute
+ *   · delegation lifetime (of the chain, of the credential) · approval evidence on high-risk
+ *   calls · data flow (sensitive read, then a write outside) · time windows · chain rules.
+ *
+ * Limits, chain constructs and rules fire once per chain, when first crossed. Everything is per
+ * chain: a flow split across two traces is two chains.
+ */
+import picomatch from 'picomatch';
+import type { AgentCall } from './agent-call.js';
+import type { Destination } from './arg-destinations.js';
+import type { Chain } from './chains.js';
+import { parseDuration, parseSize, formatDuration } from './duration.js';
+import { type Condition, type PredicateContext, actionGlob, parseCondition } from './policy-condition.js';
+import type { AllowDeny, PolicySpec, RuleSpec } from './policy-load.js';
+
+export interface Violation {
+  policy: string;
+  /** The rule name for chain rules; the construct (e.g. destinations.allow) otherwise. */
+  rule: string;
+  score: number;
+  mode: 'enforce' | 'shadow';
+  killSwitch: boolean;
+  title: string;
+  allowed: string;
+  observed: string;
+  spanIds: string[];
+  tags?: string[];
+  /** What the violation is about (a host, tool, action): repeats of the same key roll up into one alert. */
+  key?: string;
+}
+
+type Match = (s: string) => boolean;
+const NONE: Match = () => false;
+const globs = (list: string[] | undefined): Match | undefined => (list && list.length ? picomatch(list, { nocase: true, dot: true }) : undefined);
+
+interface Lists {
+  allow?: Match;
+  deny?: Match;
+  allowText: string;
+}
+
+function lists(ad: AllowDeny | undefined): Lists | undefined {
+  if (!ad) return undefined;
+  return { allow: globs(ad.allow), deny: globs(ad.deny), allowText: ad.allow?.join(', ') ?? 'anything not denied' };
+}
+
+const PRIORITY_SCORE: Record<string, number> = {
+  EMERGENCY: 0.97, ALERT: 0.95, CRITICAL: 0.9, ERROR: 0.8, WARNING: 0.6, NOTICE: 0.4, INFORMATIONAL: 0.2, DEBUG: 0.1,
+};
+const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+
+interface CompiledRule {
+  spec: RuleSpec;
+  cond: Condition;
+  exceptions: { name: string; agent?: Match; principal?: Match; host?: Match; tool?: Match }[];
+}
+
+export interface CompiledPolicy {
+  spec: PolicySpec;
+  matchAgent: (agent: { id: string; name?: string; service?: string }) => boolean;
+  internal?: Match;
+  hosts?: Lists & { external: 'allow' | 'listed' | 'deny' };
+  email?: Lists;
+  accounts?: Lists;
+  channels?: Lists;
+  actions?: Lists;
+  tools?: Lists;
+  limits: { calls?: number; destinations?: number; resources?: number; durationMs?: number; perMinute?: number; externalBytes?: number };
+  maxAgeMs?: number;
+  credentialMaxAgeMs?: number;
+  approval?: Match;
+  sensitive?: Match;
+  forbid: 'external' | 'new_external' | 'off';
+  hours?: { days: Set<number>; from: number; to: number; text: string };
+  rules: CompiledRule[];
+}
+
+/** `tool:NAME` globs match the tool, everything else the action signature. */
+function actionMatcher(list: string[] | undefined): Match | undefined {
+  if (!list || !list.length) return undefined;
+  const tools = globs(list.filter((g) => g.startsWith('tool:')).map((g) => g.slice(5))) ?? NONE;
+  const sigList = list.filter((g) => !g.startsWith('tool:'));
+  const sigs = sigList.length ? actionGlob(sigList) : NONE;
+  return (s) => (s.startsWith('tool:') ? tools(s.slice(5)) : sigs(s));
+}
+
+export function compilePolicy(spec: PolicySpec): CompiledPolicy {
+  const m = { agent: globs(spec.match.agent), name: globs(spec.match.name), service: globs(spec.match.service) };
+  const minutes = (hhmm: string): number => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3));
+  const d = spec.destinations;
+  return {
+    spec,
+    matchAgent: (a) => (m.agent?.(a.id) ?? false) || (a.name !== undefined && (m.name?.(a.name) ?? false)) || (a.service !== undefined && (m.service?.(a.service) ?? false)),
+    internal: globs(spec.internal_domains),
+    hosts: d && (d.allow || d.deny || d.external) ? { ...lists(d)!, external: d.external ?? (d.allow ? 'listed' : 'allow') } : undefined,
+    email: lists(d?.email_domains),
+    accounts: lists(d?.accounts),
+    channels: lists(d?.channels),
+    actions: spec.actions && (spec.actions.allow || spec.actions.deny)
+      ? { allow: spec.actions.allow && actionGlob(spec.actions.allow), deny: spec.actions.deny && actionGlob(spec.actions.deny), allowText: spec.actions.allow?.join(', ') ?? 'anything not denied' }
+      : undefined,
+    tools: lists(spec.actions?.tools),
+    limits: {
+      calls: spec.limits?.chain_calls,
+      destinations: spec.limits?.chain_destinations,
+      resources: spec.limits?.chain_resources,
+      durationMs: spec.limits?.chain_duration !== undefined ? parseDuration(spec.limits.chain_duration) : undefined,
+      perMinute: spec.limits?.calls_per_minute,
+      externalBytes: spec.limits?.external_bytes !== undefined ? parseSize(spec.limits.external_bytes) : undefined,
+    },
+    maxAgeMs: spec.delegation?.max_age !== undefined ? parseDuration(spec.delegation.max_age) : undefined,
+    credentialMaxAgeMs: spec.delegation?.credential_max_age !== undefined ? parseDuration(spec.delegation.credential_max_age) : undefined,
+    approval: actionMatcher(spec.approval?.actions),
+    sensitive: actionMatcher(spec.data_flow?.sensitive),
+    forbid: spec.data_flow?.forbid ?? (spec.data_flow ? 'new_external' : 'off'),
+    hours: spec.hours && {
+      days: new Set((spec.hours.days ?? DAYS).map((x) => DAYS.indexOf(x))),
+      from: minutes(spec.hours.from), to: minutes(spec.hours.to),
+      text: `${(spec.hours.days ?? ['every day']).join(',')} ${spec.hours.from}-${spec.hours.to} UTC`,
+    },
+    rules: (spec.rules ?? []).filter((r) => r.enabled !== false).map((r) => ({
+      spec: r, cond: parseCondition(r.condition),
+      exceptions: (r.exceptions ?? []).map((e) => ({ name: e.name, agent: globs(e.agent), principal: globs(e.principal), host: globs(e.host), tool: globs(e.tool) })),
+    })),
+  };
+}
+
+interface ChainState {
+  destinations: Set<string>;
+  resources: Set<string>;
+  externalBytes: number;
+  sensitive: string;
+  sensitiveSig: string;
+  fired: Set<string>;
+  ruleA: ({ time: number; spanId: string } | undefined)[];
+}
+
+export class PolicyEngine {
+  private readonly compiled: CompiledPolicy[];
+  private readonly byAgent = new Map<string, CompiledPolicy | null>();
+  private readonly minute = new Map<string, { minute: number; count: number; fired: boolean }>();
+
+  constructor(specs: PolicySpec[]) {
+    this.compiled = specs.map(compilePolicy);
+  }
+
+  get size(): number {
+    return this.compiled.length;
+  }
+
+  get ruleCount(): number {
+    return this.compiled.reduce((n, p) => n + p.rules.length, 0);
+  }
+
+  policyFor(agent: { id: string; name?: string; service?: string }): CompiledPolicy | undefined {
+    let p = this.byAgent.get(agent.id);
+    if (p === undefined) {
+      p = this.compiled.find((c) => c.matchAgent(agent)) ?? null;
+      this.byAgent.set(agent.id, p);
+    }
+    return p ?? undefined;
+  }
+
+  evaluate(call: AgentCall, chain: Chain, agent: { id: string; name?: string; service?: string }, knows: PredicateContext['knows']): Violation[] {
+    const p = this.policyFor(agent);
+    if (p === undefined) return [];
+    const out: Violation[] = [];
+    const s = this.chainState(chain, p);
+    let key: string | undefined;
+    const v = (rule: string, score: number, title: string, allowed: string, observed: string, spanIds = [call.spanId], onceKey?: string): void => {
+      if (onceKey !== undefined) {
+        if (s.fired.has(onceKey)) return;
+        s.fired.add(onceKey);
+      }
+      const violation: Violation = { policy: p.spec.name, rule, score, mode: p.spec.mode ?? 'enforce', killSwitch: p.spec.kill_switch ?? false, title, allowed, observed, spanIds };
+      if (key !== undefined) violation.key = key;
+      out.push(violation);
+    };
+    const external = (host: string): boolean => (p.internal ? !p.internal(host) : call.external);
+
+    // Destinations: hosts, then destinations named in arguments.
+    if (p.hosts && call.host !== undefined) {
+      const h = p.hosts;
+      key = call.host;
+      if (h.deny?.(call.host)) v('destinations.deny', 0.85, `Denied destination ${call.host}`, `never ${call.host}`, `${call.action.signature} → ${call.host}`);
+      else if (external(call.host) && h.external === 'deny') v('destinations.external', 0.8, `External destination ${call.host}`, 'no external destinations', `${call.action.signature} → ${call.host}`);
+      else if (h.allow && !h.allow(call.host) && !(external(call.host) && h.external === 'allow')) {
+        v('destinations.allow', 0.75, `Destination ${call.host} outside declared scope`, h.allowText, `${call.action.signature} → ${call.host}`);
+      }
+    }
+    for (const d of call.destinations) {
+      const l = d.kind === 'email-domain' ? p.email : d.kind === 'account' ? p.accounts : d.kind === 'channel' ? p.channels : undefined;
+      if (!l) continue;
+      const kind = d.kind === 'email-domain' ? 'email_domains' : `${d.kind}s`;
+      key = d.value;
+      if (l.deny?.(d.value)) v(`destinations.${kind}.deny`, 0.85, `Denied ${d.kind} ${d.value}`, `never ${d.value}`, `${call.action.signature} → ${d.value}`);
+      else if (l.allow && !l.allow(d.value)) v(`destinations.${kind}.allow`, 0.75, `${d.kind} ${d.value} outside declared scope`, l.allowText, `${call.action.signature} → ${d.value}`);
+    }
+
+    // Actions and tools.
+    if (p.actions) {
+      const sig = call.action.signature;
+      key = sig;
+      if (p.actions.deny?.(sig)) v('actions.deny', 0.85, `Denied action ${sig}`, `never ${sig}`, sig);
+      else if (p.actions.allow && !p.actions.allow(sig)) v('actions.allow', 0.75, `Action ${sig} outside declared scope`, p.actions.allowText, sig);
+    }
+    if (p.tools && call.action.tool !== undefined) {
+      const t = call.action.tool;
+      key = t;
+      if (p.tools.deny?.(t)) v('actions.tools.deny', 0.85, `Denied tool ${t}`, `never ${t}`, `tool ${t}`);
+      else if (p.tools.allow && !p.tools.allow(t)) v('actions.tools.allow', 0.75, `Tool ${t} outside declared scope`, p.tools.allowText, `tool ${t}`);
+    }
+
+    // Limits over the chain, and calls per minute over the agent.
+    key = undefined;
+    const lim = p.limits;
+    if (call.host !== undefined) s.destinations.add(`host:${call.host}`);
+    for (const d of call.destinations) if (d.kind !== 'email') s.destinations.add(`${d.kind}:${d.value}`);
+    s.resources.add(call.resource);
+    if (call.bytesOut !== undefined && call.host !== undefined && external(call.host)) s.externalBytes += call.bytesOut;
+    const elapsed = call.time - chain.startTime;
+    if (lim.calls !== undefined && chain.callCount > lim.calls) v('limits.chain_calls', 0.7, 'Chain call limit exceeded', `≤ ${lim.calls} calls per chain`, `${chain.callCount} calls`, [call.spanId], 'calls');
+    if (lim.destinations !== undefined && s.destinations.size > lim.destinations) v('limits.chain_destinations', 0.7, 'Too many destinations in one chain', `≤ ${lim.destinations} destinations per chain`, `${s.destinations.size} destinations`, [call.spanId], 'destinations');
+    if (lim.resources !== undefined && s.resources.size > lim.resources) v('limits.chain_resources', 0.7, 'Too many resources in one chain', `≤ ${lim.resources} resources per chain`, `${s.resources.size} resources`, [call.spanId], 'resources');
+    if (lim.durationMs !== undefined && elapsed > lim.durationMs) v('limits.chain_duration', 0.7, 'Chain ran longer than allowed', `≤ ${formatDuration(lim.durationMs)}`, `${formatDuration(elapsed)}`, [call.spanId], 'duration');
+    if (lim.externalBytes !== undefined && s.externalBytes > lim.externalBytes) v('limits.external_bytes', 0.8, 'Too much data sent outside', `≤ ${lim.externalBytes} bytes to external destinations per chain`, `${s.externalBytes} bytes`, [call.spanId], 'bytes');
+    if (lim.perMinute !== undefined) {
+      const minute = Math.floor(call.time / 60_000);
+      let w = this.minute.get(agent.id);
+      if (w === undefined || w.minute !== minute) this.minute.set(agent.id, (w = { minute, count: 0, fired: false }));
+      w.count++;
+      if (w.count > lim.perMinute && !w.fired) {
+        w.fired = true;
+        v('limits.calls_per_minute', 0.7, 'Call rate above declared limit', `≤ ${lim.perMinute} calls per minute`, `${w.count} calls in the minute`);
+      }
+    }
+
+    // Delegation lifetime.
+    if (p.maxAgeMs !== undefined && elapsed > p.maxAgeMs) v('delegation.max_age', 0.8, 'Delegation used after it expired', `acting ≤ ${formatDuration(p.maxAgeMs)} after the chain started`, `${call.action.signature} at +${formatDuration(elapsed)}`, [call.spanId], 'max_age');
+    if (p.credentialMaxAgeMs !== undefined && call.credentialIssuedAt !== undefined) {
+      const issued = call.credentialIssuedAt < 1e12 ? call.credentialIssuedAt * 1000 : call.credentialIssuedAt;
+      const age = call.time - issued;
+      if (age > p.credentialMaxAgeMs) v('delegation.credential_max_age', 0.8, 'Credential used after its delegation expired', `credential acting ≤ ${formatDuration(p.credentialMaxAgeMs)} after issue`, `credential ${call.credential ?? '?'} used ${formatDuration(age)} after issue`, [call.spanId], `cred:${call.credential}`);
+    }
+
+    // Approval evidence on high-risk calls: on the call itself, not elsewhere in the chain.
+    key = call.action.tool ?? call.action.signature;
+    if (p.approval && call.approvalId === undefined && (p.approval(call.action.signature) || (call.action.tool !== undefined && p.approval(`tool:${call.action.tool}`)))) {
+      v('approval', 0.9, `High-risk action without approval: ${call.action.tool ?? call.action.signature}`, 'approval evidence (chainwatch.approval.id) on this call', `${call.action.signature} without approval`);
+    }
+
+    // Data flow: a sensitive read, then a write outside, within the chain.
+    key = undefined;
+    if (p.forbid !== 'off') {
+      const isSensitive = call.sensitive || (p.sensitive !== undefined && (p.sensitive(call.action.signature) || (call.action.tool !== undefined && p.sensitive(`tool:${call.action.tool}`))));
+      if (isSensitive && !call.action.write && s.sensitive === '') {
+        s.sensitive = call.spanId;
+        s.sensitiveSig = call.action.signature;
+      } else if (s.sensitive !== '' && call.action.write) {
+        // Outside = external and not explicitly allowed by this policy (declared scope is in scope).
+        const targets: Destination[] = [];
+        if (call.host !== undefined && external(call.host) && !(p.hosts?.allow?.(call.host) ?? false)) targets.push({ kind: 'host', value: call.host });
+        for (const d of call.destinations) {
+          if (d.kind === 'email-domain' && !(p.internal?.(d.value) ?? false) && !(p.email?.allow?.(d.value) ?? false)) targets.push(d);
+          if (d.kind === 'account' && !(p.accounts?.allow?.(d.value) ?? false)) targets.push(d);
+        }
+        const hit = targets.find((d) => p.forbid === 'external' || !knows(d));
+        if (hit) v('data_flow', 0.95, `Sensitive data flowed to ${hit.value}`, p.forbid === 'external' ? 'no writes to external destinations after a sensitive read' : 'no writes to new external destinations after a sensitive read', `${s.sensitiveSig} → ${call.action.signature} → ${hit.value}`, [s.sensitive, call.spanId], `flow:${hit.value}`);
+      }
+    }
+
+    // Time windows.
+    if (p.hours) {
+      const d = new Date(call.time);
+      const min = d.getUTCHours() * 60 + d.getUTCMinutes();
+      if (!p.hours.days.has(d.getUTCDay()) || min < p.hours.from || min >= p.hours.to) {
+        v('hours', 0.6, 'Acting outside its time window', p.hours.text, d.toISOString(), [call.spanId], 'hours');
+      }
+    }
+
+    // Chain rules.
+    p.rules.forEach((r, i) => this.rule(r, i, call, chain, agent, knows, s, p, out));
+    return out;
+  }
+
+  private rule(r: CompiledRule, i: number, call: AgentCall, chain: Chain, agent: { id: string }, knows: PredicateContext['knows'], s: ChainState, p: CompiledPolicy, out: Violation[]): void {
+    const ctx = { knows };
+    const c = r.cond;
+    let spanIds: string[] | undefined;
+    if (c.kind === 'any') {
+      if (c.a(call, ctx)) spanIds = [call.spanId];
+    } else {
+      const isB = c.b!(call, ctx);
+      const prior = s.ruleA[i];
+      const fresh = prior !== undefined && (c.withinMs === undefined || call.time - prior.time <= c.withinMs);
+      if (isB && c.kind === 'then' && fresh) spanIds = [prior.spanId, call.spanId];
+      if (isB && c.kind === 'without' && !fresh) spanIds = [call.spanId];
+      if (c.a(call, ctx)) s.ruleA[i] = { time: call.time, spanId: call.spanId };
+    }
+    if (spanIds === undefined || s.fired.has(`rule:${i}`)) return;
+    const excepted = r.exceptions.find((e) =>
+      (!e.agent || e.agent(agent.id)) && (!e.principal || (call.principal !== undefined && e.principal(call.principal)))
+      && (!e.host || (call.host !== undefined && e.host(call.host))) && (!e.tool || (call.action.tool !== undefined && e.tool(call.action.tool))));
+    if (excepted) return;
+    s.fired.add(`rule:${i}`);
+    const spec = r.spec;
+    out.push({
+      policy: p.spec.name, rule: spec.rule, score: PRIORITY_SCORE[spec.priority] ?? 0.6, mode: spec.mode ?? p.spec.mode ?? 'enforce',
+      killSwitch: spec.kill_switch ?? p.spec.kill_switch ?? false, title: spec.rule, allowed: spec.desc,
+      observed: render(spec.output, call, chain, agent.id), spanIds, tags: spec.tags,
+    });
+  }
+
+  private chainState(chain: Chain, p: CompiledPolicy): ChainState {
+    let s = chain.scratch.policy as ChainState | undefined;
+    if (s === undefined) {
+      s = { destinations: new Set(), resources: new Set(), externalBytes: 0, sensitive: '', sensitiveSig: '', fired: new Set(), ruleA: new Array(p.rules.length) };
+      chain.scratch.policy = s;
+    }
+    return s;
+  }
+}
+
+/** Falco-style output: %agent.id %trace.id %span.id %tool.name %action %destination.host %principal %credential. */
+function render(template: string, call: AgentCall, chain: Chain, agentId: string): string {
+  const fields: Record<string, string | undefined> = {
+    'agent.id': agentId, 'trace.id': chain.traceId, 'span.id': call.spanId, 'tool.name': call.action.tool,
+    action: call.action.signature, 'destination.host': call.host, principal: call.principal, credential: call.credential,
+  };
+  return template.replace(/%([a-z.]+)/g, (m, k: string) => (k in fields ? fields[k] ?? '<none>' : m));
+}

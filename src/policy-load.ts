@@ -1,0 +1,281 @@
+/**
+ * Policy files: YAML → validated, inheritance-resolved policies. Validation reports every
+ * problem at once with file:line:column, the path of the field and how to fix it: JSON Schema
+ * (schemas/policy.schema.json) first, then what a schema cannot say (durations, sizes, `extends`
+ * targets and cycles, rule condition syntax, duplicate names). A set that has any issue is
+ * rejected whole, so a bad file never takes effect.
+ */
+import { readFileSync } from 'node:fs';
+import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import { PolicyError, type PolicyIssue } from './errors.js';
+import { parseDuration, parseSize } from './duration.js';
+import { packagePath } from './package-path.js';
+import { ConditionSyntaxError, parseCondition } from './policy-condition.js';
+
+const schema = JSON.parse(readFileSync(packagePath('schemas', 'policy.schema.json'), 'utf8')) as object;
+const validate = new Ajv2020({ allErrors: true, strict: false }).compile(schema);
+
+/** A policy as written, after inheritance (field names as in YAML). */
+export interface PolicySpec {
+  name: string;
+  file: string;
+  match: { agent?: string[]; name?: string[]; service?: string[] };
+  mode?: 'enforce' | 'shadow';
+  kill_switch?: boolean;
+  internal_domains?: string[];
+  destinations?: {
+    allow?: string[]; deny?: string[]; external?: 'allow' | 'listed' | 'deny';
+    email_domains?: AllowDeny; accounts?: AllowDeny; channels?: AllowDeny;
+  };
+  actions?: { allow?: string[]; deny?: string[]; tools?: AllowDeny };
+  limits?: {
+    chain_calls?: number; chain_destinations?: number; chain_resources?: number;
+    chain_duration?: string | number; calls_per_minute?: number; external_bytes?: string | number;
+  };
+  delegation?: { max_age?: string | number; credential_max_age?: string | number };
+  approval?: { attribute?: string; actions: string[] };
+  data_flow?: { sensitive?: string[]; forbid?: 'external' | 'new_external' | 'off' };
+  hours?: { days?: string[]; from: string; to: string };
+  rules?: RuleSpec[];
+}
+
+export interface AllowDeny {
+  allow?: string[];
+  deny?: string[];
+}
+
+export interface RuleSpec {
+  rule: string;
+  desc: string;
+  condition: string;
+  output: string;
+  priority: string;
+  tags?: string[];
+  enabled?: boolean;
+  mode?: 'enforce' | 'shadow';
+  kill_switch?: boolean;
+  exceptions?: { name: string; agent?: string[]; principal?: string[]; host?: string[]; tool?: string[] }[];
+}
+
+interface Loaded {
+  file: string;
+  doc: Document;
+  lines: LineCounter;
+  data: { version: number; defaults?: Partial<PolicySpec>; policies: (PolicySpec & { extends?: string })[] };
+}
+
+/** Load and check policy files; throws PolicyError listing every issue. */
+export function loadPolicies(files: string[]): PolicySpec[] {
+  const issues: PolicyIssue[] = [];
+  const loaded: Loaded[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      issues.push({ file, line: 1, column: 1, path: '', message: `cannot read: ${(err as Error).message}` });
+      continue;
+    }
+    const l = parseText(file, text, issues);
+    if (l) loaded.push(l);
+  }
+  if (issues.length) throw new PolicyError(issues);
+  const specs = resolve(loaded, issues);
+  if (issues.length) throw new PolicyError(issues);
+  return specs;
+}
+
+/** Same as loadPolicies for in-memory text (tests, `policy check` of stdin). */
+export function loadPolicyText(file: string, text: string): PolicySpec[] {
+  const issues: PolicyIssue[] = [];
+  const l = parseText(file, text, issues);
+  if (issues.length || !l) throw new PolicyError(issues);
+  const specs = resolve([l], issues);
+  if (issues.length) throw new PolicyError(issues);
+  return specs;
+}
+
+function parseText(file: string, text: string, issues: PolicyIssue[]): Loaded | undefined {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  for (const e of doc.errors) {
+    const pos = lines.linePos(e.pos[0]);
+    issues.push({ file, line: pos.line, column: pos.col, path: '', message: `YAML: ${e.message.split('\n')[0]}` });
+  }
+  if (doc.errors.length) return undefined;
+  const data = doc.toJS() as Loaded['data'];
+  const loaded = { file, doc, lines, data };
+  if (!validate(data)) {
+    for (const e of dedupe(validate.errors ?? [])) issues.push(schemaIssue(loaded, e));
+    return undefined;
+  }
+  checkValues(loaded, issues);
+  return loaded;
+}
+
+/** Keep the most specific error per location: `if/allOf` wrappers repeat their children's. */
+function dedupe(errors: ErrorObject[]): ErrorObject[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    if (e.keyword === 'allOf' || e.keyword === 'if') return false;
+    const key = `${e.instancePath}|${e.keyword}|${JSON.stringify(e.params)}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function schemaIssue(l: Loaded, e: ErrorObject): PolicyIssue {
+  const segments = e.instancePath.split('/').slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s.replace(/~1/g, '/').replace(/~0/g, '~')));
+  let message: string;
+  let at = segments;
+  switch (e.keyword) {
+    case 'additionalProperties':
+    case 'unevaluatedProperties': {
+      const key = (e.params as { additionalProperty?: string; unevaluatedProperty?: string }).additionalProperty ?? (e.params as { unevaluatedProperty: string }).unevaluatedProperty;
+      message = `unknown key "${key}": remove it or check its spelling`;
+      at = [...segments, key];
+      break;
+    }
+    case 'required':
+      message = `missing "${(e.params as { missingProperty: string }).missingProperty}": add it`;
+      break;
+    case 'enum':
+      message = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+      break;
+    case 'const':
+      message = `must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`;
+      break;
+    case 'type':
+      message = `must be ${(e.params as { type: string }).type}, not ${describe(l.doc.getIn(segments, true))}`;
+      break;
+    default:
+      message = e.message ?? 'is invalid';
+  }
+  return locate(l, at, pathText(at), message, 0, at !== segments);
+}
+
+function describe(v: unknown): string {
+  if (isScalar(v)) return JSON.stringify(v.value);
+  if (isSeq(v)) return 'a list';
+  if (isMap(v)) return 'a mapping';
+  return 'empty';
+}
+
+function pathText(segments: (string | number)[]): string {
+  return segments.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('');
+}
+
+/**
+ * Position of the node at `segments` (the key itself when `atKey`; for a missing key: its
+ * parent); `offset` moves into a scalar.
+ */
+function locate(l: Loaded, segments: (string | number)[], path: string, message: string, offset = 0, atKey = false): PolicyIssue {
+  let node: Node | undefined;
+  if (atKey && segments.length) {
+    const parent = l.doc.getIn(segments.slice(0, -1), true);
+    if (isMap(parent)) {
+      const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === segments[segments.length - 1]);
+      if (pair && isScalar(pair.key)) node = pair.key;
+    }
+  }
+  for (let n = segments.length; n >= 0 && node === undefined; n--) {
+    const target = l.doc.getIn(segments.slice(0, n), true) as Node | undefined;
+    if (target && (target as { range?: unknown }).range) node = target;
+    else if (n === segments.length && n > 0) {
+      // A key that exists with an empty value, or the key itself: find the pair in its parent.
+      const parent = l.doc.getIn(segments.slice(0, n - 1), true);
+      if (isMap(parent)) {
+        const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === segments[n - 1]);
+        if (pair && isScalar(pair.key)) node = pair.key;
+      }
+    }
+  }
+  const start = ((node as { range?: [number, number, number] } | undefined)?.range?.[0] ?? 0) + offset;
+  const pos = l.lines.linePos(start);
+  return { file: l.file, line: pos.line, column: pos.col, path, message };
+}
+
+/** What the schema cannot check: durations, sizes, conditions, names. */
+function checkValues(l: Loaded, issues: PolicyIssue[]): void {
+  const scopes: [(string | number)[], Partial<PolicySpec>][] = [];
+  if (l.data.defaults) scopes.push([['defaults'], l.data.defaults]);
+  l.data.policies.forEach((p, i) => scopes.push([['policies', i], p]));
+  const names = new Map<string, number>();
+  for (const [at, p] of scopes) {
+    const here = (rest: (string | number)[], msg: string, offset = 0): void => {
+      issues.push(locate(l, [...at, ...rest], pathText([...at, ...rest]), msg, offset));
+    };
+    if (p.name !== undefined) {
+      if (names.has(p.name)) here(['name'], `duplicate policy name "${p.name}" (also policies[${names.get(p.name)}]): names must be unique`);
+      names.set(p.name, at[1] as number);
+    }
+    for (const [k, v] of Object.entries({ chain_duration: p.limits?.chain_duration })) {
+      if (v !== undefined && parseDuration(v) === undefined) here(['limits', k], `"${v}" is not a duration: write e.g. 90s, 10m, 1h30m or 2d`);
+    }
+    for (const [k, v] of Object.entries({ max_age: p.delegation?.max_age, credential_max_age: p.delegation?.credential_max_age })) {
+      if (v !== undefined && parseDuration(v) === undefined) here(['delegation', k], `"${v}" is not a duration: write e.g. 90s, 10m, 1h30m or 2d`);
+    }
+    const bytes = p.limits?.external_bytes;
+    if (bytes !== undefined && parseSize(bytes) === undefined) here(['limits', 'external_bytes'], `"${bytes}" is not a size: write e.g. 512KB or 1MB`);
+    (p.rules ?? []).forEach((r, j) => {
+      try {
+        parseCondition(r.condition);
+      } catch (err) {
+        if (!(err instanceof ConditionSyntaxError)) throw err;
+        const node = l.doc.getIn([...at, 'rules', j, 'condition'], true) as { type?: string } | undefined;
+        const quoteShift = node?.type === 'QUOTE_DOUBLE' || node?.type === 'QUOTE_SINGLE' ? 1 : 0;
+        here(['rules', j, 'condition'], `rule "${r.rule}": ${err.message}`, err.column + quoteShift);
+      }
+    });
+  }
+}
+
+const MERGE_KEYS = ['destinations', 'actions', 'limits', 'delegation', 'data_flow'] as const;
+
+function merge(base: Partial<PolicySpec>, over: Partial<PolicySpec>): Partial<PolicySpec> {
+  const out: Record<string, unknown> = { ...base, ...over };
+  for (const k of MERGE_KEYS) if (base[k] || over[k]) out[k] = { ...(base[k] as object), ...(over[k] as object) };
+  out.rules = [...(base.rules ?? []), ...(over.rules ?? [])];
+  return out as Partial<PolicySpec>;
+}
+
+function resolve(loaded: Loaded[], issues: PolicyIssue[]): PolicySpec[] {
+  const byName = new Map<string, { p: PolicySpec & { extends?: string }; l: Loaded; i: number }>();
+  for (const l of loaded) l.data.policies.forEach((p, i) => {
+    const prior = byName.get(p.name);
+    if (prior && prior.l !== l) issues.push(locate(l, ['policies', i, 'name'], `policies[${i}].name`, `duplicate policy name "${p.name}" (also in ${prior.l.file}): names must be unique`));
+    byName.set(p.name, { p, l, i });
+  });
+  const out: PolicySpec[] = [];
+  for (const { p, l, i } of byName.values()) {
+    const chain: Partial<PolicySpec>[] = [];
+    let cur: (PolicySpec & { extends?: string }) | undefined = p;
+    const seen = new Set<string>();
+    let ok = true;
+    while (cur) {
+      if (seen.has(cur.name)) {
+        issues.push(locate(l, ['policies', i, 'extends'], `policies[${i}].extends`, `"extends" makes a cycle through ${[...seen].join(' → ')}: remove one link`));
+        ok = false;
+        break;
+      }
+      seen.add(cur.name);
+      chain.unshift(cur);
+      if (cur.extends === undefined) break;
+      const parent = byName.get(cur.extends);
+      if (!parent) {
+        const at = byName.get(cur.name)!;
+        issues.push(locate(at.l, ['policies', at.i, 'extends'], `policies[${at.i}].extends`, `extends unknown policy "${cur.extends}": use one of ${[...byName.keys()].join(', ')}`));
+        ok = false;
+        break;
+      }
+      cur = parent.p;
+    }
+    if (!ok) continue;
+    let spec: Partial<PolicySpec> = l.data.defaults ?? {};
+    for (const c of chain) spec = merge(spec, c);
+    out.push({ ...(spec as PolicySpec), name: p.name, match: p.match, file: l.file });
+  }
+  return out;
+}
