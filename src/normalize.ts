@@ -10,6 +10,7 @@ import { type AgentCall, type AgentIdentity, type ActionKind } from './agent-cal
 import { argDestinations } from './arg-destinations.js';
 import { redactText, redactUrl } from './redact.js';
 import { type AttrValue, type Attrs, type RawSpan, SpanKind } from './span.js';
+import { memo } from './memo.js';
 import { liftVersion, templateOf } from './url-template.js';
 
 export interface NormalizeConfig {
@@ -38,20 +39,6 @@ const PRIVATE_HOST = /^(localhost|127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\
 /** Classification of a span for call assembly. */
 export type SpanRole = 'agent' | 'tool' | 'client' | 'model' | 'other';
 
-/** Remember a predicate's answers for low-cardinality inputs (hosts, action signatures). */
-function memo(fn: (s: string) => boolean, max = 20_000): (s: string) => boolean {
-  const cache = new Map<string, boolean>();
-  return (s) => {
-    let v = cache.get(s);
-    if (v === undefined) {
-      v = fn(s);
-      if (cache.size >= max) cache.clear();
-      cache.set(s, v);
-    }
-    return v;
-  };
-}
-
 /** scheme://authority/path?query — the parts we need, without a full WHATWG URL parse per call. */
 const URL_PARTS = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)([^?#]*)/i;
 
@@ -65,8 +52,8 @@ export class Normalizer {
   constructor(readonly config: NormalizeConfig = defaultNormalizeConfig) {
     this.filter = KeyFilter.forMapping(config.mapping);
     this.m = indexMapping(config.mapping, this.filter);
-    this.isInternal = memo(picomatch(config.internalDomains, { nocase: true }));
-    this.isSensitive = memo(picomatch(config.sensitive, { nocase: true, dot: true, contains: false }));
+    this.isInternal = memo(picomatch(config.internalDomains, { nocase: true }), 20_000);
+    this.isSensitive = memo(picomatch(config.sensitive, { nocase: true, dot: true, contains: false }), 20_000);
   }
 
   role(span: RawSpan): SpanRole {

@@ -17,6 +17,7 @@ import picomatch from 'picomatch';
 import type { AgentCall } from './agent-call.js';
 import type { Destination } from './arg-destinations.js';
 import { parseDuration } from './duration.js';
+import { memo } from './memo.js';
 
 export interface PredicateContext {
   /** Whether the agent's learned baseline knows the destination. */
@@ -27,6 +28,12 @@ export type Predicate = (call: AgentCall, ctx: PredicateContext) => boolean;
 
 export interface Condition {
   kind: 'any' | 'then' | 'without';
+  /**
+   * True when every atom depends only on the call's shape (tool, action, host, method, flags,
+   * classification), so results can be cached per shape; false with destination, principal or
+   * new_destination atoms.
+   */
+  static: boolean;
   /** For 'any': the predicate; for the others: the earlier call A. */
   a: Predicate;
   /** The later call B. */
@@ -70,7 +77,7 @@ function tokenize(src: string): Token[] {
 
 const GLOB_ATOMS = new Set(['tool', 'action', 'host', 'destination', 'method', 'principal', 'classification']);
 const FLAG_ATOMS = new Set(['sensitive', 'write', 'read', 'external', 'new_destination', 'approved', 'failed']);
-const glob = (g: string): ((s: string) => boolean) => picomatch(g, { nocase: true, dot: true });
+const glob = (g: string): ((s: string) => boolean) => memo(picomatch(g, { nocase: true, dot: true }));
 
 /**
  * Globs over action signatures ("POST api.stripe.com/{ver}/refunds"): `*` matches anything,
@@ -78,12 +85,15 @@ const glob = (g: string): ((s: string) => boolean) => picomatch(g, { nocase: tru
  */
 export function actionGlob(list: string | string[]): (s: string) => boolean {
   const m = picomatch((Array.isArray(list) ? list : [list]).map((g) => g.replaceAll('/', '\u0001')), { nocase: true, dot: true });
-  return (s) => m(s.replaceAll('/', '\u0001'));
+  return memo((s) => m(s.replaceAll('/', '\u0001')));
 }
+
+const DYNAMIC_ATOMS = new Set(['destination', 'principal', 'new_destination']);
 
 export function parseCondition(src: string): Condition {
   const tokens = tokenize(src);
   let i = 0;
+  let isStatic = true;
   const peek = (): Token | undefined => tokens[i];
   const word = (w: string): boolean => peek()?.quoted === false && peek()?.text.toLowerCase() === w;
   const end = (): number => (tokens.length ? tokens[tokens.length - 1].at + tokens[tokens.length - 1].text.length : 0);
@@ -97,6 +107,7 @@ export function parseCondition(src: string): Condition {
     if (t.quoted) return fail(`unexpected "${t.text}": put a field name (tool, action, host…) before a quoted glob`);
     const name = t.text.toLowerCase();
     i++;
+    if (DYNAMIC_ATOMS.has(name)) isStatic = false;
     if (FLAG_ATOMS.has(name)) return flag(name);
     if (!GLOB_ATOMS.has(name)) {
       i--;
@@ -160,15 +171,16 @@ export function parseCondition(src: string): Condition {
   let cond: Condition;
   if (word('then')) {
     i++;
-    cond = { kind: 'then', a: first, b: expr(), withinMs: within() };
+    cond = { kind: 'then', static: true, a: first, b: expr(), withinMs: within() };
   } else if (word('without')) {
     i++;
     if (!word('preceding')) fail('expected "preceding" after "without"');
     i++;
     const a = expr();
-    cond = { kind: 'without', a, b: first, withinMs: within() };
-  } else cond = { kind: 'any', a: first };
+    cond = { kind: 'without', static: true, a, b: first, withinMs: within() };
+  } else cond = { kind: 'any', static: true, a: first };
   if (i < tokens.length) fail(`unexpected "${peek()!.text}"`);
+  cond.static = isStatic;
   return cond;
 }
 

@@ -18,6 +18,7 @@ import type { Chain } from './chains.js';
 import { parseDuration, parseSize, formatDuration } from './duration.js';
 import { type Condition, type PredicateContext, actionGlob, parseCondition } from './policy-condition.js';
 import type { AllowDeny, PolicySpec, RuleSpec } from './policy-load.js';
+import { memo } from './memo.js';
 
 export interface Violation {
   policy: string;
@@ -37,7 +38,7 @@ export interface Violation {
 
 type Match = (s: string) => boolean;
 const NONE: Match = () => false;
-const globs = (list: string[] | undefined): Match | undefined => (list && list.length ? picomatch(list, { nocase: true, dot: true }) : undefined);
+const globs = (list: string[] | undefined): Match | undefined => (list && list.length ? memo(picomatch(list, { nocase: true, dot: true })) : undefined);
 
 interface Lists {
   allow?: Match;
@@ -79,7 +80,20 @@ export interface CompiledPolicy {
   forbid: 'external' | 'new_external' | 'off';
   hours?: { days: Set<number>; from: number; to: number; text: string };
   rules: CompiledRule[];
+  /** Per call shape: for each rule, bit 1 = its A side matches, bit 2 = its B side (static rules only). */
+  shapes: Map<string, Uint8Array>;
 }
+
+/** What static rule atoms can see of a call; equal shapes give equal static rule results. */
+function shapeOf(c: AgentCall): string {
+  const flags = (c.sensitive ? 1 : 0) | (c.action.write ? 2 : 0) | (c.external ? 4 : 0) | (c.approvalId !== undefined ? 8 : 0) | (c.outcome.ok ? 0 : 16)
+    | (c.destinations.some((d) => d.kind === 'email-domain' || d.kind === 'account') ? 32 : 0);
+  return `${c.action.tool ?? ''}\u0000${c.action.signature}\u0000${c.host ?? ''}\u0000${c.action.method ?? ''}\u0000${c.sensitivity ?? ''}\u0000${flags}`;
+}
+
+const NO_DESTINATIONS: PredicateContext = { knows: () => true };
+/** Shared empty result: most calls violate nothing. Never mutated. */
+const NONE_FOUND: Violation[] = [];
 
 /** `tool:NAME` globs match the tool, everything else the action signature. */
 function actionMatcher(list: string[] | undefined): Match | undefined {
@@ -128,17 +142,20 @@ export function compilePolicy(spec: PolicySpec): CompiledPolicy {
       spec: r, cond: parseCondition(r.condition),
       exceptions: (r.exceptions ?? []).map((e) => ({ name: e.name, agent: globs(e.agent), principal: globs(e.principal), host: globs(e.host), tool: globs(e.tool) })),
     })),
+    shapes: new Map(),
   };
 }
 
 interface ChainState {
-  destinations: Set<string>;
-  resources: Set<string>;
+  /** Allocated only when the policy sets the matching limit. */
+  destinations: Set<string> | undefined;
+  resources: Set<string> | undefined;
   externalBytes: number;
   sensitive: string;
   sensitiveSig: string;
-  fired: Set<string>;
-  ruleA: ({ time: number; spanId: string } | undefined)[];
+  /** Keys of once-per-chain verdicts already given (few: a short list beats a Set). */
+  fired: string[];
+  ruleA: ({ time: number; spanId: string } | undefined)[] | undefined;
 }
 
 export class PolicyEngine {
@@ -169,18 +186,19 @@ export class PolicyEngine {
 
   evaluate(call: AgentCall, chain: Chain, agent: { id: string; name?: string; service?: string }, knows: PredicateContext['knows']): Violation[] {
     const p = this.policyFor(agent);
-    if (p === undefined) return [];
-    const out: Violation[] = [];
-    const s = this.chainState(chain, p);
+    if (p === undefined) return NONE_FOUND;
+    const s = this.chainState(chain);
+    // Verdicts go through `v`; the common path (no violation) allocates nothing.
+    const cur = this.cur;
+    cur.p = p;
+    cur.s = s;
+    cur.call = call;
+    cur.out = NONE_FOUND;
+    cur.key = undefined;
     let key: string | undefined;
-    const v = (rule: string, score: number, title: string, allowed: string, observed: string, spanIds = [call.spanId], onceKey?: string): void => {
-      if (onceKey !== undefined) {
-        if (s.fired.has(onceKey)) return;
-        s.fired.add(onceKey);
-      }
-      const violation: Violation = { policy: p.spec.name, rule, score, mode: p.spec.mode ?? 'enforce', killSwitch: p.spec.kill_switch ?? false, title, allowed, observed, spanIds };
-      if (key !== undefined) violation.key = key;
-      out.push(violation);
+    const v = (rule: string, score: number, title: string, allowed: string, observed: string, spanIds?: string[], onceKey?: string): void => {
+      cur.key = key;
+      this.verdict(rule, score, title, allowed, observed, spanIds, onceKey);
     };
     const external = (host: string): boolean => (p.internal ? !p.internal(host) : call.external);
 
@@ -220,14 +238,17 @@ export class PolicyEngine {
     // Limits over the chain, and calls per minute over the agent.
     key = undefined;
     const lim = p.limits;
-    if (call.host !== undefined) s.destinations.add(`host:${call.host}`);
-    for (const d of call.destinations) if (d.kind !== 'email') s.destinations.add(`${d.kind}:${d.value}`);
-    s.resources.add(call.resource);
+    if (lim.destinations !== undefined) {
+      const set = (s.destinations ??= new Set());
+      if (call.host !== undefined) set.add(`host:${call.host}`);
+      for (const d of call.destinations) if (d.kind !== 'email') set.add(`${d.kind}:${d.value}`);
+    }
+    if (lim.resources !== undefined) (s.resources ??= new Set()).add(call.resource);
     if (call.bytesOut !== undefined && call.host !== undefined && external(call.host)) s.externalBytes += call.bytesOut;
     const elapsed = call.time - chain.startTime;
     if (lim.calls !== undefined && chain.callCount > lim.calls) v('limits.chain_calls', 0.7, 'Chain call limit exceeded', `≤ ${lim.calls} calls per chain`, `${chain.callCount} calls`, [call.spanId], 'calls');
-    if (lim.destinations !== undefined && s.destinations.size > lim.destinations) v('limits.chain_destinations', 0.7, 'Too many destinations in one chain', `≤ ${lim.destinations} destinations per chain`, `${s.destinations.size} destinations`, [call.spanId], 'destinations');
-    if (lim.resources !== undefined && s.resources.size > lim.resources) v('limits.chain_resources', 0.7, 'Too many resources in one chain', `≤ ${lim.resources} resources per chain`, `${s.resources.size} resources`, [call.spanId], 'resources');
+    if (s.destinations !== undefined && s.destinations.size > lim.destinations!) v('limits.chain_destinations', 0.7, 'Too many destinations in one chain', `≤ ${lim.destinations} destinations per chain`, `${s.destinations.size} destinations`, [call.spanId], 'destinations');
+    if (s.resources !== undefined && s.resources.size > lim.resources!) v('limits.chain_resources', 0.7, 'Too many resources in one chain', `≤ ${lim.resources} resources per chain`, `${s.resources.size} resources`, [call.spanId], 'resources');
     if (lim.durationMs !== undefined && elapsed > lim.durationMs) v('limits.chain_duration', 0.7, 'Chain ran longer than allowed', `≤ ${formatDuration(lim.durationMs)}`, `${formatDuration(elapsed)}`, [call.spanId], 'duration');
     if (lim.externalBytes !== undefined && s.externalBytes > lim.externalBytes) v('limits.external_bytes', 0.8, 'Too much data sent outside', `≤ ${lim.externalBytes} bytes to external destinations per chain`, `${s.externalBytes} bytes`, [call.spanId], 'bytes');
     if (lim.perMinute !== undefined) {
@@ -284,43 +305,87 @@ export class PolicyEngine {
       }
     }
 
-    // Chain rules.
-    p.rules.forEach((r, i) => this.rule(r, i, call, chain, agent, knows, s, p, out));
-    return out;
+    // Chain rules: static ones from the per-shape cache, the others evaluated on the call.
+    if (p.rules.length) {
+      const key = shapeOf(call);
+      let bits = p.shapes.get(key);
+      if (bits === undefined) {
+        bits = new Uint8Array(p.rules.length);
+        p.rules.forEach((r, i) => {
+          if (!r.cond.static) return;
+          bits![i] = (r.cond.a(call, NO_DESTINATIONS) ? 1 : 0) | (r.cond.b?.(call, NO_DESTINATIONS) ? 2 : 0);
+        });
+        if (p.shapes.size < 4096) p.shapes.set(key, bits);
+      }
+      let ctx: PredicateContext | undefined;
+      for (let i = 0; i < p.rules.length; i++) {
+        const r = p.rules[i];
+        let isA: boolean;
+        let isB: boolean;
+        if (r.cond.static) {
+          isA = (bits[i] & 1) !== 0;
+          isB = r.cond.kind === 'any' ? isA : (bits[i] & 2) !== 0;
+        } else {
+          ctx ??= { knows };
+          isA = r.cond.a(call, ctx);
+          isB = r.cond.kind === 'any' ? isA : r.cond.b!(call, ctx);
+        }
+        if (isA || isB) this.rule(r, i, isA, isB, call, chain, agent, s, p);
+      }
+    }
+    return cur.out;
   }
 
-  private rule(r: CompiledRule, i: number, call: AgentCall, chain: Chain, agent: { id: string }, knows: PredicateContext['knows'], s: ChainState, p: CompiledPolicy, out: Violation[]): void {
-    const ctx = { knows };
+  /** The call being evaluated, reused across calls so evaluation allocates nothing of its own. */
+  private readonly cur = { p: undefined as unknown as CompiledPolicy, s: undefined as unknown as ChainState, call: undefined as unknown as AgentCall, out: NONE_FOUND, key: undefined as string | undefined };
+
+  private verdict(rule: string, score: number, title: string, allowed: string, observed: string, spanIds: string[] | undefined, onceKey: string | undefined): void {
+    const { p, s, call } = this.cur;
+    if (onceKey !== undefined) {
+      if (s.fired.includes(onceKey)) return;
+      s.fired.push(onceKey);
+    }
+    const violation: Violation = {
+      policy: p.spec.name, rule, score, mode: p.spec.mode ?? 'enforce', killSwitch: p.spec.kill_switch ?? false, title, allowed, observed,
+      spanIds: spanIds ?? [call.spanId],
+    };
+    if (this.cur.key !== undefined) violation.key = this.cur.key;
+    if (this.cur.out === NONE_FOUND) this.cur.out = [];
+    this.cur.out.push(violation);
+  }
+
+  private rule(r: CompiledRule, i: number, isA: boolean, isB: boolean, call: AgentCall, chain: Chain, agent: { id: string }, s: ChainState, p: CompiledPolicy): void {
     const c = r.cond;
     let spanIds: string[] | undefined;
     if (c.kind === 'any') {
-      if (c.a(call, ctx)) spanIds = [call.spanId];
+      if (isA) spanIds = [call.spanId];
     } else {
-      const isB = c.b!(call, ctx);
-      const prior = s.ruleA[i];
+      const ruleA = (s.ruleA ??= new Array(p.rules.length));
+      const prior = ruleA[i];
       const fresh = prior !== undefined && (c.withinMs === undefined || call.time - prior.time <= c.withinMs);
       if (isB && c.kind === 'then' && fresh) spanIds = [prior.spanId, call.spanId];
       if (isB && c.kind === 'without' && !fresh) spanIds = [call.spanId];
-      if (c.a(call, ctx)) s.ruleA[i] = { time: call.time, spanId: call.spanId };
+      if (isA) ruleA[i] = { time: call.time, spanId: call.spanId };
     }
-    if (spanIds === undefined || s.fired.has(`rule:${i}`)) return;
+    if (spanIds === undefined || s.fired.includes(`rule:${i}`)) return;
     const excepted = r.exceptions.find((e) =>
       (!e.agent || e.agent(agent.id)) && (!e.principal || (call.principal !== undefined && e.principal(call.principal)))
       && (!e.host || (call.host !== undefined && e.host(call.host))) && (!e.tool || (call.action.tool !== undefined && e.tool(call.action.tool))));
     if (excepted) return;
-    s.fired.add(`rule:${i}`);
+    s.fired.push(`rule:${i}`);
     const spec = r.spec;
-    out.push({
+    if (this.cur.out === NONE_FOUND) this.cur.out = [];
+    this.cur.out.push({
       policy: p.spec.name, rule: spec.rule, score: PRIORITY_SCORE[spec.priority] ?? 0.6, mode: spec.mode ?? p.spec.mode ?? 'enforce',
       killSwitch: spec.kill_switch ?? p.spec.kill_switch ?? false, title: spec.rule, allowed: spec.desc,
       observed: render(spec.output, call, chain, agent.id), spanIds, tags: spec.tags,
     });
   }
 
-  private chainState(chain: Chain, p: CompiledPolicy): ChainState {
+  private chainState(chain: Chain): ChainState {
     let s = chain.scratch.policy as ChainState | undefined;
     if (s === undefined) {
-      s = { destinations: new Set(), resources: new Set(), externalBytes: 0, sensitive: '', sensitiveSig: '', fired: new Set(), ruleA: new Array(p.rules.length) };
+      s = { destinations: undefined, resources: undefined, externalBytes: 0, sensitive: '', sensitiveSig: '', fired: [], ruleA: undefined };
       chain.scratch.policy = s;
     }
     return s;

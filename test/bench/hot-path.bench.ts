@@ -15,9 +15,14 @@ import type { AgentCall } from '../../src/agent-call.js';
 import { Engine, defaultEngineConfig } from '../../src/engine.js';
 import { decodeTraceRequest } from '../../src/otlp-proto.js';
 import { simulate } from '../../src/simulate.js';
+import { PolicyEngine } from '../../src/policy-engine.js';
+import { loadPolicyText } from '../../src/policy-load.js';
+import { packagePath } from '../../src/package-path.js';
+import { readFileSync } from 'node:fs';
+import { parse, stringify } from 'yaml';
 
 const Long = protobuf.util.Long as unknown as { fromString(s: string, unsigned: boolean): unknown };
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const root = protobuf.loadSync(fileURLToPath(new URL('../../../schemas/otlp/trace.proto', import.meta.url)));
 const Request = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
@@ -61,8 +66,8 @@ function toBatches(docs: any[], perBatch: number): { bufs: Uint8Array[]; spans: 
   return { bufs, spans: total };
 }
 
+/** No forced GC here: a full gc() resets V8's heap sizing and halves the next run's speed. */
 function time(fn: () => void): number {
-  gc();
   const t = performance.now();
   fn();
   return (performance.now() - t) / 1000;
@@ -87,19 +92,59 @@ learner.flush();
 const snapshot = JSON.stringify(learner.snapshot());
 const enforcing = [...learner.agents.values()].filter((a) => a.phase === 'enforcing').length;
 
+/** The shipped fleet policies plus generated chain rules spread over them: 100 rules in all. */
+function hundredRules(): PolicyEngine {
+  const fleet = parse(readFileSync(packagePath('deploy', 'policies', 'fleet.yaml'), 'utf8')) as { policies: { rules?: object[] }[] };
+  const conditions = [
+    (i: number) => `tool tool_${i} then (write and external) within 10m`,
+    (i: number) => `action "POST *.corp.internal/**/admin${i}/**" without preceding tool approve_${i}`,
+    (i: number) => `host "*.blocked-${i}.example" or (method DELETE and destination "*-${i}.example")`,
+    (i: number) => `sensitive and tool export_${i}`,
+  ];
+  const existing = fleet.policies.reduce((n, p) => n + (p.rules?.length ?? 0), 0);
+  for (let i = 0; i < 100 - existing; i++) {
+    const p = fleet.policies[i % fleet.policies.length];
+    (p.rules ??= []).push({ rule: `Generated rule ${i}`, desc: 'bench', condition: conditions[i % 4](i), output: '%agent.id %action', priority: 'WARNING' });
+  }
+  const engine = new PolicyEngine(loadPolicyText('bench-policies.yaml', stringify(fleet)));
+  if (engine.ruleCount !== 100) throw new Error(`expected 100 rules, built ${engine.ruleCount}`);
+  return engine;
+}
+hundredRules(); // fail fast if the generated set is wrong
+
 const ours: number[] = [];
 const reference: number[] = [];
 const whole: number[] = [];
+const withPolicies: number[] = [];
 let alerts = 0;
 for (let r = 0; r < ROUNDS; r++) {
   ours.push(live.spans / time(() => { for (const b of live.bufs) decodeTraceRequest(b, filter); }));
   reference.push(live.spans / time(() => { for (const b of live.bufs) Request.toObject(Request.decode(b), { longs: String, bytes: String }); }));
-  const engine = new Engine(config, () => alerts++);
-  engine.restore(JSON.parse(snapshot));
-  whole.push(live.spans / time(() => {
-    for (const b of live.bufs) engine.ingestSpans(decodeTraceRequest(b, filter).spans);
-    engine.flush();
-  }));
+  // The two engine runs alternate order each round, so neither always pays for the other's garbage.
+  const plain = (): void => {
+    const engine = new Engine(config, () => alerts++);
+    engine.restore(JSON.parse(snapshot));
+    whole.push(live.spans / time(() => {
+      for (const b of live.bufs) engine.ingestSpans(decodeTraceRequest(b, filter).spans);
+      engine.flush();
+    }));
+  };
+  const governed = (): void => {
+    const engine = new Engine(config, () => {});
+    engine.restore(JSON.parse(snapshot));
+    engine.setPolicies(hundredRules());
+    withPolicies.push(live.spans / time(() => {
+      for (const b of live.bufs) engine.ingestSpans(decodeTraceRequest(b, filter).spans);
+      engine.flush();
+    }));
+  };
+  if (r % 2 === 0) {
+    plain();
+    governed();
+  } else {
+    governed();
+    plain();
+  }
 }
 
 /** Heap + arena bytes per agent for `n` agents learning `make`'s calls. */
@@ -146,12 +191,16 @@ const saturated = perAgent(3000, true);
 const k = (x: number): string => `${Math.round(x / 1000)}k`;
 console.log(`machine: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores visible, Node ${process.version}`);
 console.log(`live replay: ${live.spans} spans in ${live.bufs.length} protobuf requests (${(bytes / live.spans).toFixed(0)} B/span), ${enforcing} enforcing agents, ${alerts / ROUNDS} alerts per round`);
+console.log(`V8 flags: ${process.execArgv.join(' ')}`);
 console.log('');
 console.log('| path (one core, median of ' + ROUNDS + ' rounds) | spans/s | ratio |');
 console.log('|---|---|---|');
 console.log(`| protobufjs 7 decode (reference) | ${k(median(reference))} | 1.00 |`);
 console.log(`| chainwatch targeted decode | ${k(median(ours))} | ${(median(ours) / median(reference)).toFixed(2)} |`);
 console.log(`| whole hot path: decode → normalize → chains → 12 detectors → alerts | ${k(median(whole))} | ${(median(whole) / median(reference)).toFixed(2)} |`);
+console.log(`| same, with 5 policies and 100 chain rules loaded | ${k(median(withPolicies))} | ${(median(withPolicies) / median(reference)).toFixed(2)} |`);
+console.log('');
+console.log(`policy evaluation cost: ${((1 - median(withPolicies) / median(whole)) * 100).toFixed(1)}% of hot-path throughput (target ≤ 20%)`);
 console.log('');
 console.log('| agent baseline | measured bytes/agent (heap + arena) | estimate (agentBytes) |');
 console.log('|---|---|---|');
