@@ -4,13 +4,12 @@
  * destination and action, further children with the same action are retries. Everything kept is
  * redacted here, before it reaches state, alerts or stores.
  */
-import picomatch from 'picomatch';
 import { type AttributeMapping, KeyFilter, type MappingIndex, defaultMapping, indexMapping } from './attribute-map.js';
 import { type AgentCall, type AgentIdentity, type ActionKind } from './agent-call.js';
 import { argDestinations } from './arg-destinations.js';
 import { redactText, redactUrl } from './redact.js';
 import { type AttrValue, type Attrs, type RawSpan, SpanKind } from './span.js';
-import { memo } from './memo.js';
+import { globMatcher } from './glob.js';
 import { liftVersion, templateOf } from './url-template.js';
 
 export interface NormalizeConfig {
@@ -52,8 +51,8 @@ export class Normalizer {
   constructor(readonly config: NormalizeConfig = defaultNormalizeConfig) {
     this.filter = KeyFilter.forMapping(config.mapping);
     this.m = indexMapping(config.mapping, this.filter);
-    this.isInternal = memo(picomatch(config.internalDomains, { nocase: true }), 20_000);
-    this.isSensitive = memo(picomatch(config.sensitive, { nocase: true, dot: true, contains: false }), 20_000);
+    this.isInternal = globMatcher(config.internalDomains, 20_000);
+    this.isSensitive = globMatcher(config.sensitive, 20_000);
   }
 
   role(span: RawSpan): SpanRole {

@@ -13,11 +13,10 @@
  *
  * GLOBs are picomatch globs, quoted when they hold spaces. Parse errors carry the column.
  */
-import picomatch from 'picomatch';
 import type { AgentCall } from './agent-call.js';
 import type { Destination } from './arg-destinations.js';
 import { parseDuration } from './duration.js';
-import { memo } from './memo.js';
+import { actionMatcher, globMatcher } from './glob.js';
 
 export interface PredicateContext {
   /** Whether the agent's learned baseline knows the destination. */
@@ -34,6 +33,8 @@ export interface Condition {
    * new_destination atoms.
    */
   static: boolean;
+  /** The globs used per field (host, action…), so a policy can tell which call values can matter. */
+  globs: Record<string, string[]>;
   /** For 'any': the predicate; for the others: the earlier call A. */
   a: Predicate;
   /** The later call B. */
@@ -77,16 +78,7 @@ function tokenize(src: string): Token[] {
 
 const GLOB_ATOMS = new Set(['tool', 'action', 'host', 'destination', 'method', 'principal', 'classification']);
 const FLAG_ATOMS = new Set(['sensitive', 'write', 'read', 'external', 'new_destination', 'approved', 'failed']);
-const glob = (g: string): ((s: string) => boolean) => memo(picomatch(g, { nocase: true, dot: true }));
-
-/**
- * Globs over action signatures ("POST api.stripe.com/{ver}/refunds"): `*` matches anything,
- * slashes included, as people expect when they write "DELETE *".
- */
-export function actionGlob(list: string | string[]): (s: string) => boolean {
-  const m = picomatch((Array.isArray(list) ? list : [list]).map((g) => g.replaceAll('/', '\u0001')), { nocase: true, dot: true });
-  return memo((s) => m(s.replaceAll('/', '\u0001')));
-}
+const glob = (g: string): ((s: string) => boolean) => globMatcher(g);
 
 const DYNAMIC_ATOMS = new Set(['destination', 'principal', 'new_destination']);
 
@@ -94,6 +86,7 @@ export function parseCondition(src: string): Condition {
   const tokens = tokenize(src);
   let i = 0;
   let isStatic = true;
+  const used: Record<string, string[]> = {};
   const peek = (): Token | undefined => tokens[i];
   const word = (w: string): boolean => peek()?.quoted === false && peek()?.text.toLowerCase() === w;
   const end = (): number => (tokens.length ? tokens[tokens.length - 1].at + tokens[tokens.length - 1].text.length : 0);
@@ -116,7 +109,8 @@ export function parseCondition(src: string): Condition {
     const g = peek();
     if (g === undefined || (!g.quoted && ['and', 'or', 'then', 'without', 'within', '(', ')'].includes(g.text))) return fail(`"${name}" needs a glob after it`);
     i++;
-    return field(name, name === 'action' ? actionGlob(g.text) : glob(g.text));
+    (used[name] ??= []).push(g.text);
+    return field(name, name === 'action' ? actionMatcher(g.text) : glob(g.text));
   };
 
   const factor = (): Predicate => {
@@ -171,14 +165,14 @@ export function parseCondition(src: string): Condition {
   let cond: Condition;
   if (word('then')) {
     i++;
-    cond = { kind: 'then', static: true, a: first, b: expr(), withinMs: within() };
+    cond = { kind: 'then', static: true, globs: used, a: first, b: expr(), withinMs: within() };
   } else if (word('without')) {
     i++;
     if (!word('preceding')) fail('expected "preceding" after "without"');
     i++;
     const a = expr();
-    cond = { kind: 'without', static: true, a, b: first, withinMs: within() };
-  } else cond = { kind: 'any', static: true, a: first };
+    cond = { kind: 'without', static: true, globs: used, a, b: first, withinMs: within() };
+  } else cond = { kind: 'any', static: true, globs: used, a: first };
   if (i < tokens.length) fail(`unexpected "${peek()!.text}"`);
   cond.static = isStatic;
   return cond;

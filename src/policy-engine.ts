@@ -11,14 +11,13 @@
  * Limits, chain constructs and rules fire once per chain, when first crossed. Everything is per
  * chain: a flow split across two traces is two chains.
  */
-import picomatch from 'picomatch';
 import type { AgentCall } from './agent-call.js';
 import type { Destination } from './arg-destinations.js';
 import type { Chain } from './chains.js';
 import { parseDuration, parseSize, formatDuration } from './duration.js';
-import { type Condition, type PredicateContext, actionGlob, parseCondition } from './policy-condition.js';
+import { type Condition, type PredicateContext, parseCondition } from './policy-condition.js';
 import type { AllowDeny, PolicySpec, RuleSpec } from './policy-load.js';
-import { memo } from './memo.js';
+import { actionMatcher as actionGlob, globMatcher } from './glob.js';
 
 export interface Violation {
   policy: string;
@@ -38,7 +37,7 @@ export interface Violation {
 
 type Match = (s: string) => boolean;
 const NONE: Match = () => false;
-const globs = (list: string[] | undefined): Match | undefined => (list && list.length ? memo(picomatch(list, { nocase: true, dot: true })) : undefined);
+const globs = (list: string[] | undefined): Match | undefined => (list && list.length ? globMatcher(list) : undefined);
 
 interface Lists {
   allow?: Match;
@@ -82,16 +81,29 @@ export interface CompiledPolicy {
   rules: CompiledRule[];
   /** Per call shape: for each rule, bit 1 = its A side matches, bit 2 = its B side (static rules only). */
   shapes: Map<string, Uint8Array>;
+  /** Whether a host / action signature can match any glob of the static rules (else it is left out of the shape). */
+  anyHost: Match;
+  anyAction: Match;
 }
 
-/** What static rule atoms can see of a call; equal shapes give equal static rule results. */
-function shapeOf(c: AgentCall): string {
+/**
+ * What static rule atoms can see of a call; equal shapes give equal static rule results. A host
+ * or signature that matches none of the rules' globs is left out, so the unique hosts of an agent
+ * browsing the web share one shape instead of defeating the cache.
+ */
+function shapeOf(c: AgentCall, p: CompiledPolicy): string {
   const flags = (c.sensitive ? 1 : 0) | (c.action.write ? 2 : 0) | (c.external ? 4 : 0) | (c.approvalId !== undefined ? 8 : 0) | (c.outcome.ok ? 0 : 16)
     | (c.destinations.some((d) => d.kind === 'email-domain' || d.kind === 'account') ? 32 : 0);
-  return `${c.action.tool ?? ''}\u0000${c.action.signature}\u0000${c.host ?? ''}\u0000${c.action.method ?? ''}\u0000${c.sensitivity ?? ''}\u0000${flags}`;
+  const host = c.host !== undefined && p.anyHost(c.host) ? c.host : '';
+  const sig = p.anyAction(c.action.signature) ? c.action.signature : '';
+  return `${c.action.tool ?? ''}\u0000${sig}\u0000${host}\u0000${c.action.method ?? ''}\u0000${c.sensitivity ?? ''}\u0000${flags}`;
 }
 
 const NO_DESTINATIONS: PredicateContext = { knows: () => true };
+function isExternal(p: CompiledPolicy, call: AgentCall, host: string): boolean {
+  return p.internal ? !p.internal(host) : call.external;
+}
+
 /** Shared empty result: most calls violate nothing. Never mutated. */
 const NONE_FOUND: Violation[] = [];
 
@@ -105,6 +117,8 @@ function actionMatcher(list: string[] | undefined): Match | undefined {
 }
 
 export function compilePolicy(spec: PolicySpec): CompiledPolicy {
+  const rules = (spec.rules ?? []).filter((r) => r.enabled !== false).map((r) => ({ r, cond: parseCondition(r.condition) }));
+  const ruleGlobs = (field: string): string[] => rules.filter((x) => x.cond.static).flatMap((x) => x.cond.globs[field] ?? []);
   const m = { agent: globs(spec.match.agent), name: globs(spec.match.name), service: globs(spec.match.service) };
   const minutes = (hhmm: string): number => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3));
   const d = spec.destinations;
@@ -138,11 +152,13 @@ export function compilePolicy(spec: PolicySpec): CompiledPolicy {
       from: minutes(spec.hours.from), to: minutes(spec.hours.to),
       text: `${(spec.hours.days ?? ['every day']).join(',')} ${spec.hours.from}-${spec.hours.to} UTC`,
     },
-    rules: (spec.rules ?? []).filter((r) => r.enabled !== false).map((r) => ({
-      spec: r, cond: parseCondition(r.condition),
+    rules: rules.map(({ r, cond }) => ({
+      spec: r, cond,
       exceptions: (r.exceptions ?? []).map((e) => ({ name: e.name, agent: globs(e.agent), principal: globs(e.principal), host: globs(e.host), tool: globs(e.tool) })),
     })),
     shapes: new Map(),
+    anyHost: ruleGlobs('host').length ? globMatcher(ruleGlobs('host')) : NONE,
+    anyAction: ruleGlobs('action').length ? actionGlob(ruleGlobs('action')) : NONE,
   };
 }
 
@@ -188,55 +204,49 @@ export class PolicyEngine {
     const p = this.policyFor(agent);
     if (p === undefined) return NONE_FOUND;
     const s = this.chainState(chain);
-    // Verdicts go through `v`; the common path (no violation) allocates nothing.
+    // Verdicts go through this.verdict; the common path (no violation) allocates nothing.
     const cur = this.cur;
     cur.p = p;
     cur.s = s;
     cur.call = call;
     cur.out = NONE_FOUND;
     cur.key = undefined;
-    let key: string | undefined;
-    const v = (rule: string, score: number, title: string, allowed: string, observed: string, spanIds?: string[], onceKey?: string): void => {
-      cur.key = key;
-      this.verdict(rule, score, title, allowed, observed, spanIds, onceKey);
-    };
-    const external = (host: string): boolean => (p.internal ? !p.internal(host) : call.external);
 
     // Destinations: hosts, then destinations named in arguments.
     if (p.hosts && call.host !== undefined) {
       const h = p.hosts;
-      key = call.host;
-      if (h.deny?.(call.host)) v('destinations.deny', 0.85, `Denied destination ${call.host}`, `never ${call.host}`, `${call.action.signature} → ${call.host}`);
-      else if (external(call.host) && h.external === 'deny') v('destinations.external', 0.8, `External destination ${call.host}`, 'no external destinations', `${call.action.signature} → ${call.host}`);
-      else if (h.allow && !h.allow(call.host) && !(external(call.host) && h.external === 'allow')) {
-        v('destinations.allow', 0.75, `Destination ${call.host} outside declared scope`, h.allowText, `${call.action.signature} → ${call.host}`);
+      cur.key = call.host;
+      if (h.deny?.(call.host)) this.verdict('destinations.deny', 0.85, `Denied destination ${call.host}`, `never ${call.host}`, `${call.action.signature} → ${call.host}`);
+      else if (isExternal(p, call, call.host) && h.external === 'deny') this.verdict('destinations.external', 0.8, `External destination ${call.host}`, 'no external destinations', `${call.action.signature} → ${call.host}`);
+      else if (h.allow && !h.allow(call.host) && !(isExternal(p, call, call.host) && h.external === 'allow')) {
+        this.verdict('destinations.allow', 0.75, `Destination ${call.host} outside declared scope`, h.allowText, `${call.action.signature} → ${call.host}`);
       }
     }
     for (const d of call.destinations) {
       const l = d.kind === 'email-domain' ? p.email : d.kind === 'account' ? p.accounts : d.kind === 'channel' ? p.channels : undefined;
       if (!l) continue;
       const kind = d.kind === 'email-domain' ? 'email_domains' : `${d.kind}s`;
-      key = d.value;
-      if (l.deny?.(d.value)) v(`destinations.${kind}.deny`, 0.85, `Denied ${d.kind} ${d.value}`, `never ${d.value}`, `${call.action.signature} → ${d.value}`);
-      else if (l.allow && !l.allow(d.value)) v(`destinations.${kind}.allow`, 0.75, `${d.kind} ${d.value} outside declared scope`, l.allowText, `${call.action.signature} → ${d.value}`);
+      cur.key = d.value;
+      if (l.deny?.(d.value)) this.verdict(`destinations.${kind}.deny`, 0.85, `Denied ${d.kind} ${d.value}`, `never ${d.value}`, `${call.action.signature} → ${d.value}`);
+      else if (l.allow && !l.allow(d.value)) this.verdict(`destinations.${kind}.allow`, 0.75, `${d.kind} ${d.value} outside declared scope`, l.allowText, `${call.action.signature} → ${d.value}`);
     }
 
     // Actions and tools.
     if (p.actions) {
       const sig = call.action.signature;
-      key = sig;
-      if (p.actions.deny?.(sig)) v('actions.deny', 0.85, `Denied action ${sig}`, `never ${sig}`, sig);
-      else if (p.actions.allow && !p.actions.allow(sig)) v('actions.allow', 0.75, `Action ${sig} outside declared scope`, p.actions.allowText, sig);
+      cur.key = sig;
+      if (p.actions.deny?.(sig)) this.verdict('actions.deny', 0.85, `Denied action ${sig}`, `never ${sig}`, sig);
+      else if (p.actions.allow && !p.actions.allow(sig)) this.verdict('actions.allow', 0.75, `Action ${sig} outside declared scope`, p.actions.allowText, sig);
     }
     if (p.tools && call.action.tool !== undefined) {
       const t = call.action.tool;
-      key = t;
-      if (p.tools.deny?.(t)) v('actions.tools.deny', 0.85, `Denied tool ${t}`, `never ${t}`, `tool ${t}`);
-      else if (p.tools.allow && !p.tools.allow(t)) v('actions.tools.allow', 0.75, `Tool ${t} outside declared scope`, p.tools.allowText, `tool ${t}`);
+      cur.key = t;
+      if (p.tools.deny?.(t)) this.verdict('actions.tools.deny', 0.85, `Denied tool ${t}`, `never ${t}`, `tool ${t}`);
+      else if (p.tools.allow && !p.tools.allow(t)) this.verdict('actions.tools.allow', 0.75, `Tool ${t} outside declared scope`, p.tools.allowText, `tool ${t}`);
     }
 
     // Limits over the chain, and calls per minute over the agent.
-    key = undefined;
+    cur.key = undefined;
     const lim = p.limits;
     if (lim.destinations !== undefined) {
       const set = (s.destinations ??= new Set());
@@ -244,13 +254,13 @@ export class PolicyEngine {
       for (const d of call.destinations) if (d.kind !== 'email') set.add(`${d.kind}:${d.value}`);
     }
     if (lim.resources !== undefined) (s.resources ??= new Set()).add(call.resource);
-    if (call.bytesOut !== undefined && call.host !== undefined && external(call.host)) s.externalBytes += call.bytesOut;
+    if (call.bytesOut !== undefined && call.host !== undefined && isExternal(p, call, call.host)) s.externalBytes += call.bytesOut;
     const elapsed = call.time - chain.startTime;
-    if (lim.calls !== undefined && chain.callCount > lim.calls) v('limits.chain_calls', 0.7, 'Chain call limit exceeded', `≤ ${lim.calls} calls per chain`, `${chain.callCount} calls`, [call.spanId], 'calls');
-    if (s.destinations !== undefined && s.destinations.size > lim.destinations!) v('limits.chain_destinations', 0.7, 'Too many destinations in one chain', `≤ ${lim.destinations} destinations per chain`, `${s.destinations.size} destinations`, [call.spanId], 'destinations');
-    if (s.resources !== undefined && s.resources.size > lim.resources!) v('limits.chain_resources', 0.7, 'Too many resources in one chain', `≤ ${lim.resources} resources per chain`, `${s.resources.size} resources`, [call.spanId], 'resources');
-    if (lim.durationMs !== undefined && elapsed > lim.durationMs) v('limits.chain_duration', 0.7, 'Chain ran longer than allowed', `≤ ${formatDuration(lim.durationMs)}`, `${formatDuration(elapsed)}`, [call.spanId], 'duration');
-    if (lim.externalBytes !== undefined && s.externalBytes > lim.externalBytes) v('limits.external_bytes', 0.8, 'Too much data sent outside', `≤ ${lim.externalBytes} bytes to external destinations per chain`, `${s.externalBytes} bytes`, [call.spanId], 'bytes');
+    if (lim.calls !== undefined && chain.callCount > lim.calls) this.verdict('limits.chain_calls', 0.7, 'Chain call limit exceeded', `≤ ${lim.calls} calls per chain`, `${chain.callCount} calls`, [call.spanId], 'calls');
+    if (s.destinations !== undefined && s.destinations.size > lim.destinations!) this.verdict('limits.chain_destinations', 0.7, 'Too many destinations in one chain', `≤ ${lim.destinations} destinations per chain`, `${s.destinations.size} destinations`, [call.spanId], 'destinations');
+    if (s.resources !== undefined && s.resources.size > lim.resources!) this.verdict('limits.chain_resources', 0.7, 'Too many resources in one chain', `≤ ${lim.resources} resources per chain`, `${s.resources.size} resources`, [call.spanId], 'resources');
+    if (lim.durationMs !== undefined && elapsed > lim.durationMs) this.verdict('limits.chain_duration', 0.7, 'Chain ran longer than allowed', `≤ ${formatDuration(lim.durationMs)}`, `${formatDuration(elapsed)}`, [call.spanId], 'duration');
+    if (lim.externalBytes !== undefined && s.externalBytes > lim.externalBytes) this.verdict('limits.external_bytes', 0.8, 'Too much data sent outside', `≤ ${lim.externalBytes} bytes to external destinations per chain`, `${s.externalBytes} bytes`, [call.spanId], 'bytes');
     if (lim.perMinute !== undefined) {
       const minute = Math.floor(call.time / 60_000);
       let w = this.minute.get(agent.id);
@@ -258,26 +268,26 @@ export class PolicyEngine {
       w.count++;
       if (w.count > lim.perMinute && !w.fired) {
         w.fired = true;
-        v('limits.calls_per_minute', 0.7, 'Call rate above declared limit', `≤ ${lim.perMinute} calls per minute`, `${w.count} calls in the minute`);
+        this.verdict('limits.calls_per_minute', 0.7, 'Call rate above declared limit', `≤ ${lim.perMinute} calls per minute`, `${w.count} calls in the minute`);
       }
     }
 
     // Delegation lifetime.
-    if (p.maxAgeMs !== undefined && elapsed > p.maxAgeMs) v('delegation.max_age', 0.8, 'Delegation used after it expired', `acting ≤ ${formatDuration(p.maxAgeMs)} after the chain started`, `${call.action.signature} at +${formatDuration(elapsed)}`, [call.spanId], 'max_age');
+    if (p.maxAgeMs !== undefined && elapsed > p.maxAgeMs) this.verdict('delegation.max_age', 0.8, 'Delegation used after it expired', `acting ≤ ${formatDuration(p.maxAgeMs)} after the chain started`, `${call.action.signature} at +${formatDuration(elapsed)}`, [call.spanId], 'max_age');
     if (p.credentialMaxAgeMs !== undefined && call.credentialIssuedAt !== undefined) {
       const issued = call.credentialIssuedAt < 1e12 ? call.credentialIssuedAt * 1000 : call.credentialIssuedAt;
       const age = call.time - issued;
-      if (age > p.credentialMaxAgeMs) v('delegation.credential_max_age', 0.8, 'Credential used after its delegation expired', `credential acting ≤ ${formatDuration(p.credentialMaxAgeMs)} after issue`, `credential ${call.credential ?? '?'} used ${formatDuration(age)} after issue`, [call.spanId], `cred:${call.credential}`);
+      if (age > p.credentialMaxAgeMs) this.verdict('delegation.credential_max_age', 0.8, 'Credential used after its delegation expired', `credential acting ≤ ${formatDuration(p.credentialMaxAgeMs)} after issue`, `credential ${call.credential ?? '?'} used ${formatDuration(age)} after issue`, [call.spanId], `cred:${call.credential}`);
     }
 
     // Approval evidence on high-risk calls: on the call itself, not elsewhere in the chain.
-    key = call.action.tool ?? call.action.signature;
+    cur.key = call.action.tool ?? call.action.signature;
     if (p.approval && call.approvalId === undefined && (p.approval(call.action.signature) || (call.action.tool !== undefined && p.approval(`tool:${call.action.tool}`)))) {
-      v('approval', 0.9, `High-risk action without approval: ${call.action.tool ?? call.action.signature}`, 'approval evidence (chainwatch.approval.id) on this call', `${call.action.signature} without approval`);
+      this.verdict('approval', 0.9, `High-risk action without approval: ${call.action.tool ?? call.action.signature}`, 'approval evidence (chainwatch.approval.id) on this call', `${call.action.signature} without approval`);
     }
 
     // Data flow: a sensitive read, then a write outside, within the chain.
-    key = undefined;
+    cur.key = undefined;
     if (p.forbid !== 'off') {
       const isSensitive = call.sensitive || (p.sensitive !== undefined && (p.sensitive(call.action.signature) || (call.action.tool !== undefined && p.sensitive(`tool:${call.action.tool}`))));
       if (isSensitive && !call.action.write && s.sensitive === '') {
@@ -286,13 +296,13 @@ export class PolicyEngine {
       } else if (s.sensitive !== '' && call.action.write) {
         // Outside = external and not explicitly allowed by this policy (declared scope is in scope).
         const targets: Destination[] = [];
-        if (call.host !== undefined && external(call.host) && !(p.hosts?.allow?.(call.host) ?? false)) targets.push({ kind: 'host', value: call.host });
+        if (call.host !== undefined && isExternal(p, call, call.host) && !(p.hosts?.allow?.(call.host) ?? false)) targets.push({ kind: 'host', value: call.host });
         for (const d of call.destinations) {
           if (d.kind === 'email-domain' && !(p.internal?.(d.value) ?? false) && !(p.email?.allow?.(d.value) ?? false)) targets.push(d);
           if (d.kind === 'account' && !(p.accounts?.allow?.(d.value) ?? false)) targets.push(d);
         }
         const hit = targets.find((d) => p.forbid === 'external' || !knows(d));
-        if (hit) v('data_flow', 0.95, `Sensitive data flowed to ${hit.value}`, p.forbid === 'external' ? 'no writes to external destinations after a sensitive read' : 'no writes to new external destinations after a sensitive read', `${s.sensitiveSig} → ${call.action.signature} → ${hit.value}`, [s.sensitive, call.spanId], `flow:${hit.value}`);
+        if (hit) this.verdict('data_flow', 0.95, `Sensitive data flowed to ${hit.value}`, p.forbid === 'external' ? 'no writes to external destinations after a sensitive read' : 'no writes to new external destinations after a sensitive read', `${s.sensitiveSig} → ${call.action.signature} → ${hit.value}`, [s.sensitive, call.spanId], `flow:${hit.value}`);
       }
     }
 
@@ -301,13 +311,13 @@ export class PolicyEngine {
       const d = new Date(call.time);
       const min = d.getUTCHours() * 60 + d.getUTCMinutes();
       if (!p.hours.days.has(d.getUTCDay()) || min < p.hours.from || min >= p.hours.to) {
-        v('hours', 0.6, 'Acting outside its time window', p.hours.text, d.toISOString(), [call.spanId], 'hours');
+        this.verdict('hours', 0.6, 'Acting outside its time window', p.hours.text, d.toISOString(), [call.spanId], 'hours');
       }
     }
 
     // Chain rules: static ones from the per-shape cache, the others evaluated on the call.
     if (p.rules.length) {
-      const key = shapeOf(call);
+      const key = shapeOf(call, p);
       let bits = p.shapes.get(key);
       if (bits === undefined) {
         bits = new Uint8Array(p.rules.length);
@@ -339,7 +349,7 @@ export class PolicyEngine {
   /** The call being evaluated, reused across calls so evaluation allocates nothing of its own. */
   private readonly cur = { p: undefined as unknown as CompiledPolicy, s: undefined as unknown as ChainState, call: undefined as unknown as AgentCall, out: NONE_FOUND, key: undefined as string | undefined };
 
-  private verdict(rule: string, score: number, title: string, allowed: string, observed: string, spanIds: string[] | undefined, onceKey: string | undefined): void {
+  private verdict(rule: string, score: number, title: string, allowed: string, observed: string, spanIds?: string[], onceKey?: string): void {
     const { p, s, call } = this.cur;
     if (onceKey !== undefined) {
       if (s.fired.includes(onceKey)) return;
