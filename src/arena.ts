@@ -49,10 +49,6 @@ export class Arena {
     else this.free.set(block.words, [block]);
   }
 
-  /** Bytes reserved in chunks (for metrics). */
-  get reservedBytes(): number {
-    return this.chunks.length * CHUNK_WORDS * 4;
-  }
 }
 
 /** The process-wide arena used by baselines. */

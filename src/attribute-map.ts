@@ -80,11 +80,6 @@ export const defaultMapping: AttributeMapping = {
   serviceInstance: ['service.instance.id'],
 };
 
-/** Merge user overrides (any subset of fields) over the defaults. */
-export function mappingWith(overrides: Partial<AttributeMapping> = {}): AttributeMapping {
-  return { ...defaultMapping, ...overrides };
-}
-
 /** Every attribute name the mapping reads, in a fixed order (their KeyFilter indices). */
 export function mappedKeys(mapping: AttributeMapping): string[] {
   const keys = new Set<string>();

@@ -68,12 +68,6 @@ export class CountTable {
     return this.indexOf(key) >= 0;
   }
 
-  /** Last seen time in ms (hour resolution), or undefined. */
-  seenAt(key: number): number | undefined {
-    const i = this.indexOf(key);
-    return i < 0 ? undefined : this.data[i + 2] * HOUR;
-  }
-
   /** Add weight at event time `t`; returns true when the key was new. */
   add(key: number, t: number, weight = 1): boolean {
     this.decay(t);
@@ -134,11 +128,6 @@ export class CountTable {
   /** Heap bytes: the block's words plus this object. */
   bytes(): number {
     return this.cap * 12 + 80;
-  }
-
-  /** Return the storage to the arena (the table must not be used afterwards). */
-  dispose(): void {
-    arena.release({ data: this.data, base: this.base, words: 3 * this.cap });
   }
 
   /** Keys of the `n` most frequent entries, most frequent first, without naming the rest. */

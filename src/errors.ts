@@ -44,14 +44,6 @@ export class InputFormatError extends ChainwatchError {
   }
 }
 
-/** A configuration value that is missing or wrong; the message names the field and the fix. */
-export class ConfigError extends ChainwatchError {
-  override readonly code = 'CW_ERR_CONFIG';
-  constructor(message: string, readonly field?: string) {
-    super(message);
-  }
-}
-
 /** One problem in a policy file, located for the person who will fix it. */
 export interface PolicyIssue {
   file: string;

@@ -1,13 +1,13 @@
 /**
- * Secret redaction, applied in normalize before anything is kept, logged or stored. Covers URL
- * userinfo and signature/token query parameters, credential-bearing headers, secret-named
- * argument fields, and values that look like credentials wherever they appear.
+ * Secret redaction, applied in normalize before anything is kept, logged or stored: URL userinfo
+ * and signature/token query parameters, and values that look like credentials wherever they
+ * appear (URLs, paths, argument text, error types). Captured HTTP headers are never decoded —
+ * they are not in the attribute mapping — so no header value can be kept at all.
  */
 export const REDACTED = 'REDACTED';
 
 const SECRET_NAME = /(pass(word|wd)?|secret|token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|credential|auth(orization)?|cookie|session[-_]?id|signature|sig|jwt|bearer|client[-_]?secret|otp|pin|ssn|cvv)$/i;
 const SECRET_QUERY = /^(x-amz-(signature|credential|security-token)|x-goog-(signature|credential)|sig|signature|token|access_token|id_token|refresh_token|api_key|apikey|key|secret|client_secret|password|pwd|code|auth|jwt|sv|se|sp|skoid|sktid)$/i;
-const SECRET_HEADER = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|x-auth-token|x-amz-security-token|x-goog-api-key|api-key)$|token|secret|session/i;
 
 /** Credential shapes seen in the wild: JWTs, provider key prefixes, bearer strings, PEM keys. */
 const SECRET_VALUE = new RegExp(
@@ -61,20 +61,4 @@ export function redactUrl(raw: string): string {
   }
   const out = changed || url.username ? url.toString() : raw;
   return redactText(out);
-}
-
-export function isSecretHeader(name: string): boolean {
-  return SECRET_HEADER.test(name);
-}
-
-/** Redact a structured argument value: secret-named fields entirely, other strings by shape. */
-export function redactValue(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return value.includes('://') ? redactUrl(value) : redactText(value);
-  if (depth > 8 || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
-    out[k] = isSecretName(k) && v !== null && typeof v !== 'object' ? REDACTED : redactValue(v, depth + 1);
-  }
-  return out;
 }

@@ -83,6 +83,21 @@ describe('normalize and chain assembly', () => {
     expect(c.url).toBe('https://REDACTED:REDACTED@mail.corp.internal/v1/send?token=REDACTED&x=1');
   });
 
+  it('keeps nothing of captured headers, so header secrets cannot leak', () => {
+    const { calls, feed } = assemble();
+    const traceId = id(16);
+    feed(request([span({
+      traceId, kind: 3, start: T, attrs: {
+        'gen_ai.agent.id': 'a1', 'http.request.method': 'GET', 'url.full': 'https://api.example/v1/x',
+        'http.request.header.authorization': 'Bearer sk-live-headersecret0123456789', 'error.type': 'token ghp_abcdefghijklmnopqrstuvwx rejected',
+      },
+    })]));
+    const kept = JSON.stringify(calls);
+    expect(calls).toHaveLength(1);
+    expect(kept).not.toContain('headersecret');
+    expect(kept).not.toContain('ghp_abcdefghijklmnopqrstuvwx');
+  });
+
   it('does not count LLM round trips as calls', () => {
     const { calls, feed } = assemble();
     const traceId = id(16);
