@@ -15,6 +15,7 @@ import type { Alert } from './alerts.js';
 import { AlertWriter, formatAlert } from './alert-writer.js';
 import { describeAgent } from './baseline-view.js';
 import { Engine, type ShadowRecord, defaultEngineConfig } from './engine.js';
+import { envOverrides, loadConfig, showConfig } from './config.js';
 import { PolicyEngine } from './policy-engine.js';
 import { loadPolicies } from './policy-load.js';
 import { suggestPolicy } from './policy-suggest.js';
@@ -35,27 +36,74 @@ const stateOption = (): Option => new Option('--state <dir>', 'state directory (
 
 program.command('serve')
   .description('OTLP/HTTP receiver + engine; alerts to stdout and a JSONL file')
-  .addOption(stateOption())
-  .option('--host <host>', 'listen address', '127.0.0.1')
-  .option('--port <port>', 'listen port', (v) => Number(v), 4318)
+  .option('--config <file>', 'YAML configuration (schemas/config.schema.json); CHAINWATCH_* variables override it')
+  .option('--state <dir>', 'state directory (default .chainwatch)')
+  .option('--host <host>', 'listen address (default 127.0.0.1)')
+  .option('--port <port>', 'listen port (default 4318)', (v) => Number(v))
   .option('--alerts <file>', 'alerts JSONL file (default: STATE/alerts.jsonl)')
   .option('--pretty', 'human-readable alerts on stdout instead of JSON lines')
   .option('--policies <files...>', 'declared-scope policy files (YAML), reloaded on change')
-  .action(async (opts: { state: string; host: string; port: number; alerts?: string; pretty?: boolean; policies?: string[] }) => {
+  .action(async (opts: { config?: string; state?: string; host?: string; port?: number; alerts?: string; pretty?: boolean; policies?: string[] }) => {
+    const config = loadConfig(opts.config);
+    log.level = process.env.CHAINWATCH_LOG_LEVEL ?? config.logLevel;
     const service = new Service({
-      stateDir: opts.state, alertsFile: opts.alerts, receiver: { host: opts.host, port: opts.port }, out: process.stdout, pretty: opts.pretty,
-      policies: opts.policies, log,
+      stateDir: opts.state ?? config.stateDir, alertsFile: opts.alerts ?? config.alertsFile,
+      receiver: { ...config.receiver, ...(opts.host ? { host: opts.host } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) },
+      out: process.stdout, pretty: opts.pretty, policies: opts.policies ?? config.policies, log, engine: config.engine,
+      telemetry: config.telemetry, shutdownDeadlineMs: config.shutdownDeadlineMs,
     });
     const address = await service.start();
-    log.info({ address, state: opts.state, agents: service.engine.agents.size }, 'chainwatch serving OTLP/HTTP on %s/v1/traces', address);
+    log.info({ address, metrics: service.metricsUrl, state: service.store.dir, agents: service.engine.agents.size }, 'chainwatch serving OTLP/HTTP on %s/v1/traces', address);
     const shutdown = async (signal: string): Promise<void> => {
-      log.info({ signal }, 'shutting down: closing chains, flushing alerts, saving state');
+      log.info({ signal }, 'shutting down: draining, closing chains, flushing alerts, saving state');
       await service.stop();
       log.info({ stats: service.engine.stats, receiver: service.receiver.counters }, 'stopped');
       process.exit(0);
     };
     process.once('SIGTERM', () => void shutdown('SIGTERM'));
     process.once('SIGINT', () => void shutdown('SIGINT'));
+  });
+
+const configCmd = program.command('config').description('check and show configuration');
+configCmd.command('check')
+  .description('validate a configuration file and the CHAINWATCH_* environment; every error with its location and fix')
+  .argument('[file]')
+  .action((file?: string) => {
+    const c = loadConfig(file);
+    process.stdout.write(`ok: ${file ?? '(no file)'}${Object.keys(envOverrides(process.env)).length ? ' + environment overrides' : ''}; receiver ${c.receiver.host}:${c.receiver.port}, state ${c.stateDir}\n`);
+  });
+configCmd.command('show')
+  .description('print the effective configuration, secrets masked')
+  .argument('[file]')
+  .action((file?: string) => {
+    process.stdout.write(showConfig(loadConfig(file)));
+  });
+
+program.command('status')
+  .description('summary of a running instance: rates, open chains, alerts')
+  .option('--url <url>', 'the instance (its receiver address)', 'http://127.0.0.1:4318')
+  .option('--interval <seconds>', 'seconds between the two samples used for rates', Number, 2)
+  .action(async (opts: { url: string; interval: number }) => {
+    const get = async (): Promise<any> => {
+      const res = await fetch(`${opts.url}/status`).catch((err: Error) => {
+        throw new ChainwatchError(`cannot reach chainwatch at ${opts.url}: ${err.message}; is it running? (chainwatch serve)`);
+      });
+      if (!res.ok) throw new ChainwatchError(`${opts.url}/status answered ${res.status}`);
+      return res.json();
+    };
+    const a = await get();
+    await new Promise((r) => setTimeout(r, opts.interval * 1000));
+    const b = await get();
+    const rate = (x: number, y: number): string => ((y - x) / opts.interval).toFixed(1);
+    const alerts = (s: any): number => Object.values(s.engine.alerts as Record<string, number>).reduce((n, v) => n + v, 0);
+    const out = [
+      `chainwatch at ${opts.url}: ${b.ready ? pc.green('ready') : pc.yellow('not ready')}, up ${b.uptimeSeconds} s, event time ${b.watermark ?? '—'}`,
+      `  spans/s ${rate(a.receiver.spansAccepted, b.receiver.spansAccepted)}   calls/s ${rate(a.engine.calls, b.engine.calls)}   alerts/s ${rate(alerts(a), alerts(b))}`,
+      `  open chains ${b.openChains}   agents ${b.agents.enforcing} enforcing, ${b.agents.learning} learning   quarantined chains ${b.engine.chainsQuarantined}`,
+      `  alerts ${Object.entries(b.engine.alerts).map(([k, v]) => `${k} ${v}`).join(', ')}   policy violations ${b.engine.violations} (+${b.engine.shadowViolations} shadow)`,
+      `  rejected: ${b.receiver.spansRejected} spans, requests ${JSON.stringify(b.receiver.badRequests)}   metrics ${b.metrics ?? 'off'}`,
+    ];
+    process.stdout.write(`${out.join('\n')}\n`);
   });
 
 interface RunOptions {

@@ -44,8 +44,8 @@ export class InputFormatError extends ChainwatchError {
   }
 }
 
-/** One problem in a policy file, located for the person who will fix it. */
-export interface PolicyIssue {
+/** One problem in a policy or config file, located for the person who will fix it. */
+export interface FileIssue {
   file: string;
   line: number;
   column: number;
@@ -54,12 +54,23 @@ export interface PolicyIssue {
   message: string;
 }
 
-/** Policy files that failed to load: every issue at once, each with file:line:column. */
-export class PolicyError extends ChainwatchError {
-  override readonly code = 'CW_ERR_POLICY';
-  constructor(readonly issues: PolicyIssue[]) {
+export type PolicyIssue = FileIssue;
+
+/** A file that failed validation: every issue at once, each with file:line:column. */
+export class FileIssuesError extends ChainwatchError {
+  constructor(readonly issues: FileIssue[]) {
     super(issues.map((i) => `${i.file}:${i.line}:${i.column}: ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n'));
   }
+}
+
+/** Policy files that failed to load; a policy set with any issue never takes effect. */
+export class PolicyError extends FileIssuesError {
+  override readonly code = 'CW_ERR_POLICY';
+}
+
+/** A configuration that failed validation at start. */
+export class ConfigError extends FileIssuesError {
+  override readonly code = 'CW_ERR_CONFIG';
 }
 
 /** Persisted state that cannot be read back (corrupt file, unknown version). */

@@ -6,8 +6,8 @@
  * rejected whole, so a bad file never takes effect.
  */
 import { readFileSync } from 'node:fs';
-import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { type LocatedDoc, locate, parseAndValidate } from './yaml-validate.js';
 import { PolicyError, type PolicyIssue } from './errors.js';
 import { parseDuration, parseSize } from './duration.js';
 import { packagePath } from './package-path.js';
@@ -58,12 +58,7 @@ export interface RuleSpec {
   exceptions?: { name: string; agent?: string[]; principal?: string[]; host?: string[]; tool?: string[] }[];
 }
 
-interface Loaded {
-  file: string;
-  doc: Document;
-  lines: LineCounter;
-  data: { version: number; defaults?: Partial<PolicySpec>; policies: (PolicySpec & { extends?: string })[] };
-}
+type Loaded = LocatedDoc<{ version: number; defaults?: Partial<PolicySpec>; policies: (PolicySpec & { extends?: string })[] }>;
 
 /** Load and check policy files; throws PolicyError listing every issue. */
 export function loadPolicies(files: string[]): PolicySpec[] {
@@ -97,104 +92,9 @@ export function loadPolicyText(file: string, text: string): PolicySpec[] {
 }
 
 function parseText(file: string, text: string, issues: PolicyIssue[]): Loaded | undefined {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  for (const e of doc.errors) {
-    const pos = lines.linePos(e.pos[0]);
-    issues.push({ file, line: pos.line, column: pos.col, path: '', message: `YAML: ${e.message.split('\n')[0]}` });
-  }
-  if (doc.errors.length) return undefined;
-  const data = doc.toJS() as Loaded['data'];
-  const loaded = { file, doc, lines, data };
-  if (!validate(data)) {
-    for (const e of dedupe(validate.errors ?? [])) issues.push(schemaIssue(loaded, e));
-    return undefined;
-  }
-  checkValues(loaded, issues);
+  const loaded = parseAndValidate<Loaded['data']>(file, text, validate, issues);
+  if (loaded) checkValues(loaded, issues);
   return loaded;
-}
-
-/** Keep the most specific error per location: `if/allOf` wrappers repeat their children's. */
-function dedupe(errors: ErrorObject[]): ErrorObject[] {
-  const seen = new Set<string>();
-  return errors.filter((e) => {
-    if (e.keyword === 'allOf' || e.keyword === 'if') return false;
-    const key = `${e.instancePath}|${e.keyword}|${JSON.stringify(e.params)}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
-}
-
-function schemaIssue(l: Loaded, e: ErrorObject): PolicyIssue {
-  const segments = e.instancePath.split('/').slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s.replace(/~1/g, '/').replace(/~0/g, '~')));
-  let message: string;
-  let at = segments;
-  switch (e.keyword) {
-    case 'additionalProperties':
-    case 'unevaluatedProperties': {
-      const key = (e.params as { additionalProperty?: string; unevaluatedProperty?: string }).additionalProperty ?? (e.params as { unevaluatedProperty: string }).unevaluatedProperty;
-      message = `unknown key "${key}": remove it or check its spelling`;
-      at = [...segments, key];
-      break;
-    }
-    case 'required':
-      message = `missing "${(e.params as { missingProperty: string }).missingProperty}": add it`;
-      break;
-    case 'enum':
-      message = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
-      break;
-    case 'const':
-      message = `must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`;
-      break;
-    case 'type':
-      message = `must be ${(e.params as { type: string }).type}, not ${describe(l.doc.getIn(segments, true))}`;
-      break;
-    default:
-      message = e.message ?? 'is invalid';
-  }
-  return locate(l, at, pathText(at), message, 0, at !== segments);
-}
-
-function describe(v: unknown): string {
-  if (isScalar(v)) return JSON.stringify(v.value);
-  if (isSeq(v)) return 'a list';
-  if (isMap(v)) return 'a mapping';
-  return 'empty';
-}
-
-function pathText(segments: (string | number)[]): string {
-  return segments.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('');
-}
-
-/**
- * Position of the node at `segments` (the key itself when `atKey`; for a missing key: its
- * parent); `offset` moves into a scalar.
- */
-function locate(l: Loaded, segments: (string | number)[], path: string, message: string, offset = 0, atKey = false): PolicyIssue {
-  let node: Node | undefined;
-  if (atKey && segments.length) {
-    const parent = l.doc.getIn(segments.slice(0, -1), true);
-    if (isMap(parent)) {
-      const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === segments[segments.length - 1]);
-      if (pair && isScalar(pair.key)) node = pair.key;
-    }
-  }
-  for (let n = segments.length; n >= 0 && node === undefined; n--) {
-    const target = l.doc.getIn(segments.slice(0, n), true) as Node | undefined;
-    if (target && (target as { range?: unknown }).range) node = target;
-    else if (n === segments.length && n > 0) {
-      // A key that exists with an empty value, or the key itself: find the pair in its parent.
-      const parent = l.doc.getIn(segments.slice(0, n - 1), true);
-      if (isMap(parent)) {
-        const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === segments[n - 1]);
-        if (pair && isScalar(pair.key)) node = pair.key;
-      }
-    }
-  }
-  const start = ((node as { range?: [number, number, number] } | undefined)?.range?.[0] ?? 0) + offset;
-  const pos = l.lines.linePos(start);
-  return { file: l.file, line: pos.line, column: pos.col, path, message };
 }
 
 /** What the schema cannot check: durations, sizes, conditions, names. */
@@ -205,7 +105,7 @@ function checkValues(l: Loaded, issues: PolicyIssue[]): void {
   const names = new Map<string, number>();
   for (const [at, p] of scopes) {
     const here = (rest: (string | number)[], msg: string, offset = 0): void => {
-      issues.push(locate(l, [...at, ...rest], pathText([...at, ...rest]), msg, offset));
+      issues.push(locate(l, [...at, ...rest], msg, offset));
     };
     if (p.name !== undefined) {
       if (names.has(p.name)) here(['name'], `duplicate policy name "${p.name}" (also policies[${names.get(p.name)}]): names must be unique`);
@@ -245,7 +145,7 @@ function resolve(loaded: Loaded[], issues: PolicyIssue[]): PolicySpec[] {
   const byName = new Map<string, { p: PolicySpec & { extends?: string }; l: Loaded; i: number }>();
   for (const l of loaded) l.data.policies.forEach((p, i) => {
     const prior = byName.get(p.name);
-    if (prior && prior.l !== l) issues.push(locate(l, ['policies', i, 'name'], `policies[${i}].name`, `duplicate policy name "${p.name}" (also in ${prior.l.file}): names must be unique`));
+    if (prior && prior.l !== l) issues.push(locate(l, ['policies', i, 'name'], `duplicate policy name "${p.name}" (also in ${prior.l.file}): names must be unique`));
     byName.set(p.name, { p, l, i });
   });
   const out: PolicySpec[] = [];
@@ -256,7 +156,7 @@ function resolve(loaded: Loaded[], issues: PolicyIssue[]): PolicySpec[] {
     let ok = true;
     while (cur) {
       if (seen.has(cur.name)) {
-        issues.push(locate(l, ['policies', i, 'extends'], `policies[${i}].extends`, `"extends" makes a cycle through ${[...seen].join(' → ')}: remove one link`));
+        issues.push(locate(l, ['policies', i, 'extends'], `"extends" makes a cycle through ${[...seen].join(' → ')}: remove one link`));
         ok = false;
         break;
       }
@@ -266,7 +166,7 @@ function resolve(loaded: Loaded[], issues: PolicyIssue[]): PolicySpec[] {
       const parent = byName.get(cur.extends);
       if (!parent) {
         const at = byName.get(cur.name)!;
-        issues.push(locate(at.l, ['policies', at.i, 'extends'], `policies[${at.i}].extends`, `extends unknown policy "${cur.extends}": use one of ${[...byName.keys()].join(', ')}`));
+        issues.push(locate(at.l, ['policies', at.i, 'extends'], `extends unknown policy "${cur.extends}": use one of ${[...byName.keys()].join(', ')}`));
         ok = false;
         break;
       }

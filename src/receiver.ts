@@ -38,12 +38,19 @@ export interface SpanConsumer {
 export class OtlpReceiver {
   readonly counters: ReceiverCounters = { requests: 0, spansAccepted: 0, spansRejected: 0, badRequests: {} };
   readonly app: FastifyInstance;
+  /** Readiness: set once state is restored and the listener is up; cleared on shutdown. */
+  ready = false;
+  /** What GET /status reports (a running instance's summary for `chainwatch status`). */
+  status: () => object = () => ({});
 
   constructor(private readonly filter: KeyFilter, private readonly consumer: SpanConsumer, readonly config: ReceiverConfig = defaultReceiverConfig) {
     this.app = Fastify({ bodyLimit: config.maxBodyBytes, logger: false });
     this.app.removeAllContentTypeParsers();
     this.app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
     this.app.post('/v1/traces', (req, reply) => this.handle(req, reply));
+    this.app.get('/healthz', (_req, reply) => reply.send({ status: 'ok' }));
+    this.app.get('/readyz', (_req, reply) => reply.code(this.ready ? 200 : 503).send({ status: this.ready ? 'ready' : 'not ready' }));
+    this.app.get('/status', (_req, reply) => reply.send(this.status()));
     this.app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
       const status = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 413 : err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
       const message = status === 413 ? new PayloadTooLargeError(config.maxBodyBytes).message : err.message;

@@ -13,6 +13,8 @@ import { OtlpReceiver, type ReceiverConfig, defaultReceiverConfig } from './rece
 import type { RawSpan } from './span.js';
 import { StateStore } from './state-store.js';
 import { PolicyWatcher } from './policy-watch.js';
+import { SelfTelemetry } from './telemetry.js';
+import type { Config } from './config.js';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -35,6 +37,10 @@ export interface ServiceOptions {
   /** Declared-scope policy files, reloaded when they change. */
   policies?: string[];
   log?: ServiceLog;
+  /** Self-telemetry (Prometheus scrape endpoint, OTLP export); off when absent. */
+  telemetry?: Config['telemetry'];
+  /** Drain, flush and snapshot within this long on stop. */
+  shutdownDeadlineMs?: number;
 }
 
 export class Service {
@@ -47,6 +53,9 @@ export class Service {
   private lastTick = Date.now();
   private stopping?: Promise<void>;
   private policyWatcher?: PolicyWatcher;
+  readonly telemetry?: SelfTelemetry;
+  metricsUrl?: string;
+  private readonly started = Date.now();
 
   constructor(readonly options: ServiceOptions) {
     this.store = new StateStore(options.stateDir);
@@ -73,6 +82,20 @@ export class Service {
     const filter = KeyFilter.forMapping(this.engine.config.normalize.mapping);
     const receiverConfig = { ...defaultReceiverConfig, ...options.receiver };
     this.receiver = new OtlpReceiver(filter, { consume: (spans) => this.consume(spans, receiverConfig.retryAfterSeconds) }, receiverConfig);
+    this.receiver.status = () => this.status();
+    if (options.telemetry) this.telemetry = new SelfTelemetry(options.telemetry, this.engine, this.receiver);
+  }
+
+  /** A summary of the running instance (GET /status, `chainwatch status`). */
+  status(): object {
+    const phases = { learning: 0, enforcing: 0 };
+    for (const a of this.engine.agents.values()) phases[a.phase]++;
+    return {
+      uptimeSeconds: Math.round((Date.now() - this.started) / 1000), ready: this.receiver.ready,
+      receiver: this.receiver.counters, engine: this.engine.stats, openChains: this.engine.assembler.openTraces,
+      agents: phases, watermark: this.engine.now > 0 ? new Date(Math.round(this.engine.now)).toISOString() : null,
+      metrics: this.metricsUrl ?? null,
+    };
   }
 
   private consume(spans: RawSpan[], retryAfter: number): void {
@@ -84,6 +107,8 @@ export class Service {
 
   async start(): Promise<string> {
     const address = await this.receiver.listen();
+    this.metricsUrl = await this.telemetry?.start();
+    this.receiver.ready = true;
     this.timers.push(setInterval(() => this.tick(), 500));
     this.timers.push(setInterval(() => this.store.save(this.engine), this.options.snapshotEveryMs ?? 60_000));
     for (const t of this.timers) t.unref();
@@ -98,14 +123,23 @@ export class Service {
     this.writer.flush();
   }
 
+  /**
+   * Stop taking data, then close every chain, flush alerts and save the snapshot. The receiver
+   * closes first so in-flight requests finish; the deadline bounds the wait for them.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      this.receiver.ready = false;
       for (const t of this.timers) clearInterval(t);
       this.policyWatcher?.close();
-      await this.receiver.close();
+      const deadline = this.options.shutdownDeadlineMs ?? 10_000;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.receiver.close(), new Promise((r) => (timer = setTimeout(r, deadline)))]);
+      clearTimeout(timer);
       this.engine.flush();
       this.writer.flush();
       this.store.save(this.engine);
+      await this.telemetry?.shutdown();
     })();
     return this.stopping;
   }

@@ -1,0 +1,194 @@
+/**
+ * Configuration: one YAML file plus environment overrides, validated at start against
+ * schemas/config.schema.json. Every error is reported at once with its location, path and fix;
+ * unknown keys are rejected. Environment variables CHAINWATCH_<PATH> (levels joined by `__`,
+ * e.g. CHAINWATCH_RECEIVER__PORT=4319) override the file; their values are read as YAML scalars.
+ */
+import { readFileSync } from 'node:fs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { parse as parseYaml, stringify } from 'yaml';
+import { type AttributeMapping, defaultMapping } from './attribute-map.js';
+import { parseDuration } from './duration.js';
+import { type EngineConfig, defaultEngineConfig } from './engine.js';
+import { ConfigError, type FileIssue as PolicyIssue } from './errors.js';
+import { packagePath } from './package-path.js';
+import { defaultReceiverConfig, type ReceiverConfig } from './receiver.js';
+import type { Severity } from './severity.js';
+import { locate, parseAndValidate } from './yaml-validate.js';
+
+const validate = new Ajv2020({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(packagePath('schemas', 'config.schema.json'), 'utf8')) as object);
+
+export interface ConfigFile {
+  state_dir?: string;
+  alerts_file?: string;
+  policies?: string[];
+  receiver?: { host?: string; port?: number; max_body_bytes?: number; retry_after_seconds?: number };
+  telemetry?: {
+    prometheus?: { enabled?: boolean; host?: string; port?: number };
+    otlp?: { enabled?: boolean; endpoint?: string; interval?: string | number; headers?: Record<string, string> };
+  };
+  logging?: { level?: string };
+  shutdown?: { deadline?: string | number };
+  engine?: {
+    lifecycle?: { min_calls?: number; min_history?: string | number; min_peers?: number };
+    alerts?: { min_severity?: Severity; rollup_window?: string | number; protect_min_severity?: Severity };
+    chains?: { reorder_tolerance?: string | number; identity_wait?: string | number; idle_timeout?: string | number; max_chain_calls?: number; max_open_traces?: number };
+    baseline?: { half_life?: string | number; max_agents?: number };
+    normalize?: { internal_domains?: string[]; sensitive?: string[]; include_model_calls?: boolean; mapping?: Record<string, string[]> };
+  };
+}
+
+/** The effective configuration, in the engine's and service's own terms. */
+export interface Config {
+  stateDir: string;
+  alertsFile?: string;
+  policies: string[];
+  receiver: ReceiverConfig;
+  telemetry: {
+    prometheus: { enabled: boolean; host: string; port: number };
+    otlp: { enabled: boolean; endpoint: string; intervalMs: number; headers: Record<string, string> };
+  };
+  logLevel: string;
+  shutdownDeadlineMs: number;
+  engine: EngineConfig;
+  /** The merged file + environment, as written (for `config show`). */
+  source: ConfigFile;
+}
+
+const ENV_PREFIX = 'CHAINWATCH_';
+
+/** Overrides from the environment, as a nested object. */
+export function envOverrides(env: NodeJS.ProcessEnv): ConfigFile {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || value === undefined || name === 'CHAINWATCH_LOG_LEVEL') continue;
+    const path = name.slice(ENV_PREFIX.length).toLowerCase().split('__');
+    let node = out;
+    for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+    node[path[path.length - 1]] = parseYaml(value) as unknown;
+  }
+  return out as ConfigFile;
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = v !== null && typeof v === 'object' && !Array.isArray(v) && b !== null && typeof b === 'object' && !Array.isArray(b)
+      ? deepMerge(b as Record<string, unknown>, v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
+/** Load the file (optional) and the environment; throws ConfigError with every issue. */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  const issues: PolicyIssue[] = [];
+  let fromFile: ConfigFile = {};
+  let located: ReturnType<typeof parseAndValidate<ConfigFile>>;
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError([{ file, line: 1, column: 1, path: '', message: `cannot read: ${(err as Error).message}` }]);
+    }
+    located = parseAndValidate<ConfigFile>(file, text, validate, issues);
+    if (located) fromFile = located.data;
+  }
+  const fromEnv = envOverrides(env);
+  if (Object.keys(fromEnv).length && !validate(fromEnv)) {
+    const envText = stringify(fromEnv);
+    parseAndValidate('environment (CHAINWATCH_*)', envText, validate, issues);
+  }
+  if (issues.length) throw new ConfigError(issues);
+  const source = deepMerge(fromFile as Record<string, unknown>, fromEnv as Record<string, unknown>) as ConfigFile;
+
+  // Durations: checked here, located in the file when they came from it.
+  const duration = (path: (string | number)[], v: string | number | undefined, fallback: number): number => {
+    if (v === undefined) return fallback;
+    const ms = parseDuration(v);
+    if (ms === undefined) {
+      const msg = `"${v}" is not a duration: write e.g. 90s, 10m, 1h or 30d`;
+      issues.push(located ? locate(located, path, msg) : { file: 'environment (CHAINWATCH_*)', line: 1, column: 1, path: path.join('.'), message: msg });
+    }
+    return ms ?? fallback;
+  };
+  const e = source.engine ?? {};
+  const d = defaultEngineConfig;
+  const mapping: AttributeMapping = { ...defaultMapping };
+  for (const [field, names] of Object.entries(e.normalize?.mapping ?? {})) {
+    if (!(field in defaultMapping)) {
+      const msg = `unknown mapping field "${field}": use one of ${Object.keys(defaultMapping).join(', ')}`;
+      issues.push(located ? locate(located, ['engine', 'normalize', 'mapping', field], msg, 0, true) : { file: 'environment (CHAINWATCH_*)', line: 1, column: 1, path: `engine.normalize.mapping.${field}`, message: msg });
+    } else mapping[field as keyof AttributeMapping] = names;
+  }
+  const config: Config = {
+    stateDir: source.state_dir ?? '.chainwatch',
+    alertsFile: source.alerts_file,
+    policies: source.policies ?? [],
+    receiver: {
+      host: source.receiver?.host ?? defaultReceiverConfig.host,
+      port: source.receiver?.port ?? defaultReceiverConfig.port,
+      maxBodyBytes: source.receiver?.max_body_bytes ?? defaultReceiverConfig.maxBodyBytes,
+      retryAfterSeconds: source.receiver?.retry_after_seconds ?? defaultReceiverConfig.retryAfterSeconds,
+    },
+    telemetry: {
+      prometheus: { enabled: source.telemetry?.prometheus?.enabled ?? true, host: source.telemetry?.prometheus?.host ?? '127.0.0.1', port: source.telemetry?.prometheus?.port ?? 9464 },
+      otlp: {
+        enabled: source.telemetry?.otlp?.enabled ?? false, endpoint: source.telemetry?.otlp?.endpoint ?? 'http://127.0.0.1:4318/v1/metrics',
+        intervalMs: duration(['telemetry', 'otlp', 'interval'], source.telemetry?.otlp?.interval, 30_000), headers: source.telemetry?.otlp?.headers ?? {},
+      },
+    },
+    logLevel: source.logging?.level ?? 'info',
+    shutdownDeadlineMs: duration(['shutdown', 'deadline'], source.shutdown?.deadline, 10_000),
+    engine: {
+      ...d,
+      normalize: {
+        mapping,
+        internalDomains: e.normalize?.internal_domains ?? d.normalize.internalDomains,
+        sensitive: e.normalize?.sensitive ?? d.normalize.sensitive,
+        includeModelCalls: e.normalize?.include_model_calls ?? d.normalize.includeModelCalls,
+      },
+      chains: {
+        ...d.chains,
+        reorderToleranceMs: duration(['engine', 'chains', 'reorder_tolerance'], e.chains?.reorder_tolerance, d.chains.reorderToleranceMs),
+        identityWaitMs: duration(['engine', 'chains', 'identity_wait'], e.chains?.identity_wait, d.chains.identityWaitMs),
+        idleTimeoutMs: duration(['engine', 'chains', 'idle_timeout'], e.chains?.idle_timeout, d.chains.idleTimeoutMs),
+        maxChainCalls: e.chains?.max_chain_calls ?? d.chains.maxChainCalls,
+        maxOpenTraces: e.chains?.max_open_traces ?? d.chains.maxOpenTraces,
+      },
+      detectors: { halfLifeMs: duration(['engine', 'baseline', 'half_life'], e.baseline?.half_life, d.detectors.halfLifeMs) },
+      lifecycle: {
+        minCalls: e.lifecycle?.min_calls ?? d.lifecycle.minCalls,
+        minHistoryMs: duration(['engine', 'lifecycle', 'min_history'], e.lifecycle?.min_history, d.lifecycle.minHistoryMs),
+        minPeers: e.lifecycle?.min_peers ?? d.lifecycle.minPeers,
+      },
+      alerts: {
+        minSeverity: e.alerts?.min_severity ?? d.alerts.minSeverity,
+        rollupWindowMs: duration(['engine', 'alerts', 'rollup_window'], e.alerts?.rollup_window, d.alerts.rollupWindowMs),
+        protectMinSeverity: e.alerts?.protect_min_severity ?? d.alerts.protectMinSeverity,
+      },
+      maxAgents: e.baseline?.max_agents ?? d.maxAgents,
+    },
+    source,
+  };
+  if (issues.length) throw new ConfigError(issues);
+  return config;
+}
+
+/** The effective configuration as YAML, secrets (export headers) masked. */
+export function showConfig(config: Config): string {
+  const masked = JSON.parse(JSON.stringify(config.source)) as ConfigFile;
+  for (const k of Object.keys(masked.telemetry?.otlp?.headers ?? {})) masked.telemetry!.otlp!.headers![k] = '********';
+  const effective = {
+    state_dir: config.stateDir, alerts_file: config.alertsFile ?? `${config.stateDir}/alerts.jsonl`, policies: config.policies,
+    receiver: { host: config.receiver.host, port: config.receiver.port, max_body_bytes: config.receiver.maxBodyBytes, retry_after_seconds: config.receiver.retryAfterSeconds },
+    telemetry: {
+      prometheus: config.telemetry.prometheus,
+      otlp: { ...config.telemetry.otlp, headers: Object.fromEntries(Object.keys(config.telemetry.otlp.headers).map((k) => [k, '********'])) },
+    },
+    logging: { level: config.logLevel }, shutdown: { deadline_ms: config.shutdownDeadlineMs },
+    engine: masked.engine ?? {},
+  };
+  return stringify(effective);
+}

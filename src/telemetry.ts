@@ -1,0 +1,100 @@
+/**
+ * chainwatch's own telemetry with the OpenTelemetry SDK: a Prometheus scrape endpoint on
+ * 127.0.0.1 and/or OTLP metric export. Every instrument is observable — read from counters the
+ * engine and receiver keep anyway — so the hot path does no metric work at all. Our exports go
+ * to a metrics endpoint, never to /v1/traces, so we cannot ingest ourselves.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { metrics } from '@opentelemetry/api';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
+import type { Config } from './config.js';
+import type { Engine } from './engine.js';
+import type { OtlpReceiver } from './receiver.js';
+
+export class SelfTelemetry {
+  private readonly provider: MeterProvider;
+  private readonly prometheus?: PrometheusExporter;
+  private server?: Server;
+  private closing?: Promise<void>;
+
+  constructor(private readonly config: Config['telemetry'], engine: Engine, receiver: OtlpReceiver) {
+    const readers: MetricReader[] = [];
+    if (config.prometheus.enabled) {
+      this.prometheus = new PrometheusExporter({ host: config.prometheus.host, port: config.prometheus.port, preventServerStart: true });
+      readers.push(this.prometheus);
+    }
+    if (config.otlp.enabled) {
+      readers.push(new PeriodicExportingMetricReader({
+        exporter: new OTLPMetricExporter({ url: config.otlp.endpoint, headers: config.otlp.headers }),
+        exportIntervalMillis: config.otlp.intervalMs,
+      }));
+    }
+    this.provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': 'chainwatch' }), readers });
+    const meter = this.provider.getMeter('chainwatch');
+    const counter = (name: string, description: string, read: (observe: (v: number, attrs?: Record<string, string>) => void) => void): void => {
+      meter.createObservableCounter(name, { description }).addCallback((r) => read((v, a) => r.observe(v, a)));
+    };
+    const gauge = (name: string, description: string, read: () => number): void => {
+      meter.createObservableGauge(name, { description }).addCallback((r) => r.observe(read()));
+    };
+    const s = engine.stats;
+    const c = receiver.counters;
+    counter('chainwatch_spans_received', 'Spans accepted by the OTLP receiver', (o) => o(c.spansAccepted));
+    counter('chainwatch_spans_dropped', 'Spans dropped, by reason', (o) => {
+      o(c.spansRejected, { reason: 'invalid_span' });
+      o(engine.assembler.droppedSpans, { reason: 'trace_span_cap' });
+    });
+    counter('chainwatch_requests_rejected', 'OTLP requests answered with an error, by reason', (o) => {
+      for (const [reason, n] of Object.entries(c.badRequests)) o(n, { reason });
+    });
+    counter('chainwatch_calls_normalized', 'Agent calls built from spans', (o) => o(s.calls));
+    counter('chainwatch_chains_closed', 'Chains closed', (o) => o(s.chains));
+    counter('chainwatch_chains_quarantined', 'Chains held back from learning until confirmed', (o) => o(s.chainsQuarantined));
+    counter('chainwatch_alerts', 'Alerts emitted, by severity', (o) => {
+      for (const [severity, n] of Object.entries(s.alerts)) o(n, { severity });
+    });
+    counter('chainwatch_policy_violations', 'Declared-scope violations, by mode', (o) => {
+      o(s.violations, { mode: 'enforce' });
+      o(s.shadowViolations, { mode: 'shadow' });
+    });
+    gauge('chainwatch_chains_open', 'Chains (traces) currently open', () => engine.assembler.openTraces);
+    gauge('chainwatch_agents', 'Agents with a baseline', () => engine.agents.size);
+    gauge('chainwatch_agents_enforcing', 'Agents whose baseline is enforced', () => [...engine.agents.values()].filter((a) => a.phase === 'enforcing').length);
+    metrics.setGlobalMeterProvider(this.provider);
+  }
+
+  /**
+   * Start the scrape endpoint (GET /metrics); resolves to its URL, or undefined when Prometheus
+   * is off. Our own server rather than the exporter's: it binds the configured host and accepts
+   * port 0 (the exporter reads 0 as "the default port").
+   */
+  async start(): Promise<string | undefined> {
+    const exporter = this.prometheus;
+    if (exporter === undefined) return undefined;
+    const server = createServer((req, res) => {
+      if (req.url?.split('?')[0] === '/metrics') exporter.getMetricsRequestHandler(req, res);
+      else res.writeHead(404).end();
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: this.config.prometheus.host, port: this.config.prometheus.port }, resolve);
+    });
+    server.unref();
+    const addr = server.address() as AddressInfo;
+    return `http://${addr.address}:${addr.port}/metrics`;
+  }
+
+  /** Flush and stop; safe to call twice. */
+  shutdown(): Promise<void> {
+    this.closing ??= (async () => {
+      await new Promise((r) => (this.server ? this.server.close(r) : r(undefined)));
+      await this.provider.shutdown().catch(() => undefined);
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * YAML files checked against a JSON Schema, with every problem located for the person who will
+ * fix it: file:line:column, the path of the field, and what to do. Shared by policy and config
+ * files. YAML syntax errors come first; schema errors are reported all at once.
+ */
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import type { PolicyIssue as Issue } from './errors.js';
+
+export type { Issue };
+
+export interface LocatedDoc<T> {
+  file: string;
+  doc: Document;
+  lines: LineCounter;
+  data: T;
+}
+
+/** Parse and validate; returns the document, or undefined with issues appended. */
+export function parseAndValidate<T>(file: string, text: string, validate: ValidateFunction, issues: Issue[]): LocatedDoc<T> | undefined {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  for (const e of doc.errors) {
+    const pos = lines.linePos(e.pos[0]);
+    issues.push({ file, line: pos.line, column: pos.col, path: '', message: `YAML: ${e.message.split('\n')[0]}` });
+  }
+  if (doc.errors.length) return undefined;
+  const located: LocatedDoc<T> = { file, doc, lines, data: (doc.toJS() ?? {}) as T };
+  if (!validate(located.data)) {
+    for (const e of dedupe(validate.errors ?? [])) issues.push(schemaIssue(located, e));
+    return undefined;
+  }
+  return located;
+}
+
+/** Keep the most specific error per location: `if/allOf` wrappers repeat their children's. */
+function dedupe(errors: ErrorObject[]): ErrorObject[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    if (e.keyword === 'allOf' || e.keyword === 'if') return false;
+    const key = `${e.instancePath}|${e.keyword}|${JSON.stringify(e.params)}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function schemaIssue(l: LocatedDoc<unknown>, e: ErrorObject): Issue {
+  const segments = e.instancePath.split('/').slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s.replace(/~1/g, '/').replace(/~0/g, '~')));
+  let message: string;
+  let at = segments;
+  switch (e.keyword) {
+    case 'additionalProperties':
+    case 'unevaluatedProperties': {
+      const p = e.params as { additionalProperty?: string; unevaluatedProperty?: string };
+      const key = p.additionalProperty ?? p.unevaluatedProperty ?? '?';
+      message = `unknown key "${key}": remove it or check its spelling`;
+      at = [...segments, key];
+      break;
+    }
+    case 'required':
+      message = `missing "${(e.params as { missingProperty: string }).missingProperty}": add it`;
+      break;
+    case 'enum':
+      message = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+      break;
+    case 'const':
+      message = `must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`;
+      break;
+    case 'type':
+      message = `must be ${(e.params as { type: string }).type}, not ${describe(l.doc.getIn(segments, true))}`;
+      break;
+    default:
+      message = e.message ?? 'is invalid';
+  }
+  return locate(l, at, message, 0, at !== segments);
+}
+
+function describe(v: unknown): string {
+  if (isScalar(v)) return JSON.stringify(v.value);
+  if (isSeq(v)) return 'a list';
+  if (isMap(v)) return 'a mapping';
+  return 'empty';
+}
+
+export function pathText(segments: (string | number)[]): string {
+  return segments.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('');
+}
+
+/**
+ * An issue at the node at `segments` (the key itself when `atKey`; for a missing key: its
+ * parent); `offset` moves into a scalar.
+ */
+export function locate(l: LocatedDoc<unknown>, segments: (string | number)[], message: string, offset = 0, atKey = false): Issue {
+  let node: Node | undefined;
+  const keyOf = (n: number): Node | undefined => {
+    const parent = l.doc.getIn(segments.slice(0, n - 1), true);
+    if (!isMap(parent)) return undefined;
+    const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === segments[n - 1]);
+    return pair && isScalar(pair.key) ? pair.key : undefined;
+  };
+  if (atKey && segments.length) node = keyOf(segments.length);
+  for (let n = segments.length; n >= 0 && node === undefined; n--) {
+    const target = l.doc.getIn(segments.slice(0, n), true) as Node | undefined;
+    if (target && (target as { range?: unknown }).range) node = target;
+    else if (n === segments.length && n > 0) node = keyOf(n);
+  }
+  const start = ((node as { range?: [number, number, number] } | undefined)?.range?.[0] ?? 0) + offset;
+  const pos = l.lines.linePos(start);
+  return { file: l.file, line: pos.line, column: pos.col, path: pathText(segments), message };
+}

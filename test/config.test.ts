@@ -1,0 +1,81 @@
+/** Configuration: every broken config gives the expected located message; env overrides; masking. */
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { envOverrides, loadConfig, showConfig } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'chainwatch-config-'));
+let n = 0;
+function file(text: string): string {
+  const f = join(dir, `c${n++}.yaml`);
+  writeFileSync(f, text);
+  return f;
+}
+
+function errors(text: string, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    loadConfig(file(text), env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).issues.map((i) => `${i.line}:${i.column} ${i.path}: ${i.message}`);
+  }
+  return [];
+}
+
+describe('configuration', () => {
+  it.each([
+    ['an unknown top-level key', 'recevier: { port: 1 }\n', /^1:1 recevier: unknown key "recevier": remove it or check its spelling$/],
+    ['an unknown nested key', 'receiver:\n  prot: 4318\n', /^2:3 receiver\.prot: unknown key "prot"/],
+    ['a port of the wrong type', 'receiver:\n  port: "http"\n', /^2:9 receiver\.port: must be integer, not "http"$/],
+    ['a port out of range', 'receiver:\n  port: 70000\n', /^2:9 receiver\.port: must be <= 65535$/],
+    ['a bad log level', 'logging:\n  level: loud\n', /^2:10 logging\.level: must be one of "fatal", "error", "warn", "info", "debug", "trace", "silent"$/],
+    ['a bad severity', 'engine:\n  alerts:\n    min_severity: urgent\n', /engine\.alerts\.min_severity: must be one of "info", "low"/],
+    ['a bad duration', 'engine:\n  chains:\n    idle_timeout: five minutes\n', /^3:19 engine\.chains\.idle_timeout: "five minutes" is not a duration: write e\.g\. 90s, 10m, 1h or 30d$/],
+    ['an unknown mapping field', 'engine:\n  normalize:\n    mapping:\n      agentIdd: [x]\n', /^4:7 engine\.normalize\.mapping\.agentIdd: unknown mapping field "agentIdd": use one of operation, agentId/],
+    ['a non-http OTLP endpoint', 'telemetry:\n  otlp:\n    endpoint: ftp://x\n', /telemetry\.otlp\.endpoint: must match pattern/],
+    ['a YAML syntax error', 'receiver: [\n', /YAML: /],
+  ])('reports %s', (_name, text, expected) => {
+    const found = errors(text);
+    expect(found.some((e) => expected.test(e)), found.join('\n')).toBe(true);
+  });
+
+  it('reports every error at once', () => {
+    expect(errors('receiver:\n  port: "x"\n  hots: y\nlogging:\n  level: loud\n').length).toBe(3);
+  });
+
+  it('rejects bad values from the environment, naming the variable path', () => {
+    const found = errors('{}\n', { CHAINWATCH_RECEIVER__PORT: 'abc' });
+    expect(found.join('\n')).toMatch(/receiver\.port: must be integer, not "abc"/);
+  });
+
+  it('lets CHAINWATCH_* variables override the file, typed as YAML scalars', () => {
+    const c = loadConfig(file('receiver:\n  port: 4318\nengine:\n  lifecycle:\n    min_calls: 10\n'), {
+      CHAINWATCH_RECEIVER__PORT: '4400', CHAINWATCH_ENGINE__LIFECYCLE__MIN_HISTORY: '2h', CHAINWATCH_TELEMETRY__PROMETHEUS__ENABLED: 'false', OTHER: 'x',
+    });
+    expect(c.receiver.port).toBe(4400);
+    expect(c.engine.lifecycle).toEqual({ minCalls: 10, minHistoryMs: 7_200_000, minPeers: 3 });
+    expect(c.telemetry.prometheus.enabled).toBe(false);
+    expect(envOverrides({ CHAINWATCH_A__B: '3', PATH: '/bin' })).toEqual({ a: { b: 3 } });
+  });
+
+  it('has working defaults without a file', () => {
+    const c = loadConfig(undefined, {});
+    expect(c.receiver).toMatchObject({ host: '127.0.0.1', port: 4318 });
+    expect(c.telemetry.prometheus).toEqual({ enabled: true, host: '127.0.0.1', port: 9464 });
+    expect(c.shutdownDeadlineMs).toBe(10_000);
+  });
+
+  it('masks secrets in config show', () => {
+    const c = loadConfig(file('telemetry:\n  otlp:\n    enabled: true\n    endpoint: https://collector.example/v1/metrics\n    headers: { authorization: "Bearer s3cr3t-token" }\n'), {});
+    const shown = showConfig(c);
+    expect(shown).not.toContain('s3cr3t-token');
+    expect(shown).toMatch(/authorization: "\*{8}"/);
+    expect(shown).toContain('https://collector.example/v1/metrics');
+  });
+
+  it('names an unreadable file', () => {
+    expect(() => loadConfig('/nonexistent/chainwatch.yaml', {})).toThrow(/\/nonexistent\/chainwatch\.yaml:1:1: cannot read/);
+  });
+});

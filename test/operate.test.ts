@@ -1,0 +1,119 @@
+/**
+ * chainwatch serve as operators run it: a child process with a config file. Metrics are scraped
+ * from the Prometheus endpoint while spans flow; SIGTERM in the middle of a load drains, flushes
+ * alerts and writes the snapshot, and the process exits 0.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { agentTrace } from './helpers/spans.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'chainwatch-operate-'));
+const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const tsx = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
+const children: ChildProcess[] = [];
+
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+writeFileSync(join(dir, 'scope.yaml'), 'version: 1\npolicies:\n  - name: support\n    match: { name: [support-agent] }\n    destinations: { deny: ["paste-*"] }\n');
+writeFileSync(join(dir, 'chainwatch.yaml'), `state_dir: ${join(dir, 'state')}
+policies: [${join(dir, 'scope.yaml')}]
+receiver: { host: 127.0.0.1, port: 0 }
+telemetry:
+  prometheus: { enabled: true, host: 127.0.0.1, port: 0 }
+shutdown: { deadline: 5s }
+`);
+
+/** Start serve; resolve with the receiver and metrics URLs from its startup log line. */
+function start(): Promise<{ proc: ChildProcess; url: string; metrics: string; stderr: () => string }> {
+  const proc = spawn(process.execPath, ['--import', tsx, cli, 'serve', '--config', join(dir, 'chainwatch.yaml')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(proc);
+  let err = '';
+  proc.stdout!.resume();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 20_000);
+    proc.stderr!.on('data', (b: Buffer) => {
+      err += b.toString();
+      const line = err.split('\n').find((l) => l.includes('"address"'));
+      if (line) {
+        clearTimeout(timer);
+        const j = JSON.parse(line);
+        resolve({ proc, url: j.address, metrics: j.metrics, stderr: () => err });
+      }
+    });
+    proc.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
+  });
+}
+
+const metric = (text: string, name: string, labels = ''): number => {
+  const line = text.split('\n').find((l) => l.startsWith(name) && l.includes(labels) && !l.startsWith('#'));
+  return line ? Number(line.split(' ').pop()) : NaN;
+};
+
+let t0 = Date.UTC(2026, 5, 1, 10);
+const post = (url: string, host: string) => {
+  t0 += 1000;
+  const tr = agentTrace({ t0, agentId: 'support-agent-02', tools: [{ tool: 'upload', method: 'POST', url: `https://${host}/x` }] });
+  return fetch(`${url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(tr.doc) });
+};
+
+describe('chainwatch serve, operated', () => {
+  it('serves health, readiness and metrics that move with the traffic', async () => {
+    const { proc, url, metrics } = await start();
+    expect(metrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect(await (await fetch(`${url}/readyz`)).json()).toEqual({ status: 'ready' });
+
+    const before = await (await fetch(metrics)).text();
+    expect(metric(before, 'chainwatch_spans_received')).toBe(0);
+    for (let i = 0; i < 5; i++) expect((await post(url, 'tickets.corp.internal')).status).toBe(200);
+    expect((await post(url, 'paste-drop.io')).status).toBe(200);
+    expect((await fetch(`${url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: 'junk' })).status).toBe(400);
+    const after = await (await fetch(metrics)).text();
+    expect(metric(after, 'chainwatch_spans_received')).toBe(18);
+    expect(metric(after, 'chainwatch_calls_normalized')).toBe(6);
+    expect(metric(after, 'chainwatch_requests_rejected', 'reason="malformed"')).toBe(1);
+    expect(metric(after, 'chainwatch_policy_violations', 'mode="enforce"')).toBe(1);
+    expect(metric(after, 'chainwatch_alerts', 'severity="critical"')).toBe(1);
+    expect(metric(after, 'chainwatch_agents')).toBe(1);
+
+    const status = await (await fetch(`${url}/status`)).json();
+    expect(status).toMatchObject({ ready: true, receiver: { spansAccepted: 18 }, agents: { learning: 1 } });
+    proc.kill('SIGTERM');
+    await new Promise((r) => proc.on('exit', r));
+    expect(proc.exitCode).toBe(0);
+  }, 40_000);
+
+  it('on SIGTERM mid-load drains, flushes alerts and snapshots, then exits 0', async () => {
+    rmSync(join(dir, 'state'), { recursive: true, force: true });
+    const { proc, url, stderr } = await start();
+    const inflight: Promise<{ host: string; ok: boolean }>[] = [];
+    for (let i = 0; i < 200; i++) {
+      const host = i % 20 === 0 ? `paste-${i}.io` : 'tickets.corp.internal';
+      inflight.push(post(url, host).then((r) => ({ host, ok: r.status === 200 }), () => ({ host, ok: false })));
+    }
+    await new Promise((r) => setTimeout(r, 30));
+    proc.kill('SIGTERM');
+    const code = await new Promise((r) => proc.on('exit', r));
+    const sent = await Promise.all(inflight);
+    expect(code).toBe(0);
+    expect(stderr()).toMatch(/shutting down: draining/);
+    const snapshot = JSON.parse(readFileSync(join(dir, 'state', 'state.json'), 'utf8'));
+    expect(snapshot.agents.map((a: { id: string }) => a.id)).toContain('support-agent-02');
+    expect(existsSync(join(dir, 'state', 'alerts.jsonl'))).toBe(true);
+    const alerts = readFileSync(join(dir, 'state', 'alerts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    // Every request answered 200 that named a paste-* host has its alert in the flushed file.
+    const acceptedPaste = sent.filter((s) => s.ok && s.host.startsWith('paste-')).map((s) => s.host).sort();
+    const alerted = [...new Set(alerts.filter((a) => a.call?.host?.startsWith('paste-')).map((a) => a.call.host as string))].sort();
+    expect(acceptedPaste.length).toBeGreaterThan(0);
+    expect(alerted).toEqual(acceptedPaste);
+    const accepted = JSON.parse(stderr().split('\n').find((l) => l.includes('"stopped"'))!).receiver.spansAccepted as number;
+    expect(accepted).toBe(3 * sent.filter((s) => s.ok).length);
+  }, 40_000);
+});
