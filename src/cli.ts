@@ -310,6 +310,19 @@ baseline.command('show')
     process.stdout.write(`${describeAgent(engine, agent)}\n`);
   });
 
+baseline.command('forget')
+  .description('drop an agent\'s baseline so it learns afresh (its peers judge it meanwhile)')
+  .argument('<agent>', 'agent id')
+  .addOption(stateOption())
+  .action((agent: string, opts: { state: string }) => {
+    const engine = new Engine();
+    const store = new StateStore(opts.state);
+    if (!store.load(engine)) throw new ChainwatchError(`no state in ${opts.state}`);
+    if (!engine.forget(agent)) throw new ChainwatchError(`no baseline for agent "${agent}" in ${opts.state}`);
+    store.save(engine);
+    process.stdout.write(`forgot ${agent}: it is learning again\n`);
+  });
+
 const alerts = program.command('alerts').description('work with raised alerts');
 alerts.command('confirm')
   .description('confirm a flagged chain as benign so its calls are learned')

@@ -338,6 +338,24 @@ export class Engine {
     this.sink(alert);
   }
 
+  /**
+   * Drop an agent's baseline (after a legitimate change of its job, or a poisoned baseline): it
+   * starts learning again, judged by its peers meanwhile. Its quarantined chains go too; the
+   * credentials it owns stay owned by it. Returns false for an unknown agent.
+   */
+  forget(agentId: string): boolean {
+    const agent = this.agents.get(agentId);
+    if (agent === undefined) return false;
+    this.agents.delete(agentId);
+    const group = this.peers.get(agent.group);
+    if (group) {
+      group.agents--;
+      if (agent.phase === 'enforcing') group.enforcing--;
+    }
+    for (const [trace, q] of this.quarantine) if (q.agentId === agentId) this.quarantine.delete(trace);
+    return true;
+  }
+
   /** Approximate heap bytes of one agent's baseline. */
   agentBytes(agent: AgentState): number {
     let bytes = 300; // the agent object, its slots array and its map entry

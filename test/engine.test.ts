@@ -85,6 +85,18 @@ describe('engine on a simulated fleet', () => {
     expect(engine.confirm(exfil.traceId)).toBe(false);
   });
 
+  it('forgets an agent on request: it learns again, and its peers stand in meanwhile', () => {
+    const { engine } = learnThenDetect(false);
+    const agent = engine.agents.get('billing-agent-01')!;
+    const group = engine.peers.get(agent.group)!;
+    const enforcing = group.enforcing;
+    expect(engine.forget('billing-agent-01')).toBe(true);
+    expect(engine.agents.has('billing-agent-01')).toBe(false);
+    expect(group.enforcing).toBe(enforcing - 1);
+    expect(engine.forget('billing-agent-01')).toBe(false);
+    expect(engine.agentFor({ id: 'billing-agent-01', name: 'billing-agent', source: 'span' }).phase).toBe('learning');
+  });
+
   it('keeps typical agent baselines within 4 KB and every baseline under its hard caps', () => {
     // Research agents fill every table to its cap (new sites daily); the others are typical.
     // Real heap + arena bytes are measured by `npm run bench` (docs/benchmarks.md).
