@@ -68,7 +68,12 @@ export interface EngineStats {
   alerts: Record<Severity, number>;
   violations: number;
   shadowViolations: number;
+  /** Estimated seconds spent scoring calls, per detector (1 call in DETECTOR_SAMPLE is timed, scaled up). */
+  detectorSeconds: Record<string, number>;
 }
+
+/** One call in this many has its detectors timed (for the per-detector time metric). */
+export const DETECTOR_SAMPLE = 256;
 
 export type AlertSink = (alert: Alert) => void;
 
@@ -102,6 +107,7 @@ export class Engine {
   readonly quarantine = new Map<string, Quarantined>();
   readonly stats: EngineStats = {
     spans: 0, calls: 0, chains: 0, chainsQuarantined: 0, alerts: { info: 0, low: 0, medium: 0, high: 0, critical: 0 }, violations: 0, shadowViolations: 0,
+    detectorSeconds: {},
   };
   mode: 'detect' | 'learn' = 'detect';
   /** Off for `policy test`: declared scope only, no learned anomalies. */
@@ -218,12 +224,15 @@ export class Engine {
       const dets = this.detectors;
       const enforcing = agent.phase === 'enforcing';
       let findings: Finding[] | undefined;
+      const timed = this.stats.calls % DETECTOR_SAMPLE === 1;
       for (let i = 0; i < dets.length && this.detectorsOn; i++) {
         const d = dets[i];
+        const t0 = timed ? performance.now() : 0;
         if (d.observe !== undefined) d.observe(ctx, agent.slots[i]);
         if (d.scoreCall === undefined || (!enforcing && !d.coldStart)) continue;
         const f = d.scoreCall(ctx, agent.slots[i], ctx.peers?.slots[i]);
         if (f !== undefined) (findings ??= []).push(f);
+        if (timed) this.stats.detectorSeconds[d.id] = (this.stats.detectorSeconds[d.id] ?? 0) + ((performance.now() - t0) / 1000) * DETECTOR_SAMPLE;
       }
       const violations = this.policies ? this.checkPolicy(call, chain, agent) : undefined;
       if (findings !== undefined || violations !== undefined) this.raise(findings ?? [], agent, chain, call, violations);

@@ -61,6 +61,9 @@ export class SelfTelemetry {
       o(s.violations, { mode: 'enforce' });
       o(s.shadowViolations, { mode: 'shadow' });
     });
+    counter('chainwatch_detector_seconds', 'Time spent scoring calls, per detector (sampled estimate)', (o) => {
+      for (const [detector, secs] of Object.entries(s.detectorSeconds)) o(secs, { detector });
+    });
     gauge('chainwatch_chains_open', 'Chains (traces) currently open', () => engine.assembler.openTraces);
     gauge('chainwatch_agents', 'Agents with a baseline', () => engine.agents.size);
     gauge('chainwatch_agents_enforcing', 'Agents whose baseline is enforced', () => [...engine.agents.values()].filter((a) => a.phase === 'enforcing').length);

@@ -82,6 +82,7 @@ describe('chainwatch serve, operated', () => {
     expect(metric(after, 'chainwatch_policy_violations', 'mode="enforce"')).toBe(1);
     expect(metric(after, 'chainwatch_alerts', 'severity="critical"')).toBe(1);
     expect(metric(after, 'chainwatch_agents')).toBe(1);
+    expect(metric(after, 'chainwatch_detector_seconds', 'detector="new-destination"')).toBeGreaterThanOrEqual(0);
 
     const status = await (await fetch(`${url}/status`)).json();
     expect(status).toMatchObject({ ready: true, receiver: { spansAccepted: 18 }, agents: { learning: 1 } });
