@@ -92,10 +92,14 @@ export interface CompiledPolicy {
  * browsing the web share one shape instead of defeating the cache.
  */
 function shapeOf(c: AgentCall, p: CompiledPolicy): string {
-  const flags = (c.sensitive ? 1 : 0) | (c.action.write ? 2 : 0) | (c.external ? 4 : 0) | (c.approvalId !== undefined ? 8 : 0) | (c.outcome.ok ? 0 : 16)
-    | (c.destinations.some((d) => d.kind === 'email-domain' || d.kind === 'account') ? 32 : 0);
-  const host = c.host !== undefined && p.anyHost(c.host) ? c.host : '';
-  const sig = p.anyAction(c.action.signature) ? c.action.signature : '';
+  let outside = 0;
+  for (let i = 0; i < c.destinations.length; i++) {
+    const k = c.destinations[i].kind;
+    if (k === 'email-domain' || k === 'account') outside = 32;
+  }
+  const flags = (c.sensitive ? 1 : 0) | (c.action.write ? 2 : 0) | (c.external ? 4 : 0) | (c.approvalId !== undefined ? 8 : 0) | (c.outcome.ok ? 0 : 16) | outside;
+  const host = c.host !== undefined && p.anyHost !== NONE && p.anyHost(c.host) ? c.host : '';
+  const sig = p.anyAction !== NONE && p.anyAction(c.action.signature) ? c.action.signature : '';
   return `${c.action.tool ?? ''}\u0000${sig}\u0000${host}\u0000${c.action.method ?? ''}\u0000${c.sensitivity ?? ''}\u0000${flags}`;
 }
 
