@@ -234,9 +234,7 @@ policy.command('suggest')
   .argument('<agent>', 'agent id')
   .addOption(stateOption())
   .action((agent: string, opts: { state: string }) => {
-    const engine = new Engine();
-    if (!new StateStore(opts.state).load(engine)) throw new ChainwatchError(`no state in ${opts.state}: run chainwatch learn first`);
-    process.stdout.write(suggestPolicy(engine, agent));
+    process.stdout.write(suggestPolicy(openState(opts.state).engine, agent));
   });
 
 program.command('simulate')
@@ -300,14 +298,20 @@ program.command('demo')
     rmSync(dir, { recursive: true, force: true });
   });
 
+/** The engine saved in a state directory, and a way to write it back. */
+function openState(dir: string): { engine: Engine; save(): void } {
+  const engine = new Engine();
+  const store = new StateStore(dir);
+  if (!store.load(engine)) throw new ChainwatchError(`no state in ${dir}: run chainwatch learn first`);
+  return { engine, save: () => store.save(engine) };
+}
+
 const baseline = program.command('baseline').description('inspect learned baselines');
 baseline.command('show')
   .argument('<agent>', 'agent id')
   .addOption(stateOption())
   .action((agent: string, opts: { state: string }) => {
-    const engine = new Engine();
-    if (!new StateStore(opts.state).load(engine)) throw new ChainwatchError(`no state in ${opts.state}: run chainwatch learn first`);
-    process.stdout.write(`${describeAgent(engine, agent)}\n`);
+    process.stdout.write(`${describeAgent(openState(opts.state).engine, agent)}\n`);
   });
 
 baseline.command('forget')
@@ -315,11 +319,9 @@ baseline.command('forget')
   .argument('<agent>', 'agent id')
   .addOption(stateOption())
   .action((agent: string, opts: { state: string }) => {
-    const engine = new Engine();
-    const store = new StateStore(opts.state);
-    if (!store.load(engine)) throw new ChainwatchError(`no state in ${opts.state}`);
-    if (!engine.forget(agent)) throw new ChainwatchError(`no baseline for agent "${agent}" in ${opts.state}`);
-    store.save(engine);
+    const state = openState(opts.state);
+    if (!state.engine.forget(agent)) throw new ChainwatchError(`no baseline for agent "${agent}" in ${opts.state}`);
+    state.save();
     process.stdout.write(`forgot ${agent}: it is learning again\n`);
   });
 
@@ -329,11 +331,9 @@ alerts.command('confirm')
   .argument('<traceId>', 'trace id of the chain')
   .addOption(stateOption())
   .action((traceId: string, opts: { state: string }) => {
-    const engine = new Engine();
-    const store = new StateStore(opts.state);
-    store.load(engine);
-    if (!engine.confirm(traceId.toLowerCase())) throw new ChainwatchError(`trace ${traceId} is not held back in ${opts.state} (unknown, or already learned)`);
-    store.save(engine);
+    const state = openState(opts.state);
+    if (!state.engine.confirm(traceId.toLowerCase())) throw new ChainwatchError(`trace ${traceId} is not held back in ${opts.state} (unknown, or already learned)`);
+    state.save();
     process.stdout.write(`learned chain ${traceId}\n`);
   });
 

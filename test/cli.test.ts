@@ -48,6 +48,18 @@ describe('chainwatch CLI', () => {
     expect(show.stdout).toMatch(/Agent billing-agent-01 \(billing-agent\)/);
     expect(show.stdout).toMatch(/api\.stripe\.com/);
     expect(show.stdout).toMatch(/phase: enforcing/);
+
+    // An analyst confirms a held-back chain; then the same trace is no longer held back.
+    const labels = readFileSync(join(dir, 'sim/labels.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const exfil = labels.find((l) => l.label === 'exfiltration');
+    const confirm = run(['alerts', 'confirm', exfil.traceId, '--state', 'st'], dir);
+    expect(confirm.status, confirm.stderr).toBe(0);
+    expect(confirm.stdout).toContain(`learned chain ${exfil.traceId}`);
+    expect(run(['alerts', 'confirm', exfil.traceId, '--state', 'st'], dir).stderr).toMatch(/is not held back/);
+
+    const forget = run(['baseline', 'forget', 'billing-agent-01', '--state', 'st'], dir);
+    expect(forget.status, forget.stderr).toBe(0);
+    expect(run(['baseline', 'show', 'billing-agent-01', '--state', 'st'], dir).stderr).toMatch(/no baseline for agent "billing-agent-01"/);
   }, 120_000);
 
   it('fails with a clear message and exit code 1 for an unknown agent or missing state', () => {
