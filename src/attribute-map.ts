@@ -41,6 +41,8 @@ export interface AttributeMapping {
   /** Resource attributes. */
   serviceName: string[];
   serviceInstance: string[];
+  /** Marks chainwatch's own telemetry, which is dropped on ingest so we never analyse ourselves. */
+  self: string[];
 }
 
 export const defaultMapping: AttributeMapping = {
@@ -78,6 +80,7 @@ export const defaultMapping: AttributeMapping = {
   credentialIssuedAt: ['chainwatch.credential.issued_at'],
   serviceName: ['service.name'],
   serviceInstance: ['service.instance.id'],
+  self: ['chainwatch.self'],
 };
 
 /** Every attribute name the mapping reads, in a fixed order (their KeyFilter indices). */

@@ -25,7 +25,7 @@ export interface ConfigFile {
   receiver?: { host?: string; port?: number; max_body_bytes?: number; retry_after_seconds?: number };
   telemetry?: {
     prometheus?: { enabled?: boolean; host?: string; port?: number };
-    otlp?: { enabled?: boolean; endpoint?: string; interval?: string | number; headers?: Record<string, string> };
+    otlp?: { enabled?: boolean; endpoint?: string; interval?: string | number; headers?: Record<string, string>; traces?: boolean };
   };
   logging?: { level?: string };
   shutdown?: { deadline?: string | number };
@@ -46,7 +46,7 @@ export interface Config {
   receiver: ReceiverConfig;
   telemetry: {
     prometheus: { enabled: boolean; host: string; port: number };
-    otlp: { enabled: boolean; endpoint: string; intervalMs: number; headers: Record<string, string> };
+    otlp: { enabled: boolean; endpoint: string; intervalMs: number; headers: Record<string, string>; traces: boolean };
   };
   logLevel: string;
   shutdownDeadlineMs: number;
@@ -137,6 +137,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
       otlp: {
         enabled: source.telemetry?.otlp?.enabled ?? false, endpoint: source.telemetry?.otlp?.endpoint ?? 'http://127.0.0.1:4318/v1/metrics',
         intervalMs: duration(['telemetry', 'otlp', 'interval'], source.telemetry?.otlp?.interval, 30_000), headers: source.telemetry?.otlp?.headers ?? {},
+        traces: source.telemetry?.otlp?.traces ?? false,
       },
     },
     logLevel: source.logging?.level ?? 'info',

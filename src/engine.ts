@@ -70,6 +70,8 @@ export interface EngineStats {
   shadowViolations: number;
   /** Estimated seconds spent scoring calls, per detector (1 call in DETECTOR_SAMPLE is timed, scaled up). */
   detectorSeconds: Record<string, number>;
+  /** Spans of chainwatch's own telemetry that came back to the receiver and were dropped. */
+  selfSpansDropped: number;
 }
 
 /** One call in this many has its detectors timed (for the per-detector time metric). */
@@ -108,6 +110,7 @@ export class Engine {
   readonly stats: EngineStats = {
     spans: 0, calls: 0, chains: 0, chainsQuarantined: 0, alerts: { info: 0, low: 0, medium: 0, high: 0, critical: 0 }, violations: 0, shadowViolations: 0,
     detectorSeconds: {},
+    selfSpansDropped: 0,
   };
   mode: 'detect' | 'learn' = 'detect';
   /** Off for `policy test`: declared scope only, no learned anomalies. */
@@ -159,6 +162,22 @@ export class Engine {
 
   ingestSpans(spans: RawSpan[]): void {
     this.stats.spans += spans.length;
+    // Our own traces, routed back to us by a collector, are dropped: never analyse ourselves.
+    // Spans share their resource object per ResourceSpans, so this is one check per resource.
+    let lastResource: RawSpan['resource'] | undefined;
+    let self = false;
+    let own = 0;
+    for (const span of spans) {
+      if (span.resource !== lastResource) {
+        lastResource = span.resource;
+        self = this.norm.isSelf(span.resource);
+      }
+      if (self) own++;
+    }
+    if (own > 0) {
+      this.stats.selfSpansDropped += own;
+      spans = spans.filter((s) => !this.norm.isSelf(s.resource));
+    }
     this.assembler.addBatch(spans);
   }
 

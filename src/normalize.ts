@@ -82,6 +82,11 @@ export class Normalizer {
     return { id, service, instance, source: 'resource' };
   }
 
+  /** Whether the resource is chainwatch's own telemetry (see SELF_ATTRIBUTE in telemetry). */
+  isSelf(resource: Attrs): boolean {
+    return str(resource, this.m.self) === 'true';
+  }
+
   /** Key of a resource for the alias table (resource → agent id). */
   resourceKey(resource: Attrs): string {
     return `${str(resource, this.m.serviceName) ?? ''}|${str(resource, this.m.serviceInstance) ?? ''}`;

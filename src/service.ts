@@ -71,7 +71,7 @@ export class Service {
       const log = options.log;
       this.policyWatcher = new PolicyWatcher(options.policies, {
         loaded: (p) => {
-          this.engine.setPolicies(p);
+          this.traced('chainwatch.policy.reload', () => this.engine.setPolicies(p));
           log?.info({ policies: p.size, rules: p.ruleCount }, 'policies reloaded');
         },
         rejected: (err) => log?.error({ issues: err.issues }, `policy change rejected, previous policies stay in force:\n${err.message}`),
@@ -110,9 +110,27 @@ export class Service {
     this.metricsUrl = await this.telemetry?.start();
     this.receiver.ready = true;
     this.timers.push(setInterval(() => this.tick(), 500));
-    this.timers.push(setInterval(() => this.store.save(this.engine), this.options.snapshotEveryMs ?? 60_000));
+    this.timers.push(setInterval(() => this.snapshot(), this.options.snapshotEveryMs ?? 60_000));
     for (const t of this.timers) t.unref();
     return address;
+  }
+
+  /** Save the engine's state (traced: the largest synchronous pause in the process). */
+  snapshot(): void {
+    this.traced('chainwatch.snapshot', () => this.store.save(this.engine));
+  }
+
+  private traced<T>(name: string, fn: () => T): T {
+    const tracer = this.telemetry?.tracer;
+    if (tracer === undefined) return fn();
+    return tracer.startActiveSpan(name, (span) => {
+      try {
+        return fn();
+      } finally {
+        span.setAttribute('chainwatch.agents', this.engine.agents.size);
+        span.end();
+      }
+    });
   }
 
   /** With no input, move event time on by the wall-clock time that passed. */
@@ -132,14 +150,20 @@ export class Service {
       this.receiver.ready = false;
       for (const t of this.timers) clearInterval(t);
       this.policyWatcher?.close();
-      const deadline = this.options.shutdownDeadlineMs ?? 10_000;
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.receiver.close(), new Promise((r) => (timer = setTimeout(r, deadline)))]);
-      clearTimeout(timer);
-      this.engine.flush();
-      this.writer.flush();
-      this.store.save(this.engine);
-      await this.telemetry?.shutdown();
+      const deadline = Date.now() + (this.options.shutdownDeadlineMs ?? 10_000);
+      const bounded = async (work: Promise<unknown>): Promise<void> => {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([work, new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))))]);
+        clearTimeout(timer);
+      };
+      await bounded(this.receiver.close());
+      this.traced('chainwatch.shutdown.flush', () => {
+        this.engine.flush();
+        this.writer.flush();
+        this.store.save(this.engine);
+      });
+      // Exporters retry an unreachable collector; the deadline bounds that too.
+      if (this.telemetry) await bounded(this.telemetry.shutdown());
     })();
     return this.stopping;
   }

@@ -1,12 +1,20 @@
 /**
  * chainwatch's own telemetry with the OpenTelemetry SDK: a Prometheus scrape endpoint on
  * 127.0.0.1 and/or OTLP metric export. Every instrument is observable — read from counters the
- * engine and receiver keep anyway — so the hot path does no metric work at all. Our exports go
- * to a metrics endpoint, never to /v1/traces, so we cannot ingest ourselves.
+ * engine and receiver keep anyway — so the hot path does no metric work at all. Traces of our own
+ * slow paths (snapshot, policy reload, shutdown) go out over OTLP when `otlp.traces` is on; their
+ * resource carries `chainwatch.self=true`, and the engine drops such spans if a collector routes
+ * them back to us, so we never analyse ourselves. The exporters' own HTTP calls are not traced
+ * (no auto-instrumentation is installed).
  */
+
+/** Resource attribute that marks chainwatch's own telemetry. */
+export const SELF_ATTRIBUTE = 'chainwatch.self';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { metrics } from '@opentelemetry/api';
+import { metrics, trace, type Tracer } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -20,6 +28,9 @@ export class SelfTelemetry {
   private readonly prometheus?: PrometheusExporter;
   private server?: Server;
   private closing?: Promise<void>;
+  private readonly tracerProvider?: BasicTracerProvider;
+  /** Spans for our own slow paths; a no-op tracer unless OTLP traces are on. */
+  readonly tracer: Tracer;
 
   constructor(private readonly config: Config['telemetry'], engine: Engine, receiver: OtlpReceiver) {
     const readers: MetricReader[] = [];
@@ -33,7 +44,16 @@ export class SelfTelemetry {
         exportIntervalMillis: config.otlp.intervalMs,
       }));
     }
-    this.provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': 'chainwatch' }), readers });
+    const resource = resourceFromAttributes({ 'service.name': 'chainwatch', [SELF_ATTRIBUTE]: 'true' });
+    this.provider = new MeterProvider({ resource, readers });
+    if (config.otlp.enabled && config.otlp.traces) {
+      const url = config.otlp.endpoint.replace(/\/v1\/metrics\/?$/, '') + '/v1/traces';
+      // Not registered globally: an application embedding chainwatch keeps its own tracer provider.
+      this.tracerProvider = new BasicTracerProvider({
+        resource, spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url, headers: config.otlp.headers }), { scheduledDelayMillis: 1000 })],
+      });
+      this.tracer = this.tracerProvider.getTracer('chainwatch');
+    } else this.tracer = trace.getTracer('chainwatch-noop');
     const meter = this.provider.getMeter('chainwatch');
     const counter = (name: string, description: string, read: (observe: (v: number, attrs?: Record<string, string>) => void) => void): void => {
       meter.createObservableCounter(name, { description }).addCallback((r) => read((v, a) => r.observe(v, a)));
@@ -92,11 +112,16 @@ export class SelfTelemetry {
     return `http://${addr.address}:${addr.port}/metrics`;
   }
 
+  /** Export what is pending now (tests, shutdown). */
+  async flush(): Promise<void> {
+    await Promise.all([this.provider.forceFlush().catch(() => undefined), this.tracerProvider?.forceFlush().catch(() => undefined)]);
+  }
+
   /** Flush and stop; safe to call twice. */
   shutdown(): Promise<void> {
     this.closing ??= (async () => {
       await new Promise((r) => (this.server ? this.server.close(r) : r(undefined)));
-      await this.provider.shutdown().catch(() => undefined);
+      await Promise.all([this.provider.shutdown().catch(() => undefined), this.tracerProvider?.shutdown().catch(() => undefined)]);
     })();
     return this.closing;
   }
