@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# A real single-node Apache Kafka broker (KRaft, no ZooKeeper) for development and tests.
+#   deploy/kafka.sh fetch   broker jars and dependencies via mvn (deploy/kafka/pom.xml) into the cache
+#   deploy/kafka.sh start   format the KRaft store, start on 127.0.0.1:9092, wait until it serves
+#   deploy/kafka.sh stop    stop it (SIGTERM, then SIGKILL after 20 s)
+#   deploy/kafka.sh status  exit 0 when it is running
+# Environment: CHAINWATCH_CACHE (default ~/.cache/chainwatch), KAFKA_DIR (data, logs, pid;
+# default /tmp/chainwatch-kafka), KAFKA_PORT (default 9092).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+version=3.9.1
+cache="${CHAINWATCH_CACHE:-$HOME/.cache/chainwatch}/kafka-$version"
+dir="${KAFKA_DIR:-/tmp/chainwatch-kafka}"
+port="${KAFKA_PORT:-9092}"
+cport=$((port + 1))
+
+fetch() {
+  if [ -f "$cache/.complete" ]; then return 0; fi
+  mkdir -p "$cache"
+  mvn -q -B -f "$here/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$cache/lib" -DincludeScope=runtime
+  touch "$cache/.complete"
+}
+
+running() {
+  [ -f "$dir/kafka.pid" ] && kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null
+}
+
+start() {
+  fetch
+  if running; then echo "kafka already running (pid $(cat "$dir/kafka.pid"))"; return 0; fi
+  rm -rf "$dir" && mkdir -p "$dir/data"
+  cat > "$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/data
+num.partitions=4
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+PROPS
+  cat > "$dir/log4j.properties" <<'LOG'
+log4j.rootLogger=WARN, file
+log4j.logger.kafka.server.KafkaRaftServer=INFO
+log4j.logger.kafka.server.BrokerServer=INFO
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File=${kafka.logs.dir}/server.log
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+LOG
+  local cp="$cache/lib/*"
+  local id
+  id=$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
+  java -cp "$cp" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" > "$dir/format.log" 2>&1
+  nohup java -Xms256m -Xmx512m -Dkafka.logs.dir="$dir" -Dlog4j.configuration="file:$dir/log4j.properties" \
+    -cp "$cp" kafka.Kafka "$dir/server.properties" > "$dir/stdout.log" 2>&1 &
+  echo $! > "$dir/kafka.pid"
+  for _ in $(seq 1 120); do
+    if grep -q "Kafka Server started\|\[KafkaRaftServer nodeId=1\] Kafka Server started" "$dir/server.log" 2>/dev/null; then
+      echo "kafka $version serving on 127.0.0.1:$port (pid $(cat "$dir/kafka.pid"), data $dir)"
+      return 0
+    fi
+    if ! running; then echo "kafka exited during start; see $dir/stdout.log and $dir/server.log" >&2; tail -20 "$dir/stdout.log" >&2; return 1; fi
+    sleep 0.5
+  done
+  echo "kafka did not start within 60 s; see $dir/server.log" >&2
+  stop
+  return 1
+}
+
+stop() {
+  if ! running; then return 0; fi
+  local pid
+  pid=$(cat "$dir/kafka.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || { rm -f "$dir/kafka.pid"; return 0; }; sleep 0.5; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$dir/kafka.pid"
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  start) start ;;
+  stop) stop ;;
+  status) running ;;
+  *) echo "usage: $0 fetch|start|stop|status" >&2; exit 2 ;;
+esac
