@@ -128,10 +128,6 @@ export class ChainAssembler {
     if (this.watermark - this.lastScan >= 250) this.advance(this.watermark);
   }
 
-  add(span: RawSpan): void {
-    this.addBatch([span]);
-  }
-
   private register(span: RawSpan): TraceBuffer | undefined {
     const role = this.norm.role(span);
     let buf = this.open.get(span.traceId);

@@ -10,7 +10,6 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import pc from 'picocolors';
 import { pino } from 'pino';
-import { KeyFilter } from './attribute-map.js';
 import type { Alert } from './alerts.js';
 import { AlertWriter, formatAlert } from './alert-writer.js';
 import { describeAgent } from './baseline-view.js';
@@ -130,7 +129,7 @@ async function run(files: string[], state: string, mode: 'learn' | 'detect', o: 
     engine.setShadowSink((r) => shadow.push(r));
   }
   if (o.policyTest) engine.detectorsOn = false;
-  const filter = KeyFilter.forMapping(config.normalize.mapping);
+  const filter = engine.norm.filter;
   const errors: LineError[] = [];
   let rejected = 0;
   const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: ' {bar} {percentage}% | {spans} spans | {alerts} alerts | ETA {eta}s', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
@@ -282,7 +281,7 @@ program.command('demo')
       const res = await fetch(`${address}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) });
       if (!res.ok) throw new ChainwatchError(`receiver answered ${res.status}: ${await res.text()}`);
     };
-    process.stderr.write(pc.gray(`receiver on ${address}; teaching 7 days of normal work for ${15} agents…\n`));
+    process.stderr.write(pc.gray(`receiver on ${address}; teaching 7 days of normal work for ${new Set(sim.labels.map((l) => l.agentId)).size} agents…\n`));
     service.engine.mode = 'learn';
     for (const doc of sim.history) await send(doc);
     service.engine.flush();

@@ -177,10 +177,8 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   return config;
 }
 
-/** The effective configuration as YAML, secrets (export headers) masked. */
+/** The effective configuration as YAML, secrets (export headers) masked: only their names are shown. */
 export function showConfig(config: Config): string {
-  const masked = JSON.parse(JSON.stringify(config.source)) as ConfigFile;
-  for (const k of Object.keys(masked.telemetry?.otlp?.headers ?? {})) masked.telemetry!.otlp!.headers![k] = '********';
   const effective = {
     state_dir: config.stateDir, alerts_file: config.alertsFile ?? `${config.stateDir}/alerts.jsonl`, policies: config.policies,
     receiver: { host: config.receiver.host, port: config.receiver.port, max_body_bytes: config.receiver.maxBodyBytes, retry_after_seconds: config.receiver.retryAfterSeconds },
@@ -189,7 +187,7 @@ export function showConfig(config: Config): string {
       otlp: { ...config.telemetry.otlp, headers: Object.fromEntries(Object.keys(config.telemetry.otlp.headers).map((k) => [k, '********'])) },
     },
     logging: { level: config.logLevel }, shutdown: { deadline_ms: config.shutdownDeadlineMs },
-    engine: masked.engine ?? {},
+    engine: config.source.engine ?? {},
   };
   return stringify(effective);
 }

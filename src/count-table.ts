@@ -32,7 +32,6 @@ export class CountTable {
   private base: number;
   private cap: number;
   size = 0;
-  private totalFixed = 0;
   private decayedAt = 0;
 
   constructor(maxSize: number, halfLifeMs: number, initial = 4) {
@@ -45,10 +44,6 @@ export class CountTable {
 
   get maxSize(): number {
     return this.spec.maxSize;
-  }
-
-  get total(): number {
-    return this.totalFixed / ONE;
   }
 
   /** Word index of the key's entry in `data`, or -1. */
@@ -82,7 +77,6 @@ export class CountTable {
     const w = Math.round(weight * ONE);
     this.data[i + 1] = Math.min(MAX, this.data[i + 1] + w);
     this.data[i + 2] = Math.max(this.data[i + 2], Math.floor(t / HOUR));
-    this.totalFixed += w;
     return isNew;
   }
 
@@ -96,13 +90,8 @@ export class CountTable {
     if (dt < HOUR) return;
     const f = Math.pow(0.5, dt / this.spec.halfLifeMs);
     const d = this.data;
-    let total = 0;
     const end = this.base + this.size * 3;
-    for (let i = this.base; i < end; i += 3) {
-      d[i + 1] = Math.round(d[i + 1] * f);
-      total += d[i + 1];
-    }
-    this.totalFixed = total;
+    for (let i = this.base; i < end; i += 3) d[i + 1] = Math.round(d[i + 1] * f);
     this.decayedAt = t;
   }
 
@@ -121,7 +110,6 @@ export class CountTable {
     let min = this.base;
     const end = this.base + this.size * 3;
     for (let i = this.base + 3; i < end; i += 3) if (this.data[i + 1] < this.data[min + 1]) min = i;
-    this.totalFixed -= this.data[min + 1];
     return min;
   }
 
@@ -165,7 +153,6 @@ export class CountTable {
       t.data[i] = key(name);
       t.data[i + 1] = Math.round(count * ONE);
       t.data[i + 2] = Math.round(seen / HOUR);
-      t.totalFixed += t.data[i + 1];
     }
     t.decayedAt = json.d;
     return t;

@@ -166,19 +166,18 @@ export class Engine {
     // Spans share their resource object per ResourceSpans, so this is one check per resource.
     let lastResource: RawSpan['resource'] | undefined;
     let self = false;
-    let own = 0;
-    for (const span of spans) {
+    let kept: RawSpan[] | undefined;
+    for (let i = 0; i < spans.length; i++) {
+      const span = spans[i];
       if (span.resource !== lastResource) {
         lastResource = span.resource;
         self = this.norm.isSelf(span.resource);
       }
-      if (self) own++;
+      if (self) kept ??= spans.slice(0, i);
+      else kept?.push(span);
     }
-    if (own > 0) {
-      this.stats.selfSpansDropped += own;
-      spans = spans.filter((s) => !this.norm.isSelf(s.resource));
-    }
-    this.assembler.addBatch(spans);
+    if (kept !== undefined) this.stats.selfSpansDropped += spans.length - kept.length;
+    this.assembler.addBatch(kept ?? spans);
   }
 
   ingestCall(call: AgentCall): void {

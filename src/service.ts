@@ -6,7 +6,6 @@
  */
 import type { Alert } from './alerts.js';
 import { AlertWriter } from './alert-writer.js';
-import { KeyFilter } from './attribute-map.js';
 import { Engine, type EngineConfig, defaultEngineConfig } from './engine.js';
 import { BackpressureError } from './errors.js';
 import { OtlpReceiver, type ReceiverConfig, defaultReceiverConfig } from './receiver.js';
@@ -79,9 +78,8 @@ export class Service {
       // A bad policy at startup is fatal (PolicyError): nothing unvalidated ever takes effect.
       this.engine.setPolicies(this.policyWatcher.start());
     }
-    const filter = KeyFilter.forMapping(this.engine.config.normalize.mapping);
     const receiverConfig = { ...defaultReceiverConfig, ...options.receiver };
-    this.receiver = new OtlpReceiver(filter, { consume: (spans) => this.consume(spans, receiverConfig.retryAfterSeconds) }, receiverConfig);
+    this.receiver = new OtlpReceiver(this.engine.norm.filter, { consume: (spans) => this.consume(spans, receiverConfig.retryAfterSeconds) }, receiverConfig);
     this.receiver.status = () => this.status();
     if (options.telemetry) this.telemetry = new SelfTelemetry(options.telemetry, this.engine, this.receiver);
   }

@@ -9,7 +9,6 @@
 import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
 import protobuf from 'protobufjs';
-import { KeyFilter } from '../../src/attribute-map.js';
 import { arena } from '../../src/arena.js';
 import type { AgentCall } from '../../src/agent-call.js';
 import { Engine, defaultEngineConfig } from '../../src/engine.js';
@@ -75,7 +74,8 @@ function time(fn: () => void): number {
 
 // Every agent enforcing after the short learned history, so every detector runs on every call.
 const config = { ...defaultEngineConfig, lifecycle: { minCalls: 50, minHistoryMs: 0, minPeers: 3 } };
-const filter = KeyFilter.forMapping(config.normalize.mapping);
+// Decoders and normalizer must agree on attribute indices: use the normalizer's key filter.
+const filter = new Engine(config).norm.filter;
 
 console.error('generating the fleet…');
 let sim: ReturnType<typeof simulate> | undefined = simulate({ agentsPerRole: 200, historyDays: 4, liveDays: 2, chainsPerAgentDay: 6, attacksPerClass: 20 });
