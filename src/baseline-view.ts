@@ -1,11 +1,46 @@
-/** `chainwatch baseline show AGENT`: what an agent normally does, for a human. */
+/**
+ * What an agent normally does: a structured summary of its learned baseline (query API) and the
+ * same for a human (`chainwatch baseline show AGENT`).
+ */
 import type { Engine } from './engine.js';
 import { StateError } from './errors.js';
 import { DAY } from '../detectors/types.js';
 
 interface Table { e: [string, number, number][] }
+type Joint = [number, number, number, number];
 
-export function describeAgent(engine: Engine, agentId: string): string {
+export interface Weighted { name: string; weight: number }
+export interface Typical { typical: number; max: number; observations: number }
+
+export interface AgentSummary {
+  id: string;
+  name?: string;
+  service?: string;
+  phase: string;
+  group: string;
+  peers: { agents: number; enforcing: number };
+  firstSeen: string;
+  lastSeen: string;
+  historyDays: number;
+  calls: number;
+  chains: number;
+  destinations: Weighted[];
+  actions: Weighted[];
+  principals: Weighted[];
+  credentials: Weighted[];
+  chainCalls?: Typical;
+  chainSeconds?: Typical;
+  callsPerActiveMinute?: Typical;
+  resourcesPerChain?: Typical;
+  longestRepeatRun?: Typical;
+  /** Top hours of week (UTC) by share of calls. */
+  activeHours: { day: string; hour: number; share: number }[];
+}
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d;
+
+export function agentSummary(engine: Engine, agentId: string): AgentSummary {
   const agent = engine.agents.get(agentId);
   if (agent === undefined) {
     const known = [...engine.agents.keys()].slice(0, 10).join(', ');
@@ -13,33 +48,47 @@ export function describeAgent(engine: Engine, agentId: string): string {
   }
   const snap = engine.snapshot().agents.find((a) => a.id === agentId)!;
   const d = snap.detectors as Record<string, any>;
-  const days = Math.round((agent.lastSeen - agent.firstSeen) / DAY);
-  const list = (t: Table | undefined, n: number, strip = /^[a-z-]+:/): string =>
-    (t?.e ?? []).slice(0, n).map(([name, count]) => `    ${name.replace(strip, '').padEnd(60)} ${count.toFixed(1)}`).join('\n') || '    (none)';
-  const stat = (j: [number, number, number, number] | undefined, unit: (x: number) => string): string =>
-    j ? `typical ${unit(Math.exp(j[1]))}, max ${unit(Math.exp(j[3]))} (${j[0]} observations)` : 'no data';
-  const hours = d['off-hours']?.h as number[] | undefined;
+  const list = (t: Table | undefined, n: number, strip = /^[a-z-]+:/): Weighted[] =>
+    (t?.e ?? []).slice(0, n).map(([name, count]) => ({ name: name.replace(strip, ''), weight: round(count) }));
+  const typical = (j: Joint | undefined, f: (x: number) => number): Typical | undefined =>
+    j ? { typical: round(f(Math.exp(j[1]))), max: round(f(Math.exp(j[3]))), observations: j[0] } : undefined;
+  const hours = (d['off-hours']?.h as number[] | undefined) ?? [];
+  const total = hours.reduce((a, b) => a + b, 0) || 1;
   const peers = engine.peers.get(agent.group);
-  const lines = [
-    `Agent ${agent.id}${agent.name ? ` (${agent.name})` : ''}${agent.service ? `, service ${agent.service}` : ''}`,
-    `  phase: ${agent.phase}; ${days} days of history, ${agent.calls} calls in ${agent.chains} chains; peer group "${agent.group}" of ${peers?.agents ?? 0} agents (${peers?.enforcing ?? 0} enforcing)`,
-    `  destinations (decayed counts):`, list(d['new-destination']?.t, 15),
-    `  actions and tools:`, list(d['new-action']?.a, 20, /^$/),
-    `  delegating principals:`, list(d['unusual-principal']?.t, 8),
-    `  credentials:`, list(d['credential-misuse'], 8),
-    `  chain length: ${stat(d['chain-shape']?.l, (x) => `${Math.round(x - 1)} calls`)}`,
-    `  chain duration: ${stat(d['delegation-outlives'], (x) => `${Math.round(x / 1000)} s`)}`,
-    `  calls per active minute: ${stat(d['rate-burst']?.s, (x) => x.toFixed(1))}`,
-    `  distinct resources per chain: ${stat(d['bulk-access'], (x) => x.toFixed(0))}`,
-    `  longest repeat run: ${stat(d['loop'], (x) => x.toFixed(0))}`,
-    `  active hours (UTC, share of calls): ${hours ? busyHours(hours) : 'no data'}`,
-  ];
-  return lines.join('\n');
+  const s: AgentSummary = {
+    id: agent.id, phase: agent.phase, group: agent.group, peers: { agents: peers?.agents ?? 0, enforcing: peers?.enforcing ?? 0 },
+    firstSeen: new Date(agent.firstSeen).toISOString(), lastSeen: new Date(agent.lastSeen).toISOString(),
+    historyDays: Math.round((agent.lastSeen - agent.firstSeen) / DAY), calls: agent.calls, chains: agent.chains,
+    destinations: list(d['new-destination']?.t, 15), actions: list(d['new-action']?.a, 20, /^$/),
+    principals: list(d['unusual-principal']?.t, 8), credentials: list(d['credential-misuse'], 8),
+    activeHours: hours.map((v, i) => [v, i] as const).filter(([v]) => v > 0).sort((a, b) => b[0] - a[0]).slice(0, 5)
+      .map(([v, i]) => ({ day: DAYS[Math.floor(i / 24)], hour: i % 24, share: round(v / total, 3) })),
+  };
+  if (agent.name !== undefined) s.name = agent.name;
+  if (agent.service !== undefined) s.service = agent.service;
+  const opt = { chainCalls: typical(d['chain-shape']?.l, (x) => x - 1), chainSeconds: typical(d['delegation-outlives'], (x) => x / 1000),
+    callsPerActiveMinute: typical(d['rate-burst']?.s, (x) => x), resourcesPerChain: typical(d['bulk-access'], (x) => x), longestRepeatRun: typical(d['loop'], (x) => x) };
+  for (const [k, v] of Object.entries(opt)) if (v !== undefined) (s as unknown as Record<string, unknown>)[k] = v;
+  return s;
 }
 
-function busyHours(h: number[]): string {
-  const total = h.reduce((a, b) => a + b, 0) || 1;
-  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-  return h.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]).slice(0, 5)
-    .map(([v, i]) => `${days[Math.floor(i / 24)]} ${String(i % 24).padStart(2, '0')}h ${((100 * v) / total).toFixed(1)}%`).join(', ');
+export function describeAgent(engine: Engine, agentId: string): string {
+  const s = agentSummary(engine, agentId);
+  const list = (w: Weighted[]): string => w.map((x) => `    ${x.name.padEnd(60)} ${x.weight.toFixed(1)}`).join('\n') || '    (none)';
+  const stat = (t: Typical | undefined, unit: (x: number) => string): string => (t ? `typical ${unit(t.typical)}, max ${unit(t.max)} (${t.observations} observations)` : 'no data');
+  const lines = [
+    `Agent ${s.id}${s.name ? ` (${s.name})` : ''}${s.service ? `, service ${s.service}` : ''}`,
+    `  phase: ${s.phase}; ${s.historyDays} days of history, ${s.calls} calls in ${s.chains} chains; peer group "${s.group}" of ${s.peers.agents} agents (${s.peers.enforcing} enforcing)`,
+    `  destinations (decayed counts):`, list(s.destinations),
+    `  actions and tools:`, list(s.actions),
+    `  delegating principals:`, list(s.principals),
+    `  credentials:`, list(s.credentials),
+    `  chain length: ${stat(s.chainCalls, (x) => `${Math.round(x)} calls`)}`,
+    `  chain duration: ${stat(s.chainSeconds, (x) => `${Math.round(x)} s`)}`,
+    `  calls per active minute: ${stat(s.callsPerActiveMinute, (x) => x.toFixed(1))}`,
+    `  distinct resources per chain: ${stat(s.resourcesPerChain, (x) => x.toFixed(0))}`,
+    `  longest repeat run: ${stat(s.longestRepeatRun, (x) => x.toFixed(0))}`,
+    `  active hours (UTC, share of calls): ${s.activeHours.length ? s.activeHours.map((h) => `${h.day} ${String(h.hour).padStart(2, '0')}h ${(100 * h.share).toFixed(1)}%`).join(', ') : 'no data'}`,
+  ];
+  return lines.join('\n');
 }

@@ -50,9 +50,10 @@ program.command('serve')
       receiver: { ...config.receiver, ...(opts.host ? { host: opts.host } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) },
       out: process.stdout, pretty: opts.pretty, policies: opts.policies ?? config.policies, log, engine: config.engine,
       telemetry: config.telemetry, shutdownDeadlineMs: config.shutdownDeadlineMs,
+      store: config.store, api: { ...config.api, token: process.env.CHAINWATCH_API_TOKEN },
     });
     const address = await service.start();
-    log.info({ address, metrics: service.metricsUrl, state: service.store.dir, agents: service.engine.agents.size }, 'chainwatch serving OTLP/HTTP on %s/v1/traces', address);
+    log.info({ address, metrics: service.metricsUrl, api: service.apiUrl, store: service.events.kind, state: service.store.dir, agents: service.engine.agents.size }, 'chainwatch serving OTLP/HTTP on %s/v1/traces', address);
     const shutdown = async (signal: string): Promise<void> => {
       log.info({ signal }, 'shutting down: draining, closing chains, flushing alerts, saving state');
       await service.stop();

@@ -13,9 +13,14 @@ import { type EngineConfig, defaultEngineConfig } from './engine.js';
 import { ConfigError, type FileIssue as PolicyIssue } from './errors.js';
 import { packagePath } from './package-path.js';
 import { defaultReceiverConfig, type ReceiverConfig } from './receiver.js';
+import { type ClickHouseConfig, defaultClickHouseConfig } from './clickhouse-store.js';
+import { type QueryApiConfig, defaultQueryApiConfig } from './query-api.js';
+import { defaultStoreWriterConfig, type StoreWriterConfig } from './store-writer.js';
+import type { Table } from './event-store.js';
 import type { Severity } from './severity.js';
 import { locate, parseAndValidate } from './yaml-validate.js';
 
+const DAY_MS = 86_400_000;
 const validate = new Ajv2020({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(packagePath('schemas', 'config.schema.json'), 'utf8')) as object);
 
 export interface ConfigFile {
@@ -29,6 +34,14 @@ export interface ConfigFile {
   };
   logging?: { level?: string };
   shutdown?: { deadline?: string | number };
+  store?: {
+    kind?: 'sqlite' | 'clickhouse';
+    record_calls?: boolean;
+    clickhouse?: { url?: string; database?: string; username?: string; request_timeout?: string | number };
+    batch_rows?: number; flush_interval?: string | number; max_buffer_rows?: number; max_spill_bytes?: number;
+    retention?: { calls?: string | number; chains?: string | number; alerts?: string | number };
+  };
+  api?: { enabled?: boolean; host?: string; port?: number };
   engine?: {
     lifecycle?: { min_calls?: number; min_history?: string | number; min_peers?: number };
     alerts?: { min_severity?: Severity; rollup_window?: string | number; protect_min_severity?: Severity };
@@ -50,18 +63,28 @@ export interface Config {
   };
   logLevel: string;
   shutdownDeadlineMs: number;
+  store: {
+    kind: 'sqlite' | 'clickhouse';
+    recordCalls: boolean;
+    clickhouse: ClickHouseConfig;
+    writer: Omit<StoreWriterConfig, 'spillDir'>;
+    retentionMs: Record<Table, number>;
+  };
+  api: QueryApiConfig;
   engine: EngineConfig;
   /** The merged file + environment, as written (for `config show`). */
   source: ConfigFile;
 }
 
 const ENV_PREFIX = 'CHAINWATCH_';
+/** Environment variables that are secrets or settings of their own, not config paths. */
+export const ENV_RESERVED = new Set(['CHAINWATCH_LOG_LEVEL', 'CHAINWATCH_API_TOKEN', 'CHAINWATCH_CLICKHOUSE_PASSWORD', 'CHAINWATCH_CACHE']);
 
 /** Overrides from the environment, as a nested object. */
 export function envOverrides(env: NodeJS.ProcessEnv): ConfigFile {
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith(ENV_PREFIX) || value === undefined || name === 'CHAINWATCH_LOG_LEVEL') continue;
+    if (!name.startsWith(ENV_PREFIX) || value === undefined || ENV_RESERVED.has(name)) continue;
     const path = name.slice(ENV_PREFIX.length).toLowerCase().split('__');
     let node = out;
     for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
@@ -114,6 +137,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     return ms ?? fallback;
   };
   const e = source.engine ?? {};
+  const st = source.store ?? {};
   const d = defaultEngineConfig;
   const mapping: AttributeMapping = { ...defaultMapping };
   for (const [field, names] of Object.entries(e.normalize?.mapping ?? {})) {
@@ -142,6 +166,29 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     },
     logLevel: source.logging?.level ?? 'info',
     shutdownDeadlineMs: duration(['shutdown', 'deadline'], source.shutdown?.deadline, 10_000),
+    store: {
+      kind: st.kind ?? 'sqlite',
+      recordCalls: st.record_calls ?? true,
+      clickhouse: {
+        url: st.clickhouse?.url ?? defaultClickHouseConfig.url, database: st.clickhouse?.database ?? defaultClickHouseConfig.database,
+        username: st.clickhouse?.username ?? defaultClickHouseConfig.username,
+        requestTimeoutMs: duration(['store', 'clickhouse', 'request_timeout'], st.clickhouse?.request_timeout, defaultClickHouseConfig.requestTimeoutMs),
+        ...(env.CHAINWATCH_CLICKHOUSE_PASSWORD !== undefined ? { password: env.CHAINWATCH_CLICKHOUSE_PASSWORD } : {}),
+      },
+      writer: {
+        ...defaultStoreWriterConfig,
+        batchRows: st.batch_rows ?? defaultStoreWriterConfig.batchRows,
+        flushMs: duration(['store', 'flush_interval'], st.flush_interval, defaultStoreWriterConfig.flushMs),
+        maxBufferRows: st.max_buffer_rows ?? defaultStoreWriterConfig.maxBufferRows,
+        maxSpillBytes: st.max_spill_bytes ?? defaultStoreWriterConfig.maxSpillBytes,
+      },
+      retentionMs: {
+        calls: duration(['store', 'retention', 'calls'], st.retention?.calls, 7 * DAY_MS),
+        chains: duration(['store', 'retention', 'chains'], st.retention?.chains, 90 * DAY_MS),
+        alerts: duration(['store', 'retention', 'alerts'], st.retention?.alerts, 365 * DAY_MS),
+      },
+    },
+    api: { enabled: source.api?.enabled ?? defaultQueryApiConfig.enabled, host: source.api?.host ?? defaultQueryApiConfig.host, port: source.api?.port ?? defaultQueryApiConfig.port },
     engine: {
       ...d,
       normalize: {
@@ -187,6 +234,12 @@ export function showConfig(config: Config): string {
       otlp: { ...config.telemetry.otlp, headers: Object.fromEntries(Object.keys(config.telemetry.otlp.headers).map((k) => [k, '********'])) },
     },
     logging: { level: config.logLevel }, shutdown: { deadline_ms: config.shutdownDeadlineMs },
+    store: {
+      kind: config.store.kind, record_calls: config.store.recordCalls,
+      clickhouse: { url: config.store.clickhouse.url, database: config.store.clickhouse.database, username: config.store.clickhouse.username, password: config.store.clickhouse.password === undefined ? '(none)' : '********' },
+      writer: config.store.writer, retention_ms: config.store.retentionMs,
+    },
+    api: config.api,
     engine: config.source.engine ?? {},
   };
   return stringify(effective);

@@ -79,6 +79,12 @@ export const DETECTOR_SAMPLE = 256;
 
 export type AlertSink = (alert: Alert) => void;
 
+/** Observes every call and every closed chain, for the event store. */
+export interface EventRecorder {
+  call(call: AgentCall): void;
+  chain(chain: Chain): void;
+}
+
 /** A policy violation in shadow mode: recorded, not alerted. */
 export interface ShadowRecord {
   time: string;
@@ -117,6 +123,7 @@ export class Engine {
   detectorsOn = true;
   private policies: PolicyEngine | undefined;
   private shadowSink: (r: ShadowRecord) => void = () => {};
+  private recorder: EventRecorder | undefined;
   private readonly rollup: AlertRollup;
   private readonly index = new Map<string, number>();
   private readonly ctx: CallContext;
@@ -149,6 +156,10 @@ export class Engine {
   /** Install (or, on hot reload, replace) the declared-scope policies. */
   setPolicies(policies: PolicyEngine | undefined): void {
     this.policies = policies;
+  }
+
+  setRecorder(recorder: EventRecorder | undefined): void {
+    this.recorder = recorder;
   }
 
   setShadowSink(sink: (r: ShadowRecord) => void): void {
@@ -234,6 +245,7 @@ export class Engine {
 
   private onCall(call: AgentCall, chain: Chain): void {
     this.stats.calls++;
+    this.recorder?.call(call);
     const agent = this.agentFor(call.agent);
     if (agent.firstSeen === 0 || call.time < agent.firstSeen) agent.firstSeen = call.time;
     if (call.time > agent.lastSeen) agent.lastSeen = call.time;
@@ -278,6 +290,7 @@ export class Engine {
       }
       if (findings.length) this.raise(findings, agent, chain, undefined);
     }
+    this.recorder?.chain(chain);
     if (chain.flagged) this.quarantineChain(agent, chain);
     else this.learnChain(agent, chain);
   }

@@ -80,3 +80,19 @@ export class StateError extends ChainwatchError {
     super(message, options);
   }
 }
+
+/** A store (SQLite or ClickHouse) that refused a write or a query. */
+export class StoreError extends ChainwatchError {
+  override readonly code = 'CW_ERR_STORE';
+  constructor(message: string, override readonly retryable = false, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** A query API request whose parameters are invalid; `field` names the one to fix. */
+export class QueryError extends ChainwatchError {
+  override readonly code = 'CW_ERR_QUERY';
+  constructor(readonly field: string, message: string) {
+    super(`${field}: ${message}`);
+  }
+}

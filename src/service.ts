@@ -1,8 +1,9 @@
 /**
  * `chainwatch serve` as an object: the OTLP/HTTP receiver feeding the engine, alerts to a JSONL
- * file and stdout, state restored from and snapshotted to the state dir. Live mode advances event
- * time by wall-clock idle time so quiet traces still close. `stop` drains, flushes and snapshots,
- * and is safe to call twice.
+ * file and stdout, calls, chains and alerts to the event store (SQLite in the state dir, or
+ * ClickHouse) through a batching writer, the query API, state restored from and snapshotted to
+ * the state dir. Live mode advances event time by wall-clock idle time so quiet traces still
+ * close. `stop` drains, flushes and snapshots, and is safe to call twice.
  */
 import type { Alert } from './alerts.js';
 import { AlertWriter } from './alert-writer.js';
@@ -14,12 +15,21 @@ import { StateStore } from './state-store.js';
 import { PolicyWatcher } from './policy-watch.js';
 import { SelfTelemetry } from './telemetry.js';
 import type { Config } from './config.js';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { ClickHouseEventStore } from './clickhouse-store.js';
+import { type EventStore, alertRow, callRow, chainRow } from './event-store.js';
+import { buildQueryApi, type QueryApiConfig } from './query-api.js';
+import { audit } from './sqlite-db.js';
+import { SqliteEventStore } from './sqlite-store.js';
+import { StoreWriter, defaultStoreWriterConfig } from './store-writer.js';
 
 /** The few logger methods the service uses (pino's signature). */
 export interface ServiceLog {
   info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
 
@@ -40,6 +50,24 @@ export interface ServiceOptions {
   telemetry?: Config['telemetry'];
   /** Drain, flush and snapshot within this long on stop. */
   shutdownDeadlineMs?: number;
+  /** The event store; SQLite in the state dir when absent. */
+  store?: Config['store'];
+  /** The query API; off when absent. The token comes from `token`, else STATE/api-token. */
+  api?: QueryApiConfig & { token?: string };
+}
+
+const DEFAULT_STORE: Config['store'] = {
+  kind: 'sqlite', recordCalls: true, clickhouse: { url: 'http://127.0.0.1:8123', database: 'chainwatch', username: 'default', requestTimeoutMs: 10_000 },
+  writer: defaultStoreWriterConfig, retentionMs: { calls: 7 * 86_400_000, chains: 90 * 86_400_000, alerts: 365 * 86_400_000 },
+};
+
+/** The API token: given, else the state dir's api-token file, created (0600) on first start. */
+function apiToken(stateDir: string, given: string | undefined): string {
+  if (given !== undefined && given.length > 0) return given;
+  const file = join(stateDir, 'api-token');
+  if (!existsSync(file)) writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return readFileSync(file, 'utf8').trim();
 }
 
 export class Service {
@@ -55,13 +83,28 @@ export class Service {
   readonly telemetry?: SelfTelemetry;
   metricsUrl?: string;
   private readonly started = Date.now();
+  readonly events: EventStore;
+  readonly eventWriter: StoreWriter;
+  private api?: FastifyInstance;
+  apiUrl?: string;
 
   constructor(readonly options: ServiceOptions) {
     this.store = new StateStore(options.stateDir);
     this.writer = new AlertWriter(options.alertsFile ?? this.store.alertsPath, options.out, !options.pretty);
+    const storeConfig = options.store ?? DEFAULT_STORE;
+    this.events = storeConfig.kind === 'clickhouse'
+      ? new ClickHouseEventStore(storeConfig.clickhouse, { calls: storeConfig.retentionMs.calls / 86_400_000, chains: storeConfig.retentionMs.chains / 86_400_000, alerts: storeConfig.retentionMs.alerts / 86_400_000 })
+      : new SqliteEventStore(this.store.db);
+    this.eventWriter = new StoreWriter(this.events, { ...storeConfig.writer, spillDir: join(options.stateDir, 'spill') }, options.log);
     this.engine = new Engine(options.engine ?? defaultEngineConfig, (a) => {
       this.writer.write(a);
+      this.eventWriter.add('alerts', alertRow(a));
       options.onAlert?.(a);
+    });
+    const events = this.eventWriter;
+    this.engine.setRecorder({
+      call: storeConfig.recordCalls ? (c) => events.add('calls', callRow(c)) : () => {},
+      chain: (ch) => events.add('chains', chainRow(ch)),
     });
     this.store.load(this.engine);
     const shadowFile = join(options.stateDir, 'shadow.jsonl');
@@ -81,7 +124,14 @@ export class Service {
     const receiverConfig = { ...defaultReceiverConfig, ...options.receiver };
     this.receiver = new OtlpReceiver(this.engine.norm.filter, { consume: (spans) => this.consume(spans, receiverConfig.retryAfterSeconds) }, receiverConfig);
     this.receiver.status = () => this.status();
-    if (options.telemetry) this.telemetry = new SelfTelemetry(options.telemetry, this.engine, this.receiver);
+    if (options.telemetry) this.telemetry = new SelfTelemetry(options.telemetry, this.engine, this.receiver, this.eventWriter);
+    if (options.api?.enabled) {
+      const db = this.store.db;
+      this.api = buildQueryApi({
+        store: this.events, engine: this.engine, token: apiToken(options.stateDir, options.api.token),
+        audit: (actor, action, target, detail) => audit(db, Date.now(), actor, action, target, detail),
+      });
+    }
   }
 
   /** A summary of the running instance (GET /status, `chainwatch status`). */
@@ -92,7 +142,8 @@ export class Service {
       uptimeSeconds: Math.round((Date.now() - this.started) / 1000), ready: this.receiver.ready,
       receiver: this.receiver.counters, engine: this.engine.stats, openChains: this.engine.assembler.openTraces,
       agents: phases, watermark: this.engine.now > 0 ? new Date(Math.round(this.engine.now)).toISOString() : null,
-      metrics: this.metricsUrl ?? null,
+      metrics: this.metricsUrl ?? null, api: this.apiUrl ?? null,
+      store: { kind: this.events.kind, ...this.eventWriter.counters, ...this.eventWriter.pending },
     };
   }
 
@@ -106,6 +157,15 @@ export class Service {
   async start(): Promise<string> {
     const address = await this.receiver.listen();
     this.metricsUrl = await this.telemetry?.start();
+    if (this.api) this.apiUrl = await this.api.listen({ host: this.options.api!.host, port: this.options.api!.port });
+    this.eventWriter.start();
+    const retention = (this.options.store ?? DEFAULT_STORE).retentionMs;
+    const expire = (): void => {
+      const now = Date.now();
+      this.events.expire({ calls: now - retention.calls, chains: now - retention.chains, alerts: now - retention.alerts })
+        .catch((err: Error) => this.options.log?.warn({ err: err.message }, 'event store retention failed; will retry'));
+    };
+    this.timers.push(setInterval(expire, 3_600_000));
     this.receiver.ready = true;
     this.timers.push(setInterval(() => this.tick(), 500));
     this.timers.push(setInterval(() => this.snapshot(), this.options.snapshotEveryMs ?? 60_000));
@@ -155,11 +215,17 @@ export class Service {
         clearTimeout(timer);
       };
       await bounded(this.receiver.close());
+      await bounded(this.api?.close() ?? Promise.resolve());
       this.traced('chainwatch.shutdown.flush', () => {
         this.engine.flush();
         this.writer.flush();
         this.store.save(this.engine);
       });
+      // What the store cannot take before the deadline is in the spill, replayed on next start.
+      await bounded(this.eventWriter.close());
+      this.eventWriter.spillPending();
+      await bounded(this.events.close());
+      this.store.close();
       // Exporters retry an unreachable collector; the deadline bounds that too.
       if (this.telemetry) await bounded(this.telemetry.shutdown());
     })();

@@ -22,6 +22,7 @@ import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from 
 import type { Config } from './config.js';
 import type { Engine } from './engine.js';
 import type { OtlpReceiver } from './receiver.js';
+import type { StoreWriter } from './store-writer.js';
 
 export class SelfTelemetry {
   private readonly provider: MeterProvider;
@@ -32,7 +33,7 @@ export class SelfTelemetry {
   /** Spans for our own slow paths; a no-op tracer unless OTLP traces are on. */
   readonly tracer: Tracer;
 
-  constructor(private readonly config: Config['telemetry'], engine: Engine, receiver: OtlpReceiver) {
+  constructor(private readonly config: Config['telemetry'], engine: Engine, receiver: OtlpReceiver, store?: StoreWriter) {
     const readers: MetricReader[] = [];
     if (config.prometheus.enabled) {
       this.prometheus = new PrometheusExporter({ host: config.prometheus.host, port: config.prometheus.port, preventServerStart: true });
@@ -87,6 +88,19 @@ export class SelfTelemetry {
     gauge('chainwatch_chains_open', 'Chains (traces) currently open', () => engine.assembler.openTraces);
     gauge('chainwatch_agents', 'Agents with a baseline', () => engine.agents.size);
     gauge('chainwatch_agents_enforcing', 'Agents whose baseline is enforced', () => [...engine.agents.values()].filter((a) => a.phase === 'enforcing').length);
+    if (store !== undefined) {
+      const w = store.counters;
+      counter('chainwatch_store_rows_written', 'Rows written to the event store, by table', (o) => {
+        for (const [table, n] of Object.entries(w.rowsWritten)) o(n, { table });
+      });
+      counter('chainwatch_store_rows_spilled', 'Rows spilled to disk while the event store was unreachable or slow', (o) => o(w.rowsSpilled));
+      counter('chainwatch_store_rows_replayed', 'Spilled rows written once the event store was back', (o) => o(w.rowsReplayed));
+      counter('chainwatch_store_rows_dropped', 'Rows lost because the spill was full', (o) => o(w.rowsDropped));
+      counter('chainwatch_store_failed_batches', 'Batches the event store refused or did not answer', (o) => o(w.failedBatches));
+      gauge('chainwatch_store_spill_bytes', 'Bytes waiting in the spill', () => w.spillBytes);
+      gauge('chainwatch_store_up', '1 when the last event store request succeeded', () => (w.storeUp ? 1 : 0));
+      gauge('chainwatch_store_buffered_rows', 'Rows waiting in memory for the next batch', () => store.pending.rows);
+    }
     metrics.setGlobalMeterProvider(this.provider);
   }
 

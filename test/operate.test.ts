@@ -1,7 +1,7 @@
 /**
  * chainwatch serve as operators run it: a child process with a config file. Metrics are scraped
  * from the Prometheus endpoint while spans flow; SIGTERM in the middle of a load drains, flushes
- * alerts and writes the snapshot, and the process exits 0.
+ * alerts to the file and the embedded store, writes the snapshot, and the process exits 0.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { agentTrace } from './helpers/spans.js';
+import { StateStore } from '../src/state-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-operate-'));
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
@@ -28,6 +29,7 @@ receiver: { host: 127.0.0.1, port: 0 }
 telemetry:
   prometheus: { enabled: true, host: 127.0.0.1, port: 0 }
 shutdown: { deadline: 5s }
+api: { host: 127.0.0.1, port: 0 }
 `);
 
 /** Start serve; resolve with the receiver and metrics URLs from its startup log line. */
@@ -105,8 +107,9 @@ describe('chainwatch serve, operated', () => {
     const sent = await Promise.all(inflight);
     expect(code).toBe(0);
     expect(stderr()).toMatch(/shutting down: draining/);
-    const snapshot = JSON.parse(readFileSync(join(dir, 'state', 'state.json'), 'utf8'));
-    expect(snapshot.agents.map((a: { id: string }) => a.id)).toContain('support-agent-02');
+    const state = new StateStore(join(dir, 'state'));
+    const snapshot = state.latest()!;
+    expect(snapshot.agents.map((a) => a.id)).toContain('support-agent-02');
     expect(existsSync(join(dir, 'state', 'alerts.jsonl'))).toBe(true);
     const alerts = readFileSync(join(dir, 'state', 'alerts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     // Every request answered 200 that named a paste-* host has its alert in the flushed file.
@@ -114,6 +117,10 @@ describe('chainwatch serve, operated', () => {
     const alerted = [...new Set(alerts.filter((a) => a.call?.host?.startsWith('paste-')).map((a) => a.call.host as string))].sort();
     expect(acceptedPaste.length).toBeGreaterThan(0);
     expect(alerted).toEqual(acceptedPaste);
+    // The embedded store holds the same alerts as the file (rollup updates share an id).
+    const stored = (state.db.prepare('SELECT id FROM alerts ORDER BY id').all() as { id: string }[]).map((r) => r.id);
+    expect(stored).toEqual([...new Set(alerts.map((a) => a.id as string))].sort());
+    state.close();
     const accepted = JSON.parse(stderr().split('\n').find((l) => l.includes('"stopped"'))!).receiver.spansAccepted as number;
     expect(accepted).toBe(3 * sent.filter((s) => s.ok).length);
   }, 40_000);

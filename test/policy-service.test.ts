@@ -25,7 +25,7 @@ const alerts: Alert[] = [];
 const errors: string[] = [];
 const service = new Service({
   stateDir: join(dir, 'state'), receiver: { port: 0 }, policies: [policyFile], onAlert: (a) => alerts.push(a),
-  log: { info: () => {}, error: (_o, msg) => errors.push(msg) },
+  log: { info: () => {}, warn: () => {}, error: (_o, msg) => errors.push(msg) },
 });
 let url = '';
 let t0 = Date.UTC(2026, 5, 1, 10);

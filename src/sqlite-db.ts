@@ -1,0 +1,72 @@
+/**
+ * The embedded store's file: `state.db` in the state dir, one SQLite database in WAL mode (readers
+ * never block the writer, a crash loses no committed transaction). Migrations are numbered and
+ * applied in order inside one transaction each; `PRAGMA user_version` records the last applied,
+ * so an older chainwatch refuses a newer file instead of corrupting it.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { StateError } from './errors.js';
+
+export type Db = Database.Database;
+
+const MIGRATIONS: string[] = [
+  // 1: engine snapshots, the audit log, and the event store (alerts, chain summaries, calls).
+  `CREATE TABLE snapshots (id INTEGER PRIMARY KEY AUTOINCREMENT, taken_at INTEGER NOT NULL, watermark INTEGER NOT NULL, body TEXT NOT NULL);
+   CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');
+   CREATE TABLE alerts (
+     id TEXT PRIMARY KEY, ts INTEGER NOT NULL, severity TEXT NOT NULL, severity_rank INTEGER NOT NULL, score REAL NOT NULL,
+     agent_id TEXT NOT NULL, kind TEXT NOT NULL, title TEXT NOT NULL, trace_id TEXT NOT NULL, count INTEGER NOT NULL,
+     last_seen INTEGER NOT NULL, body TEXT NOT NULL,
+     status TEXT NOT NULL DEFAULT 'open', status_by TEXT, status_note TEXT, status_at INTEGER);
+   CREATE INDEX alerts_ts ON alerts (ts DESC, id DESC);
+   CREATE INDEX alerts_agent_ts ON alerts (agent_id, ts DESC);
+   CREATE TABLE chains (
+     trace_id TEXT NOT NULL, agent_id TEXT NOT NULL, start_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, calls INTEGER NOT NULL,
+     hosts TEXT NOT NULL, actions TEXT NOT NULL, resources INTEGER NOT NULL, principal TEXT NOT NULL, conversation_id TEXT NOT NULL, flagged INTEGER NOT NULL,
+     PRIMARY KEY (trace_id, agent_id));
+   CREATE INDEX chains_agent_start ON chains (agent_id, start_ts DESC);
+   CREATE TABLE calls (
+     ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, trace_id TEXT NOT NULL, span_id TEXT NOT NULL, agent_id TEXT NOT NULL,
+     action TEXT NOT NULL, kind TEXT NOT NULL, tool TEXT NOT NULL, host TEXT NOT NULL, url TEXT NOT NULL, external INTEGER NOT NULL,
+     resource TEXT NOT NULL, destinations TEXT NOT NULL, principal TEXT NOT NULL, credential TEXT NOT NULL, ok INTEGER NOT NULL,
+     status INTEGER NOT NULL, retries INTEGER NOT NULL, sensitive INTEGER NOT NULL, bytes_out INTEGER NOT NULL,
+     PRIMARY KEY (trace_id, span_id));
+   CREATE INDEX calls_agent_ts ON calls (agent_id, ts);`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Open (creating if needed) the state dir's database and bring its schema up to date. */
+export function openDatabase(dir: string, file = 'state.db'): Db {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, file);
+  let db: Db;
+  try {
+    db = new Database(path);
+  } catch (err) {
+    throw new StateError(`cannot open ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  db.pragma('journal_mode = WAL');
+  // NORMAL is durable across process crashes in WAL mode; only a power loss can drop the last commit.
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  const at = db.pragma('user_version', { simple: true }) as number;
+  if (at > SCHEMA_VERSION) {
+    db.close();
+    throw new StateError(`${path} has schema version ${at}, newer than this chainwatch (${SCHEMA_VERSION}): upgrade chainwatch or move the file away`);
+  }
+  for (let v = at; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+  return db;
+}
+
+/** Record who did what to which object, and why. */
+export function audit(db: Db, at: number, actor: string, action: string, target: string, detail = ''): void {
+  db.prepare('INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)').run(at, actor, action, target, detail);
+}

@@ -1,0 +1,111 @@
+/**
+ * The embedded event store: alerts, chain summaries and calls in the state dir's SQLite file
+ * (src/sqlite-db.ts). Writes are one transaction per batch; every query is a prepared statement
+ * with bound parameters, so no input ever becomes SQL.
+ */
+import type { Db } from './sqlite-db.js';
+import {
+  type AgentRank, type AlertFilter, type AlertPage, type CallRow, type ChainRow, type EventStore, type StatusChange, type StoredAlert, type Table,
+  encodeCursor, maxSeverity, severitiesOf, toStored,
+} from './event-store.js';
+
+const INSERT: Record<Table, string> = {
+  calls: `INSERT OR IGNORE INTO calls (ts, end_ts, trace_id, span_id, agent_id, action, kind, tool, host, url, external, resource, destinations, principal, credential, ok, status, retries, sensitive, bytes_out)
+          VALUES (@ts, @end_ts, @trace_id, @span_id, @agent_id, @action, @kind, @tool, @host, @url, @external, @resource, @destinations, @principal, @credential, @ok, @status, @retries, @sensitive, @bytes_out)`,
+  chains: `INSERT OR REPLACE INTO chains (trace_id, agent_id, start_ts, end_ts, calls, hosts, actions, resources, principal, conversation_id, flagged)
+           VALUES (@trace_id, @agent_id, @start_ts, @end_ts, @calls, @hosts, @actions, @resources, @principal, @conversation_id, @flagged)`,
+  // A rollup update carries the same id and a higher count; the analyst's status stays.
+  alerts: `INSERT INTO alerts (id, ts, severity, severity_rank, score, agent_id, kind, title, trace_id, count, last_seen, body)
+           VALUES (@id, @ts, @severity, @severity_rank, @score, @agent_id, @kind, @title, @trace_id, @count, @last_seen, @body)
+           ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, severity_rank = excluded.severity_rank, score = excluded.score,
+             title = excluded.title, count = excluded.count, last_seen = excluded.last_seen, body = excluded.body
+           WHERE excluded.count >= alerts.count`,
+};
+
+const ARRAYS: Partial<Record<Table, string[]>> = { calls: ['destinations'], chains: ['hosts', 'actions'] };
+
+export class SqliteEventStore implements EventStore {
+  readonly kind = 'sqlite';
+  private readonly inserts: Record<Table, (rows: object[]) => void>;
+
+  constructor(readonly db: Db) {
+    const insert = (table: Table): ((rows: object[]) => void) => {
+      const stmt = db.prepare(INSERT[table]);
+      const arrays = ARRAYS[table] ?? [];
+      return db.transaction((rows: object[]) => {
+        for (const row of rows) {
+          if (arrays.length === 0) stmt.run(row);
+          else {
+            const r: Record<string, unknown> = { ...row };
+            for (const k of arrays) r[k] = JSON.stringify(r[k]);
+            stmt.run(r);
+          }
+        }
+      });
+    };
+    this.inserts = { calls: insert('calls'), chains: insert('chains'), alerts: insert('alerts') };
+  }
+
+  async init(): Promise<void> {
+    // The schema is migrated when the database is opened.
+  }
+
+  async insert(table: Table, rows: object[]): Promise<void> {
+    this.inserts[table](rows);
+  }
+
+  async alerts(f: AlertFilter): Promise<AlertPage> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (f.agent !== undefined) where.push('agent_id = ?') && args.push(f.agent);
+    const sevs = severitiesOf(f);
+    if (sevs !== undefined) where.push(`severity IN (${sevs.map(() => '?').join(', ') || 'NULL'})`) && args.push(...sevs);
+    if (f.status !== undefined) where.push('status = ?') && args.push(f.status);
+    if (f.from !== undefined) where.push('ts >= ?') && args.push(f.from);
+    if (f.to !== undefined) where.push('ts < ?') && args.push(f.to);
+    if (f.cursor !== undefined) where.push('(ts < ? OR (ts = ? AND id < ?))') && args.push(f.cursor.ts, f.cursor.ts, f.cursor.id);
+    const sql = `SELECT id, ts, body, status, status_by, status_note, status_at FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ts DESC, id DESC LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...args, f.limit + 1) as { id: string; ts: number; body: string; status: string; status_by: string | null; status_note: string | null; status_at: number | null }[];
+    const page: AlertPage = { alerts: rows.slice(0, f.limit).map((r) => toStored(r.body, r.status, r.status_by, r.status_note, r.status_at)) };
+    if (rows.length > f.limit) page.next = encodeCursor({ ts: rows[f.limit - 1].ts, id: rows[f.limit - 1].id });
+    return page;
+  }
+
+  async alert(id: string): Promise<{ stored: StoredAlert; calls: CallRow[] } | undefined> {
+    const r = this.db.prepare('SELECT body, status, status_by, status_note, status_at, trace_id FROM alerts WHERE id = ?').get(id) as
+      { body: string; status: string; status_by: string | null; status_note: string | null; status_at: number | null; trace_id: string } | undefined;
+    if (r === undefined) return undefined;
+    const calls = (this.db.prepare('SELECT * FROM calls WHERE trace_id = ? ORDER BY ts, span_id').all(r.trace_id) as (CallRow & { destinations: string })[])
+      .map((c) => ({ ...c, destinations: JSON.parse(c.destinations) as string[] }));
+    return { stored: toStored(r.body, r.status, r.status_by, r.status_note, r.status_at), calls };
+  }
+
+  async recentChains(agent: string, limit: number): Promise<ChainRow[]> {
+    return (this.db.prepare('SELECT * FROM chains WHERE agent_id = ? ORDER BY start_ts DESC, trace_id DESC LIMIT ?').all(agent, limit) as (ChainRow & { hosts: string; actions: string })[])
+      .map((c) => ({ ...c, hosts: JSON.parse(c.hosts) as string[], actions: JSON.parse(c.actions) as string[] }));
+  }
+
+  async topAgents(from: number, to: number, limit: number): Promise<AgentRank[]> {
+    const rows = this.db.prepare(`SELECT agent_id, COUNT(*) AS n, MAX(severity_rank) AS r, SUM(score) AS s, MAX(ts) AS last FROM alerts
+      WHERE ts >= ? AND ts < ? GROUP BY agent_id ORDER BY r DESC, n DESC, agent_id ASC LIMIT ?`).all(from, to, limit) as { agent_id: string; n: number; r: number; s: number; last: number }[];
+    return rows.map((r) => ({ agent: r.agent_id, alerts: r.n, maxSeverity: maxSeverity(r.r), score: Math.round(r.s * 1000) / 1000, lastAlert: new Date(r.last).toISOString() }));
+  }
+
+  async setStatus(id: string, c: StatusChange): Promise<boolean> {
+    return this.db.prepare('UPDATE alerts SET status = ?, status_by = ?, status_note = ?, status_at = ? WHERE id = ?').run(c.status, c.by, c.note, c.at, id).changes > 0;
+  }
+
+  async count(table: Table): Promise<number> {
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+  }
+
+  async expire(before: Record<Table, number>): Promise<void> {
+    this.db.prepare('DELETE FROM calls WHERE ts < ?').run(before.calls);
+    this.db.prepare('DELETE FROM chains WHERE start_ts < ?').run(before.chains);
+    this.db.prepare('DELETE FROM alerts WHERE ts < ?').run(before.alerts);
+  }
+
+  async close(): Promise<void> {
+    // The database belongs to the state store, which closes it.
+  }
+}
