@@ -25,6 +25,9 @@ import { Service } from './service.js';
 import { simulate, type LabelRecord } from './simulate.js';
 import { parseSeverity } from './severity.js';
 import { StateStore } from './state-store.js';
+import { alertRow, callRow, chainRow } from './event-store.js';
+import { SqliteEventStore } from './sqlite-store.js';
+import { StoreWriter, defaultStoreWriterConfig } from './store-writer.js';
 
 const log = pino({ name: 'chainwatch', level: process.env.CHAINWATCH_LOG_LEVEL ?? 'info' }, pino.destination(2));
 const program = new Command('chainwatch')
@@ -120,8 +123,15 @@ async function run(files: string[], state: string, mode: 'learn' | 'detect', o: 
   const writer = new AlertWriter(alertsFile);
   if (alertsFile) writeFileSync(alertsFile, '');
   const violations: Alert[] = [];
-  const engine = new Engine(config, (a) => (o.policyTest ? violations.push(a) : writer.write(a)));
   const store = new StateStore(state);
+  // A replay lands in the embedded store like live traffic, so the query API can show it later.
+  const events = mode === 'detect' && !o.policyTest ? new StoreWriter(new SqliteEventStore(store.db), { ...defaultStoreWriterConfig, spillDir: join(state, 'spill') }) : undefined;
+  const engine = new Engine(config, (a) => {
+    if (o.policyTest) violations.push(a);
+    else writer.write(a);
+    events?.add('alerts', alertRow(a));
+  });
+  if (events) engine.setRecorder({ call: (c) => events.add('calls', callRow(c)), chain: (ch) => events.add('chains', chainRow(ch)) });
   store.load(engine);
   engine.mode = mode;
   const shadow: ShadowRecord[] = [];
@@ -147,6 +157,7 @@ async function run(files: string[], state: string, mode: 'learn' | 'detect', o: 
   engine.flush();
   bar?.stop();
   writer.flush();
+  await events?.close();
   if (o.policyTest) {
     reportPolicyTest(violations, shadow, engine.stats.chains);
     return;

@@ -7,6 +7,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { KeyFilter } from './attribute-map.js';
 import type { AgentCall } from './agent-call.js';
+import { redactText, redactUrl } from './redact.js';
 import { InputFormatError, OtlpDecodeError } from './errors.js';
 import { decodeTraceRequestJson } from './otlp-json.js';
 import type { RawSpan } from './span.js';
@@ -41,9 +42,24 @@ export function parseLine(text: string, filter: KeyFilter, file: string, line: n
     }
   }
   if (typeof obj.traceId === 'string' && typeof obj.spanId === 'string' && typeof obj.time === 'number' && typeof obj.agent === 'object' && obj.agent !== null && typeof obj.action === 'object') {
-    return { kind: 'call', call: obj as unknown as AgentCall };
+    return { kind: 'call', call: redactCall(obj as unknown as AgentCall) };
   }
   throw new InputFormatError('line is neither an OTLP/JSON request ("resourceSpans") nor an AgentCall (traceId, spanId, time, agent, action)', file, line);
+}
+
+/**
+ * AgentCall lines come from other tools as often as from us: redact them as normalize redacts
+ * spans, so a secret in a replay file never reaches state, alerts or stores.
+ */
+function redactCall(c: AgentCall): AgentCall {
+  if (typeof c.url === 'string') c.url = redactUrl(c.url);
+  if (typeof c.resource === 'string') c.resource = redactText(c.resource);
+  if (typeof c.credential === 'string') c.credential = redactText(c.credential);
+  if (typeof c.outcome?.error === 'string') c.outcome.error = redactText(c.outcome.error);
+  if (typeof c.action?.template === 'string') c.action.template = redactText(c.action.template);
+  if (typeof c.action?.signature === 'string') c.action.signature = redactText(c.action.signature);
+  if (Array.isArray(c.destinations)) for (const d of c.destinations) if (typeof d?.value === 'string') d.value = redactUrl(d.value);
+  return c;
 }
 
 /** Stream records from files in order; errors go to `onError` and reading goes on. */

@@ -1,10 +1,14 @@
 /**
  * Turn concrete URL paths into low-cardinality templates when the span has no url.template:
  * ids (numbers, UUIDs, long hex, mixed alphanumerics) become {id}; API version segments become
- * {ver} so that a version bump does not look like every action being new.
+ * {ver} so that a version bump does not look like every action being new. Opaque tokens in a
+ * path (JWTs, dotted signatures) become {id} too: a template is stored and alerted on, and a
+ * bearer token in a path must not survive into either.
  */
 const VERSION = /^(v\d+(\.\d+)*|\d{4}-\d{2}(-\d{2})?)$/i;
 const ID = /^(\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{12,}|[A-Za-z0-9_-]*\d[A-Za-z0-9_-]{5,}|[A-Z]{2}\d{2}[A-Z0-9]{10,30})$/i;
+
+const TOKEN = /^eyJ|[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
 
 export interface Template {
   template: string;
@@ -22,7 +26,7 @@ export function templateOf(path: string): Template {
       version ??= seg.toLowerCase();
       return '{ver}';
     }
-    return ID.test(seg) ? '{id}' : seg.length > 64 ? '{id}' : seg;
+    return ID.test(seg) || TOKEN.test(seg) || seg.length > 64 ? '{id}' : seg;
   });
   return { template: parts.join('/') || '/', version };
 }

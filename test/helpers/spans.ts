@@ -1,4 +1,9 @@
 /** Build OTLP/JSON requests for tests, the way agent instrumentations shape them. */
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+
+const ExportRequest = protobuf.loadSync(fileURLToPath(new URL('../../schemas/otlp/trace.proto', import.meta.url)))
+  .lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
 let n = 0;
 export const id = (bytes: number): string => {
   n++;
@@ -75,4 +80,13 @@ export function agentTrace(opts: {
   if (opts.principal) rootAttrs['enduser.id'] = opts.principal;
   spans.push(span({ traceId, spanId: rootId, name: 'invoke_agent', start: opts.t0, end: t + 10, attrs: rootAttrs }));
   return { doc: request(spans), traceId, rootId, clientIds, toolIds };
+}
+
+/** The same request as OTLP protobuf bytes (ids from hex, as the SDK exporters send them). */
+export function toProto(doc: object): Uint8Array {
+  const clone = JSON.parse(JSON.stringify(doc)) as { resourceSpans: { scopeSpans: { spans: Record<string, unknown>[] }[] }[] };
+  for (const rs of clone.resourceSpans) for (const ss of rs.scopeSpans) for (const sp of ss.spans) {
+    for (const k of ['traceId', 'spanId', 'parentSpanId']) sp[k] = Buffer.from(String(sp[k] ?? ''), 'hex');
+  }
+  return ExportRequest.encode(ExportRequest.fromObject(clone)).finish();
 }
