@@ -37,7 +37,7 @@ export interface ConfigFile {
   store?: {
     kind?: 'sqlite' | 'clickhouse';
     record_calls?: boolean;
-    clickhouse?: { url?: string; database?: string; username?: string; request_timeout?: string | number };
+    clickhouse?: { url?: string; database?: string; username?: string; request_timeout?: string | number; insert_parallelism?: number };
     batch_rows?: number; flush_interval?: string | number; max_buffer_rows?: number; max_spill_bytes?: number;
     retention?: { calls?: string | number; chains?: string | number; alerts?: string | number };
   };
@@ -173,6 +173,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
         url: st.clickhouse?.url ?? defaultClickHouseConfig.url, database: st.clickhouse?.database ?? defaultClickHouseConfig.database,
         username: st.clickhouse?.username ?? defaultClickHouseConfig.username,
         requestTimeoutMs: duration(['store', 'clickhouse', 'request_timeout'], st.clickhouse?.request_timeout, defaultClickHouseConfig.requestTimeoutMs),
+        insertParallelism: st.clickhouse?.insert_parallelism ?? defaultClickHouseConfig.insertParallelism,
         ...(env.CHAINWATCH_CLICKHOUSE_PASSWORD !== undefined ? { password: env.CHAINWATCH_CLICKHOUSE_PASSWORD } : {}),
       },
       writer: {

@@ -19,7 +19,7 @@ import { appendFileSync, chmodSync, existsSync, readFileSync, writeFileSync } fr
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { ClickHouseEventStore } from './clickhouse-store.js';
+import { ClickHouseEventStore, defaultClickHouseConfig } from './clickhouse-store.js';
 import { type EventStore, alertRow, callRow, chainRow } from './event-store.js';
 import { buildQueryApi, type QueryApiConfig } from './query-api.js';
 import { audit } from './sqlite-db.js';
@@ -57,7 +57,7 @@ export interface ServiceOptions {
 }
 
 const DEFAULT_STORE: Config['store'] = {
-  kind: 'sqlite', recordCalls: true, clickhouse: { url: 'http://127.0.0.1:8123', database: 'chainwatch', username: 'default', requestTimeoutMs: 10_000 },
+  kind: 'sqlite', recordCalls: true, clickhouse: defaultClickHouseConfig,
   writer: defaultStoreWriterConfig, retentionMs: { calls: 7 * 86_400_000, chains: 90 * 86_400_000, alerts: 365 * 86_400_000 },
 };
 

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../src/config.js';
 import { Service } from '../src/service.js';
+import { defaultClickHouseConfig } from '../src/clickhouse-store.js';
 import { defaultStoreWriterConfig } from '../src/store-writer.js';
 import { clickhouse } from './helpers/clickhouse.js';
 import { agentTrace } from './helpers/spans.js';
@@ -19,7 +20,7 @@ const server = clickhouse(18133);
 writeFileSync(join(dir, 'scope.yaml'), 'version: 1\npolicies:\n  - name: support\n    match: { name: [support-agent] }\n    destinations: { deny: ["paste-*"] }\n');
 const store: Config['store'] = {
   kind: 'clickhouse', recordCalls: true,
-  clickhouse: { url: server.url, database: 'cw_outage', username: 'default', requestTimeoutMs: 3_000 },
+  clickhouse: { ...defaultClickHouseConfig, url: server.url, database: 'cw_outage', requestTimeoutMs: 3_000 },
   writer: { ...defaultStoreWriterConfig, flushMs: 100, retryMs: 200, batchRows: 50 }, retentionMs: { calls: 1e12, chains: 1e12, alerts: 1e12 },
 };
 const newService = (): Service => new Service({ stateDir: join(dir, 'state'), receiver: { port: 0 }, policies: [join(dir, 'scope.yaml')], store });

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Alert } from '../src/alerts.js';
-import { ClickHouseEventStore, renderSchema } from '../src/clickhouse-store.js';
+import { ClickHouseEventStore, defaultClickHouseConfig, renderSchema } from '../src/clickhouse-store.js';
 import { dialectFor } from '../src/clickhouse-sql.js';
 import { type AlertFilter, type EventStore, type Table, alertRow, callRow, chainRow, decodeCursor } from '../src/event-store.js';
 import { openDatabase } from '../src/sqlite-db.js';
@@ -42,7 +42,7 @@ beforeAll(async () => {
   rows.alerts = alerts.map(alertRow);
   server.start();
   const sqlite = new SqliteEventStore(openDatabase(dir));
-  const ch = new ClickHouseEventStore({ url: server.url, database: 'cw_test', username: 'default', requestTimeoutMs: 10_000 }, retention);
+  const ch = new ClickHouseEventStore({ ...defaultClickHouseConfig, url: server.url, database: 'cw_test' }, retention);
   stores = [sqlite, ch];
   for (const s of stores) {
     await s.init();

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Service } from '../src/service.js';
+import { defaultClickHouseConfig } from '../src/clickhouse-store.js';
 import { defaultStoreWriterConfig } from '../src/store-writer.js';
 import { agentTrace } from './helpers/spans.js';
 import { HOSTILE } from './helpers/hostile.js';
@@ -19,7 +20,7 @@ const TOKEN = 'test-token-7f3a9c';
 const service = new Service({
   stateDir: join(dir, 'state'), receiver: { port: 0 }, policies: [join(dir, 'scope.yaml')],
   store: {
-    kind: 'sqlite', recordCalls: true, clickhouse: { url: '', database: 'x', username: 'x', requestTimeoutMs: 1 },
+    kind: 'sqlite', recordCalls: true, clickhouse: defaultClickHouseConfig,
     writer: { ...defaultStoreWriterConfig, flushMs: 50 }, retentionMs: { calls: 1e12, chains: 1e12, alerts: 1e12 },
   },
   api: { enabled: true, host: '127.0.0.1', port: 0, token: TOKEN },

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { createClient, ClickHouseLogLevel } from '@clickhouse/client';
 import type { Config } from '../src/config.js';
 import { Service } from '../src/service.js';
+import { defaultClickHouseConfig } from '../src/clickhouse-store.js';
 import { defaultStoreWriterConfig } from '../src/store-writer.js';
 import { clickhouse } from './helpers/clickhouse.js';
 import { agentTrace, attrs, toProto } from './helpers/spans.js';
@@ -28,7 +29,7 @@ const server = clickhouse(18134);
 writeFileSync(join(dir, 'scope.yaml'), 'version: 1\npolicies:\n  - name: support\n    match: { name: [support-agent] }\n    destinations: { deny: ["paste-*", "*.evil.io"] }\n');
 const writer = { ...defaultStoreWriterConfig, flushMs: 50, retryMs: 200 };
 const retentionMs = { calls: 1e12, chains: 1e12, alerts: 1e12 };
-const chStore: Config['store'] = { kind: 'clickhouse', recordCalls: true, clickhouse: { url: server.url, database: 'cw_secrets', username: 'default', requestTimeoutMs: 5000 }, writer, retentionMs };
+const chStore: Config['store'] = { kind: 'clickhouse', recordCalls: true, clickhouse: { ...defaultClickHouseConfig, url: server.url, database: 'cw_secrets', requestTimeoutMs: 5000 }, writer, retentionMs };
 const sqliteStore: Config['store'] = { ...chStore, kind: 'sqlite' };
 
 /** A trace carrying every secret somewhere an instrumentation might put it. */
@@ -51,7 +52,7 @@ async function feed(store: Config['store'], state: string): Promise<Service> {
   const service = new Service({ stateDir: state, receiver: { port: 0 }, policies: [join(dir, 'scope.yaml')], store });
   const url = `${await service.start()}/v1/traces`;
   const json = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(secretTrace(Date.UTC(2026, 5, 1, 10))) });
-  const proto = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: toProto(secretTrace(Date.UTC(2026, 5, 1, 11))) });
+  const proto = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: Buffer.from(toProto(secretTrace(Date.UTC(2026, 5, 1, 11)))) });
   expect([json.status, proto.status]).toEqual([200, 200]);
   service.engine.flush();
   const end = Date.now() + 10_000;
