@@ -12,6 +12,7 @@ import { credentialMisuse } from './credential-misuse.js';
 import { offHours } from './off-hours.js';
 import { delegationOutlives } from './delegation-outlives.js';
 import { sensitiveExfil } from './sensitive-exfil.js';
+import { revocationEnforced } from './revocation-enforced.js';
 
 export function builtinDetectors(settings: DetectorSettings): Detector<any, any>[] {
   return [
@@ -27,6 +28,7 @@ export function builtinDetectors(settings: DetectorSettings): Detector<any, any>
     offHours(settings),
     delegationOutlives(),
     sensitiveExfil(),
+    revocationEnforced(),
   ];
 }
 

@@ -37,6 +37,8 @@ export interface PeerGroup {
 /** State shared across agents (credential ownership). */
 export interface GlobalState {
   credentialOwners: Map<string, string>;
+  /** Credentials the kill-switch revoked (delivery acknowledged), by credential id. */
+  revoked: Map<string, { at: number; revocationId: string }>;
 }
 
 export interface DetectorContext {

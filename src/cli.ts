@@ -28,6 +28,8 @@ import { StateStore } from './state-store.js';
 import { alertRow, callRow, chainRow } from './event-store.js';
 import { SqliteEventStore } from './sqlite-store.js';
 import { StoreWriter, defaultStoreWriterConfig } from './store-writer.js';
+import { buildSink, killSwitchConfig } from './sink-factory.js';
+import { approveRevocation, listRevocations, undoRevocation } from './revocations.js';
 
 const log = pino({ name: 'chainwatch', level: process.env.CHAINWATCH_LOG_LEVEL ?? 'info' }, pino.destination(2));
 const program = new Command('chainwatch')
@@ -54,6 +56,8 @@ program.command('serve')
       out: process.stdout, pretty: opts.pretty, policies: opts.policies ?? config.policies, log, engine: config.engine,
       telemetry: config.telemetry, shutdownDeadlineMs: config.shutdownDeadlineMs,
       store: config.store, api: { ...config.api, token: process.env.CHAINWATCH_API_TOKEN },
+      sinks: config.sinks.map((k, i) => buildSink(k, i, process.env, config.format)),
+      ...(config.response ? { killSwitch: killSwitchConfig(config.response, process.env, config.format.linkTemplate) } : {}),
     });
     const address = await service.start();
     log.info({ address, metrics: service.metricsUrl, api: service.apiUrl, store: service.events.kind, state: service.store.dir, agents: service.engine.agents.size }, 'chainwatch serving OTLP/HTTP on %s/v1/traces', address);
@@ -316,6 +320,48 @@ function openState(dir: string): { engine: Engine; save(): void } {
   if (!store.load(engine)) throw new ChainwatchError(`no state in ${dir}: run chainwatch learn first`);
   return { engine, save: () => store.save(engine) };
 }
+
+const revocations = program.command('revocations').description('the kill-switch\'s revocations: list, approve, undo (audited)');
+revocations.command('list')
+  .option('--json', 'JSON instead of a table')
+  .option('--limit <n>', 'most recent first', Number, 50)
+  .addOption(stateOption())
+  .action((opts: { json?: boolean; limit: number; state: string }) => {
+    const store = new StateStore(opts.state);
+    const list = listRevocations(store.db, opts.limit);
+    store.close();
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+      return;
+    }
+    if (list.length === 0) process.stdout.write('no revocations\n');
+    for (const r of list) {
+      const sent = r.deliveries.map((d) => `${d.channel} ${d.status}${d.attempts ? ` (${d.attempts} attempt${d.attempts > 1 ? 's' : ''})` : ''}`).join(', ');
+      process.stdout.write(`${r.id}  ${r.created}  ${r.kind} ${pc.bold(r.credential)} of ${r.agent}  ${r.status.toUpperCase()} [${r.mode}]  ${sent}\n    ${pc.gray(r.reason)}\n`);
+    }
+  });
+revocations.command('approve')
+  .argument('<id>', 'revocation id (rev_…)')
+  .requiredOption('--by <name>', 'who approves (audited)')
+  .option('--note <text>', 'why', '')
+  .addOption(stateOption())
+  .action((id: string, opts: { by: string; note: string; state: string }) => {
+    const store = new StateStore(opts.state);
+    approveRevocation(store.db, id, opts.by, opts.note);
+    store.close();
+    process.stdout.write(`approved ${id}; the running chainwatch sends it on its next pass\n`);
+  });
+revocations.command('undo')
+  .argument('<id>', 'revocation id (rev_…)')
+  .requiredOption('--by <name>', 'who undoes it (audited)')
+  .option('--note <text>', 'why', '')
+  .addOption(stateOption())
+  .action((id: string, opts: { by: string; note: string; state: string }) => {
+    const store = new StateStore(opts.state);
+    const r = undoRevocation(store.db, id, opts.by, opts.note);
+    store.close();
+    process.stdout.write(r.restoreId ? `undone ${id}; restore message ${r.restoreId} queued for the webhook receiver\n` : `cancelled ${id} before it was sent\n`);
+  });
 
 const baseline = program.command('baseline').description('inspect learned baselines');
 baseline.command('show')

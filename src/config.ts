@@ -17,11 +17,24 @@ import { type ClickHouseConfig, defaultClickHouseConfig } from './clickhouse-sto
 import { type QueryApiConfig, defaultQueryApiConfig } from './query-api.js';
 import { defaultStoreWriterConfig, type StoreWriterConfig } from './store-writer.js';
 import type { Table } from './event-store.js';
+import { type FormatOptions, defaultFormatOptions } from './format-common.js';
+import type { ResponseMode, ResponsePolicy } from './response-policy.js';
+
+/** One alert sink as written in the config file (schemas/config.schema.json, "sinks"). */
+export type SinkFile =
+  | { type: 'file'; path: string; format?: 'json' | 'ocsf' | 'ecs' | 'cef' }
+  | { type: 'webhook'; url: string; format?: 'json' | 'ocsf' | 'ecs'; secret_env?: string; timeout?: string | number }
+  | { type: 'splunk_hec'; url: string; token_env: string; index?: string; sourcetype?: string; host?: string; format?: 'json' | 'ocsf' | 'ecs'; timeout?: string | number }
+  | { type: 'syslog'; host: string; port: number; format?: 'cef' | 'json'; facility?: number; app_name?: string; sd_id?: string; timeout?: string | number; tls?: { ca_file?: string; reject_unauthorized?: boolean; servername?: string } }
+  | { type: 'kafka'; brokers: string[]; topic: string; format?: 'json' | 'ocsf' | 'ecs' | 'cef' };
 import type { Severity } from './severity.js';
 import { locate, parseAndValidate } from './yaml-validate.js';
+import { redactUrl } from './redact.js';
 
 const DAY_MS = 86_400_000;
-const validate = new Ajv2020({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(packagePath('schemas', 'config.schema.json'), 'utf8')) as object);
+const SCHEMA = JSON.parse(readFileSync(packagePath('schemas', 'config.schema.json'), 'utf8')) as { properties: Record<string, unknown> };
+const TOP_LEVEL = new Set(Object.keys(SCHEMA.properties));
+const validate = new Ajv2020({ allErrors: true, strict: false }).compile(SCHEMA);
 
 export interface ConfigFile {
   state_dir?: string;
@@ -42,6 +55,16 @@ export interface ConfigFile {
     retention?: { calls?: string | number; chains?: string | number; alerts?: string | number };
   };
   api?: { enabled?: boolean; host?: string; port?: number };
+  alerts?: { link_template?: string; vendor?: string; product?: string };
+  sinks?: SinkFile[];
+  response?: {
+    rules?: { name: string; agents?: string[]; min_severity?: Severity; detectors?: string[]; policy_rules?: string[]; kill_switch?: boolean; mode: ResponseMode }[];
+    blast_radius?: { max?: number; window?: string | number };
+    cooldown?: string | number;
+    webhook?: { url: string; secret_env: string; timeout?: string | number };
+    ssf?: { endpoint: string; issuer: string; audience: string; authorization_env?: string; credential_type?: string; timeout?: string | number };
+    retry?: { max_attempts?: number; base?: string | number; max?: string | number };
+  };
   engine?: {
     lifecycle?: { min_calls?: number; min_history?: string | number; min_peers?: number };
     alerts?: { min_severity?: Severity; rollup_window?: string | number; protect_min_severity?: Severity };
@@ -71,6 +94,15 @@ export interface Config {
     retentionMs: Record<Table, number>;
   };
   api: QueryApiConfig;
+  format: FormatOptions;
+  sinks: SinkFile[];
+  /** Secrets not resolved yet: they are read from the environment when the service starts. */
+  response?: {
+    policy: ResponsePolicy;
+    webhook?: { url: string; secretEnv: string; timeoutMs: number };
+    ssf?: { endpoint: string; issuer: string; audience: string; authorizationEnv?: string; credentialType: string; timeoutMs: number };
+    retry: { maxAttempts: number; baseMs: number; maxMs: number };
+  };
   engine: EngineConfig;
   /** The merged file + environment, as written (for `config show`). */
   source: ConfigFile;
@@ -86,6 +118,8 @@ export function envOverrides(env: NodeJS.ProcessEnv): ConfigFile {
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || value === undefined || ENV_RESERVED.has(name)) continue;
     const path = name.slice(ENV_PREFIX.length).toLowerCase().split('__');
+    // CHAINWATCH_HEC_TOKEN and the like are secrets named by *_env settings, not config paths.
+    if (!TOP_LEVEL.has(path[0])) continue;
     let node = out;
     for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
     node[path[path.length - 1]] = parseYaml(value) as unknown;
@@ -190,6 +224,12 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
       },
     },
     api: { enabled: source.api?.enabled ?? defaultQueryApiConfig.enabled, host: source.api?.host ?? defaultQueryApiConfig.host, port: source.api?.port ?? defaultQueryApiConfig.port },
+    format: {
+      ...defaultFormatOptions, vendor: source.alerts?.vendor ?? defaultFormatOptions.vendor, product: source.alerts?.product ?? defaultFormatOptions.product,
+      ...(source.alerts?.link_template !== undefined ? { linkTemplate: source.alerts.link_template } : {}),
+    },
+    sinks: source.sinks ?? [],
+    ...(source.response !== undefined ? { response: responseConfig(source.response, duration) } : {}),
     engine: {
       ...d,
       normalize: {
@@ -225,6 +265,33 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   return config;
 }
 
+function responseConfig(r: NonNullable<ConfigFile['response']>, duration: (path: (string | number)[], v: string | number | undefined, fallback: number) => number): NonNullable<Config['response']> {
+  const out: NonNullable<Config['response']> = {
+    policy: {
+      rules: (r.rules ?? []).map((x) => {
+        const rule: ResponsePolicy['rules'][number] = { name: x.name, mode: x.mode };
+        if (x.agents) rule.agents = x.agents;
+        if (x.min_severity) rule.minSeverity = x.min_severity;
+        if (x.detectors) rule.detectors = x.detectors;
+        if (x.policy_rules) rule.policyRules = x.policy_rules;
+        if (x.kill_switch !== undefined) rule.killSwitch = x.kill_switch;
+        return rule;
+      }),
+      blastRadius: { max: r.blast_radius?.max ?? 5, windowMs: duration(['response', 'blast_radius', 'window'], r.blast_radius?.window, 600_000) },
+      cooldownMs: duration(['response', 'cooldown'], r.cooldown, 1_800_000),
+    },
+    retry: {
+      maxAttempts: r.retry?.max_attempts ?? 12, baseMs: duration(['response', 'retry', 'base'], r.retry?.base, 1_000), maxMs: duration(['response', 'retry', 'max'], r.retry?.max, 300_000),
+    },
+  };
+  if (r.webhook) out.webhook = { url: r.webhook.url, secretEnv: r.webhook.secret_env, timeoutMs: duration(['response', 'webhook', 'timeout'], r.webhook.timeout, 15_000) };
+  if (r.ssf) {
+    out.ssf = { endpoint: r.ssf.endpoint, issuer: r.ssf.issuer, audience: r.ssf.audience, credentialType: r.ssf.credential_type ?? 'agent-api-key', timeoutMs: duration(['response', 'ssf', 'timeout'], r.ssf.timeout, 15_000) };
+    if (r.ssf.authorization_env) out.ssf.authorizationEnv = r.ssf.authorization_env;
+  }
+  return out;
+}
+
 /** The effective configuration as YAML, secrets (export headers) masked: only their names are shown. */
 export function showConfig(config: Config): string {
   const effective = {
@@ -237,10 +304,13 @@ export function showConfig(config: Config): string {
     logging: { level: config.logLevel }, shutdown: { deadline_ms: config.shutdownDeadlineMs },
     store: {
       kind: config.store.kind, record_calls: config.store.recordCalls,
-      clickhouse: { url: config.store.clickhouse.url, database: config.store.clickhouse.database, username: config.store.clickhouse.username, password: config.store.clickhouse.password === undefined ? '(none)' : '********' },
+      clickhouse: { url: redactUrl(config.store.clickhouse.url), database: config.store.clickhouse.database, username: config.store.clickhouse.username, password: config.store.clickhouse.password === undefined ? '(none)' : '********' },
       writer: config.store.writer, retention_ms: config.store.retentionMs,
     },
     api: config.api,
+    alerts: { vendor: config.format.vendor, product: config.format.product, link_template: config.format.linkTemplate ?? null },
+    sinks: config.sinks.map((k) => ({ ...k, ...('url' in k ? { url: redactUrl(k.url) } : {}) })),
+    response: config.source.response ?? null,
     engine: config.source.engine ?? {},
   };
   return stringify(effective);

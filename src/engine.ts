@@ -111,7 +111,7 @@ export class Engine {
   readonly detectors: Detector<any, any>[];
   readonly agents = new Map<string, AgentState>();
   readonly peers = new Map<string, PeerGroup>();
-  readonly global: GlobalState = { credentialOwners: new Map() };
+  readonly global: GlobalState = { credentialOwners: new Map(), revoked: new Map() };
   readonly quarantine = new Map<string, Quarantined>();
   readonly stats: EngineStats = {
     spans: 0, calls: 0, chains: 0, chainsQuarantined: 0, alerts: { info: 0, low: 0, medium: 0, high: 0, critical: 0 }, violations: 0, shadowViolations: 0,

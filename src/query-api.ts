@@ -29,6 +29,8 @@ export interface QueryApiDeps {
   token: string;
   /** Records analyst actions (who, when, what, why). */
   audit(actor: string, action: string, target: string, detail: string): void;
+  /** The kill-switch's public signing keys (SSF receivers verify our SETs with them); none: 404. */
+  jwks?: () => object | undefined;
 }
 
 const MAX_LIMIT = 1000;
@@ -83,9 +85,10 @@ export function buildQueryApi(deps: QueryApiDeps): FastifyInstance {
   const expected = Buffer.from(`Bearer ${deps.token}`);
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (req.url.startsWith('/.well-known/')) return undefined;
     const got = Buffer.from(req.headers.authorization ?? '');
     if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
-      await reply.code(401).header('www-authenticate', 'Bearer realm="chainwatch"').send({ error: { field: 'authorization', message: 'send Authorization: Bearer <token> (the token is in the state dir file api-token, or CHAINWATCH_API_TOKEN)' } });
+      return reply.code(401).header('www-authenticate', 'Bearer realm="chainwatch"').send({ error: { field: 'authorization', message: 'send Authorization: Bearer <token> (the token is in the state dir file api-token, or CHAINWATCH_API_TOKEN)' } });
     }
   });
 
@@ -96,6 +99,13 @@ export function buildQueryApi(deps: QueryApiDeps): FastifyInstance {
     if (err.statusCode !== undefined && err.statusCode < 500) return reply.code(err.statusCode).send({ error: { field: 'request', message: err.message } });
     const retry = err instanceof ChainwatchError && err.retryable;
     return reply.code(503).send({ error: { field: 'store', message: `the event store did not answer (${err.message.slice(0, 200)}); retry${retry ? '' : ' later'}` } });
+  });
+
+  // Public by design: receivers fetch these to verify our Security Event Tokens.
+  app.get('/.well-known/jwks.json', async (_req, reply) => {
+    const jwks = deps.jwks?.();
+    if (jwks === undefined) return reply.code(404).send({ error: { field: 'response.ssf', message: 'no SSF signing key: configure response.ssf' } });
+    return jwks;
   });
 
   app.get('/api/v1/alerts', { schema: { querystring: alertsQuery } }, async (req) => {

@@ -25,6 +25,9 @@ import { buildQueryApi, type QueryApiConfig } from './query-api.js';
 import { audit } from './sqlite-db.js';
 import { SqliteEventStore } from './sqlite-store.js';
 import { StoreWriter, defaultStoreWriterConfig } from './store-writer.js';
+import { KillSwitch, type KillSwitchConfig } from './kill-switch.js';
+import { SinkRunner, type SinkTransport } from './sinks.js';
+import { loadSigner } from './ssf.js';
 
 /** The few logger methods the service uses (pino's signature). */
 export interface ServiceLog {
@@ -54,6 +57,10 @@ export interface ServiceOptions {
   store?: Config['store'];
   /** The query API; off when absent. The token comes from `token`, else STATE/api-token. */
   api?: QueryApiConfig & { token?: string };
+  /** Alert sinks besides the JSONL file (SIEMs, webhooks, Kafka). */
+  sinks?: SinkTransport[];
+  /** The kill-switch; off when absent. */
+  killSwitch?: KillSwitchConfig;
 }
 
 const DEFAULT_STORE: Config['store'] = {
@@ -87,6 +94,9 @@ export class Service {
   readonly eventWriter: StoreWriter;
   private api?: FastifyInstance;
   apiUrl?: string;
+  readonly sinks: SinkRunner[];
+  readonly killSwitch?: KillSwitch;
+  private responses: Promise<unknown> = Promise.resolve();
 
   constructor(readonly options: ServiceOptions) {
     this.store = new StateStore(options.stateDir);
@@ -96,11 +106,29 @@ export class Service {
       ? new ClickHouseEventStore(storeConfig.clickhouse, { calls: storeConfig.retentionMs.calls / 86_400_000, chains: storeConfig.retentionMs.chains / 86_400_000, alerts: storeConfig.retentionMs.alerts / 86_400_000 })
       : new SqliteEventStore(this.store.db);
     this.eventWriter = new StoreWriter(this.events, { ...storeConfig.writer, spillDir: join(options.stateDir, 'spill') }, options.log);
-    this.engine = new Engine(options.engine ?? defaultEngineConfig, (a) => {
+    this.sinks = (options.sinks ?? []).map((t) => new SinkRunner(t));
+    const publish = (a: Alert): void => {
       this.writer.write(a);
       this.eventWriter.add('alerts', alertRow(a));
+      for (const s of this.sinks) s.offer(a);
       options.onAlert?.(a);
+    };
+    this.engine = new Engine(options.engine ?? defaultEngineConfig, (a) => {
+      publish(a);
+      const ks = this.killSwitch;
+      // One at a time, in alert order: revocations of one credential are recorded in the order raised.
+      if (ks !== undefined && a.credential !== undefined) {
+        this.responses = this.responses.then(() => ks.onAlert(a)).catch((err: Error) => options.log?.error({ err: err.message, alert: a.id }, 'kill-switch could not record a revocation'));
+      }
     });
+    if (options.killSwitch) {
+      const revoked = this.engine.global.revoked;
+      this.killSwitch = new KillSwitch(this.store.db, options.killSwitch, {
+        revoked: (credential, at, revocationId) => revoked.set(credential, { at, revocationId }),
+        restored: (credential) => revoked.delete(credential),
+        alert: publish,
+      });
+    }
     const events = this.eventWriter;
     this.engine.setRecorder({
       call: storeConfig.recordCalls ? (c) => events.add('calls', callRow(c)) : () => {},
@@ -129,6 +157,7 @@ export class Service {
       const db = this.store.db;
       this.api = buildQueryApi({
         store: this.events, engine: this.engine, token: apiToken(options.stateDir, options.api.token),
+        jwks: () => this.killSwitch?.signer?.jwks,
         audit: (actor, action, target, detail) => audit(db, Date.now(), actor, action, target, detail),
       });
     }
@@ -144,6 +173,8 @@ export class Service {
       agents: phases, watermark: this.engine.now > 0 ? new Date(Math.round(this.engine.now)).toISOString() : null,
       metrics: this.metricsUrl ?? null, api: this.apiUrl ?? null,
       store: { kind: this.events.kind, ...this.eventWriter.counters, ...this.eventWriter.pending },
+      sinks: Object.fromEntries(this.sinks.map((s) => [s.transport.name, s.counters])),
+      killSwitch: this.killSwitch?.counters ?? null,
     };
   }
 
@@ -155,6 +186,10 @@ export class Service {
   }
 
   async start(): Promise<string> {
+    if (this.killSwitch) {
+      if (this.options.killSwitch?.ssf) this.killSwitch.signer = await loadSigner(this.options.stateDir);
+      this.killSwitch.start();
+    }
     const address = await this.receiver.listen();
     this.metricsUrl = await this.telemetry?.start();
     if (this.api) this.apiUrl = await this.api.listen({ host: this.options.api!.host, port: this.options.api!.port });
@@ -221,6 +256,11 @@ export class Service {
         this.writer.flush();
         this.store.save(this.engine);
       });
+      // Revocations are already durable in the outbox; wait (bounded) for the ones in flight.
+      await bounded(this.responses);
+      this.killSwitch?.close();
+      await bounded(this.killSwitch?.idle() ?? Promise.resolve());
+      await bounded(Promise.all(this.sinks.map((s) => s.close())));
       // What the store cannot take before the deadline is in the spill, replayed on next start.
       await bounded(this.eventWriter.close());
       this.eventWriter.spillPending();

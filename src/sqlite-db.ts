@@ -34,6 +34,19 @@ const MIGRATIONS: string[] = [
      status INTEGER NOT NULL, retries INTEGER NOT NULL, sensitive INTEGER NOT NULL, bytes_out INTEGER NOT NULL,
      PRIMARY KEY (trace_id, span_id));
    CREATE INDEX calls_agent_ts ON calls (agent_id, ts);`,
+  // 2: the kill-switch: revocations (one per decision), their deliveries (the outbox, one row per
+  // channel and message, id = idempotency key), and the credentials whose revocation was acknowledged.
+  `CREATE TABLE revocations (
+     id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, kind TEXT NOT NULL, credential TEXT NOT NULL, agent_id TEXT NOT NULL, alert_id TEXT NOT NULL,
+     mode TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL, alert TEXT NOT NULL);
+   CREATE INDEX revocations_credential ON revocations (credential, created_at);
+   CREATE TABLE outbox (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, revocation_id TEXT NOT NULL, channel TEXT NOT NULL, credential TEXT NOT NULL,
+     status TEXT NOT NULL, body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, created_at INTEGER NOT NULL,
+     delivered_at INTEGER, last_error TEXT);
+   CREATE INDEX outbox_due ON outbox (status, next_at);
+   CREATE INDEX outbox_order ON outbox (credential, channel, seq);
+   CREATE TABLE revoked (credential TEXT PRIMARY KEY, revocation_id TEXT NOT NULL, at INTEGER NOT NULL);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
