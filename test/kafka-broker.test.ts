@@ -14,6 +14,9 @@ import protobuf from 'protobufjs';
 import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
 import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
 import { decodeTraceRequest } from '../src/otlp-proto.js';
+import type { Alert } from '../src/alerts.js';
+import { defaultFormatOptions } from '../src/format-common.js';
+import { KafkaSink } from '../src/sink-kafka.js';
 
 const script = fileURLToPath(new URL('../deploy/kafka.sh', import.meta.url));
 const port = 19092;
@@ -62,6 +65,35 @@ describe('development Kafka broker', () => {
       await consumer.disconnect();
       await producer.disconnect();
       await admin.disconnect();
+    }
+  }, 60_000);
+
+  it('carries alerts to the alerts topic, keyed by agent, in the chosen format', async () => {
+    const alert = (i: number): Alert => ({
+      schema: 'chainwatch.alert/v1', id: String(i).padStart(32, '0'), kind: 'call', time: '2026-06-01T10:00:00.000Z', severity: 'high', score: 0.8, title: `alert ${i}`,
+      summary: 's', signature: 'x', detectors: ['new-destination'], agent: { id: `agent-${i}`, group: 'g', phase: 'enforcing' }, traceId: 'ab'.repeat(16), spanIds: ['cd'.repeat(8)],
+      chain: { calls: 1, startTime: '2026-06-01T10:00:00.000Z', durationMs: 0 }, evidence: [], count: 1, firstSeen: '2026-06-01T10:00:00.000Z', lastSeen: '2026-06-01T10:00:00.000Z', traceIds: ['ab'.repeat(16)],
+    });
+    const sink = new KafkaSink({ brokers: [`127.0.0.1:${port}`], topic: 'chainwatch_alerts', format: 'ocsf', clientId: 'chainwatch-test' }, defaultFormatOptions);
+    await sink.send([alert(1), alert(2)]);
+    await sink.close();
+    const consumer = new Kafka({ clientId: 'chainwatch-test', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING }).consumer({ groupId: 'chainwatch-alerts-test' });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic: 'chainwatch_alerts', fromBeginning: true });
+      const got: { key: string; value: any; id: string }[] = [];
+      await new Promise<void>((resolve) => {
+        void consumer.run({ eachMessage: async ({ message }) => {
+          got.push({ key: String(message.key), value: JSON.parse(String(message.value)), id: String(message.headers?.['chainwatch-alert-id']) });
+          if (got.length === 2) resolve();
+        } });
+      });
+      got.sort((a, b) => a.key.localeCompare(b.key));
+      expect(got.map((g) => [g.key, g.id, g.value.class_uid, g.value.finding_info.uid])).toEqual([
+        ['agent-1', alert(1).id, 2004, alert(1).id], ['agent-2', alert(2).id, 2004, alert(2).id],
+      ]);
+    } finally {
+      await consumer.disconnect();
     }
   }, 60_000);
 });
