@@ -118,8 +118,9 @@ export function envOverrides(env: NodeJS.ProcessEnv): ConfigFile {
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || value === undefined || ENV_RESERVED.has(name)) continue;
     const path = name.slice(ENV_PREFIX.length).toLowerCase().split('__');
-    // CHAINWATCH_HEC_TOKEN and the like are secrets named by *_env settings, not config paths.
-    if (!TOP_LEVEL.has(path[0])) continue;
+    // CHAINWATCH_HEC_TOKEN and the like are secrets named by *_env settings, not config paths;
+    // a nested path (with __) is always a config path, so a typo in one is still reported.
+    if (path.length === 1 && !TOP_LEVEL.has(path[0])) continue;
     let node = out;
     for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
     node[path[path.length - 1]] = parseYaml(value) as unknown;

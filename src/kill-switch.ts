@@ -57,6 +57,12 @@ export class KillSwitch {
     return this.db.prepare('SELECT credential, revocation_id, at FROM revoked').all() as { credential: string; revocation_id: string; at: number }[];
   }
 
+  /** Messages not delivered yet: pending, in flight, or held for approval. */
+  pending(): number {
+    if (!this.db.open) return 0;
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE status IN ('pending', 'sending', 'held')").get() as { n: number }).n;
+  }
+
   start(pollMs = 250): void {
     this.syncRevoked();
     this.timer = setInterval(() => {

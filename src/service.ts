@@ -152,7 +152,7 @@ export class Service {
     const receiverConfig = { ...defaultReceiverConfig, ...options.receiver };
     this.receiver = new OtlpReceiver(this.engine.norm.filter, { consume: (spans) => this.consume(spans, receiverConfig.retryAfterSeconds) }, receiverConfig);
     this.receiver.status = () => this.status();
-    if (options.telemetry) this.telemetry = new SelfTelemetry(options.telemetry, this.engine, this.receiver, this.eventWriter);
+    if (options.telemetry) this.telemetry = new SelfTelemetry(options.telemetry, this.engine, this.receiver, this.eventWriter, { sinks: this.sinks, ...(this.killSwitch ? { killSwitch: this.killSwitch } : {}) });
     if (options.api?.enabled) {
       const db = this.store.db;
       this.api = buildQueryApi({

@@ -23,6 +23,8 @@ import type { Config } from './config.js';
 import type { Engine } from './engine.js';
 import type { OtlpReceiver } from './receiver.js';
 import type { StoreWriter } from './store-writer.js';
+import type { SinkRunner } from './sinks.js';
+import type { KillSwitch } from './kill-switch.js';
 
 export class SelfTelemetry {
   private readonly provider: MeterProvider;
@@ -33,7 +35,7 @@ export class SelfTelemetry {
   /** Spans for our own slow paths; a no-op tracer unless OTLP traces are on. */
   readonly tracer: Tracer;
 
-  constructor(private readonly config: Config['telemetry'], engine: Engine, receiver: OtlpReceiver, store?: StoreWriter) {
+  constructor(private readonly config: Config['telemetry'], engine: Engine, receiver: OtlpReceiver, store?: StoreWriter, response?: { sinks: SinkRunner[]; killSwitch?: KillSwitch }) {
     const readers: MetricReader[] = [];
     if (config.prometheus.enabled) {
       this.prometheus = new PrometheusExporter({ host: config.prometheus.host, port: config.prometheus.port, preventServerStart: true });
@@ -100,6 +102,31 @@ export class SelfTelemetry {
       gauge('chainwatch_store_spill_bytes', 'Bytes waiting in the spill', () => w.spillBytes);
       gauge('chainwatch_store_up', '1 when the last event store request succeeded', () => (w.storeUp ? 1 : 0));
       gauge('chainwatch_store_buffered_rows', 'Rows waiting in memory for the next batch', () => store.pending.rows);
+    }
+    if (response !== undefined) {
+      const sinks = response.sinks;
+      counter('chainwatch_sink_alerts_sent', 'Alerts delivered, per sink', (o) => {
+        for (const k of sinks) o(k.counters.sent, { sink: k.transport.name });
+      });
+      counter('chainwatch_sink_alerts_dropped', 'Alerts a sink gave up on (retries exhausted or queue full), per sink', (o) => {
+        for (const k of sinks) o(k.counters.dropped, { sink: k.transport.name });
+      });
+      counter('chainwatch_sink_failed_attempts', 'Failed delivery attempts, per sink', (o) => {
+        for (const k of sinks) o(k.counters.failedAttempts, { sink: k.transport.name });
+      });
+      gauge('chainwatch_sink_queued', 'Alerts waiting in sink queues', () => sinks.reduce((n, k) => n + k.counters.queued, 0));
+      const ks = response.killSwitch;
+      if (ks !== undefined) {
+        counter('chainwatch_revocations', 'Revocation decisions, by mode', (o) => {
+          for (const [mode, n] of Object.entries(ks.counters.decided)) o(n, { mode });
+        });
+        counter('chainwatch_revocation_attempts', 'Revocation delivery attempts, by outcome', (o) => {
+          o(ks.counters.delivered, { outcome: 'delivered' });
+          o(ks.counters.failedAttempts, { outcome: 'failed' });
+        });
+        counter('chainwatch_revocations_dead', 'Revocation messages dead-lettered after the retry limit', (o) => o(ks.counters.dead));
+        gauge('chainwatch_outbox_pending', 'Revocation messages not yet delivered (pending, sending or held for approval)', () => ks.pending());
+      }
     }
     metrics.setGlobalMeterProvider(this.provider);
   }

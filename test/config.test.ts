@@ -79,3 +79,25 @@ describe('configuration', () => {
     expect(() => loadConfig('/nonexistent/chainwatch.yaml', {})).toThrow(/\/nonexistent\/chainwatch\.yaml:1:1: cannot read/);
   });
 });
+
+describe('sinks, response and store configuration', () => {
+  it('locates bad sinks and response rules', () => {
+    const sink = errors('sinks:\n  - { type: syslog, host: siem, port: 99999 }\n').join('\n');
+    expect(sink).toMatch(/sinks\[0\]/);
+    expect(errors('response:\n  rules:\n    - { name: r, mode: nuke }\n').join('\n')).toMatch(/response\.rules\[0\]\.mode: must be one of "off", "dry-run", "approve", "auto"/);
+    expect(errors('store:\n  kind: postgres\n').join('\n')).toMatch(/store\.kind: must be one of "sqlite", "clickhouse"/);
+    expect(errors('response:\n  cooldown: soon\n').join('\n')).toMatch(/response\.cooldown: "soon" is not a duration/);
+  });
+
+  it('reads secrets only from the environment variables the config names', async () => {
+    const { buildSink, killSwitchConfig } = await import('../src/sink-factory.js');
+    const c = loadConfig(file('sinks:\n  - { type: splunk_hec, url: "https://splunk:8088/services/collector/event", token_env: CHAINWATCH_HEC_TOKEN }\nresponse:\n  webhook: { url: "https://idp/revoke", secret_env: REVOKE_SECRET }\n'), { CHAINWATCH_HEC_TOKEN: 'x' });
+    // A secret's variable is not mistaken for a config path, even with our prefix.
+    expect(envOverrides({ CHAINWATCH_HEC_TOKEN: 'x' })).toEqual({});
+    expect(() => buildSink(c.sinks[0], 0, {}, c.format)).toThrow(/sinks\[0\]\.token_env: environment variable CHAINWATCH_HEC_TOKEN is not set/);
+    expect(buildSink(c.sinks[0], 0, { CHAINWATCH_HEC_TOKEN: 'abc' }, c.format).name).toBe('splunk_hec splunk:8088');
+    expect(() => killSwitchConfig(c.response!, { REVOKE_SECRET: 'whsec_c2hvcnQ=' })).toThrow(/whsec_ \+ base64 of 24–64 random bytes/);
+    expect(killSwitchConfig(c.response!, { REVOKE_SECRET: `whsec_${Buffer.alloc(32).toString('base64')}` }).webhook?.key).toHaveLength(32);
+    expect(showConfig(c)).not.toContain('abc');
+  });
+});
