@@ -9,6 +9,9 @@
 # The server is the distribution's release (18.16 on Debian 12); our DDL and queries work there
 # and on current releases (see src/clickhouse-dialect.ts).
 set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=deploy/pidfile.sh
+. "$here/pidfile.sh"
 dir="${CLICKHOUSE_DIR:-/tmp/chainwatch-clickhouse}"
 port="${CLICKHOUSE_PORT:-8123}"
 tcp=$((port + 877))
@@ -24,7 +27,7 @@ install() {
 }
 
 running() {
-  [ -f "$dir/clickhouse.pid" ] && kill -0 "$(cat "$dir/clickhouse.pid")" 2>/dev/null
+  pid_running "$dir/clickhouse.pid"
 }
 
 start() {
@@ -76,13 +79,7 @@ XML
 }
 
 stop() {
-  if ! running; then return 0; fi
-  local pid
-  pid=$(cat "$dir/clickhouse.pid")
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || { rm -f "$dir/clickhouse.pid"; return 0; }; sleep 0.5; done
-  kill -9 "$pid" 2>/dev/null || true
-  rm -f "$dir/clickhouse.pid"
+  pid_stop "$dir/clickhouse.pid"
 }
 
 case "${1:-}" in

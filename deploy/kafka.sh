@@ -8,6 +8,8 @@
 # default /tmp/chainwatch-kafka), KAFKA_PORT (default 9092).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=deploy/pidfile.sh
+. "$here/pidfile.sh"
 version=3.9.1
 cache="${CHAINWATCH_CACHE:-$HOME/.cache/chainwatch}/kafka-$version"
 dir="${KAFKA_DIR:-/tmp/chainwatch-kafka}"
@@ -22,7 +24,7 @@ fetch() {
 }
 
 running() {
-  [ -f "$dir/kafka.pid" ] && kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null
+  pid_running "$dir/kafka.pid"
 }
 
 start() {
@@ -76,13 +78,7 @@ LOG
 }
 
 stop() {
-  if ! running; then return 0; fi
-  local pid
-  pid=$(cat "$dir/kafka.pid")
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || { rm -f "$dir/kafka.pid"; return 0; }; sleep 0.5; done
-  kill -9 "$pid" 2>/dev/null || true
-  rm -f "$dir/kafka.pid"
+  pid_stop "$dir/kafka.pid"
 }
 
 case "${1:-}" in

@@ -4,20 +4,18 @@
  * idempotency key, same body — and it is delivered; nothing is lost, nothing is doubled.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer, type ServerResponse } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Webhook } from 'standardwebhooks';
 import { listRevocations } from '../src/revocations.js';
 import { openDatabase } from '../src/sqlite-db.js';
 import { agentTrace } from './helpers/spans.js';
+import { type Served, serve } from './helpers/serve.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-crash-'));
-const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
-const tsx = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
 const SECRET = `whsec_${Buffer.alloc(32, 9).toString('base64')}`;
 const children: ChildProcess[] = [];
 
@@ -26,26 +24,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function serve(): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, ['--import', tsx, cli, 'serve', '--config', join(dir, 'chainwatch.yaml')], {
-    cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KS_WEBHOOK_SECRET: SECRET },
-  });
-  children.push(proc);
-  let err = '';
-  proc.stdout!.resume();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 20_000);
-    proc.stderr!.on('data', (b: Buffer) => {
-      err += b.toString();
-      const line = err.split('\n').find((l) => l.includes('"address"'));
-      if (line) {
-        clearTimeout(timer);
-        resolve({ proc, url: JSON.parse(line).address });
-      }
-    });
-    proc.on('exit', (code) => code !== null && reject(new Error(`serve exited ${code}: ${err}`)));
-  });
-}
+const start = (): Promise<Served> => serve(join(dir, 'chainwatch.yaml'), dir, { ...process.env, KS_WEBHOOK_SECRET: SECRET }, children);
 
 describe('kill-switch across a crash', () => {
   it('resends the same message after SIGKILL between send and acknowledgement', async () => {
@@ -74,7 +53,7 @@ response:
   webhook: { url: "http://127.0.0.1:${port}/revoke", secret_env: KS_WEBHOOK_SECRET, timeout: 60s }
   retry: { base: 100ms, max: 1s }
 `);
-    const first = await serve();
+    const first = await start();
     const tr = agentTrace({ t0: Date.UTC(2026, 5, 1, 10), agentId: 'support-agent-03', tools: [{ tool: 'upload', method: 'POST', url: 'https://paste-x.io/p', credential: 'key_crash' }] });
     expect((await fetch(`${first.url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(tr.doc) })).status).toBe(200);
     const end = Date.now() + 15_000;
@@ -89,7 +68,7 @@ response:
     db.close();
 
     hang = false;
-    const second = await serve();
+    const second = await start();
     const end2 = Date.now() + 15_000;
     while (got.length < 2 && Date.now() < end2) await new Promise((r) => setTimeout(r, 20));
     second.proc.kill('SIGTERM');

@@ -4,17 +4,15 @@
  * alerts to the file and the embedded store, writes the snapshot, and the process exits 0.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { agentTrace } from './helpers/spans.js';
+import { serve } from './helpers/serve.js';
 import { StateStore } from '../src/state-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-operate-'));
-const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
-const tsx = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
 const children: ChildProcess[] = [];
 
 afterAll(() => {
@@ -34,23 +32,7 @@ api: { host: 127.0.0.1, port: 0 }
 
 /** Start serve; resolve with the receiver and metrics URLs from its startup log line. */
 function start(): Promise<{ proc: ChildProcess; url: string; metrics: string; stderr: () => string }> {
-  const proc = spawn(process.execPath, ['--import', tsx, cli, 'serve', '--config', join(dir, 'chainwatch.yaml')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(proc);
-  let err = '';
-  proc.stdout!.resume();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 20_000);
-    proc.stderr!.on('data', (b: Buffer) => {
-      err += b.toString();
-      const line = err.split('\n').find((l) => l.includes('"address"'));
-      if (line) {
-        clearTimeout(timer);
-        const j = JSON.parse(line);
-        resolve({ proc, url: j.address, metrics: j.metrics, stderr: () => err });
-      }
-    });
-    proc.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
-  });
+  return serve(join(dir, 'chainwatch.yaml'), dir, process.env, children) as Promise<{ proc: ChildProcess; url: string; metrics: string; stderr: () => string }>;
 }
 
 const metric = (text: string, name: string, labels = ''): number => {
