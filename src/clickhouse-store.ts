@@ -1,6 +1,6 @@
 /**
  * The event store at scale: calls, chain summaries and alerts in ClickHouse via
- * @clickhouse/client over HTTP. The schema (deploy/clickhouse/schema.sql) and every query are
+ * @clickhouse/client over HTTP, inserted as RowBinary. The schema (deploy/clickhouse/schema.sql) and every query are
  * shaped for the server's release (src/clickhouse-sql.ts): Debian's 18.16 and current ones.
  * Reads of ReplacingMergeTree tables use FINAL so a replayed batch never counts twice.
  */
@@ -13,6 +13,20 @@ import {
   encodeCursor, maxSeverity, severitiesOf, toStored,
 } from './event-store.js';
 import { packagePath } from './package-path.js';
+import { type ColumnType, encodeRows } from './rowbinary.js';
+import { Readable } from 'node:stream';
+
+/** Each table's inserted columns in DDL order (deploy/clickhouse/schema.sql; checked against the server by the tests). */
+export const COLUMNS: Record<Table | 'alert_status', readonly (readonly [string, ColumnType])[]> = {
+  calls: [['ts', 'UInt64'], ['end_ts', 'UInt64'], ['trace_id', 'String'], ['span_id', 'String'], ['agent_id', 'String'], ['action', 'String'], ['kind', 'String'],
+    ['tool', 'String'], ['host', 'String'], ['url', 'String'], ['external', 'UInt8'], ['resource', 'String'], ['destinations', 'Array(String)'], ['principal', 'String'],
+    ['credential', 'String'], ['ok', 'UInt8'], ['status', 'UInt16'], ['retries', 'UInt16'], ['sensitive', 'UInt8'], ['bytes_out', 'UInt64']],
+  chains: [['trace_id', 'String'], ['agent_id', 'String'], ['start_ts', 'UInt64'], ['end_ts', 'UInt64'], ['calls', 'UInt32'], ['hosts', 'Array(String)'], ['actions', 'Array(String)'],
+    ['resources', 'UInt32'], ['principal', 'String'], ['conversation_id', 'String'], ['flagged', 'UInt8']],
+  alerts: [['id', 'String'], ['ts', 'UInt64'], ['severity', 'String'], ['severity_rank', 'UInt8'], ['score', 'Float64'], ['agent_id', 'String'], ['kind', 'String'],
+    ['title', 'String'], ['trace_id', 'String'], ['count', 'UInt32'], ['last_seen', 'UInt64'], ['body', 'String']],
+  alert_status: [['alert_id', 'String'], ['status', 'String'], ['by', 'String'], ['note', 'String'], ['at', 'UInt64']],
+};
 
 export interface ClickHouseConfig {
   url: string;
@@ -79,8 +93,15 @@ export class ClickHouseEventStore implements EventStore {
     const parts = Math.max(1, Math.min(this.config.insertParallelism, Math.floor(rows.length / MIN_SPLIT_ROWS)));
     const size = Math.ceil(rows.length / parts);
     const sends: Promise<unknown>[] = [];
-    for (let i = 0; i < rows.length; i += size) sends.push(this.client.insert({ table: `${this.db}.${table}`, values: rows.slice(i, i + size), format: 'JSONEachRow' }));
+    for (let i = 0; i < rows.length; i += size) sends.push(this.insertBinary(table, rows.slice(i, i + size)));
     await Promise.all(sends);
+  }
+
+  /** RowBinary: no text to escape or parse on either side (see src/rowbinary.ts). */
+  private async insertBinary(table: Table | 'alert_status', rows: object[]): Promise<void> {
+    const body = encodeRows(rows, COLUMNS[table]);
+    const res = await this.client.exec({ query: `INSERT INTO ${this.db}.${table} (${COLUMNS[table].map((c) => c[0]).join(', ')}) FORMAT RowBinary`, values: Readable.from([body], { objectMode: false }) });
+    for await (const _ of res.stream) { /* drain: the insert is done when the response ends */ }
   }
 
   private async rows<T>(sql: string, params: Params, bound = true): Promise<T[]> {
@@ -150,7 +171,7 @@ export class ClickHouseEventStore implements EventStore {
   async setStatus(id: string, c: StatusChange): Promise<boolean> {
     const [r] = await this.rows<{ n: string }>(`SELECT count() AS n FROM ${this.db}.alerts WHERE id = {id:String}`, { id });
     if (Number(r.n) === 0) return false;
-    await this.client.insert({ table: `${this.db}.alert_status`, values: [{ alert_id: id, status: c.status, by: c.by, note: c.note, at: c.at }], format: 'JSONEachRow' });
+    await this.insertBinary('alert_status', [{ alert_id: id, status: c.status, by: c.by, note: c.note, at: c.at }]);
     return true;
   }
 

@@ -19,7 +19,7 @@ export interface StoreWriterConfig {
 }
 
 export const defaultStoreWriterConfig: Omit<StoreWriterConfig, 'spillDir'> = {
-  batchRows: 50_000, flushMs: 1_000, maxBufferRows: 200_000, maxSpillBytes: 1 << 30, retryMs: 2_000,
+  batchRows: 100_000, flushMs: 1_000, maxBufferRows: 400_000, maxSpillBytes: 1 << 30, retryMs: 2_000,
 };
 
 export interface StoreWriterCounters {

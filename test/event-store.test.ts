@@ -211,3 +211,25 @@ describe('ClickHouse DDL per release', () => {
     expect(() => renderSchema(dialectFor('18.16.1'), 'cw; DROP DATABASE x', retention)).toThrow(/plain identifier/);
   });
 });
+
+describe('ClickHouse columns', () => {
+  it('inserts the columns the server has, in its order', async () => {
+    const { COLUMNS } = await import('../src/clickhouse-store.js');
+    const ch = stores[1] as ClickHouseEventStore;
+    for (const table of Object.keys(COLUMNS) as (keyof typeof COLUMNS)[]) {
+      const rs = await ch.client.query({ query: `SELECT name, type FROM system.columns WHERE database = 'cw_test' AND table = '${table}' AND default_kind = ''`, format: 'JSONEachRow' });
+      const cols = (await rs.json<{ name: string; type: string }>()).map((c) => [c.name, c.type.replace(/^LowCardinality\((.*)\)$/, '$1')]);
+      expect([table, cols]).toEqual([table, COLUMNS[table].map(([n, t]) => [n, t])]);
+    }
+  });
+
+  it('round-trips long, multi-byte and hostile values through RowBinary', async () => {
+    const ch = stores[1] as ClickHouseEventStore;
+    const long = `https://x.example/${'ü✓🙂'.repeat(60)}?q=${HOSTILE.join('|')}`;
+    const row = { ...(rows.calls[0] as object), trace_id: 'f'.repeat(32), span_id: 'e'.repeat(16), url: long, resource: HOSTILE.join(''), destinations: Array.from({ length: 130 }, (_, i) => `email:u${i}@ü.example`), bytes_out: 2 ** 40 };
+    await ch.insert('calls', [row]);
+    const rs = await ch.client.query({ query: `SELECT * FROM cw_test.calls WHERE trace_id = '${'f'.repeat(32)}'`, format: 'JSONEachRow' });
+    const [got] = await rs.json<Record<string, unknown>>();
+    expect({ ...got, ts: Number(got.ts), end_ts: Number(got.end_ts), bytes_out: Number(got.bytes_out) }).toEqual(row);
+  });
+});

@@ -21,7 +21,7 @@ import { SqliteEventStore } from '../../src/sqlite-store.js';
 
 const N = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const BATCHES = [10_000, 50_000, 100_000];
+const BATCHES = [50_000, 100_000, 200_000];
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     await ch2.init();
     const sqlite = new SqliteEventStore(openDatabase(join(dir, 'sqlite')));
     const bytes = Buffer.byteLength(data.slice(0, 1000).map((r) => JSON.stringify(r)).join('\n')) / 1000;
-    process.stdout.write(`${data.length.toLocaleString('en')} call rows (JSONEachRow ~${Math.round(bytes)} B a row), ClickHouse ${ch.dialect.version}, ${ROUNDS} rounds, median rows/s\n\n`);
+    process.stdout.write(`${data.length.toLocaleString('en')} call rows (~${Math.round(bytes)} B a row as JSON), ClickHouse ${ch.dialect.version}, ${ROUNDS} rounds, median rows/s\n\n`);
     process.stdout.write('| store | batch rows | rows/s | ratio to SQLite |\n|---|---|---|---|\n');
     for (const batch of BATCHES) {
       const rates: number[][] = [[], [], []];
