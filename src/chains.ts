@@ -168,6 +168,9 @@ export class ChainAssembler {
         released: new Set(), firstEnd: call.endTime, lastEnd: call.endTime, done: false, principal: call.principal,
         conversation: call.conversationId,
       };
+      // A trace that reopens after its chain closed keeps the chain's start, as with spans.
+      const known = this.closed.get(call.traceId);
+      if (known) buf.startedAt = known.startTime;
       if (this.open.size >= this.config.maxOpenTraces) this.evictOldest();
     } else this.open.delete(call.traceId);
     this.open.set(call.traceId, buf);
@@ -186,6 +189,12 @@ export class ChainAssembler {
       if (buf.lastEnd + this.config.idleTimeoutMs > this.watermark) break;
       this.finish(buf, true);
     }
+  }
+
+  /** Close one trace's chain now (a close decided upstream, e.g. by the Kafka ingest stage). */
+  close(traceId: string): void {
+    const buf = this.open.get(traceId);
+    if (buf !== undefined) this.finish(buf, true);
   }
 
   /** Release everything and close every open chain (end of replay, shutdown). */

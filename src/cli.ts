@@ -47,7 +47,9 @@ program.command('serve')
   .option('--alerts <file>', 'alerts JSONL file (default: STATE/alerts.jsonl)')
   .option('--pretty', 'human-readable alerts on stdout instead of JSON lines')
   .option('--policies <files...>', 'declared-scope policy files (YAML), reloaded on change')
-  .action(async (opts: { config?: string; state?: string; host?: string; port?: number; alerts?: string; pretty?: boolean; policies?: string[] }) => {
+  .option('--kafka <brokers>', 'also consume the Collector\'s otlp_spans topic from these brokers (comma-separated)')
+  .option('--kafka-stage <stage>', 'ingest, detect or both (default both)', 'both')
+  .action(async (opts: { config?: string; state?: string; host?: string; port?: number; alerts?: string; pretty?: boolean; policies?: string[]; kafka?: string; kafkaStage: string }) => {
     const config = loadConfig(opts.config);
     log.level = process.env.CHAINWATCH_LOG_LEVEL ?? config.logLevel;
     const service = new Service({
@@ -58,6 +60,7 @@ program.command('serve')
       store: config.store, api: { ...config.api, token: process.env.CHAINWATCH_API_TOKEN },
       sinks: config.sinks.map((k, i) => buildSink(k, i, process.env, config.format)),
       ...(config.response ? { killSwitch: killSwitchConfig(config.response, process.env, config.format.linkTemplate) } : {}),
+      ...(opts.kafka ? { kafka: { brokers: opts.kafka.split(','), stages: kafkaStages(opts.kafkaStage) } } : {}),
     });
     const address = await service.start();
     log.info({ address, metrics: service.metricsUrl, api: service.apiUrl, store: service.events.kind, state: service.store.dir, agents: service.engine.agents.size }, 'chainwatch serving OTLP/HTTP on %s/v1/traces', address);
@@ -70,6 +73,12 @@ program.command('serve')
     process.once('SIGTERM', () => void shutdown('SIGTERM'));
     process.once('SIGINT', () => void shutdown('SIGINT'));
   });
+
+function kafkaStages(s: string): ('ingest' | 'detect')[] {
+  if (s === 'both') return ['ingest', 'detect'];
+  if (s === 'ingest' || s === 'detect') return [s];
+  throw new ChainwatchError(`--kafka-stage ${s}: use ingest, detect or both`);
+}
 
 const configCmd = program.command('config').description('check and show configuration');
 configCmd.command('check')

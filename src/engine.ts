@@ -195,6 +195,11 @@ export class Engine {
     this.assembler.addCall(call);
   }
 
+  /** A chain closed upstream (the Kafka ingest stage saw its root span or its idle timeout). */
+  closeChain(traceId: string): void {
+    this.assembler.close(traceId);
+  }
+
   /** Advance event time without input (live idle) and emit rollups that are due. */
   advance(watermark: number): void {
     this.assembler.advance(watermark);

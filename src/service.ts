@@ -28,6 +28,10 @@ import { StoreWriter, defaultStoreWriterConfig } from './store-writer.js';
 import { KillSwitch, type KillSwitchConfig } from './kill-switch.js';
 import { SinkRunner, type SinkTransport } from './sinks.js';
 import { loadSigner } from './ssf.js';
+import { Kafka, logLevel } from 'kafkajs';
+import { registerKafkaCodecs } from './kafka-codecs.js';
+import { KafkaDetect } from './kafka-detect.js';
+import { KafkaIngest, type KafkaTopics, defaultKafkaTopics, ensureTopics } from './kafka-ingest.js';
 
 /** The few logger methods the service uses (pino's signature). */
 export interface ServiceLog {
@@ -61,6 +65,8 @@ export interface ServiceOptions {
   sinks?: SinkTransport[];
   /** The kill-switch; off when absent. */
   killSwitch?: KillSwitchConfig;
+  /** Kafka stages to run in this process (`serve --kafka`). */
+  kafka?: { brokers: string[]; stages: ('ingest' | 'detect')[]; topics?: KafkaTopics };
 }
 
 const DEFAULT_STORE: Config['store'] = {
@@ -97,6 +103,8 @@ export class Service {
   readonly sinks: SinkRunner[];
   readonly killSwitch?: KillSwitch;
   private responses: Promise<unknown> = Promise.resolve();
+  ingest?: KafkaIngest;
+  detect?: KafkaDetect;
 
   constructor(readonly options: ServiceOptions) {
     this.store = new StateStore(options.stateDir);
@@ -113,7 +121,11 @@ export class Service {
       for (const s of this.sinks) s.offer(a);
       options.onAlert?.(a);
     };
-    this.engine = new Engine(options.engine ?? defaultEngineConfig, (a) => {
+    const engineConfig = options.engine ?? defaultEngineConfig;
+    // Fed by the Kafka detect stage, chains close when the ingest stage says so (a close record in
+    // the agent's partition); our own idle timeout is only a backstop for a lost close record.
+    const detectOnKafka = options.kafka?.stages.includes('detect') === true;
+    this.engine = new Engine(detectOnKafka ? { ...engineConfig, chains: { ...engineConfig.chains, idleTimeoutMs: engineConfig.chains.idleTimeoutMs * 10 } } : engineConfig, (a) => {
       publish(a);
       const ks = this.killSwitch;
       // One at a time, in alert order: revocations of one credential are recorded in the order raised.
@@ -174,6 +186,7 @@ export class Service {
       metrics: this.metricsUrl ?? null, api: this.apiUrl ?? null,
       store: { kind: this.events.kind, ...this.eventWriter.counters, ...this.eventWriter.pending },
       sinks: Object.fromEntries(this.sinks.map((s) => [s.transport.name, s.counters])),
+      kafka: this.options.kafka ? { ingest: this.ingest?.counters ?? null, detect: this.detect?.counters ?? null } : null,
       killSwitch: this.killSwitch?.counters ?? null,
     };
   }
@@ -189,6 +202,21 @@ export class Service {
     if (this.killSwitch) {
       if (this.options.killSwitch?.ssf) this.killSwitch.signer = await loadSigner(this.options.stateDir);
       this.killSwitch.start();
+    }
+    const k = this.options.kafka;
+    if (k) {
+      registerKafkaCodecs();
+      const kafka = new Kafka({ clientId: 'chainwatch', brokers: k.brokers, logLevel: logLevel.NOTHING });
+      const topics = k.topics ?? defaultKafkaTopics;
+      await ensureTopics(kafka, topics);
+      if (k.stages.includes('detect')) {
+        this.detect = new KafkaDetect(kafka, topics.calls, this.engine, () => this.durable(), () => (this.lastArrival = Date.now()));
+        await this.detect.start();
+      }
+      if (k.stages.includes('ingest')) {
+        this.ingest = new KafkaIngest(kafka, topics, this.options.engine ?? defaultEngineConfig);
+        await this.ingest.start();
+      }
     }
     const address = await this.receiver.listen();
     this.metricsUrl = await this.telemetry?.start();
@@ -206,6 +234,12 @@ export class Service {
     this.timers.push(setInterval(() => this.snapshot(), this.options.snapshotEveryMs ?? 60_000));
     for (const t of this.timers) t.unref();
     return address;
+  }
+
+  /** Alerts written and revocations recorded: what a Kafka offset commit must wait for. */
+  async durable(): Promise<void> {
+    this.writer.flush();
+    await this.responses;
   }
 
   /** Save the engine's state (traced: the largest synchronous pause in the process). */
@@ -251,6 +285,9 @@ export class Service {
       };
       await bounded(this.receiver.close());
       await bounded(this.api?.close() ?? Promise.resolve());
+      // Ingest first: closing its open chains produces their last records for detect.
+      await bounded(this.ingest?.stop() ?? Promise.resolve());
+      await bounded(this.detect?.stop() ?? Promise.resolve());
       this.traced('chainwatch.shutdown.flush', () => {
         this.engine.flush();
         this.writer.flush();

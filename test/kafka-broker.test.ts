@@ -1,8 +1,10 @@
 /**
  * The development broker (deploy/kafka.sh: Apache Kafka 3.9.1 fetched with mvn, single-node
  * KRaft on loopback) with kafkajs: an OTLP protobuf batch written as the Collector's Kafka
- * exporter writes it (topic otlp_spans, key = trace id hex, gzip) comes back byte-identical and
- * decodes to the same spans. The foundation for the Kafka stages of issue 4.
+ * exporter writes it comes back byte-identical; the alerts sink writes to a topic; and the two
+ * stages (ingest: otlp_spans → calls topic; detect: calls → engine) running in `serve` give the
+ * same alerts as OTLP/HTTP for the same spans — otlp_proto and otlp_json records, keys trace id
+ * or null, gzip/snappy/lz4/zstd batches — while poison records go to the dead-letter topic.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -17,6 +19,11 @@ import { decodeTraceRequest } from '../src/otlp-proto.js';
 import type { Alert } from '../src/alerts.js';
 import { defaultFormatOptions } from '../src/format-common.js';
 import { KafkaSink } from '../src/sink-kafka.js';
+import { registerKafkaCodecs } from '../src/kafka-codecs.js';
+import { Service } from '../src/service.js';
+import { simulate } from '../src/simulate.js';
+import { decodeTraceRequestJson } from '../src/otlp-json.js';
+import { toProto } from './helpers/spans.js';
 
 const script = fileURLToPath(new URL('../deploy/kafka.sh', import.meta.url));
 const port = 19092;
@@ -96,4 +103,79 @@ describe('development Kafka broker', () => {
       await consumer.disconnect();
     }
   }, 60_000);
+
+  it('runs both stages: Collector-format records give the same alerts as OTLP/HTTP; poison goes to the dead-letter topic', async () => {
+    registerKafkaCodecs();
+    const sim = simulate({ seed: 19, agentsPerRole: 2, historyDays: 3, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 10 });
+    const topics = { spans: 'otlp_spans_e2e', calls: 'chainwatch_calls_e2e', dlq: 'otlp_spans_e2e_dlq' };
+    const learned = (svc: Service): void => {
+      svc.engine.mode = 'learn';
+      for (const doc of sim.history) svc.engine.ingestSpans(decodeTraceRequestJson(doc, svc.engine.norm.filter).spans);
+      svc.engine.flush();
+      svc.engine.mode = 'detect';
+    };
+    const viaHttp: Alert[] = [];
+    const viaKafka: Alert[] = [];
+    const dirs = [mkdtempSync(join(tmpdir(), 'cw-http-')), mkdtempSync(join(tmpdir(), 'cw-kafka-'))];
+    const http = new Service({ stateDir: dirs[0], receiver: { port: 0 }, onAlert: (a) => viaHttp.push(a) });
+    const viaK = new Service({ stateDir: dirs[1], receiver: { port: 0 }, onAlert: (a) => viaKafka.push(a), kafka: { brokers: [`127.0.0.1:${port}`], stages: ['ingest', 'detect'], topics } });
+    learned(http);
+    learned(viaK);
+    const url = `${await http.start()}/v1/traces`;
+    await viaK.start();
+    const producer = new Kafka({ clientId: 'collector', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING }).producer();
+    try {
+      for (const doc of sim.live) expect((await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) })).status).toBe(200);
+      http.engine.flush();
+      await producer.connect();
+      const codecs = [CompressionTypes.GZIP, CompressionTypes.Snappy, CompressionTypes.LZ4, CompressionTypes.ZSTD, CompressionTypes.None];
+      let sent = 0;
+      for (let i = 0; i < sim.live.length; i += 8) {
+        const chunk = sim.live.slice(i, i + 8);
+        // As the Collector's exporter writes them: otlp_proto by default, some otlp_json; key = trace id, or none.
+        const messages = chunk.map((doc, j) => {
+          const traceId = (doc as any).resourceSpans[0].scopeSpans[0].spans[0].traceId as string;
+          return { key: j % 3 === 0 ? null : traceId, value: j % 4 === 3 ? JSON.stringify(doc) : Buffer.from(toProto(doc)) };
+        });
+        if (i === 16) messages.push({ key: null, value: Buffer.from('not an OTLP request') }, { key: 'x', value: '{"resourceSpans": 7}' });
+        await producer.send({ topic: topics.spans, compression: codecs[(i / 8) % codecs.length], messages });
+        sent += messages.length;
+      }
+      const until = async (f: () => boolean, ms = 60_000): Promise<void> => {
+        const end = Date.now() + ms;
+        while (!f() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+        expect(f()).toBe(true);
+      };
+      await until(() => viaK.ingest!.counters.records === sent);
+      await viaK.ingest!.stop();
+      const ingest = viaK.ingest!.counters;
+      await until(() => viaK.detect!.counters.records === ingest.calls + ingest.closes);
+      viaK.engine.flush();
+      expect(ingest.deadLettered).toBe(2);
+      expect(viaK.detect!.counters.malformed).toBe(0);
+
+      const key = (a: Alert): string => `${a.id} ${a.severity} ${a.count}${a.update ? ' update' : ''}`;
+      expect(viaHttp.length).toBeGreaterThan(5);
+      expect(viaKafka.map(key).sort()).toEqual(viaHttp.map(key).sort());
+
+      const dlq = new Kafka({ clientId: 'chainwatch-test', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING }).consumer({ groupId: 'dlq-reader' });
+      await dlq.connect();
+      await dlq.subscribe({ topic: topics.dlq, fromBeginning: true });
+      const dead: { value: string; error: string }[] = [];
+      await new Promise<void>((resolve) => {
+        void dlq.run({ eachMessage: async ({ message }) => {
+          dead.push({ value: String(message.value), error: String(message.headers?.['chainwatch-error']) });
+          if (dead.length === 2) resolve();
+        } });
+      });
+      await dlq.disconnect();
+      expect(dead.map((d) => d.value).sort()).toEqual(['not an OTLP request', '{"resourceSpans": 7}']);
+      expect(dead.every((d) => d.error.length > 5)).toBe(true);
+    } finally {
+      await producer.disconnect();
+      await http.stop();
+      await viaK.stop();
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

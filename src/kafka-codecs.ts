@@ -1,0 +1,74 @@
+/**
+ * Kafka record-batch codecs beyond gzip (which kafkajs has built in), as the Collector's kafka
+ * exporter may use them: snappy (kafkajs-snappy, pure JS), lz4 (lz4js, pure JS, LZ4 frame format
+ * as Kafka uses it) and zstd (zstd-codec, WebAssembly). Registered once per process.
+ */
+import { createRequire } from 'node:module';
+import kafkajs from 'kafkajs';
+
+// CommonJS: CompressionCodecs is not among the names Node's ESM loader can see, so take it from the default export.
+const { CompressionCodecs, CompressionTypes } = kafkajs;
+
+const require = createRequire(import.meta.url);
+let registered = false;
+
+interface Encoder { buffer: Buffer }
+interface ZstdApi { Simple: new () => { compress(b: Uint8Array): Uint8Array }; Streaming: new () => { decompress(b: Uint8Array): Uint8Array } }
+
+interface Lz4Js {
+  compressBound(n: number): number;
+  compressBlock(src: Uint8Array, dst: Uint8Array, sIndex: number, sLength: number, hashTable: Uint32Array): number;
+  decompress(b: Uint8Array): Uint8Array;
+}
+
+const LZ4_BLOCK = 4 << 20;
+
+/**
+ * An LZ4 frame with independent blocks: Kafka's brokers refuse dependent-block frames, which is
+ * what lz4js's own frame writer produces (one hash table across blocks). Same format otherwise:
+ * magic, FLG (version 01, block independence), BD (4 MB blocks), header checksum, blocks, end mark.
+ */
+export function lz4Frame(lz4: Lz4Js, xxh32: { hash(seed: number, src: Uint8Array, index: number, length: number): number }, src: Buffer): Buffer {
+  const out = Buffer.alloc(7 + lz4.compressBound(src.length) + 4 * (Math.ceil(src.length / LZ4_BLOCK) + 2));
+  out.writeUInt32LE(0x184d2204, 0);
+  out[4] = 0x40 | 0x20;
+  out[5] = 7 << 4;
+  out[6] = (xxh32.hash(0, out, 4, 2) >> 8) & 0xff;
+  let pos = 7;
+  const block = Buffer.alloc(lz4.compressBound(Math.min(src.length, LZ4_BLOCK)) + 16);
+  for (let i = 0; i < src.length; i += LZ4_BLOCK) {
+    const size = Math.min(LZ4_BLOCK, src.length - i);
+    const n = lz4.compressBlock(src, block, i, size, new Uint32Array(1 << 16));
+    if (n === 0 || n >= size) {
+      out.writeUInt32LE((0x80000000 | size) >>> 0, pos);
+      src.copy(out, pos + 4, i, i + size);
+      pos += 4 + size;
+    } else {
+      out.writeUInt32LE(n, pos);
+      block.copy(out, pos + 4, 0, n);
+      pos += 4 + n;
+    }
+  }
+  out.writeUInt32LE(0, pos);
+  return out.subarray(0, pos + 4);
+}
+
+export function registerKafkaCodecs(): void {
+  if (registered) return;
+  registered = true;
+  const snappy = require('kafkajs-snappy') as () => unknown;
+  CompressionCodecs[CompressionTypes.Snappy] = snappy as never;
+  const lz4 = require('lz4js') as Lz4Js;
+  const xxh32 = require('lz4js/xxh32.js') as { hash(seed: number, src: Uint8Array, index: number, length: number): number };
+  CompressionCodecs[CompressionTypes.LZ4] = (() => ({
+    compress: async (encoder: Encoder) => lz4Frame(lz4, xxh32, encoder.buffer),
+    decompress: async (buffer: Buffer) => Buffer.from(lz4.decompress(buffer)),
+  })) as never;
+  const { ZstdCodec } = require('zstd-codec') as { ZstdCodec: { run(cb: (z: ZstdApi) => void): void } };
+  const zstd = new Promise<ZstdApi>((resolve) => ZstdCodec.run(resolve));
+  CompressionCodecs[CompressionTypes.ZSTD] = (() => ({
+    compress: async (encoder: Encoder) => Buffer.from(new (await zstd).Simple().compress(encoder.buffer)),
+    // Streaming: frames without a content size (as streaming producers write them) decode too.
+    decompress: async (buffer: Buffer) => Buffer.from(new (await zstd).Streaming().decompress(buffer)),
+  })) as never;
+}

@@ -1,0 +1,172 @@
+/**
+ * The Kafka ingest stage: consumes `otlp_spans` as the Collector's kafka exporter writes it
+ * (otlp_proto or otlp_json, detected per record; key = trace id or null; any codec of
+ * src/kafka-codecs.ts), decodes, normalizes, joins agent identity by trace, and produces
+ * AgentCall records keyed by agent id to the internal calls topic — plus a `close` record when it
+ * closes a chain (root span done, or idle), so the detect stage closes chains exactly when a
+ * single process would. Records that cannot be decoded go to the dead-letter topic with the
+ * reason in headers, and are counted; the stage keeps going. Offsets are resolved only after the
+ * batch's output is acknowledged by the broker.
+ */
+import { CompressionTypes, type Consumer, type Kafka, type Message, type Producer } from 'kafkajs';
+import { ChainAssembler } from './chains.js';
+import type { EngineConfig } from './engine.js';
+import { ChainwatchError } from './errors.js';
+import { Normalizer } from './normalize.js';
+import { decodeTraceRequestJson } from './otlp-json.js';
+import { decodeTraceRequest } from './otlp-proto.js';
+import type { RawSpan } from './span.js';
+
+/** Records per produce request: ~1 KB each, so well under the broker's 1 MB default batch limit once gzipped. */
+const SEND_CHUNK = 500;
+
+export interface KafkaTopics { spans: string; calls: string; dlq: string }
+export const defaultKafkaTopics: KafkaTopics = { spans: 'otlp_spans', calls: 'chainwatch_calls', dlq: 'otlp_spans_dlq' };
+
+export interface IngestCounters { records: number; spans: number; calls: number; closes: number; deadLettered: number; produceErrors: number; lastError?: string }
+
+/** One record of the calls topic. */
+export type CallRecord = { t: 'call'; call: import('./agent-call.js').AgentCall } | { t: 'close'; traceId: string };
+
+export class KafkaIngest {
+  readonly counters: IngestCounters = { records: 0, spans: 0, calls: 0, closes: 0, deadLettered: 0, produceErrors: 0 };
+  private readonly norm: Normalizer;
+  private readonly assembler: ChainAssembler;
+  private readonly consumer: Consumer;
+  private readonly producer: Producer;
+  private out: Message[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private lastRecord = Date.now();
+  private lastTick = Date.now();
+  private sending: Promise<void> = Promise.resolve();
+
+  constructor(kafka: Kafka, private readonly topics: KafkaTopics, engine: EngineConfig, groupId = 'chainwatch-ingest') {
+    this.norm = new Normalizer(engine.normalize);
+    this.assembler = new ChainAssembler(this.norm, {
+      call: (call) => {
+        this.counters.calls++;
+        this.out.push({ key: call.agent.id, value: JSON.stringify({ t: 'call', call } satisfies CallRecord) });
+      },
+      close: (chain) => {
+        this.counters.closes++;
+        this.out.push({ key: chain.agent.id, value: JSON.stringify({ t: 'close', traceId: chain.traceId } satisfies CallRecord) });
+      },
+    }, engine.chains);
+    this.consumer = kafka.consumer({ groupId, maxBytesPerPartition: 4 << 20 });
+    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
+  }
+
+  async start(): Promise<void> {
+    await this.producer.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.topics.spans, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: true, eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning }) => {
+        const dead: Message[] = [];
+        let last: string | undefined;
+        for (const m of batch.messages) {
+          if (!isRunning()) break;
+          this.counters.records++;
+          try {
+            this.ingest(this.decode(m.value));
+          } catch (err) {
+            this.counters.deadLettered++;
+            dead.push({
+              key: m.key, value: m.value, headers: {
+                'chainwatch-error': (err as Error).message.slice(0, 500), 'chainwatch-source-topic': batch.topic,
+                'chainwatch-source-partition': String(batch.partition), 'chainwatch-source-offset': m.offset,
+              },
+            });
+          }
+          last = m.offset;
+        }
+        this.lastRecord = Date.now();
+        await this.send(dead);
+        if (last !== undefined) resolveOffset(last);
+        await heartbeat();
+      },
+    });
+    this.timer = setInterval(() => this.tick(), 500);
+    this.timer.unref();
+  }
+
+  private decode(value: Buffer | null): RawSpan[] {
+    if (value === null || value.length === 0) throw new ChainwatchError('empty record: expected an OTLP ExportTraceServiceRequest');
+    const filter = this.norm.filter;
+    // otlp_json starts with '{' (after optional whitespace); protobuf never does for a valid request.
+    let i = 0;
+    while (i < value.length && (value[i] === 0x20 || value[i] === 0x0a || value[i] === 0x0d || value[i] === 0x09)) i++;
+    const batch = value[i] === 0x7b ? decodeTraceRequestJson(value.toString('utf8'), filter) : decodeTraceRequest(value, filter);
+    return batch.spans;
+  }
+
+  private ingest(spans: RawSpan[]): void {
+    this.counters.spans += spans.length;
+    const kept = spans.filter((s) => !this.norm.isSelf(s.resource));
+    this.assembler.addBatch(kept);
+  }
+
+  /** With no records, move event time on by the wall-clock time that passed (as the HTTP service does). */
+  private tick(): void {
+    const now = Date.now();
+    if (now - this.lastRecord >= 500 && this.assembler.now > 0) this.assembler.advance(this.assembler.now + (now - this.lastTick));
+    this.lastTick = now;
+    // A failed send keeps its records (send puts them back) and is retried on the next tick.
+    if (this.out.length) void this.send([]).catch(() => undefined);
+  }
+
+  /**
+   * Produce what the assembler emitted (and dead letters), in chunks that stay under the broker's
+   * record-batch limit, gzip-compressed; one send at a time, in order. On failure the unsent
+   * records go back to the front of the queue (counted) and the error reaches the caller, so a
+   * consumer batch whose output was not acknowledged is not resolved.
+   */
+  private send(dead: Message[]): Promise<void> {
+    const out = this.out;
+    this.out = [];
+    const next = this.sending.then(async () => {
+      let i = 0;
+      try {
+        for (; i < out.length; i += SEND_CHUNK) {
+          await this.producer.send({ topic: this.topics.calls, messages: out.slice(i, i + SEND_CHUNK), acks: -1, compression: CompressionTypes.GZIP });
+        }
+        if (dead.length) await this.producer.send({ topic: this.topics.dlq, messages: dead, acks: -1 });
+      } catch (err) {
+        this.counters.produceErrors++;
+        this.counters.lastError = (err as Error).message;
+        this.out = out.slice(i).concat(this.out);
+        throw err;
+      }
+    });
+    this.sending = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Stop consuming (committing what is done), close every open chain and produce the rest. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.consumer.disconnect();
+    this.assembler.flush();
+    await this.send([]);
+    await this.producer.disconnect();
+  }
+}
+
+/**
+ * Create our topics when missing (a no-op when they exist): the Collector writes `spans`, we
+ * write `calls` (partitions = the detect stage's unit of scaling) and the dead letters.
+ */
+export async function ensureTopics(kafka: Kafka, topics: KafkaTopics, callsPartitions = 8): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const have = new Set(await admin.listTopics());
+    const want = [
+      { topic: topics.spans, numPartitions: 4 }, { topic: topics.calls, numPartitions: callsPartitions }, { topic: topics.dlq, numPartitions: 1 },
+    ].filter((t) => !have.has(t.topic));
+    if (want.length) await admin.createTopics({ topics: want, waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
