@@ -17,8 +17,8 @@ import { decodeTraceRequestJson } from './otlp-json.js';
 import { decodeTraceRequest } from './otlp-proto.js';
 import type { RawSpan } from './span.js';
 
-/** Records per produce request: ~1 KB each, so well under the broker's 1 MB default batch limit once gzipped. */
-const SEND_CHUNK = 500;
+/** Records per produce request: ~1 KB each, spread over the partitions and gzipped, so each partition's batch stays well under the broker's 1 MB default. */
+const SEND_CHUNK = 4000;
 
 export interface KafkaTopics { spans: string; calls: string; dlq: string }
 export const defaultKafkaTopics: KafkaTopics = { spans: 'otlp_spans', calls: 'chainwatch_calls', dlq: 'otlp_spans_dlq' };

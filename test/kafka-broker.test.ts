@@ -121,6 +121,13 @@ describe('development Kafka broker', () => {
     const viaK = new Service({ stateDir: dirs[1], receiver: { port: 0 }, onAlert: (a) => viaKafka.push(a), kafka: { brokers: [`127.0.0.1:${port}`], stages: ['ingest', 'detect'], topics } });
     learned(http);
     learned(viaK);
+    // One partition each: the OTLP/HTTP run sees the spans in one order, so the Kafka run must too.
+    // (Across partitions the order between agents is arbitrary by design, and order-sensitive
+    // baselines may then differ in a few alerts.)
+    const admin = new Kafka({ clientId: 'chainwatch-test', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: topics.spans, numPartitions: 1 }, { topic: topics.calls, numPartitions: 1 }], waitForLeaders: true });
+    await admin.disconnect();
     const url = `${await http.start()}/v1/traces`;
     await viaK.start();
     const producer = new Kafka({ clientId: 'collector', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING }).producer();
