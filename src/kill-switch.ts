@@ -46,6 +46,8 @@ export class KillSwitch {
   private pass: Promise<void> | undefined;
   private again = false;
   private dataVersion = -1;
+  /** Credentials counted as revoked, as last read from the store. */
+  private known = new Set<string>();
   readonly counters: KillSwitchCounters = { decided: {}, attempts: 0, delivered: 0, failedAttempts: 0, dead: 0 };
 
   constructor(readonly db: Db, readonly config: KillSwitchConfig, private readonly hooks: KillSwitchHooks, public signer?: SsfSigner) {
@@ -78,13 +80,12 @@ export class KillSwitch {
     const v = this.db.pragma('data_version', { simple: true }) as number;
     if (v === this.dataVersion) return;
     this.dataVersion = v;
-    const now = new Set(this.revokedCredentials().map((r) => r.credential));
+    const rows = this.revokedCredentials();
+    const now = new Set(rows.map((r) => r.credential));
     for (const c of this.known) if (!now.has(c)) this.hooks.restored(c);
-    for (const r of this.revokedCredentials()) if (!this.known.has(r.credential)) this.hooks.revoked(r.credential, r.at, r.revocation_id);
+    for (const r of rows) if (!this.known.has(r.credential)) this.hooks.revoked(r.credential, r.at, r.revocation_id);
     this.known = now;
   }
-
-  private known = new Set<string>();
 
   /** Decide on an alert and, when it revokes, record the revocation and its messages (one transaction). */
   async onAlert(alert: Alert): Promise<Decision | undefined> {
