@@ -10,14 +10,14 @@ export interface Dialect {
   version: string;
   /** Server-side query parameters (param_* over HTTP). */
   queryParams: boolean;
-  /** LowCardinality columns, table TTL and DateTime64 without experimental settings. */
+  /** LowCardinality columns, table TTL, DateTime64 and fromUnixTimestamp64Milli without experimental settings (20.8+). */
   modern: boolean;
 }
 
 export function dialectFor(version: string): Dialect {
   const [major = 0, minor = 0] = version.split('.').map((p) => Number.parseInt(p, 10));
   const atLeast = (ma: number, mi: number): boolean => major > ma || (major === ma && minor >= mi);
-  return { version, queryParams: atLeast(19, 8), modern: atLeast(20, 3) };
+  return { version, queryParams: atLeast(19, 8), modern: atLeast(20, 8) };
 }
 
 /** A ClickHouse string literal: single-quoted, with backslash, quote and control bytes escaped. */
