@@ -44,20 +44,20 @@ export interface ClickHouseConfig {
 
 export const defaultClickHouseConfig: ClickHouseConfig = { url: 'http://127.0.0.1:8123', database: 'chainwatch', username: 'default', requestTimeoutMs: 10_000, insertParallelism: 2 };
 
+const DAY_MS = 86_400_000;
+
 /** Below this many rows a batch is sent as one request. */
 const MIN_SPLIT_ROWS = 5_000;
 
-const RETENTION: Record<Table, string> = { calls: 'calls', chains: 'chains', alerts: 'alerts' };
-
 /** Fill the schema's slots for a release; exported for the DDL test. */
-export function renderSchema(dialect: Dialect, database: string, retentionDays: Record<Table, number>): string[] {
+export function renderSchema(dialect: Dialect, database: string, retentionMs: Record<Table, number>): string[] {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) throw new StoreError(`clickhouse.database "${database}" is not a plain identifier: use letters, digits and _`);
   const text = readFileSync(packagePath('deploy', 'clickhouse', 'schema.sql'), 'utf8').replace(/^--.*$/gm, '');
   return text.split(/^;$/m).map((s) => s.trim()).filter(Boolean).map((s) => s
     .replaceAll('{{db}}', database)
     .replaceAll('{{lc}}', dialect.modern ? 'LowCardinality(String)' : 'String')
     .replace(/\{\{time:(\w+)\}\}/g, (_, col: string) => (dialect.modern ? `,\n  time DateTime64(3) ALIAS fromUnixTimestamp64Milli(toInt64(${col}))` : ''))
-    .replace(/\{\{ttl:(\w+)\}\}/g, (_, t: Table) => (dialect.modern ? `\nTTL day + INTERVAL ${Math.max(1, Math.round(retentionDays[RETENTION[t] as Table]))} DAY` : '')));
+    .replace(/\{\{ttl:(\w+)\}\}/g, (_, t: Table) => (dialect.modern ? `\nTTL day + INTERVAL ${Math.max(1, Math.round(retentionMs[t] / DAY_MS))} DAY` : '')));
 }
 
 type Params = Record<string, unknown>;
@@ -68,7 +68,7 @@ export class ClickHouseEventStore implements EventStore {
   dialect: Dialect = dialectFor('0');
   private readonly db: string;
 
-  constructor(readonly config: ClickHouseConfig, private readonly retentionDays: Record<Table, number>) {
+  constructor(readonly config: ClickHouseConfig, private readonly retentionMs: Record<Table, number>) {
     this.db = config.database;
     this.client = createClient({
       url: config.url, username: config.username, password: config.password ?? '', request_timeout: config.requestTimeoutMs,
@@ -81,7 +81,7 @@ export class ClickHouseEventStore implements EventStore {
   async init(): Promise<void> {
     const [row] = await this.rows<{ v: string }>('SELECT version() AS v', {}, false);
     this.dialect = dialectFor(row.v);
-    for (const ddl of renderSchema(this.dialect, this.db, this.retentionDays)) await this.client.command({ query: ddl });
+    for (const ddl of renderSchema(this.dialect, this.db, this.retentionMs)) await this.client.command({ query: ddl });
   }
 
   /**

@@ -108,6 +108,12 @@ export interface Config {
   source: ConfigFile;
 }
 
+/** Where events are kept when the config says nothing: SQLite in the state dir. */
+export const defaultStoreConfig: Config['store'] = {
+  kind: 'sqlite', recordCalls: true, clickhouse: defaultClickHouseConfig, writer: defaultStoreWriterConfig,
+  retentionMs: { calls: 7 * DAY_MS, chains: 90 * DAY_MS, alerts: 365 * DAY_MS },
+};
+
 const ENV_PREFIX = 'CHAINWATCH_';
 /** Environment variables that are secrets or settings of their own, not config paths. */
 export const ENV_RESERVED = new Set(['CHAINWATCH_LOG_LEVEL', 'CHAINWATCH_API_TOKEN', 'CHAINWATCH_CLICKHOUSE_PASSWORD', 'CHAINWATCH_CACHE']);
@@ -202,8 +208,8 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     logLevel: source.logging?.level ?? 'info',
     shutdownDeadlineMs: duration(['shutdown', 'deadline'], source.shutdown?.deadline, 10_000),
     store: {
-      kind: st.kind ?? 'sqlite',
-      recordCalls: st.record_calls ?? true,
+      kind: st.kind ?? defaultStoreConfig.kind,
+      recordCalls: st.record_calls ?? defaultStoreConfig.recordCalls,
       clickhouse: {
         url: st.clickhouse?.url ?? defaultClickHouseConfig.url, database: st.clickhouse?.database ?? defaultClickHouseConfig.database,
         username: st.clickhouse?.username ?? defaultClickHouseConfig.username,
@@ -219,9 +225,9 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
         maxSpillBytes: st.max_spill_bytes ?? defaultStoreWriterConfig.maxSpillBytes,
       },
       retentionMs: {
-        calls: duration(['store', 'retention', 'calls'], st.retention?.calls, 7 * DAY_MS),
-        chains: duration(['store', 'retention', 'chains'], st.retention?.chains, 90 * DAY_MS),
-        alerts: duration(['store', 'retention', 'alerts'], st.retention?.alerts, 365 * DAY_MS),
+        calls: duration(['store', 'retention', 'calls'], st.retention?.calls, defaultStoreConfig.retentionMs.calls),
+        chains: duration(['store', 'retention', 'chains'], st.retention?.chains, defaultStoreConfig.retentionMs.chains),
+        alerts: duration(['store', 'retention', 'alerts'], st.retention?.alerts, defaultStoreConfig.retentionMs.alerts),
       },
     },
     api: { enabled: source.api?.enabled ?? defaultQueryApiConfig.enabled, host: source.api?.host ?? defaultQueryApiConfig.host, port: source.api?.port ?? defaultQueryApiConfig.port },

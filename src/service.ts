@@ -14,17 +14,17 @@ import type { RawSpan } from './span.js';
 import { StateStore } from './state-store.js';
 import { PolicyWatcher } from './policy-watch.js';
 import { SelfTelemetry } from './telemetry.js';
-import type { Config } from './config.js';
+import { type Config, defaultStoreConfig } from './config.js';
 import { appendFileSync, chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { ClickHouseEventStore, defaultClickHouseConfig } from './clickhouse-store.js';
+import { ClickHouseEventStore } from './clickhouse-store.js';
 import { type EventStore, alertRow, callRow, chainRow } from './event-store.js';
 import { buildQueryApi, type QueryApiConfig } from './query-api.js';
 import { audit } from './sqlite-db.js';
 import { SqliteEventStore } from './sqlite-store.js';
-import { StoreWriter, defaultStoreWriterConfig } from './store-writer.js';
+import { StoreWriter } from './store-writer.js';
 import { KillSwitch, type KillSwitchConfig } from './kill-switch.js';
 import { SinkRunner, type SinkTransport } from './sinks.js';
 import { loadSigner } from './ssf.js';
@@ -69,11 +69,6 @@ export interface ServiceOptions {
   kafka?: { brokers: string[]; stages: ('ingest' | 'detect')[]; topics?: KafkaTopics };
 }
 
-const DEFAULT_STORE: Config['store'] = {
-  kind: 'sqlite', recordCalls: true, clickhouse: defaultClickHouseConfig,
-  writer: defaultStoreWriterConfig, retentionMs: { calls: 7 * 86_400_000, chains: 90 * 86_400_000, alerts: 365 * 86_400_000 },
-};
-
 /** The API token: given, else the state dir's api-token file, created (0600) on first start. */
 function apiToken(stateDir: string, given: string | undefined): string {
   if (given !== undefined && given.length > 0) return given;
@@ -109,10 +104,8 @@ export class Service {
   constructor(readonly options: ServiceOptions) {
     this.store = new StateStore(options.stateDir);
     this.writer = new AlertWriter(options.alertsFile ?? this.store.alertsPath, options.out, !options.pretty);
-    const storeConfig = options.store ?? DEFAULT_STORE;
-    this.events = storeConfig.kind === 'clickhouse'
-      ? new ClickHouseEventStore(storeConfig.clickhouse, { calls: storeConfig.retentionMs.calls / 86_400_000, chains: storeConfig.retentionMs.chains / 86_400_000, alerts: storeConfig.retentionMs.alerts / 86_400_000 })
-      : new SqliteEventStore(this.store.db);
+    const storeConfig = options.store ?? defaultStoreConfig;
+    this.events = storeConfig.kind === 'clickhouse' ? new ClickHouseEventStore(storeConfig.clickhouse, storeConfig.retentionMs) : new SqliteEventStore(this.store.db);
     this.eventWriter = new StoreWriter(this.events, { ...storeConfig.writer, spillDir: join(options.stateDir, 'spill') }, options.log);
     this.sinks = (options.sinks ?? []).map((t) => new SinkRunner(t));
     const publish = (a: Alert): void => {
@@ -222,7 +215,7 @@ export class Service {
     this.metricsUrl = await this.telemetry?.start();
     if (this.api) this.apiUrl = await this.api.listen({ host: this.options.api!.host, port: this.options.api!.port });
     this.eventWriter.start();
-    const retention = (this.options.store ?? DEFAULT_STORE).retentionMs;
+    const retention = (this.options.store ?? defaultStoreConfig).retentionMs;
     const expire = (): void => {
       const now = Date.now();
       this.events.expire({ calls: now - retention.calls, chains: now - retention.chains, alerts: now - retention.alerts })

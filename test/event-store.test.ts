@@ -23,7 +23,7 @@ import { feed, newEngine } from './helpers/pipeline.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-store-'));
 const server = clickhouse(18132);
-const retention = { calls: 7, chains: 90, alerts: 365 };
+const retention = { calls: 7 * 86_400_000, chains: 90 * 86_400_000, alerts: 365 * 86_400_000 };
 const rows: Record<Table, object[]> = { calls: [], chains: [], alerts: [] };
 const emitted: Alert[] = [];
 let stores: EventStore[] = [];

@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const script = packagePath('deploy', 'clickhouse.sh');
   execFileSync('bash', [script, 'start'], { env, stdio: 'inherit' });
   const store = (insertParallelism: number): ClickHouseEventStore =>
-    new ClickHouseEventStore({ ...defaultClickHouseConfig, url: 'http://127.0.0.1:18140', database: 'bench', requestTimeoutMs: 120_000, insertParallelism }, { calls: 7, chains: 7, alerts: 7 });
+    new ClickHouseEventStore({ ...defaultClickHouseConfig, url: 'http://127.0.0.1:18140', database: 'bench', requestTimeoutMs: 120_000, insertParallelism }, { calls: 7 * 86_400_000, chains: 7 * 86_400_000, alerts: 7 * 86_400_000 });
   const ch = store(1);
   const ch2 = store(2);
   try {
