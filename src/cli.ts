@@ -330,15 +330,23 @@ function openState(dir: string): { engine: Engine; save(): void } {
   return { engine, save: () => store.save(engine) };
 }
 
+/** Work on the state dir's database, closed afterwards (the running service follows our commits). */
+function withState<T>(dir: string, work: (db: StateStore['db']) => T): T {
+  const store = new StateStore(dir);
+  try {
+    return work(store.db);
+  } finally {
+    store.close();
+  }
+}
+
 const revocations = program.command('revocations').description('the kill-switch\'s revocations: list, approve, undo (audited)');
 revocations.command('list')
   .option('--json', 'JSON instead of a table')
   .option('--limit <n>', 'most recent first', Number, 50)
   .addOption(stateOption())
   .action((opts: { json?: boolean; limit: number; state: string }) => {
-    const store = new StateStore(opts.state);
-    const list = listRevocations(store.db, opts.limit);
-    store.close();
+    const list = withState(opts.state, (db) => listRevocations(db, opts.limit));
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
       return;
@@ -355,9 +363,7 @@ revocations.command('approve')
   .option('--note <text>', 'why', '')
   .addOption(stateOption())
   .action((id: string, opts: { by: string; note: string; state: string }) => {
-    const store = new StateStore(opts.state);
-    approveRevocation(store.db, id, opts.by, opts.note);
-    store.close();
+    withState(opts.state, (db) => approveRevocation(db, id, opts.by, opts.note));
     process.stdout.write(`approved ${id}; the running chainwatch sends it on its next pass\n`);
   });
 revocations.command('undo')
@@ -366,9 +372,7 @@ revocations.command('undo')
   .option('--note <text>', 'why', '')
   .addOption(stateOption())
   .action((id: string, opts: { by: string; note: string; state: string }) => {
-    const store = new StateStore(opts.state);
-    const r = undoRevocation(store.db, id, opts.by, opts.note);
-    store.close();
+    const r = withState(opts.state, (db) => undoRevocation(db, id, opts.by, opts.note));
     process.stdout.write(r.restoreId ? `undone ${id}; restore message ${r.restoreId} queued for the webhook receiver\n` : `cancelled ${id} before it was sent\n`);
   });
 

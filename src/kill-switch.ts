@@ -106,7 +106,7 @@ export class KillSwitch {
       if (inserted === 0) return;
       const add = this.db.prepare('INSERT OR IGNORE INTO outbox (id, revocation_id, channel, credential, status, body, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
       for (const m of messages) add.run(m.id, revocationId, m.channel, credential, rowStatus, m.body, now, now);
-      audit(this.db, now, 'chainwatch', `revocation.${d.mode}`, revocationId, d.reason);
+      audit(this.db, now, 'chainwatch', 'revocation.recorded', revocationId, `[${d.mode}] ${d.reason}`);
     })();
     if (d.mode === 'auto') this.kick();
     return d;

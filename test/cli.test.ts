@@ -6,6 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import type { Alert } from '../src/alerts.js';
+import { KillSwitch } from '../src/kill-switch.js';
+import { StateStore } from '../src/state-store.js';
+
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 // The TypeScript loader by absolute URL: the commands run in temporary directories.
 const tsx = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
@@ -75,4 +79,29 @@ describe('chainwatch CLI', () => {
     const out = execFileSync(process.execPath, ['--import', tsx, cli, '--help'], { encoding: 'utf8' });
     for (const c of ['serve', 'learn', 'replay', 'simulate', 'eval', 'demo', 'baseline']) expect(out).toContain(c);
   });
+
+  it('lists, approves and undoes revocations, with an audit trail', async () => {
+    const state = join(dir, 'revocations');
+    const store = new StateStore(state);
+    const ks = new KillSwitch(store.db, {
+      policy: { rules: [{ name: 'review', mode: 'approve' }], blastRadius: { max: 5, windowMs: 60_000 }, cooldownMs: 0 },
+      webhook: { url: 'http://127.0.0.1:9/never', key: Buffer.alloc(32), timeoutMs: 1000 }, retry: { maxAttempts: 1, baseMs: 1, maxMs: 1 },
+    }, { revoked: () => {}, restored: () => {}, alert: () => {} });
+    await ks.onAlert({ id: 'c'.repeat(32), severity: 'critical', title: 'Denied destination', detectors: ['policy'], credential: 'key_cli', agent: { id: 'support-agent-01', group: 'support-agent', phase: 'enforcing' }, traceId: 'ab'.repeat(16), spanIds: [], time: '2026-06-01T10:00:00.000Z' } as unknown as Alert);
+    store.close();
+    const listed = JSON.parse(run(['revocations', 'list', '--json', '--state', state], dir).stdout);
+    expect(listed).toMatchObject([{ credential: 'key_cli', status: 'awaiting-approval', mode: 'approve', deliveries: [{ channel: 'webhook', status: 'held' }] }]);
+    const id = listed[0].id as string;
+    expect(run(['revocations', 'approve', id, '--state', state], dir).stderr).toMatch(/required option '--by <name>'/);
+    const approve = run(['revocations', 'approve', id, '--by', 'ana', '--note', 'confirmed', '--state', state], dir);
+    expect(approve.stdout).toMatch(new RegExp(`approved ${id}`));
+    expect(run(['revocations', 'approve', id, '--by', 'ana', '--state', state], dir).stderr).toMatch(/is pending, not awaiting approval/);
+    expect(run(['revocations', 'undo', id, '--by', 'bo', '--note', 'false positive', '--state', state], dir).stdout).toMatch(/cancelled .* before it was sent/);
+    expect(run(['revocations', 'list', '--state', state], dir).stdout).toMatch(/key_cli of support-agent-01 {2}CANCELLED \[approve\]/);
+    const db = new StateStore(state);
+    expect(db.db.prepare('SELECT actor, action FROM audit ORDER BY id').all()).toEqual([
+      { actor: 'chainwatch', action: 'revocation.recorded' }, { actor: 'ana', action: 'revocation.approve' }, { actor: 'bo', action: 'revocation.cancel' },
+    ]);
+    db.close();
+  }, 60_000);
 });
