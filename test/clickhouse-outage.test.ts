@@ -8,20 +8,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Config } from '../src/config.js';
+import { type Config, defaultStoreConfig } from '../src/config.js';
 import { Service } from '../src/service.js';
 import { defaultClickHouseConfig } from '../src/clickhouse-store.js';
 import { defaultStoreWriterConfig } from '../src/store-writer.js';
 import { clickhouse } from './helpers/clickhouse.js';
 import { agentTrace } from './helpers/spans.js';
+import { until } from './helpers/until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-outage-'));
 const server = clickhouse(18133);
 writeFileSync(join(dir, 'scope.yaml'), 'version: 1\npolicies:\n  - name: support\n    match: { name: [support-agent] }\n    destinations: { deny: ["paste-*"] }\n');
 const store: Config['store'] = {
-  kind: 'clickhouse', recordCalls: true,
+  ...defaultStoreConfig, kind: 'clickhouse',
   clickhouse: { ...defaultClickHouseConfig, url: server.url, database: 'cw_outage', requestTimeoutMs: 3_000 },
-  writer: { ...defaultStoreWriterConfig, flushMs: 100, retryMs: 200, batchRows: 50 }, retentionMs: { calls: 1e12, chains: 1e12, alerts: 1e12 },
+  writer: { ...defaultStoreWriterConfig, flushMs: 100, retryMs: 200, batchRows: 50 },
 };
 const newService = (): Service => new Service({ stateDir: join(dir, 'state'), receiver: { port: 0 }, policies: [join(dir, 'scope.yaml')], store });
 let t = Date.UTC(2026, 5, 1, 10);
@@ -45,14 +46,6 @@ async function send(url: string, n: number): Promise<void> {
   }
 }
 
-const until = async (f: () => boolean | Promise<boolean>, ms: number): Promise<boolean> => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await f()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
-};
 
 beforeAll(() => server.start(), 120_000);
 afterAll(() => {
@@ -66,19 +59,19 @@ describe('ClickHouse outage', () => {
     const url = `${await service.start()}/v1/traces`;
     const w = service.eventWriter.counters;
     await send(url, 40);
-    expect(await until(() => w.rowsWritten.calls === 80, 10_000)).toBe(true);
+    await until(() => w.rowsWritten.calls === 80, 10_000);
 
     server.stop();
     await send(url, 60);
     service.engine.flush();
-    expect(await until(() => w.rowsSpilled > 0 && service.eventWriter.pending.rows === 0, 15_000)).toBe(true);
+    await until(() => w.rowsSpilled > 0 && service.eventWriter.pending.rows === 0, 15_000);
     expect(w.storeUp).toBe(false);
     expect(service.status()).toMatchObject({ store: { kind: 'clickhouse', storeUp: false } });
     expect(service.receiver.counters.spansAccepted).toBeGreaterThan(0);
     expect(readdirSync(join(dir, 'state', 'spill')).length).toBeGreaterThan(0);
 
     server.start();
-    expect(await until(() => service.eventWriter.pending.spillFiles === 0 && w.storeUp, 30_000)).toBe(true);
+    await until(() => service.eventWriter.pending.spillFiles === 0 && w.storeUp, 30_000);
     expect(w.rowsReplayed).toBe(w.rowsSpilled);
     expect(w.rowsDropped).toBe(0);
     expect(await service.events.count('calls')).toBe(sentCalls);
@@ -98,7 +91,7 @@ describe('ClickHouse outage', () => {
     server.start();
     const second = newService();
     await second.start();
-    expect(await until(() => second.eventWriter.pending.spillFiles === 0, 30_000)).toBe(true);
+    await until(() => second.eventWriter.pending.spillFiles === 0, 30_000);
     expect(await second.events.count('calls')).toBe(sentCalls);
     expect(await second.events.count('chains')).toBe(sentTraces);
     expect(await second.events.count('alerts')).toBe(sentAlerts);

@@ -24,6 +24,7 @@ import { Service } from '../src/service.js';
 import { simulate } from '../src/simulate.js';
 import { decodeTraceRequestJson } from '../src/otlp-json.js';
 import { toProto } from './helpers/spans.js';
+import { until } from './helpers/until.js';
 
 const script = fileURLToPath(new URL('../deploy/kafka.sh', import.meta.url));
 const port = 19092;
@@ -148,15 +149,10 @@ describe('development Kafka broker', () => {
         await producer.send({ topic: topics.spans, compression: codecs[(i / 8) % codecs.length], messages });
         sent += messages.length;
       }
-      const until = async (f: () => boolean, ms = 60_000): Promise<void> => {
-        const end = Date.now() + ms;
-        while (!f() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-        expect(f()).toBe(true);
-      };
-      await until(() => viaK.ingest!.counters.records === sent);
+      await until(() => viaK.ingest!.counters.records === sent, 60_000);
       await viaK.ingest!.stop();
       const ingest = viaK.ingest!.counters;
-      await until(() => viaK.detect!.counters.records === ingest.calls + ingest.closes);
+      await until(() => viaK.detect!.counters.records === ingest.calls + ingest.closes, 60_000);
       viaK.engine.flush();
       expect(ingest.deadLettered).toBe(2);
       expect(viaK.detect!.counters.malformed).toBe(0);

@@ -21,6 +21,7 @@ import { Service } from '../src/service.js';
 import { webhookKey } from '../src/webhook-sign.js';
 import { openDatabase } from '../src/sqlite-db.js';
 import { agentTrace } from './helpers/spans.js';
+import { until } from './helpers/until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-killswitch-'));
 const SECRET = `whsec_${Buffer.alloc(32, 3).toString('base64')}`;
@@ -66,11 +67,6 @@ async function violate(ingest: string, credential: string, t0 = Date.UTC(2026, 5
   return tr.traceId;
 }
 
-const until = async (f: () => boolean, ms = 10_000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!f() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-  expect(f()).toBe(true);
-};
 
 describe('response policy', () => {
   const a = (over: Partial<Alert>): Alert => ({ id: 'x', severity: 'critical', detectors: ['policy'], credential: 'k1', agent: { id: 'a1', group: 'support-agent', phase: 'enforcing' }, title: 't', killSwitch: true, ...over }) as Alert;

@@ -9,6 +9,7 @@ import type { Alert } from '../src/alerts.js';
 import { Service } from '../src/service.js';
 import { PolicyError } from '../src/errors.js';
 import { agentTrace } from './helpers/spans.js';
+import { until } from './helpers/until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-policy-'));
 const policyFile = join(dir, 'scope.yaml');
@@ -46,10 +47,6 @@ async function send(host: string): Promise<string> {
   return tr.clientIds[0];
 }
 
-const until = async (f: () => boolean, ms = 3000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!f() && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
-};
 
 describe('policies in the service', () => {
   it('alerts with the policy verdict and the kill-switch mark, even for a brand-new agent', async () => {

@@ -9,20 +9,18 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Service } from '../src/service.js';
-import { defaultClickHouseConfig } from '../src/clickhouse-store.js';
+import { defaultStoreConfig } from '../src/config.js';
 import { defaultStoreWriterConfig } from '../src/store-writer.js';
 import { agentTrace } from './helpers/spans.js';
 import { HOSTILE } from './helpers/hostile.js';
+import { until } from './helpers/until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-api-'));
 writeFileSync(join(dir, 'scope.yaml'), 'version: 1\npolicies:\n  - name: support\n    match: { name: [support-agent] }\n    destinations: { deny: ["paste-*"] }\n');
 const TOKEN = 'test-token-7f3a9c';
 const service = new Service({
   stateDir: join(dir, 'state'), receiver: { port: 0 }, policies: [join(dir, 'scope.yaml')],
-  store: {
-    kind: 'sqlite', recordCalls: true, clickhouse: defaultClickHouseConfig,
-    writer: { ...defaultStoreWriterConfig, flushMs: 50 }, retentionMs: { calls: 1e12, chains: 1e12, alerts: 1e12 },
-  },
+  store: { ...defaultStoreConfig, writer: { ...defaultStoreWriterConfig, flushMs: 50 } },
   api: { enabled: true, host: '127.0.0.1', port: 0, token: TOKEN },
 });
 let ingest = '';
@@ -37,10 +35,6 @@ const get = async (path: string, token = TOKEN): Promise<{ status: number; body:
 const post = async (path: string, body: object): Promise<{ status: number; body: any }> => {
   const res = await fetch(`${api}${path}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return { status: res.status, body: await res.json() };
-};
-const until = async (f: () => Promise<boolean>, ms = 5000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await f()) && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
 };
 
 beforeAll(async () => {

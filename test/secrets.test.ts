@@ -13,12 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient, ClickHouseLogLevel } from '@clickhouse/client';
-import type { Config } from '../src/config.js';
+import { type Config, defaultStoreConfig } from '../src/config.js';
 import { Service } from '../src/service.js';
 import { defaultClickHouseConfig } from '../src/clickhouse-store.js';
 import { defaultStoreWriterConfig } from '../src/store-writer.js';
 import { clickhouse } from './helpers/clickhouse.js';
 import { agentTrace, attrs, toProto } from './helpers/spans.js';
+import { until } from './helpers/until.js';
 
 const SECRETS = [
   'pw-SECRETA1', 'SECRETB2tokenvalue', 'SECRETC3bearerTokenValue', 'sk-SECRETD4abcdefghijklmnop', 'SECRETE5hook',
@@ -28,8 +29,7 @@ const dir = mkdtempSync(join(tmpdir(), 'chainwatch-secrets-'));
 const server = clickhouse(18134);
 writeFileSync(join(dir, 'scope.yaml'), 'version: 1\npolicies:\n  - name: support\n    match: { name: [support-agent] }\n    destinations: { deny: ["paste-*", "*.evil.io"] }\n');
 const writer = { ...defaultStoreWriterConfig, flushMs: 50, retryMs: 200 };
-const retentionMs = { calls: 1e12, chains: 1e12, alerts: 1e12 };
-const chStore: Config['store'] = { kind: 'clickhouse', recordCalls: true, clickhouse: { ...defaultClickHouseConfig, url: server.url, database: 'cw_secrets', requestTimeoutMs: 5000 }, writer, retentionMs };
+const chStore: Config['store'] = { ...defaultStoreConfig, kind: 'clickhouse', clickhouse: { ...defaultClickHouseConfig, url: server.url, database: 'cw_secrets', requestTimeoutMs: 5000 }, writer };
 const sqliteStore: Config['store'] = { ...chStore, kind: 'sqlite' };
 
 /** A trace carrying every secret somewhere an instrumentation might put it. */
@@ -55,8 +55,7 @@ async function feed(store: Config['store'], state: string): Promise<Service> {
   const proto = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: Buffer.from(toProto(secretTrace(Date.UTC(2026, 5, 1, 11)))) });
   expect([json.status, proto.status]).toEqual([200, 200]);
   service.engine.flush();
-  const end = Date.now() + 10_000;
-  while (service.eventWriter.counters.rowsWritten.chains < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  await until(() => service.eventWriter.counters.rowsWritten.chains >= 2);
   return service;
 }
 
