@@ -50,7 +50,7 @@ export function credentialMisuse(settings: DetectorSettings): Detector<CountTabl
       const { call, agent, global, intern } = ctx;
       if (call.credential === undefined) return;
       own.add(intern.kindId('cred', call.credential), call.time);
-      if (!global.credentialOwners.has(call.credential) && global.credentialOwners.size < MAX_OWNERS) {
+      if (!global.frozen && !global.credentialOwners.has(call.credential) && global.credentialOwners.size < MAX_OWNERS) {
         global.credentialOwners.set(call.credential, agent.id);
       }
     },

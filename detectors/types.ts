@@ -39,6 +39,8 @@ export interface GlobalState {
   credentialOwners: Map<string, string>;
   /** Credentials the kill-switch revoked (delivery acknowledged), by credential id. */
   revoked: Map<string, { at: number; revocationId: string }>;
+  /** Read-only in partitioned mode (Kafka detect workers): learning leaves ownership alone. */
+  frozen: boolean;
 }
 
 export interface DetectorContext {

@@ -113,24 +113,30 @@ export function buildAlert(findings: Finding[], agent: AgentState, chain: Chain,
 
 const MAX_TRACE_IDS = 50;
 
-interface Open {
+/** One open rollup window: the alert as emitted, counting its repeats until `until` (event time). */
+export interface RollupWindow {
   alert: Alert;
   until: number;
   dirty: boolean;
 }
 
 export class AlertRollup {
-  private readonly open = new Map<string, Open>();
+  /** Open windows by agent, then by signature: an agent's windows close in its own event time only. */
+  private readonly open = new Map<string, Map<string, RollupWindow>>();
 
   constructor(readonly windowMs: number) {}
 
   /** Returns what to emit now: the alert itself if new, an update if a repeat raised the severity. */
   offer(alert: Alert, now: number): Alert[] {
-    const out = this.expire(now);
-    const key = `${alert.agent.id}\n${alert.signature}`;
-    const open = this.open.get(key);
+    const out = this.expireAgent(alert.agent.id, now);
+    let windows = this.open.get(alert.agent.id);
+    if (windows === undefined) {
+      windows = new Map();
+      this.open.set(alert.agent.id, windows);
+    }
+    const open = windows.get(alert.signature);
     if (open === undefined) {
-      this.open.set(key, { alert, until: now + this.windowMs, dirty: false });
+      windows.set(alert.signature, { alert, until: now + this.windowMs, dirty: false });
       out.push(alert);
       return out;
     }
@@ -148,18 +154,59 @@ export class AlertRollup {
     return out;
   }
 
-  /** Close windows that ended before `now`, returning updates for those with repeats. */
-  expire(now: number): Alert[] {
+  /**
+   * Close one agent's windows that ended before `now` (its event time), returning updates for
+   * those with repeats. Only the agent's own time counts, so the outcome does not depend on how
+   * its calls interleave with other agents' (Kafka partitions, workers).
+   */
+  expireAgent(agentId: string, now: number): Alert[] {
+    const windows = this.open.get(agentId);
+    if (windows === undefined) return [];
     const out: Alert[] = [];
-    for (const [key, open] of this.open) {
+    for (const [sig, open] of windows) {
       if (open.until > now) continue;
-      this.open.delete(key);
+      windows.delete(sig);
       if (open.dirty) out.push({ ...open.alert, update: true });
     }
+    if (windows.size === 0) this.open.delete(agentId);
+    return out;
+  }
+
+  /** Close every agent's windows that ended before `now` (live idle time, end of input). */
+  expire(now: number): Alert[] {
+    const out: Alert[] = [];
+    for (const agentId of [...this.open.keys()]) out.push(...this.expireAgent(agentId, now));
     return out;
   }
 
   flush(): Alert[] {
     return this.expire(Number.POSITIVE_INFINITY);
+  }
+
+  /** The open windows of these agents, by agent. */
+  windowsOf(agents: Set<string>): Map<string, RollupWindow[]> {
+    const out = new Map<string, RollupWindow[]>();
+    for (const id of agents) {
+      const windows = this.open.get(id);
+      if (windows !== undefined) out.set(id, [...windows.values()]);
+    }
+    return out;
+  }
+
+  /** Forget one agent's windows (its state moved to another worker). */
+  drop(agentId: string): void {
+    this.open.delete(agentId);
+  }
+
+  /** Take over windows exported by `windowsOf` (on this or another worker). */
+  adopt(windows: RollupWindow[]): void {
+    for (const w of windows) {
+      let m = this.open.get(w.alert.agent.id);
+      if (m === undefined) {
+        m = new Map();
+        this.open.set(w.alert.agent.id, m);
+      }
+      m.set(w.alert.signature, w);
+    }
   }
 }

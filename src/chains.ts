@@ -75,6 +75,14 @@ interface TraceBuffer {
   startedAt?: number;
 }
 
+/** An open chain with the times its buffer keeps: what moves with an agent to another worker. */
+export interface OpenChain {
+  chain: Chain;
+  firstEnd: number;
+  lastEnd: number;
+  startedAt?: number;
+}
+
 interface Alias {
   id: string;
   name?: string;
@@ -200,6 +208,48 @@ export class ChainAssembler {
   /** Release everything and close every open chain (end of replay, shutdown). */
   flush(): void {
     for (const buf of [...this.open.values()]) this.finish(buf, true);
+  }
+
+  /**
+   * The open chains of these agents, grouped by agent (one pass over the open traces). Only
+   * chains of calls fed by `addCall` (the Kafka detect stage) are complete here: a span buffer's
+   * unreleased spans do not move.
+   */
+  openChainsOf(agents: Set<string>): Map<string, OpenChain[]> {
+    const out = new Map<string, OpenChain[]>();
+    for (const buf of this.open.values()) {
+      const chain = buf.chain;
+      if (chain === undefined || !agents.has(chain.agent.id)) continue;
+      const item: OpenChain = { chain, firstEnd: buf.firstEnd, lastEnd: buf.lastEnd };
+      if (buf.startedAt !== undefined) item.startedAt = buf.startedAt;
+      const list = out.get(chain.agent.id);
+      if (list) list.push(item);
+      else out.set(chain.agent.id, [item]);
+    }
+    return out;
+  }
+
+  /** Forget one agent's open chains without closing them (they moved to another worker). */
+  dropChainsOf(agentId: string): void {
+    for (const [trace, buf] of this.open) {
+      if (buf.chain?.agent.id === agentId) {
+        this.open.delete(trace);
+        this.waiting.delete(buf);
+      }
+    }
+  }
+
+  /** Take over an open chain exported by `openChainsOf`. */
+  adoptChain(item: OpenChain): void {
+    const { chain } = item;
+    const buf: TraceBuffer = {
+      traceId: chain.traceId, identity: chain.agent, resource: new Attrs(), roles: new Map(), pending: [], children: new Map(),
+      released: new Set(), firstEnd: item.firstEnd, lastEnd: item.lastEnd, done: false, principal: chain.principal,
+      conversation: chain.conversationId, chain,
+    };
+    if (item.startedAt !== undefined) buf.startedAt = item.startedAt;
+    this.open.delete(chain.traceId);
+    this.open.set(chain.traceId, buf);
   }
 
   aliasSnapshot(): [string, Alias][] {

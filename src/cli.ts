@@ -14,7 +14,8 @@ import type { Alert } from './alerts.js';
 import { AlertWriter, formatAlert } from './alert-writer.js';
 import { describeAgent } from './baseline-view.js';
 import { Engine, type ShadowRecord, defaultEngineConfig } from './engine.js';
-import { envOverrides, loadConfig, showConfig } from './config.js';
+import { type Config, envOverrides, kafkaConfig, loadConfig, showConfig } from './config.js';
+import type { KafkaConfig } from './kafka-config.js';
 import { PolicyEngine } from './policy-engine.js';
 import { loadPolicies } from './policy-load.js';
 import { suggestPolicy } from './policy-suggest.js';
@@ -48,8 +49,9 @@ program.command('serve')
   .option('--pretty', 'human-readable alerts on stdout instead of JSON lines')
   .option('--policies <files...>', 'declared-scope policy files (YAML), reloaded on change')
   .option('--kafka <brokers>', 'also consume the Collector\'s otlp_spans topic from these brokers (comma-separated)')
-  .option('--kafka-stage <stage>', 'ingest, detect or both (default both)', 'both')
-  .action(async (opts: { config?: string; state?: string; host?: string; port?: number; alerts?: string; pretty?: boolean; policies?: string[]; kafka?: string; kafkaStage: string }) => {
+  .option('--kafka-stage <stage>', 'ingest, detect or both (default both, or the config\'s kafka.stages)')
+  .option('--kafka-group <group>', 'consumer group prefix (default chainwatch, or the config\'s kafka.group)')
+  .action(async (opts: { config?: string; state?: string; host?: string; port?: number; alerts?: string; pretty?: boolean; policies?: string[]; kafka?: string; kafkaStage?: string; kafkaGroup?: string }) => {
     const config = loadConfig(opts.config);
     log.level = process.env.CHAINWATCH_LOG_LEVEL ?? config.logLevel;
     const service = new Service({
@@ -60,7 +62,7 @@ program.command('serve')
       store: config.store, api: { ...config.api, token: process.env.CHAINWATCH_API_TOKEN },
       sinks: config.sinks.map((k, i) => buildSink(k, i, process.env, config.format)),
       ...(config.response ? { killSwitch: killSwitchConfig(config.response, process.env, config.format.linkTemplate) } : {}),
-      ...(opts.kafka ? { kafka: { brokers: opts.kafka.split(','), stages: kafkaStages(opts.kafkaStage) } } : {}),
+      ...kafkaOptions(config, opts),
     });
     const address = await service.start();
     log.info({ address, metrics: service.metricsUrl, api: service.apiUrl, store: service.events.kind, state: service.store.dir, agents: service.engine.agents.size }, 'chainwatch serving OTLP/HTTP on %s/v1/traces', address);
@@ -74,10 +76,17 @@ program.command('serve')
     process.once('SIGINT', () => void shutdown('SIGINT'));
   });
 
-function kafkaStages(s: string): ('ingest' | 'detect')[] {
-  if (s === 'both') return ['ingest', 'detect'];
-  if (s === 'ingest' || s === 'detect') return [s];
-  throw new ChainwatchError(`--kafka-stage ${s}: use ingest, detect or both`);
+/** The config's kafka section with the command line's brokers, stage and group over it. */
+function kafkaOptions(config: Config, opts: { kafka?: string; kafkaStage?: string; kafkaGroup?: string }): { kafka?: KafkaConfig } {
+  const brokers = opts.kafka?.split(',') ?? config.kafka?.brokers;
+  if (brokers === undefined) {
+    if (opts.kafkaStage !== undefined || opts.kafkaGroup !== undefined) throw new ChainwatchError('--kafka-stage and --kafka-group need brokers: add --kafka host:port or kafka.brokers in the config');
+    return {};
+  }
+  const stage = opts.kafkaStage;
+  if (stage !== undefined && stage !== 'both' && stage !== 'ingest' && stage !== 'detect') throw new ChainwatchError(`--kafka-stage ${stage}: use ingest, detect or both`);
+  const file = config.source.kafka ?? {};
+  return { kafka: kafkaConfig({ ...file, ...(stage ? { stages: stage } : {}), ...(opts.kafkaGroup ? { group: opts.kafkaGroup } : {}) }, brokers) };
 }
 
 const configCmd = program.command('config').description('check and show configuration');

@@ -28,6 +28,7 @@ export type SinkFile =
   | { type: 'syslog'; host: string; port: number; format?: 'cef' | 'json'; facility?: number; app_name?: string; sd_id?: string; timeout?: string | number; tls?: { ca_file?: string; reject_unauthorized?: boolean; servername?: string } }
   | { type: 'kafka'; brokers: string[]; topic: string; format?: 'json' | 'ocsf' | 'ecs' | 'cef' };
 import type { Severity } from './severity.js';
+import { type KafkaConfig, type KafkaTopics, defaultKafkaTopics } from './kafka-config.js';
 import { locate, parseAndValidate } from './yaml-validate.js';
 import { redactUrl } from './redact.js';
 
@@ -55,6 +56,7 @@ export interface ConfigFile {
     retention?: { calls?: string | number; chains?: string | number; alerts?: string | number };
   };
   api?: { enabled?: boolean; host?: string; port?: number };
+  kafka?: { brokers?: string[]; stages?: 'ingest' | 'detect' | 'both'; group?: string; session_timeout?: string | number; calls_partitions?: number; topics?: Partial<KafkaTopics> };
   alerts?: { link_template?: string; vendor?: string; product?: string };
   sinks?: SinkFile[];
   response?: {
@@ -94,6 +96,8 @@ export interface Config {
     retentionMs: Record<Table, number>;
   };
   api: QueryApiConfig;
+  /** Present when the file names brokers (or `serve --kafka` adds them). */
+  kafka?: KafkaConfig;
   format: FormatOptions;
   sinks: SinkFile[];
   /** Secrets not resolved yet: they are read from the environment when the service starts. */
@@ -231,6 +235,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
       },
     },
     api: { enabled: source.api?.enabled ?? defaultQueryApiConfig.enabled, host: source.api?.host ?? defaultQueryApiConfig.host, port: source.api?.port ?? defaultQueryApiConfig.port },
+    ...(source.kafka?.brokers !== undefined ? { kafka: kafkaConfig(source.kafka, source.kafka.brokers, duration) } : {}),
     format: {
       ...defaultFormatOptions, vendor: source.alerts?.vendor ?? defaultFormatOptions.vendor, product: source.alerts?.product ?? defaultFormatOptions.product,
       ...(source.alerts?.link_template !== undefined ? { linkTemplate: source.alerts.link_template } : {}),
@@ -270,6 +275,16 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   };
   if (issues.length) throw new ConfigError(issues);
   return config;
+}
+
+/** The Kafka section in the service's terms; `serve --kafka` builds one from the flags too. */
+export function kafkaConfig(k: NonNullable<ConfigFile['kafka']>, brokers: string[], duration: (path: (string | number)[], v: string | number | undefined, fallback: number) => number = (_p, v, f) => (v === undefined ? f : parseDuration(v) ?? f)): KafkaConfig {
+  const stages = k.stages ?? 'both';
+  return {
+    brokers, stages: stages === 'both' ? ['ingest', 'detect'] : [stages], group: k.group ?? 'chainwatch',
+    sessionTimeoutMs: duration(['kafka', 'session_timeout'], k.session_timeout, 30_000), callsPartitions: k.calls_partitions ?? 8,
+    topics: { ...defaultKafkaTopics, ...k.topics },
+  };
 }
 
 function responseConfig(r: NonNullable<ConfigFile['response']>, duration: (path: (string | number)[], v: string | number | undefined, fallback: number) => number): NonNullable<Config['response']> {
@@ -315,6 +330,7 @@ export function showConfig(config: Config): string {
       writer: config.store.writer, retention_ms: config.store.retentionMs,
     },
     api: config.api,
+    kafka: config.kafka ?? null,
     alerts: { vendor: config.format.vendor, product: config.format.product, link_template: config.format.linkTemplate ?? null },
     sinks: config.sinks.map((k) => ({ ...k, ...('url' in k ? { url: redactUrl(k.url) } : {}) })),
     response: config.source.response ?? null,

@@ -9,8 +9,8 @@
  */
 import type { AgentCall, AgentIdentity } from './agent-call.js';
 import { peerGroup } from './agent-call.js';
-import { type Alert, AlertRollup, buildAlert } from './alerts.js';
-import { type Chain, ChainAssembler, type ChainConfig, defaultChainConfig } from './chains.js';
+import { type Alert, AlertRollup, type RollupWindow, buildAlert } from './alerts.js';
+import { type Chain, ChainAssembler, type ChainConfig, type OpenChain, defaultChainConfig } from './chains.js';
 import { Interner } from './intern.js';
 import { type NormalizeConfig, Normalizer, defaultNormalizeConfig } from './normalize.js';
 import { type Severity, combine, severityOf, severityRank } from './severity.js';
@@ -111,7 +111,7 @@ export class Engine {
   readonly detectors: Detector<any, any>[];
   readonly agents = new Map<string, AgentState>();
   readonly peers = new Map<string, PeerGroup>();
-  readonly global: GlobalState = { credentialOwners: new Map(), revoked: new Map() };
+  readonly global: GlobalState = { credentialOwners: new Map(), revoked: new Map(), frozen: false };
   readonly quarantine = new Map<string, Quarantined>();
   readonly stats: EngineStats = {
     spans: 0, calls: 0, chains: 0, chainsQuarantined: 0, alerts: { info: 0, low: 0, medium: 0, high: 0, critical: 0 }, violations: 0, shadowViolations: 0,
@@ -119,6 +119,18 @@ export class Engine {
     selfSpansDropped: 0,
   };
   mode: 'detect' | 'learn' = 'detect';
+  /**
+   * Partitioned mode (Kafka detect workers): state shared across agents — peer baselines and
+   * credential ownership — is read-only, as loaded from the learned state, so that every worker
+   * judges alike whatever partitions it owns; each agent's own baseline keeps learning.
+   */
+  get sharedFrozen(): boolean {
+    return this.global.frozen;
+  }
+
+  set sharedFrozen(on: boolean) {
+    this.global.frozen = on;
+  }
   /** Off for `policy test`: declared scope only, no learned anomalies. */
   detectorsOn = true;
   private policies: PolicyEngine | undefined;
@@ -224,7 +236,7 @@ export class Engine {
       if (identity.service !== undefined) agent.service = identity.service;
       this.agents.set(identity.id, agent);
       const group = this.peerGroupFor(agent.group);
-      group.agents++;
+      if (!this.global.frozen) group.agents++;
     }
     return agent;
   }
@@ -254,6 +266,7 @@ export class Engine {
     const agent = this.agentFor(call.agent);
     if (agent.firstSeen === 0 || call.time < agent.firstSeen) agent.firstSeen = call.time;
     if (call.time > agent.lastSeen) agent.lastSeen = call.time;
+    for (const a of this.rollup.expireAgent(agent.id, call.time)) this.emit(a);
     const ctx = this.context(agent, chain, call);
     if (this.mode === 'detect') {
       const dets = this.detectors;
@@ -278,7 +291,8 @@ export class Engine {
 
   private learnCall(ctx: CallContext): void {
     const { agent } = ctx;
-    for (let i = 0; i < this.detectors.length; i++) this.detectors[i].learnCall?.(ctx, agent.slots[i], ctx.peers?.slots[i]);
+    const peers = this.global.frozen ? undefined : ctx.peers;
+    for (let i = 0; i < this.detectors.length; i++) this.detectors[i].learnCall?.(ctx, agent.slots[i], peers?.slots[i]);
     agent.calls++;
   }
 
@@ -306,7 +320,8 @@ export class Engine {
       ctx.call = call;
       this.learnCall(ctx);
     }
-    for (let i = 0; i < this.detectors.length; i++) this.detectors[i].learnChain?.(ctx, agent.slots[i], ctx.peers?.slots[i]);
+    const peers = this.global.frozen ? undefined : ctx.peers;
+    for (let i = 0; i < this.detectors.length; i++) this.detectors[i].learnChain?.(ctx, agent.slots[i], peers?.slots[i]);
     agent.chains++;
     this.updatePhase(agent);
   }
@@ -315,7 +330,7 @@ export class Engine {
     const lc = this.config.lifecycle;
     if (agent.phase === 'learning' && agent.calls >= lc.minCalls && agent.lastSeen - agent.firstSeen >= lc.minHistoryMs) {
       agent.phase = 'enforcing';
-      this.peerGroupFor(agent.group).enforcing++;
+      if (!this.global.frozen) this.peerGroupFor(agent.group).enforcing++;
     }
   }
 
@@ -409,23 +424,11 @@ export class Engine {
   }
 
   snapshot(): EngineSnapshot {
-    const intern = this.intern;
-    const slots = (list: unknown[], peer: boolean): Record<string, unknown> => {
-      const out: Record<string, unknown> = {};
-      this.detectors.forEach((d, i) => {
-        const v = peer ? (d.snapshotPeer && list[i] !== undefined ? d.snapshotPeer(list[i], intern) : undefined) : d.snapshot(list[i], intern);
-        if (v !== undefined && v !== null) out[d.id] = v;
-      });
-      return out;
-    };
     return {
       version: STATE_VERSION,
       watermark: this.now,
-      agents: [...this.agents.values()].map((a) => ({
-        id: a.id, name: a.name, service: a.service, group: a.group, phase: a.phase, firstSeen: a.firstSeen, lastSeen: a.lastSeen,
-        calls: a.calls, chains: a.chains, detectors: slots(a.slots, false),
-      })),
-      peers: [...this.peers.values()].map((p) => ({ name: p.name, agents: p.agents, enforcing: p.enforcing, detectors: slots(p.slots, true) })),
+      agents: [...this.agents.values()].map((a) => this.agentJson(a)),
+      peers: [...this.peers.values()].map((p) => ({ name: p.name, agents: p.agents, enforcing: p.enforcing, detectors: this.slotsJson(p.slots, true) })),
       credentialOwners: [...this.global.credentialOwners],
       aliases: this.assembler.aliasSnapshot(),
       quarantine: [...this.quarantine.values()],
@@ -435,15 +438,7 @@ export class Engine {
   restore(snap: EngineSnapshot): void {
     if (snap.version !== STATE_VERSION) throw new StateError(`state version ${snap.version} is not supported (expected ${STATE_VERSION}); re-learn with \`chainwatch learn\``);
     const intern = this.intern;
-    for (const a of snap.agents) {
-      const agent: AgentState = {
-        id: a.id, group: a.group, phase: a.phase, firstSeen: a.firstSeen, lastSeen: a.lastSeen, calls: a.calls, chains: a.chains,
-        slots: this.detectors.map((d) => (a.detectors[d.id] !== undefined ? d.restore(a.detectors[d.id], intern) : d.init())),
-      };
-      if (a.name !== undefined) agent.name = a.name;
-      if (a.service !== undefined) agent.service = a.service;
-      this.agents.set(a.id, agent);
-    }
+    for (const a of snap.agents) this.agentFromJson(a);
     for (const p of snap.peers) {
       this.peers.set(p.name, {
         name: p.name, agents: p.agents, enforcing: p.enforcing,
@@ -455,15 +450,93 @@ export class Engine {
     for (const q of snap.quarantine) this.quarantine.set(q.traceId, q);
     if (snap.watermark > 0) this.assembler.advance(snap.watermark);
   }
+
+  private slotsJson(list: unknown[], peer: boolean): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    this.detectors.forEach((d, i) => {
+      const v = peer ? (d.snapshotPeer && list[i] !== undefined ? d.snapshotPeer(list[i], this.intern) : undefined) : d.snapshot(list[i], this.intern);
+      if (v !== undefined && v !== null) out[d.id] = v;
+    });
+    return out;
+  }
+
+  private agentJson(a: AgentState): AgentJson {
+    return {
+      id: a.id, name: a.name, service: a.service, group: a.group, phase: a.phase, firstSeen: a.firstSeen, lastSeen: a.lastSeen,
+      calls: a.calls, chains: a.chains, detectors: this.slotsJson(a.slots, false),
+    };
+  }
+
+  private agentFromJson(a: AgentJson): void {
+    const agent: AgentState = {
+      id: a.id, group: a.group, phase: a.phase, firstSeen: a.firstSeen, lastSeen: a.lastSeen, calls: a.calls, chains: a.chains,
+      slots: this.detectors.map((d) => (a.detectors[d.id] !== undefined ? d.restore(a.detectors[d.id], this.intern) : d.init())),
+    };
+    if (a.name !== undefined) agent.name = a.name;
+    if (a.service !== undefined) agent.service = a.service;
+    this.agents.set(a.id, agent);
+  }
+
+  /**
+   * Everything held for these agents — baseline, open chains, rollup windows, quarantined chains —
+   * as records another engine can `adoptAgent` (the Kafka detect stage's changelog). Agents
+   * without a baseline yet (no call seen) are left out.
+   */
+  exportAgents(ids: Set<string>): Map<string, AgentRecord> {
+    const chains = this.assembler.openChainsOf(ids);
+    const rollups = this.rollup.windowsOf(ids);
+    const quarantine = new Map<string, Quarantined[]>();
+    for (const q of this.quarantine.values()) if (ids.has(q.agentId)) quarantine.set(q.agentId, [...(quarantine.get(q.agentId) ?? []), q]);
+    const out = new Map<string, AgentRecord>();
+    for (const id of ids) {
+      const a = this.agents.get(id);
+      if (a === undefined) continue;
+      out.set(id, { version: STATE_VERSION, agent: this.agentJson(a), chains: chains.get(id) ?? [], rollups: rollups.get(id) ?? [], quarantine: quarantine.get(id) ?? [] });
+    }
+    return out;
+  }
+
+  /**
+   * Drop what is held for one agent — without closing its chains or emitting its rollups, which
+   * now belong to another worker — and fall back to `base` (its learned baseline) when given.
+   */
+  resetAgent(id: string, base?: AgentJson): void {
+    this.agents.delete(id);
+    this.assembler.dropChainsOf(id);
+    this.rollup.drop(id);
+    for (const [trace, q] of this.quarantine) if (q.agentId === id) this.quarantine.delete(trace);
+    if (base !== undefined) this.agentFromJson(base);
+  }
+
+  /** Take over one agent as another worker left it (after `resetAgent`). */
+  adoptAgent(rec: AgentRecord): void {
+    if (rec.version !== STATE_VERSION) throw new StateError(`agent record version ${rec.version} is not supported (expected ${STATE_VERSION})`);
+    this.resetAgent(rec.agent.id, rec.agent);
+    for (const c of rec.chains) this.assembler.adoptChain(c);
+    this.rollup.adopt(rec.rollups);
+    for (const q of rec.quarantine) this.quarantine.set(q.traceId, q);
+  }
+}
+
+/** One agent's baseline as saved. */
+export interface AgentJson {
+  id: string; name?: string; service?: string; group: string; phase: 'learning' | 'enforcing';
+  firstSeen: number; lastSeen: number; calls: number; chains: number; detectors: Record<string, unknown>;
+}
+
+/** One agent's whole state, as it moves between Kafka detect workers. */
+export interface AgentRecord {
+  version: number;
+  agent: AgentJson;
+  chains: OpenChain[];
+  rollups: RollupWindow[];
+  quarantine: Quarantined[];
 }
 
 export interface EngineSnapshot {
   version: number;
   watermark: number;
-  agents: {
-    id: string; name?: string; service?: string; group: string; phase: 'learning' | 'enforcing';
-    firstSeen: number; lastSeen: number; calls: number; chains: number; detectors: Record<string, unknown>;
-  }[];
+  agents: AgentJson[];
   peers: { name: string; agents: number; enforcing: number; detectors: Record<string, unknown> }[];
   credentialOwners: [string, string][];
   aliases: [string, { id: string; name?: string; ambiguous: boolean }][];

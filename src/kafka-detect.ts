@@ -1,40 +1,95 @@
 /**
- * The Kafka detect stage: a consumer group on the internal calls topic (keyed by agent id, so
- * each worker sees all of its agents' calls, in order) feeding the engine. Offsets are resolved
- * only after the alerts and revocations the batch caused are durable (`durable()`); alert and
- * revocation ids are deterministic, so records replayed after a crash deduplicate downstream.
+ * The Kafka detect stage: a consumer group on the internal calls topic. Records are keyed by
+ * agent id, so each worker owns the agents of its partitions and sees their calls in order.
+ *
+ * State moves with the partitions. After each batch, the whole state of every agent the batch
+ * touched (baseline, open chains, rollup windows, quarantined chains) goes to a compacted
+ * changelog topic, keyed by agent id, into the same partition number as the calls it came from,
+ * stamped with the offset of the last call applied. When a partition is assigned, its changelog
+ * partition is read back and its agents adopted; when one is taken away, its agents fall back to
+ * their learned baseline. Per batch, in this order: alerts and revocations durable (`durable()`),
+ * changelog acknowledged, offsets committed. A worker killed between any two steps loses
+ * nothing: the next owner re-reads from the committed offset, skips calls the changelog state
+ * already holds (offset stamp), and any alert raised again carries the same deterministic id.
  */
-import type { Consumer, Kafka } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+import { CompressionTypes, type Consumer, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { AgentCall } from './agent-call.js';
-import type { Engine } from './engine.js';
+import type { AgentJson, AgentRecord, Engine } from './engine.js';
+import { parseWithSets, stringifyWithSets } from './json-sets.js';
 import type { CallRecord } from './kafka-ingest.js';
 
-export interface DetectCounters { records: number; calls: number; closes: number; malformed: number }
+export interface DetectCounters {
+  records: number; calls: number; closes: number; malformed: number;
+  /** Calls re-read after a failover that the restored state already held. */
+  skipped: number;
+  restores: number; agentsRestored: number; changelogRecords: number; changelogBytes: number;
+  partitions: number[];
+}
+
+export interface DetectOptions {
+  groupId: string;
+  calls: string;
+  changelog: string;
+  sessionTimeoutMs: number;
+}
+
+/** One changelog record: an agent's state after applying calls up to `offset` of its partition. */
+interface ChangelogValue {
+  offset: number;
+  state: AgentRecord;
+}
+
+/** Uncompressed bytes per changelog produce request (gzip makes it several times smaller). */
+const CHANGELOG_CHUNK_BYTES = 4 << 20;
 
 export class KafkaDetect {
-  readonly counters: DetectCounters = { records: 0, calls: 0, closes: 0, malformed: 0 };
+  readonly counters: DetectCounters = { records: 0, calls: 0, closes: 0, malformed: 0, skipped: 0, restores: 0, agentsRestored: 0, changelogRecords: 0, changelogBytes: 0, partitions: [] };
   private readonly consumer: Consumer;
+  private readonly producer: Producer;
+  /** Learned baselines at start: what an agent falls back to when its partition goes away. */
+  private readonly base = new Map<string, AgentJson>();
+  private readonly applied = new Map<string, number>();
+  private readonly partitionOf = new Map<string, number>();
+  private held = new Set<number>();
+  private readonly toRestore = new Set<number>();
+  /** Offset of our last changelog record per partition: if it is still the last, our memory is current. */
+  private readonly lastWritten = new Map<number, number>();
 
-  constructor(kafka: Kafka, private readonly topic: string, private readonly engine: Engine, private readonly durable: () => Promise<void>, private readonly onRecord: () => void = () => {}, groupId = 'chainwatch-detect') {
-    this.consumer = kafka.consumer({ groupId, maxBytesPerPartition: 4 << 20 });
+  constructor(private readonly kafka: Kafka, private readonly engine: Engine, private readonly options: DetectOptions, private readonly durable: () => Promise<void>, private readonly onRecord: () => void = () => {}) {
+    this.consumer = kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: 4 << 20, sessionTimeout: options.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 5)) });
+    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    for (const a of engine.snapshot().agents) this.base.set(a.id, a);
   }
 
   async start(): Promise<void> {
+    await this.producer.connect();
     await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => this.assigned(e.payload.memberAssignment[this.options.calls] ?? []));
+    await this.consumer.subscribe({ topic: this.options.calls, fromBeginning: true });
+    // Resolved offsets (resolved only once the batch's alerts and state are durable) are committed after every batch.
     await this.consumer.run({
-      autoCommit: true, eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning }) => {
+      autoCommit: true, autoCommitThreshold: 1, eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+        if (this.toRestore.size) await this.restore([...this.toRestore], heartbeat);
+        if (!this.held.has(batch.partition) || isStale()) return;
+        const touched = new Set<string>();
         let last: string | undefined;
         for (const m of batch.messages) {
-          if (!isRunning()) break;
+          if (!isRunning() || isStale()) break;
+          last = m.offset;
           this.counters.records++;
+          const agent = m.key === null ? '' : m.key.toString();
+          const offset = Number(m.offset);
+          if ((this.applied.get(agent) ?? -1) >= offset) {
+            this.counters.skipped++;
+            continue;
+          }
           let rec: CallRecord;
           try {
             rec = JSON.parse(String(m.value)) as CallRecord;
           } catch {
             this.counters.malformed++;
-            last = m.offset;
             continue;
           }
           if (rec.t === 'call') {
@@ -43,18 +98,160 @@ export class KafkaDetect {
           } else if (rec.t === 'close') {
             this.counters.closes++;
             this.engine.closeChain(rec.traceId);
-          } else this.counters.malformed++;
-          last = m.offset;
+          } else {
+            this.counters.malformed++;
+            continue;
+          }
+          this.applied.set(agent, offset);
+          this.partitionOf.set(agent, batch.partition);
+          touched.add(agent);
         }
         this.onRecord();
         await this.durable();
+        await this.writeChangelog(touched, batch.partition);
         if (last !== undefined) resolveOffset(last);
+        await commitOffsetsIfNecessary();
         await heartbeat();
       },
     });
   }
 
+  /** A new generation of the group: note what to restore and drop what went to other workers. */
+  private assigned(partitions: number[]): void {
+    const now = new Set(partitions);
+    for (const p of this.held) if (!now.has(p)) this.release(p);
+    for (const p of now) this.toRestore.add(p);
+    this.held = now;
+    this.counters.partitions = [...now].sort((a, b) => a - b);
+  }
+
+  private release(p: number): void {
+    this.toRestore.delete(p);
+    this.lastWritten.delete(p);
+    for (const [agent, q] of this.partitionOf) if (q === p) this.reset(agent);
+  }
+
+  private reset(agent: string): void {
+    this.engine.resetAgent(agent, this.base.get(agent));
+    this.applied.delete(agent);
+    this.partitionOf.delete(agent);
+  }
+
+  /**
+   * Bring the agents of these partitions up to their changelog. A partition we kept through the
+   * rebalance, whose changelog still ends with our own last record, is current and not re-read.
+   */
+  private async restore(partitions: number[], heartbeat: () => Promise<void>): Promise<void> {
+    const ends = await this.changelogEnds();
+    const stale = partitions.filter((p) => {
+      const end = ends.get(p) ?? { low: 0, high: 0 };
+      const ours = this.lastWritten.get(p);
+      return end.high > 0 && !(ours !== undefined && ours === end.high - 1);
+    });
+    for (const p of partitions) this.toRestore.delete(p);
+    if (stale.length === 0) return;
+    this.counters.restores++;
+    const latest = await this.readChangelog(stale, ends, heartbeat);
+    for (const p of stale) {
+      for (const [agent, q] of this.partitionOf) if (q === p) this.reset(agent);
+      this.lastWritten.delete(p);
+    }
+    for (const [agent, { partition, value }] of latest) {
+      this.reset(agent);
+      if (value === null) continue;
+      const v = parseWithSets<ChangelogValue>(value);
+      this.engine.adoptAgent(v.state);
+      this.applied.set(agent, v.offset);
+      this.partitionOf.set(agent, partition);
+      this.counters.agentsRestored++;
+    }
+  }
+
+  private async changelogEnds(): Promise<Map<number, { low: number; high: number }>> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const offsets = await admin.fetchTopicOffsets(this.options.changelog);
+      return new Map(offsets.map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]));
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /**
+   * The latest record per agent in these changelog partitions, read to their end with a
+   * throwaway consumer group (kafkajs has no manual assignment), which is deleted afterwards.
+   */
+  private async readChangelog(partitions: number[], ends: Map<number, { low: number; high: number }>, heartbeat: () => Promise<void>): Promise<Map<string, { partition: number; value: string | null }>> {
+    const latest = new Map<string, { partition: number; value: string | null }>();
+    const remaining = new Map<number, number>();
+    for (const p of partitions) {
+      const end = ends.get(p)!;
+      if (end.high > end.low) remaining.set(p, end.high - 1);
+    }
+    if (remaining.size === 0) return latest;
+    const groupId = `${this.options.groupId}-restore-${randomUUID()}`;
+    const reader = this.kafka.consumer({ groupId, maxBytesPerPartition: 8 << 20 });
+    try {
+      await reader.connect();
+      await reader.subscribe({ topic: this.options.changelog, fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        reader.run({
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            const last = remaining.get(batch.partition);
+            if (last === undefined) return;
+            for (const m of batch.messages) {
+              if (Number(m.offset) > last) break;
+              latest.set(String(m.key), { partition: batch.partition, value: m.value === null ? null : m.value.toString() });
+            }
+            if (Number(batch.lastOffset()) >= last) remaining.delete(batch.partition);
+            if (remaining.size === 0) resolve();
+            await heartbeat();
+          },
+        }).catch(reject);
+      });
+    } finally {
+      await reader.disconnect();
+      const admin = this.kafka.admin();
+      await admin.connect();
+      await admin.deleteGroups([groupId]).catch(() => undefined);
+      await admin.disconnect();
+    }
+    return latest;
+  }
+
+  private async writeChangelog(agents: Set<string>, partition: number): Promise<void> {
+    if (agents.size === 0) return;
+    const records = this.engine.exportAgents(agents);
+    let chunk: Message[] = [];
+    let bytes = 0;
+    const flush = async (): Promise<void> => {
+      if (chunk.length === 0) return;
+      const meta = await this.producer.send({ topic: this.options.changelog, messages: chunk, acks: -1, compression: CompressionTypes.GZIP });
+      const base = meta.find((r) => r.partition === partition)?.baseOffset;
+      if (base !== undefined) this.lastWritten.set(partition, Number(base) + chunk.length - 1);
+      this.counters.changelogRecords += chunk.length;
+      this.counters.changelogBytes += bytes;
+      chunk = [];
+      bytes = 0;
+    };
+    for (const [agent, state] of records) {
+      const value = stringifyWithSets({ offset: this.applied.get(agent)!, state } satisfies ChangelogValue);
+      chunk.push({ key: agent, value, partition });
+      bytes += value.length;
+      if (bytes >= CHANGELOG_CHUNK_BYTES) await flush();
+    }
+    await flush();
+  }
+
   async stop(): Promise<void> {
     await this.consumer.disconnect();
+    await this.producer.disconnect();
   }
+}
+
+/** The changelog topic of a detect group: one per group, as Kafka Streams names its stores. */
+export function changelogTopic(groupId: string): string {
+  return `${groupId}-state-changelog`;
 }

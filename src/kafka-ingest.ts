@@ -9,8 +9,9 @@
  * batch's output is acknowledged by the broker.
  */
 import { CompressionTypes, type Consumer, type Kafka, type Message, type Producer } from 'kafkajs';
-import { ChainAssembler } from './chains.js';
+import { ChainAssembler, type ChainListener } from './chains.js';
 import type { EngineConfig } from './engine.js';
+import type { KafkaTopics } from './kafka-config.js';
 import { ChainwatchError } from './errors.js';
 import { Normalizer } from './normalize.js';
 import { decodeTraceRequestJson } from './otlp-json.js';
@@ -20,13 +21,19 @@ import type { RawSpan } from './span.js';
 /** Records per produce request: ~1 KB each, spread over the partitions and gzipped, so each partition's batch stays well under the broker's 1 MB default. */
 const SEND_CHUNK = 4000;
 
-export interface KafkaTopics { spans: string; calls: string; dlq: string }
-export const defaultKafkaTopics: KafkaTopics = { spans: 'otlp_spans', calls: 'chainwatch_calls', dlq: 'otlp_spans_dlq' };
 
 export interface IngestCounters { records: number; spans: number; calls: number; closes: number; deadLettered: number; produceErrors: number; lastError?: string }
 
 /** One record of the calls topic. */
 export type CallRecord = { t: 'call'; call: import('./agent-call.js').AgentCall } | { t: 'close'; traceId: string };
+
+/** Chain events as records of the calls topic, keyed by agent id (so one agent stays in one partition). */
+export function callRecords(push: (m: Message, close: boolean) => void): ChainListener {
+  return {
+    call: (call) => push({ key: call.agent.id, value: JSON.stringify({ t: 'call', call } satisfies CallRecord) }, false),
+    close: (chain) => push({ key: chain.agent.id, value: JSON.stringify({ t: 'close', traceId: chain.traceId } satisfies CallRecord) }, true),
+  };
+}
 
 export class KafkaIngest {
   readonly counters: IngestCounters = { records: 0, spans: 0, calls: 0, closes: 0, deadLettered: 0, produceErrors: 0 };
@@ -42,16 +49,10 @@ export class KafkaIngest {
 
   constructor(kafka: Kafka, private readonly topics: KafkaTopics, engine: EngineConfig, groupId = 'chainwatch-ingest') {
     this.norm = new Normalizer(engine.normalize);
-    this.assembler = new ChainAssembler(this.norm, {
-      call: (call) => {
-        this.counters.calls++;
-        this.out.push({ key: call.agent.id, value: JSON.stringify({ t: 'call', call } satisfies CallRecord) });
-      },
-      close: (chain) => {
-        this.counters.closes++;
-        this.out.push({ key: chain.agent.id, value: JSON.stringify({ t: 'close', traceId: chain.traceId } satisfies CallRecord) });
-      },
-    }, engine.chains);
+    this.assembler = new ChainAssembler(this.norm, callRecords((m, close) => {
+      this.counters[close ? 'closes' : 'calls']++;
+      this.out.push(m);
+    }), engine.chains);
     this.consumer = kafka.consumer({ groupId, maxBytesPerPartition: 4 << 20 });
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
   }
@@ -155,17 +156,29 @@ export class KafkaIngest {
 
 /**
  * Create our topics when missing (a no-op when they exist): the Collector writes `spans`, we
- * write `calls` (partitions = the detect stage's unit of scaling) and the dead letters.
+ * write `calls` (partitions = the detect stage's unit of scaling) and the dead letters; a detect
+ * group's changelog is compacted and has as many partitions as `calls`, since an agent's state
+ * goes to the partition number its calls come from.
  */
-export async function ensureTopics(kafka: Kafka, topics: KafkaTopics, callsPartitions = 8): Promise<void> {
+export async function ensureTopics(kafka: Kafka, topics: KafkaTopics, options: { callsPartitions?: number; changelog?: string } = {}): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const have = new Set(await admin.listTopics());
     const want = [
-      { topic: topics.spans, numPartitions: 4 }, { topic: topics.calls, numPartitions: callsPartitions }, { topic: topics.dlq, numPartitions: 1 },
+      { topic: topics.spans, numPartitions: 4 }, { topic: topics.calls, numPartitions: options.callsPartitions ?? 8 }, { topic: topics.dlq, numPartitions: 1 },
     ].filter((t) => !have.has(t.topic));
     if (want.length) await admin.createTopics({ topics: want, waitForLeaders: true });
+    if (options.changelog !== undefined && !have.has(options.changelog)) {
+      const meta = await admin.fetchTopicMetadata({ topics: [topics.calls] });
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{
+          topic: options.changelog, numPartitions: meta.topics[0].partitions.length,
+          configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'max.message.bytes', value: String(16 << 20) }, { name: 'min.compaction.lag.ms', value: '0' }],
+        }],
+      });
+    }
   } finally {
     await admin.disconnect();
   }

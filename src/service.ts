@@ -30,8 +30,9 @@ import { SinkRunner, type SinkTransport } from './sinks.js';
 import { loadSigner } from './ssf.js';
 import { Kafka, logLevel } from 'kafkajs';
 import { registerKafkaCodecs } from './kafka-codecs.js';
-import { KafkaDetect } from './kafka-detect.js';
-import { KafkaIngest, type KafkaTopics, defaultKafkaTopics, ensureTopics } from './kafka-ingest.js';
+import type { KafkaConfig } from './kafka-config.js';
+import { KafkaDetect, changelogTopic } from './kafka-detect.js';
+import { KafkaIngest, ensureTopics } from './kafka-ingest.js';
 
 /** The few logger methods the service uses (pino's signature). */
 export interface ServiceLog {
@@ -66,7 +67,7 @@ export interface ServiceOptions {
   /** The kill-switch; off when absent. */
   killSwitch?: KillSwitchConfig;
   /** Kafka stages to run in this process (`serve --kafka`). */
-  kafka?: { brokers: string[]; stages: ('ingest' | 'detect')[]; topics?: KafkaTopics };
+  kafka?: KafkaConfig;
 }
 
 /** The API token: given, else the state dir's api-token file, created (0600) on first start. */
@@ -115,10 +116,12 @@ export class Service {
       options.onAlert?.(a);
     };
     const engineConfig = options.engine ?? defaultEngineConfig;
-    // Fed by the Kafka detect stage, chains close when the ingest stage says so (a close record in
-    // the agent's partition); our own idle timeout is only a backstop for a lost close record.
+    // Fed by the Kafka detect stage, chains close only when the ingest stage says so (a close record
+    // in the agent's partition, never lost: acknowledged by all replicas, ordered). No idle timeout
+    // of our own: a worker's event time is the latest of all its partitions, and one partition read
+    // ahead of another would close the other's chains early.
     const detectOnKafka = options.kafka?.stages.includes('detect') === true;
-    this.engine = new Engine(detectOnKafka ? { ...engineConfig, chains: { ...engineConfig.chains, idleTimeoutMs: engineConfig.chains.idleTimeoutMs * 10 } } : engineConfig, (a) => {
+    this.engine = new Engine(detectOnKafka ? { ...engineConfig, chains: { ...engineConfig.chains, idleTimeoutMs: Number.POSITIVE_INFINITY } } : engineConfig, (a) => {
       publish(a);
       const ks = this.killSwitch;
       // One at a time, in alert order: revocations of one credential are recorded in the order raised.
@@ -200,14 +203,17 @@ export class Service {
     if (k) {
       registerKafkaCodecs();
       const kafka = new Kafka({ clientId: 'chainwatch', brokers: k.brokers, logLevel: logLevel.NOTHING });
-      const topics = k.topics ?? defaultKafkaTopics;
-      await ensureTopics(kafka, topics);
+      const groupId = `${k.group}-detect`;
+      const changelog = changelogTopic(groupId);
+      await ensureTopics(kafka, k.topics, { callsPartitions: k.callsPartitions, changelog });
       if (k.stages.includes('detect')) {
-        this.detect = new KafkaDetect(kafka, topics.calls, this.engine, () => this.durable(), () => (this.lastArrival = Date.now()));
+        // A detect worker owns some agents only: what spans agents (peers, credential owners) is read-only.
+        this.engine.sharedFrozen = true;
+        this.detect = new KafkaDetect(kafka, this.engine, { groupId, calls: k.topics.calls, changelog, sessionTimeoutMs: k.sessionTimeoutMs }, () => this.durable(), () => (this.lastArrival = Date.now()));
         await this.detect.start();
       }
       if (k.stages.includes('ingest')) {
-        this.ingest = new KafkaIngest(kafka, topics, this.options.engine ?? defaultEngineConfig);
+        this.ingest = new KafkaIngest(kafka, k.topics, this.options.engine ?? defaultEngineConfig, `${k.group}-ingest`);
         await this.ingest.start();
       }
     }
@@ -253,10 +259,14 @@ export class Service {
     });
   }
 
-  /** With no input, move event time on by the wall-clock time that passed. */
+  /**
+   * With no input, move event time on by the wall-clock time that passed — except for a Kafka
+   * detect worker, whose chains the ingest stage closes and whose time must not depend on how
+   * long a failover took.
+   */
   private tick(): void {
     const now = Date.now();
-    if (now - this.lastArrival >= 500 && this.engine.now > 0) this.engine.advance(this.engine.now + (now - this.lastTick));
+    if (now - this.lastArrival >= 500 && this.engine.now > 0 && this.detect === undefined) this.engine.advance(this.engine.now + (now - this.lastTick));
     this.lastTick = now;
     this.writer.flush();
   }
@@ -282,7 +292,8 @@ export class Service {
       await bounded(this.ingest?.stop() ?? Promise.resolve());
       await bounded(this.detect?.stop() ?? Promise.resolve());
       this.traced('chainwatch.shutdown.flush', () => {
-        this.engine.flush();
+        // A Kafka detect worker's open chains and rollups live on in the changelog, for the next owner.
+        if (this.detect === undefined) this.engine.flush();
         this.writer.flush();
         this.store.save(this.engine);
       });

@@ -21,6 +21,7 @@ import { defaultFormatOptions } from '../src/format-common.js';
 import { KafkaSink } from '../src/sink-kafka.js';
 import { registerKafkaCodecs } from '../src/kafka-codecs.js';
 import { Service } from '../src/service.js';
+import { kafkaConfig } from '../src/config.js';
 import { simulate } from '../src/simulate.js';
 import { decodeTraceRequestJson } from '../src/otlp-json.js';
 import { toProto } from './helpers/spans.js';
@@ -119,7 +120,7 @@ describe('development Kafka broker', () => {
     const viaKafka: Alert[] = [];
     const dirs = [mkdtempSync(join(tmpdir(), 'cw-http-')), mkdtempSync(join(tmpdir(), 'cw-kafka-'))];
     const http = new Service({ stateDir: dirs[0], receiver: { port: 0 }, onAlert: (a) => viaHttp.push(a) });
-    const viaK = new Service({ stateDir: dirs[1], receiver: { port: 0 }, onAlert: (a) => viaKafka.push(a), kafka: { brokers: [`127.0.0.1:${port}`], stages: ['ingest', 'detect'], topics } });
+    const viaK = new Service({ stateDir: dirs[1], receiver: { port: 0 }, onAlert: (a) => viaKafka.push(a), kafka: kafkaConfig({ topics, group: 'e2e' }, [`127.0.0.1:${port}`]) });
     learned(http);
     learned(viaK);
     // One partition each: the OTLP/HTTP run sees the spans in one order, so the Kafka run must too.

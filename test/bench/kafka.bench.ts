@@ -16,6 +16,7 @@ import { registerKafkaCodecs } from '../../src/kafka-codecs.js';
 import { decodeTraceRequestJson } from '../../src/otlp-json.js';
 import { packagePath } from '../../src/package-path.js';
 import { Service } from '../../src/service.js';
+import { kafkaConfig } from '../../src/config.js';
 import { simulate } from '../../src/simulate.js';
 
 const Request = protobuf.loadSync(packagePath('schemas', 'otlp', 'trace.proto')).lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
@@ -63,7 +64,7 @@ async function main(): Promise<void> {
       await producer.send({ topic: 'otlp_spans', compression: CompressionTypes.ZSTD, messages: bufs.slice(i, i + 50).map((value) => ({ key: null, value })) });
     }
     await producer.disconnect();
-    const service = new Service({ stateDir: join(dir, 'state'), receiver: { port: 0 }, kafka: { brokers, stages: ['ingest', 'detect'] } });
+    const service = new Service({ stateDir: join(dir, 'state'), receiver: { port: 0 }, kafka: kafkaConfig({}, brokers) });
     service.engine.mode = 'learn';
     for (const doc of sim.history) service.engine.ingestSpans(decodeTraceRequestJson(doc, service.engine.norm.filter).spans);
     service.engine.flush();

@@ -37,7 +37,7 @@ export function mkChain(calls: AgentCall[], traceId = calls[0]?.traceId ?? hex(1
 
 export class Harness<S, P = unknown> {
   readonly intern = new Interner();
-  readonly global: GlobalState = { credentialOwners: new Map(), revoked: new Map() };
+  readonly global: GlobalState = { credentialOwners: new Map(), revoked: new Map(), frozen: false };
   readonly agent: AgentState;
   state: S;
   peer: PeerGroup | undefined;
