@@ -56,7 +56,7 @@ export interface ConfigFile {
     retention?: { calls?: string | number; chains?: string | number; alerts?: string | number };
   };
   api?: { enabled?: boolean; host?: string; port?: number };
-  kafka?: { brokers?: string[]; stages?: 'ingest' | 'detect' | 'both'; group?: string; session_timeout?: string | number; calls_partitions?: number; topics?: Partial<KafkaTopics> };
+  kafka?: { brokers?: string[]; stages?: 'ingest' | 'detect' | 'both'; group?: string; session_timeout?: string | number; commit_interval?: string | number; calls_partitions?: number; topics?: Partial<KafkaTopics> };
   alerts?: { link_template?: string; vendor?: string; product?: string };
   sinks?: SinkFile[];
   response?: {
@@ -282,7 +282,8 @@ export function kafkaConfig(k: NonNullable<ConfigFile['kafka']>, brokers: string
   const stages = k.stages ?? 'both';
   return {
     brokers, stages: stages === 'both' ? ['ingest', 'detect'] : [stages], group: k.group ?? 'chainwatch',
-    sessionTimeoutMs: duration(['kafka', 'session_timeout'], k.session_timeout, 30_000), callsPartitions: k.calls_partitions ?? 8,
+    sessionTimeoutMs: duration(['kafka', 'session_timeout'], k.session_timeout, 30_000),
+    commitIntervalMs: duration(['kafka', 'commit_interval'], k.commit_interval, 1_000), callsPartitions: k.calls_partitions ?? 8,
     topics: { ...defaultKafkaTopics, ...k.topics },
   };
 }

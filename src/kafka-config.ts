@@ -8,6 +8,8 @@ export interface KafkaConfig {
   /** Consumer group prefix: `<group>-ingest`, `<group>-detect`. */
   group: string;
   sessionTimeoutMs: number;
+  /** Detect: how often agents' state goes to the changelog and offsets are committed. */
+  commitIntervalMs: number;
   /** Partitions of the calls topic when we create it. */
   callsPartitions: number;
   topics: KafkaTopics;

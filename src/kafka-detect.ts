@@ -2,28 +2,31 @@
  * The Kafka detect stage: a consumer group on the internal calls topic. Records are keyed by
  * agent id, so each worker owns the agents of its partitions and sees their calls in order.
  *
- * State moves with the partitions. After each batch, the whole state of every agent the batch
- * touched (baseline, open chains, rollup windows, quarantined chains) goes to a compacted
- * changelog topic, keyed by agent id, into the same partition number as the calls it came from,
- * stamped with the offset of the last call applied. When a partition is assigned, its changelog
- * partition is read back and its agents adopted; when one is taken away, its agents fall back to
- * their learned baseline. Per batch, in this order: alerts and revocations durable (`durable()`),
- * changelog acknowledged, offsets committed. A worker killed between any two steps loses
- * nothing: the next owner re-reads from the committed offset, skips calls the changelog state
- * already holds (offset stamp), and any alert raised again carries the same deterministic id.
+ * State moves with the partitions. Every commit interval, the whole state of every agent touched
+ * since the last commit (baseline, open chains, rollup windows, quarantined chains) goes to a
+ * compacted changelog topic, keyed by agent id, into the same partition number as the calls it
+ * came from, stamped with the offset of the last call applied. When a partition is assigned, its
+ * changelog partition is read back and its agents adopted; when one is taken away, its agents
+ * fall back to their learned baseline. Each commit, in this order: alerts and revocations durable
+ * (`durable()`), changelog acknowledged, offsets committed. A worker killed between any two steps
+ * loses nothing: the next owner re-reads from the committed offset, skips calls the changelog
+ * state already holds (offset stamp), and any alert raised again carries the same deterministic
+ * id. Committing on an interval rather than per batch keeps round trips to the broker off the
+ * per-record path; the interval bounds how much a failover re-reads.
  */
 import { randomUUID } from 'node:crypto';
 import { CompressionTypes, type Consumer, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { AgentCall } from './agent-call.js';
 import type { AgentJson, AgentRecord, Engine } from './engine.js';
 import { parseWithSets, stringifyWithSets } from './json-sets.js';
-import type { CallRecord } from './kafka-ingest.js';
+import type { CallItem, CallRecord } from './kafka-ingest.js';
 
 export interface DetectCounters {
   records: number; calls: number; closes: number; malformed: number;
   /** Calls re-read after a failover that the restored state already held. */
   skipped: number;
   restores: number; agentsRestored: number; changelogRecords: number; changelogBytes: number;
+  commits: number; commitErrors: number; lastError?: string;
   partitions: number[];
 }
 
@@ -32,6 +35,8 @@ export interface DetectOptions {
   calls: string;
   changelog: string;
   sessionTimeoutMs: number;
+  /** How often state is written to the changelog and offsets committed. */
+  commitIntervalMs: number;
 }
 
 /** One changelog record: an agent's state after applying calls up to `offset` of its partition. */
@@ -42,9 +47,11 @@ interface ChangelogValue {
 
 /** Uncompressed bytes per changelog produce request (gzip makes it several times smaller). */
 const CHANGELOG_CHUNK_BYTES = 4 << 20;
+/** Agents touched since the last commit beyond which a batch waits for a commit (bounds the next one). */
+const MAX_DIRTY_AGENTS = 20_000;
 
 export class KafkaDetect {
-  readonly counters: DetectCounters = { records: 0, calls: 0, closes: 0, malformed: 0, skipped: 0, restores: 0, agentsRestored: 0, changelogRecords: 0, changelogBytes: 0, partitions: [] };
+  readonly counters: DetectCounters = { records: 0, calls: 0, closes: 0, malformed: 0, skipped: 0, restores: 0, agentsRestored: 0, changelogRecords: 0, changelogBytes: 0, commits: 0, commitErrors: 0, partitions: [] };
   private readonly consumer: Consumer;
   private readonly producer: Producer;
   /** Learned baselines at start: what an agent falls back to when its partition goes away. */
@@ -55,9 +62,17 @@ export class KafkaDetect {
   private readonly toRestore = new Set<number>();
   /** Offset of our last changelog record per partition: if it is still the last, our memory is current. */
   private readonly lastWritten = new Map<number, number>();
+  /** Since the last commit: agents touched and the next offset to read, per partition. */
+  private dirty = new Map<number, Set<string>>();
+  private dirtyCount = 0;
+  private next = new Map<number, number>();
+  private committing: Promise<void> = Promise.resolve();
+  private restoring: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly kafka: Kafka, private readonly engine: Engine, private readonly options: DetectOptions, private readonly durable: () => Promise<void>, private readonly onRecord: () => void = () => {}) {
-    this.consumer = kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: 4 << 20, sessionTimeout: options.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 5)) });
+    // Fetches wait up to 200 ms for 256 KB: fewer, larger batches (the broker's cost is per request).
+    this.consumer = kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: 4 << 20, minBytes: 256 << 10, maxWaitTimeInMs: 200, sessionTimeout: options.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 5)) });
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     for (const a of engine.snapshot().agents) this.base.set(a.id, a);
   }
@@ -67,13 +82,16 @@ export class KafkaDetect {
     await this.consumer.connect();
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => this.assigned(e.payload.memberAssignment[this.options.calls] ?? []));
     await this.consumer.subscribe({ topic: this.options.calls, fromBeginning: true });
-    // Resolved offsets (resolved only once the batch's alerts and state are durable) are committed after every batch.
     await this.consumer.run({
-      autoCommit: true, autoCommitThreshold: 1, eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
-        if (this.toRestore.size) await this.restore([...this.toRestore], heartbeat);
+      autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 8,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        if (this.toRestore.size) {
+          this.restoring ??= this.restore([...this.toRestore], heartbeat).finally(() => (this.restoring = undefined));
+          await this.restoring;
+        }
         if (!this.held.has(batch.partition) || isStale()) return;
-        const touched = new Set<string>();
+        let touched = this.dirty.get(batch.partition);
+        if (touched === undefined) this.dirty.set(batch.partition, (touched = new Set()));
         let last: string | undefined;
         for (const m of batch.messages) {
           if (!isRunning() || isStale()) break;
@@ -92,28 +110,67 @@ export class KafkaDetect {
             this.counters.malformed++;
             continue;
           }
-          if (rec.t === 'call') {
-            this.counters.calls++;
-            this.engine.ingestCall(rec.call as AgentCall);
-          } else if (rec.t === 'close') {
-            this.counters.closes++;
-            this.engine.closeChain(rec.traceId);
-          } else {
-            this.counters.malformed++;
-            continue;
-          }
+          if (rec.t === 'batch' && Array.isArray(rec.items)) for (const item of rec.items) this.apply(item);
+          else this.apply(rec as CallItem);
           this.applied.set(agent, offset);
           this.partitionOf.set(agent, batch.partition);
-          touched.add(agent);
+          if (!touched.has(agent)) {
+            touched.add(agent);
+            this.dirtyCount++;
+          }
         }
         this.onRecord();
-        await this.durable();
-        await this.writeChangelog(touched, batch.partition);
-        if (last !== undefined) resolveOffset(last);
-        await commitOffsetsIfNecessary();
+        if (last === undefined) return;
+        resolveOffset(last);
+        this.next.set(batch.partition, Number(last) + 1);
+        if (this.dirtyCount >= MAX_DIRTY_AGENTS) await this.commit();
         await heartbeat();
       },
     });
+    this.timer = setInterval(() => void this.commit().catch(() => undefined), this.options.commitIntervalMs);
+    this.timer.unref();
+  }
+
+  /**
+   * Make what was processed since the last commit durable, in order: alerts and revocations,
+   * the changelog state of every agent touched, then the offsets. One at a time. The state and
+   * offsets are taken at the same synchronous moment, so they agree; a failed commit leaves the
+   * offsets where they were (the next owner re-reads, the offset stamps skip what state holds).
+   */
+  commit(): Promise<void> {
+    const run = this.committing.then(async () => {
+      if (this.next.size === 0 && this.dirtyCount === 0) return;
+      const dirty = this.dirty;
+      const next = this.next;
+      this.dirty = new Map();
+      this.next = new Map();
+      this.dirtyCount = 0;
+      const states: { partition: number; records: Map<string, AgentRecord> }[] = [];
+      for (const [partition, agents] of dirty) if (this.held.has(partition)) states.push({ partition, records: this.engine.exportAgents(agents) });
+      try {
+        await this.durable();
+        for (const { partition, records } of states) await this.writeChangelog(partition, records);
+        const offsets = [...next].filter(([p]) => this.held.has(p)).map(([partition, offset]) => ({ topic: this.options.calls, partition, offset: String(offset) }));
+        if (offsets.length) await this.consumer.commitOffsets(offsets);
+        this.counters.commits++;
+      } catch (err) {
+        this.counters.commitErrors++;
+        this.counters.lastError = (err as Error).message;
+        throw err;
+      }
+    });
+    this.committing = run.catch(() => undefined);
+    return run;
+  }
+
+  private apply(item: CallItem): void {
+    if (item.t === 'call') {
+      this.counters.calls++;
+      this.engine.ingestCall(item.call as AgentCall);
+    } else if (item.t === 'close') {
+      this.counters.closes++;
+      this.engine.closeChain(item.traceId);
+    } else this.counters.malformed++;
   }
 
   /** A new generation of the group: note what to restore and drop what went to other workers. */
@@ -128,6 +185,9 @@ export class KafkaDetect {
   private release(p: number): void {
     this.toRestore.delete(p);
     this.lastWritten.delete(p);
+    // Not ours to write any more: the next owner re-reads from the last commit.
+    this.dirty.delete(p);
+    this.next.delete(p);
     for (const [agent, q] of this.partitionOf) if (q === p) this.reset(agent);
   }
 
@@ -221,9 +281,7 @@ export class KafkaDetect {
     return latest;
   }
 
-  private async writeChangelog(agents: Set<string>, partition: number): Promise<void> {
-    if (agents.size === 0) return;
-    const records = this.engine.exportAgents(agents);
+  private async writeChangelog(partition: number, records: Map<string, AgentRecord>): Promise<void> {
     let chunk: Message[] = [];
     let bytes = 0;
     const flush = async (): Promise<void> => {
@@ -245,7 +303,11 @@ export class KafkaDetect {
     await flush();
   }
 
+  /** Stop fetching, commit what was processed, leave the group. */
   async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.consumer.stop();
+    await this.commit().catch(() => undefined);
     await this.consumer.disconnect();
     await this.producer.disconnect();
   }

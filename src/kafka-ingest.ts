@@ -18,20 +18,64 @@ import { decodeTraceRequestJson } from './otlp-json.js';
 import { decodeTraceRequest } from './otlp-proto.js';
 import type { RawSpan } from './span.js';
 
-/** Records per produce request: ~1 KB each, spread over the partitions and gzipped, so each partition's batch stays well under the broker's 1 MB default. */
-const SEND_CHUNK = 4000;
+/** Uncompressed bytes per produce request: spread over the partitions and LZ4-compressed, each partition's record batch stays well under the broker's 1 MB default. */
+const SEND_BYTES = 2 << 20;
+/** One record carries at most this much of one agent's calls. */
+const RECORD_BYTES = 256 << 10;
 
 
 export interface IngestCounters { records: number; spans: number; calls: number; closes: number; deadLettered: number; produceErrors: number; lastError?: string }
 
-/** One record of the calls topic. */
-export type CallRecord = { t: 'call'; call: import('./agent-call.js').AgentCall } | { t: 'close'; traceId: string };
+/** One event of the calls topic: a call, or the close of a chain. */
+export type CallItem = { t: 'call'; call: import('./agent-call.js').AgentCall } | { t: 'close'; traceId: string };
+/**
+ * One record of the calls topic: an event, or several of one agent's events in order (what the
+ * ingest stage writes: one record per agent per send, so per-record costs in producer, broker
+ * and consumer are paid once for many calls).
+ */
+export type CallRecord = CallItem | { t: 'batch'; items: CallItem[] };
+
+/** Events gathered per agent, then written as one `batch` record per agent (split when large). */
+class AgentBatches {
+  private readonly pending = new Map<string, { items: string[]; bytes: number }>();
+
+  add(agent: string, item: string): void {
+    const p = this.pending.get(agent);
+    if (p === undefined) this.pending.set(agent, { items: [item], bytes: item.length });
+    else {
+      p.items.push(item);
+      p.bytes += item.length;
+    }
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  drain(): Message[] {
+    const out: Message[] = [];
+    for (const [key, { items }] of this.pending) {
+      let start = 0;
+      let bytes = 0;
+      for (let i = 0; i < items.length; i++) {
+        bytes += items[i].length;
+        if (bytes >= RECORD_BYTES || i === items.length - 1) {
+          out.push({ key, value: `{"t":"batch","items":[${items.slice(start, i + 1).join(',')}]}` });
+          start = i + 1;
+          bytes = 0;
+        }
+      }
+    }
+    this.pending.clear();
+    return out;
+  }
+}
 
 /** Chain events as records of the calls topic, keyed by agent id (so one agent stays in one partition). */
-export function callRecords(push: (m: Message, close: boolean) => void): ChainListener {
+export function callRecords(push: (m: { key: string; value: string }, close: boolean) => void): ChainListener {
   return {
-    call: (call) => push({ key: call.agent.id, value: JSON.stringify({ t: 'call', call } satisfies CallRecord) }, false),
-    close: (chain) => push({ key: chain.agent.id, value: JSON.stringify({ t: 'close', traceId: chain.traceId } satisfies CallRecord) }, true),
+    call: (call) => push({ key: call.agent.id, value: JSON.stringify({ t: 'call', call } satisfies CallItem) }, false),
+    close: (chain) => push({ key: chain.agent.id, value: JSON.stringify({ t: 'close', traceId: chain.traceId } satisfies CallItem) }, true),
   };
 }
 
@@ -41,6 +85,8 @@ export class KafkaIngest {
   private readonly assembler: ChainAssembler;
   private readonly consumer: Consumer;
   private readonly producer: Producer;
+  private readonly batches = new AgentBatches();
+  /** Records built and not yet acknowledged, oldest first. */
   private out: Message[] = [];
   private timer: NodeJS.Timeout | undefined;
   private lastRecord = Date.now();
@@ -51,7 +97,7 @@ export class KafkaIngest {
     this.norm = new Normalizer(engine.normalize);
     this.assembler = new ChainAssembler(this.norm, callRecords((m, close) => {
       this.counters[close ? 'closes' : 'calls']++;
-      this.out.push(m);
+      this.batches.add(m.key, m.value);
     }), engine.chains);
     this.consumer = kafka.consumer({ groupId, maxBytesPerPartition: 4 << 20 });
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
@@ -62,7 +108,7 @@ export class KafkaIngest {
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.topics.spans, fromBeginning: true });
     await this.consumer.run({
-      autoCommit: true, eachBatchAutoResolve: false,
+      autoCommit: true, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 4,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning }) => {
         const dead: Message[] = [];
         let last: string | undefined;
@@ -114,23 +160,26 @@ export class KafkaIngest {
     if (now - this.lastRecord >= 500 && this.assembler.now > 0) this.assembler.advance(this.assembler.now + (now - this.lastTick));
     this.lastTick = now;
     // A failed send keeps its records (send puts them back) and is retried on the next tick.
-    if (this.out.length) void this.send([]).catch(() => undefined);
+    if (this.out.length || this.batches.size) void this.send([]).catch(() => undefined);
   }
 
   /**
    * Produce what the assembler emitted (and dead letters), in chunks that stay under the broker's
-   * record-batch limit, gzip-compressed; one send at a time, in order. On failure the unsent
+   * record-batch limit, LZ4-compressed; one send at a time, in order. On failure the unsent
    * records go back to the front of the queue (counted) and the error reaches the caller, so a
    * consumer batch whose output was not acknowledged is not resolved.
    */
   private send(dead: Message[]): Promise<void> {
-    const out = this.out;
+    const out = this.out.concat(this.batches.drain());
     this.out = [];
     const next = this.sending.then(async () => {
       let i = 0;
       try {
-        for (; i < out.length; i += SEND_CHUNK) {
-          await this.producer.send({ topic: this.topics.calls, messages: out.slice(i, i + SEND_CHUNK), acks: -1, compression: CompressionTypes.GZIP });
+        while (i < out.length) {
+          let j = i;
+          for (let bytes = 0; j < out.length && (j === i || bytes < SEND_BYTES); j++) bytes += (out[j].value as string).length;
+          await this.producer.send({ topic: this.topics.calls, messages: out.slice(i, j), acks: -1, compression: CompressionTypes.LZ4 });
+          i = j;
         }
         if (dead.length) await this.producer.send({ topic: this.topics.dlq, messages: dead, acks: -1 });
       } catch (err) {

@@ -3,11 +3,13 @@
  * machine. Starts its own broker (deploy/kafka.sh, 127.0.0.1:19392), writes a simulated fleet's
  * live traffic to otlp_spans first (OTLP protobuf batches of ≥ 100 spans, as the Collector's
  * exporter writes them, zstd), then starts `serve`'s Kafka stages on a fleet whose baselines were
- * learned, and times from the first record consumed until the detect stage has consumed every
- * record ingest produced. One process runs both stages, so they share one core between them.
+ * learned — detect in a child process of its own (`serve --kafka-stage detect`), ingest in this
+ * one — and times from the first record ingest consumes until the detect group has committed
+ * the last call ingest produced. Broker, both stages and this driver share the machine's 2 cores.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import inspector from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
@@ -16,6 +18,8 @@ import { registerKafkaCodecs } from '../../src/kafka-codecs.js';
 import { decodeTraceRequestJson } from '../../src/otlp-json.js';
 import { packagePath } from '../../src/package-path.js';
 import { Service } from '../../src/service.js';
+import { Engine } from '../../src/engine.js';
+import { StateStore } from '../../src/state-store.js';
 import { kafkaConfig } from '../../src/config.js';
 import { simulate } from '../../src/simulate.js';
 
@@ -46,6 +50,17 @@ function toBatches(docs: any[], perBatch: number): { bufs: Buffer[]; spans: numb
   return { bufs, spans: total };
 }
 
+/** Poll until `probe` gives a value (bench set-up steps; bounded). */
+async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, pollMs = 100, ms = 120_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`bench: not ready within ${ms} ms: ${probe.toString()}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
 async function main(): Promise<void> {
   registerKafkaCodecs();
   const dir = mkdtempSync(join(tmpdir(), 'chainwatch-bench-kafka-'));
@@ -54,7 +69,7 @@ async function main(): Promise<void> {
   execFileSync('bash', [script, 'start'], { env, stdio: 'inherit' });
   const brokers = ['127.0.0.1:19392'];
   try {
-    const sim = simulate({ seed: 7, agentsPerRole: 40, historyDays: 3, liveDays: 2, attacksPerClass: 5, chainsPerAgentDay: 15 });
+    const sim = simulate({ seed: 7, agentsPerRole: 40, historyDays: 3, liveDays: 6, attacksPerClass: 5, chainsPerAgentDay: 15 });
     // The Collector's batching interleaves traces; ours groups whole traces, which is what partition_traces_by_id gives per partition.
     const { bufs, spans } = toBatches(sim.live, 100);
     process.stderr.write(`simulated: ${spans} spans in ${bufs.length} records; producing…\n`);
@@ -64,33 +79,74 @@ async function main(): Promise<void> {
       await producer.send({ topic: 'otlp_spans', compression: CompressionTypes.ZSTD, messages: bufs.slice(i, i + 50).map((value) => ({ key: null, value })) });
     }
     await producer.disconnect();
-    const service = new Service({ stateDir: join(dir, 'state'), receiver: { port: 0 }, kafka: kafkaConfig({}, brokers) });
-    service.engine.mode = 'learn';
-    for (const doc of sim.history) service.engine.ingestSpans(decodeTraceRequestJson(doc, service.engine.norm.filter).spans);
-    service.engine.flush();
-    service.engine.mode = 'detect';
-    process.stderr.write('produced and learned; starting the stages…\n');
-    const tStart = performance.now();
-    await service.start();
-    const ingest = (): NonNullable<typeof service.ingest>['counters'] => service.ingest!.counters;
-    // Timing starts at the first record consumed: joining the consumer groups is start-up, not throughput.
-    while (ingest().records === 0) await new Promise((r) => setImmediate(r));
-    const t0 = performance.now();
-    const joinMs = t0 - tStart;
-    while (ingest().records < bufs.length) await new Promise((r) => setTimeout(r, 20));
-    const tIngest = performance.now();
-    // Let the ingest stage's idle tick close the last chains, then wait for detect to catch up.
-    await new Promise((r) => setTimeout(r, 1500));
-    while (service.detect!.counters.records < ingest().calls + ingest().closes) await new Promise((r) => setTimeout(r, 20));
-    const tDetect = performance.now();
-    const s = (ms: number): string => `${Math.round(spans / (ms / 1000) / 1000)}k`;
-    process.stdout.write(`${spans.toLocaleString('en')} spans in ${bufs.length} zstd records (${sim.labels.length} chains), ${service.engine.agents.size} agents learned first\n\n`);
-    process.stdout.write('| stage | spans/s |\n|---|---|\n');
-    process.stdout.write(`| ingest: consume, decode, normalize, join, produce calls | ${s(tIngest - t0)} |\n`);
-    process.stdout.write(`| both stages and every detector, to the last call scored (includes a 1.5 s idle wait) | ${s(tDetect - t0)} |\n`);
-    process.stdout.write(`| same, without the idle wait | ${s(tDetect - t0 - 1500)} |\n`);
-    process.stdout.write(`\nconsumer groups joined in ${(joinMs / 1000).toFixed(1)} s (not counted); calls ${ingest().calls}, chains closed ${ingest().closes}, alerts ${Object.values(service.engine.stats.alerts).reduce((a, b) => a + b, 0)}, dead letters ${ingest().deadLettered}\n`);
-    await service.stop();
+    // The learned state both stages start from (as `chainwatch learn` leaves it).
+    const learned = join(dir, 'learned');
+    const learner = new Engine();
+    learner.mode = 'learn';
+    for (const doc of sim.history) learner.ingestSpans(decodeTraceRequestJson(doc, learner.norm.filter).spans);
+    learner.flush();
+    const store = new StateStore(learned);
+    store.save(learner);
+    store.close();
+    // The detect stage in a process of its own, as deployed: each stage gets a core.
+    cpSync(learned, join(dir, 'detect'), { recursive: true });
+    const config = join(dir, 'detect.yaml');
+    writeFileSync(config, [
+      `state_dir: ${join(dir, 'detect')}`, 'receiver: { port: 0 }', 'telemetry: { prometheus: { enabled: false } }', 'api: { enabled: false }',
+      `kafka: { brokers: ["${brokers[0]}"], stages: detect }`, ...(process.env.CHAINWATCH_BENCH_RECORD_CALLS === "false" ? ["store: { record_calls: false }"] : []),
+    ].join('\n'));
+    const detect = spawn(process.execPath, ['--max-semi-space-size=32', ...(process.env.CHAINWATCH_BENCH_DETECT_ARGS?.split(' ') ?? []), packagePath('dist', 'src', 'cli.js'), 'serve', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let detectLog = '';
+    detect.stderr!.on('data', (b: Buffer) => (detectLog += b.toString()));
+    const admin = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const detectUrl = await waitFor(() => /"address":"([^"]+)"/.exec(detectLog)?.[1]);
+      const detectStatus = async (): Promise<any> => (await fetch(`${detectUrl}/status`)).json();
+      await waitFor(async () => ((await detectStatus()).kafka.detect.partitions.length > 0 ? true : undefined));
+      cpSync(learned, join(dir, 'ingest'), { recursive: true });
+      const service = new Service({ stateDir: join(dir, 'ingest'), receiver: { port: 0 }, kafka: kafkaConfig({ stages: 'ingest' }, brokers) });
+      process.stderr.write('produced and learned; detect stage joined; starting ingest…\n');
+      const tStart = performance.now();
+      await service.start();
+      const ingest = (): NonNullable<typeof service.ingest>['counters'] => service.ingest!.counters;
+      // Timing starts at the first record consumed: joining the consumer group is start-up, not throughput.
+      while (ingest().records === 0) await new Promise((r) => setImmediate(r));
+      const t0 = performance.now();
+      const joinMs = t0 - tStart;
+      const profiler = process.env.CHAINWATCH_BENCH_PROFILE ? new inspector.Session() : undefined;
+      if (profiler) {
+        profiler.connect();
+        profiler.post('Profiler.enable');
+        profiler.post('Profiler.start');
+      }
+      while (ingest().records < bufs.length) await new Promise((r) => setTimeout(r, 20));
+      // Every span consumed: stopping ingest closes the chains still open and produces the rest.
+      await service.stop();
+      const tIngest = performance.now();
+      const caughtUp = async (): Promise<true | undefined> => {
+        const ends = await admin.fetchTopicOffsets('chainwatch_calls');
+        const [done] = await admin.fetchOffsets({ groupId: 'chainwatch-detect', topics: ['chainwatch_calls'] });
+        return ends.every((e) => done.partitions.find((p) => p.partition === e.partition)?.offset === e.high) ? true : undefined;
+      };
+      await waitFor(caughtUp, 20);
+      const tDetect = performance.now();
+      if (profiler) {
+        profiler.post('Profiler.stop', (_err, { profile }) => writeFileSync(process.env.CHAINWATCH_BENCH_PROFILE!, JSON.stringify(profile)));
+        profiler.disconnect();
+      }
+      const st = await detectStatus();
+      const s = (ms: number): string => `${Math.round(spans / (ms / 1000) / 1000)}k`;
+      process.stdout.write(`${spans.toLocaleString('en')} spans in ${bufs.length} zstd records (${sim.labels.length} chains), ${learner.agents.size} agents learned first\n\n`);
+      process.stdout.write('| stage | spans/s |\n|---|---|\n');
+      process.stdout.write(`| ingest (one process): consume, decode, normalize, join, produce calls, close the last chains | ${s(tIngest - t0)} |\n`);
+      process.stdout.write(`| through both stages (detect in a second process, every detector, state changelog) until detect has committed the last call | ${s(tDetect - t0)} |\n`);
+      const alerts = Object.values(st.engine.alerts as Record<string, number>).reduce((a, b) => a + b, 0);
+      process.stdout.write(`\ningest joined in ${(joinMs / 1000).toFixed(1)} s (not counted); calls ${ingest().calls}, chains closed ${ingest().closes}, alerts ${alerts}, changelog records ${st.kafka.detect.changelogRecords} (${Math.round(st.kafka.detect.changelogBytes / 1e6)} MB before compression), dead letters ${ingest().deadLettered}\n`);
+    } finally {
+      detect.kill('SIGTERM');
+      await admin.disconnect();
+    }
   } finally {
     execFileSync('bash', [script, 'stop'], { env, stdio: 'inherit' });
     rmSync(dir, { recursive: true, force: true });
