@@ -105,7 +105,7 @@ configCmd.command('show')
   });
 
 program.command('status')
-  .description('summary of a running instance: rates, open chains, alerts')
+  .description('summary of a running instance: rates, open chains, alerts, Kafka lag')
   .option('--url <url>', 'the instance (its receiver address)', 'http://127.0.0.1:4318')
   .option('--interval <seconds>', 'seconds between the two samples used for rates', Number, 2)
   .action(async (opts: { url: string; interval: number }) => {
@@ -128,6 +128,12 @@ program.command('status')
       `  alerts ${Object.entries(b.engine.alerts).map(([k, v]) => `${k} ${v}`).join(', ')}   policy violations ${b.engine.violations} (+${b.engine.shadowViolations} shadow)`,
       `  rejected: ${b.receiver.spansRejected} spans, requests ${JSON.stringify(b.receiver.badRequests)}   metrics ${b.metrics ?? 'off'}`,
     ];
+    for (const stage of ['ingest', 'detect'] as const) {
+      const k = b.kafka?.[stage];
+      if (!k) continue;
+      const lag = k.lag ? `lag ${k.lag.total} records` : 'lag not measured yet';
+      out.push(`  kafka ${stage}: ${rate(a.kafka[stage].records, k.records)} records/s   ${lag}${stage === 'detect' ? `   partitions [${k.partitions.join(', ')}]` : ''}`);
+    }
     process.stdout.write(`${out.join('\n')}\n`);
   });
 

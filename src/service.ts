@@ -13,7 +13,7 @@ import { OtlpReceiver, type ReceiverConfig, defaultReceiverConfig } from './rece
 import type { RawSpan } from './span.js';
 import { StateStore } from './state-store.js';
 import { PolicyWatcher } from './policy-watch.js';
-import { SelfTelemetry } from './telemetry.js';
+import { type KafkaStageMetrics, SelfTelemetry } from './telemetry.js';
 import { type Config, defaultStoreConfig } from './config.js';
 import { appendFileSync, chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -33,6 +33,7 @@ import { registerKafkaCodecs } from './kafka-codecs.js';
 import type { KafkaConfig } from './kafka-config.js';
 import { KafkaDetect, changelogTopic } from './kafka-detect.js';
 import { KafkaIngest, ensureTopics } from './kafka-ingest.js';
+import { LagProbe } from './kafka-lag.js';
 
 /** The few logger methods the service uses (pino's signature). */
 export interface ServiceLog {
@@ -101,6 +102,8 @@ export class Service {
   private responses: Promise<unknown> = Promise.resolve();
   ingest?: KafkaIngest;
   detect?: KafkaDetect;
+  /** Consumer lag per running Kafka stage. */
+  readonly lag = new Map<'ingest' | 'detect', LagProbe>();
 
   constructor(readonly options: ServiceOptions) {
     this.store = new StateStore(options.stateDir);
@@ -160,7 +163,9 @@ export class Service {
     const receiverConfig = { ...defaultReceiverConfig, ...options.receiver };
     this.receiver = new OtlpReceiver(this.engine.norm.filter, { consume: (spans) => this.consume(spans, receiverConfig.retryAfterSeconds) }, receiverConfig);
     this.receiver.status = () => this.status();
-    if (options.telemetry) this.telemetry = new SelfTelemetry(options.telemetry, this.engine, this.receiver, this.eventWriter, { sinks: this.sinks, ...(this.killSwitch ? { killSwitch: this.killSwitch } : {}) });
+    if (options.telemetry) {
+      this.telemetry = new SelfTelemetry(options.telemetry, this.engine, this.receiver, this.eventWriter, { sinks: this.sinks, ...(this.killSwitch ? { killSwitch: this.killSwitch } : {}) }, () => this.kafkaStages());
+    }
     if (options.api?.enabled) {
       const db = this.store.db;
       this.api = buildQueryApi({
@@ -169,6 +174,14 @@ export class Service {
         audit: (actor, action, target, detail) => audit(db, Date.now(), actor, action, target, detail),
       });
     }
+  }
+
+  /** The running Kafka stages, for metrics (read at scrape time). */
+  private kafkaStages(): KafkaStageMetrics[] {
+    const out: KafkaStageMetrics[] = [];
+    if (this.ingest) out.push({ stage: 'ingest', records: this.ingest.counters.records, deadLettered: this.ingest.counters.deadLettered, lag: this.lag.get('ingest')?.lag.byPartition ?? {} });
+    if (this.detect) out.push({ stage: 'detect', records: this.detect.counters.records, deadLettered: this.detect.counters.malformed, lag: this.lag.get('detect')?.lag.byPartition ?? {} });
+    return out;
   }
 
   /** A summary of the running instance (GET /status, `chainwatch status`). */
@@ -182,7 +195,10 @@ export class Service {
       metrics: this.metricsUrl ?? null, api: this.apiUrl ?? null,
       store: { kind: this.events.kind, ...this.eventWriter.counters, ...this.eventWriter.pending },
       sinks: Object.fromEntries(this.sinks.map((s) => [s.transport.name, s.counters])),
-      kafka: this.options.kafka ? { ingest: this.ingest?.counters ?? null, detect: this.detect?.counters ?? null } : null,
+      kafka: this.options.kafka ? {
+        ingest: this.ingest ? { ...this.ingest.counters, lag: this.lag.get('ingest')?.lag ?? null } : null,
+        detect: this.detect ? { ...this.detect.counters, lag: this.lag.get('detect')?.lag ?? null } : null,
+      } : null,
       killSwitch: this.killSwitch?.counters ?? null,
     };
   }
@@ -216,6 +232,9 @@ export class Service {
         this.ingest = new KafkaIngest(kafka, k.topics, this.options.engine ?? defaultEngineConfig, `${k.group}-ingest`);
         await this.ingest.start();
       }
+      if (this.detect) this.lag.set('detect', new LagProbe(kafka, groupId, k.topics.calls));
+      if (this.ingest) this.lag.set('ingest', new LagProbe(kafka, `${k.group}-ingest`, k.topics.spans));
+      for (const probe of this.lag.values()) await probe.start();
     }
     const address = await this.receiver.listen();
     this.metricsUrl = await this.telemetry?.start();
@@ -291,6 +310,7 @@ export class Service {
       // Ingest first: closing its open chains produces their last records for detect.
       await bounded(this.ingest?.stop() ?? Promise.resolve());
       await bounded(this.detect?.stop() ?? Promise.resolve());
+      for (const probe of this.lag.values()) await bounded(probe.stop());
       this.traced('chainwatch.shutdown.flush', () => {
         // A Kafka detect worker's open chains and rollups live on in the changelog, for the next owner.
         if (this.detect === undefined) this.engine.flush();

@@ -26,6 +26,14 @@ import type { StoreWriter } from './store-writer.js';
 import type { SinkRunner } from './sinks.js';
 import type { KillSwitch } from './kill-switch.js';
 
+/** What a running Kafka stage reports to the metrics. */
+export interface KafkaStageMetrics {
+  stage: 'ingest' | 'detect';
+  records: number;
+  deadLettered: number;
+  lag: Record<number, number>;
+}
+
 export class SelfTelemetry {
   private readonly provider: MeterProvider;
   private readonly prometheus?: PrometheusExporter;
@@ -35,7 +43,7 @@ export class SelfTelemetry {
   /** Spans for our own slow paths; a no-op tracer unless OTLP traces are on. */
   readonly tracer: Tracer;
 
-  constructor(private readonly config: Config['telemetry'], engine: Engine, receiver: OtlpReceiver, store?: StoreWriter, response?: { sinks: SinkRunner[]; killSwitch?: KillSwitch }) {
+  constructor(private readonly config: Config['telemetry'], engine: Engine, receiver: OtlpReceiver, store?: StoreWriter, response?: { sinks: SinkRunner[]; killSwitch?: KillSwitch }, kafka: () => KafkaStageMetrics[] = () => []) {
     const readers: MetricReader[] = [];
     if (config.prometheus.enabled) {
       this.prometheus = new PrometheusExporter({ host: config.prometheus.host, port: config.prometheus.port, preventServerStart: true });
@@ -128,6 +136,15 @@ export class SelfTelemetry {
         gauge('chainwatch_outbox_pending', 'Revocation messages not yet delivered (pending, sending or held for approval)', () => ks.pending());
       }
     }
+    meter.createObservableGauge('chainwatch_kafka_consumer_lag', { description: 'Records not yet committed by a Kafka stage, per stage and partition (what the autoscaler reads)' }).addCallback((r) => {
+      for (const k of kafka()) for (const [partition, lag] of Object.entries(k.lag)) r.observe(lag, { stage: k.stage, partition });
+    });
+    counter('chainwatch_kafka_records', 'Kafka records consumed, per stage', (o) => {
+      for (const k of kafka()) o(k.records, { stage: k.stage });
+    });
+    counter('chainwatch_kafka_dead_letters', 'Kafka records that could not be read (dead-lettered by ingest, counted by detect), per stage', (o) => {
+      for (const k of kafka()) o(k.deadLettered, { stage: k.stage });
+    });
     metrics.setGlobalMeterProvider(this.provider);
   }
 

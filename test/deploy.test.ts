@@ -30,7 +30,22 @@ describe('deploy/', () => {
     expect(manifests.length).toBeGreaterThan(0);
     const r = validate(manifests);
     expect(r.status, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/passed for resource deployment\/chainwatch/);
+    expect(r.stdout).toMatch(/passed for resource deployment\/chainwatch /);
+    // The Kafka stages, each with an autoscaler on consumer lag.
+    for (const res of ['deployment/chainwatch-ingest', 'deployment/chainwatch-detect', 'horizontalpodautoscaler/chainwatch-detect', 'horizontalpodautoscaler/chainwatch-ingest']) {
+      expect(r.stdout).toContain(`passed for resource ${res} `);
+    }
+  });
+
+  it('scales the Kafka stages on a metric chainwatch exports, with the labels it sets', () => {
+    const telemetry = readFileSync(fileURLToPath(new URL('../src/telemetry.ts', import.meta.url)), 'utf8');
+    const hpas = manifests.flatMap((f) => parseAllDocuments(readFileSync(f, 'utf8')).map((d) => d.toJS() as any)).filter((o) => o?.kind === 'HorizontalPodAutoscaler');
+    expect(hpas.map((h) => h.spec.scaleTargetRef.name).sort()).toEqual(['chainwatch-detect', 'chainwatch-ingest']);
+    for (const h of hpas) {
+      const m = h.spec.metrics[0].external.metric;
+      expect(telemetry).toContain(`'${m.name}'`);
+      expect(['ingest', 'detect']).toContain(m.selector.matchLabels.stage);
+    }
   });
 
   it('fails a broken manifest (the linter really checks)', () => {

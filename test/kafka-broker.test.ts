@@ -120,7 +120,8 @@ describe('development Kafka broker', () => {
     const viaKafka: Alert[] = [];
     const dirs = [mkdtempSync(join(tmpdir(), 'cw-http-')), mkdtempSync(join(tmpdir(), 'cw-kafka-'))];
     const http = new Service({ stateDir: dirs[0], receiver: { port: 0 }, onAlert: (a) => viaHttp.push(a) });
-    const viaK = new Service({ stateDir: dirs[1], receiver: { port: 0 }, onAlert: (a) => viaKafka.push(a), kafka: kafkaConfig({ topics, group: 'e2e' }, [`127.0.0.1:${port}`]) });
+    const viaK = new Service({ stateDir: dirs[1], receiver: { port: 0 }, onAlert: (a) => viaKafka.push(a), kafka: kafkaConfig({ topics, group: 'e2e' }, [`127.0.0.1:${port}`]),
+      telemetry: { prometheus: { enabled: true, host: '127.0.0.1', port: 0 }, otlp: { enabled: false, endpoint: '', intervalMs: 60_000, headers: {}, traces: false } } });
     learned(http);
     learned(viaK);
     // One partition each: the OTLP/HTTP run sees the spans in one order, so the Kafka run must too.
@@ -156,6 +157,12 @@ describe('development Kafka broker', () => {
       await until(() => viaK.detect!.counters.calls + viaK.detect!.counters.closes === ingest.calls + ingest.closes, 60_000);
       viaK.engine.flush();
       expect(ingest.deadLettered).toBe(2);
+      // Consumer lag, as the autoscaler reads it: zero once detect has committed everything.
+      await until(async () => (await viaK.lag.get('detect')!.sample()).total === 0, 20_000);
+      const metrics = await (await fetch(viaK.metricsUrl!)).text();
+      expect(metrics).toMatch(/chainwatch_kafka_consumer_lag\{stage="detect",partition="0"[^}]*\} 0\n/);
+      expect(metrics).toMatch(/chainwatch_kafka_dead_letters_total\{stage="ingest"[^}]*\} 2\n/);
+      expect((viaK.status() as any).kafka.detect.lag.total).toBe(0);
       expect(viaK.detect!.counters.malformed).toBe(0);
 
       const key = (a: Alert): string => `${a.id} ${a.severity} ${a.count}${a.update ? ' update' : ''}`;
