@@ -121,9 +121,10 @@ export class ChainAssembler {
   /**
    * Take one batch (an export request). All its spans are registered before event time moves:
    * a batch carries a trace's spans in end-time order, and a child must not be released alone
-   * just because its parent, later in the same batch, ended later.
+   * just because its parent, later in the same batch, ended later. Event time becomes the latest
+   * span end seen, or `watermark` when given.
    */
-  addBatch(spans: RawSpan[]): void {
+  addBatch(spans: RawSpan[], watermark?: number): void {
     const touched = new Set<TraceBuffer>();
     let maxEnd = this.watermark;
     for (const span of spans) {
@@ -131,7 +132,8 @@ export class ChainAssembler {
       if (buf !== undefined) touched.add(buf);
       if (span.endMs > maxEnd) maxEnd = span.endMs;
     }
-    this.watermark = maxEnd;
+    // A caller that reads several inputs (Kafka partitions) passes their common low watermark.
+    this.watermark = watermark === undefined ? maxEnd : Math.max(this.watermark, watermark);
     for (const buf of touched) if (this.open.get(buf.traceId) === buf) this.progress(buf);
     if (this.watermark - this.lastScan >= 250) this.advance(this.watermark);
   }
@@ -139,6 +141,13 @@ export class ChainAssembler {
   private register(span: RawSpan): TraceBuffer | undefined {
     const role = this.norm.role(span);
     let buf = this.open.get(span.traceId);
+    // A span that ends an idle timeout or more after its open trace's last one: that trace was
+    // idle when this span happened, whatever event time has reached (a watermark held back by
+    // another Kafka partition may not have closed it yet). Close it, and this span reopens it.
+    if (buf !== undefined && span.endMs - buf.lastEnd >= this.config.idleTimeoutMs) {
+      this.finish(buf, true);
+      buf = undefined;
+    }
     if (buf === undefined) {
       buf = this.newBuffer(span);
       if (this.open.size >= this.config.maxOpenTraces) this.evictOldest();

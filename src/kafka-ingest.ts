@@ -92,6 +92,8 @@ export class KafkaIngest {
   private lastRecord = Date.now();
   private lastTick = Date.now();
   private sending: Promise<void> = Promise.resolve();
+  /** Per partition of the spans topic: latest span end read, and whether it is read to its end. */
+  private readonly partitions = new Map<number, { maxEnd: number; caughtUp: boolean }>();
 
   constructor(kafka: Kafka, private readonly topics: KafkaTopics, engine: EngineConfig, groupId = 'chainwatch-ingest') {
     this.norm = new Normalizer(engine.normalize);
@@ -112,11 +114,13 @@ export class KafkaIngest {
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning }) => {
         const dead: Message[] = [];
         let last: string | undefined;
+        const part = this.partitions.get(batch.partition);
+        if (part) part.caughtUp = false;
         for (const m of batch.messages) {
           if (!isRunning()) break;
           this.counters.records++;
           try {
-            this.ingest(this.decode(m.value));
+            this.ingest(this.decode(m.value), batch.partition);
           } catch (err) {
             this.counters.deadLettered++;
             dead.push({
@@ -129,6 +133,8 @@ export class KafkaIngest {
           last = m.offset;
         }
         this.lastRecord = Date.now();
+        const read = this.partitions.get(batch.partition);
+        if (read && last !== undefined) read.caughtUp = Number(last) + 1 >= Number(batch.highWatermark);
         await this.send(dead);
         if (last !== undefined) resolveOffset(last);
         await heartbeat();
@@ -148,10 +154,26 @@ export class KafkaIngest {
     return batch.spans;
   }
 
-  private ingest(spans: RawSpan[]): void {
+  /**
+   * Event time is the low watermark of the partitions: the least of each partition's latest span
+   * end, over the partitions that still have records to read. A partition read ahead of another
+   * then cannot time out the other's traces, so the chains built depend on what each partition
+   * holds, not on how reads interleave; a partition read to its end has nothing more that could
+   * join its open traces, and stops holding the others back.
+   */
+  private ingest(spans: RawSpan[], partition: number): void {
     this.counters.spans += spans.length;
     const kept = spans.filter((s) => !this.norm.isSelf(s.resource));
-    this.assembler.addBatch(kept);
+    let p = this.partitions.get(partition);
+    if (p === undefined) this.partitions.set(partition, (p = { maxEnd: 0, caughtUp: false }));
+    for (const s of kept) if (s.endMs > p.maxEnd) p.maxEnd = s.endMs;
+    this.assembler.addBatch(kept, this.lowWatermark(p.maxEnd));
+  }
+
+  private lowWatermark(fallback: number): number {
+    let low = Number.POSITIVE_INFINITY;
+    for (const p of this.partitions.values()) if (!p.caughtUp && p.maxEnd < low) low = p.maxEnd;
+    return low === Number.POSITIVE_INFINITY ? fallback : low;
   }
 
   /** With no records, move event time on by the wall-clock time that passed (as the HTTP service does). */

@@ -21,6 +21,8 @@ import { defaultFormatOptions } from '../src/format-common.js';
 import { KafkaSink } from '../src/sink-kafka.js';
 import { registerKafkaCodecs } from '../src/kafka-codecs.js';
 import { Service } from '../src/service.js';
+import { type CallRecord, KafkaIngest } from '../src/kafka-ingest.js';
+import { defaultEngineConfig } from '../src/engine.js';
 import { kafkaConfig } from '../src/config.js';
 import { simulate } from '../src/simulate.js';
 import { decodeTraceRequestJson } from '../src/otlp-json.js';
@@ -188,5 +190,63 @@ describe('development Kafka broker', () => {
       await viaK.stop();
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
     }
+  }, 120_000);
+
+  it('ingest builds the same chains whatever the pace at which partitions are read', async () => {
+    registerKafkaCodecs();
+    const sim = simulate({ seed: 29, agentsPerRole: 3, historyDays: 1, liveDays: 2, attacksPerClass: 1, chainsPerAgentDay: 20 });
+    const kafka = new Kafka({ clientId: 'chainwatch-test', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: ['det_spans', 'det_calls_a', 'det_calls_b'].map((topic) => ({ topic, numPartitions: 4 })), waitForLeaders: true });
+    await admin.disconnect();
+    const producer = kafka.producer();
+    await producer.connect();
+    // A trace stays in one partition (the Collector's partition_traces_by_id); partitions are
+    // uneven, so they are read at different paces and their reads interleave differently each run.
+    const messages = sim.live.map((doc) => {
+      const traceId = (doc as any).resourceSpans[0].scopeSpans[0].spans[0].traceId as string;
+      return { key: traceId, value: Buffer.from(toProto(doc)), partition: [0, 0, 0, 1, 1, 2, 3][parseInt(traceId.slice(0, 6), 16) % 7] };
+    });
+    for (let i = 0; i < messages.length; i += 50) await producer.send({ topic: 'det_spans', compression: CompressionTypes.LZ4, messages: messages.slice(i, i + 50) });
+    await producer.disconnect();
+
+    // Per trace: its calls in order and its closes.
+    const run = async (calls: string): Promise<Map<string, string[]>> => {
+      const ingest = new KafkaIngest(kafka, { spans: 'det_spans', calls, dlq: 'det_dlq' }, defaultEngineConfig, `det-${calls}`);
+      await ingest.start();
+      await until(() => ingest.counters.records === messages.length, 60_000);
+      await ingest.stop();
+      const byAgent = new Map<string, string[]>();
+      const consumer = kafka.consumer({ groupId: `read-${calls}` });
+      await consumer.connect();
+      await consumer.subscribe({ topic: calls, fromBeginning: true });
+      let items = 0;
+      await new Promise<void>((resolve) => {
+        void consumer.run({ eachMessage: async ({ message }) => {
+          const rec = JSON.parse(String(message.value)) as CallRecord;
+          for (const item of rec.t === 'batch' ? rec.items : [rec]) {
+            const trace = item.t === 'call' ? item.call.traceId : item.t === 'close' ? item.traceId : '';
+            const list = byAgent.get(trace) ?? [];
+            list.push(`${String(message.key)} ${JSON.stringify(item)}`);
+            byAgent.set(trace, list);
+          }
+          items += rec.t === 'batch' ? rec.items.length : 1;
+          if (items === ingest.counters.calls + ingest.counters.closes) resolve();
+        } });
+      });
+      await consumer.disconnect();
+      return byAgent;
+    };
+    const a = await run('det_calls_a');
+    const b = await run('det_calls_b');
+    expect(a.size).toBeGreaterThan(100);
+    // The same chains, each with the same calls in the same order. (The order of one agent's
+    // chains from different spans partitions does follow the pace of reading.)
+    for (const [trace, items] of a) expect(b.get(trace), trace).toEqual(items);
+    expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
+    // Every chain ends with its close (a trace idle past the timeout and then resumed closes twice).
+    for (const items of a.values()) expect(items.at(-1)).toContain('"t":"close"');
+    expect([...a.values()].some((items) => items.filter((i) => i.includes('"t":"close"')).length === 2)).toBe(true);
   }, 120_000);
 });
