@@ -32,7 +32,7 @@ describe('deploy/', () => {
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/passed for resource deployment\/chainwatch /);
     // The Kafka stages, each with an autoscaler on consumer lag.
-    for (const res of ['deployment/chainwatch-ingest', 'deployment/chainwatch-detect', 'horizontalpodautoscaler/chainwatch-detect', 'horizontalpodautoscaler/chainwatch-ingest']) {
+    for (const res of ['deployment/chainwatch-ingest', 'statefulset/chainwatch-detect', 'horizontalpodautoscaler/chainwatch-detect', 'horizontalpodautoscaler/chainwatch-ingest']) {
       expect(r.stdout).toContain(`passed for resource ${res} `);
     }
   });
