@@ -83,6 +83,14 @@ export interface OpenChain {
   startedAt?: number;
 }
 
+/** A trace whose chain closed, remembered in case it resumes. */
+export interface ClosedTrace {
+  traceId: string;
+  identity: AgentIdentity;
+  startTime: number;
+  principal?: string;
+}
+
 interface Alias {
   id: string;
   name?: string;
@@ -93,7 +101,7 @@ export class ChainAssembler {
   private readonly open = new Map<string, TraceBuffer>();
   private readonly waiting = new Set<TraceBuffer>();
   /** Recently closed traces, for spans that arrive after their chain closed (long-lived delegation). */
-  private readonly closed = new Map<string, { identity: AgentIdentity; startTime: number; principal?: string }>();
+  private readonly closed = new Map<string, Omit<ClosedTrace, 'traceId'>>();
   private readonly aliases = new Map<string, Alias>();
   private watermark = 0;
   private lastScan = 0;
@@ -238,13 +246,38 @@ export class ChainAssembler {
     return out;
   }
 
-  /** Forget one agent's open chains without closing them (they moved to another worker). */
+  /**
+   * The recently closed traces of these agents (a trace that resumes later keeps its chain's
+   * start: delegation that outlives its task), grouped by agent.
+   */
+  closedOf(agents: Set<string>): Map<string, ClosedTrace[]> {
+    const out = new Map<string, ClosedTrace[]>();
+    for (const [traceId, c] of this.closed) {
+      if (!agents.has(c.identity.id)) continue;
+      const item: ClosedTrace = { traceId, ...c };
+      const list = out.get(c.identity.id);
+      if (list) list.push(item);
+      else out.set(c.identity.id, [item]);
+    }
+    return out;
+  }
+
+  /** Forget one agent's open chains without closing them, and its closed traces (they moved to another worker). */
   dropChainsOf(agentId: string): void {
     for (const [trace, buf] of this.open) {
       if (buf.chain?.agent.id === agentId) {
         this.open.delete(trace);
         this.waiting.delete(buf);
       }
+    }
+    for (const [trace, c] of this.closed) if (c.identity.id === agentId) this.closed.delete(trace);
+  }
+
+  /** Take over closed traces exported by `closedOf`. */
+  adoptClosed(items: ClosedTrace[]): void {
+    for (const { traceId, ...c } of items) {
+      if (this.closed.size >= 10_000) this.closed.delete(this.closed.keys().next().value as string);
+      this.closed.set(traceId, c);
     }
   }
 

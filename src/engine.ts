@@ -10,7 +10,7 @@
 import type { AgentCall, AgentIdentity } from './agent-call.js';
 import { peerGroup } from './agent-call.js';
 import { type Alert, AlertRollup, type RollupWindow, buildAlert } from './alerts.js';
-import { type Chain, ChainAssembler, type ChainConfig, type OpenChain, defaultChainConfig } from './chains.js';
+import { type Chain, ChainAssembler, type ChainConfig, type ClosedTrace, type OpenChain, defaultChainConfig } from './chains.js';
 import { Interner } from './intern.js';
 import { type NormalizeConfig, Normalizer, defaultNormalizeConfig } from './normalize.js';
 import { type Severity, combine, severityOf, severityRank } from './severity.js';
@@ -478,12 +478,13 @@ export class Engine {
   }
 
   /**
-   * Everything held for these agents — baseline, open chains, rollup windows, quarantined chains —
-   * as records another engine can `adoptAgent` (the Kafka detect stage's changelog). Agents
-   * without a baseline yet (no call seen) are left out.
+   * Everything held for these agents — baseline, open and recently closed chains, rollup windows,
+   * quarantined chains — as records another engine can `adoptAgent` (the Kafka detect stage's
+   * changelog). Agents without a baseline yet (no call seen) are left out.
    */
   exportAgents(ids: Set<string>): Map<string, AgentRecord> {
     const chains = this.assembler.openChainsOf(ids);
+    const closed = this.assembler.closedOf(ids);
     const rollups = this.rollup.windowsOf(ids);
     const quarantine = new Map<string, Quarantined[]>();
     for (const q of this.quarantine.values()) if (ids.has(q.agentId)) quarantine.set(q.agentId, [...(quarantine.get(q.agentId) ?? []), q]);
@@ -491,7 +492,10 @@ export class Engine {
     for (const id of ids) {
       const a = this.agents.get(id);
       if (a === undefined) continue;
-      out.set(id, { version: STATE_VERSION, agent: this.agentJson(a), chains: chains.get(id) ?? [], rollups: rollups.get(id) ?? [], quarantine: quarantine.get(id) ?? [] });
+      out.set(id, {
+        version: STATE_VERSION, agent: this.agentJson(a), chains: chains.get(id) ?? [], closed: closed.get(id) ?? [], rollups: rollups.get(id) ?? [],
+        quarantine: quarantine.get(id) ?? [],
+      });
     }
     return out;
   }
@@ -513,6 +517,7 @@ export class Engine {
     if (rec.version !== STATE_VERSION) throw new StateError(`agent record version ${rec.version} is not supported (expected ${STATE_VERSION})`);
     this.resetAgent(rec.agent.id, rec.agent);
     for (const c of rec.chains) this.assembler.adoptChain(c);
+    this.assembler.adoptClosed(rec.closed);
     this.rollup.adopt(rec.rollups);
     for (const q of rec.quarantine) this.quarantine.set(q.traceId, q);
   }
@@ -529,6 +534,8 @@ export interface AgentRecord {
   version: number;
   agent: AgentJson;
   chains: OpenChain[];
+  /** Recently closed traces, so that one resuming keeps its chain's start. */
+  closed: ClosedTrace[];
   rollups: RollupWindow[];
   quarantine: Quarantined[];
 }

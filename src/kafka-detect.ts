@@ -124,6 +124,9 @@ export class KafkaDetect {
         resolveOffset(last);
         this.next.set(batch.partition, Number(last) + 1);
         if (this.dirtyCount >= MAX_DIRTY_AGENTS) await this.commit();
+        // A batch returns only once no commit is in flight: the group rejoins after batches
+        // return, so a commit never writes state for partitions that have moved on.
+        await this.committing;
         await heartbeat();
       },
     });
@@ -263,7 +266,13 @@ export class KafkaDetect {
             if (last === undefined) return;
             for (const m of batch.messages) {
               if (Number(m.offset) > last) break;
-              latest.set(String(m.key), { partition: batch.partition, value: m.value === null ? null : m.value.toString() });
+              const key = String(m.key);
+              const value = m.value === null ? null : m.value.toString();
+              // The highest offset stamp wins, not the last write: a late write from a worker
+              // that has lost the partition cannot take an agent's state back.
+              const prev = latest.get(key);
+              if (prev?.value != null && value !== null && stampOf(value) < stampOf(prev.value)) continue;
+              latest.set(key, { partition: batch.partition, value });
             }
             if (Number(batch.lastOffset()) >= last) remaining.delete(batch.partition);
             if (remaining.size === 0) resolve();
@@ -311,6 +320,12 @@ export class KafkaDetect {
     await this.consumer.disconnect();
     await this.producer.disconnect();
   }
+}
+
+/** The offset stamp at the head of a changelog value (`{"offset":N,...`), without parsing the rest. */
+function stampOf(value: string): number {
+  const m = /^\{"offset":(\d+)/.exec(value);
+  return m ? Number(m[1]) : -1;
 }
 
 /** The changelog topic of a detect group: one per group, as Kafka Streams names its stores. */

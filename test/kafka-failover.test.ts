@@ -14,12 +14,12 @@ import { fileURLToPath } from 'node:url';
 import { Kafka, type Message, logLevel } from 'kafkajs';
 import type { Alert } from '../src/alerts.js';
 import { ChainAssembler } from '../src/chains.js';
-import { Engine, defaultEngineConfig } from '../src/engine.js';
+import { defaultEngineConfig } from '../src/engine.js';
 import { callRecords } from '../src/kafka-ingest.js';
 import { Normalizer } from '../src/normalize.js';
 import { decodeTraceRequestJson } from '../src/otlp-json.js';
 import { simulate } from '../src/simulate.js';
-import { StateStore } from '../src/state-store.js';
+import { learnInto } from './helpers/learned.js';
 import { serve, type Served } from './helpers/serve.js';
 import { until } from './helpers/until.js';
 
@@ -87,13 +87,7 @@ describe('Kafka detect stage failover', () => {
     const sim = simulate({ seed: 23, agentsPerRole: 3, historyDays: 3, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 20 });
     // The learned state every worker starts from (as `chainwatch learn` leaves it).
     const template = join(work, 'learned');
-    const learner = new Engine();
-    learner.mode = 'learn';
-    for (const doc of sim.history) learner.ingestSpans(decodeTraceRequestJson(doc, learner.norm.filter).spans);
-    learner.flush();
-    const store = new StateStore(template);
-    store.save(learner);
-    store.close();
+    const learner = learnInto(template, sim.history);
     // The calls topic as the ingest stage writes it: calls and chain closes, keyed by agent.
     const records: Message[] = [];
     const norm = new Normalizer(defaultEngineConfig.normalize);

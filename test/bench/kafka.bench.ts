@@ -15,11 +15,9 @@ import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
 import { registerKafkaCodecs } from '../../src/kafka-codecs.js';
-import { decodeTraceRequestJson } from '../../src/otlp-json.js';
 import { packagePath } from '../../src/package-path.js';
 import { Service } from '../../src/service.js';
-import { Engine } from '../../src/engine.js';
-import { StateStore } from '../../src/state-store.js';
+import { learnInto } from '../helpers/learned.js';
 import { kafkaConfig } from '../../src/config.js';
 import { simulate } from '../../src/simulate.js';
 
@@ -81,13 +79,7 @@ async function main(): Promise<void> {
     await producer.disconnect();
     // The learned state both stages start from (as `chainwatch learn` leaves it).
     const learned = join(dir, 'learned');
-    const learner = new Engine();
-    learner.mode = 'learn';
-    for (const doc of sim.history) learner.ingestSpans(decodeTraceRequestJson(doc, learner.norm.filter).spans);
-    learner.flush();
-    const store = new StateStore(learned);
-    store.save(learner);
-    store.close();
+    const learner = learnInto(learned, sim.history);
     // The detect stage in a process of its own, as deployed: each stage gets a core.
     cpSync(learned, join(dir, 'detect'), { recursive: true });
     const config = join(dir, 'detect.yaml');

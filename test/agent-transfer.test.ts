@@ -1,0 +1,82 @@
+/**
+ * Moving agents between engines (what the Kafka detect stage does through its changelog): an
+ * engine that processed the first part of a stream exports its agents — baselines, open chains
+ * with their detectors' per-chain scratch, recently closed traces (one that resumes hours later
+ * is delegation outliving its task), rollup windows, quarantined chains — as JSON; a fresh
+ * engine on the learned state adopts them and processes the rest. Together they raise exactly the
+ * alerts of one engine that saw the whole stream.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Alert } from '../src/alerts.js';
+import type { AgentCall } from '../src/agent-call.js';
+import { ChainAssembler } from '../src/chains.js';
+import { Engine, type AgentRecord, defaultEngineConfig } from '../src/engine.js';
+import { callRecords, type CallItem } from '../src/kafka-ingest.js';
+import { parseWithSets, stringifyWithSets } from '../src/json-sets.js';
+import { Normalizer } from '../src/normalize.js';
+import { decodeTraceRequestJson } from '../src/otlp-json.js';
+import { simulate } from '../src/simulate.js';
+
+const config = { ...defaultEngineConfig, chains: { ...defaultEngineConfig.chains, idleTimeoutMs: Number.POSITIVE_INFINITY } };
+
+function learned(history: object[]): string {
+  const e = new Engine();
+  e.mode = 'learn';
+  for (const doc of history) e.ingestSpans(decodeTraceRequestJson(doc, e.norm.filter).spans);
+  e.flush();
+  return JSON.stringify(e.snapshot());
+}
+
+function worker(snapshot: string, alerts: Alert[]): Engine {
+  const e = new Engine(config, (a) => alerts.push(a));
+  e.restore(JSON.parse(snapshot));
+  e.sharedFrozen = true;
+  return e;
+}
+
+function apply(e: Engine, item: CallItem): void {
+  if (item.t === 'call') e.ingestCall(item.call as AgentCall);
+  else e.closeChain(item.traceId);
+}
+
+describe('agent state transfer', () => {
+  it('round-trips Sets and Maps, and leaves look-alike objects alone', () => {
+    const v = { s: new Set(['a', 'b']), m: new Map([['k', new Set([1])]]), o: { $set: [1], other: true } };
+    const back = parseWithSets<typeof v>(stringifyWithSets(v));
+    expect(back.s).toEqual(new Set(['a', 'b']));
+    expect(back.m.get('k')).toEqual(new Set([1]));
+    expect(back.o).toEqual({ $set: [1], other: true });
+  });
+
+  it('an engine that adopts exported agents mid-stream continues exactly where the first left off', () => {
+    const sim = simulate({ seed: 31, agentsPerRole: 2, historyDays: 3, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 20 });
+    const snapshot = learned(sim.history);
+    const items: CallItem[] = [];
+    const norm = new Normalizer(defaultEngineConfig.normalize);
+    const asm = new ChainAssembler(norm, callRecords((m) => items.push(JSON.parse(m.value) as CallItem)), defaultEngineConfig.chains);
+    for (const doc of sim.live) asm.addBatch(decodeTraceRequestJson(doc, norm.filter).spans);
+    asm.flush();
+
+    const whole: Alert[] = [];
+    const one = worker(snapshot, whole);
+    for (const item of items) apply(one, item);
+
+    // Cut mid-stream: open chains and their scratch must move too (checked below).
+    const cut = Math.floor(items.length / 2);
+    const parts: Alert[] = [];
+    const first = worker(snapshot, parts);
+    for (const item of items.slice(0, cut)) apply(first, item);
+    const ids = new Set(first.agents.keys());
+    const moved = [...first.exportAgents(ids).values()].map((r) => parseWithSets<AgentRecord>(stringifyWithSets(r)));
+    expect(moved.some((r) => r.chains.length > 0)).toBe(true);
+    expect(moved.some((r) => r.rollups.length > 0)).toBe(true);
+    expect(moved.some((r) => r.closed.length > 0)).toBe(true);
+    const second = worker(snapshot, parts);
+    for (const r of moved) second.adoptAgent(r);
+    for (const item of items.slice(cut)) apply(second, item);
+
+    const key = (a: Alert): string => `${a.id} ${a.severity} ${a.count}${a.update ? ' update' : ''}`;
+    expect(whole.length).toBeGreaterThan(3);
+    expect(parts.map(key).sort()).toEqual(whole.map(key).sort());
+  });
+});
