@@ -108,6 +108,11 @@ export class KafkaIngest {
   async start(): Promise<void> {
     await this.producer.connect();
     await this.consumer.connect();
+    // A partition that moved to another ingest worker no longer holds our event time back.
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      const mine = new Set(e.payload.memberAssignment[this.topics.spans] ?? []);
+      for (const p of [...this.partitions.keys()]) if (!mine.has(p)) this.partitions.delete(p);
+    });
     await this.consumer.subscribe({ topic: this.topics.spans, fromBeginning: true });
     await this.consumer.run({
       autoCommit: true, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 4,
