@@ -35,7 +35,7 @@ import { redactUrl } from './redact.js';
 const DAY_MS = 86_400_000;
 const SCHEMA = JSON.parse(readFileSync(packagePath('schemas', 'config.schema.json'), 'utf8')) as { properties: Record<string, unknown> };
 const TOP_LEVEL = new Set(Object.keys(SCHEMA.properties));
-const validate = new Ajv2020({ allErrors: true, strict: false }).compile(SCHEMA);
+const validate = new Ajv2020({ allErrors: true, strict: false, verbose: true }).compile(SCHEMA);
 
 export interface ConfigFile {
   state_dir?: string;

@@ -70,6 +70,12 @@ function schemaIssue(l: LocatedDoc<unknown>, e: ErrorObject): Issue {
     case 'type':
       message = `must be ${(e.params as { type: string }).type}, not ${describe(l.doc.getIn(segments, true))}`;
       break;
+    case 'pattern': {
+      // With a verbose validator the field's own description says what is expected: the fix.
+      const hint = (e.parentSchema as { description?: string } | undefined)?.description;
+      message = `${describe(l.doc.getIn(segments, true))} is not valid here: ${hint ?? `must match ${(e.params as { pattern: string }).pattern}`}`;
+      break;
+    }
     default:
       message = e.message ?? 'is invalid';
   }

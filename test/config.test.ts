@@ -34,11 +34,23 @@ describe('configuration', () => {
     ['a bad severity', 'engine:\n  alerts:\n    min_severity: urgent\n', /engine\.alerts\.min_severity: must be one of "info", "low"/],
     ['a bad duration', 'engine:\n  chains:\n    idle_timeout: five minutes\n', /^3:19 engine\.chains\.idle_timeout: "five minutes" is not a duration: write e\.g\. 90s, 10m, 1h or 30d$/],
     ['an unknown mapping field', 'engine:\n  normalize:\n    mapping:\n      agentIdd: [x]\n', /^4:7 engine\.normalize\.mapping\.agentIdd: unknown mapping field "agentIdd": use one of operation, agentId/],
-    ['a non-http OTLP endpoint', 'telemetry:\n  otlp:\n    endpoint: ftp://x\n', /telemetry\.otlp\.endpoint: must match pattern/],
+    ['a non-http OTLP endpoint', 'telemetry:\n  otlp:\n    endpoint: ftp://x\n', /telemetry\.otlp\.endpoint: "ftp:\/\/x" is not valid here: /],
     ['a YAML syntax error', 'receiver: [\n', /YAML: /],
+    ['a Kafka broker without a port', 'kafka:\n  brokers: [kafka-0]\n', /^2:13 kafka\.brokers\[0\]: "kafka-0" is not valid here: write host:port, e.g. kafka-0:9092$/],
+    ['an unknown Kafka stage', 'kafka:\n  brokers: ["k:9092"]\n  stages: all\n', /^3:11 kafka\.stages: must be one of "ingest", "detect", "both"$/],
+    ['a bad Kafka commit interval', 'kafka:\n  brokers: ["k:9092"]\n  commit_interval: often\n', /^3:20 kafka\.commit_interval: "often" is not a duration/],
   ])('reports %s', (_name, text, expected) => {
     const found = errors(text);
     expect(found.some((e) => expected.test(e)), found.join('\n')).toBe(true);
+  });
+
+  it('reads the Kafka section with its defaults, environment over file', () => {
+    const c = loadConfig(file('kafka:\n  brokers: ["kafka-0:9092", "kafka-1:9092"]\n  stages: detect\n  topics: { calls: agent_calls }\n'), { CHAINWATCH_KAFKA__SESSION_TIMEOUT: '10s' });
+    expect(c.kafka).toEqual({
+      brokers: ['kafka-0:9092', 'kafka-1:9092'], stages: ['detect'], group: 'chainwatch', sessionTimeoutMs: 10_000, commitIntervalMs: 1_000, callsPartitions: 8,
+      topics: { spans: 'otlp_spans', calls: 'agent_calls', dlq: 'otlp_spans_dlq' },
+    });
+    expect(loadConfig(file('{}\n'), {}).kafka).toBeUndefined();
   });
 
   it('reports every error at once', () => {
