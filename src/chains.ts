@@ -222,6 +222,21 @@ export class ChainAssembler {
     if (buf !== undefined) this.finish(buf, true);
   }
 
+  /**
+   * Close the chains `stale` picks (given the agent and the chain's last span end); returns their
+   * agents. The Kafka detect stage's backstop for a chain whose close record never came.
+   */
+  closeWhere(stale: (agentId: string, lastEnd: number) => boolean): Set<string> {
+    const closed = new Set<string>();
+    for (const buf of [...this.open.values()]) {
+      const id = buf.chain?.agent.id;
+      if (id === undefined || !stale(id, buf.lastEnd)) continue;
+      this.finish(buf, true);
+      closed.add(id);
+    }
+    return closed;
+  }
+
   /** Release everything and close every open chain (end of replay, shutdown). */
   flush(): void {
     for (const buf of [...this.open.values()]) this.finish(buf, true);

@@ -212,6 +212,19 @@ export class Engine {
     this.assembler.close(traceId);
   }
 
+  /**
+   * Close every chain whose agent has acted `idleMs` or more (in its own event time) since the
+   * chain's last call; returns those agents. For Kafka detect workers, where chains close on the
+   * ingest stage's word: a close record lost with a crashed ingest worker must not leave a chain
+   * open for ever. The agent's own time, not the worker's, keeps it independent of partitions.
+   */
+  closeStaleChains(idleMs: number): Set<string> {
+    return this.assembler.closeWhere((id, lastEnd) => {
+      const agent = this.agents.get(id);
+      return agent !== undefined && agent.lastSeen - lastEnd >= idleMs;
+    });
+  }
+
   /** Advance event time without input (live idle) and emit rollups that are due. */
   advance(watermark: number): void {
     this.assembler.advance(watermark);

@@ -37,6 +37,8 @@ export interface DetectOptions {
   sessionTimeoutMs: number;
   /** How often state is written to the changelog and offsets committed. */
   commitIntervalMs: number;
+  /** A chain whose agent has acted this long (event time) since its last call is closed, close record or not. */
+  staleChainMs: number;
 }
 
 /** One changelog record: an agent's state after applying calls up to `offset` of its partition. */
@@ -142,6 +144,7 @@ export class KafkaDetect {
    */
   commit(): Promise<void> {
     const run = this.committing.then(async () => {
+      this.closeStale();
       if (this.next.size === 0 && this.dirtyCount === 0) return;
       const dirty = this.dirty;
       const next = this.next;
@@ -164,6 +167,20 @@ export class KafkaDetect {
     });
     this.committing = run.catch(() => undefined);
     return run;
+  }
+
+  /** The backstop for chains whose close record was lost (see Engine.closeStaleChains); their agents are saved with the next commit. */
+  private closeStale(): void {
+    for (const agent of this.engine.closeStaleChains(this.options.staleChainMs)) {
+      const p = this.partitionOf.get(agent);
+      if (p === undefined || !this.held.has(p)) continue;
+      let touched = this.dirty.get(p);
+      if (touched === undefined) this.dirty.set(p, (touched = new Set()));
+      if (!touched.has(agent)) {
+        touched.add(agent);
+        this.dirtyCount++;
+      }
+    }
   }
 
   private apply(item: CallItem): void {

@@ -79,4 +79,29 @@ describe('agent state transfer', () => {
     expect(whole.length).toBeGreaterThan(3);
     expect(parts.map(key).sort()).toEqual(whole.map(key).sort());
   });
+
+  it('closes a chain whose close record never came, once its agent has moved on by the backstop time', () => {
+    const sim = simulate({ seed: 37, agentsPerRole: 1, historyDays: 2, liveDays: 1, attacksPerClass: 0, chainsPerAgentDay: 5 });
+    const e = worker(learned(sim.history), []);
+    const items: CallItem[] = [];
+    const norm = new Normalizer(defaultEngineConfig.normalize);
+    const asm = new ChainAssembler(norm, callRecords((m) => items.push(JSON.parse(m.value) as CallItem)), defaultEngineConfig.chains);
+    for (const doc of sim.live) asm.addBatch(decodeTraceRequestJson(doc, norm.filter).spans);
+    asm.flush();
+    const calls = items.filter((i): i is Extract<CallItem, { t: 'call' }> => i.t === 'call').map((i) => i.call as AgentCall);
+    const a = calls[0];
+    const other = calls.find((c) => c.agent.id !== a.agent.id)!;
+    const at = (c: AgentCall, traceId: string, time: number): AgentCall => ({ ...c, traceId, time, endTime: time + 10 });
+    e.ingestCall(at(a, 'a'.repeat(32), a.time));
+    e.ingestCall(at(other, 'b'.repeat(32), a.time));
+    e.ingestCall(at(a, 'c'.repeat(32), a.time + 20 * 60_000));
+    expect(e.closeStaleChains(30 * 60_000).size).toBe(0);
+    // The first agent acts again 40 min later: its first chain (no close record) is stale; the
+    // other agent's chain is not, whatever the wall clock or other agents' time says.
+    e.ingestCall(at(a, 'd'.repeat(32), a.time + 40 * 60_000));
+    const before = e.stats.chains;
+    expect([...e.closeStaleChains(30 * 60_000)]).toEqual([a.agent.id]);
+    expect(e.stats.chains).toBe(before + 1);
+    expect(e.assembler.openTraces).toBe(3);
+  });
 });
