@@ -7,7 +7,8 @@
  * one — and times from the first record ingest consumes until the detect group has committed
  * the last call ingest produced. Broker, both stages and this driver share the machine's 2 cores.
  * Profiling: CHAINWATCH_BENCH_PROFILE=FILE writes this process's (ingest) CPU profile of the timed
- * window; CHAINWATCH_BENCH_DETECT_ARGS passes node flags to the detect process (e.g. --cpu-prof).
+ * window; CHAINWATCH_BENCH_DETECT_ARGS passes node flags to the detect process (e.g. --cpu-prof);
+ * CHAINWATCH_BENCH_DETECT_CONFIG adds YAML lines to its config (e.g. 'store: { record_calls: false }').
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
     const config = join(dir, 'detect.yaml');
     writeFileSync(config, [
       `state_dir: ${join(dir, 'detect')}`, 'receiver: { port: 0 }', 'telemetry: { prometheus: { enabled: false } }', 'api: { enabled: false }',
-      `kafka: { brokers: ["${brokers[0]}"], stages: detect }`,
+      `kafka: { brokers: ["${brokers[0]}"], stages: detect }`, ...(process.env.CHAINWATCH_BENCH_DETECT_CONFIG ? [process.env.CHAINWATCH_BENCH_DETECT_CONFIG] : []),
     ].join('\n'));
     const detect = spawn(process.execPath, ['--max-semi-space-size=32', ...(process.env.CHAINWATCH_BENCH_DETECT_ARGS?.split(' ') ?? []), packagePath('dist', 'src', 'cli.js'), 'serve', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
     let detectLog = '';
