@@ -14,11 +14,12 @@
  * id. Committing on an interval rather than per batch keeps round trips to the broker off the
  * per-record path; the interval bounds how much a failover re-reads.
  */
-import { randomUUID } from 'node:crypto';
-import { CompressionTypes, type Consumer, type Kafka, type Message, type Producer } from 'kafkajs';
+import { CompressionTypes, type Consumer, type EachBatchPayload, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { AgentCall } from './agent-call.js';
 import type { AgentJson, AgentRecord, Engine } from './engine.js';
 import { parseWithSets, stringifyWithSets } from './json-sets.js';
+import { registerKafkaCodecs } from './kafka-codecs.js';
+import { BatchDrain, changelogEnds, readChangelog } from './kafka-changelog.js';
 import type { CallItem, CallRecord } from './kafka-ingest.js';
 
 export interface DetectCounters {
@@ -71,6 +72,9 @@ export class KafkaDetect {
   private committing: Promise<void> = Promise.resolve();
   private restoring: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private readonly drain = new BatchDrain();
+  private stopping: Promise<void> | undefined;
+  private readonly guard = this.drain.guard;
 
   constructor(private readonly kafka: Kafka, private readonly engine: Engine, private readonly options: DetectOptions, private readonly durable: () => Promise<void>, private readonly onRecord: () => void = () => {}) {
     // Fetches wait up to 200 ms for 256 KB: fewer, larger batches (the broker's cost is per request).
@@ -80,60 +84,64 @@ export class KafkaDetect {
   }
 
   async start(): Promise<void> {
+    // The calls topic is LZ4, the Collector's topic any codec: kafkajs knows only gzip by itself.
+    registerKafkaCodecs();
     await this.producer.connect();
     await this.consumer.connect();
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => this.assigned(e.payload.memberAssignment[this.options.calls] ?? []));
     await this.consumer.subscribe({ topic: this.options.calls, fromBeginning: true });
     await this.consumer.run({
       autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 8,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-        if (this.toRestore.size) {
-          this.restoring ??= this.restore([...this.toRestore], heartbeat).finally(() => (this.restoring = undefined));
-          await this.restoring;
-        }
-        if (!this.held.has(batch.partition) || isStale()) return;
-        let touched = this.dirty.get(batch.partition);
-        if (touched === undefined) this.dirty.set(batch.partition, (touched = new Set()));
-        let last: string | undefined;
-        for (const m of batch.messages) {
-          if (!isRunning() || isStale()) break;
-          last = m.offset;
-          this.counters.records++;
-          const agent = m.key === null ? '' : m.key.toString();
-          const offset = Number(m.offset);
-          if ((this.applied.get(agent) ?? -1) >= offset) {
-            this.counters.skipped++;
-            continue;
-          }
-          let rec: CallRecord;
-          try {
-            rec = JSON.parse(String(m.value)) as CallRecord;
-          } catch {
-            this.counters.malformed++;
-            continue;
-          }
-          if (rec.t === 'batch' && Array.isArray(rec.items)) for (const item of rec.items) this.apply(item);
-          else this.apply(rec as CallItem);
-          this.applied.set(agent, offset);
-          this.partitionOf.set(agent, batch.partition);
-          if (!touched.has(agent)) {
-            touched.add(agent);
-            this.dirtyCount++;
-          }
-        }
-        this.onRecord();
-        if (last === undefined) return;
-        resolveOffset(last);
-        this.next.set(batch.partition, Number(last) + 1);
-        if (this.dirtyCount >= MAX_DIRTY_AGENTS) await this.commit();
-        // A batch returns only once no commit is in flight: the group rejoins after batches
-        // return, so a commit never writes state for partitions that have moved on.
-        await this.committing;
-        await heartbeat();
-      },
+      eachBatch: (payload) => this.guard(() => this.batch(payload)),
     });
     this.timer = setInterval(() => void this.commit().catch(() => undefined), this.options.commitIntervalMs);
     this.timer.unref();
+  }
+
+  private async batch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (this.toRestore.size) {
+      this.restoring ??= this.restore([...this.toRestore], heartbeat).finally(() => (this.restoring = undefined));
+      await this.restoring;
+    }
+    if (!this.held.has(batch.partition) || isStale()) return;
+    let touched = this.dirty.get(batch.partition);
+    if (touched === undefined) this.dirty.set(batch.partition, (touched = new Set()));
+    let last: string | undefined;
+    for (const m of batch.messages) {
+      if (!isRunning() || isStale()) break;
+      last = m.offset;
+      this.counters.records++;
+      const agent = m.key === null ? '' : m.key.toString();
+      const offset = Number(m.offset);
+      if ((this.applied.get(agent) ?? -1) >= offset) {
+        this.counters.skipped++;
+        continue;
+      }
+      let rec: CallRecord;
+      try {
+        rec = JSON.parse(String(m.value)) as CallRecord;
+      } catch {
+        this.counters.malformed++;
+        continue;
+      }
+      if (rec.t === 'batch' && Array.isArray(rec.items)) for (const item of rec.items) this.apply(item);
+      else this.apply(rec as CallItem);
+      this.applied.set(agent, offset);
+      this.partitionOf.set(agent, batch.partition);
+      if (!touched.has(agent)) {
+        touched.add(agent);
+        this.dirtyCount++;
+      }
+    }
+    this.onRecord();
+    if (last === undefined) return;
+    resolveOffset(last);
+    this.next.set(batch.partition, Number(last) + 1);
+    if (this.dirtyCount >= MAX_DIRTY_AGENTS) await this.commit();
+    // A batch returns only once no commit is in flight: the group rejoins after batches
+    // return, so a commit never writes state for partitions that have moved on.
+    await this.committing;
+    await heartbeat();
   }
 
   /**
@@ -222,7 +230,7 @@ export class KafkaDetect {
    * rebalance, whose changelog still ends with our own last record, is current and not re-read.
    */
   private async restore(partitions: number[], heartbeat: () => Promise<void>): Promise<void> {
-    const ends = await this.changelogEnds();
+    const ends = await changelogEnds(this.kafka, this.options.changelog);
     const stale = partitions.filter((p) => {
       const end = ends.get(p) ?? { low: 0, high: 0 };
       const ours = this.lastWritten.get(p);
@@ -231,7 +239,9 @@ export class KafkaDetect {
     for (const p of partitions) this.toRestore.delete(p);
     if (stale.length === 0) return;
     this.counters.restores++;
-    const latest = await this.readChangelog(stale, ends, heartbeat);
+    // The highest offset stamp wins, not the last write: a late write from a worker that has lost
+    // the partition cannot take an agent's state back.
+    const latest = await readChangelog(this.kafka, this.options.changelog, this.options.groupId, stale, ends, heartbeat, (prev, next) => stampOf(next) < stampOf(prev));
     for (const p of stale) {
       for (const [agent, q] of this.partitionOf) if (q === p) this.reset(agent);
       this.lastWritten.delete(p);
@@ -245,66 +255,6 @@ export class KafkaDetect {
       this.partitionOf.set(agent, partition);
       this.counters.agentsRestored++;
     }
-  }
-
-  private async changelogEnds(): Promise<Map<number, { low: number; high: number }>> {
-    const admin = this.kafka.admin();
-    await admin.connect();
-    try {
-      const offsets = await admin.fetchTopicOffsets(this.options.changelog);
-      return new Map(offsets.map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]));
-    } finally {
-      await admin.disconnect();
-    }
-  }
-
-  /**
-   * The latest record per agent in these changelog partitions, read to their end with a
-   * throwaway consumer group (kafkajs has no manual assignment), which is deleted afterwards.
-   */
-  private async readChangelog(partitions: number[], ends: Map<number, { low: number; high: number }>, heartbeat: () => Promise<void>): Promise<Map<string, { partition: number; value: string | null }>> {
-    const latest = new Map<string, { partition: number; value: string | null }>();
-    const remaining = new Map<number, number>();
-    for (const p of partitions) {
-      const end = ends.get(p)!;
-      if (end.high > end.low) remaining.set(p, end.high - 1);
-    }
-    if (remaining.size === 0) return latest;
-    const groupId = `${this.options.groupId}-restore-${randomUUID()}`;
-    const reader = this.kafka.consumer({ groupId, maxBytesPerPartition: 8 << 20 });
-    try {
-      await reader.connect();
-      await reader.subscribe({ topic: this.options.changelog, fromBeginning: true });
-      await new Promise<void>((resolve, reject) => {
-        reader.run({
-          autoCommit: false,
-          eachBatch: async ({ batch }) => {
-            const last = remaining.get(batch.partition);
-            if (last === undefined) return;
-            for (const m of batch.messages) {
-              if (Number(m.offset) > last) break;
-              const key = String(m.key);
-              const value = m.value === null ? null : m.value.toString();
-              // The highest offset stamp wins, not the last write: a late write from a worker
-              // that has lost the partition cannot take an agent's state back.
-              const prev = latest.get(key);
-              if (prev?.value != null && value !== null && stampOf(value) < stampOf(prev.value)) continue;
-              latest.set(key, { partition: batch.partition, value });
-            }
-            if (Number(batch.lastOffset()) >= last) remaining.delete(batch.partition);
-            if (remaining.size === 0) resolve();
-            await heartbeat();
-          },
-        }).catch(reject);
-      });
-    } finally {
-      await reader.disconnect();
-      const admin = this.kafka.admin();
-      await admin.connect();
-      await admin.deleteGroups([groupId]).catch(() => undefined);
-      await admin.disconnect();
-    }
-    return latest;
   }
 
   private async writeChangelog(partition: number, records: Map<string, AgentRecord>): Promise<void> {
@@ -329,13 +279,19 @@ export class KafkaDetect {
     await flush();
   }
 
-  /** Stop fetching, commit what was processed, leave the group. */
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.consumer.stop();
-    await this.commit().catch(() => undefined);
-    await this.consumer.disconnect();
-    await this.producer.disconnect();
+  /**
+   * Stop fetching, let running batches finish, commit what was processed, leave the group. The
+   * commit comes before leaving: kafkajs cannot commit for a consumer that has stopped.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      clearInterval(this.timer);
+      await this.drain.close();
+      await this.commit().catch(() => undefined);
+      await this.consumer.disconnect();
+      await this.producer.disconnect();
+    })();
+    return this.stopping;
   }
 }
 

@@ -10,6 +10,7 @@
  */
 import { CompressionTypes, type Consumer, type Kafka, type Message, type Producer } from 'kafkajs';
 import { ChainAssembler, type ChainListener } from './chains.js';
+import { registerKafkaCodecs } from './kafka-codecs.js';
 import type { EngineConfig } from './engine.js';
 import type { KafkaTopics } from './kafka-config.js';
 import { ChainwatchError } from './errors.js';
@@ -92,6 +93,7 @@ export class KafkaIngest {
   private lastRecord = Date.now();
   private lastTick = Date.now();
   private sending: Promise<void> = Promise.resolve();
+  private stopping: Promise<void> | undefined;
   /** Per partition of the spans topic: latest span end read, and whether it is read to its end. */
   private readonly partitions = new Map<number, { maxEnd: number; caughtUp: boolean }>();
 
@@ -101,11 +103,14 @@ export class KafkaIngest {
       this.counters[close ? 'closes' : 'calls']++;
       this.batches.add(m.key, m.value);
     }), engine.chains);
-    this.consumer = kafka.consumer({ groupId, maxBytesPerPartition: 4 << 20 });
+    // Fetches wait at most 500 ms for data: leaving the group waits for the fetch in flight.
+    this.consumer = kafka.consumer({ groupId, maxBytesPerPartition: 4 << 20, maxWaitTimeInMs: 500 });
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
   }
 
   async start(): Promise<void> {
+    // The calls topic is LZ4, the Collector's topic any codec: kafkajs knows only gzip by itself.
+    registerKafkaCodecs();
     await this.producer.connect();
     await this.consumer.connect();
     // A partition that moved to another ingest worker no longer holds our event time back.
@@ -220,13 +225,16 @@ export class KafkaIngest {
     return next;
   }
 
-  /** Stop consuming (committing what is done), close every open chain and produce the rest. */
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.consumer.disconnect();
-    this.assembler.flush();
-    await this.send([]);
-    await this.producer.disconnect();
+  /** Stop consuming (committing what is done), close every open chain and produce the rest. Safe to call twice. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      clearInterval(this.timer);
+      await this.consumer.disconnect();
+      this.assembler.flush();
+      await this.send([]);
+      await this.producer.disconnect();
+    })();
+    return this.stopping;
   }
 }
 
