@@ -3,7 +3,8 @@
  * serve --kafka-stage detect` workers share a 4-partition calls topic; one is SIGKILLed while
  * calls are still flowing; the survivor takes its partitions, restores their agents from the
  * changelog topic, and the alerts of both workers together are exactly those of one worker that
- * ran uninterrupted — none lost, none that the uninterrupted run does not have.
+ * ran uninterrupted — none lost, none that the uninterrupted run does not have. And a worker
+ * stopped with SIGTERM commits what it processed (state, then offsets) before it leaves.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChildProcess, execFileSync } from 'node:child_process';
@@ -44,13 +45,13 @@ afterAll(() => {
 }, 70_000);
 
 /** A detect worker of `group`, as a child process, on a copy of the learned state. */
-function worker(name: string, group: string, template: string): Promise<Served> {
+function worker(name: string, group: string, template: string, calls = topics.calls, commitInterval = '1s'): Promise<Served> {
   const dir = join(work, name);
   cpSync(template, join(dir, 'state'), { recursive: true });
   const config = join(dir, 'chainwatch.yaml');
   writeFileSync(config, [
     `state_dir: ${join(dir, 'state')}`, 'receiver: { port: 0 }', 'telemetry: { prometheus: { enabled: false } }', 'api: { enabled: false }',
-    `kafka: { brokers: ["${broker}"], stages: detect, group: ${group}, session_timeout: 6s, topics: { spans: ${topics.spans}, calls: ${topics.calls}, dlq: ${topics.dlq} } }`,
+    `kafka: { brokers: ["${broker}"], stages: detect, group: ${group}, session_timeout: 6s, commit_interval: ${commitInterval}, topics: { spans: ${topics.spans}, calls: ${calls}, dlq: ${topics.dlq} } }`,
   ].join('\n'));
   return serve(config, dir, process.env, children);
 }
@@ -60,17 +61,17 @@ function alertsOf(name: string): Alert[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Alert) : [];
 }
 
-async function status(w: Served): Promise<{ kafka: { detect: { partitions: number[]; agentsRestored: number; changelogRecords: number; calls: number; skipped: number } } }> {
+async function status(w: Served): Promise<{ kafka: { detect: { partitions: number[]; agentsRestored: number; changelogRecords: number; calls: number; skipped: number; records: number } } }> {
   return (await (await fetch(`${w.url}/status`)).json()) as never;
 }
 
-/** These partitions (default all) of the calls topic committed up to their end by `groupId`. */
-async function caughtUp(groupId: string, partitions?: number[]): Promise<boolean> {
+/** These partitions (default all) of a calls topic committed up to their end by `groupId`. */
+async function caughtUp(groupId: string, partitions?: number[], calls = topics.calls): Promise<boolean> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const ends = await admin.fetchTopicOffsets(topics.calls);
-    const [committed] = await admin.fetchOffsets({ groupId, topics: [topics.calls] });
+    const ends = await admin.fetchTopicOffsets(calls);
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [calls] });
     return ends.filter((e) => partitions === undefined || partitions.includes(e.partition)).every((e) => committed.partitions.find((p) => p.partition === e.partition)?.offset === e.high);
   } finally {
     await admin.disconnect();
@@ -165,4 +166,35 @@ describe('Kafka detect stage failover', () => {
       await producer.disconnect();
     }
   }, 240_000);
+
+  it('SIGTERM commits what a detect worker processed, state first, before it leaves the group', async () => {
+    const sim = simulate({ seed: 43, agentsPerRole: 2, historyDays: 2, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 10 });
+    const template = join(work, 'learned-term');
+    learnInto(template, sim.history);
+    const records: Message[] = [];
+    const norm = new Normalizer(defaultEngineConfig.normalize);
+    const assembler = new ChainAssembler(norm, callRecords((m) => records.push(m)), defaultEngineConfig.chains);
+    for (const doc of sim.live) assembler.addBatch(decodeTraceRequestJson(doc, norm.filter).spans);
+    assembler.flush();
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'term_calls', numPartitions: 4 }], waitForLeaders: true });
+    await admin.disconnect();
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: 'term_calls', messages: records, acks: -1 });
+    await producer.disconnect();
+    // A commit interval longer than the test: only the shutdown commits.
+    const w = await worker('term', 'term', template, 'term_calls', '10m');
+    await until(async () => (await status(w)).kafka.detect.records === records.length, 30_000);
+    expect(await caughtUp('term-detect', undefined, 'term_calls')).toBe(false);
+    await stopped(w);
+    expect(w.proc.exitCode).toBe(0);
+    expect(await caughtUp('term-detect', undefined, 'term_calls')).toBe(true);
+    const a = kafka.admin();
+    await a.connect();
+    const changelog = await a.fetchTopicOffsets('term-detect-state-changelog');
+    await a.disconnect();
+    expect(changelog.reduce((n, p) => n + Number(p.high), 0)).toBeGreaterThan(0);
+  }, 120_000);
 });
