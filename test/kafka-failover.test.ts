@@ -78,6 +78,16 @@ async function caughtUp(groupId: string, partitions?: number[], calls = topics.c
   }
 }
 
+/** The calls topic as the ingest stage writes it: calls and chain closes, keyed by agent. */
+function callsTopic(live: object[]): Message[] {
+  const records: Message[] = [];
+  const norm = new Normalizer(defaultEngineConfig.normalize);
+  const assembler = new ChainAssembler(norm, callRecords((m) => records.push(m)), defaultEngineConfig.chains);
+  for (const doc of live) assembler.addBatch(decodeTraceRequestJson(doc, norm.filter).spans);
+  assembler.flush();
+  return records;
+}
+
 async function stopped(w: Served): Promise<void> {
   w.proc.kill('SIGTERM');
   await new Promise((r) => (w.proc.exitCode !== null ? r(null) : w.proc.once('exit', r)));
@@ -89,12 +99,7 @@ describe('Kafka detect stage failover', () => {
     // The learned state every worker starts from (as `chainwatch learn` leaves it).
     const template = join(work, 'learned');
     const learner = learnInto(template, sim.history);
-    // The calls topic as the ingest stage writes it: calls and chain closes, keyed by agent.
-    const records: Message[] = [];
-    const norm = new Normalizer(defaultEngineConfig.normalize);
-    const assembler = new ChainAssembler(norm, callRecords((m) => records.push(m)), defaultEngineConfig.chains);
-    for (const doc of sim.live) assembler.addBatch(decodeTraceRequestJson(doc, norm.filter).spans);
-    assembler.flush();
+    const records = callsTopic(sim.live);
     const admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic: topics.calls, numPartitions: 4 }], waitForLeaders: true });
@@ -171,11 +176,7 @@ describe('Kafka detect stage failover', () => {
     const sim = simulate({ seed: 43, agentsPerRole: 2, historyDays: 2, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 10 });
     const template = join(work, 'learned-term');
     learnInto(template, sim.history);
-    const records: Message[] = [];
-    const norm = new Normalizer(defaultEngineConfig.normalize);
-    const assembler = new ChainAssembler(norm, callRecords((m) => records.push(m)), defaultEngineConfig.chains);
-    for (const doc of sim.live) assembler.addBatch(decodeTraceRequestJson(doc, norm.filter).spans);
-    assembler.flush();
+    const records = callsTopic(sim.live);
     const admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic: 'term_calls', numPartitions: 4 }], waitForLeaders: true });
