@@ -372,20 +372,20 @@ revocations.command('list')
       process.stdout.write(`${r.id}  ${r.created}  ${r.kind} ${pc.bold(r.credential)} of ${r.agent}  ${r.status.toUpperCase()} [${r.mode}]  ${sent}\n    ${pc.gray(r.reason)}\n`);
     }
   });
-revocations.command('approve')
-  .argument('<id>', 'revocation id (rev_…)')
-  .requiredOption('--by <name>', 'who approves (audited)')
-  .option('--note <text>', 'why', '')
-  .addOption(stateOption())
+/** A revocation subcommand acting on one id, audited with who and why. */
+function revocationAction(name: string, who: string): Command {
+  return revocations.command(name)
+    .argument('<id>', 'revocation id (rev_…)')
+    .requiredOption('--by <name>', who)
+    .option('--note <text>', 'why', '')
+    .addOption(stateOption());
+}
+revocationAction('approve', 'who approves (audited)')
   .action((id: string, opts: { by: string; note: string; state: string }) => {
     withState(opts.state, (db) => approveRevocation(db, id, opts.by, opts.note));
     process.stdout.write(`approved ${id}; the running chainwatch sends it on its next pass\n`);
   });
-revocations.command('undo')
-  .argument('<id>', 'revocation id (rev_…)')
-  .requiredOption('--by <name>', 'who undoes it (audited)')
-  .option('--note <text>', 'why', '')
-  .addOption(stateOption())
+revocationAction('undo', 'who undoes it (audited)')
   .action((id: string, opts: { by: string; note: string; state: string }) => {
     const r = withState(opts.state, (db) => undoRevocation(db, id, opts.by, opts.note));
     process.stdout.write(r.restoreId ? `undone ${id}; restore message ${r.restoreId} queued for the webhook receiver\n` : `cancelled ${id} before it was sent\n`);

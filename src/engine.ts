@@ -500,7 +500,12 @@ export class Engine {
     const closed = this.assembler.closedOf(ids);
     const rollups = this.rollup.windowsOf(ids);
     const quarantine = new Map<string, Quarantined[]>();
-    for (const q of this.quarantine.values()) if (ids.has(q.agentId)) quarantine.set(q.agentId, [...(quarantine.get(q.agentId) ?? []), q]);
+    for (const q of this.quarantine.values()) {
+      if (!ids.has(q.agentId)) continue;
+      const list = quarantine.get(q.agentId);
+      if (list) list.push(q);
+      else quarantine.set(q.agentId, [q]);
+    }
     const out = new Map<string, AgentRecord>();
     for (const id of ids) {
       const a = this.agents.get(id);

@@ -1,8 +1,8 @@
 /**
- * Reading back a compacted changelog topic (the detect stage's agent state, the ingest stage's
- * open traces): the latest value per key in some of its partitions, read to the end they had
- * when asked. kafkajs has no manual partition assignment, so a throwaway consumer group reads
- * the topic and is deleted afterwards.
+ * Reading back a compacted changelog topic (the detect stage's agent state): the latest value per
+ * key in some of its partitions, read to the end they had when asked. kafkajs has no manual
+ * partition assignment, so a throwaway consumer group reads the topic and is deleted afterwards.
+ * And the batch bookkeeping a stage needs to make its last commit before it leaves its group.
  */
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';

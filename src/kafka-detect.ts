@@ -3,7 +3,8 @@
  * agent id, so each worker owns the agents of its partitions and sees their calls in order.
  *
  * State moves with the partitions. Every commit interval, the whole state of every agent touched
- * since the last commit (baseline, open chains, rollup windows, quarantined chains) goes to a
+ * since the last commit (Engine.exportAgents: baseline, open and recently closed chains, rollup
+ * windows, quarantined chains) goes to a
  * compacted changelog topic, keyed by agent id, into the same partition number as the calls it
  * came from, stamped with the offset of the last call applied. When a partition is assigned, its
  * changelog partition is read back and its agents adopted; when one is taken away, its agents
@@ -74,7 +75,6 @@ export class KafkaDetect {
   private timer: NodeJS.Timeout | undefined;
   private readonly drain = new BatchDrain();
   private stopping: Promise<void> | undefined;
-  private readonly guard = this.drain.guard;
 
   constructor(private readonly kafka: Kafka, private readonly engine: Engine, private readonly options: DetectOptions, private readonly durable: () => Promise<void>, private readonly onRecord: () => void = () => {}) {
     // Fetches wait up to 200 ms for 256 KB: fewer, larger batches (the broker's cost is per request).
@@ -92,7 +92,7 @@ export class KafkaDetect {
     await this.consumer.subscribe({ topic: this.options.calls, fromBeginning: true });
     await this.consumer.run({
       autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 8,
-      eachBatch: (payload) => this.guard(() => this.batch(payload)),
+      eachBatch: (payload) => this.drain.guard(() => this.batch(payload)),
     });
     this.timer = setInterval(() => void this.commit().catch(() => undefined), this.options.commitIntervalMs);
     this.timer.unref();
@@ -104,8 +104,6 @@ export class KafkaDetect {
       await this.restoring;
     }
     if (!this.held.has(batch.partition) || isStale()) return;
-    let touched = this.dirty.get(batch.partition);
-    if (touched === undefined) this.dirty.set(batch.partition, (touched = new Set()));
     let last: string | undefined;
     for (const m of batch.messages) {
       if (!isRunning() || isStale()) break;
@@ -128,10 +126,7 @@ export class KafkaDetect {
       else this.apply(rec as CallItem);
       this.applied.set(agent, offset);
       this.partitionOf.set(agent, batch.partition);
-      if (!touched.has(agent)) {
-        touched.add(agent);
-        this.dirtyCount++;
-      }
+      this.markDirty(batch.partition, agent);
     }
     this.onRecord();
     if (last === undefined) return;
@@ -159,11 +154,16 @@ export class KafkaDetect {
       this.dirty = new Map();
       this.next = new Map();
       this.dirtyCount = 0;
-      const states: { partition: number; records: Map<string, AgentRecord> }[] = [];
-      for (const [partition, agents] of dirty) if (this.held.has(partition)) states.push({ partition, records: this.engine.exportAgents(agents) });
+      // One export for every partition: it walks the open chains and rollups once.
+      const agents = new Set<string>();
+      for (const [partition, ids] of dirty) if (this.held.has(partition)) for (const id of ids) agents.add(id);
+      const records = this.engine.exportAgents(agents);
       try {
         await this.durable();
-        for (const { partition, records } of states) await this.writeChangelog(partition, records);
+        for (const [partition, ids] of dirty) {
+          if (!this.held.has(partition)) continue;
+          await this.writeChangelog(partition, ids, records);
+        }
         const offsets = [...next].filter(([p]) => this.held.has(p)).map(([partition, offset]) => ({ topic: this.options.calls, partition, offset: String(offset) }));
         if (offsets.length) await this.consumer.commitOffsets(offsets);
         this.counters.commits++;
@@ -181,13 +181,16 @@ export class KafkaDetect {
   private closeStale(): void {
     for (const agent of this.engine.closeStaleChains(this.options.staleChainMs)) {
       const p = this.partitionOf.get(agent);
-      if (p === undefined || !this.held.has(p)) continue;
-      let touched = this.dirty.get(p);
-      if (touched === undefined) this.dirty.set(p, (touched = new Set()));
-      if (!touched.has(agent)) {
-        touched.add(agent);
-        this.dirtyCount++;
-      }
+      if (p !== undefined && this.held.has(p)) this.markDirty(p, agent);
+    }
+  }
+
+  private markDirty(partition: number, agent: string): void {
+    let touched = this.dirty.get(partition);
+    if (touched === undefined) this.dirty.set(partition, (touched = new Set()));
+    if (!touched.has(agent)) {
+      touched.add(agent);
+      this.dirtyCount++;
     }
   }
 
@@ -247,17 +250,20 @@ export class KafkaDetect {
       this.lastWritten.delete(p);
     }
     for (const [agent, { partition, value }] of latest) {
-      this.reset(agent);
-      if (value === null) continue;
+      if (value === null) {
+        this.reset(agent);
+        continue;
+      }
       const v = parseWithSets<ChangelogValue>(value);
-      this.engine.adoptAgent(v.state);
+      this.engine.adoptAgent(v.state); // replaces whatever the engine held for the agent
       this.applied.set(agent, v.offset);
       this.partitionOf.set(agent, partition);
       this.counters.agentsRestored++;
     }
   }
 
-  private async writeChangelog(partition: number, records: Map<string, AgentRecord>): Promise<void> {
+  /** The records of these agents (those with a baseline) into their changelog partition. */
+  private async writeChangelog(partition: number, agents: Set<string>, records: Map<string, AgentRecord>): Promise<void> {
     let chunk: Message[] = [];
     let bytes = 0;
     const flush = async (): Promise<void> => {
@@ -270,7 +276,9 @@ export class KafkaDetect {
       chunk = [];
       bytes = 0;
     };
-    for (const [agent, state] of records) {
+    for (const agent of agents) {
+      const state = records.get(agent);
+      if (state === undefined) continue;
       const value = stringifyWithSets({ offset: this.applied.get(agent)!, state } satisfies ChangelogValue);
       chunk.push({ key: agent, value, partition });
       bytes += value.length;

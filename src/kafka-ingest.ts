@@ -24,7 +24,6 @@ const SEND_BYTES = 2 << 20;
 /** One record carries at most this much of one agent's calls. */
 const RECORD_BYTES = 256 << 10;
 
-
 export interface IngestCounters { records: number; spans: number; calls: number; closes: number; deadLettered: number; produceErrors: number; lastError?: string }
 
 /** One event of the calls topic: a call, or the close of a chain. */
@@ -38,15 +37,12 @@ export type CallRecord = CallItem | { t: 'batch'; items: CallItem[] };
 
 /** Events gathered per agent, then written as one `batch` record per agent (split when large). */
 class AgentBatches {
-  private readonly pending = new Map<string, { items: string[]; bytes: number }>();
+  private readonly pending = new Map<string, string[]>();
 
   add(agent: string, item: string): void {
-    const p = this.pending.get(agent);
-    if (p === undefined) this.pending.set(agent, { items: [item], bytes: item.length });
-    else {
-      p.items.push(item);
-      p.bytes += item.length;
-    }
+    const items = this.pending.get(agent);
+    if (items === undefined) this.pending.set(agent, [item]);
+    else items.push(item);
   }
 
   get size(): number {
@@ -55,7 +51,7 @@ class AgentBatches {
 
   drain(): Message[] {
     const out: Message[] = [];
-    for (const [key, { items }] of this.pending) {
+    for (const [key, items] of this.pending) {
       let start = 0;
       let bytes = 0;
       for (let i = 0; i < items.length; i++) {

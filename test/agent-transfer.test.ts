@@ -9,22 +9,17 @@
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../src/alerts.js';
 import type { AgentCall } from '../src/agent-call.js';
-import { ChainAssembler } from '../src/chains.js';
 import { Engine, type AgentRecord, defaultEngineConfig } from '../src/engine.js';
-import { callRecords, type CallItem } from '../src/kafka-ingest.js';
+import type { CallItem } from '../src/kafka-ingest.js';
 import { parseWithSets, stringifyWithSets } from '../src/json-sets.js';
-import { Normalizer } from '../src/normalize.js';
-import { decodeTraceRequestJson } from '../src/otlp-json.js';
 import { simulate } from '../src/simulate.js';
+import { callItems } from './helpers/calls.js';
+import { learnedEngine } from './helpers/learned.js';
 
 const config = { ...defaultEngineConfig, chains: { ...defaultEngineConfig.chains, idleTimeoutMs: Number.POSITIVE_INFINITY } };
 
 function learned(history: object[]): string {
-  const e = new Engine();
-  e.mode = 'learn';
-  for (const doc of history) e.ingestSpans(decodeTraceRequestJson(doc, e.norm.filter).spans);
-  e.flush();
-  return JSON.stringify(e.snapshot());
+  return JSON.stringify(learnedEngine(history).snapshot());
 }
 
 function worker(snapshot: string, alerts: Alert[]): Engine {
@@ -51,11 +46,7 @@ describe('agent state transfer', () => {
   it('an engine that adopts exported agents mid-stream continues exactly where the first left off', () => {
     const sim = simulate({ seed: 31, agentsPerRole: 2, historyDays: 3, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 20 });
     const snapshot = learned(sim.history);
-    const items: CallItem[] = [];
-    const norm = new Normalizer(defaultEngineConfig.normalize);
-    const asm = new ChainAssembler(norm, callRecords((m) => items.push(JSON.parse(m.value) as CallItem)), defaultEngineConfig.chains);
-    for (const doc of sim.live) asm.addBatch(decodeTraceRequestJson(doc, norm.filter).spans);
-    asm.flush();
+    const items = callItems(sim.live);
 
     const whole: Alert[] = [];
     const one = worker(snapshot, whole);
@@ -83,11 +74,7 @@ describe('agent state transfer', () => {
   it('closes a chain whose close record never came, once its agent has moved on by the backstop time', () => {
     const sim = simulate({ seed: 37, agentsPerRole: 1, historyDays: 2, liveDays: 1, attacksPerClass: 0, chainsPerAgentDay: 5 });
     const e = worker(learned(sim.history), []);
-    const items: CallItem[] = [];
-    const norm = new Normalizer(defaultEngineConfig.normalize);
-    const asm = new ChainAssembler(norm, callRecords((m) => items.push(JSON.parse(m.value) as CallItem)), defaultEngineConfig.chains);
-    for (const doc of sim.live) asm.addBatch(decodeTraceRequestJson(doc, norm.filter).spans);
-    asm.flush();
+    const items = callItems(sim.live);
     const calls = items.filter((i): i is Extract<CallItem, { t: 'call' }> => i.t === 'call').map((i) => i.call as AgentCall);
     const a = calls[0];
     const other = calls.find((c) => c.agent.id !== a.agent.id)!;

@@ -21,6 +21,7 @@ import { defaultFormatOptions } from '../src/format-common.js';
 import { KafkaSink } from '../src/sink-kafka.js';
 import { registerKafkaCodecs } from '../src/kafka-codecs.js';
 import { Service } from '../src/service.js';
+import { LagProbe } from '../src/kafka-lag.js';
 import { type CallRecord, KafkaIngest } from '../src/kafka-ingest.js';
 import { defaultEngineConfig } from '../src/engine.js';
 import { kafkaConfig } from '../src/config.js';
@@ -161,6 +162,11 @@ describe('development Kafka broker', () => {
       expect(ingest.deadLettered).toBe(2);
       // Consumer lag, as the autoscaler reads it: zero once detect has committed everything.
       await until(async () => (await viaK.lag.get('detect')!.sample()).total === 0, 20_000);
+      // A group that never read the spans topic lags by every record in it.
+      const never = new LagProbe(new Kafka({ clientId: 'chainwatch-test', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING }), 'never-read', topics.spans);
+      await never.start();
+      expect(never.lag.total).toBe(sent);
+      await never.stop();
       const metrics = await (await fetch(viaK.metricsUrl!)).text();
       expect(metrics).toMatch(/chainwatch_kafka_consumer_lag\{stage="detect",partition="0"[^}]*\} 0\n/);
       expect(metrics).toMatch(/chainwatch_kafka_dead_letters_total\{stage="ingest"[^}]*\} 2\n/);

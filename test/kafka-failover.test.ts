@@ -14,13 +14,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, type Message, logLevel } from 'kafkajs';
 import type { Alert } from '../src/alerts.js';
-import { ChainAssembler } from '../src/chains.js';
-import { defaultEngineConfig } from '../src/engine.js';
-import { callRecords } from '../src/kafka-ingest.js';
-import { Normalizer } from '../src/normalize.js';
-import { decodeTraceRequestJson } from '../src/otlp-json.js';
 import { simulate } from '../src/simulate.js';
 import { learnInto } from './helpers/learned.js';
+import { callsTopic } from './helpers/calls.js';
 import { serve, type Served } from './helpers/serve.js';
 import { until } from './helpers/until.js';
 
@@ -78,16 +74,6 @@ async function caughtUp(groupId: string, partitions?: number[], calls = topics.c
   }
 }
 
-/** The calls topic as the ingest stage writes it: calls and chain closes, keyed by agent. */
-function callsTopic(live: object[]): Message[] {
-  const records: Message[] = [];
-  const norm = new Normalizer(defaultEngineConfig.normalize);
-  const assembler = new ChainAssembler(norm, callRecords((m) => records.push(m)), defaultEngineConfig.chains);
-  for (const doc of live) assembler.addBatch(decodeTraceRequestJson(doc, norm.filter).spans);
-  assembler.flush();
-  return records;
-}
-
 async function stopped(w: Served): Promise<void> {
   w.proc.kill('SIGTERM');
   await new Promise((r) => (w.proc.exitCode !== null ? r(null) : w.proc.once('exit', r)));
@@ -125,7 +111,7 @@ describe('Kafka detect stage failover', () => {
       // does the survivor fold the second use into the first alert, as an uninterrupted run does.
       const borrower = agents.find((a) => victim.includes(partitionOf(a)) && records.some((m) => String(m.key) === a && String(m.value).includes('"credential"')))!;
       const [credential, owner] = [...learner.global.credentialOwners].find(([, o]) => o !== borrower)!;
-      const misuse = (at: number, n: number): Message[] => {
+      const misuse = (at: number, n: number): { key: string; value: string }[] => {
         const template = JSON.parse(String(records.find((m) => String(m.key) === borrower && String(m.value).startsWith('{"t":"call"'))!.value));
         const time = (JSON.parse(String(records.slice(0, at).reverse().find((m) => String(m.value).startsWith('{"t":"call"'))!.value)).call.time as number);
         const traceId = `${n}`.padStart(32, 'f');

@@ -1,13 +1,19 @@
-/** A state directory holding the baselines learned from `history`, as `chainwatch learn` leaves it. */
+/** Baselines learned from `history` (treated as normal), as `chainwatch learn` builds them. */
 import { Engine } from '../../src/engine.js';
 import { decodeTraceRequestJson } from '../../src/otlp-json.js';
 import { StateStore } from '../../src/state-store.js';
 
-export function learnInto(dir: string, history: object[]): Engine {
+export function learnedEngine(history: object[]): Engine {
   const learner = new Engine();
   learner.mode = 'learn';
   for (const doc of history) learner.ingestSpans(decodeTraceRequestJson(doc, learner.norm.filter).spans);
   learner.flush();
+  return learner;
+}
+
+/** A state directory holding them, as `chainwatch learn` leaves it. */
+export function learnInto(dir: string, history: object[]): Engine {
+  const learner = learnedEngine(history);
   const store = new StateStore(dir);
   store.save(learner);
   store.close();
