@@ -79,11 +79,22 @@ describe('chainwatch serve, operated', () => {
     rmSync(join(dir, 'state'), { recursive: true, force: true });
     const { proc, url, stderr } = await start();
     const inflight: Promise<{ host: string; ok: boolean }>[] = [];
+    // SIGTERM once some requests are answered (one naming a paste-* host among them) and the rest
+    // are still in flight; a fixed delay raced the child's first answers on a loaded machine.
+    let answered = 0;
+    let pasteAnswered = false;
+    let midLoad!: () => void;
+    const reached = new Promise<void>((r) => (midLoad = r));
     for (let i = 0; i < 200; i++) {
       const host = i % 20 === 0 ? `paste-${i}.io` : 'tickets.corp.internal';
-      inflight.push(post(url, host).then((r) => ({ host, ok: r.status === 200 }), () => ({ host, ok: false })));
+      inflight.push(post(url, host).then((r) => {
+        answered++;
+        if (r.status === 200 && host.startsWith('paste-')) pasteAnswered = true;
+        if (answered >= 20 && pasteAnswered) midLoad();
+        return { host, ok: r.status === 200 };
+      }, () => ({ host, ok: false })));
     }
-    await new Promise((r) => setTimeout(r, 30));
+    await reached;
     proc.kill('SIGTERM');
     const code = await new Promise((r) => proc.on('exit', r));
     const sent = await Promise.all(inflight);
