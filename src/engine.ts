@@ -18,6 +18,7 @@ import type { RawSpan } from './span.js';
 import { StateError } from './errors.js';
 import type { PolicyEngine, Violation } from './policy-engine.js';
 import { knowsDestination, type DestinationState } from '../detectors/new-destination.js';
+import type { Destination } from './arg-destinations.js';
 import { builtinDetectors } from '../detectors/index.js';
 import {
   type AgentState, type CallContext, type ChainContext, type Detector, type DetectorSettings, type Finding,
@@ -372,9 +373,11 @@ export class Engine {
   }
 
   /** Enforced violations, or undefined; shadow ones are recorded on the side. */
+  /** Whether the current agent's baseline knows a destination; asked only by rules that need it. */
+  private readonly knows = (d: Destination): boolean => knowsDestination(this.ctx.stateOf('new-destination') as DestinationState | undefined, this.intern, d);
+
   private checkPolicy(call: AgentCall, chain: Chain, agent: AgentState): Violation[] | undefined {
-    const dest = this.ctx.stateOf('new-destination') as DestinationState | undefined;
-    const all = this.policies!.evaluate(call, chain, agent, (d) => knowsDestination(dest, this.intern, d));
+    const all = this.policies!.evaluate(call, chain, agent, this.knows);
     if (all.length === 0) return undefined;
     const enforced: Violation[] = [];
     for (const v of all) {

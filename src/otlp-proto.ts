@@ -14,14 +14,14 @@ import { type AttrValue, Attrs, type DecodedBatch, type RawSpan, idProblem, reje
 const HEX_HI = Uint8Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0').charCodeAt(0));
 const HEX_LO = Uint8Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0').charCodeAt(1));
 const hexCodes: number[] = new Array<number>(32).fill(0);
-const utf8 = new TextDecoder('utf-8');
+const hexCodes16: number[] = new Array<number>(16).fill(0);
 
 /** Attribute values longer than this are cut: arguments can be huge and we only need their head. */
 export const MAX_VALUE_CHARS = 16_384;
 
 class Reader {
   pos = 0;
-  constructor(readonly buf: Uint8Array, readonly end: number) {}
+  constructor(readonly buf: Buffer, readonly end: number) {}
 
   varint(): number {
     const buf = this.buf;
@@ -114,31 +114,53 @@ class Reader {
   hex(len: number): string {
     const b = this.buf;
     if (len === 8 || len === 16) {
+      const codes = len === 8 ? hexCodes16 : hexCodes;
       for (let i = 0; i < len; i++) {
-        hexCodes[2 * i] = HEX_HI[b[this.pos + i]];
-        hexCodes[2 * i + 1] = HEX_LO[b[this.pos + i]];
+        codes[2 * i] = HEX_HI[b[this.pos + i]];
+        codes[2 * i + 1] = HEX_LO[b[this.pos + i]];
       }
       this.pos += len;
-      return len === 8 ? String.fromCharCode.apply(null, hexCodes.slice(0, 16)) : String.fromCharCode.apply(null, hexCodes);
+      return String.fromCharCode.apply(null, codes);
     }
-    const s = Buffer.from(b.buffer, b.byteOffset + this.pos, len).toString('hex');
+    const s = b.toString('hex', this.pos, this.pos + len);
     this.pos += len;
     return s;
   }
 }
 
-function readString(buf: Uint8Array, start: number, end: number): string {
+/**
+ * Short ASCII strings recently decoded, by a hash of their bytes: attribute values repeat (tool
+ * names, methods, hosts, agent ids), and returning the string already built allocates nothing.
+ * One entry per slot, the last one in wins; the bytes are kept to confirm a hit.
+ */
+const CACHE_SLOTS = 8192;
+const CACHE_WIDTH = 48;
+const cacheBytes = new Uint8Array(CACHE_SLOTS * CACHE_WIDTH);
+const cacheLength = new Int32Array(CACHE_SLOTS).fill(-1);
+const cacheString: string[] = new Array<string>(CACHE_SLOTS).fill('');
+
+function readString(buf: Buffer, start: number, end: number): string {
   if (end - start > MAX_VALUE_CHARS) end = start + MAX_VALUE_CHARS;
-  if (end - start <= 48) {
-    let s = '';
-    for (let i = start; i < end; i++) {
-      const c = buf[i];
-      if (c >= 0x80) return utf8.decode(buf.subarray(start, end));
-      s += String.fromCharCode(c);
-    }
-    return s;
+  const len = end - start;
+  if (len > CACHE_WIDTH) return buf.toString('utf8', start, end);
+  let h = 0x811c9dc5 ^ len;
+  for (let i = start; i < end; i++) {
+    const c = buf[i];
+    if (c >= 0x80) return buf.toString('utf8', start, end);
+    h = Math.imul(h ^ c, 16777619);
   }
-  return utf8.decode(buf.subarray(start, end));
+  const slot = (h >>> 0) & (CACHE_SLOTS - 1);
+  const base = slot * CACHE_WIDTH;
+  if (cacheLength[slot] === len) {
+    let i = 0;
+    while (i < len && cacheBytes[base + i] === buf[start + i]) i++;
+    if (i === len) return cacheString[slot];
+  }
+  const s = buf.toString('latin1', start, end);
+  for (let i = 0; i < len; i++) cacheBytes[base + i] = buf[start + i];
+  cacheLength[slot] = len;
+  cacheString[slot] = s;
+  return s;
 }
 
 function expectWire(actual: number, wanted: number, field: string, pos: number): void {
@@ -152,13 +174,13 @@ function expectWire(actual: number, wanted: number, field: string, pos: number):
  */
 export function decodeTraceRequest(buf: Uint8Array, filter: KeyFilter): DecodedBatch {
   const batch: DecodedBatch = { spans: [], rejected: 0, reasons: [] };
-  const r = new Reader(buf, buf.length);
+  const r = new Reader(Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength), buf.length);
   while (r.pos < r.end) {
     const tag = r.varint();
     if (tag >>> 3 === 1) {
       expectWire(tag & 7, 2, 'resource_spans', r.pos);
       const len = r.length();
-      decodeResourceSpans(new Reader(buf, r.pos + len), r.pos, filter, batch);
+      decodeResourceSpans(new Reader(r.buf, r.pos + len), r.pos, filter, batch);
       r.pos += len;
     } else r.skip(tag & 7);
   }
@@ -211,7 +233,7 @@ function decodeResourceSpans(r: Reader, start: number, filter: KeyFilter, batch:
   }
 }
 
-let lastTraceBytes = new Uint8Array(16);
+const lastTraceBytes = new Uint8Array(16);
 let lastTraceHex = '';
 
 function decodeSpan(r: Reader, start: number, filter: KeyFilter, resource: Attrs): RawSpan {
@@ -288,7 +310,7 @@ function traceHex(r: Reader): string {
     r.pos += 16;
     return lastTraceHex;
   }
-  lastTraceBytes = b.slice(p, p + 16);
+  for (let i = 0; i < 16; i++) lastTraceBytes[i] = b[p + i];
   lastTraceHex = r.hex(16);
   return lastTraceHex;
 }
@@ -372,7 +394,7 @@ function decodeAnyValue(r: Reader, len: number, depth: number): AttrValue {
       case 7: {
         expectWire(wire, 2, 'bytes_value', r.pos);
         const blen = r.length();
-        value = Buffer.from(r.buf.buffer, r.buf.byteOffset + r.pos, blen).toString('base64');
+        value = r.buf.toString('base64', r.pos, r.pos + blen);
         r.pos += blen;
         break;
       }

@@ -25,6 +25,9 @@ export interface PredicateContext {
 
 export type Predicate = (call: AgentCall, ctx: PredicateContext) => boolean;
 
+/** What a condition can tell from the call's shape alone: 0 false, 1 true, 2 depends on destinations or principal. */
+export type Partial = (call: AgentCall) => 0 | 1 | 2;
+
 export interface Condition {
   kind: 'any' | 'then' | 'without';
   /**
@@ -39,6 +42,9 @@ export interface Condition {
   a: Predicate;
   /** The later call B. */
   b?: Predicate;
+  /** a and b evaluated on the call's shape only (the dynamic atoms unknown): a rule can be skipped for a shape where both are 0. */
+  partialA: Partial;
+  partialB?: Partial;
   withinMs?: number;
 }
 
@@ -81,6 +87,8 @@ const FLAG_ATOMS = new Set(['sensitive', 'write', 'read', 'external', 'new_desti
 const glob = (g: string): ((s: string) => boolean) => globMatcher(g);
 
 const DYNAMIC_ATOMS = new Set(['destination', 'principal', 'new_destination']);
+/** Static atoms never consult the context. */
+const NO_CONTEXT: PredicateContext = { knows: () => true };
 
 export function parseCondition(src: string): Condition {
   const tokens = tokenize(src);
@@ -94,14 +102,18 @@ export function parseCondition(src: string): Condition {
     throw new ConditionSyntaxError(msg, peek()?.at ?? end());
   };
 
-  const atom = (): Predicate => {
+  // Each production returns the predicate and its partial form (see Partial).
+  type Both = [Predicate, Partial];
+  const atom = (): Both => {
     const t = peek();
     if (t === undefined) return fail('expected a condition, found the end');
     if (t.quoted) return fail(`unexpected "${t.text}": put a field name (tool, action, host…) before a quoted glob`);
     const name = t.text.toLowerCase();
     i++;
-    if (DYNAMIC_ATOMS.has(name)) isStatic = false;
-    if (FLAG_ATOMS.has(name)) return flag(name);
+    const dynamic = DYNAMIC_ATOMS.has(name);
+    if (dynamic) isStatic = false;
+    const both = (p: Predicate): Both => [p, dynamic ? () => 2 : (c) => (p(c, NO_CONTEXT) ? 1 : 0)];
+    if (FLAG_ATOMS.has(name)) return both(flag(name));
     if (!GLOB_ATOMS.has(name)) {
       i--;
       return fail(`unknown field "${t.text}": use one of ${[...GLOB_ATOMS, ...FLAG_ATOMS].join(', ')}`);
@@ -110,14 +122,14 @@ export function parseCondition(src: string): Condition {
     if (g === undefined || (!g.quoted && ['and', 'or', 'then', 'without', 'within', '(', ')'].includes(g.text))) return fail(`"${name}" needs a glob after it`);
     i++;
     (used[name] ??= []).push(g.text);
-    return field(name, name === 'action' ? actionMatcher(g.text) : glob(g.text));
+    return both(field(name, name === 'action' ? actionMatcher(g.text) : glob(g.text)));
   };
 
-  const factor = (): Predicate => {
+  const factor = (): Both => {
     if (word('not')) {
       i++;
-      const p = factor();
-      return (c, x) => !p(c, x);
+      const [p, q] = factor();
+      return [(c, x) => !p(c, x), (c) => { const v = q(c); return v === 2 ? 2 : v === 1 ? 0 : 1; }];
     }
     if (peek()?.text === '(' && !peek()?.quoted) {
       i++;
@@ -129,26 +141,28 @@ export function parseCondition(src: string): Condition {
     return atom();
   };
 
-  const term = (): Predicate => {
-    let p = factor();
+  const term = (): Both => {
+    let [p, q] = factor();
     while (word('and')) {
       i++;
-      const l = p;
-      const r = factor();
+      const [l, lq] = [p, q];
+      const [r, rq] = factor();
       p = (c, x) => l(c, x) && r(c, x);
+      q = (c) => { const a = lq(c); if (a === 0) return 0; const b = rq(c); return b === 0 ? 0 : a === 1 && b === 1 ? 1 : 2; };
     }
-    return p;
+    return [p, q];
   };
 
-  const expr = (): Predicate => {
-    let p = term();
+  const expr = (): Both => {
+    let [p, q] = term();
     while (word('or')) {
       i++;
-      const l = p;
-      const r = term();
+      const [l, lq] = [p, q];
+      const [r, rq] = term();
       p = (c, x) => l(c, x) || r(c, x);
+      q = (c) => { const a = lq(c); if (a === 1) return 1; const b = rq(c); return b === 1 ? 1 : a === 0 && b === 0 ? 0 : 2; };
     }
-    return p;
+    return [p, q];
   };
 
   const within = (): number | undefined => {
@@ -165,14 +179,15 @@ export function parseCondition(src: string): Condition {
   let cond: Condition;
   if (word('then')) {
     i++;
-    cond = { kind: 'then', static: true, globs: used, a: first, b: expr(), withinMs: within() };
+    const b = expr();
+    cond = { kind: 'then', static: true, globs: used, a: first[0], b: b[0], partialA: first[1], partialB: b[1], withinMs: within() };
   } else if (word('without')) {
     i++;
     if (!word('preceding')) fail('expected "preceding" after "without"');
     i++;
     const a = expr();
-    cond = { kind: 'without', static: true, globs: used, a, b: first, withinMs: within() };
-  } else cond = { kind: 'any', static: true, globs: used, a: first };
+    cond = { kind: 'without', static: true, globs: used, a: a[0], b: first[0], partialA: a[1], partialB: first[1], withinMs: within() };
+  } else cond = { kind: 'any', static: true, globs: used, a: first[0], partialA: first[1] };
   if (i < tokens.length) fail(`unexpected "${peek()!.text}"`);
   cond.static = isStatic;
   return cond;

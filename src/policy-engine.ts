@@ -80,33 +80,126 @@ export interface CompiledPolicy {
   hours?: { days: Set<number>; from: number; to: number; text: string };
   rules: CompiledRule[];
   /** Per call shape: for each rule, bit 1 = its A side matches, bit 2 = its B side (static rules only). */
-  shapes: Map<string, Uint8Array>;
+  shapes: Map<string, RuleShape>;
+  /** Per action signature, tool and host: what the static constructs and rule atoms say of them. */
+  statics: Map<string, Map<string, Map<string, StaticEntry>>>;
+  staticCount: number;
+
   /** Whether a host / action signature can match any glob of the static rules (else it is left out of the shape). */
   anyHost: Match;
   anyAction: Match;
 }
+
+/** Static rule results for one call shape, and the rules a call of that shape must visit. */
+interface RuleShape {
+  bits: Uint8Array;
+  /** Static rules whose A or B side matches, and every dynamic rule, in rule order. */
+  visit: number[];
+}
+
+/**
+ * What a policy's static constructs say of one (action signature, tool, host): the glob
+ * answers, looked up once per distinct triple instead of a dozen memo lookups per call, and the
+ * rule shapes per flag combination. Valid only for calls with the same method and
+ * classification (both nearly always follow from the signature; a call that differs bypasses it).
+ */
+interface StaticEntry {
+  method: string | undefined;
+  sensitivity: string | undefined;
+  hostDenied: boolean;
+  /** undefined: the policy has no host allow list. */
+  hostListed: boolean | undefined;
+  /** undefined: the policy has no internal_domains of its own (the call's `external` decides). */
+  hostInternal: boolean | undefined;
+  actionDenied: boolean;
+  actionAllowed: boolean;
+  toolDenied: boolean;
+  toolAllowed: boolean;
+  approval: boolean;
+  sensitive: boolean;
+  /** The rule shape for calls with these flags (see flagsOf; nearly always one value per entry). */
+  flags: number;
+  rules: RuleShape | undefined;
+}
+
+const MAX_STATIC_ENTRIES = 8192;
 
 /**
  * What static rule atoms can see of a call; equal shapes give equal static rule results. A host
  * or signature that matches none of the rules' globs is left out, so the unique hosts of an agent
  * browsing the web share one shape instead of defeating the cache.
  */
-function shapeOf(c: AgentCall, p: CompiledPolicy): string {
-  let outside = 0;
-  for (let i = 0; i < c.destinations.length; i++) {
-    const k = c.destinations[i].kind;
-    if (k === 'email-domain' || k === 'account') outside = 32;
-  }
-  const flags = (c.sensitive ? 1 : 0) | (c.action.write ? 2 : 0) | (c.external ? 4 : 0) | (c.approvalId !== undefined ? 8 : 0) | (c.outcome.ok ? 0 : 16) | outside;
+function shapeOf(c: AgentCall, p: CompiledPolicy, flags: number): string {
   const host = c.host !== undefined && p.anyHost !== NONE && p.anyHost(c.host) ? c.host : '';
   const sig = p.anyAction !== NONE && p.anyAction(c.action.signature) ? c.action.signature : '';
   return `${c.action.tool ?? ''}\u0000${sig}\u0000${host}\u0000${c.action.method ?? ''}\u0000${c.sensitivity ?? ''}\u0000${flags}`;
 }
 
-const NO_DESTINATIONS: PredicateContext = { knows: () => true };
-function isExternal(p: CompiledPolicy, call: AgentCall, host: string): boolean {
-  return p.internal ? !p.internal(host) : call.external;
+/** The call's flags static rule atoms can see (sensitive, write, external, approved, failed, outside). */
+function flagsOf(c: AgentCall): number {
+  let outside = 0;
+  for (let i = 0; i < c.destinations.length; i++) {
+    const k = c.destinations[i].kind;
+    if (k === 'email-domain' || k === 'account') outside = 32;
+  }
+  return (c.sensitive ? 1 : 0) | (c.action.write ? 2 : 0) | (c.external ? 4 : 0) | (c.approvalId !== undefined ? 8 : 0) | (c.outcome.ok ? 0 : 16) | outside;
 }
+
+/** The rule shape of a call: static rule results from the per-shape cache. */
+function ruleShape(p: CompiledPolicy, call: AgentCall, flags: number): RuleShape {
+  const key = shapeOf(call, p, flags);
+  let shape = p.shapes.get(key);
+  if (shape === undefined) {
+    const bits = new Uint8Array(p.rules.length);
+    const visit: number[] = [];
+    p.rules.forEach((r, i) => {
+      if (r.cond.static) bits[i] = (r.cond.a(call, NO_DESTINATIONS) ? 1 : 0) | (r.cond.b?.(call, NO_DESTINATIONS) ? 2 : 0);
+      // A dynamic rule whose sides are both false whatever the destinations need not be visited.
+      if (r.cond.static ? bits[i] !== 0 : r.cond.partialA(call) !== 0 || (r.cond.partialB?.(call) ?? 0) !== 0) visit.push(i);
+    });
+    shape = { bits, visit };
+    if (p.shapes.size < 4096) p.shapes.set(key, shape);
+  }
+  return shape;
+}
+
+/** What the policy's globs say of the call's signature, tool and host (see StaticEntry). */
+function staticEntry(p: CompiledPolicy, call: AgentCall): StaticEntry {
+  const sig = call.action.signature;
+  const tool = call.action.tool ?? '';
+  const host = call.host ?? '';
+  let byTool = p.statics.get(sig);
+  const byHost = byTool?.get(tool);
+  const found = byHost?.get(host);
+  if (found !== undefined && found.method === call.action.method && found.sensitivity === call.sensitivity) return found;
+  const h = p.hosts;
+  const entry: StaticEntry = {
+    method: call.action.method,
+    sensitivity: call.sensitivity,
+    hostDenied: host !== '' && (h?.deny?.(host) ?? false),
+    hostListed: h?.allow && host !== '' ? h.allow(host) : undefined,
+    hostInternal: p.internal && host !== '' ? p.internal(host) : undefined,
+    actionDenied: p.actions?.deny?.(sig) ?? false,
+    actionAllowed: p.actions?.allow?.(sig) ?? true,
+    toolDenied: tool !== '' && (p.tools?.deny?.(tool) ?? false),
+    toolAllowed: tool === '' || (p.tools?.allow?.(tool) ?? true),
+    approval: p.approval !== undefined && (p.approval(sig) || (tool !== '' && p.approval(`tool:${tool}`))),
+    sensitive: p.sensitive !== undefined && (p.sensitive(sig) || (tool !== '' && p.sensitive(`tool:${tool}`))),
+    flags: -1,
+    rules: undefined,
+  };
+  // Past the bound (an agent browsing endless new sites), entries are built per call and dropped.
+  if (found === undefined && p.staticCount < MAX_STATIC_ENTRIES) {
+    if (byTool === undefined) p.statics.set(sig, (byTool = new Map()));
+    let hosts = byHost;
+    if (hosts === undefined) byTool.set(tool, (hosts = new Map()));
+    hosts.set(host, entry);
+    p.staticCount++;
+  }
+  return entry;
+}
+
+const NO_DESTINATIONS: PredicateContext = { knows: () => true };
 
 /** Shared empty result: most calls violate nothing. Never mutated. */
 const NONE_FOUND: Violation[] = [];
@@ -122,7 +215,8 @@ function actionMatcher(list: string[] | undefined): Match | undefined {
 
 export function compilePolicy(spec: PolicySpec): CompiledPolicy {
   const rules = (spec.rules ?? []).filter((r) => r.enabled !== false).map((r) => ({ r, cond: parseCondition(r.condition) }));
-  const ruleGlobs = (field: string): string[] => rules.filter((x) => x.cond.static).flatMap((x) => x.cond.globs[field] ?? []);
+  // Every rule's globs: a dynamic rule is skipped per shape when its static atoms rule it out.
+  const ruleGlobs = (field: string): string[] => rules.flatMap((x) => x.cond.globs[field] ?? []);
   const m = { agent: globs(spec.match.agent), name: globs(spec.match.name), service: globs(spec.match.service) };
   const minutes = (hhmm: string): number => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3));
   const d = spec.destinations;
@@ -161,6 +255,8 @@ export function compilePolicy(spec: PolicySpec): CompiledPolicy {
       exceptions: (r.exceptions ?? []).map((e) => ({ name: e.name, agent: globs(e.agent), principal: globs(e.principal), host: globs(e.host), tool: globs(e.tool) })),
     })),
     shapes: new Map(),
+    statics: new Map(),
+    staticCount: 0,
     anyHost: ruleGlobs('host').length ? globMatcher(ruleGlobs('host')) : NONE,
     anyAction: ruleGlobs('action').length ? actionGlob(ruleGlobs('action')) : NONE,
   };
@@ -215,14 +311,16 @@ export class PolicyEngine {
     cur.call = call;
     cur.out = NONE_FOUND;
     cur.key = undefined;
+    const e = staticEntry(p, call);
+    const external = call.host !== undefined && (e.hostInternal === undefined ? call.external : !e.hostInternal);
 
     // Destinations: hosts, then destinations named in arguments.
     if (p.hosts && call.host !== undefined) {
       const h = p.hosts;
       cur.key = call.host;
-      if (h.deny?.(call.host)) this.verdict('destinations.deny', 0.85, `Denied destination ${call.host}`, `never ${call.host}`, `${call.action.signature} → ${call.host}`);
-      else if (isExternal(p, call, call.host) && h.external === 'deny') this.verdict('destinations.external', 0.8, `External destination ${call.host}`, 'no external destinations', `${call.action.signature} → ${call.host}`);
-      else if (h.allow && !h.allow(call.host) && !(isExternal(p, call, call.host) && h.external === 'allow')) {
+      if (e.hostDenied) this.verdict('destinations.deny', 0.85, `Denied destination ${call.host}`, `never ${call.host}`, `${call.action.signature} → ${call.host}`);
+      else if (external && h.external === 'deny') this.verdict('destinations.external', 0.8, `External destination ${call.host}`, 'no external destinations', `${call.action.signature} → ${call.host}`);
+      else if (e.hostListed === false && !(external && h.external === 'allow')) {
         this.verdict('destinations.allow', 0.75, `Destination ${call.host} outside declared scope`, h.allowText, `${call.action.signature} → ${call.host}`);
       }
     }
@@ -239,14 +337,14 @@ export class PolicyEngine {
     if (p.actions) {
       const sig = call.action.signature;
       cur.key = sig;
-      if (p.actions.deny?.(sig)) this.verdict('actions.deny', 0.85, `Denied action ${sig}`, `never ${sig}`, sig);
-      else if (p.actions.allow && !p.actions.allow(sig)) this.verdict('actions.allow', 0.75, `Action ${sig} outside declared scope`, p.actions.allowText, sig);
+      if (e.actionDenied) this.verdict('actions.deny', 0.85, `Denied action ${sig}`, `never ${sig}`, sig);
+      else if (!e.actionAllowed) this.verdict('actions.allow', 0.75, `Action ${sig} outside declared scope`, p.actions.allowText, sig);
     }
     if (p.tools && call.action.tool !== undefined) {
       const t = call.action.tool;
       cur.key = t;
-      if (p.tools.deny?.(t)) this.verdict('actions.tools.deny', 0.85, `Denied tool ${t}`, `never ${t}`, `tool ${t}`);
-      else if (p.tools.allow && !p.tools.allow(t)) this.verdict('actions.tools.allow', 0.75, `Tool ${t} outside declared scope`, p.tools.allowText, `tool ${t}`);
+      if (e.toolDenied) this.verdict('actions.tools.deny', 0.85, `Denied tool ${t}`, `never ${t}`, `tool ${t}`);
+      else if (!e.toolAllowed) this.verdict('actions.tools.allow', 0.75, `Tool ${t} outside declared scope`, p.tools.allowText, `tool ${t}`);
     }
 
     // Limits over the chain, and calls per minute over the agent.
@@ -258,7 +356,7 @@ export class PolicyEngine {
       for (const d of call.destinations) if (d.kind !== 'email') set.add(`${d.kind}:${d.value}`);
     }
     if (lim.resources !== undefined) (s.resources ??= new Set()).add(call.resource);
-    if (call.bytesOut !== undefined && call.host !== undefined && isExternal(p, call, call.host)) s.externalBytes += call.bytesOut;
+    if (call.bytesOut !== undefined && external) s.externalBytes += call.bytesOut;
     const elapsed = call.time - chain.startTime;
     if (lim.calls !== undefined && chain.callCount > lim.calls) this.verdict('limits.chain_calls', 0.7, 'Chain call limit exceeded', `≤ ${lim.calls} calls per chain`, `${chain.callCount} calls`, [call.spanId], 'calls');
     if (s.destinations !== undefined && s.destinations.size > lim.destinations!) this.verdict('limits.chain_destinations', 0.7, 'Too many destinations in one chain', `≤ ${lim.destinations} destinations per chain`, `${s.destinations.size} destinations`, [call.spanId], 'destinations');
@@ -286,21 +384,21 @@ export class PolicyEngine {
 
     // Approval evidence on high-risk calls: on the call itself, not elsewhere in the chain.
     cur.key = call.action.tool ?? call.action.signature;
-    if (p.approval && call.approvalId === undefined && (p.approval(call.action.signature) || (call.action.tool !== undefined && p.approval(`tool:${call.action.tool}`)))) {
+    if (e.approval && call.approvalId === undefined) {
       this.verdict('approval', 0.9, `High-risk action without approval: ${call.action.tool ?? call.action.signature}`, 'approval evidence (chainwatch.approval.id) on this call', `${call.action.signature} without approval`);
     }
 
     // Data flow: a sensitive read, then a write outside, within the chain.
     cur.key = undefined;
     if (p.forbid !== 'off') {
-      const isSensitive = call.sensitive || (p.sensitive !== undefined && (p.sensitive(call.action.signature) || (call.action.tool !== undefined && p.sensitive(`tool:${call.action.tool}`))));
+      const isSensitive = call.sensitive || e.sensitive;
       if (isSensitive && !call.action.write && s.sensitive === '') {
         s.sensitive = call.spanId;
         s.sensitiveSig = call.action.signature;
       } else if (s.sensitive !== '' && call.action.write) {
         // Outside = external and not explicitly allowed by this policy (declared scope is in scope).
         const targets: Destination[] = [];
-        if (call.host !== undefined && isExternal(p, call, call.host) && !(p.hosts?.allow?.(call.host) ?? false)) targets.push({ kind: 'host', value: call.host });
+        if (external && call.host !== undefined && e.hostListed !== true) targets.push({ kind: 'host', value: call.host });
         for (const d of call.destinations) {
           if (d.kind === 'email-domain' && !(p.internal?.(d.value) ?? false) && !(p.email?.allow?.(d.value) ?? false)) targets.push(d);
           if (d.kind === 'account' && !(p.accounts?.allow?.(d.value) ?? false)) targets.push(d);
@@ -319,26 +417,28 @@ export class PolicyEngine {
       }
     }
 
-    // Chain rules: static ones from the per-shape cache, the others evaluated on the call.
+    // Chain rules: static ones from the per-shape cache, the others evaluated on the call; only
+    // rules that can match a call of this shape are visited.
     if (p.rules.length) {
-      const key = shapeOf(call, p);
-      let bits = p.shapes.get(key);
-      if (bits === undefined) {
-        bits = new Uint8Array(p.rules.length);
-        p.rules.forEach((r, i) => {
-          if (!r.cond.static) return;
-          bits![i] = (r.cond.a(call, NO_DESTINATIONS) ? 1 : 0) | (r.cond.b?.(call, NO_DESTINATIONS) ? 2 : 0);
-        });
-        if (p.shapes.size < 4096) p.shapes.set(key, bits);
+      const flags = flagsOf(call);
+      let shape = e.rules;
+      if (flags !== e.flags || shape === undefined) {
+        shape = ruleShape(p, call, flags);
+        if (e.flags === -1) {
+          e.flags = flags;
+          e.rules = shape;
+        }
       }
       let ctx: PredicateContext | undefined;
-      for (let i = 0; i < p.rules.length; i++) {
+      const visit = shape.visit;
+      for (let j = 0; j < visit.length; j++) {
+        const i = visit[j];
         const r = p.rules[i];
         let isA: boolean;
         let isB: boolean;
         if (r.cond.static) {
-          isA = (bits[i] & 1) !== 0;
-          isB = r.cond.kind === 'any' ? isA : (bits[i] & 2) !== 0;
+          isA = (shape.bits[i] & 1) !== 0;
+          isB = r.cond.kind === 'any' ? isA : (shape.bits[i] & 2) !== 0;
         } else {
           ctx ??= { knows };
           isA = r.cond.a(call, ctx);

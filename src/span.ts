@@ -3,32 +3,39 @@ export type AttrValue = string | number | boolean | null | AttrValue[] | { [key:
 
 /**
  * The attributes of a span that the mapping asks for, keyed by the KeyFilter's index of the
- * attribute name: two small parallel arrays instead of an object with dotted property names,
- * which V8 handles as megamorphic dictionaries on the hot path.
+ * attribute name: key/value pairs in one flat array instead of an object with dotted property
+ * names (which V8 handles as megamorphic dictionaries on the hot path). The array starts with
+ * room for six pairs, about what a span keeps, so filling it allocates no growing backing store.
  */
 export class Attrs {
-  readonly keys: number[] = [];
-  readonly vals: AttrValue[] = [];
+  private kv: AttrValue[] = [-1, null, -1, null, -1, null, -1, null, -1, null, -1, null];
+  private n = 0;
 
   set(key: number, value: AttrValue): void {
-    const i = this.keys.indexOf(key);
-    if (i >= 0) this.vals[i] = value;
-    else {
-      this.keys.push(key);
-      this.vals.push(value);
+    const kv = this.kv;
+    for (let i = 0; i < this.n; i += 2) {
+      if (kv[i] === key) {
+        kv[i + 1] = value;
+        return;
+      }
     }
+    if (this.n < kv.length) {
+      kv[this.n] = key;
+      kv[this.n + 1] = value;
+    } else kv.push(key, value);
+    this.n += 2;
   }
 
   get(key: number): AttrValue | undefined {
-    const keys = this.keys;
-    for (let i = 0; i < keys.length; i++) if (keys[i] === key) return this.vals[i];
+    const kv = this.kv;
+    for (let i = 0; i < this.n; i += 2) if (kv[i] === key) return kv[i + 1];
     return undefined;
   }
 
   /** As a plain object with attribute names (tests, debugging). */
   toObject(names: readonly string[]): Record<string, AttrValue> {
     const out: Record<string, AttrValue> = {};
-    this.keys.forEach((k, i) => (out[names[k]] = this.vals[i]));
+    for (let i = 0; i < this.n; i += 2) out[names[this.kv[i] as number]] = this.kv[i + 1];
     return out;
   }
 }

@@ -39,10 +39,23 @@ function bytes(r: () => number, n: number): Uint8Array {
   return Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
 }
 
+/**
+ * Strings of every kind the decoder treats apart: non-ASCII, short ASCII that repeats (its cache
+ * of recent strings hits) or differs by one character at the end, empty, and ASCII past the cache's width.
+ */
+function stringValue(r: () => number): string {
+  const k = Math.floor(r() * 5);
+  if (k === 0) return `s${Math.floor(r() * 1e6)}-ü✓`;
+  if (k === 1) return `tool_${Math.floor(r() * 4)}`;
+  if (k === 2) return 'x'.repeat(Math.floor(r() * 60)) + String.fromCharCode(97 + Math.floor(r() * 26));
+  if (k === 3) return '';
+  return `https://h${Math.floor(r() * 1e6)}.example/${'p'.repeat(Math.floor(r() * 50))}`;
+}
+
 function anyValue(r: () => number, depth: number): Record<string, unknown> {
   const k = Math.floor(r() * (depth > 2 ? 5 : 7));
   switch (k) {
-    case 0: return { stringValue: `s${Math.floor(r() * 1e6)}-ü✓` };
+    case 0: return { stringValue: stringValue(r) };
     case 1: return { boolValue: r() < 0.5 };
     case 2: return { intValue: Long.fromNumber(Math.floor((r() - 0.5) * 2 ** 50)) };
     case 3: return { doubleValue: (r() - 0.5) * 1e6 };

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { AgentCall } from '../src/agent-call.js';
 import { loadPolicyText } from '../src/policy-load.js';
 import { PolicyEngine } from '../src/policy-engine.js';
+import { parseCondition } from '../src/policy-condition.js';
 import { mkCall, mkChain, T0, MIN, HOUR } from './helpers/detector-harness.js';
 
 const agent = { id: 'support-agent-01', name: 'support-agent', service: 'support-svc' };
@@ -28,6 +29,7 @@ function run(policyYaml: string, calls: AgentCall[][], known: string[] = []): st
 
 const get = (host: string, extra: Partial<AgentCall> = {}) => mkCall({ host, sig: `GET ${host}/x`, ...extra });
 const post = (host: string, extra: Partial<AgentCall> = {}) => mkCall({ host, sig: `POST ${host}/x`, write: true, ...extra });
+const del = (host: string, extra: Partial<AgentCall> = {}) => mkCall({ host, action: { kind: 'http', method: 'DELETE', signature: `DELETE ${host}/x`, write: true }, ...extra });
 const tool = (name: string, extra: Partial<AgentCall> = {}) => mkCall({ tool: name, sig: `tool ${name}`, ...extra });
 
 describe('policy constructs', () => {
@@ -83,6 +85,31 @@ describe('chain rules', () => {
     ['new_destination uses the learned baseline', 'write and new_destination', [[post('api.stripe.com'), post('fresh.example')]], ['R']],
   ] as const)('%s', (_name, condition, chains, expected) => {
     expect(run(rule(condition), chains as unknown as AgentCall[][], ['host:api.stripe.com'])).toEqual(expected);
+  });
+
+  // Verdicts are cached per call shape; these guard what a shape must include.
+  it.each([
+    ['a host glob of a rule with a destination atom is part of the shape', 'host "*.blocked.example" and not destination "*.fine"',
+      [[get('ok.example', { sig: 'GET /x' })], [get('x.blocked.example', { sig: 'GET /x' })]], ['R']],
+    ['a dynamic rule is visited while its destination atom is undecided', 'method DELETE and destination "*-evil.example"',
+      [[del('b.example')], [del('b.example', { destinations: [{ kind: 'email-domain', value: 'x-evil.example' }] })], [get('b.example')]], ['R']],
+    ['classification is not taken from an earlier call of the same action', 'classification pii',
+      [[get('a.corp.internal')], [get('a.corp.internal', { sensitivity: 'pii' })]], ['R']],
+    ['flags are not taken from an earlier call of the same action', 'failed and host "*.corp.internal"',
+      [[get('a.corp.internal')], [get('a.corp.internal', { outcome: { ok: false, status: 500 } })]], ['R']],
+  ] as const)('%s', (_name, condition, chains, expected) => {
+    expect(run(rule(condition), chains as unknown as AgentCall[][])).toEqual(expected);
+  });
+
+  it('tells from the shape alone when a condition with destination atoms is decided', () => {
+    const partial = (condition: string, call: AgentCall) => parseCondition(condition).partialA(call);
+    const call = get('a.corp.internal');
+    expect(partial('host "*.corp.internal" or destination "x"', call)).toBe(1);
+    expect(partial('host "*.example" and destination "x"', call)).toBe(0);
+    expect(partial('host "*.corp.internal" and destination "x"', call)).toBe(2);
+    expect(partial('not (host "*.example" and principal "bob")', call)).toBe(1);
+    expect(partial('not new_destination', call)).toBe(2);
+    expect(partial('write or read', call)).toBe(1);
   });
 
   it('fires once per chain, honours exceptions and shadow mode, and renders its output', () => {
