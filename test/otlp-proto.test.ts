@@ -137,6 +137,23 @@ describe('targeted OTLP protobuf decoder', () => {
     }
   });
 
+  it('never answers a string from its cache of recent strings for different bytes of the same length', () => {
+    // 20,000 distinct values of one length, twice over: far more than the cache has slots, so
+    // values share slots and each slot is overwritten many times.
+    const values = Array.from({ length: 20_000 }, (_, i) => `agent-${i.toString(36).padStart(6, '0')}`);
+    const r = rng(7);
+    const spans = [...values, ...values].map((v) => ({
+      traceId: bytes(r, 16), spanId: bytes(r, 8), name: v,
+      attributes: [{ key: 'gen_ai.agent.id', value: { stringValue: v } }],
+    }));
+    const buf = Request.encode(Request.fromObject({ resourceSpans: [{ scopeSpans: [{ spans }] }] })).finish();
+    const ours = decodeTraceRequest(buf, filter);
+    const want = [...values, ...values];
+    expect(ours.spans).toHaveLength(want.length);
+    const wrong = ours.spans.filter((s, i) => s.name !== want[i] || s.attrs.toObject(filter.names)['gen_ai.agent.id'] !== want[i]);
+    expect(wrong.slice(0, 3).map((s) => s.name)).toEqual([]);
+  });
+
   it('decodes what the OpenTelemetry JS SDK serializes', async () => {
     const exporter = new InMemorySpanExporter();
     const provider = new BasicTracerProvider({
