@@ -57,6 +57,15 @@ export interface ChainListener {
   close(chain: Chain): void;
 }
 
+const NO_SPANS: RawSpan[] = [];
+const byStart = (a: RawSpan, b: RawSpan): number => a.startMs - b.startMs;
+
+/** Spans mostly arrive in start order; checking is cheaper than sorting (which copies). */
+function inStartOrder(spans: RawSpan[]): boolean {
+  for (let i = 1; i < spans.length; i++) if (spans[i].startMs < spans[i - 1].startMs) return false;
+  return true;
+}
+
 interface TraceBuffer {
   traceId: string;
   identity?: AgentIdentity;
@@ -376,9 +385,12 @@ export class ChainAssembler {
     if (buf.pending.length === 0) return;
     const identity = this.resolveIdentity(buf, force);
     if (identity === undefined) return;
-    buf.pending.sort((a, b) => a.startMs - b.startMs);
-    const keep: RawSpan[] = [];
-    for (const span of buf.pending) {
+    const pending = buf.pending;
+    if (!inStartOrder(pending)) pending.sort(byStart);
+    // Spans still waiting are compacted to the front of the same array.
+    let kept = 0;
+    for (let i = 0; i < pending.length; i++) {
+      const span = pending[i];
       if (buf.released.has(span.spanId)) continue;
       const role = buf.roles.get(span.spanId);
       if (role === 'tool') {
@@ -387,27 +399,37 @@ export class ChainAssembler {
       }
       const parentRole = buf.roles.get(span.parentSpanId);
       if (parentRole === 'tool' && !buf.released.has(span.parentSpanId)) {
-        keep.push(span); // its tool is pending too and will take it
+        pending[kept++] = span; // its tool is pending too and will take it
         continue;
       }
       const parentKnown = parentRole !== undefined || span.parentSpanId === '';
       if (force || parentKnown || buf.done || this.watermark >= span.endMs + this.config.reorderToleranceMs) {
         buf.released.add(span.spanId);
         this.emit(buf, identity, undefined, [span]);
-      } else keep.push(span);
+      } else pending[kept++] = span;
     }
-    buf.pending = keep;
+    pending.length = kept;
   }
 
   private releaseTool(buf: TraceBuffer, tool: RawSpan, identity: AgentIdentity): void {
     buf.released.add(tool.spanId);
-    const kids = (buf.children.get(tool.spanId) ?? []).filter((c) => !buf.released.has(c.spanId));
+    const all = buf.children.get(tool.spanId);
     buf.children.delete(tool.spanId);
-    kids.sort((a, b) => a.startMs - b.startMs);
-    if (kids.length === 0) {
-      this.emit(buf, identity, tool, []);
+    if (all === undefined) {
+      this.emit(buf, identity, tool, NO_SPANS);
       return;
     }
+    const kids = all.length === 1 ? (buf.released.has(all[0].spanId) ? NO_SPANS : all) : all.filter((c) => !buf.released.has(c.spanId));
+    if (kids.length === 0) {
+      this.emit(buf, identity, tool, NO_SPANS);
+      return;
+    }
+    if (kids.length === 1) {
+      buf.released.add(kids[0].spanId);
+      this.emit(buf, identity, tool, kids);
+      return;
+    }
+    if (!inStartOrder(kids)) kids.sort(byStart);
     // Children with the primary's action are its retries; a different action is a call of its own.
     const groups: RawSpan[][] = [];
     for (const kid of kids) {
@@ -420,7 +442,7 @@ export class ChainAssembler {
   }
 
   private emit(buf: TraceBuffer, identity: AgentIdentity, tool: RawSpan | undefined, clients: RawSpan[]): void {
-    this.record(buf, this.norm.call(tool, clients, identity, { principal: buf.principal, conversation: buf.conversation }));
+    this.record(buf, this.norm.call(tool, clients, identity, buf));
   }
 
   private record(buf: TraceBuffer, call: AgentCall): void {

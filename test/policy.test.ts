@@ -27,7 +27,7 @@ function run(policyYaml: string, calls: AgentCall[][], known: string[] = []): st
   return out;
 }
 
-const get = (host: string, extra: Partial<AgentCall> = {}) => mkCall({ host, sig: `GET ${host}/x`, ...extra });
+const get = (host: string, extra: Parameters<typeof mkCall>[0] = {}) => mkCall({ host, sig: `GET ${host}/x`, ...extra });
 const post = (host: string, extra: Partial<AgentCall> = {}) => mkCall({ host, sig: `POST ${host}/x`, write: true, ...extra });
 const del = (host: string, extra: Partial<AgentCall> = {}) => mkCall({ host, action: { kind: 'http', method: 'DELETE', signature: `DELETE ${host}/x`, write: true }, ...extra });
 const tool = (name: string, extra: Partial<AgentCall> = {}) => mkCall({ tool: name, sig: `tool ${name}`, ...extra });
