@@ -23,18 +23,21 @@ export function memo(fn: Matcher, max = 1024): Matcher {
   };
 }
 
+/** One RegExp for a list of globs: a single test of an alternation, not one test per glob. */
+function anyOf(globs: readonly string[]): RegExp {
+  const res = globs.map((g) => picomatch.makeRe(g, OPTIONS));
+  return res.length === 1 ? res[0] : new RegExp(res.map((r) => `(?:${r.source})`).join('|'), res[0].flags);
+}
+
 /** A matcher for any of `globs` (case-insensitive; `*` does not cross `/`). */
 export function globMatcher(globs: string | readonly string[], max = 1024): Matcher {
-  const res = (typeof globs === 'string' ? [globs] : globs).map((g) => picomatch.makeRe(g, OPTIONS));
-  return memo(res.length === 1 ? (s) => res[0].test(s) : (s) => res.some((r) => r.test(s)), max);
+  const re = anyOf(typeof globs === 'string' ? [globs] : globs);
+  return memo((s) => re.test(s), max);
 }
 
 /** For action signatures ("POST api.stripe.com/{ver}/refunds"): `*` matches anything, slashes included. */
 export function actionMatcher(globs: string | readonly string[], max = 1024): Matcher {
   const list = typeof globs === 'string' ? [globs] : globs;
-  const res = list.map((g) => picomatch.makeRe(g.replaceAll('/', '\u0001'), OPTIONS));
-  return memo((s) => {
-    const t = s.replaceAll('/', '\u0001');
-    return res.some((r) => r.test(t));
-  }, max);
+  const re = anyOf(list.map((g) => g.replaceAll('/', '\u0001')));
+  return memo((s) => re.test(s.replaceAll('/', '\u0001')), max);
 }
