@@ -366,7 +366,12 @@ export class PolicyEngine {
     if (lim.perMinute !== undefined) {
       const minute = Math.floor(call.time / 60_000);
       let w = this.minute.get(agent.id);
-      if (w === undefined || w.minute !== minute) this.minute.set(agent.id, (w = { minute, count: 0, fired: false }));
+      if (w === undefined) this.minute.set(agent.id, (w = { minute, count: 0, fired: false }));
+      else if (w.minute !== minute) {
+        w.minute = minute;
+        w.count = 0;
+        w.fired = false;
+      }
       w.count++;
       if (w.count > lim.perMinute && !w.fired) {
         w.fired = true;
