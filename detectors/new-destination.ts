@@ -28,9 +28,14 @@ export interface DestinationState {
 /** The destination keys of a call: its host, then argument destinations (email domains, not addresses). */
 export function destinationKeys(call: AgentCall): Destination[] {
   const out: Destination[] = [];
-  if (call.host !== undefined) out.push({ kind: 'host', value: call.host });
-  for (const d of call.destinations) if (d.kind !== 'email' && !(d.kind === 'host' && d.value === call.host)) out.push(d);
+  forEachDestination(call, (kind, value) => out.push({ kind, value }));
   return out;
+}
+
+/** The call's host, then the destinations named in its arguments (not bare emails, not the host again). */
+export function forEachDestination(call: AgentCall, fn: (kind: DestinationKind, value: string) => void): void {
+  if (call.host !== undefined) fn('host', call.host);
+  for (const d of call.destinations) if (d.kind !== 'email' && !(d.kind === 'host' && d.value === call.host)) fn(d.kind, d.value);
 }
 
 export function destinationKey(d: Destination): string {
@@ -87,14 +92,16 @@ export function newDestination(settings: DetectorSettings, maxSize = 48): Detect
 
     learnCall(ctx, state, peer) {
       const { call, intern } = ctx;
-      const seenKinds = new Set<DestinationKind>();
-      for (const d of destinationKeys(call)) {
-        const id = intern.kindId(d.kind, d.value);
+      let seenKinds = 0; // bit per index in KINDS: novelty counts once per kind and call
+      // No array of keys: learnCall runs for every call of every closed chain.
+      forEachDestination(call, (kind, value) => {
+        const id = intern.kindId(kind, value);
         const isNew = state.table.add(id, call.time);
-        if (!seenKinds.has(d.kind)) Novelty.add(state.novelty, KINDS.indexOf(d.kind), isNew);
-        seenKinds.add(d.kind);
+        const k = KINDS.indexOf(kind);
+        if ((seenKinds & (1 << k)) === 0) Novelty.add(state.novelty, k, isNew);
+        seenKinds |= 1 << k;
         if (isNew && peer) peer.add(id, call.time);
-      }
+      });
     },
 
     snapshot: (s, intern) => ({ t: s.table.toJSON((k) => intern.str(k)), n: [...s.novelty] }),
