@@ -345,9 +345,8 @@ export class ChainAssembler {
     if (role === 'agent' || buf.principal === undefined) buf.principal ??= this.norm.principalOf(span);
     buf.conversation ??= this.norm.conversationOf(span);
     if (buf.identity !== undefined && buf.identity.source !== 'alias') return;
-    const own = this.norm.spanIdentity(span);
-    if (own === undefined) return;
-    const identity: AgentIdentity = { ...own, source: role === 'agent' ? 'trace' : 'span' };
+    const identity = this.norm.spanIdentity(span, role === 'agent' ? 'trace' : 'span');
+    if (identity === undefined) return;
     if (buf.identity === undefined || buf.chain === undefined) buf.identity = identity;
     this.learnAlias(span.resource, identity);
   }
