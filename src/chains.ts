@@ -57,6 +57,19 @@ export interface ChainListener {
   close(chain: Chain): void;
 }
 
+/** Where a batch of spans was read: a partition and offset of an input topic. */
+export interface SpanSource {
+  partition: number;
+  offset: number;
+}
+
+/** Keep the first offset per partition a trace read spans from. */
+function noteSource(buf: TraceBuffer, source: SpanSource): void {
+  const src = (buf.sources ??= []);
+  for (let i = 0; i < src.length; i += 2) if (src[i] === source.partition) return;
+  src.push(source.partition, source.offset);
+}
+
 const NO_SPANS: RawSpan[] = [];
 const byStart = (a: RawSpan, b: RawSpan): number => a.startMs - b.startMs;
 
@@ -82,6 +95,10 @@ interface TraceBuffer {
   chain?: Chain;
   /** Start of the trace's earlier chain, when this trace was closed once and reopened. */
   startedAt?: number;
+  /** Where its spans were read (Kafka): partition, first offset, … — what must be read again if they are lost. */
+  sources?: number[];
+  /** Fed with finished calls (Kafka detect): its calls' span ids are remembered at close, to drop replays. */
+  fromCalls?: boolean;
 }
 
 /** An open chain with the times its buffer keeps: what moves with an agent to another worker. */
@@ -98,6 +115,8 @@ export interface ClosedTrace {
   identity: AgentIdentity;
   startTime: number;
   principal?: string;
+  /** Span ids of the chain's calls, for chains fed with calls: a call read again is a replay, not a new call. */
+  callSpans?: string[];
 }
 
 interface Alias {
@@ -115,6 +134,8 @@ export class ChainAssembler {
   private watermark = 0;
   private lastScan = 0;
   droppedSpans = 0;
+  /** Calls fed again that a chain already had (an upstream worker read its input again after a crash). */
+  duplicateCalls = 0;
 
   constructor(
     private readonly norm: Normalizer,
@@ -130,6 +151,24 @@ export class ChainAssembler {
     return this.watermark;
   }
 
+  /**
+   * Per input partition, the first offset still needed: the least first offset of the open traces
+   * that read spans from it. An input committed only up to here can be read again after a crash
+   * without losing an open trace's spans.
+   */
+  heldOffsets(): Map<number, number> {
+    const held = new Map<number, number>();
+    for (const buf of this.open.values()) {
+      const src = buf.sources;
+      if (src === undefined) continue;
+      for (let i = 0; i < src.length; i += 2) {
+        const at = held.get(src[i]);
+        if (at === undefined || src[i + 1] < at) held.set(src[i], src[i + 1]);
+      }
+    }
+    return held;
+  }
+
   /** True when the buffers are over their limit and senders should back off. */
   get saturated(): boolean {
     return this.open.size >= this.config.maxOpenTraces;
@@ -141,11 +180,11 @@ export class ChainAssembler {
    * just because its parent, later in the same batch, ended later. Event time becomes the latest
    * span end seen, or `watermark` when given.
    */
-  addBatch(spans: RawSpan[], watermark?: number): void {
+  addBatch(spans: RawSpan[], watermark?: number, source?: SpanSource): void {
     const touched = new Set<TraceBuffer>();
     let maxEnd = this.watermark;
     for (const span of spans) {
-      const buf = this.register(span);
+      const buf = this.register(span, source);
       if (buf !== undefined) touched.add(buf);
       if (span.endMs > maxEnd) maxEnd = span.endMs;
     }
@@ -155,7 +194,7 @@ export class ChainAssembler {
     if (this.watermark - this.lastScan >= 250) this.advance(this.watermark);
   }
 
-  private register(span: RawSpan): TraceBuffer | undefined {
+  private register(span: RawSpan, source: SpanSource | undefined): TraceBuffer | undefined {
     const role = this.norm.role(span);
     let buf = this.open.get(span.traceId);
     // A span that ends an idle timeout or more after its open trace's last one: that trace was
@@ -171,6 +210,7 @@ export class ChainAssembler {
     } else this.open.delete(span.traceId);
     this.open.set(span.traceId, buf);
     if (span.endMs > buf.lastEnd) buf.lastEnd = span.endMs;
+    if (source !== undefined) noteSource(buf, source);
 
     if (buf.roles.size >= this.config.maxSpansPerTrace) {
       this.droppedSpans++;
@@ -193,14 +233,23 @@ export class ChainAssembler {
     return buf;
   }
 
-  /** An AgentCall read back from our own JSON lines: already normalized, identity known. */
+  /**
+   * An AgentCall read back from our own JSON lines or the Kafka calls topic: already normalized,
+   * identity known. A call its trace's chain already had (same span id, in the open chain or
+   * the closed one) is dropped and counted: an ingest worker that crashed is replaced by one that
+   * reads the crashed one's open traces again, and re-sends what was already sent.
+   */
   addCall(call: AgentCall): void {
     let buf = this.open.get(call.traceId);
+    if (buf?.chain?.calls.some((c) => c.spanId === call.spanId) || this.closed.get(call.traceId)?.callSpans?.includes(call.spanId)) {
+      this.duplicateCalls++;
+      return;
+    }
     if (buf === undefined) {
       buf = {
         traceId: call.traceId, identity: call.agent, resource: new Attrs(), roles: new Map(), pending: [], children: new Map(),
         released: new Set(), firstEnd: call.endTime, lastEnd: call.endTime, done: false, principal: call.principal,
-        conversation: call.conversationId,
+        conversation: call.conversationId, fromCalls: true,
       };
       // A trace that reopens after its chain closed keeps the chain's start, as with spans.
       const known = this.closed.get(call.traceId);
@@ -312,7 +361,7 @@ export class ChainAssembler {
     const buf: TraceBuffer = {
       traceId: chain.traceId, identity: chain.agent, resource: new Attrs(), roles: new Map(), pending: [], children: new Map(),
       released: new Set(), firstEnd: item.firstEnd, lastEnd: item.lastEnd, done: false, principal: chain.principal,
-      conversation: chain.conversationId, chain,
+      conversation: chain.conversationId, chain, fromCalls: true,
     };
     if (item.startedAt !== undefined) buf.startedAt = item.startedAt;
     this.open.delete(chain.traceId);
@@ -470,7 +519,13 @@ export class ChainAssembler {
     if (buf.identity !== undefined) {
       if (this.closed.size >= 10_000) this.closed.delete(this.closed.keys().next().value as string);
       const startTime = buf.chain?.startTime ?? buf.startedAt ?? buf.firstEnd;
-      this.closed.set(buf.traceId, { identity: buf.identity, startTime, principal: buf.principal });
+      const closed: Omit<ClosedTrace, 'traceId'> = { identity: buf.identity, startTime, principal: buf.principal };
+      if (buf.fromCalls && buf.chain !== undefined) {
+        // A chain closed before keeps its call ids when its trace reopens and closes again.
+        const earlier = this.closed.get(buf.traceId)?.callSpans ?? [];
+        closed.callSpans = earlier.concat(buf.chain.calls.map((c) => c.spanId));
+      }
+      this.closed.set(buf.traceId, closed);
     }
     if (buf.chain !== undefined) this.listener.close(buf.chain);
   }

@@ -5,12 +5,17 @@
  * AgentCall records keyed by agent id to the internal calls topic — plus a `close` record when it
  * closes a chain (root span done, or idle), so the detect stage closes chains exactly when a
  * single process would. Records that cannot be decoded go to the dead-letter topic with the
- * reason in headers, and are counted; the stage keeps going. Offsets are resolved only after the
- * batch's output is acknowledged by the broker.
+ * reason in headers, and are counted; the stage keeps going.
+ *
+ * Offsets are committed every commit interval, and only up to the first record an open trace
+ * still needs (ChainAssembler.heldOffsets) and the output of everything before is acknowledged:
+ * a worker that dies loses nothing — its successor reads the open traces' spans again. What it
+ * had already sent of those traces is sent again; the detect stage drops calls it already has.
  */
 import { CompressionTypes, type Consumer, type Kafka, type Message, type Producer } from 'kafkajs';
 import { ChainAssembler, type ChainListener } from './chains.js';
 import { registerKafkaCodecs } from './kafka-codecs.js';
+import { BatchDrain } from './kafka-changelog.js';
 import type { EngineConfig } from './engine.js';
 import type { KafkaTopics } from './kafka-config.js';
 import { ChainwatchError } from './errors.js';
@@ -24,7 +29,20 @@ const SEND_BYTES = 2 << 20;
 /** One record carries at most this much of one agent's calls. */
 const RECORD_BYTES = 256 << 10;
 
-export interface IngestCounters { records: number; spans: number; calls: number; closes: number; deadLettered: number; produceErrors: number; lastError?: string }
+export interface IngestCounters { records: number; spans: number; calls: number; closes: number; deadLettered: number; produceErrors: number; commits: number; lastError?: string }
+
+export interface IngestOptions {
+  groupId: string;
+  sessionTimeoutMs: number;
+  /** How often offsets are committed (after the output before them is acknowledged). */
+  commitIntervalMs: number;
+  /**
+   * How far back (wall clock) an open trace may hold a partition's committed offset: a trace
+   * open longer than this (a delegation active for hours) would otherwise hold it for hours, and a
+   * successor would read all of that again. Past it, such a trace's earliest spans are not read again.
+   */
+  maxHoldMs: number;
+}
 
 /** One event of the calls topic: a call, or the close of a chain. */
 export type CallItem = { t: 'call'; call: import('./agent-call.js').AgentCall } | { t: 'close'; traceId: string };
@@ -77,15 +95,24 @@ export function callRecords(push: (m: { key: string; value: string }, close: boo
 }
 
 export class KafkaIngest {
-  readonly counters: IngestCounters = { records: 0, spans: 0, calls: 0, closes: 0, deadLettered: 0, produceErrors: 0 };
+  readonly counters: IngestCounters = { records: 0, spans: 0, calls: 0, closes: 0, deadLettered: 0, produceErrors: 0, commits: 0 };
   private readonly norm: Normalizer;
   private readonly assembler: ChainAssembler;
   private readonly consumer: Consumer;
   private readonly producer: Producer;
+  private readonly commitIntervalMs: number;
   private readonly batches = new AgentBatches();
   /** Records built and not yet acknowledged, oldest first. */
   private out: Message[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private commitTimer: NodeJS.Timeout | undefined;
+  /** Per partition of the spans topic we own: the next offset to read, its records' output acknowledged. */
+  private readonly next = new Map<number, number>();
+  private committing: Promise<void> = Promise.resolve();
+  /** Per partition: [wall time, next offset] at each commit within maxHoldMs, oldest first. */
+  private readonly reads = new Map<number, [number, number][]>();
+  private readonly maxHoldMs: number;
+  private readonly drain = new BatchDrain();
   private lastRecord = Date.now();
   private lastTick = Date.now();
   private sending: Promise<void> = Promise.resolve();
@@ -93,14 +120,19 @@ export class KafkaIngest {
   /** Per partition of the spans topic: latest span end read, and whether it is read to its end. */
   private readonly partitions = new Map<number, { maxEnd: number; caughtUp: boolean }>();
 
-  constructor(kafka: Kafka, private readonly topics: KafkaTopics, engine: EngineConfig, groupId = 'chainwatch-ingest') {
+  constructor(kafka: Kafka, private readonly topics: KafkaTopics, engine: EngineConfig, options: IngestOptions) {
     this.norm = new Normalizer(engine.normalize);
     this.assembler = new ChainAssembler(this.norm, callRecords((m, close) => {
       this.counters[close ? 'closes' : 'calls']++;
       this.batches.add(m.key, m.value);
     }), engine.chains);
     // Fetches wait at most 500 ms for data: leaving the group waits for the fetch in flight.
-    this.consumer = kafka.consumer({ groupId, maxBytesPerPartition: 4 << 20, maxWaitTimeInMs: 500 });
+    this.consumer = kafka.consumer({
+      groupId: options.groupId, maxBytesPerPartition: 4 << 20, maxWaitTimeInMs: 500,
+      sessionTimeout: options.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 5)),
+    });
+    this.commitIntervalMs = options.commitIntervalMs;
+    this.maxHoldMs = options.maxHoldMs;
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
   }
 
@@ -113,11 +145,14 @@ export class KafkaIngest {
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       const mine = new Set(e.payload.memberAssignment[this.topics.spans] ?? []);
       for (const p of [...this.partitions.keys()]) if (!mine.has(p)) this.partitions.delete(p);
+      for (const p of [...this.next.keys()]) if (!mine.has(p)) this.next.delete(p);
+      for (const p of [...this.reads.keys()]) if (!mine.has(p)) this.reads.delete(p);
     });
     await this.consumer.subscribe({ topic: this.topics.spans, fromBeginning: true });
     await this.consumer.run({
-      autoCommit: true, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 4,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning }) => {
+      autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 4,
+      eachBatch: (payload) => this.drain.guard(async () => {
+        const { batch, resolveOffset, heartbeat, isRunning } = payload;
         const dead: Message[] = [];
         let last: string | undefined;
         const part = this.partitions.get(batch.partition);
@@ -126,7 +161,7 @@ export class KafkaIngest {
           if (!isRunning()) break;
           this.counters.records++;
           try {
-            this.ingest(this.decode(m.value), batch.partition);
+            this.ingest(this.decode(m.value), batch.partition, Number(m.offset));
           } catch (err) {
             this.counters.deadLettered++;
             dead.push({
@@ -142,12 +177,33 @@ export class KafkaIngest {
         const read = this.partitions.get(batch.partition);
         if (read && last !== undefined) read.caughtUp = Number(last) + 1 >= Number(batch.highWatermark);
         await this.send(dead);
-        if (last !== undefined) resolveOffset(last);
+        if (last !== undefined) {
+          resolveOffset(last);
+          this.next.set(batch.partition, Number(last) + 1);
+        }
         await heartbeat();
-      },
+      }),
     });
     this.timer = setInterval(() => this.tick(), 500);
     this.timer.unref();
+    this.commitTimer = setInterval(() => void this.commit().catch(() => undefined), this.commitIntervalMs);
+    this.commitTimer.unref();
+  }
+
+  /**
+   * Commit, per partition, the next offset to read or the first one an open trace still needs,
+   * whichever is less — after everything emitted so far is acknowledged. Offsets and the output
+   * to send are taken at one synchronous moment, so no record's output is left behind its offset.
+   */
+  private commit(): Promise<void> {
+    this.committing = this.committing.then(async () => {
+      const held = this.assembler.heldOffsets();
+      const offsets = [...this.next].map(([partition, next]) => ({ topic: this.topics.spans, partition, offset: String(Math.max(this.floor(partition, next), Math.min(next, held.get(partition) ?? next))) }));
+      await this.send([]);
+      if (offsets.length) await this.consumer.commitOffsets(offsets);
+      this.counters.commits++;
+    });
+    return this.committing;
   }
 
   private decode(value: Buffer | null): RawSpan[] {
@@ -167,13 +223,23 @@ export class KafkaIngest {
    * holds, not on how reads interleave; a partition read to its end has nothing more that could
    * join its open traces, and stops holding the others back.
    */
-  private ingest(spans: RawSpan[], partition: number): void {
+  /** The offset that was already read maxHoldMs ago: no open trace holds a commit further back. */
+  private floor(partition: number, next: number): number {
+    const now = Date.now();
+    let marks = this.reads.get(partition);
+    if (marks === undefined) this.reads.set(partition, (marks = []));
+    marks.push([now, next]);
+    while (marks.length > 1 && marks[1][0] <= now - this.maxHoldMs) marks.shift();
+    return marks[0][0] <= now - this.maxHoldMs ? marks[0][1] : 0;
+  }
+
+  private ingest(spans: RawSpan[], partition: number, offset: number): void {
     this.counters.spans += spans.length;
     const kept = spans.filter((s) => !this.norm.isSelf(s.resource));
     let p = this.partitions.get(partition);
     if (p === undefined) this.partitions.set(partition, (p = { maxEnd: 0, caughtUp: false }));
     for (const s of kept) if (s.endMs > p.maxEnd) p.maxEnd = s.endMs;
-    this.assembler.addBatch(kept, this.lowWatermark(p.maxEnd));
+    this.assembler.addBatch(kept, this.lowWatermark(p.maxEnd), { partition, offset });
   }
 
   private lowWatermark(fallback: number): number {
@@ -221,13 +287,18 @@ export class KafkaIngest {
     return next;
   }
 
-  /** Stop consuming (committing what is done), close every open chain and produce the rest. Safe to call twice. */
+  /**
+   * Stop taking batches, close every open chain, produce the rest and commit it all — before
+   * leaving the group (kafkajs cannot commit after). Safe to call twice.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       clearInterval(this.timer);
-      await this.consumer.disconnect();
+      clearInterval(this.commitTimer);
+      await this.drain.close();
       this.assembler.flush();
-      await this.send([]);
+      await this.commit().catch(() => undefined);
+      await this.consumer.disconnect();
       await this.producer.disconnect();
     })();
     return this.stopping;

@@ -197,7 +197,7 @@ export class Service {
       sinks: Object.fromEntries(this.sinks.map((s) => [s.transport.name, s.counters])),
       kafka: this.options.kafka ? {
         ingest: this.ingest ? { ...this.ingest.counters, lag: this.lag.get('ingest')?.lag ?? null } : null,
-        detect: this.detect ? { ...this.detect.counters, lag: this.lag.get('detect')?.lag ?? null } : null,
+        detect: this.detect ? { ...this.detect.counters, duplicateCalls: this.engine.assembler.duplicateCalls, lag: this.lag.get('detect')?.lag ?? null } : null,
       } : null,
       killSwitch: this.killSwitch?.counters ?? null,
     };
@@ -229,7 +229,7 @@ export class Service {
         await this.detect.start();
       }
       if (k.stages.includes('ingest')) {
-        this.ingest = new KafkaIngest(kafka, k.topics, this.options.engine ?? defaultEngineConfig, `${k.group}-ingest`);
+        this.ingest = new KafkaIngest(kafka, k.topics, this.options.engine ?? defaultEngineConfig, { groupId: `${k.group}-ingest`, sessionTimeoutMs: k.sessionTimeoutMs, commitIntervalMs: k.commitIntervalMs, maxHoldMs: 2 * (this.options.engine ?? defaultEngineConfig).chains.idleTimeoutMs });
         await this.ingest.start();
       }
       if (this.detect) this.lag.set('detect', new LagProbe(kafka, groupId, k.topics.calls));

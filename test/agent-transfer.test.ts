@@ -71,6 +71,33 @@ describe('agent state transfer', () => {
     expect(parts.map(key).sort()).toEqual(whole.map(key).sort());
   });
 
+  it('takes a call it already has once: read again before or after its chain closed, or after its agent moved', () => {
+    const sim = simulate({ seed: 41, agentsPerRole: 2, historyDays: 2, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 10 });
+    const snapshot = learned(sim.history);
+    const items = callItems(sim.live);
+    const callsIn = (list: CallItem[]): number => list.filter((i) => i.t === 'call').length;
+    const whole: Alert[] = [];
+    const one = worker(snapshot, whole);
+    for (const item of items) apply(one, item);
+
+    // An upstream worker that crashed is replaced by one that sends a stretch again (closes too).
+    const cut = Math.floor(items.length / 2);
+    const from = Math.floor(items.length / 4);
+    const parts: Alert[] = [];
+    const first = worker(snapshot, parts);
+    for (const item of items.slice(0, cut)) apply(first, item);
+    for (const item of items.slice(from, cut)) apply(first, item);
+    expect(first.assembler.duplicateCalls).toBe(callsIn(items.slice(from, cut)));
+    // The agents move to another engine, and that stretch comes once more.
+    const second = worker(snapshot, parts);
+    for (const r of first.exportAgents(new Set(first.agents.keys())).values()) second.adoptAgent(parseWithSets<AgentRecord>(stringifyWithSets(r)));
+    for (const item of items.slice(from)) apply(second, item);
+    expect(second.assembler.duplicateCalls).toBe(callsIn(items.slice(from, cut)));
+    expect(first.stats.calls + second.stats.calls).toBe(one.stats.calls);
+    const key = (a: Alert): string => `${a.id} ${a.severity} ${a.count}${a.update ? ' update' : ''}`;
+    expect(parts.map(key).sort()).toEqual(whole.map(key).sort());
+  });
+
   it('closes a chain whose close record never came, once its agent has moved on by the backstop time', () => {
     const sim = simulate({ seed: 37, agentsPerRole: 1, historyDays: 2, liveDays: 1, attacksPerClass: 0, chainsPerAgentDay: 5 });
     const e = worker(learned(sim.history), []);

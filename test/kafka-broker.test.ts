@@ -219,7 +219,7 @@ describe('development Kafka broker', () => {
 
     // Per trace: its calls in order and its closes.
     const run = async (calls: string): Promise<Map<string, string[]>> => {
-      const ingest = new KafkaIngest(kafka, { spans: 'det_spans', calls, dlq: 'det_dlq' }, defaultEngineConfig, `det-${calls}`);
+      const ingest = new KafkaIngest(kafka, { spans: 'det_spans', calls, dlq: 'det_dlq' }, defaultEngineConfig, { groupId: `det-${calls}`, sessionTimeoutMs: 30_000, commitIntervalMs: 1_000, maxHoldMs: 600_000 });
       await ingest.start();
       await until(() => ingest.counters.records === messages.length, 60_000);
       await ingest.stop();

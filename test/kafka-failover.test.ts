@@ -1,10 +1,12 @@
 /**
- * Failover of the Kafka detect stage against a real broker (deploy/kafka.sh): two `chainwatch
+ * Failover of the Kafka stages against a real broker (deploy/kafka.sh). Detect: two `chainwatch
  * serve --kafka-stage detect` workers share a 4-partition calls topic; one is SIGKILLed while
  * calls are still flowing; the survivor takes its partitions, restores their agents from the
  * changelog topic, and the alerts of both workers together are exactly those of one worker that
  * ran uninterrupted — none lost, none that the uninterrupted run does not have. And a worker
  * stopped with SIGTERM commits what it processed (state, then offsets) before it leaves.
+ * Ingest: a worker SIGKILLed while traces are open loses none of their spans — its successor
+ * reads them again — and the calls it sends twice reach detect once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChildProcess, execFileSync } from 'node:child_process';
@@ -12,8 +14,12 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Kafka, type Message, logLevel } from 'kafkajs';
+import { CompressionTypes, Kafka, type Message, logLevel } from 'kafkajs';
+import { registerKafkaCodecs } from '../src/kafka-codecs.js';
 import type { Alert } from '../src/alerts.js';
+import { Engine, defaultEngineConfig } from '../src/engine.js';
+import type { CallRecord } from '../src/kafka-ingest.js';
+import { agentTrace, attrs, toProto } from './helpers/spans.js';
 import { simulate } from '../src/simulate.js';
 import { learnInto } from './helpers/learned.js';
 import { callsTopic } from './helpers/calls.js';
@@ -48,6 +54,19 @@ function worker(name: string, group: string, template: string, calls = topics.ca
   writeFileSync(config, [
     `state_dir: ${join(dir, 'state')}`, 'receiver: { port: 0 }', 'telemetry: { prometheus: { enabled: false } }', 'api: { enabled: false }',
     `kafka: { brokers: ["${broker}"], stages: detect, group: ${group}, session_timeout: 6s, commit_interval: ${commitInterval}, topics: { spans: ${topics.spans}, calls: ${calls}, dlq: ${topics.dlq} } }`,
+  ].join('\n'));
+  return serve(config, dir, process.env, children);
+}
+
+/** An ingest worker of `group`, as a child process; chains wait an hour for their agent's identity. */
+function ingestWorker(name: string, group: string, spans: string, calls: string): Promise<Served> {
+  const dir = join(work, name);
+  const config = join(dir, 'chainwatch.yaml');
+  execFileSync('mkdir', ['-p', dir]);
+  writeFileSync(config, [
+    `state_dir: ${join(dir, 'state')}`, 'receiver: { port: 0 }', 'telemetry: { prometheus: { enabled: false } }', 'api: { enabled: false }',
+    'engine: { chains: { identity_wait: 1h } }',
+    `kafka: { brokers: ["${broker}"], stages: ingest, group: ${group}, session_timeout: 6s, commit_interval: 1s, topics: { spans: ${spans}, calls: ${calls}, dlq: ${topics.dlq} } }`,
   ].join('\n'));
   return serve(config, dir, process.env, children);
 }
@@ -157,6 +176,85 @@ describe('Kafka detect stage failover', () => {
       await producer.disconnect();
     }
   }, 240_000);
+
+  it('a SIGKILLed ingest worker\'s open traces are read again by its successor; calls sent twice reach detect once', async () => {
+    registerKafkaCodecs();
+    // Per partition, complete traces alternate with traces whose root span (which alone names the
+    // agent) comes later; each trace has its own resource, so no alias names it before its root.
+    const T0 = Date.UTC(2026, 5, 1, 10);
+    const traces = Array.from({ length: 64 }, (_, i) => {
+      const t = agentTrace({ t0: T0 + i * 200, agentId: `ic-agent-${i % 5}`, tools: [
+        { tool: 'get_ticket', method: 'GET', url: `https://tickets.corp.internal/api/tickets/${i}` },
+        { tool: 'post_note', method: 'POST', url: `https://notes.corp.internal/api/notes/${i}` },
+      ] });
+      const rs = (t.doc as { resourceSpans: { resource: { attributes: object[] }; scopeSpans: { spans: object[] }[] }[] }).resourceSpans[0];
+      rs.resource.attributes = attrs({ 'service.name': 'ic-svc', 'service.instance.id': `pod-${i}` });
+      const partition = i % 4;
+      const complete = Math.floor(i / 4) % 2 === 0;
+      const spans = rs.scopeSpans[0].spans;
+      const withSpans = (list: object[]) => toProto({ resourceSpans: [{ ...rs, scopeSpans: [{ scope: { name: 't' }, spans: list }] }] });
+      return {
+        ...t, partition, complete,
+        first: Buffer.from(complete ? toProto(t.doc) : withSpans(spans.slice(0, -1))),
+        root: complete ? undefined : Buffer.from(withSpans(spans.slice(-1))),
+      };
+    });
+    const expected = traces.flatMap((t) => t.clientIds).sort();
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: ['ic_spans', 'ic_calls'].map((topic) => ({ topic, numPartitions: 4 })), waitForLeaders: true });
+    await admin.disconnect();
+    const producer = kafka.producer();
+    await producer.connect();
+    const produce = (list: { key: string; value: Buffer; partition: number }[]): Promise<unknown> => producer.send({ topic: 'ic_spans', messages: list, acks: -1, compression: CompressionTypes.LZ4 });
+
+    try {
+      await produce(traces.map((t) => ({ key: t.traceId, value: t.first, partition: t.partition })));
+      const a = await ingestWorker('ic-a', 'ic', 'ic_spans', 'ic_calls');
+      const ingestOf = async (w: Served) => ((await status(w)) as unknown as { kafka: { ingest: { records: number; calls: number; commits: number } } }).kafka.ingest;
+      await until(async () => (await ingestOf(a)).records === traces.length, 30_000);
+      // Two commits after everything was read: the complete traces' calls are out, the others wait for their roots.
+      const commits = (await ingestOf(a)).commits;
+      await until(async () => (await ingestOf(a)).commits >= commits + 2, 15_000);
+      expect((await ingestOf(a)).calls).toBe(traces.filter((t) => t.complete).length * 2);
+      a.proc.kill('SIGKILL');
+
+      await produce(traces.filter((t) => t.root).map((t) => ({ key: t.traceId, value: t.root!, partition: t.partition })));
+      const b = await ingestWorker('ic-b', 'ic', 'ic_spans', 'ic_calls');
+      // Everything on the calls topic, as detect reads it.
+      const items: { key: string; item: import('../src/kafka-ingest.js').CallItem }[] = [];
+      const consumer = kafka.consumer({ groupId: 'ic-reader' });
+      await consumer.connect();
+      await consumer.subscribe({ topic: 'ic_calls', fromBeginning: true });
+      void consumer.run({ eachMessage: async ({ message }) => {
+        const rec = JSON.parse(String(message.value)) as CallRecord;
+        for (const item of rec.t === 'batch' ? rec.items : [rec]) items.push({ key: String(message.key), item });
+      } });
+      const sent = (): string[] => items.flatMap(({ item }) => (item.t === 'call' ? [item.call.spanId] : []));
+      await until(() => expected.every((id) => sent().includes(id)), 60_000).catch(() => undefined);
+      await consumer.disconnect();
+      await stopped(b);
+
+      // None lost: every call of every trace is on the calls topic.
+      expect([...new Set(sent())].sort()).toEqual(expected);
+      // The successor read again the complete traces that sat between open ones, and sent their calls again …
+      const twice = sent().length - new Set(sent()).size;
+      expect(twice).toBeGreaterThan(0);
+      // … which detect takes once: its chains hold each call once.
+      const engine = new Engine(defaultEngineConfig);
+      engine.mode = 'learn';
+      for (const { item } of items) {
+        if (item.t === 'call') engine.ingestCall(item.call);
+        else engine.closeChain(item.traceId);
+      }
+      engine.flush();
+      expect(engine.stats.calls).toBe(expected.length);
+      expect(engine.assembler.duplicateCalls).toBe(twice);
+      process.stderr.write(`ingest failover: ${traces.filter((t) => !t.complete).length} traces open at the kill; ${twice} calls sent twice, dropped by detect\n`);
+    } finally {
+      await producer.disconnect();
+    }
+  }, 120_000);
 
   it('SIGTERM commits what a detect worker processed, state first, before it leaves the group', async () => {
     const sim = simulate({ seed: 43, agentsPerRole: 2, historyDays: 2, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 10 });
