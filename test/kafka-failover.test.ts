@@ -4,7 +4,8 @@
  * calls are still flowing; the survivor takes its partitions, restores their agents from the
  * changelog topic, and the alerts of both workers together are exactly those of one worker that
  * ran uninterrupted — none lost, none that the uninterrupted run does not have. And a worker
- * stopped with SIGTERM commits what it processed (state, then offsets) before it leaves.
+ * stopped with SIGTERM commits what it processed (state, then offsets) before it leaves, and one
+ * whose changelog is ahead of its offsets skips the records its state already holds.
  * Ingest: a worker SIGKILLed while traces are open loses none of their spans — its successor
  * reads them again — and the calls it sends twice reach detect once.
  */
@@ -256,7 +257,7 @@ describe('Kafka detect stage failover', () => {
     }
   }, 120_000);
 
-  it('SIGTERM commits what a detect worker processed, state first, before it leaves the group', async () => {
+  it('SIGTERM commits what a detect worker processed, state first, before it leaves the group; state ahead of the offsets skips what it holds', async () => {
     const sim = simulate({ seed: 43, agentsPerRole: 2, historyDays: 2, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 10 });
     const template = join(work, 'learned-term');
     learnInto(template, sim.history);
@@ -281,5 +282,21 @@ describe('Kafka detect stage failover', () => {
     const changelog = await a.fetchTopicOffsets('term-detect-state-changelog');
     await a.disconnect();
     expect(changelog.reduce((n, p) => n + Number(p.high), 0)).toBeGreaterThan(0);
+
+    // The changelog ahead of the offsets (a worker that died between writing its state and
+    // committing): rewind the group and start again on the same volume. The state restored from
+    // the changelog already holds every call, so each record read again is skipped, not applied twice.
+    const alertsBefore = alertsOf('term').length;
+    const rewind = kafka.admin();
+    await rewind.connect();
+    await rewind.setOffsets({ groupId: 'term-detect', topic: 'term_calls', partitions: [0, 1, 2, 3].map((partition) => ({ partition, offset: '0' })) });
+    await rewind.disconnect();
+    const again = await serve(join(work, 'term', 'chainwatch.yaml'), join(work, 'term'), process.env, children);
+    await until(async () => (await status(again)).kafka.detect.records === records.length, 30_000);
+    const st = (await status(again)).kafka.detect;
+    expect(st.skipped).toBe(records.length);
+    expect(st.calls).toBe(0);
+    await stopped(again);
+    expect(alertsOf('term')).toHaveLength(alertsBefore);
   }, 120_000);
 });
