@@ -16,6 +16,7 @@ import { CompressionTypes, type Consumer, type Kafka, type Message, type Produce
 import { ChainAssembler, type ChainListener } from './chains.js';
 import { registerKafkaCodecs } from './kafka-codecs.js';
 import { BatchDrain } from './kafka-changelog.js';
+import { readMetadata } from './kafka-lag.js';
 import type { EngineConfig } from './engine.js';
 import type { KafkaTopics } from './kafka-config.js';
 import { ChainwatchError } from './errors.js';
@@ -198,7 +199,11 @@ export class KafkaIngest {
   private commit(): Promise<void> {
     this.committing = this.committing.then(async () => {
       const held = this.assembler.heldOffsets();
-      const offsets = [...this.next].map(([partition, next]) => ({ topic: this.topics.spans, partition, offset: String(Math.max(this.floor(partition, next), Math.min(next, held.get(partition) ?? next))) }));
+      // The read position goes along as the commit's metadata: lag is measured from it (work not
+      // yet done), while a successor starts from the held offset.
+      const offsets = [...this.next].map(([partition, next]) => ({
+        topic: this.topics.spans, partition, offset: String(Math.max(this.floor(partition, next), Math.min(next, held.get(partition) ?? next))), metadata: readMetadata(next),
+      }));
       await this.send([]);
       if (offsets.length) await this.consumer.commitOffsets(offsets);
       this.counters.commits++;

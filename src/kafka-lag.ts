@@ -1,9 +1,24 @@
 /**
  * Consumer lag of one stage: per partition, the topic's end offset minus the group's committed
- * offset (a partition never committed counts from its start). Sampled on an interval with the
+ * offset (a partition never committed counts from its start), or minus the read position an
+ * ingest commit records in its metadata when its offset is held back for open traces. Sampled on an interval with the
  * admin API — the number an autoscaler on lag reads (chainwatch_kafka_consumer_lag).
  */
 import type { Admin, Kafka } from 'kafkajs';
+
+const READ = 'chainwatch:read=';
+
+/** Commit metadata recording how far a partition was read (the committed offset may be held back). */
+export function readMetadata(next: number): string {
+  return `${READ}${next}`;
+}
+
+/** The read position in commit metadata written by readMetadata, or undefined. */
+export function readPosition(metadata: string | null | undefined): number | undefined {
+  if (metadata === null || metadata === undefined || !metadata.startsWith(READ)) return undefined;
+  const n = Number(metadata.slice(READ.length));
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
 
 export interface Lag {
   total: number;
@@ -34,8 +49,11 @@ export class LagProbe {
     const byPartition: Record<number, number> = {};
     let total = 0;
     for (const e of ends) {
-      const c = Number(committed?.partitions.find((p) => p.partition === e.partition)?.offset ?? -1);
-      const lag = Math.max(0, Number(e.high) - (c >= 0 ? c : Number(e.low)));
+      const entry = committed?.partitions.find((p) => p.partition === e.partition);
+      const c = Number(entry?.offset ?? -1);
+      // An ingest commit may sit behind what was read (held for open traces); its metadata says how far.
+      const position = Math.max(c >= 0 ? c : Number(e.low), readPosition(entry?.metadata) ?? -1);
+      const lag = Math.max(0, Number(e.high) - position);
       byPartition[e.partition] = lag;
       total += lag;
     }

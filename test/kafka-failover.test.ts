@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CompressionTypes, Kafka, type Message, logLevel } from 'kafkajs';
 import { registerKafkaCodecs } from '../src/kafka-codecs.js';
+import { LagProbe } from '../src/kafka-lag.js';
 import type { Alert } from '../src/alerts.js';
 import { Engine, defaultEngineConfig } from '../src/engine.js';
 import type { CallRecord } from '../src/kafka-ingest.js';
@@ -218,6 +219,17 @@ describe('Kafka detect stage failover', () => {
       const commits = (await ingestOf(a)).commits;
       await until(async () => (await ingestOf(a)).commits >= commits + 2, 15_000);
       expect((await ingestOf(a)).calls).toBe(traces.filter((t) => t.complete).length * 2);
+      // The group's offsets stop at each partition's first open trace (offset 1: a complete trace
+      // comes first) while the lag, measured from the read position in the commit metadata, is nil.
+      const probe = kafka.admin();
+      await probe.connect();
+      const [held] = await probe.fetchOffsets({ groupId: 'ic-ingest', topics: ['ic_spans'] });
+      await probe.disconnect();
+      expect(held.partitions.map((p) => p.offset).sort()).toEqual(['1', '1', '1', '1']);
+      const lag = new LagProbe(kafka, 'ic-ingest', 'ic_spans');
+      await lag.start();
+      expect(lag.lag.total).toBe(0);
+      await lag.stop();
       a.proc.kill('SIGKILL');
 
       await produce(traces.filter((t) => t.root).map((t) => ({ key: t.traceId, value: t.root!, partition: t.partition })));
