@@ -30,7 +30,7 @@ const SEND_BYTES = 2 << 20;
 /** One record carries at most this much of one agent's calls. */
 const RECORD_BYTES = 256 << 10;
 
-export interface IngestCounters { records: number; spans: number; calls: number; closes: number; deadLettered: number; produceErrors: number; commits: number; lastError?: string }
+export interface IngestCounters { records: number; spans: number; calls: number; closes: number; deadLettered: number; produceErrors: number; commits: number; commitErrors: number; lastError?: string }
 
 export interface IngestOptions {
   groupId: string;
@@ -96,7 +96,7 @@ export function callRecords(push: (m: { key: string; value: string }, close: boo
 }
 
 export class KafkaIngest {
-  readonly counters: IngestCounters = { records: 0, spans: 0, calls: 0, closes: 0, deadLettered: 0, produceErrors: 0, commits: 0 };
+  readonly counters: IngestCounters = { records: 0, spans: 0, calls: 0, closes: 0, deadLettered: 0, produceErrors: 0, commits: 0, commitErrors: 0 };
   private readonly norm: Normalizer;
   private readonly assembler: ChainAssembler;
   private readonly consumer: Consumer;
@@ -187,7 +187,10 @@ export class KafkaIngest {
     });
     this.timer = setInterval(() => this.tick(), 500);
     this.timer.unref();
-    this.commitTimer = setInterval(() => void this.commit().catch(() => undefined), this.commitIntervalMs);
+    this.commitTimer = setInterval(() => void this.commit().catch((err: Error) => {
+      this.counters.commitErrors++;
+      this.counters.lastError = err.message;
+    }), this.commitIntervalMs);
     this.commitTimer.unref();
   }
 
@@ -197,7 +200,8 @@ export class KafkaIngest {
    * to send are taken at one synchronous moment, so no record's output is left behind its offset.
    */
   private commit(): Promise<void> {
-    this.committing = this.committing.then(async () => {
+    // After a failed commit, the next one still runs (it supersedes the failed one).
+    this.committing = this.committing.catch(() => undefined).then(async () => {
       const held = this.assembler.heldOffsets();
       // The read position goes along as the commit's metadata: lag is measured from it (work not
       // yet done), while a successor starts from the held offset.
