@@ -54,6 +54,31 @@ export type CallItem = { t: 'call'; call: import('./agent-call.js').AgentCall } 
  */
 export type CallRecord = CallItem | { t: 'batch'; items: CallItem[] };
 
+/**
+ * How far back an open trace may hold a partition's commit: the offset that had already been
+ * read `maxHoldMs` ago (wall clock), from the read positions seen at each commit.
+ */
+export class HoldLimit {
+  /** Per partition: [time, next offset] at each commit within maxHoldMs (and the last before), oldest first. */
+  private readonly reads = new Map<number, [number, number][]>();
+
+  constructor(private readonly maxHoldMs: number) {}
+
+  /** Record `next` as read at `now`; the least offset a commit of this partition may hold. */
+  floor(partition: number, next: number, now: number): number {
+    let marks = this.reads.get(partition);
+    if (marks === undefined) this.reads.set(partition, (marks = []));
+    marks.push([now, next]);
+    while (marks.length > 1 && marks[1][0] <= now - this.maxHoldMs) marks.shift();
+    return marks[0][0] <= now - this.maxHoldMs ? marks[0][1] : 0;
+  }
+
+  /** Forget partitions that moved to another worker. */
+  keepOnly(partitions: Set<number>): void {
+    for (const p of [...this.reads.keys()]) if (!partitions.has(p)) this.reads.delete(p);
+  }
+}
+
 /** Events gathered per agent, then written as one `batch` record per agent (split when large). */
 class AgentBatches {
   private readonly pending = new Map<string, string[]>();
@@ -110,9 +135,7 @@ export class KafkaIngest {
   /** Per partition of the spans topic we own: the next offset to read, its records' output acknowledged. */
   private readonly next = new Map<number, number>();
   private committing: Promise<void> = Promise.resolve();
-  /** Per partition: [wall time, next offset] at each commit within maxHoldMs, oldest first. */
-  private readonly reads = new Map<number, [number, number][]>();
-  private readonly maxHoldMs: number;
+  private readonly hold: HoldLimit;
   private readonly drain = new BatchDrain();
   private lastRecord = Date.now();
   private lastTick = Date.now();
@@ -133,7 +156,7 @@ export class KafkaIngest {
       sessionTimeout: options.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 5)),
     });
     this.commitIntervalMs = options.commitIntervalMs;
-    this.maxHoldMs = options.maxHoldMs;
+    this.hold = new HoldLimit(options.maxHoldMs);
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
   }
 
@@ -147,7 +170,7 @@ export class KafkaIngest {
       const mine = new Set(e.payload.memberAssignment[this.topics.spans] ?? []);
       for (const p of [...this.partitions.keys()]) if (!mine.has(p)) this.partitions.delete(p);
       for (const p of [...this.next.keys()]) if (!mine.has(p)) this.next.delete(p);
-      for (const p of [...this.reads.keys()]) if (!mine.has(p)) this.reads.delete(p);
+      this.hold.keepOnly(mine);
     });
     await this.consumer.subscribe({ topic: this.topics.spans, fromBeginning: true });
     await this.consumer.run({
@@ -206,7 +229,7 @@ export class KafkaIngest {
       // The read position goes along as the commit's metadata: lag is measured from it (work not
       // yet done), while a successor starts from the held offset.
       const offsets = [...this.next].map(([partition, next]) => ({
-        topic: this.topics.spans, partition, offset: String(Math.max(this.floor(partition, next), Math.min(next, held.get(partition) ?? next))), metadata: readMetadata(next),
+        topic: this.topics.spans, partition, offset: String(Math.max(this.hold.floor(partition, next, Date.now()), Math.min(next, held.get(partition) ?? next))), metadata: readMetadata(next),
       }));
       await this.send([]);
       if (offsets.length) await this.consumer.commitOffsets(offsets);
@@ -232,16 +255,6 @@ export class KafkaIngest {
    * holds, not on how reads interleave; a partition read to its end has nothing more that could
    * join its open traces, and stops holding the others back.
    */
-  /** The offset that was already read maxHoldMs ago: no open trace holds a commit further back. */
-  private floor(partition: number, next: number): number {
-    const now = Date.now();
-    let marks = this.reads.get(partition);
-    if (marks === undefined) this.reads.set(partition, (marks = []));
-    marks.push([now, next]);
-    while (marks.length > 1 && marks[1][0] <= now - this.maxHoldMs) marks.shift();
-    return marks[0][0] <= now - this.maxHoldMs ? marks[0][1] : 0;
-  }
-
   private ingest(spans: RawSpan[], partition: number, offset: number): void {
     this.counters.spans += spans.length;
     const kept = spans.filter((s) => !this.norm.isSelf(s.resource));
