@@ -10,8 +10,13 @@ export type AttrValue = string | number | boolean | null | AttrValue[] | { [key:
 export class Attrs {
   private kv: AttrValue[] = [-1, null, -1, null, -1, null, -1, null, -1, null, -1, null];
   private n = 0;
+  /** Bit per key index present (two words: the mapping has about 55 names); most lookups are for absent keys. */
+  private lo = 0;
+  private hi = 0;
 
   set(key: number, value: AttrValue): void {
+    if (key < 32) this.lo |= 1 << key;
+    else if (key < 64) this.hi |= 1 << (key - 32);
     const kv = this.kv;
     for (let i = 0; i < this.n; i += 2) {
       if (kv[i] === key) {
@@ -27,6 +32,7 @@ export class Attrs {
   }
 
   get(key: number): AttrValue | undefined {
+    if (key < 32 ? (this.lo & (1 << key)) === 0 : key < 64 && (this.hi & (1 << (key - 32))) === 0) return undefined;
     const kv = this.kv;
     for (let i = 0; i < this.n; i += 2) if (kv[i] === key) return kv[i + 1];
     return undefined;
