@@ -32,7 +32,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { registerKafkaCodecs } from './kafka-codecs.js';
 import type { KafkaConfig } from './kafka-config.js';
 import { KafkaDetect, changelogTopic } from './kafka-detect.js';
-import { KafkaIngest, ensureTopics } from './kafka-ingest.js';
+import { KafkaIngest } from './kafka-ingest.js';
+import { ensureTopics } from './kafka-topics.js';
 import { LagProbe } from './kafka-lag.js';
 
 /** The few logger methods the service uses (pino's signature). */
