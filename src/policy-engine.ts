@@ -79,19 +79,19 @@ export interface CompiledPolicy {
   forbid: 'external' | 'new_external' | 'off';
   hours?: { days: Set<number>; from: number; to: number; text: string };
   rules: CompiledRule[];
-  /** Per call shape: for each rule, bit 1 = its A side matches, bit 2 = its B side (static rules only). */
+  /** Per call shape (see shapeOf): the static rules' results and the rules to visit. */
   shapes: Map<string, RuleShape>;
   /** Per action signature, tool and host: what the static constructs and rule atoms say of them. */
   statics: Map<string, Map<string, Map<string, StaticEntry>>>;
   staticCount: number;
-
-  /** Whether a host / action signature can match any glob of the static rules (else it is left out of the shape). */
+  /** Whether a host / action signature can match any glob of the rules (else it is left out of the shape). */
   anyHost: Match;
   anyAction: Match;
 }
 
 /** Static rule results for one call shape, and the rules a call of that shape must visit. */
 interface RuleShape {
+  /** Per rule: bit 1 = its A side matches, bit 2 = its B side (static rules only). */
   bits: Uint8Array;
   /** Static rules whose A or B side matches, and every dynamic rule, in rule order. */
   visit: number[];
@@ -100,7 +100,7 @@ interface RuleShape {
 /**
  * What a policy's static constructs say of one (action signature, tool, host): the glob
  * answers, looked up once per distinct triple instead of a dozen memo lookups per call, and the
- * rule shapes per flag combination. Valid only for calls with the same method and
+ * rule shape for the flags its calls carry. Valid only for calls with the same method and
  * classification (both nearly always follow from the signature; a call that differs bypasses it).
  */
 interface StaticEntry {
