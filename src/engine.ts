@@ -372,10 +372,10 @@ export class Engine {
     return true;
   }
 
-  /** Enforced violations, or undefined; shadow ones are recorded on the side. */
   /** Whether the current agent's baseline knows a destination; asked only by rules that need it. */
   private readonly knows = (d: Destination): boolean => knowsDestination(this.ctx.stateOf('new-destination') as DestinationState | undefined, this.intern, d);
 
+  /** Enforced violations, or undefined; shadow ones are recorded on the side. */
   private checkPolicy(call: AgentCall, chain: Chain, agent: AgentState): Violation[] | undefined {
     const all = this.policies!.evaluate(call, chain, agent, this.knows);
     if (all.length === 0) return undefined;

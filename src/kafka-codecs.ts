@@ -31,11 +31,15 @@ function lz4Decompressor(lz4: Lz4Js): (b: Buffer) => Buffer {
   let scratch = new Uint8Array(0);
   return (b) => {
     const bound = lz4.decompressBound(b);
-    if (scratch.length < bound) scratch = new Uint8Array(bound);
-    const n = lz4.decompressFrame(b, scratch);
-    return Buffer.from(scratch.subarray(0, n));
+    // A frame that claims more than the scratch may keep gets a buffer of its own, not kept.
+    const dst = bound <= SCRATCH_MAX ? (scratch.length >= bound ? scratch : (scratch = new Uint8Array(bound))) : new Uint8Array(bound);
+    const n = lz4.decompressFrame(b, dst);
+    return Buffer.from(dst.subarray(0, n));
   };
 }
+
+/** Largest decompression bound the reused buffer grows to: 16 blocks of 4 MB. */
+const SCRATCH_MAX = 64 << 20;
 
 const LZ4_BLOCK = 4 << 20;
 
