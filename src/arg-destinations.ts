@@ -63,18 +63,41 @@ function walk(v: unknown, key: string, depth: number, add: (kind: DestinationKin
   }
 }
 
-function scanString(s: string, key: string, add: (kind: DestinationKind, value: string) => void): void {
-  for (const m of s.matchAll(URL_RE)) add('host', m[1]);
-  for (const m of s.matchAll(EMAIL_RE)) {
-    add('email', m[0]);
-    add('email-domain', m[1]);
+const ACCOUNT = 1;
+const CHANNEL = 2;
+const USER = 4;
+const DOMAIN = 8;
+/** What each argument name may hold (names repeat across calls: tested once each, first 4,096). */
+const keyKinds = new Map<string, number>();
+
+function kindsOf(key: string): number {
+  let k = keyKinds.get(key);
+  if (k === undefined) {
+    k = (ACCOUNT_KEY.test(key) ? ACCOUNT : 0) | (CHANNEL_KEY.test(key) ? CHANNEL : 0) | (USER_KEY.test(key) ? USER : 0) | (DOMAIN_KEY.test(key) ? DOMAIN : 0);
+    if (keyKinds.size < 4096) keyKinds.set(key, k);
   }
+  return k;
+}
+
+// Each test below is skipped when a cheap necessary condition fails: a URL needs "://", an email
+// "@", an IBAN at least 15 characters.
+function scanString(s: string, key: string, add: (kind: DestinationKind, value: string) => void): void {
+  if (s.includes('://')) for (const m of s.matchAll(URL_RE)) add('host', m[1]);
+  if (s.includes('@')) {
+    for (const m of s.matchAll(EMAIL_RE)) {
+      add('email', m[0]);
+      add('email-domain', m[1]);
+    }
+  }
+  const kinds = kindsOf(key);
   const t = s.trim();
-  const compact = t.replace(/\s+/g, '');
-  if (IBAN_RE.test(compact) || (ACCOUNT_KEY.test(key) && /^[A-Z0-9-]{6,34}$/i.test(compact))) add('account', compact.toUpperCase());
+  if (t.length >= 15 || (kinds & ACCOUNT) !== 0) {
+    const compact = t.replace(/\s+/g, '');
+    if (IBAN_RE.test(compact) || ((kinds & ACCOUNT) !== 0 && /^[A-Z0-9-]{6,34}$/i.test(compact))) add('account', compact.toUpperCase());
+  }
   if (t.startsWith('#') && /^#[\w.-]{1,80}$/.test(t)) add('channel', t);
-  else if (CHANNEL_KEY.test(key) && /^[\w#.-]{1,80}$/.test(t)) add('channel', t.startsWith('#') ? t : `#${t}`);
+  else if ((kinds & CHANNEL) !== 0 && /^[\w#.-]{1,80}$/.test(t)) add('channel', t.startsWith('#') ? t : `#${t}`);
   if (t.startsWith('@') && /^@[\w.-]{1,80}$/.test(t)) add('user', t);
-  else if (USER_KEY.test(key) && /^[\w.-]{1,80}$/.test(t) && !t.includes('@')) add('user', `@${t}`);
-  if (DOMAIN_KEY.test(key) && DOMAIN_RE.test(t)) add('domain', t);
+  else if ((kinds & USER) !== 0 && /^[\w.-]{1,80}$/.test(t) && !t.includes('@')) add('user', `@${t}`);
+  if ((kinds & DOMAIN) !== 0 && DOMAIN_RE.test(t)) add('domain', t);
 }

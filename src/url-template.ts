@@ -20,15 +20,39 @@ export function templateOf(path: string): Template {
   const q = path.indexOf('?');
   if (q >= 0) path = path.slice(0, q);
   let version: string | undefined;
-  const parts = path.split('/').map((seg) => {
-    if (seg === '' || seg.startsWith('{')) return seg;
-    if (VERSION.test(seg)) {
-      version ??= seg.toLowerCase();
-      return '{ver}';
+  // Built only from the first segment that changes; a path with no ids is its own template.
+  let out: string | undefined;
+  let start = 0;
+  for (;;) {
+    const slash = path.indexOf('/', start);
+    const end = slash < 0 ? path.length : slash;
+    const seg = path.slice(start, end);
+    let rep = seg;
+    if (seg !== '' && seg.charCodeAt(0) !== 123 /* { */ && !plainWord(seg)) {
+      if (VERSION.test(seg)) {
+        version ??= seg.toLowerCase();
+        rep = '{ver}';
+      } else if (ID.test(seg) || TOKEN.test(seg) || seg.length > 64) rep = '{id}';
     }
-    return ID.test(seg) || TOKEN.test(seg) || seg.length > 64 ? '{id}' : seg;
-  });
-  return { template: parts.join('/') || '/', version };
+    if (out !== undefined) out += `/${rep}`;
+    else if (rep !== seg) out = path.slice(0, start) + rep;
+    if (slash < 0) break;
+    start = slash + 1;
+  }
+  return { template: (out ?? path) || '/', version };
+}
+
+/**
+ * A segment none of VERSION, ID and TOKEN can match, told without them: they all need a digit,
+ * a dot, an `eyJ` start or at least 12 characters.
+ */
+function plainWord(seg: string): boolean {
+  if (seg.length >= 12 || seg.startsWith('eyJ')) return false;
+  for (let i = 0; i < seg.length; i++) {
+    const c = seg.charCodeAt(i);
+    if ((c >= 48 && c <= 57) || c === 46) return false;
+  }
+  return true;
 }
 
 /** Same as templateOf but for a template that came from the span: only the version is lifted. */

@@ -1,0 +1,62 @@
+/**
+ * URL templates: concrete paths to low-cardinality templates. The fast scan is checked against
+ * the plain split-and-test formulation it replaced, on generated paths of every segment kind.
+ */
+import { describe, expect, it } from 'vitest';
+import { liftVersion, templateOf } from '../src/url-template.js';
+
+const VERSION = /^(v\d+(\.\d+)*|\d{4}-\d{2}(-\d{2})?)$/i;
+const ID = /^(\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{12,}|[A-Za-z0-9_-]*\d[A-Za-z0-9_-]{5,}|[A-Z]{2}\d{2}[A-Z0-9]{10,30})$/i;
+const TOKEN = /^eyJ|[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
+
+/** The formulation the scan replaced: split, test every segment, join. */
+function reference(path: string): { template: string; version?: string } {
+  const q = path.indexOf('?');
+  if (q >= 0) path = path.slice(0, q);
+  let version: string | undefined;
+  const parts = path.split('/').map((seg) => {
+    if (seg === '' || seg.startsWith('{')) return seg;
+    if (VERSION.test(seg)) {
+      version ??= seg.toLowerCase();
+      return '{ver}';
+    }
+    return ID.test(seg) || TOKEN.test(seg) || seg.length > 64 ? '{id}' : seg;
+  });
+  return { template: parts.join('/') || '/', version };
+}
+
+const SEGMENTS = [
+  '', 'api', 'tickets', 'v2', 'V3', 'v1.2', '2024-05', '2024-05-01', '42', '0', 'deadbeefcafe', 'deadbeefca', 'abcdefabcdefab',
+  '123e4567-e89b-12d3-a456-426614174000', 'abcdefab-abcd-abcd-abcd-abcdefabcdef', 'user_12345x', 'ab1cdef', 'a1b', 'GB29NWBK60161331926819',
+  'eyJhbGciOiJIUzI1NiJ9', 'eyJ', 'abcdefgh.ijklmnop', 'index.html', 'x'.repeat(65), 'y'.repeat(64), '{id}', '{ver}', 'hello-world', 'élan', 'a.b',
+];
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('templateOf', () => {
+  it('agrees with the split-and-test formulation on 5,000 generated paths', () => {
+    const r = rng(11);
+    for (let i = 0; i < 5_000; i++) {
+      const n = Math.floor(r() * 6);
+      let path = (r() < 0.8 ? '/' : '') + Array.from({ length: n }, () => SEGMENTS[Math.floor(r() * SEGMENTS.length)]).join('/');
+      if (r() < 0.2) path += '?q=1&id=42';
+      if (r() < 0.1) path += '/';
+      expect(templateOf(path), JSON.stringify(path)).toEqual(reference(path));
+    }
+  });
+
+  it('templates ids and versions, and keeps a template that came with the span', () => {
+    expect(templateOf('/api/v2/tickets/123e4567-e89b-12d3-a456-426614174000/notes/42?x=1')).toEqual({ template: '/api/{ver}/tickets/{id}/notes/{id}', version: 'v2' });
+    expect(templateOf('/health')).toEqual({ template: '/health', version: undefined });
+    expect(templateOf('')).toEqual({ template: '/', version: undefined });
+    expect(liftVersion('/api/v3/items/{id}')).toEqual({ template: '/api/{ver}/items/{id}', version: 'v3' });
+  });
+});
