@@ -358,11 +358,11 @@ export class PolicyEngine {
     if (lim.resources !== undefined) (s.resources ??= new Set()).add(call.resource);
     if (call.bytesOut !== undefined && external) s.externalBytes += call.bytesOut;
     const elapsed = call.time - chain.startTime;
-    if (lim.calls !== undefined && chain.callCount > lim.calls) this.verdict('limits.chain_calls', 0.7, 'Chain call limit exceeded', `≤ ${lim.calls} calls per chain`, `${chain.callCount} calls`, [call.spanId], 'calls');
-    if (s.destinations !== undefined && s.destinations.size > lim.destinations!) this.verdict('limits.chain_destinations', 0.7, 'Too many destinations in one chain', `≤ ${lim.destinations} destinations per chain`, `${s.destinations.size} destinations`, [call.spanId], 'destinations');
-    if (s.resources !== undefined && s.resources.size > lim.resources!) this.verdict('limits.chain_resources', 0.7, 'Too many resources in one chain', `≤ ${lim.resources} resources per chain`, `${s.resources.size} resources`, [call.spanId], 'resources');
-    if (lim.durationMs !== undefined && elapsed > lim.durationMs) this.verdict('limits.chain_duration', 0.7, 'Chain ran longer than allowed', `≤ ${formatDuration(lim.durationMs)}`, `${formatDuration(elapsed)}`, [call.spanId], 'duration');
-    if (lim.externalBytes !== undefined && s.externalBytes > lim.externalBytes) this.verdict('limits.external_bytes', 0.8, 'Too much data sent outside', `≤ ${lim.externalBytes} bytes to external destinations per chain`, `${s.externalBytes} bytes`, [call.spanId], 'bytes');
+    if (lim.calls !== undefined && chain.callCount > lim.calls && this.fresh('calls')) this.verdict('limits.chain_calls', 0.7, 'Chain call limit exceeded', `≤ ${lim.calls} calls per chain`, `${chain.callCount} calls`, [call.spanId], 'calls');
+    if (s.destinations !== undefined && s.destinations.size > lim.destinations! && this.fresh('destinations')) this.verdict('limits.chain_destinations', 0.7, 'Too many destinations in one chain', `≤ ${lim.destinations} destinations per chain`, `${s.destinations.size} destinations`, [call.spanId], 'destinations');
+    if (s.resources !== undefined && s.resources.size > lim.resources! && this.fresh('resources')) this.verdict('limits.chain_resources', 0.7, 'Too many resources in one chain', `≤ ${lim.resources} resources per chain`, `${s.resources.size} resources`, [call.spanId], 'resources');
+    if (lim.durationMs !== undefined && elapsed > lim.durationMs && this.fresh('duration')) this.verdict('limits.chain_duration', 0.7, 'Chain ran longer than allowed', `≤ ${formatDuration(lim.durationMs)}`, `${formatDuration(elapsed)}`, [call.spanId], 'duration');
+    if (lim.externalBytes !== undefined && s.externalBytes > lim.externalBytes && this.fresh('bytes')) this.verdict('limits.external_bytes', 0.8, 'Too much data sent outside', `≤ ${lim.externalBytes} bytes to external destinations per chain`, `${s.externalBytes} bytes`, [call.spanId], 'bytes');
     if (lim.perMinute !== undefined) {
       const minute = Math.floor(call.time / 60_000);
       let w = this.minute.get(agent.id);
@@ -380,7 +380,7 @@ export class PolicyEngine {
     }
 
     // Delegation lifetime.
-    if (p.maxAgeMs !== undefined && elapsed > p.maxAgeMs) this.verdict('delegation.max_age', 0.8, 'Delegation used after it expired', `acting ≤ ${formatDuration(p.maxAgeMs)} after the chain started`, `${call.action.signature} at +${formatDuration(elapsed)}`, [call.spanId], 'max_age');
+    if (p.maxAgeMs !== undefined && elapsed > p.maxAgeMs && this.fresh('max_age')) this.verdict('delegation.max_age', 0.8, 'Delegation used after it expired', `acting ≤ ${formatDuration(p.maxAgeMs)} after the chain started`, `${call.action.signature} at +${formatDuration(elapsed)}`, [call.spanId], 'max_age');
     if (p.credentialMaxAgeMs !== undefined && call.credentialIssuedAt !== undefined) {
       const issued = call.credentialIssuedAt < 1e12 ? call.credentialIssuedAt * 1000 : call.credentialIssuedAt;
       const age = call.time - issued;
@@ -415,10 +415,11 @@ export class PolicyEngine {
 
     // Time windows.
     if (p.hours) {
-      const d = new Date(call.time);
-      const min = d.getUTCHours() * 60 + d.getUTCMinutes();
-      if (!p.hours.days.has(d.getUTCDay()) || min < p.hours.from || min >= p.hours.to) {
-        this.verdict('hours', 0.6, 'Acting outside its time window', p.hours.text, d.toISOString(), [call.spanId], 'hours');
+      // UTC minute of the day and day of the week by arithmetic (1970-01-01 was a Thursday): no Date per call.
+      const min = Math.floor(call.time / 60_000) % 1440;
+      const day = (Math.floor(call.time / 86_400_000) + 4) % 7;
+      if ((!p.hours.days.has(day) || min < p.hours.from || min >= p.hours.to) && this.fresh('hours')) {
+        this.verdict('hours', 0.6, 'Acting outside its time window', p.hours.text, new Date(call.time).toISOString(), [call.spanId], 'hours');
       }
     }
 
@@ -457,6 +458,14 @@ export class PolicyEngine {
 
   /** The call being evaluated, reused across calls so evaluation allocates nothing of its own. */
   private readonly cur = { p: undefined as unknown as CompiledPolicy, s: undefined as unknown as ChainState, call: undefined as unknown as AgentCall, out: NONE_FOUND, key: undefined as string | undefined };
+
+  /**
+   * Whether a once-per-chain verdict has yet to be given in this chain: checked before its texts
+   * are built, since a crossed limit stays crossed for every later call of the chain.
+   */
+  private fresh(onceKey: string): boolean {
+    return !this.cur.s.fired.includes(onceKey);
+  }
 
   private verdict(rule: string, score: number, title: string, allowed: string, observed: string, spanIds?: string[], onceKey?: string): void {
     const { p, s, call } = this.cur;

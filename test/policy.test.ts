@@ -66,6 +66,9 @@ describe('policy constructs', () => {
     ['sensitive by policy glob', 'data_flow: { sensitive: ["tool:get_secret"], forbid: external }', [[tool('get_secret'), post('x.example', { external: true })]], ['data_flow']],
     ['outside the time window', 'hours: { days: [mon, tue, wed, thu, fri], from: "08:00", to: "18:00" }', [[get('a.corp.internal', { time: T0 + 12 * HOUR })]], ['hours']],
     ['near miss: inside the time window', 'hours: { days: [mon], from: "08:00", to: "18:00" }', [[get('a.corp.internal', { time: T0 })]], []],
+    ['near miss: the last minute of an allowed Saturday', 'hours: { days: [sat], from: "00:00", to: "24:00" }', [[get('a.corp.internal', { time: Date.UTC(2026, 5, 6, 23, 59, 59) })]], []],
+    ['the first minute of the Sunday after', 'hours: { days: [sat], from: "00:00", to: "24:00" }', [[get('a.corp.internal', { time: Date.UTC(2026, 5, 7, 0, 0) })]], ['hours']],
+    ['a limit crossed stays one violation for the chain', 'limits: { chain_calls: 1 }\ndelegation: { max_age: 1m }', [Array.from({ length: 4 }, (_, i) => get('a.corp.internal', { time: T0 + i * 2 * MIN }))], ['limits.chain_calls', 'delegation.max_age']],
   ] as const)('%s', (_name, yaml, chains, expected) => {
     expect(run(yaml, chains as unknown as AgentCall[][], ['host:api.stripe.com'])).toEqual(expected);
   });
