@@ -201,6 +201,14 @@ function staticEntry(p: CompiledPolicy, call: AgentCall): StaticEntry {
 
 const NO_DESTINATIONS: PredicateContext = { knows: () => true };
 
+/** Add `value` unless present, while the list holds no more than `limit` (one past it is enough to cross it). */
+function addDistinct(list: string[], value: string, limit: number): void {
+  if (list.length <= limit && !list.includes(value)) list.push(value);
+}
+
+/** Shared by chains that have fired nothing (most): replaced by a list of their own on the first verdict. */
+const NONE_FIRED: string[] = [];
+
 /** Shared empty result: most calls violate nothing. Never mutated. */
 const NONE_FOUND: Violation[] = [];
 
@@ -263,9 +271,13 @@ export function compilePolicy(spec: PolicySpec): CompiledPolicy {
 }
 
 interface ChainState {
-  /** Allocated only when the policy sets the matching limit. */
-  destinations: Set<string> | undefined;
-  resources: Set<string> | undefined;
+  /**
+   * Distinct destinations (a host as itself, others as kind:value) and resources, allocated only
+   * when the policy sets the matching limit, and kept only up to one past it: the limit fires
+   * once per chain, when first crossed. Short lists: a chain rarely has more than a few.
+   */
+  destinations: string[] | undefined;
+  resources: string[] | undefined;
   externalBytes: number;
   sensitive: string;
   sensitiveSig: string;
@@ -351,16 +363,16 @@ export class PolicyEngine {
     cur.key = undefined;
     const lim = p.limits;
     if (lim.destinations !== undefined) {
-      const set = (s.destinations ??= new Set());
-      if (call.host !== undefined) set.add(`host:${call.host}`);
-      for (const d of call.destinations) if (d.kind !== 'email') set.add(`${d.kind}:${d.value}`);
+      const list = (s.destinations ??= []);
+      if (call.host !== undefined) addDistinct(list, call.host, lim.destinations);
+      for (const d of call.destinations) if (d.kind !== 'email') addDistinct(list, d.kind === 'host' ? d.value : `${d.kind}:${d.value}`, lim.destinations);
     }
-    if (lim.resources !== undefined) (s.resources ??= new Set()).add(call.resource);
+    if (lim.resources !== undefined) addDistinct((s.resources ??= []), call.resource, lim.resources);
     if (call.bytesOut !== undefined && external) s.externalBytes += call.bytesOut;
     const elapsed = call.time - chain.startTime;
     if (lim.calls !== undefined && chain.callCount > lim.calls && this.fresh('calls')) this.verdict('limits.chain_calls', 0.7, 'Chain call limit exceeded', `≤ ${lim.calls} calls per chain`, `${chain.callCount} calls`, [call.spanId], 'calls');
-    if (s.destinations !== undefined && s.destinations.size > lim.destinations! && this.fresh('destinations')) this.verdict('limits.chain_destinations', 0.7, 'Too many destinations in one chain', `≤ ${lim.destinations} destinations per chain`, `${s.destinations.size} destinations`, [call.spanId], 'destinations');
-    if (s.resources !== undefined && s.resources.size > lim.resources! && this.fresh('resources')) this.verdict('limits.chain_resources', 0.7, 'Too many resources in one chain', `≤ ${lim.resources} resources per chain`, `${s.resources.size} resources`, [call.spanId], 'resources');
+    if (s.destinations !== undefined && s.destinations.length > lim.destinations! && this.fresh('destinations')) this.verdict('limits.chain_destinations', 0.7, 'Too many destinations in one chain', `≤ ${lim.destinations} destinations per chain`, `${s.destinations.length} destinations`, [call.spanId], 'destinations');
+    if (s.resources !== undefined && s.resources.length > lim.resources! && this.fresh('resources')) this.verdict('limits.chain_resources', 0.7, 'Too many resources in one chain', `≤ ${lim.resources} resources per chain`, `${s.resources.length} resources`, [call.spanId], 'resources');
     if (lim.durationMs !== undefined && elapsed > lim.durationMs && this.fresh('duration')) this.verdict('limits.chain_duration', 0.7, 'Chain ran longer than allowed', `≤ ${formatDuration(lim.durationMs)}`, `${formatDuration(elapsed)}`, [call.spanId], 'duration');
     if (lim.externalBytes !== undefined && s.externalBytes > lim.externalBytes && this.fresh('bytes')) this.verdict('limits.external_bytes', 0.8, 'Too much data sent outside', `≤ ${lim.externalBytes} bytes to external destinations per chain`, `${s.externalBytes} bytes`, [call.spanId], 'bytes');
     if (lim.perMinute !== undefined) {
@@ -471,6 +483,7 @@ export class PolicyEngine {
     const { p, s, call } = this.cur;
     if (onceKey !== undefined) {
       if (s.fired.includes(onceKey)) return;
+      if (s.fired === NONE_FIRED) s.fired = [];
       s.fired.push(onceKey);
     }
     const violation: Violation = {
@@ -500,6 +513,7 @@ export class PolicyEngine {
       (!e.agent || e.agent(agent.id)) && (!e.principal || (call.principal !== undefined && e.principal(call.principal)))
       && (!e.host || (call.host !== undefined && e.host(call.host))) && (!e.tool || (call.action.tool !== undefined && e.tool(call.action.tool))));
     if (excepted) return;
+    if (s.fired === NONE_FIRED) s.fired = [];
     s.fired.push(`rule:${i}`);
     const spec = r.spec;
     if (this.cur.out === NONE_FOUND) this.cur.out = [];
@@ -513,7 +527,7 @@ export class PolicyEngine {
   private chainState(chain: Chain): ChainState {
     let s = chain.scratch.policy as ChainState | undefined;
     if (s === undefined) {
-      s = { destinations: undefined, resources: undefined, externalBytes: 0, sensitive: '', sensitiveSig: '', fired: [], ruleA: undefined };
+      s = { destinations: undefined, resources: undefined, externalBytes: 0, sensitive: '', sensitiveSig: '', fired: NONE_FIRED, ruleA: undefined };
       chain.scratch.policy = s;
     }
     return s;
