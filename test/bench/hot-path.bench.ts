@@ -221,6 +221,9 @@ console.log('');
 // cancels the machine's speed drift better than a ratio of medians.
 const costs = whole.map((w, i) => 1 - withPolicies[i] / w).sort((a, b) => a - b);
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+// Rounds alternate which run goes first; the second run of a pair pays for the first one's garbage.
+const byOrder = (first: 'plain' | 'governed'): number[] => whole.map((w, i) => 1 - withPolicies[i] / w).filter((_, i) => (i % 2 === 0) === (first === 'plain'));
+console.log(`policy cost by order: plain first ${byOrder('plain').map(pct).join(' ')}; governed first ${byOrder('governed').map(pct).join(' ')}; order-balanced ${pct((median(byOrder('plain')) + median(byOrder('governed'))) / 2)}`);
 console.log(`policy evaluation cost, whole runs: ${pct(median(costs))} of hot-path throughput, median of ${costs.length} paired rounds (range ${pct(costs[0])}–${pct(costs[costs.length - 1])}; target ≤ 20%)`);
 const share = [...evaluateShare].sort((a, b) => a - b);
 console.log(`policy evaluation cost, timed inside the governed runs: ${pct(median(share))} of their time, median of ${share.length} (range ${pct(share[0])}–${pct(share[share.length - 1])}; excludes the GC its garbage causes)`);
