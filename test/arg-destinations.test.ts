@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type Destination, type DestinationKind, argDestinations } from '../src/arg-destinations.js';
+import { rng } from './helpers/rng.js';
 
 const URL_RE = /\bhttps?:\/\/([A-Za-z0-9.-]+\.[A-Za-z]{2,}|\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?/g;
 const EMAIL_RE = /\b[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b/g;
@@ -57,16 +58,6 @@ const VALUES = [
   'GB29 NWBK 6016 1331 9268 19', 'GB29NWBK60161331926819', 'ACC-123456', '12-34', '#deploys', 'random', '@alice', 'alice', 'bob@x.io',
   'evil.example', 'localhost', 'plain text', '', '   ', 'DE89370400440532013000', 'x'.repeat(3000) + ' https://late.example',
 ];
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('argDestinations', () => {
   it('agrees with testing every pattern on every string, on 3,000 generated argument objects', () => {

@@ -14,6 +14,7 @@ import { KeyFilter } from '../src/attribute-map.js';
 import { decodeTraceRequest, encodeExportResponse } from '../src/otlp-proto.js';
 import { OtlpDecodeError } from '../src/errors.js';
 import type { AttrValue } from '../src/span.js';
+import { rng } from './helpers/rng.js';
 
 // protobufjs types Long loosely; these are the static helpers of the 'long' package.
 const Long = protobuf.util.Long as unknown as { fromNumber(n: number): unknown; fromString(s: string, unsigned: boolean): unknown; fromValue(v: unknown): { toNumber(): number; toString(): string } };
@@ -24,16 +25,6 @@ const Response = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportT
 const WANTED = ['gen_ai.agent.id', 'url.full', 'http.request.method', 'server.port', 'gen_ai.tool.call.arguments', 'ratio', 'flag', 'tags', 'nested', 'blob', 'neg'];
 const OTHER = ['noise.a', 'noise.b', 'x', 'service.version'];
 const filter = new KeyFilter(WANTED);
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function bytes(r: () => number, n: number): Uint8Array {
   return Uint8Array.from({ length: n }, () => Math.floor(r() * 256));

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { liftVersion, templateOf } from '../src/url-template.js';
+import { rng } from './helpers/rng.js';
 
 const VERSION = /^(v\d+(\.\d+)*|\d{4}-\d{2}(-\d{2})?)$/i;
 const ID = /^(\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{12,}|[A-Za-z0-9_-]*\d[A-Za-z0-9_-]{5,}|[A-Z]{2}\d{2}[A-Z0-9]{10,30})$/i;
@@ -30,16 +31,6 @@ const SEGMENTS = [
   '123e4567-e89b-12d3-a456-426614174000', 'abcdefab-abcd-abcd-abcd-abcdefabcdef', 'user_12345x', 'ab1cdef', 'a1b', 'GB29NWBK60161331926819',
   'eyJhbGciOiJIUzI1NiJ9', 'eyJ', 'abcdefgh.ijklmnop', 'index.html', 'x'.repeat(65), 'y'.repeat(64), '{id}', '{ver}', 'hello-world', 'élan', 'a.b',
 ];
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('templateOf', () => {
   it('agrees with the split-and-test formulation on 5,000 generated paths', () => {
