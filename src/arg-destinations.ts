@@ -15,14 +15,15 @@ export interface Destination {
 
 const MAX_DESTINATIONS = 16;
 const MAX_STRING = 2048;
-const URL_RE = /\bhttps?:\/\/([A-Za-z0-9.-]+\.[A-Za-z]{2,}|\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?/g;
-const EMAIL_RE = /\b[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b/g;
-const IBAN_RE = /^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$/;
-const ACCOUNT_KEY = /(^|_)(iban|account|account_number|acct|destination_account|beneficiary)$/i;
-const CHANNEL_KEY = /(^|_)(channel|channel_id|channel_name|room)$/i;
-const USER_KEY = /(^|_)(user|username|recipient|assignee|to_user|handle)$/i;
-const DOMAIN_KEY = /(^|_)(domain|host|hostname)$/i;
-const DOMAIN_RE = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/;
+// Exported for the differential test of the scan (test/arg-destinations.test.ts).
+export const URL_RE = /\bhttps?:\/\/([A-Za-z0-9.-]+\.[A-Za-z]{2,}|\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?/g;
+export const EMAIL_RE = /\b[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b/g;
+export const IBAN_RE = /^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$/;
+export const ACCOUNT_KEY = /(^|_)(iban|account|account_number|acct|destination_account|beneficiary)$/i;
+export const CHANNEL_KEY = /(^|_)(channel|channel_id|channel_name|room)$/i;
+export const USER_KEY = /(^|_)(user|username|recipient|assignee|to_user|handle)$/i;
+export const DOMAIN_KEY = /(^|_)(domain|host|hostname)$/i;
+export const DOMAIN_RE = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/;
 
 /** Parse the arguments attribute (a JSON string or structured value) and list its destinations. */
 export function argDestinations(args: AttrValue | undefined): Destination[] {

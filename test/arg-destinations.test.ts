@@ -4,17 +4,11 @@
  * pattern on every string, on generated arguments of every destination kind.
  */
 import { describe, expect, it } from 'vitest';
-import { type Destination, type DestinationKind, argDestinations } from '../src/arg-destinations.js';
+import {
+  ACCOUNT_KEY, CHANNEL_KEY, DOMAIN_KEY, DOMAIN_RE, EMAIL_RE, IBAN_RE, URL_RE, USER_KEY, type Destination, type DestinationKind, argDestinations,
+} from '../src/arg-destinations.js';
 import { rng } from './helpers/rng.js';
 
-const URL_RE = /\bhttps?:\/\/([A-Za-z0-9.-]+\.[A-Za-z]{2,}|\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?/g;
-const EMAIL_RE = /\b[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b/g;
-const IBAN_RE = /^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$/;
-const ACCOUNT_KEY = /(^|_)(iban|account|account_number|acct|destination_account|beneficiary)$/i;
-const CHANNEL_KEY = /(^|_)(channel|channel_id|channel_name|room)$/i;
-const USER_KEY = /(^|_)(user|username|recipient|assignee|to_user|handle)$/i;
-const DOMAIN_KEY = /(^|_)(domain|host|hostname)$/i;
-const DOMAIN_RE = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/;
 
 /** Every pattern on every string (the formulation the prefilters replaced), same walk and bounds. */
 function reference(value: unknown): Destination[] {
