@@ -294,6 +294,8 @@ export class KafkaDetect {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       clearInterval(this.timer);
+      // Paused: no refetching of batches refused while draining; still in the group to commit.
+      this.consumer.pause([{ topic: this.options.calls }]);
       await this.drain.close();
       await this.commit().catch(() => undefined);
       await this.consumer.disconnect();

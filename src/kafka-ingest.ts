@@ -30,7 +30,7 @@ const SEND_BYTES = 2 << 20;
 /** One record carries at most this much of one agent's calls. */
 const RECORD_BYTES = 256 << 10;
 
-export interface IngestCounters { records: number; spans: number; calls: number; closes: number; deadLettered: number; produceErrors: number; commits: number; commitErrors: number; lastError?: string }
+export interface IngestCounters { records: number; spans: number; calls: number; closes: number; deadLettered: number; produceErrors: number; commits: number; commitErrors: number; rebalances: number; lastError?: string }
 
 export interface IngestOptions {
   groupId: string;
@@ -121,7 +121,7 @@ export function callRecords(push: (m: { key: string; value: string }, close: boo
 }
 
 export class KafkaIngest {
-  readonly counters: IngestCounters = { records: 0, spans: 0, calls: 0, closes: 0, deadLettered: 0, produceErrors: 0, commits: 0, commitErrors: 0 };
+  readonly counters: IngestCounters = { records: 0, spans: 0, calls: 0, closes: 0, deadLettered: 0, produceErrors: 0, commits: 0, commitErrors: 0, rebalances: 0 };
   private readonly norm: Normalizer;
   private readonly assembler: ChainAssembler;
   private readonly consumer: Consumer;
@@ -167,6 +167,7 @@ export class KafkaIngest {
     await this.consumer.connect();
     // A partition that moved to another ingest worker no longer holds our event time back.
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      this.counters.rebalances++;
       const mine = new Set(e.payload.memberAssignment[this.topics.spans] ?? []);
       for (const p of [...this.partitions.keys()]) if (!mine.has(p)) this.partitions.delete(p);
       for (const p of [...this.next.keys()]) if (!mine.has(p)) this.next.delete(p);
@@ -317,6 +318,9 @@ export class KafkaIngest {
     this.stopping ??= (async () => {
       clearInterval(this.timer);
       clearInterval(this.commitTimer);
+      // Paused, the consumer stops fetching (batches refused while draining would be fetched again
+      // and again); it stays in the group, so the last commit below still goes through.
+      this.consumer.pause([{ topic: this.topics.spans }]);
       await this.drain.close();
       this.assembler.flush();
       await this.commit().catch(() => undefined);
