@@ -49,29 +49,33 @@ const LZ4_BLOCK = 4 << 20;
  * magic, FLG (version 01, block independence), BD (4 MB blocks), header checksum, blocks, end mark.
  */
 export function lz4Frame(lz4: Lz4Js, xxh32: { hash(seed: number, src: Uint8Array, index: number, length: number): number }, src: Buffer): Buffer {
-  const out = Buffer.alloc(7 + lz4.compressBound(src.length) + 4 * (Math.ceil(src.length / LZ4_BLOCK) + 2));
+  // Not zero-filled: only the bytes written are returned. Blocks compress straight into it.
+  const out = Buffer.allocUnsafe(7 + lz4.compressBound(src.length) + 4 * (Math.ceil(src.length / LZ4_BLOCK) + 2));
   out.writeUInt32LE(0x184d2204, 0);
   out[4] = 0x40 | 0x20;
   out[5] = 7 << 4;
   out[6] = (xxh32.hash(0, out, 4, 2) >> 8) & 0xff;
   let pos = 7;
-  const block = Buffer.alloc(lz4.compressBound(Math.min(src.length, LZ4_BLOCK)) + 16);
   for (let i = 0; i < src.length; i += LZ4_BLOCK) {
     const size = Math.min(LZ4_BLOCK, src.length - i);
-    const n = lz4.compressBlock(src, block, i, size, new Uint32Array(1 << 16));
+    // Independent blocks: the hash table starts empty for each.
+    hashTable.fill(0);
+    const n = lz4.compressBlock(src, out.subarray(pos + 4), i, size, hashTable);
     if (n === 0 || n >= size) {
       out.writeUInt32LE((0x80000000 | size) >>> 0, pos);
       src.copy(out, pos + 4, i, i + size);
       pos += 4 + size;
     } else {
       out.writeUInt32LE(n, pos);
-      block.copy(out, pos + 4, 0, n);
       pos += 4 + n;
     }
   }
   out.writeUInt32LE(0, pos);
   return out.subarray(0, pos + 4);
 }
+
+/** lz4js's match table, reused across blocks and frames (cleared for each block). */
+const hashTable = new Uint32Array(1 << 16);
 
 export function registerKafkaCodecs(): void {
   if (registered) return;
