@@ -30,7 +30,7 @@ const SEND_BYTES = 2 << 20;
 /** One record carries at most this much of one agent's calls. */
 const RECORD_BYTES = 256 << 10;
 
-export interface IngestCounters { records: number; spans: number; calls: number; closes: number; deadLettered: number; produceErrors: number; commits: number; commitErrors: number; rebalances: number; lastError?: string }
+export interface IngestCounters { records: number; spans: number; calls: number; closes: number; deadLettered: number; produceErrors: number; commits: number; commitErrors: number; rebalances: number; lastRebalanceAt?: string; lastError?: string }
 
 export interface IngestOptions {
   groupId: string;
@@ -168,6 +168,7 @@ export class KafkaIngest {
     // A partition that moved to another ingest worker no longer holds our event time back.
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       this.counters.rebalances++;
+      this.counters.lastRebalanceAt = new Date().toISOString();
       const mine = new Set(e.payload.memberAssignment[this.topics.spans] ?? []);
       for (const p of [...this.partitions.keys()]) if (!mine.has(p)) this.partitions.delete(p);
       for (const p of [...this.next.keys()]) if (!mine.has(p)) this.next.delete(p);
