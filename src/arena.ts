@@ -4,6 +4,7 @@
  * typed array, an ArrayBuffer and a backing-store allocation each (~200 bytes of overhead per
  * table, more than the entries of a typical agent). Blocks never span chunks.
  */
+import { pushTo } from './multimap.js';
 const CHUNK_WORDS = 1 << 18; // 1 MiB chunks
 
 export interface Block {
@@ -44,11 +45,8 @@ export class Arena {
 
   release(block: Block): void {
     this.liveWords -= block.words;
-    const list = this.free.get(block.words);
-    if (list) list.push(block);
-    else this.free.set(block.words, [block]);
+    pushTo(this.free, block.words, block);
   }
-
 }
 
 /** The process-wide arena used by baselines. */

@@ -18,6 +18,7 @@
 import type { AgentCall, AgentIdentity } from './agent-call.js';
 import type { Normalizer, SpanRole } from './normalize.js';
 import { Attrs, type RawSpan } from './span.js';
+import { pushTo } from './multimap.js';
 
 export interface ChainConfig {
   reorderToleranceMs: number;
@@ -223,9 +224,7 @@ export class ChainAssembler {
       if (buf.roles.get(span.parentSpanId) === 'tool' && buf.released.has(span.parentSpanId)) {
         buf.pending.push(span); // a late child of an already released tool: a call of its own
       } else {
-        const list = buf.children.get(span.parentSpanId);
-        if (list) list.push(span);
-        else buf.children.set(span.parentSpanId, [span]);
+        pushTo(buf.children, span.parentSpanId, span);
         buf.pending.push(span);
       }
     }
@@ -313,25 +312,20 @@ export class ChainAssembler {
       if (chain === undefined || !agents.has(chain.agent.id)) continue;
       const item: OpenChain = { chain, firstEnd: buf.firstEnd, lastEnd: buf.lastEnd };
       if (buf.startedAt !== undefined) item.startedAt = buf.startedAt;
-      const list = out.get(chain.agent.id);
-      if (list) list.push(item);
-      else out.set(chain.agent.id, [item]);
+      pushTo(out, chain.agent.id, item);
     }
     return out;
   }
 
   /**
-   * The recently closed traces of these agents (a trace that resumes later keeps its chain's
-   * start: delegation that outlives its task), grouped by agent.
+   * The recently closed traces of these agents, grouped by agent: a trace that resumes later
+   * keeps its chain's start (delegation that outlives its task), and a call read again is known.
    */
   closedOf(agents: Set<string>): Map<string, ClosedTrace[]> {
     const out = new Map<string, ClosedTrace[]>();
     for (const [traceId, c] of this.closed) {
       if (!agents.has(c.identity.id)) continue;
-      const item: ClosedTrace = { traceId, ...c };
-      const list = out.get(c.identity.id);
-      if (list) list.push(item);
-      else out.set(c.identity.id, [item]);
+      pushTo(out, c.identity.id, { traceId, ...c });
     }
     return out;
   }

@@ -12,6 +12,7 @@ import { peerGroup } from './agent-call.js';
 import { type Alert, AlertRollup, type RollupWindow, buildAlert } from './alerts.js';
 import { type Chain, ChainAssembler, type ChainConfig, type ClosedTrace, type OpenChain, defaultChainConfig } from './chains.js';
 import { Interner } from './intern.js';
+import { pushTo } from './multimap.js';
 import { type NormalizeConfig, Normalizer, defaultNormalizeConfig } from './normalize.js';
 import { type Severity, combine, severityOf, severityRank } from './severity.js';
 import type { RawSpan } from './span.js';
@@ -504,10 +505,7 @@ export class Engine {
     const rollups = this.rollup.windowsOf(ids);
     const quarantine = new Map<string, Quarantined[]>();
     for (const q of this.quarantine.values()) {
-      if (!ids.has(q.agentId)) continue;
-      const list = quarantine.get(q.agentId);
-      if (list) list.push(q);
-      else quarantine.set(q.agentId, [q]);
+      if (ids.has(q.agentId)) pushTo(quarantine, q.agentId, q);
     }
     const out = new Map<string, AgentRecord>();
     for (const id of ids) {
@@ -555,7 +553,7 @@ export interface AgentRecord {
   version: number;
   agent: AgentJson;
   chains: OpenChain[];
-  /** Recently closed traces, so that one resuming keeps its chain's start. */
+  /** Recently closed traces: one resuming keeps its chain's start; a call read again is dropped. */
   closed: ClosedTrace[];
   rollups: RollupWindow[];
   quarantine: Quarantined[];

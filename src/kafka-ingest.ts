@@ -17,6 +17,7 @@ import { ChainAssembler, type ChainListener } from './chains.js';
 import { registerKafkaCodecs } from './kafka-codecs.js';
 import { BatchDrain } from './kafka-changelog.js';
 import { readMetadata } from './kafka-lag.js';
+import { pushTo } from './multimap.js';
 import type { EngineConfig } from './engine.js';
 import type { KafkaTopics } from './kafka-config.js';
 import { ChainwatchError } from './errors.js';
@@ -84,9 +85,7 @@ class AgentBatches {
   private readonly pending = new Map<string, string[]>();
 
   add(agent: string, item: string): void {
-    const items = this.pending.get(agent);
-    if (items === undefined) this.pending.set(agent, [item]);
-    else items.push(item);
+    pushTo(this.pending, agent, item);
   }
 
   get size(): number {
