@@ -5,6 +5,7 @@
  * table, more than the entries of a typical agent). Blocks never span chunks.
  */
 import { pushTo } from './multimap.js';
+
 const CHUNK_WORDS = 1 << 18; // 1 MiB chunks
 
 export interface Block {

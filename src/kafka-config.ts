@@ -1,4 +1,4 @@
-/** Where the Kafka stages read and write, and how the detect group behaves. */
+/** Where the Kafka stages read and write, and how their consumer groups behave. */
 export interface KafkaTopics { spans: string; calls: string; dlq: string }
 export const defaultKafkaTopics: KafkaTopics = { spans: 'otlp_spans', calls: 'chainwatch_calls', dlq: 'otlp_spans_dlq' };
 
@@ -8,7 +8,7 @@ export interface KafkaConfig {
   /** Consumer group prefix: `<group>-ingest`, `<group>-detect`. */
   group: string;
   sessionTimeoutMs: number;
-  /** Detect: how often agents' state goes to the changelog and offsets are committed. */
+  /** How often both stages commit: detect writes its agents' state to the changelog first; ingest holds back for open traces. */
   commitIntervalMs: number;
   /** Partitions of the calls topic when we create it. */
   callsPartitions: number;

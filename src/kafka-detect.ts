@@ -4,9 +4,8 @@
  *
  * State moves with the partitions. Every commit interval, the whole state of every agent touched
  * since the last commit (Engine.exportAgents: baseline, open and recently closed chains, rollup
- * windows, quarantined chains) goes to a
- * compacted changelog topic, keyed by agent id, into the same partition number as the calls it
- * came from, stamped with the offset of the last call applied. When a partition is assigned, its
+ * windows, quarantined chains) goes to a compacted changelog topic, keyed by agent id, into the
+ * same partition number as the calls it came from, stamped with the offset of the last call applied. When a partition is assigned, its
  * changelog partition is read back and its agents adopted; when one is taken away, its agents
  * fall back to their learned baseline. Each commit, in this order: alerts and revocations durable
  * (`durable()`), changelog acknowledged, offsets committed. A worker killed between any two steps
@@ -20,7 +19,8 @@ import type { AgentCall } from './agent-call.js';
 import type { AgentJson, AgentRecord, Engine } from './engine.js';
 import { parseWithSets, stringifyWithSets } from './json-sets.js';
 import { registerKafkaCodecs } from './kafka-codecs.js';
-import { BatchDrain, changelogEnds, readChangelog } from './kafka-changelog.js';
+import { changelogEnds, readChangelog } from './kafka-changelog.js';
+import { BatchDrain } from './kafka-drain.js';
 import type { CallItem, CallRecord } from './kafka-ingest.js';
 
 export interface DetectCounters {

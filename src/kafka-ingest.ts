@@ -15,7 +15,7 @@
 import { CompressionTypes, type Consumer, type Kafka, type Message, type Producer } from 'kafkajs';
 import { ChainAssembler, type ChainListener } from './chains.js';
 import { registerKafkaCodecs } from './kafka-codecs.js';
-import { BatchDrain } from './kafka-changelog.js';
+import { BatchDrain } from './kafka-drain.js';
 import { readMetadata } from './kafka-lag.js';
 import { pushTo } from './multimap.js';
 import type { EngineConfig } from './engine.js';

@@ -1,8 +1,9 @@
 /**
  * Consumer lag of one stage: per partition, the topic's end offset minus the group's committed
  * offset (a partition never committed counts from its start), or minus the read position an
- * ingest commit records in its metadata when its offset is held back for open traces. Sampled on an interval with the
- * admin API — the number an autoscaler on lag reads (chainwatch_kafka_consumer_lag).
+ * ingest commit records in its metadata when its offset is held back for open traces. Sampled on
+ * an interval with the admin API — the number an autoscaler on lag reads
+ * (chainwatch_kafka_consumer_lag).
  */
 import type { Admin, Kafka } from 'kafkajs';
 

@@ -105,8 +105,11 @@ export class Service {
   detect?: KafkaDetect;
   /** Consumer lag per running Kafka stage. */
   readonly lag = new Map<'ingest' | 'detect', LagProbe>();
+  /** The engine settings as given (a Kafka detect worker's engine runs with chains' idle timeout off). */
+  private readonly engineConfig: EngineConfig;
 
   constructor(readonly options: ServiceOptions) {
+    this.engineConfig = options.engine ?? defaultEngineConfig;
     this.store = new StateStore(options.stateDir);
     this.writer = new AlertWriter(options.alertsFile ?? this.store.alertsPath, options.out, !options.pretty);
     const storeConfig = options.store ?? defaultStoreConfig;
@@ -119,7 +122,7 @@ export class Service {
       for (const s of this.sinks) s.offer(a);
       options.onAlert?.(a);
     };
-    const engineConfig = options.engine ?? defaultEngineConfig;
+    const engineConfig = this.engineConfig;
     // Fed by the Kafka detect stage, chains close only when the ingest stage says so (a close record
     // in the agent's partition, never lost: acknowledged by all replicas, ordered). No idle timeout
     // of our own: a worker's event time is the latest of all its partitions, and one partition read
@@ -220,21 +223,23 @@ export class Service {
     if (k) {
       registerKafkaCodecs();
       const kafka = new Kafka({ clientId: 'chainwatch', brokers: k.brokers, logLevel: logLevel.NOTHING });
+      const engineConfig = this.engineConfig;
       const groupId = `${k.group}-detect`;
+      const ingestGroup = `${k.group}-ingest`;
       const changelog = changelogTopic(groupId);
       await ensureTopics(kafka, k.topics, { callsPartitions: k.callsPartitions, changelog });
       if (k.stages.includes('detect')) {
         // A detect worker owns some agents only: what spans agents (peers, credential owners) is read-only.
         this.engine.sharedFrozen = true;
-        this.detect = new KafkaDetect(kafka, this.engine, { groupId, calls: k.topics.calls, changelog, sessionTimeoutMs: k.sessionTimeoutMs, commitIntervalMs: k.commitIntervalMs, staleChainMs: (this.options.engine ?? defaultEngineConfig).chains.idleTimeoutMs * 10 }, () => this.durable(), () => (this.lastArrival = Date.now()));
+        this.detect = new KafkaDetect(kafka, this.engine, { groupId, calls: k.topics.calls, changelog, sessionTimeoutMs: k.sessionTimeoutMs, commitIntervalMs: k.commitIntervalMs, staleChainMs: engineConfig.chains.idleTimeoutMs * 10 }, () => this.durable(), () => (this.lastArrival = Date.now()));
         await this.detect.start();
       }
       if (k.stages.includes('ingest')) {
-        this.ingest = new KafkaIngest(kafka, k.topics, this.options.engine ?? defaultEngineConfig, { groupId: `${k.group}-ingest`, sessionTimeoutMs: k.sessionTimeoutMs, commitIntervalMs: k.commitIntervalMs, maxHoldMs: 2 * (this.options.engine ?? defaultEngineConfig).chains.idleTimeoutMs });
+        this.ingest = new KafkaIngest(kafka, k.topics, engineConfig, { groupId: ingestGroup, sessionTimeoutMs: k.sessionTimeoutMs, commitIntervalMs: k.commitIntervalMs, maxHoldMs: 2 * engineConfig.chains.idleTimeoutMs });
         await this.ingest.start();
       }
       if (this.detect) this.lag.set('detect', new LagProbe(kafka, groupId, k.topics.calls));
-      if (this.ingest) this.lag.set('ingest', new LagProbe(kafka, `${k.group}-ingest`, k.topics.spans));
+      if (this.ingest) this.lag.set('ingest', new LagProbe(kafka, ingestGroup, k.topics.spans));
       for (const probe of this.lag.values()) await probe.start();
     }
     const address = await this.receiver.listen();
