@@ -70,6 +70,9 @@ export class KafkaDetect {
   private dirty = new Map<number, Set<string>>();
   private dirtyCount = 0;
   private next = new Map<number, number>();
+  /** Held partitions whose last batch did not reach the partition's end. */
+  private readonly behind = new Set<number>();
+  private lastCommitAt = 0;
   private committing: Promise<void> = Promise.resolve();
   private restoring: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -132,7 +135,12 @@ export class KafkaDetect {
     if (last === undefined) return;
     resolveOffset(last);
     this.next.set(batch.partition, Number(last) + 1);
-    if (this.dirtyCount >= MAX_DIRTY_AGENTS) await this.commit();
+    if (Number(last) + 1 >= Number(batch.highWatermark)) this.behind.delete(batch.partition);
+    else this.behind.add(batch.partition);
+    // Caught up everywhere: nothing more is waiting, so make it durable now rather than at the
+    // next tick (at most a few times per interval; a busy stream commits on the interval).
+    const idle = this.behind.size === 0 && Date.now() - this.lastCommitAt >= this.options.commitIntervalMs / 4;
+    if (this.dirtyCount >= MAX_DIRTY_AGENTS || idle) await this.commit();
     // A batch returns only once no commit is in flight: the group rejoins after batches
     // return, so a commit never writes state for partitions that have moved on.
     await this.committing;
@@ -147,6 +155,7 @@ export class KafkaDetect {
    */
   commit(): Promise<void> {
     const run = this.committing.then(async () => {
+      this.lastCommitAt = Date.now();
       this.closeStale();
       if (this.next.size === 0 && this.dirtyCount === 0) return;
       const dirty = this.dirty;
@@ -219,6 +228,7 @@ export class KafkaDetect {
     // Not ours to write any more: the next owner re-reads from the last commit.
     this.dirty.delete(p);
     this.next.delete(p);
+    this.behind.delete(p);
     for (const [agent, q] of this.partitionOf) if (q === p) this.reset(agent);
   }
 

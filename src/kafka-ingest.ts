@@ -30,6 +30,12 @@ import type { RawSpan } from './span.js';
 const SEND_BYTES = 2 << 20;
 /** One record carries at most this much of one agent's calls. */
 const RECORD_BYTES = 256 << 10;
+/**
+ * Output built but not yet acknowledged beyond which a batch waits for the broker: below it,
+ * sends overlap with decoding (the detect stage starts on the first calls while ingest is still
+ * reading), above it the consumer slows to the broker's pace instead of growing memory.
+ */
+const MAX_UNACKED_BYTES = 16 << 20;
 
 export interface IngestCounters { records: number; spans: number; calls: number; closes: number; deadLettered: number; produceErrors: number; commits: number; commitErrors: number; rebalances: number; lastRebalanceAt?: string; lastError?: string }
 
@@ -83,9 +89,12 @@ export class HoldLimit {
 /** Events gathered per agent, then written as one `batch` record per agent (split when large). */
 class AgentBatches {
   private readonly pending = new Map<string, string[]>();
+  /** Characters gathered since the last drain. */
+  bytes = 0;
 
   add(agent: string, item: string): void {
     pushTo(this.pending, agent, item);
+    this.bytes += item.length;
   }
 
   get size(): number {
@@ -107,6 +116,7 @@ class AgentBatches {
       }
     }
     this.pending.clear();
+    this.bytes = 0;
     return out;
   }
 }
@@ -139,6 +149,8 @@ export class KafkaIngest {
   private lastRecord = Date.now();
   private lastTick = Date.now();
   private sending: Promise<void> = Promise.resolve();
+  /** Characters handed to send and not yet acknowledged. */
+  private unacked = 0;
   private stopping: Promise<void> | undefined;
   /** Per partition of the spans topic: latest span end read, and whether it is read to its end. */
   private readonly partitions = new Map<number, { maxEnd: number; caughtUp: boolean }>();
@@ -197,11 +209,23 @@ export class KafkaIngest {
             });
           }
           last = m.offset;
+          // Calls leave as they are built, not when the whole fetch (megabytes) is decoded, and
+          // the event loop gets a turn to send them: the detect stage works while we read. A
+          // failed send keeps its records for the next one (and a commit waits for all of them).
+          if (this.batches.bytes >= SEND_BYTES) {
+            this.send([]).catch(() => undefined);
+            await new Promise((r) => setImmediate(r));
+          }
         }
         this.lastRecord = Date.now();
         const read = this.partitions.get(batch.partition);
         if (read && last !== undefined) read.caughtUp = Number(last) + 1 >= Number(batch.highWatermark);
-        await this.send(dead);
+        // Dead letters are waited for (a failed send of them fails the batch, which is read
+        // again); calls only when too much is unacknowledged. Offsets move on either way: a
+        // commit sends and waits for everything built before it.
+        const sent = this.send(dead);
+        if (dead.length || this.unacked > MAX_UNACKED_BYTES) await sent;
+        else sent.catch(() => undefined);
         if (last !== undefined) {
           resolveOffset(last);
           this.next.set(batch.partition, Number(last) + 1);
@@ -289,19 +313,27 @@ export class KafkaIngest {
   private send(dead: Message[]): Promise<void> {
     const out = this.out.concat(this.batches.drain());
     this.out = [];
+    let size = 0;
+    for (const m of out) size += (m.value as string).length;
+    this.unacked += size;
     const next = this.sending.then(async () => {
       let i = 0;
       try {
         while (i < out.length) {
           let j = i;
-          for (let bytes = 0; j < out.length && (j === i || bytes < SEND_BYTES); j++) bytes += (out[j].value as string).length;
+          let bytes = 0;
+          for (; j < out.length && (j === i || bytes < SEND_BYTES); j++) bytes += (out[j].value as string).length;
           await this.producer.send({ topic: this.topics.calls, messages: out.slice(i, j), acks: -1, compression: CompressionTypes.LZ4 });
+          this.unacked -= bytes;
+          size -= bytes;
           i = j;
         }
         if (dead.length) await this.producer.send({ topic: this.topics.dlq, messages: dead, acks: -1 });
       } catch (err) {
         this.counters.produceErrors++;
         this.counters.lastError = (err as Error).message;
+        // Back in the queue: counted again when next handed to send.
+        this.unacked -= size;
         this.out = out.slice(i).concat(this.out);
         throw err;
       }

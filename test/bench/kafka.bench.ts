@@ -9,6 +9,7 @@
  * Profiling: CHAINWATCH_BENCH_PROFILE=FILE writes this process's (ingest) CPU profile of the timed
  * window; CHAINWATCH_BENCH_DETECT_ARGS passes node flags to the detect process (e.g. --cpu-prof);
  * CHAINWATCH_BENCH_DETECT_CONFIG adds YAML lines to its config (e.g. 'store: { record_calls: false }').
+ * CHAINWATCH_BENCH_TRACE=1 prints both stages' progress every 250 ms (where the time goes between them).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -119,6 +120,7 @@ async function main(): Promise<void> {
         profiler.post('Profiler.enable');
         profiler.post('Profiler.start');
       }
+      const trace = process.env.CHAINWATCH_BENCH_TRACE ? setInterval(() => void detectStatus().then((d) => process.stderr.write(`${Math.round(performance.now() - t0)} ms: ingest records ${ingest().records} calls ${ingest().calls}; detect calls ${d.kafka.detect.calls} commits ${d.kafka.detect.commits}\n`)), 250) : undefined;
       while (ingest().records < bufs.length) await new Promise((r) => setTimeout(r, 20));
       // Every span consumed: stopping ingest closes the chains still open and produces the rest.
       await service.stop();
@@ -130,6 +132,7 @@ async function main(): Promise<void> {
       };
       await waitFor(caughtUp, 20);
       const tDetect = performance.now();
+      clearInterval(trace);
       if (profiler) {
         profiler.post('Profiler.stop', (_err, { profile }) => writeFileSync(process.env.CHAINWATCH_BENCH_PROFILE!, JSON.stringify(profile)));
         profiler.disconnect();
