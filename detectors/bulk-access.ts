@@ -9,10 +9,15 @@
  *
  * Cost: one Set insert per call; ~60 bytes per agent plus the open chain's set.
  */
+import type { AgentCall } from '../src/agent-call.js';
 import { DecayedStats } from '../src/decayed-stats.js';
 import { type CallContext, type ChainContext, type Detector, type Finding, clamp, scratch } from './types.js';
 
 const MAX_TRACKED = 10_000;
+
+const newScratch = (call: AgentCall): { seen: Set<string>; fired: boolean; first: string } => ({ seen: new Set<string>(), fired: false, first: call.spanId });
+/** Reused by learnChain (one chain at a time). */
+const distinct = new Set<string>();
 
 export function bulkAccess(minResources = 25): Detector<DecayedStats> {
   const limitOf = (s: DecayedStats): number =>
@@ -24,7 +29,7 @@ export function bulkAccess(minResources = 25): Detector<DecayedStats> {
 
     scoreCall(ctx: CallContext, stats): Finding | undefined {
       const { call, chain } = ctx;
-      const s = scratch(chain, 'bulk-access', () => ({ seen: new Set<string>(), fired: false, first: call.spanId }));
+      const s = scratch(chain, 'bulk-access', newScratch, call);
       if (s.seen.size < MAX_TRACKED) s.seen.add(call.resource);
       const limit = limitOf(stats);
       if (s.fired || s.seen.size <= limit) return undefined;
@@ -39,8 +44,10 @@ export function bulkAccess(minResources = 25): Detector<DecayedStats> {
     },
 
     learnChain(ctx: ChainContext, stats) {
-      const distinct = new Set(ctx.chain.calls.map((c) => c.resource)).size;
-      stats.add(Math.log(Math.max(distinct, 1)));
+      for (const c of ctx.chain.calls) distinct.add(c.resource);
+      const n = distinct.size;
+      distinct.clear();
+      stats.add(Math.log(Math.max(n, 1)));
     },
 
     snapshot: (s) => s.toJSON(),

@@ -20,8 +20,21 @@ export interface ShapeState {
   novelty: number[];
 }
 
+/** The last chain hashed: scoring and then learning a closed chain hash it once. */
+let lastChain: Chain | undefined;
+let lastCount = 0;
+let lastShape = 0;
+
 /** Hash of the chain's distinct actions in first-use order. */
 export function shapeOf(chain: Chain): number {
+  if (chain === lastChain && chain.callCount === lastCount) return lastShape;
+  lastChain = chain;
+  lastCount = chain.callCount;
+  lastShape = hashShape(chain);
+  return lastShape;
+}
+
+function hashShape(chain: Chain): number {
   const seen = new Set<string>();
   let h = 0x811c9dc5;
   for (const call of chain.calls) {
@@ -43,7 +56,7 @@ export function chainShape(settings: DetectorSettings, minChains = 30): Detector
     scoreChain(ctx: ChainContext, state): Finding | undefined {
       const { chain, agent } = ctx;
       if (state.length.n < minChains) return undefined;
-      const spanIds = chain.calls.slice(0, 5).map((c) => c.spanId);
+      const spanIds = (): string[] => chain.calls.slice(0, 5).map((c) => c.spanId);
       const len = chain.callCount;
       const z = state.length.z(Math.log(len + 1), 0.25);
       const typical = Math.round(Math.exp(state.length.mean) - 1);
@@ -52,7 +65,7 @@ export function chainShape(settings: DetectorSettings, minChains = 30): Detector
           detector: 'chain-shape', score: clamp(0.3 + 0.08 * (z - 3.5), 0.3, 0.7), signature: 'chain-length',
           title: 'Unusually long chain',
           reason: `chain of ${len} calls; ${agent.id}'s chains have ~${typical} (z=${z.toFixed(1)} on log scale, max ${Math.round(Math.exp(state.length.max) - 1)})`,
-          expected: `about ${typical} calls per chain`, observed: `${len} calls`, spanIds,
+          expected: `about ${typical} calls per chain`, observed: `${len} calls`, spanIds: spanIds(),
         };
       }
       const shape = shapeOf(chain);
@@ -62,7 +75,7 @@ export function chainShape(settings: DetectorSettings, minChains = 30): Detector
           detector: 'chain-shape', score: 0.3, signature: `chain-shape:${shape}`,
           title: 'New kind of chain',
           reason: `${agent.id} ran a sequence of actions never seen together before (${actions.slice(0, 4).join(' → ')}${actions.length > 4 ? ' …' : ''}); ${(Novelty.rate(state.novelty) * 100).toFixed(0)}% of its chains are new shapes`,
-          expected: `one of ${state.shapes.size} known chain shapes`, observed: `${actions.length} distinct actions`, spanIds,
+          expected: `one of ${state.shapes.size} known chain shapes`, observed: `${actions.length} distinct actions`, spanIds: spanIds(),
         };
       }
       return undefined;

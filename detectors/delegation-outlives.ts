@@ -13,6 +13,8 @@
 import { DecayedStats } from '../src/decayed-stats.js';
 import { type CallContext, type ChainContext, type Detector, type Finding, scratch } from './types.js';
 
+const newScratch = (): { fired: boolean } => ({ fired: false });
+
 export function delegationOutlives(minMs = 15 * 60_000): Detector<DecayedStats> {
   const limitOf = (s: DecayedStats): number => Math.max(minMs, 4 * Math.exp(s.max), Math.exp(s.mean + 4 * Math.max(s.sd, 0.3)));
   return {
@@ -23,7 +25,7 @@ export function delegationOutlives(minMs = 15 * 60_000): Detector<DecayedStats> 
     scoreCall(ctx: CallContext, stats): Finding | undefined {
       const { call, chain } = ctx;
       if (stats.n < 10) return undefined;
-      const s = scratch(chain, 'delegation-outlives', () => ({ fired: false }));
+      const s = scratch(chain, 'delegation-outlives', newScratch);
       const elapsed = call.time - chain.startTime;
       const limit = limitOf(stats);
       if (s.fired || elapsed <= limit) return undefined;

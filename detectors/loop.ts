@@ -8,6 +8,7 @@
  *
  * Cost: a string compare per call; ~60 bytes per agent.
  */
+import type { AgentCall } from '../src/agent-call.js';
 import { DecayedStats } from '../src/decayed-stats.js';
 import { type CallContext, type ChainContext, type Detector, type Finding, clamp, scratch } from './types.js';
 
@@ -19,6 +20,8 @@ interface LoopScratch {
   fired: boolean;
   first: string;
 }
+
+const newScratch = (call: AgentCall): LoopScratch => ({ last: '', last2: '', run: 0, cycle: 0, fired: false, first: call.spanId });
 
 export function loop(minRun = 12): Detector<DecayedStats> {
   const limitOf = (s: DecayedStats): number => Math.max(minRun, Math.ceil(3 * Math.exp(s.max)), Math.ceil(Math.exp(s.mean + 4 * Math.max(s.sd, 0.3))));
@@ -35,7 +38,7 @@ export function loop(minRun = 12): Detector<DecayedStats> {
 
     scoreCall(ctx: CallContext, stats): Finding | undefined {
       const { call, chain } = ctx;
-      const s = scratch<LoopScratch>(chain, 'loop', () => ({ last: '', last2: '', run: 0, cycle: 0, fired: false, first: call.spanId }));
+      const s = scratch(chain, 'loop', newScratch, call);
       if (call.action.signature !== s.last) s.first = call.spanId;
       track(s, call.action.signature);
       const reps = Math.max(s.run, Math.floor(s.cycle / 2) + 1);

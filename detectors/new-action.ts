@@ -41,6 +41,12 @@ function setVersion(s: ActionState, host: number, version: number): void {
 
 const MAX_HOSTS = 16;
 
+const known = (table: CountTable, id: number): boolean => id >= 0 && table.has(id);
+
+function history(ctx: CallContext, enforcing: boolean): string {
+  return enforcing ? `in ${historyDays(ctx.agent)} days of history (${ctx.agent.calls} calls)` : `by any of ${ctx.peers?.agents ?? 0} peers`;
+}
+
 
 export function newAction(settings: DetectorSettings, maxSize = 48): Detector<ActionState, CountTable> {
   return {
@@ -53,18 +59,18 @@ export function newAction(settings: DetectorSettings, maxSize = 48): Detector<Ac
       const { call, agent, intern } = ctx;
       const enforcing = agent.phase === 'enforcing';
       if (!enforcing && !(ctx.peersReady && peer)) return undefined;
-      const known = (id: number): boolean => id >= 0 && (enforcing ? state.actions.has(id) : peer!.has(id));
+      // Known by the agent (enforcing) or by its peers (learning); texts are built only for a finding.
+      const table = enforcing ? state.actions : peer!;
       const damping = enforcing ? Novelty.damping(state.novelty) : 1;
       if (0.5 * damping < MIN_FINDING && call.action.version === undefined) return undefined;
-      const history = enforcing ? `in ${historyDays(agent)} days of history (${agent.calls} calls)` : `by any of ${ctx.peers?.agents ?? 0} peers`;
       const tool = call.action.tool;
-      if (tool !== undefined && 0.5 * damping >= MIN_FINDING && !known(intern.kindPeek('tool', tool))) {
+      if (tool !== undefined && 0.5 * damping >= MIN_FINDING && !known(table, intern.kindPeek('tool', tool))) {
         return finding(`new-tool:${tool}`, 0.5 * damping, `New tool ${tool}`,
-          `tool ${tool} never used by ${agent.id} ${history}`, state, intern, call.spanId, `tool ${tool}`);
+          `tool ${tool} never used by ${agent.id} ${history(ctx, enforcing)}`, state, intern, call.spanId, `tool ${tool}`);
       }
-      if (0.45 * damping >= MIN_FINDING && !known(intern.peek(call.action.signature))) {
+      if (0.45 * damping >= MIN_FINDING && !known(table, intern.peek(call.action.signature))) {
         return finding(`new-action:${call.action.signature}`, 0.45 * damping, `New action ${call.action.signature}`,
-          `${call.action.signature} never called by ${agent.id} ${history}`, state, intern, call.spanId, call.action.signature);
+          `${call.action.signature} never called by ${agent.id} ${history(ctx, enforcing)}`, state, intern, call.spanId, call.action.signature);
       }
       const version = call.action.version;
       if (enforcing && version !== undefined && call.host !== undefined) {

@@ -38,10 +38,6 @@ export function forEachDestination(call: AgentCall, fn: (kind: DestinationKind, 
   for (const d of call.destinations) if (d.kind !== 'email' && !(d.kind === 'host' && d.value === call.host)) fn(d.kind, d.value);
 }
 
-export function destinationKey(d: Destination): string {
-  return `${d.kind}:${d.value}`;
-}
-
 /** Whether the agent has sent calls to this destination before (used by chain rules). */
 export function knowsDestination(state: DestinationState | undefined, intern: Interner, d: Destination): boolean {
   if (state === undefined) return false;
@@ -61,14 +57,28 @@ export function newDestination(settings: DetectorSettings, maxSize = 48): Detect
       const enforcing = agent.phase === 'enforcing';
       if (!enforcing && !(ctx.peersReady && peer)) return undefined;
       let best: Finding | undefined;
-      for (const d of destinationKeys(call)) {
-        const id = intern.kindPeek(d.kind, d.value);
+      // The host, then argument destinations (as forEachDestination, without a closure per call).
+      const n = call.destinations.length;
+      for (let i = -1; i < n; i++) {
+        let kind: DestinationKind;
+        let value: string;
+        if (i < 0) {
+          if (call.host === undefined) continue;
+          kind = 'host';
+          value = call.host;
+        } else {
+          const d = call.destinations[i];
+          if (d.kind === 'email' || (d.kind === 'host' && d.value === call.host)) continue;
+          kind = d.kind;
+          value = d.value;
+        }
+        const id = intern.kindPeek(kind, value);
         if (id >= 0 && state.table.has(id)) continue;
         const peerCount = id >= 0 && peer ? Math.round(peer.count(id)) : 0;
         const peers = ctx.peers?.agents ?? 0;
         if (!enforcing && peerCount > 0) continue;
-        const external = d.kind === 'host' ? call.external : true;
-        let score = BASE[d.kind] * Novelty.damping(state.novelty, KINDS.indexOf(d.kind));
+        const external = kind === 'host' ? call.external : true;
+        let score = BASE[kind] * Novelty.damping(state.novelty, KINDS.indexOf(kind));
         if (peerCount > 0) score *= peerCount * 2 >= peers ? 0.3 : 0.5;
         if (external) score += 0.1;
         score = clamp(score, 0, 0.95);
@@ -79,11 +89,11 @@ export function newDestination(settings: DetectorSettings, maxSize = 48): Detect
         best = {
           detector: 'new-destination',
           score,
-          signature: `new-destination:${destinationKey(d)}`,
-          title: `New ${d.kind === 'host' ? 'destination' : d.kind} ${d.value}`,
-          reason: `${d.value} never seen for ${agent.id} ${history}; ${peerCount} of ${peers} peers`,
+          signature: `new-destination:${kind}:${value}`,
+          title: `New ${kind === 'host' ? 'destination' : kind} ${value}`,
+          reason: `${value} never seen for ${agent.id} ${history}; ${peerCount} of ${peers} peers`,
           expected: `one of ${state.table.size} known destinations (top: ${topNames(state.table, intern, 3)})`,
-          observed: `${call.action.signature} → ${d.kind} ${d.value}${external ? ' (external)' : ''}`,
+          observed: `${call.action.signature} → ${kind} ${value}${external ? ' (external)' : ''}`,
           spanIds: [call.spanId],
         };
       }

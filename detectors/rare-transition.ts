@@ -12,13 +12,15 @@
  * Cost: two small-table scans per call; ≤64 transitions, ≤ 1.5 KB per agent at the caps.
  */
 import { CountTable } from '../src/count-table.js';
-import { hashString, pairKey } from '../src/intern.js';
+import { pairKey } from '../src/intern.js';
 import { type CallContext, type ChainContext, type Detector, type DetectorSettings, type Finding, scratch } from './types.js';
 
 export interface TransitionState {
   from: CountTable;
   pairs: CountTable;
 }
+
+const newScratch = (): { prev: number; prevHash: number; prevSig: string; prevSpan: string } => ({ prev: -1, prevHash: 0, prevSig: '', prevSpan: '' });
 
 export function rareTransition(settings: DetectorSettings, minSupport = 20): Detector<TransitionState> {
   const maxFrom = 32;
@@ -30,9 +32,9 @@ export function rareTransition(settings: DetectorSettings, minSupport = 20): Det
 
     scoreCall(ctx: CallContext, state): Finding | undefined {
       const { call, chain, intern } = ctx;
-      const s = scratch(chain, 'rare-transition', () => ({ prev: -1, prevHash: 0, prevSig: '', prevSpan: '' }));
+      const s = scratch(chain, 'rare-transition', newScratch);
       const cur = intern.id(call.action.signature);
-      const curHash = hashString(call.action.signature);
+      const curHash = intern.hashOf(cur);
       const prev = s.prev;
       const prevHash = s.prevHash;
       const prevSig = s.prevSig;
@@ -65,7 +67,7 @@ export function rareTransition(settings: DetectorSettings, minSupport = 20): Det
       let prevHash = 0;
       for (const call of chain.calls) {
         const cur = intern.id(call.action.signature);
-        const curHash = hashString(call.action.signature);
+        const curHash = intern.hashOf(cur);
         if (prev >= 0 && prev !== cur) {
           state.from.add(prev, call.time);
           state.pairs.add(pairKey(prevHash, curHash), call.time);

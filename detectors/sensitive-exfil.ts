@@ -18,6 +18,8 @@ import { type CallContext, type Detector, type Finding } from './types.js';
 import { type DestinationState, destinationKeys, knowsDestination } from './new-destination.js';
 import { scratch } from './types.js';
 
+const newScratch = (): { read: string; readSig: string; fired: boolean } => ({ read: '', readSig: '', fired: false });
+
 export function sensitiveExfil(): Detector<null> {
   return {
     id: 'sensitive-exfil',
@@ -26,7 +28,7 @@ export function sensitiveExfil(): Detector<null> {
 
     scoreCall(ctx: CallContext): Finding | undefined {
       const { call, chain, intern } = ctx;
-      const s = scratch(chain, 'sensitive-exfil', () => ({ read: '', readSig: '', fired: false }));
+      const s = scratch(chain, 'sensitive-exfil', newScratch);
       if (call.sensitive && !call.action.write && s.read === '') {
         s.read = call.spanId;
         s.readSig = call.action.signature;

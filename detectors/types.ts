@@ -123,10 +123,11 @@ export function historyDays(agent: AgentState): number {
 }
 
 /** A per-chain scratch object owned by one detector. */
-export function scratch<T extends object>(chain: Chain, id: string, init: () => T): T {
+export function scratch<T extends object>(chain: Chain, id: string, init: (call: AgentCall) => T, call?: AgentCall): T {
   let s = chain.scratch[id] as T | undefined;
   if (s === undefined) {
-    s = init();
+    // `init` is a module-level function given the call: a closure here would be allocated per call.
+    s = init(call!);
     chain.scratch[id] = s;
   }
   return s;

@@ -72,6 +72,73 @@ function noteSource(buf: TraceBuffer, source: SpanSource): void {
 }
 
 const NO_SPANS: RawSpan[] = [];
+
+/** SpanRole codes in a span's flags, and the released bit. */
+const ROLE: Record<SpanRole, number> = { agent: 1, tool: 2, client: 3, model: 4, other: 5 };
+const ROLE_MASK = 7;
+const RELEASED = 8;
+/** Spans in a trace beyond which lookups by id go through a Map. */
+const INDEX_FROM = 32;
+/** Pending spans beyond which a pass groups clients by parent once instead of scanning per tool. */
+const GROUP_FROM = 64;
+
+/** Index of the span id in the trace, or -1. */
+function slotOf(buf: TraceBuffer, id: string): number {
+  if (buf.index !== undefined) return buf.index.get(id) ?? -1;
+  const ids = buf.ids;
+  for (let i = ids.length - 1; i >= 0; i--) if (ids[i] === id) return i;
+  return -1;
+}
+
+/** The flags of a span id (0 when not seen). */
+function flagsOf(buf: TraceBuffer, id: string): number {
+  const i = slotOf(buf, id);
+  return i < 0 ? 0 : buf.flags[i];
+}
+
+function markReleased(buf: TraceBuffer, id: string): void {
+  const i = slotOf(buf, id);
+  if (i >= 0) buf.flags[i] |= RELEASED;
+}
+
+const isReleased = (buf: TraceBuffer, id: string): boolean => (flagsOf(buf, id) & RELEASED) !== 0;
+
+/** Record a span's role (a span id seen again keeps its released bit, as before). */
+function setRole(buf: TraceBuffer, id: string, role: SpanRole): void {
+  const i = slotOf(buf, id);
+  if (i >= 0) {
+    buf.flags[i] = (buf.flags[i] & RELEASED) | ROLE[role];
+    return;
+  }
+  buf.ids.push(id);
+  buf.flags.push(ROLE[role]);
+  if (buf.index !== undefined) buf.index.set(id, buf.ids.length - 1);
+  else if (buf.ids.length > INDEX_FROM) buf.index = new Map(buf.ids.map((x, j) => [x, j]));
+}
+
+const isClient = (buf: TraceBuffer, span: RawSpan): boolean => (flagsOf(buf, span.spanId) & ROLE_MASK) === ROLE.client;
+
+/**
+ * The pending client children of `toolId`, in pending (start) order, during a release pass at
+ * index `at`: pending[0, kept) holds the spans kept so far, pending(at, end) those not yet visited.
+ */
+function pendingKids(buf: TraceBuffer, pending: RawSpan[], kept: number, at: number, toolId: string): RawSpan[] {
+  let kids: RawSpan[] | undefined;
+  for (let j = 0; j < pending.length; j++) {
+    if (j === kept) j = at + 1;
+    if (j >= pending.length) break;
+    const s = pending[j];
+    if (s.parentSpanId === toolId && isClient(buf, s)) (kids ??= []).push(s);
+  }
+  return kids ?? NO_SPANS;
+}
+
+/** Pending client spans by parent id, in pending order (large traces: one pass instead of a scan per tool). */
+function clientsByParent(buf: TraceBuffer, pending: RawSpan[]): Map<string, RawSpan[]> {
+  const out = new Map<string, RawSpan[]>();
+  for (const s of pending) if (isClient(buf, s)) pushTo(out, s.parentSpanId, s);
+  return out;
+}
 const byStart = (a: RawSpan, b: RawSpan): number => a.startMs - b.startMs;
 
 /** Spans mostly arrive in start order; checking is cheaper than sorting (which copies). */
@@ -86,10 +153,16 @@ interface TraceBuffer {
   resource: Attrs;
   principal?: string;
   conversation?: string;
-  roles: Map<string, SpanRole>;
+  /**
+   * The trace's spans by id, in arrival order, with their role and a released bit (SpanFlags).
+   * Traces are small, so a scan beats hashing each new 16-character id into per-trace Maps
+   * (three Maps per trace were a seventh of the hot path's time and much of its garbage); a
+   * trace past INDEX_FROM spans gets an index.
+   */
+  ids: string[];
+  flags: number[];
+  index?: Map<string, number>;
   pending: RawSpan[];
-  children: Map<string, RawSpan[]>;
-  released: Set<string>;
   firstEnd: number;
   lastEnd: number;
   done: boolean;
@@ -213,22 +286,16 @@ export class ChainAssembler {
     if (span.endMs > buf.lastEnd) buf.lastEnd = span.endMs;
     if (source !== undefined) noteSource(buf, source);
 
-    if (buf.roles.size >= this.config.maxSpansPerTrace) {
+    if (buf.ids.length >= this.config.maxSpansPerTrace) {
       this.droppedSpans++;
       return undefined;
     }
-    buf.roles.set(span.spanId, role);
+    setRole(buf, span.spanId, role);
     this.takeContext(buf, span, role);
-    if (role === 'tool') buf.pending.push(span);
-    else if (role === 'client') {
-      if (buf.roles.get(span.parentSpanId) === 'tool' && buf.released.has(span.parentSpanId)) {
-        buf.pending.push(span); // a late child of an already released tool: a call of its own
-      } else {
-        pushTo(buf.children, span.parentSpanId, span);
-        buf.pending.push(span);
-      }
-    }
-    if (span.parentSpanId === '' || (role === 'agent' && !buf.roles.has(span.parentSpanId))) buf.done = true;
+    // A client waits in pending for its tool (a late child of a tool already released is a call
+    // of its own: release() finds its parent released).
+    if (role === 'tool' || role === 'client') buf.pending.push(span);
+    if (span.parentSpanId === '' || (role === 'agent' && slotOf(buf, span.parentSpanId) < 0)) buf.done = true;
     return buf;
   }
 
@@ -246,8 +313,8 @@ export class ChainAssembler {
     }
     if (buf === undefined) {
       buf = {
-        traceId: call.traceId, identity: call.agent, resource: new Attrs(), roles: new Map(), pending: [], children: new Map(),
-        released: new Set(), firstEnd: call.endTime, lastEnd: call.endTime, done: false, principal: call.principal,
+        traceId: call.traceId, identity: call.agent, resource: new Attrs(), ids: [], flags: [], pending: [],
+        firstEnd: call.endTime, lastEnd: call.endTime, done: false, principal: call.principal,
         conversation: call.conversationId, fromCalls: true,
       };
       // A trace that reopens after its chain closed keeps the chain's start, as with spans.
@@ -353,8 +420,8 @@ export class ChainAssembler {
   adoptChain(item: OpenChain): void {
     const { chain } = item;
     const buf: TraceBuffer = {
-      traceId: chain.traceId, identity: chain.agent, resource: new Attrs(), roles: new Map(), pending: [], children: new Map(),
-      released: new Set(), firstEnd: item.firstEnd, lastEnd: item.lastEnd, done: false, principal: chain.principal,
+      traceId: chain.traceId, identity: chain.agent, resource: new Attrs(), ids: [], flags: [], pending: [],
+      firstEnd: item.firstEnd, lastEnd: item.lastEnd, done: false, principal: chain.principal,
       conversation: chain.conversationId, chain, fromCalls: true,
     };
     if (item.startedAt !== undefined) buf.startedAt = item.startedAt;
@@ -372,8 +439,8 @@ export class ChainAssembler {
 
   private newBuffer(span: RawSpan): TraceBuffer {
     const buf: TraceBuffer = {
-      traceId: span.traceId, resource: span.resource, roles: new Map(), pending: [], children: new Map(),
-      released: new Set(), firstEnd: span.endMs, lastEnd: span.endMs, done: false,
+      traceId: span.traceId, resource: span.resource, ids: [], flags: [], pending: [],
+      firstEnd: span.endMs, lastEnd: span.endMs, done: false,
     };
     const known = this.closed.get(span.traceId);
     if (known) {
@@ -429,45 +496,44 @@ export class ChainAssembler {
     if (identity === undefined) return;
     const pending = buf.pending;
     if (!inStartOrder(pending)) pending.sort(byStart);
+    // A tool takes its client children still pending: found by a scan of the pending spans, or,
+    // when many are pending, grouped by parent once for the pass.
+    const byParent = pending.length > GROUP_FROM ? clientsByParent(buf, pending) : undefined;
     // Spans still waiting are compacted to the front of the same array.
     let kept = 0;
     for (let i = 0; i < pending.length; i++) {
       const span = pending[i];
-      if (buf.released.has(span.spanId)) continue;
-      const role = buf.roles.get(span.spanId);
-      if (role === 'tool') {
-        this.releaseTool(buf, span, identity);
+      const flags = flagsOf(buf, span.spanId);
+      if ((flags & RELEASED) !== 0) continue;
+      if ((flags & ROLE_MASK) === ROLE.tool) {
+        const kids = byParent !== undefined ? byParent.get(span.spanId) ?? NO_SPANS : pendingKids(buf, pending, kept, i, span.spanId);
+        this.releaseTool(buf, span, kids, identity);
         continue;
       }
-      const parentRole = buf.roles.get(span.parentSpanId);
-      if (parentRole === 'tool' && !buf.released.has(span.parentSpanId)) {
+      const parent = flagsOf(buf, span.parentSpanId);
+      if ((parent & ROLE_MASK) === ROLE.tool && (parent & RELEASED) === 0) {
         pending[kept++] = span; // its tool is pending too and will take it
         continue;
       }
-      const parentKnown = parentRole !== undefined || span.parentSpanId === '';
+      const parentKnown = parent !== 0 || span.parentSpanId === '';
       if (force || parentKnown || buf.done || this.watermark >= span.endMs + this.config.reorderToleranceMs) {
-        buf.released.add(span.spanId);
+        markReleased(buf, span.spanId);
         this.emit(buf, identity, undefined, [span]);
       } else pending[kept++] = span;
     }
     pending.length = kept;
   }
 
-  private releaseTool(buf: TraceBuffer, tool: RawSpan, identity: AgentIdentity): void {
-    buf.released.add(tool.spanId);
-    const all = buf.children.get(tool.spanId);
-    buf.children.delete(tool.spanId);
-    if (all === undefined) {
-      this.emit(buf, identity, tool, NO_SPANS);
-      return;
-    }
-    const kids = all.length === 1 ? (buf.released.has(all[0].spanId) ? NO_SPANS : all) : all.filter((c) => !buf.released.has(c.spanId));
+  /** `all`: the tool's client children that were pending (some may have been released since). */
+  private releaseTool(buf: TraceBuffer, tool: RawSpan, all: RawSpan[], identity: AgentIdentity): void {
+    markReleased(buf, tool.spanId);
+    const kids = all.length === 1 ? (isReleased(buf, all[0].spanId) ? NO_SPANS : all) : all.filter((c) => !isReleased(buf, c.spanId));
     if (kids.length === 0) {
       this.emit(buf, identity, tool, NO_SPANS);
       return;
     }
     if (kids.length === 1) {
-      buf.released.add(kids[0].spanId);
+      markReleased(buf, kids[0].spanId);
       this.emit(buf, identity, tool, kids);
       return;
     }
@@ -475,7 +541,7 @@ export class ChainAssembler {
     // Children with the primary's action are its retries; a different action is a call of its own.
     const groups: RawSpan[][] = [];
     for (const kid of kids) {
-      buf.released.add(kid.spanId);
+      markReleased(buf, kid.spanId);
       const group = groups.find((g) => this.norm.sameAction(g[0], kid));
       if (group) group.push(kid);
       else groups.push([kid]);

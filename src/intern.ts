@@ -6,15 +6,23 @@
 export class Interner {
   private readonly ids = new Map<string, number>();
   private readonly strings: string[] = [];
+  /** hashString of each string, by id: computed once, not per call that needs it. */
+  private readonly hashes: number[] = [];
 
   id(s: string): number {
     let id = this.ids.get(s);
     if (id === undefined) {
       id = this.strings.length;
       this.strings.push(s);
+      this.hashes.push(hashString(s));
       this.ids.set(s, id);
     }
     return id;
+  }
+
+  /** hashString(this.str(id)), kept from when the id was assigned. */
+  hashOf(id: number): number {
+    return this.hashes[id];
   }
 
   /** The id if the string was ever seen, else -1 (no insertion: for lookups of unknown values). */

@@ -57,6 +57,61 @@ describe('normalize and chain assembly', () => {
     expect(calls[0]).toMatchObject({ retries: 2, host: 'api.stripe.com', external: true, action: { tool: 'issue_refund', method: 'POST', write: true, signature: 'POST api.stripe.com/{ver}/refunds', version: 'v1' } });
   });
 
+  // Small traces are looked up by scanning, large ones through an index and a per-pass grouping
+  // of clients by parent: both must pair every tool with its own children, whatever the order.
+  for (const tools of [6, 150]) {
+    it(`pairs each tool with its own client children and retries, in any arrival order (${tools} tools)`, () => {
+      const { calls, feed } = assemble({ ...defaultChainConfig, maxChainCalls: 1000 });
+      const tr = agentTrace({ t0: T, tools: Array.from({ length: tools }, (_, i) => ({ tool: `tool_${i}`, method: 'GET', url: `https://api${i}.corp.internal/items/${i}`, retries: i % 5 === 0 ? 2 : 0 })) });
+      const spans = (tr.doc as any).resourceSpans[0].scopeSpans[0].spans as any[];
+      const root = spans.pop()!;
+      // Clock skew: every third tool span starts after its children, so they are visited first.
+      tr.toolIds.forEach((toolId, i) => {
+        if (i % 3 !== 1) return;
+        const tool = spans.find((s) => s.spanId === toolId);
+        const firstKid = spans.find((s) => s.parentSpanId === toolId);
+        tool.startTimeUnixNano = String(BigInt(firstKid.startTimeUnixNano) + 1_000_000n);
+      });
+      // A fixed shuffle, in three batches; the root last.
+      let seed = 7;
+      const shuffled = spans.map((s) => ({ s, k: (seed = (seed * 48271) % 2147483647) })).sort((a, b) => a.k - b.k).map((x) => x.s);
+      const third = Math.ceil(shuffled.length / 3);
+      for (let b = 0; b < 3; b++) feed(request(shuffled.slice(b * third, (b + 1) * third)));
+      feed(request([root]));
+      expect(calls).toHaveLength(tools);
+      const byTool = new Map(calls.map((c) => [c.toolSpanId, c]));
+      let client = 0;
+      tr.toolIds.forEach((toolId, i) => {
+        const call = byTool.get(toolId)!;
+        expect(call.action.tool).toBe(`tool_${i}`);
+        expect(call.host).toBe(`api${i}.corp.internal`);
+        expect(call.spanId).toBe(tr.clientIds[client]);
+        expect(call.retries).toBe(i % 5 === 0 ? 2 : 0);
+        client += 1 + call.retries;
+      });
+    });
+
+    it(`makes a client that arrives after its tool was released a call of its own (${tools} tools)`, () => {
+      const { calls, closed, feed } = assemble({ ...defaultChainConfig, maxChainCalls: 1000 });
+      // An earlier trace teaches the resource's alias, so this one's calls go out before its root.
+      feed(agentTrace({ t0: T - 60_000, tools: [{ tool: 'warm', method: 'GET', url: 'https://warm.corp.internal/' }] }).doc);
+      calls.length = 0;
+      const tr = agentTrace({ t0: T, tools: Array.from({ length: tools }, (_, i) => ({ tool: `tool_${i}`, method: 'GET', url: `https://api${i}.corp.internal/x` })) });
+      const spans = (tr.doc as any).resourceSpans[0].scopeSpans[0].spans as any[];
+      const root = spans.pop();
+      feed(request(spans));
+      expect(calls).toHaveLength(tools);
+      expect(closed).toHaveLength(1); // the earlier trace only: this one is still open
+      const late = span({ traceId: tr.traceId, parent: tr.toolIds[0], name: 'GET', kind: 3, start: T + 5, end: T + 9, attrs: { 'http.request.method': 'POST', 'url.full': 'https://late.corp.internal/y', 'server.address': 'late.corp.internal' } });
+      feed(request([late, root]));
+      expect(calls).toHaveLength(tools + 1);
+      expect(calls[tools]).toMatchObject({ host: 'late.corp.internal', retries: 0 });
+      expect(calls[tools].toolSpanId).toBeUndefined();
+      expect(closed).toHaveLength(2);
+      expect(closed[1].callCount).toBe(tools + 1); // in the same chain
+    });
+  }
+
   it('maps legacy HTTP attribute names to the same call as current ones', () => {
     const a = assemble();
     const b = assemble();
