@@ -141,6 +141,26 @@ function clientsByParent(buf: TraceBuffer, pending: RawSpan[]): Map<string, RawS
 }
 const byStart = (a: RawSpan, b: RawSpan): number => a.startMs - b.startMs;
 
+/**
+ * Stable sort by start time, in place: insertion sort for the few spans a trace usually has
+ * pending (they arrive in end order, so nearly every pass sorts), Array#sort beyond.
+ */
+function sortByStart(spans: RawSpan[]): void {
+  if (spans.length > 16) {
+    spans.sort(byStart);
+    return;
+  }
+  for (let i = 1; i < spans.length; i++) {
+    const s = spans[i];
+    let j = i - 1;
+    while (j >= 0 && spans[j].startMs > s.startMs) {
+      spans[j + 1] = spans[j];
+      j--;
+    }
+    spans[j + 1] = s;
+  }
+}
+
 /** Spans mostly arrive in start order; checking is cheaper than sorting (which copies). */
 function inStartOrder(spans: RawSpan[]): boolean {
   for (let i = 1; i < spans.length; i++) if (spans[i].startMs < spans[i - 1].startMs) return false;
@@ -201,6 +221,8 @@ interface Alias {
 
 export class ChainAssembler {
   private readonly open = new Map<string, TraceBuffer>();
+  /** The trace last moved to the end of `open` (an entry is moved there only when it is not already). */
+  private newest: TraceBuffer | undefined;
   private readonly waiting = new Set<TraceBuffer>();
   /** Recently closed traces, for spans that arrive after their chain closed (long-lived delegation). */
   private readonly closed = new Map<string, Omit<ClosedTrace, 'traceId'>>();
@@ -257,9 +279,10 @@ export class ChainAssembler {
   addBatch(spans: RawSpan[], watermark?: number, source?: SpanSource): void {
     const touched = new Set<TraceBuffer>();
     let maxEnd = this.watermark;
+    let last: TraceBuffer | undefined;
     for (const span of spans) {
       const buf = this.register(span, source);
-      if (buf !== undefined) touched.add(buf);
+      if (buf !== undefined && buf !== last) touched.add((last = buf));
       if (span.endMs > maxEnd) maxEnd = span.endMs;
     }
     // A caller that reads several inputs (Kafka partitions) passes their common low watermark.
@@ -281,8 +304,14 @@ export class ChainAssembler {
     if (buf === undefined) {
       buf = this.newBuffer(span);
       if (this.open.size >= this.config.maxOpenTraces) this.evictOldest();
-    } else this.open.delete(span.traceId);
-    this.open.set(span.traceId, buf);
+      this.open.set(span.traceId, buf);
+    } else if (buf !== this.newest) {
+      // Most recently active last (the idle scan stops at the first trace not idle); the spans of
+      // one trace come together, so most spans find their trace there already.
+      this.open.delete(span.traceId);
+      this.open.set(span.traceId, buf);
+    }
+    this.newest = buf;
     if (span.endMs > buf.lastEnd) buf.lastEnd = span.endMs;
     if (source !== undefined) noteSource(buf, source);
 
@@ -323,6 +352,7 @@ export class ChainAssembler {
       if (this.open.size >= this.config.maxOpenTraces) this.evictOldest();
     } else this.open.delete(call.traceId);
     this.open.set(call.traceId, buf);
+    this.newest = buf;
     if (call.endTime > this.watermark) this.watermark = call.endTime;
     if (call.endTime > buf.lastEnd) buf.lastEnd = call.endTime;
     this.record(buf, call);
@@ -427,6 +457,7 @@ export class ChainAssembler {
     if (item.startedAt !== undefined) buf.startedAt = item.startedAt;
     this.open.delete(chain.traceId);
     this.open.set(chain.traceId, buf);
+    this.newest = buf;
   }
 
   aliasSnapshot(): [string, Alias][] {
@@ -495,7 +526,7 @@ export class ChainAssembler {
     const identity = this.resolveIdentity(buf, force);
     if (identity === undefined) return;
     const pending = buf.pending;
-    if (!inStartOrder(pending)) pending.sort(byStart);
+    if (!inStartOrder(pending)) sortByStart(pending);
     // A tool takes its client children still pending: found by a scan of the pending spans, or,
     // when many are pending, grouped by parent once for the pass.
     const byParent = pending.length > GROUP_FROM ? clientsByParent(buf, pending) : undefined;
@@ -537,7 +568,7 @@ export class ChainAssembler {
       this.emit(buf, identity, tool, kids);
       return;
     }
-    if (!inStartOrder(kids)) kids.sort(byStart);
+    if (!inStartOrder(kids)) sortByStart(kids);
     // Children with the primary's action are its retries; a different action is a call of its own.
     const groups: RawSpan[][] = [];
     for (const kid of kids) {

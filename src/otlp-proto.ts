@@ -21,7 +21,8 @@ export const MAX_VALUE_CHARS = 16_384;
 
 class Reader {
   pos = 0;
-  constructor(readonly buf: Buffer, readonly end: number) {}
+  /** Mutable so that one Reader serves every span of a scope (no object per span). */
+  constructor(readonly buf: Buffer, public end: number) {}
 
   varint(): number {
     const buf = this.buf;
@@ -215,6 +216,7 @@ function decodeResourceSpans(r: Reader, start: number, filter: KeyFilter, batch:
     } else r.skip(tag & 7);
   }
   // Resource may follow its spans on the wire; spans need it, so scopes are decoded after.
+  const spanReader = new Reader(r.buf, 0);
   for (const [s, e] of scopes) {
     const sr = new Reader(r.buf, e);
     sr.pos = s;
@@ -223,7 +225,8 @@ function decodeResourceSpans(r: Reader, start: number, filter: KeyFilter, batch:
       if (tag >>> 3 === 2) {
         expectWire(tag & 7, 2, 'spans', sr.pos);
         const len = sr.length();
-        const span = decodeSpan(new Reader(r.buf, sr.pos + len), sr.pos, filter, resource);
+        spanReader.end = sr.pos + len;
+        const span = decodeSpan(spanReader, sr.pos, filter, resource);
         sr.pos += len;
         const problem = idProblem(span.traceId, span.spanId);
         if (problem) rejectSpan(batch, problem);
@@ -252,14 +255,18 @@ function decodeSpan(r: Reader, start: number, filter: KeyFilter, resource: Attrs
         span.traceId = len === 16 ? traceHex(r) : r.hex(len);
         break;
       }
-      case 2:
+      case 2: {
         expectWire(wire, 2, 'span_id', r.pos);
-        span.spanId = r.hex(r.length());
+        const len = r.length();
+        span.spanId = len === 8 ? spanHex(r) : r.hex(len);
         break;
-      case 4:
+      }
+      case 4: {
         expectWire(wire, 2, 'parent_span_id', r.pos);
-        span.parentSpanId = r.hex(r.length());
+        const len = r.length();
+        span.parentSpanId = len === 8 ? spanHex(r) : r.hex(len);
         break;
+      }
       case 5:
         expectWire(wire, 2, 'name', r.pos);
         span.name = r.string(r.length());
@@ -298,6 +305,35 @@ function decodeSpan(r: Reader, start: number, filter: KeyFilter, resource: Attrs
   }
   if (r.pos !== r.end) throw new OtlpDecodeError('span overruns its length', r.pos);
   return span;
+}
+
+/**
+ * Span ids recently decoded, by their bytes: a child's parent_span_id is its parent's span_id
+ * (decoded nearby in the same batch), so one string serves both — one allocation fewer per span,
+ * and the chain assembler's id comparisons then succeed on identity. Slots keyed by id bytes
+ * (random), last one in wins, bytes kept to confirm a hit.
+ */
+const ID_SLOTS = 1024;
+const idBytes = new Uint8Array(ID_SLOTS * 8);
+const idStrings: string[] = new Array<string>(ID_SLOTS).fill('');
+
+function spanHex(r: Reader): string {
+  const b = r.buf;
+  const p = r.pos;
+  const slot = (b[p] | (b[p + 1] << 8)) & (ID_SLOTS - 1);
+  const base = slot * 8;
+  if (idStrings[slot] !== '') {
+    let i = 0;
+    while (i < 8 && idBytes[base + i] === b[p + i]) i++;
+    if (i === 8) {
+      r.pos += 8;
+      return idStrings[slot];
+    }
+  }
+  for (let i = 0; i < 8; i++) idBytes[base + i] = b[p + i];
+  const s = r.hex(8);
+  idStrings[slot] = s;
+  return s;
 }
 
 /** Spans of one trace usually sit together in a batch: reuse the last hex string. */

@@ -145,6 +145,19 @@ describe('targeted OTLP protobuf decoder', () => {
     expect(wrong.slice(0, 3).map((s) => s.name)).toEqual([]);
   });
 
+  it('never answers a span id from its cache of recent ids for different bytes, and shares the string with a child', () => {
+    // 20,000 ids whose first two bytes repeat (the cache's slot key), each a parent of the next:
+    // every slot is overwritten many times, and parent ids hit the entries their parents left.
+    const r = rng(11);
+    const ids = Array.from({ length: 20_000 }, (_, i) => Buffer.concat([Buffer.from([i & 0xff, 7]), Buffer.from(bytes(r, 6))]));
+    const spans = ids.map((spanId, i) => ({ traceId: bytes(r, 16), spanId, parentSpanId: i ? ids[i - 1] : Buffer.alloc(0), name: 's' }));
+    const buf = Request.encode(Request.fromObject({ resourceSpans: [{ scopeSpans: [{ spans }] }] })).finish();
+    const ours = decodeTraceRequest(buf, filter).spans;
+    const hex = ids.map((b) => b.toString('hex'));
+    expect(ours.filter((s, i) => s.spanId !== hex[i] || s.parentSpanId !== (i ? hex[i - 1] : '')).slice(0, 3)).toEqual([]);
+    expect(ours.filter((s, i) => i > 0 && s.parentSpanId === ours[i - 1].spanId).length).toBe(ids.length - 1);
+  });
+
   it('decodes what the OpenTelemetry JS SDK serializes', async () => {
     const exporter = new InMemorySpanExporter();
     const provider = new BasicTracerProvider({
