@@ -14,3 +14,10 @@ export interface KafkaConfig {
   callsPartitions: number;
   topics: KafkaTopics;
 }
+
+/**
+ * Per partition and fetch. Smaller fetches keep both stages busy at once and the heap small:
+ * through both stages, 1 MB gave 39–44k spans/s where 4 MB gave 32–33k (`npm run bench:kafka`,
+ * 256 KB and 512 KB were no better than 1 MB). Both stages use it.
+ */
+export const FETCH_BYTES_PER_PARTITION = 1 << 20;

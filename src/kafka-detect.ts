@@ -20,6 +20,7 @@ import type { AgentJson, AgentRecord, Engine } from './engine.js';
 import { parseWithSets, stringifyWithSets } from './json-sets.js';
 import { registerKafkaCodecs } from './kafka-codecs.js';
 import { changelogEnds, readChangelog } from './kafka-changelog.js';
+import { FETCH_BYTES_PER_PARTITION } from './kafka-config.js';
 import { BatchDrain } from './kafka-drain.js';
 import type { CallItem, CallRecord } from './kafka-ingest.js';
 
@@ -81,7 +82,7 @@ export class KafkaDetect {
 
   constructor(private readonly kafka: Kafka, private readonly engine: Engine, private readonly options: DetectOptions, private readonly durable: () => Promise<void>, private readonly onRecord: () => void = () => {}) {
     // Fetches wait up to 200 ms for 256 KB: fewer, larger batches (the broker's cost is per request).
-    this.consumer = kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: 4 << 20, minBytes: 256 << 10, maxWaitTimeInMs: 200, sessionTimeout: options.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 5)) });
+    this.consumer = kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: FETCH_BYTES_PER_PARTITION, minBytes: 256 << 10, maxWaitTimeInMs: 200, sessionTimeout: options.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 5)) });
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     for (const a of engine.snapshot().agents) this.base.set(a.id, a);
   }

@@ -19,7 +19,7 @@ import { BatchDrain } from './kafka-drain.js';
 import { readMetadata } from './kafka-lag.js';
 import { pushTo } from './multimap.js';
 import type { EngineConfig } from './engine.js';
-import type { KafkaTopics } from './kafka-config.js';
+import { FETCH_BYTES_PER_PARTITION, type KafkaTopics } from './kafka-config.js';
 import { ChainwatchError } from './errors.js';
 import { Normalizer } from './normalize.js';
 import { decodeTraceRequestJson } from './otlp-json.js';
@@ -163,7 +163,7 @@ export class KafkaIngest {
     }), engine.chains);
     // Fetches wait at most 500 ms for data: leaving the group waits for the fetch in flight.
     this.consumer = kafka.consumer({
-      groupId: options.groupId, maxBytesPerPartition: 4 << 20, maxWaitTimeInMs: 500,
+      groupId: options.groupId, maxBytesPerPartition: FETCH_BYTES_PER_PARTITION, maxWaitTimeInMs: 500,
       sessionTimeout: options.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 5)),
     });
     this.commitIntervalMs = options.commitIntervalMs;
