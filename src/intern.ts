@@ -3,13 +3,29 @@
  * agents, so per-agent baselines hold 4-byte keys in typed arrays instead of strings in Maps.
  * Ids are assigned in first-seen order, so the same input gives the same ids.
  */
+/** Ids of one kind's values, with the last one asked for. */
+interface KindIds {
+  ids: Map<string, number>;
+  lastValue: string | undefined;
+  lastId: number;
+}
+
 export class Interner {
   private readonly ids = new Map<string, number>();
   private readonly strings: string[] = [];
   /** hashString of each string, by id: computed once, not per call that needs it. */
   private readonly hashes: number[] = [];
 
+  /**
+   * The last string asked for and its id: the detectors look up the same call's signature, host
+   * and tool one after another, each through its own method, so each keeps one entry (ids only:
+   * an unknown string is not remembered, since it may be interned next).
+   */
+  private lastS: string | undefined;
+  private lastId = -1;
+
   id(s: string): number {
+    if (s === this.lastS) return this.lastId;
     let id = this.ids.get(s);
     if (id === undefined) {
       id = this.strings.length;
@@ -17,6 +33,8 @@ export class Interner {
       this.hashes.push(hashString(s));
       this.ids.set(s, id);
     }
+    this.lastS = s;
+    this.lastId = id;
     return id;
   }
 
@@ -27,26 +45,50 @@ export class Interner {
 
   /** The id if the string was ever seen, else -1 (no insertion: for lookups of unknown values). */
   peek(s: string): number {
-    return this.ids.get(s) ?? -1;
+    if (s === this.lastS) return this.lastId;
+    const id = this.ids.get(s);
+    if (id === undefined) return -1;
+    this.lastS = s;
+    this.lastId = id;
+    return id;
   }
 
-  private readonly byKind = new Map<string, Map<string, number>>();
+  private readonly byKind = new Map<string, KindIds>();
+
+  private kind(kind: string): KindIds {
+    let k = this.byKind.get(kind);
+    if (k === undefined) this.byKind.set(kind, (k = { ids: new Map(), lastValue: undefined, lastId: -1 }));
+    return k;
+  }
 
   /** Id of `${kind}:${value}` without building that string on every lookup (hot path). */
   kindId(kind: string, value: string): number {
-    let m = this.byKind.get(kind);
-    if (m === undefined) this.byKind.set(kind, (m = new Map()));
-    let id = m.get(value);
+    const k = this.kind(kind);
+    if (value === k.lastValue) return k.lastId;
+    let id = k.ids.get(value);
     if (id === undefined) {
       id = this.id(`${kind}:${value}`);
-      m.set(value, id);
+      k.ids.set(value, id);
     }
+    k.lastValue = value;
+    k.lastId = id;
     return id;
   }
 
   kindPeek(kind: string, value: string): number {
-    const id = this.byKind.get(kind)?.get(value);
-    return id ?? this.peek(`${kind}:${value}`);
+    const k = this.byKind.get(kind);
+    if (k !== undefined && value === k.lastValue) return k.lastId;
+    let id = k?.ids.get(value);
+    if (id === undefined) {
+      // Known only by its full name (restored state): remember it under its value from now on.
+      id = this.peek(`${kind}:${value}`);
+      if (id < 0) return id;
+      this.kind(kind).ids.set(value, id);
+    }
+    const kk = k ?? this.kind(kind);
+    kk.lastValue = value;
+    kk.lastId = id;
+    return id;
   }
 
   str(id: number): string {

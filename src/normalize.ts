@@ -9,7 +9,7 @@ import { type AgentCall, type AgentIdentity, type ActionKind } from './agent-cal
 import { argDestinations } from './arg-destinations.js';
 import { redactText, redactUrl } from './redact.js';
 import { type AttrValue, type Attrs, type RawSpan, SpanKind } from './span.js';
-import { globMatcher } from './glob.js';
+import { globMatcher, memo } from './glob.js';
 import { liftVersion, templateOf } from './url-template.js';
 
 export interface NormalizeConfig {
@@ -33,6 +33,8 @@ const AGENT_OPS = new Set(['invoke_agent', 'create_agent', 'invoke_workflow']);
 const MODEL_OPS = new Set(['chat', 'text_completion', 'generate_content', 'embeddings', 'retrieval', 'plan']);
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const WRITE_WORD = /^(send|post|create|update|delete|remove|write|upload|transfer|publish|share|invite|grant|set|put|pay|refund|email|notify|insert|upsert|drop|deploy|merge|push|execute|run|approve)|(_|\b)(send|post|create|update|delete|write|upload|transfer|publish|share|grant|pay|refund|email|notify)(_|\b)/i;
+/** Whether a tool or method name reads as a write; names repeat, so answers are memoized (bounded). */
+const isWriteWord = memo((name: string) => WRITE_WORD.test(name), 20_000);
 const PRIVATE_HOST = /^(localhost|127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|\[?::1\]?$)/;
 
 /** Classification of a span for call assembly. */
@@ -168,7 +170,7 @@ export class Normalizer {
         method = service !== undefined && !rpcMethod.includes('/') ? `${service}/${rpcMethod}` : rpcMethod;
         signature = `rpc ${host ?? '?'} ${method}`;
         resource = signature;
-        write = WRITE_WORD.test(method.split('/').pop() ?? '');
+        write = isWriteWord(method.split('/').pop() ?? '');
       } else if (dbSystem !== undefined) {
         kind = 'db';
         method = (str(a, m.dbOperation) ?? 'query').toUpperCase();
@@ -183,7 +185,7 @@ export class Normalizer {
         const target = toolName ?? str(a, m.mcpResource) ?? '';
         signature = `mcp ${host ?? ''} ${mcpMethod} ${target}`.replace(/\s+/g, ' ').trim();
         resource = str(a, m.mcpResource) ?? signature;
-        write = WRITE_WORD.test(target);
+        write = isWriteWord(target);
       } else if (msgDest !== undefined) {
         kind = 'messaging';
         method = 'publish';
@@ -198,9 +200,9 @@ export class Normalizer {
     } else {
       signature = `tool ${toolName ?? main.name}`;
       resource = `${signature}:${argsKey(args)}`;
-      write = WRITE_WORD.test(toolName ?? '');
+      write = isWriteWord(toolName ?? '');
     }
-    if (toolName !== undefined && WRITE_WORD.test(toolName)) write = true;
+    if (toolName !== undefined && !write && isWriteWord(toolName)) write = true;
 
     const retries = children.length > 1 ? children.length - 1 : 0;
     const status = client ? num(client.attrs, m.httpStatus) : undefined;
