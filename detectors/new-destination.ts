@@ -32,10 +32,23 @@ export function destinationKeys(call: AgentCall): Destination[] {
   return out;
 }
 
+/**
+ * The call's destinations by position, without allocating: -1 is its host, 0… the destinations
+ * named in its arguments. `skipDestination` says which positions to pass over (no host, bare
+ * emails, the host named again).
+ */
+export function skipDestination(call: AgentCall, i: number): boolean {
+  if (i < 0) return call.host === undefined;
+  const d = call.destinations[i];
+  return d.kind === 'email' || (d.kind === 'host' && d.value === call.host);
+}
+
+export const destinationKindAt = (call: AgentCall, i: number): DestinationKind => (i < 0 ? 'host' : call.destinations[i].kind);
+export const destinationValueAt = (call: AgentCall, i: number): string => (i < 0 ? call.host! : call.destinations[i].value);
+
 /** The call's host, then the destinations named in its arguments (not bare emails, not the host again). */
 export function forEachDestination(call: AgentCall, fn: (kind: DestinationKind, value: string) => void): void {
-  if (call.host !== undefined) fn('host', call.host);
-  for (const d of call.destinations) if (d.kind !== 'email' && !(d.kind === 'host' && d.value === call.host)) fn(d.kind, d.value);
+  for (let i = -1; i < call.destinations.length; i++) if (!skipDestination(call, i)) fn(destinationKindAt(call, i), destinationValueAt(call, i));
 }
 
 /** Whether the agent has sent calls to this destination before (used by chain rules). */
@@ -57,21 +70,10 @@ export function newDestination(settings: DetectorSettings, maxSize = 48): Detect
       const enforcing = agent.phase === 'enforcing';
       if (!enforcing && !(ctx.peersReady && peer)) return undefined;
       let best: Finding | undefined;
-      // The host, then argument destinations (as forEachDestination, without a closure per call).
-      const n = call.destinations.length;
-      for (let i = -1; i < n; i++) {
-        let kind: DestinationKind;
-        let value: string;
-        if (i < 0) {
-          if (call.host === undefined) continue;
-          kind = 'host';
-          value = call.host;
-        } else {
-          const d = call.destinations[i];
-          if (d.kind === 'email' || (d.kind === 'host' && d.value === call.host)) continue;
-          kind = d.kind;
-          value = d.value;
-        }
+      for (let i = -1; i < call.destinations.length; i++) {
+        if (skipDestination(call, i)) continue;
+        const kind = destinationKindAt(call, i);
+        const value = destinationValueAt(call, i);
         const id = intern.kindPeek(kind, value);
         if (id >= 0 && state.table.has(id)) continue;
         const peerCount = id >= 0 && peer ? Math.round(peer.count(id)) : 0;
@@ -103,15 +105,19 @@ export function newDestination(settings: DetectorSettings, maxSize = 48): Detect
     learnCall(ctx, state, peer) {
       const { call, intern } = ctx;
       let seenKinds = 0; // bit per index in KINDS: novelty counts once per kind and call
-      // No array of keys: learnCall runs for every call of every closed chain.
-      forEachDestination(call, (kind, value) => {
+      // Positions, not forEachDestination: no closure per call (learnCall runs for every call of
+      // every closed chain).
+      for (let i = -1; i < call.destinations.length; i++) {
+        if (skipDestination(call, i)) continue;
+        const kind = destinationKindAt(call, i);
+        const value = destinationValueAt(call, i);
         const id = intern.kindId(kind, value);
         const isNew = state.table.add(id, call.time);
         const k = KINDS.indexOf(kind);
         if ((seenKinds & (1 << k)) === 0) Novelty.add(state.novelty, k, isNew);
         seenKinds |= 1 << k;
         if (isNew && peer) peer.add(id, call.time);
-      });
+      }
     },
 
     snapshot: (s, intern) => ({ t: s.table.toJSON((k) => intern.str(k)), n: [...s.novelty] }),

@@ -122,15 +122,15 @@ const isClient = (buf: TraceBuffer, span: RawSpan): boolean => (flagsOf(buf, spa
  * The pending client children of `toolId`, in pending (start) order, during a release pass at
  * index `at`: pending[0, kept) holds the spans kept so far, pending(at, end) those not yet visited.
  */
-function pendingKids(buf: TraceBuffer, pending: RawSpan[], kept: number, at: number, toolId: string): RawSpan[] {
-  let kids: RawSpan[] | undefined;
+function pendingKids(buf: TraceBuffer, pending: RawSpan[], kept: number, at: number, toolId: string, into: RawSpan[]): RawSpan[] {
+  into.length = 0;
   for (let j = 0; j < pending.length; j++) {
     if (j === kept) j = at + 1;
     if (j >= pending.length) break;
     const s = pending[j];
-    if (s.parentSpanId === toolId && isClient(buf, s)) (kids ??= []).push(s);
+    if (s.parentSpanId === toolId && isClient(buf, s)) into.push(s);
   }
-  return kids ?? NO_SPANS;
+  return into.length ? into : NO_SPANS;
 }
 
 /** Pending client spans by parent id, in pending order (large traces: one pass instead of a scan per tool). */
@@ -221,6 +221,12 @@ interface Alias {
 
 export class ChainAssembler {
   private readonly open = new Map<string, TraceBuffer>();
+  /**
+   * Scratch lists handed to the normalizer, which reads them before it returns and keeps none:
+   * a lone client span, and a tool's pending children (no array per call).
+   */
+  private readonly one: RawSpan[] = [];
+  private readonly kids: RawSpan[] = [];
   /** The trace last moved to the end of `open` (an entry is moved there only when it is not already). */
   private newest: TraceBuffer | undefined;
   private readonly waiting = new Set<TraceBuffer>();
@@ -537,7 +543,7 @@ export class ChainAssembler {
       const flags = flagsOf(buf, span.spanId);
       if ((flags & RELEASED) !== 0) continue;
       if ((flags & ROLE_MASK) === ROLE.tool) {
-        const kids = byParent !== undefined ? byParent.get(span.spanId) ?? NO_SPANS : pendingKids(buf, pending, kept, i, span.spanId);
+        const kids = byParent !== undefined ? byParent.get(span.spanId) ?? NO_SPANS : pendingKids(buf, pending, kept, i, span.spanId, this.kids);
         this.releaseTool(buf, span, kids, identity);
         continue;
       }
@@ -549,7 +555,8 @@ export class ChainAssembler {
       const parentKnown = parent !== 0 || span.parentSpanId === '';
       if (force || parentKnown || buf.done || this.watermark >= span.endMs + this.config.reorderToleranceMs) {
         markReleased(buf, span.spanId);
-        this.emit(buf, identity, undefined, [span]);
+        this.one[0] = span;
+        this.emit(buf, identity, undefined, this.one);
       } else pending[kept++] = span;
     }
     pending.length = kept;

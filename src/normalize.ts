@@ -106,7 +106,8 @@ export class Normalizer {
 
   /**
    * Build the call for a tool invocation (tool span + client children) or a lone client span.
-   * `children` are the tool's client children in start order.
+   * `children` are the tool's client children in start order; the list is read, never kept (the
+   * chain assembler reuses it).
    */
   call(tool: RawSpan | undefined, children: RawSpan[], agent: AgentIdentity, trace: { principal?: string; conversation?: string }): AgentCall {
     const m = this.m;

@@ -20,22 +20,23 @@ export function templateOf(path: string): Template {
   const q = path.indexOf('?');
   if (q >= 0) path = path.slice(0, q);
   let version: string | undefined;
-  // Built only from the first segment that changes; a path with no ids is its own template.
+  // Built only from the first segment that changes; a path with no ids is its own template, and a
+  // segment is cut out of the path only when it may be an id or a version.
   let out: string | undefined;
   let start = 0;
   for (;;) {
     const slash = path.indexOf('/', start);
     const end = slash < 0 ? path.length : slash;
-    const seg = path.slice(start, end);
-    let rep = seg;
-    if (seg !== '' && seg.charCodeAt(0) !== 123 /* { */ && !plainWord(seg)) {
+    let rep: string | undefined;
+    if (end > start && path.charCodeAt(start) !== 123 /* { */ && !plainWord(path, start, end)) {
+      const seg = path.slice(start, end);
       if (VERSION.test(seg)) {
         version ??= seg.toLowerCase();
         rep = '{ver}';
       } else if (ID.test(seg) || TOKEN.test(seg) || seg.length > 64) rep = '{id}';
     }
-    if (out !== undefined) out += `/${rep}`;
-    else if (rep !== seg) out = path.slice(0, start) + rep;
+    if (out !== undefined) out += `/${rep ?? path.slice(start, end)}`;
+    else if (rep !== undefined) out = path.slice(0, start) + rep;
     if (slash < 0) break;
     start = slash + 1;
   }
@@ -43,13 +44,13 @@ export function templateOf(path: string): Template {
 }
 
 /**
- * A segment none of VERSION, ID and TOKEN can match, told without them: they all need a digit,
- * a dot, an `eyJ` start or at least 12 characters.
+ * Whether path[start, end) is a segment none of VERSION, ID and TOKEN can match, told without
+ * them: they all need a digit, a dot, an `eyJ` start or at least 12 characters.
  */
-function plainWord(seg: string): boolean {
-  if (seg.length >= 12 || seg.startsWith('eyJ')) return false;
-  for (let i = 0; i < seg.length; i++) {
-    const c = seg.charCodeAt(i);
+function plainWord(path: string, start: number, end: number): boolean {
+  if (end - start >= 12 || path.startsWith('eyJ', start)) return false;
+  for (let i = start; i < end; i++) {
+    const c = path.charCodeAt(i);
     if ((c >= 48 && c <= 57) || c === 46) return false;
   }
   return true;
