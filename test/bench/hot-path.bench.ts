@@ -146,8 +146,22 @@ for (let r = 0; r < WARMUP + ROUNDS; r++) {
   keep(ours, live.spans / time(() => { for (const b of live.bufs) decodeTraceRequest(b, filter); }));
   keep(reference, live.spans / time(() => { for (const b of live.bufs) Request.toObject(Request.decode(b), { longs: String, bytes: String }); }));
   // The two engine runs alternate order each round, so neither always pays for the other's garbage.
-  const plain = (): void => keep(whole, live.spans / run(undefined, () => measured && alerts++));
-  const governed = (): void => keep(withPolicies, live.spans / run(policySets[2 * r], () => {}));
+  // BENCH_VERBOSE=1: each run's figure with its start time (ms since start; matches --trace-gc).
+  const note = (what: string, t0: number, seconds: number): void => {
+    if (process.env.BENCH_VERBOSE) console.error(`round ${r} ${what} at ${Math.round(t0)} ms: ${Math.round(live.spans / seconds / 1000)}k spans/s`);
+  };
+  const plain = (): void => {
+    const t0 = performance.now();
+    const seconds = run(undefined, () => measured && alerts++);
+    note('plain', t0, seconds);
+    keep(whole, live.spans / seconds);
+  };
+  const governed = (): void => {
+    const t0 = performance.now();
+    const seconds = run(policySets[2 * r], () => {});
+    note('governed', t0, seconds);
+    keep(withPolicies, live.spans / seconds);
+  };
   if (r % 2 === 0) {
     plain();
     governed();
