@@ -31,6 +31,8 @@ export interface DetectCounters {
   restores: number; agentsRestored: number; changelogRecords: number; changelogBytes: number;
   commits: number; commitErrors: number; lastError?: string;
   partitions: number[];
+  /** Group generations joined, and when the last one was (ISO time). */
+  rebalances: number; lastRebalanceAt?: string;
 }
 
 export interface DetectOptions {
@@ -50,13 +52,13 @@ interface ChangelogValue {
   state: AgentRecord;
 }
 
-/** Uncompressed bytes per changelog produce request (gzip makes it several times smaller). */
-const CHANGELOG_CHUNK_BYTES = 4 << 20;
+/** Uncompressed state per changelog produce request (LZ4 leaves each partition's part well under the broker's 1 MB batch limit). */
+const CHANGELOG_CHUNK_BYTES = 2 << 20;
 /** Agents touched since the last commit beyond which a batch waits for a commit (bounds the next one). */
 const MAX_DIRTY_AGENTS = 20_000;
 
 export class KafkaDetect {
-  readonly counters: DetectCounters = { records: 0, calls: 0, closes: 0, malformed: 0, skipped: 0, restores: 0, agentsRestored: 0, changelogRecords: 0, changelogBytes: 0, commits: 0, commitErrors: 0, partitions: [] };
+  readonly counters: DetectCounters = { records: 0, calls: 0, closes: 0, malformed: 0, skipped: 0, restores: 0, agentsRestored: 0, changelogRecords: 0, changelogBytes: 0, commits: 0, commitErrors: 0, partitions: [], rebalances: 0 };
   private readonly consumer: Consumer;
   private readonly producer: Producer;
   /** Learned baselines at start: what an agent falls back to when its partition goes away. */
@@ -74,6 +76,8 @@ export class KafkaDetect {
   /** Held partitions whose last batch did not reach the partition's end. */
   private readonly behind = new Set<number>();
   private lastCommitAt = 0;
+  /** A commit due shortly after the last one (see batch). */
+  private soon: NodeJS.Timeout | undefined;
   private committing: Promise<void> = Promise.resolve();
   private restoring: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -98,6 +102,8 @@ export class KafkaDetect {
       autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 8,
       eachBatch: (payload) => this.drain.guard(() => this.batch(payload)),
     });
+    // Counted from the start too: at most four commits per interval, caught up or not.
+    this.lastCommitAt = Date.now();
     this.timer = setInterval(() => void this.commit().catch(() => undefined), this.options.commitIntervalMs);
     this.timer.unref();
   }
@@ -139,8 +145,20 @@ export class KafkaDetect {
     if (Number(last) + 1 >= Number(batch.highWatermark)) this.behind.delete(batch.partition);
     else this.behind.add(batch.partition);
     // Caught up everywhere: nothing more is waiting, so make it durable now rather than at the
-    // next tick (at most a few times per interval; a busy stream commits on the interval).
-    const idle = this.behind.size === 0 && Date.now() - this.lastCommitAt >= this.options.commitIntervalMs / 4;
+    // next tick — or, if a commit ran less than a quarter interval ago, that long after it (at
+    // most four commits per interval; a busy stream commits on the interval).
+    let idle = false;
+    if (this.behind.size === 0) {
+      const wait = this.lastCommitAt + this.options.commitIntervalMs / 4 - Date.now();
+      if (wait <= 0) idle = true;
+      else if (this.soon === undefined) {
+        this.soon = setTimeout(() => {
+          this.soon = undefined;
+          void this.commit().catch(() => undefined);
+        }, wait);
+        this.soon.unref();
+      }
+    }
     if (this.dirtyCount >= MAX_DIRTY_AGENTS || idle) await this.commit();
     // A batch returns only once no commit is in flight: the group rejoins after batches
     // return, so a commit never writes state for partitions that have moved on.
@@ -170,10 +188,7 @@ export class KafkaDetect {
       const records = this.engine.exportAgents(agents);
       try {
         await this.durable();
-        for (const [partition, ids] of dirty) {
-          if (!this.held.has(partition)) continue;
-          await this.writeChangelog(partition, ids, records);
-        }
+        await this.writeChangelog(dirty, records);
         const offsets = [...next].filter(([p]) => this.held.has(p)).map(([partition, offset]) => ({ topic: this.options.calls, partition, offset: String(offset) }));
         if (offsets.length) await this.consumer.commitOffsets(offsets);
         this.counters.commits++;
@@ -216,6 +231,8 @@ export class KafkaDetect {
 
   /** A new generation of the group: note what to restore and drop what went to other workers. */
   private assigned(partitions: number[]): void {
+    this.counters.rebalances++;
+    this.counters.lastRebalanceAt = new Date().toISOString();
     const now = new Set(partitions);
     for (const p of this.held) if (!now.has(p)) this.release(p);
     for (const p of now) this.toRestore.add(p);
@@ -274,26 +291,39 @@ export class KafkaDetect {
   }
 
   /** The records of these agents (those with a baseline) into their changelog partition. */
-  private async writeChangelog(partition: number, agents: Set<string>, records: Map<string, AgentRecord>): Promise<void> {
+  /**
+   * Every touched agent's state, each to its own partition of the changelog, in as few produce
+   * requests as the chunk size allows: one request carries all partitions (one round trip per
+   * chunk, not per partition — batches wait while a commit runs). LZ4, like the calls topic:
+   * gzip took longer than the JavaScript LZ4 for the same state, with the batches waiting.
+   */
+  private async writeChangelog(dirty: Map<number, Set<string>>, records: Map<string, AgentRecord>): Promise<void> {
     let chunk: Message[] = [];
     let bytes = 0;
     const flush = async (): Promise<void> => {
       if (chunk.length === 0) return;
-      const meta = await this.producer.send({ topic: this.options.changelog, messages: chunk, acks: -1, compression: CompressionTypes.GZIP });
-      const base = meta.find((r) => r.partition === partition)?.baseOffset;
-      if (base !== undefined) this.lastWritten.set(partition, Number(base) + chunk.length - 1);
+      const perPartition = new Map<number, number>();
+      for (const m of chunk) perPartition.set(m.partition!, (perPartition.get(m.partition!) ?? 0) + 1);
+      const meta = await this.producer.send({ topic: this.options.changelog, messages: chunk, acks: -1, compression: CompressionTypes.LZ4 });
+      for (const [partition, n] of perPartition) {
+        const base = meta.find((r) => r.partition === partition)?.baseOffset;
+        if (base !== undefined) this.lastWritten.set(partition, Number(base) + n - 1);
+      }
       this.counters.changelogRecords += chunk.length;
       this.counters.changelogBytes += bytes;
       chunk = [];
       bytes = 0;
     };
-    for (const agent of agents) {
-      const state = records.get(agent);
-      if (state === undefined) continue;
-      const value = stringifyWithSets({ offset: this.applied.get(agent)!, state } satisfies ChangelogValue);
-      chunk.push({ key: agent, value, partition });
-      bytes += value.length;
-      if (bytes >= CHANGELOG_CHUNK_BYTES) await flush();
+    for (const [partition, agents] of dirty) {
+      if (!this.held.has(partition)) continue;
+      for (const agent of agents) {
+        const state = records.get(agent);
+        if (state === undefined) continue;
+        const value = stringifyWithSets({ offset: this.applied.get(agent)!, state } satisfies ChangelogValue);
+        chunk.push({ key: agent, value, partition });
+        bytes += value.length;
+        if (bytes >= CHANGELOG_CHUNK_BYTES) await flush();
+      }
     }
     await flush();
   }
@@ -305,6 +335,7 @@ export class KafkaDetect {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       clearInterval(this.timer);
+      clearTimeout(this.soon);
       // Paused: no refetching of batches refused while draining; still in the group to commit.
       this.consumer.pause([{ topic: this.options.calls }]);
       await this.drain.close();

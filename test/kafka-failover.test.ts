@@ -311,4 +311,31 @@ describe('Kafka detect stage failover', () => {
     await stopped(again);
     expect(alertsOf('term')).toHaveLength(alertsBefore);
   }, 120_000);
+
+  it('a detect worker that has read everything commits it without waiting for the commit interval', async () => {
+    const sim = simulate({ seed: 47, agentsPerRole: 2, historyDays: 2, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 10 });
+    const template = join(work, 'learned-idle');
+    learnInto(template, sim.history);
+    const records = callsTopic(sim.live);
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'idle_calls', numPartitions: 4 }], waitForLeaders: true });
+    await admin.disconnect();
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: 'idle_calls', messages: records, acks: -1 });
+    await producer.disconnect();
+    // Interval 40 s: a commit when caught up may come a quarter of it (10 s) after start, the
+    // interval's own tick only after 40 s.
+    const started = Date.now();
+    const w = await worker('idle', 'idle', template, 'idle_calls', '40s');
+    try {
+      await until(async () => (await status(w)).kafka.detect.records === records.length, 30_000);
+      await until(() => caughtUp('idle-detect', undefined, 'idle_calls'), 25_000, 500);
+      expect(Date.now() - started).toBeLessThan(40_000);
+      expect((await status(w)).kafka.detect.calls).toBeGreaterThan(0);
+    } finally {
+      await stopped(w);
+    }
+  }, 90_000);
 });

@@ -17,7 +17,7 @@ import inspector from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
-import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
+import { type Admin, CompressionTypes, Kafka, logLevel } from 'kafkajs';
 import { registerKafkaCodecs } from '../../src/kafka-codecs.js';
 import { packagePath } from '../../src/package-path.js';
 import { Service } from '../../src/service.js';
@@ -63,6 +63,45 @@ async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, p
   }
 }
 
+interface DetectProcess {
+  status(): Promise<any>;
+  kill(): void;
+}
+
+/** `serve --kafka-stage detect` in a process of its own, from a copy of the learned state; `kafka` adds to its kafka section. */
+async function startDetect(dir: string, name: string, broker: string, learned: string, kafka: string): Promise<DetectProcess> {
+  cpSync(learned, join(dir, name), { recursive: true });
+  const config = join(dir, `${name}.yaml`);
+  writeFileSync(config, [
+    `state_dir: ${join(dir, name)}`, 'receiver: { port: 0 }', 'telemetry: { prometheus: { enabled: false } }', 'api: { enabled: false }',
+    `kafka: { brokers: ["${broker}"], stages: detect${kafka} }`, ...(process.env.CHAINWATCH_BENCH_DETECT_CONFIG ? [process.env.CHAINWATCH_BENCH_DETECT_CONFIG] : []),
+  ].join('\n'));
+  const child = spawn(process.execPath, ['--max-semi-space-size=32', ...(process.env.CHAINWATCH_BENCH_DETECT_ARGS?.split(' ') ?? []), packagePath('dist', 'src', 'cli.js'), 'serve', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr!.on('data', (b: Buffer) => (log += b.toString()));
+  const url = await waitFor(() => /"address":"([^"]+)"/.exec(log)?.[1]);
+  return { status: async () => (await fetch(`${url}/status`)).json(), kill: () => child.kill('SIGTERM') };
+}
+
+/**
+ * performance.now() of a stage's group join, from the time the stage records when it happens:
+ * polling could see it only after the first fetch was processed.
+ */
+async function joinedAt(counters: () => { rebalances: number; lastRebalanceAt?: string } | Promise<{ rebalances: number; lastRebalanceAt?: string }>): Promise<number> {
+  const at = await waitFor(async () => {
+    const c = await counters();
+    return c.rebalances > 0 ? c.lastRebalanceAt : undefined;
+  }, 5);
+  return performance.now() - (Date.now() - Date.parse(at!));
+}
+
+/** Whether `group` has committed every partition of `topic` to its end. */
+async function caughtUp(admin: Admin, group: string, topic: string): Promise<true | undefined> {
+  const ends = await admin.fetchTopicOffsets(topic);
+  const [done] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+  return ends.every((e) => done.partitions.find((p) => p.partition === e.partition)?.offset === e.high) ? true : undefined;
+}
+
 async function main(): Promise<void> {
   registerKafkaCodecs();
   const dir = mkdtempSync(join(tmpdir(), 'chainwatch-bench-kafka-'));
@@ -84,22 +123,14 @@ async function main(): Promise<void> {
     // The learned state both stages start from (as `chainwatch learn` leaves it).
     const learned = join(dir, 'learned');
     const learner = learnInto(learned, sim.history);
-    // The detect stage in a process of its own, as deployed: each stage gets a core.
-    cpSync(learned, join(dir, 'detect'), { recursive: true });
-    const config = join(dir, 'detect.yaml');
-    writeFileSync(config, [
-      `state_dir: ${join(dir, 'detect')}`, 'receiver: { port: 0 }', 'telemetry: { prometheus: { enabled: false } }', 'api: { enabled: false }',
-      `kafka: { brokers: ["${brokers[0]}"], stages: detect }`, ...(process.env.CHAINWATCH_BENCH_DETECT_CONFIG ? [process.env.CHAINWATCH_BENCH_DETECT_CONFIG] : []),
-    ].join('\n'));
-    const detect = spawn(process.execPath, ['--max-semi-space-size=32', ...(process.env.CHAINWATCH_BENCH_DETECT_ARGS?.split(' ') ?? []), packagePath('dist', 'src', 'cli.js'), 'serve', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let detectLog = '';
-    detect.stderr!.on('data', (b: Buffer) => (detectLog += b.toString()));
     const admin = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
+    const detects: DetectProcess[] = [];
     try {
-      const detectUrl = await waitFor(() => /"address":"([^"]+)"/.exec(detectLog)?.[1]);
-      const detectStatus = async (): Promise<any> => (await fetch(`${detectUrl}/status`)).json();
-      await waitFor(async () => ((await detectStatus()).kafka.detect.partitions.length > 0 ? true : undefined));
+      // 1. Both stages at once, as deployed: detect in a process of its own, ingest in this one.
+      const detect = await startDetect(dir, 'detect', brokers[0], learned, '');
+      detects.push(detect);
+      await waitFor(async () => ((await detect.status()).kafka.detect.partitions.length > 0 ? true : undefined));
       cpSync(learned, join(dir, 'ingest'), { recursive: true });
       const service = new Service({ stateDir: join(dir, 'ingest'), receiver: { port: 0 }, kafka: kafkaConfig({ stages: 'ingest' }, brokers) });
       process.stderr.write('produced and learned; detect stage joined; starting ingest…\n');
@@ -109,10 +140,7 @@ async function main(): Promise<void> {
       // Timing starts when ingest has joined its group (start-up, not throughput) — before its first
       // fetch returns. (It used to start at the first record counted, which came after the first
       // fetch's records — most of the topic — had been processed: that overstated both figures.)
-      while (ingest().rebalances === 0) await new Promise((r) => setImmediate(r));
-      // From the join itself (its time is recorded when it happens; the first fetch may have been
-      // processed before this loop looks again).
-      const t0 = performance.now() - (Date.now() - Date.parse(ingest().lastRebalanceAt!));
+      const t0 = await joinedAt(() => ingest());
       const joinMs = t0 - tStart;
       const profiler = process.env.CHAINWATCH_BENCH_PROFILE ? new inspector.Session() : undefined;
       if (profiler) {
@@ -120,33 +148,49 @@ async function main(): Promise<void> {
         profiler.post('Profiler.enable');
         profiler.post('Profiler.start');
       }
-      const trace = process.env.CHAINWATCH_BENCH_TRACE ? setInterval(() => void detectStatus().then((d) => process.stderr.write(`${Math.round(performance.now() - t0)} ms: ingest records ${ingest().records} calls ${ingest().calls}; detect calls ${d.kafka.detect.calls} commits ${d.kafka.detect.commits}\n`)), 250) : undefined;
+      const trace = process.env.CHAINWATCH_BENCH_TRACE ? setInterval(() => void detect.status().then((d) => process.stderr.write(`${Math.round(performance.now() - t0)} ms: ingest records ${ingest().records} calls ${ingest().calls}; detect calls ${d.kafka.detect.calls} commits ${d.kafka.detect.commits}\n`)), 250) : undefined;
       while (ingest().records < bufs.length) await new Promise((r) => setTimeout(r, 20));
       // Every span consumed: stopping ingest closes the chains still open and produces the rest.
       await service.stop();
       const tIngest = performance.now();
-      const caughtUp = async (): Promise<true | undefined> => {
-        const ends = await admin.fetchTopicOffsets('chainwatch_calls');
-        const [done] = await admin.fetchOffsets({ groupId: 'chainwatch-detect', topics: ['chainwatch_calls'] });
-        return ends.every((e) => done.partitions.find((p) => p.partition === e.partition)?.offset === e.high) ? true : undefined;
-      };
-      await waitFor(caughtUp, 20);
+      await waitFor(() => caughtUp(admin, 'chainwatch-detect', 'chainwatch_calls'), 20);
       const tDetect = performance.now();
       clearInterval(trace);
       if (profiler) {
         profiler.post('Profiler.stop', (_err, { profile }) => writeFileSync(process.env.CHAINWATCH_BENCH_PROFILE!, JSON.stringify(profile)));
         profiler.disconnect();
       }
-      const st = await detectStatus();
+      const st = await detect.status();
+      detect.kill();
+      const counters = { ...ingest() };
+
+      // 2. Each stage alone, on fresh groups and a calls topic of its own: ingest with only the
+      // broker beside it, then detect over everything ingest produced — what each stage does with
+      // the machine to itself (capacity per stage; the first figure is what they do together).
+      cpSync(learned, join(dir, 'solo-ingest'), { recursive: true });
+      const solo = new Service({ stateDir: join(dir, 'solo-ingest'), receiver: { port: 0 }, kafka: kafkaConfig({ stages: 'ingest', group: 'solo', topics: { calls: 'solo_calls', dlq: 'solo_dlq' } }, brokers) });
+      await solo.start();
+      const s0 = await joinedAt(() => solo.ingest!.counters);
+      while (solo.ingest!.counters.records < bufs.length) await new Promise((r) => setTimeout(r, 20));
+      await solo.stop();
+      const sIngest = performance.now();
+      const soloDetect = await startDetect(dir, 'solo-detect', brokers[0], learned, ', group: solo, topics: { calls: solo_calls, dlq: solo_dlq }');
+      detects.push(soloDetect);
+      const d0 = await joinedAt(async () => (await soloDetect.status()).kafka.detect);
+      await waitFor(() => caughtUp(admin, 'solo-detect', 'solo_calls'), 20);
+      const sDetect = performance.now();
+
       const s = (ms: number): string => `${Math.round(spans / (ms / 1000) / 1000)}k`;
       process.stdout.write(`${spans.toLocaleString('en')} spans in ${bufs.length} zstd records (${sim.labels.length} chains), ${learner.agents.size} agents learned first\n\n`);
       process.stdout.write('| stage | spans/s |\n|---|---|\n');
       process.stdout.write(`| ingest (one process): consume, decode, normalize, join, produce calls, close the last chains | ${s(tIngest - t0)} |\n`);
       process.stdout.write(`| through both stages (detect in a second process, every detector, state changelog) until detect has committed the last call | ${s(tDetect - t0)} |\n`);
+      process.stdout.write(`| ingest alone (only the broker beside it) | ${s(sIngest - s0)} |\n`);
+      process.stdout.write(`| detect alone, over everything ingest produced (only the broker beside it), until committed | ${s(sDetect - d0)} |\n`);
       const alerts = Object.values(st.engine.alerts as Record<string, number>).reduce((a, b) => a + b, 0);
-      process.stdout.write(`\ningest joined in ${(joinMs / 1000).toFixed(1)} s (not counted); calls ${ingest().calls}, chains closed ${ingest().closes}, alerts ${alerts}, changelog records ${st.kafka.detect.changelogRecords} (${Math.round(st.kafka.detect.changelogBytes / 1e6)} MB before compression), dead letters ${ingest().deadLettered}\n`);
+      process.stdout.write(`\ningest joined in ${(joinMs / 1000).toFixed(1)} s (not counted); calls ${counters.calls}, chains closed ${counters.closes}, alerts ${alerts}, changelog records ${st.kafka.detect.changelogRecords} (${Math.round(st.kafka.detect.changelogBytes / 1e6)} MB before compression), dead letters ${counters.deadLettered}\n`);
     } finally {
-      detect.kill('SIGTERM');
+      for (const d of detects) d.kill();
       await admin.disconnect();
     }
   } finally {
