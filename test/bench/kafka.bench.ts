@@ -4,8 +4,10 @@
  * live traffic to otlp_spans first (OTLP protobuf batches of ≥ 100 spans, as the Collector's
  * exporter writes them, zstd), then starts `serve`'s Kafka stages on a fleet whose baselines were
  * learned — detect in a child process of its own (`serve --kafka-stage detect`), ingest in this
- * one — and times from the first record ingest consumes until the detect group has committed
- * the last call ingest produced. Broker, both stages and this driver share the machine's 2 cores.
+ * one — and times from ingest's group join until the detect group has committed the last call
+ * ingest produced. Then each stage alone, on fresh groups and a calls topic of its own: ingest
+ * with only the broker beside it, then detect over all that ingest produced (from its group join
+ * until committed). Broker, stages and this driver share the machine's 2 cores.
  * Profiling: CHAINWATCH_BENCH_PROFILE=FILE writes this process's (ingest) CPU profile of the timed
  * window; CHAINWATCH_BENCH_DETECT_ARGS passes node flags to the detect process (e.g. --cpu-prof);
  * CHAINWATCH_BENCH_DETECT_CONFIG adds YAML lines to its config (e.g. 'store: { record_calls: false }').
