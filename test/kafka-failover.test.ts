@@ -95,6 +95,23 @@ async function caughtUp(groupId: string, partitions?: number[], calls = topics.c
   }
 }
 
+/** A small fleet's history learned into `learned-NAME`, and its live calls written to a new topic `NAME_calls` (4 partitions). */
+async function smallFleet(seed: number, name: string): Promise<{ template: string; records: ReturnType<typeof callsTopic> }> {
+  const sim = simulate({ seed, agentsPerRole: 2, historyDays: 2, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 10 });
+  const template = join(work, `learned-${name}`);
+  learnInto(template, sim.history);
+  const records = callsTopic(sim.live);
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: `${name}_calls`, numPartitions: 4 }], waitForLeaders: true });
+  await admin.disconnect();
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({ topic: `${name}_calls`, messages: records, acks: -1 });
+  await producer.disconnect();
+  return { template, records };
+}
+
 async function stopped(w: Served): Promise<void> {
   w.proc.kill('SIGTERM');
   await new Promise((r) => (w.proc.exitCode !== null ? r(null) : w.proc.once('exit', r)));
@@ -270,18 +287,7 @@ describe('Kafka detect stage failover', () => {
   }, 120_000);
 
   it('SIGTERM commits what a detect worker processed, state first, before it leaves the group; state ahead of the offsets skips what it holds', async () => {
-    const sim = simulate({ seed: 43, agentsPerRole: 2, historyDays: 2, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 10 });
-    const template = join(work, 'learned-term');
-    learnInto(template, sim.history);
-    const records = callsTopic(sim.live);
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic: 'term_calls', numPartitions: 4 }], waitForLeaders: true });
-    await admin.disconnect();
-    const producer = kafka.producer();
-    await producer.connect();
-    await producer.send({ topic: 'term_calls', messages: records, acks: -1 });
-    await producer.disconnect();
+    const { template, records } = await smallFleet(43, 'term');
     // A commit interval longer than the test: only the shutdown commits.
     const w = await worker('term', 'term', template, 'term_calls', '10m');
     await until(async () => (await status(w)).kafka.detect.records === records.length, 30_000);
@@ -313,18 +319,7 @@ describe('Kafka detect stage failover', () => {
   }, 120_000);
 
   it('a detect worker that has read everything commits it without waiting for the commit interval', async () => {
-    const sim = simulate({ seed: 47, agentsPerRole: 2, historyDays: 2, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 10 });
-    const template = join(work, 'learned-idle');
-    learnInto(template, sim.history);
-    const records = callsTopic(sim.live);
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic: 'idle_calls', numPartitions: 4 }], waitForLeaders: true });
-    await admin.disconnect();
-    const producer = kafka.producer();
-    await producer.connect();
-    await producer.send({ topic: 'idle_calls', messages: records, acks: -1 });
-    await producer.disconnect();
+    const { template, records } = await smallFleet(47, 'idle');
     // Interval 40 s: a commit when caught up may come a quarter of it (10 s) after start, the
     // interval's own tick only after 40 s.
     const started = Date.now();
