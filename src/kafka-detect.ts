@@ -290,12 +290,11 @@ export class KafkaDetect {
     }
   }
 
-  /** The records of these agents (those with a baseline) into their changelog partition. */
   /**
-   * Every touched agent's state, each to its own partition of the changelog, in as few produce
-   * requests as the chunk size allows: one request carries all partitions (one round trip per
-   * chunk, not per partition — batches wait while a commit runs). LZ4, like the calls topic:
-   * gzip took longer than the JavaScript LZ4 for the same state, with the batches waiting.
+   * The state of every touched agent that has a baseline, each to its own partition of the
+   * changelog, in as few produce requests as the chunk size allows: one request carries all
+   * partitions (one round trip per chunk, not per partition — batches wait while a commit runs).
+   * LZ4, like the calls topic.
    */
   private async writeChangelog(dirty: Map<number, Set<string>>, records: Map<string, AgentRecord>): Promise<void> {
     let chunk: Message[] = [];

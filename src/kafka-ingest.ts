@@ -149,7 +149,9 @@ export class KafkaIngest {
   private lastRecord = Date.now();
   private lastTick = Date.now();
   private sending: Promise<void> = Promise.resolve();
-  /** Characters handed to send and not yet acknowledged. */
+  /** A send is queued and has not yet taken its records (another would find nothing new). */
+  private sendWaiting = false;
+  /** Characters of calls taken by a send (or queued again after a failed one) and not yet acknowledged. */
   private unacked = 0;
   private stopping: Promise<void> | undefined;
   /** Per partition of the spans topic: latest span end read, and whether it is read to its end. */
@@ -212,7 +214,7 @@ export class KafkaIngest {
           // Calls leave as they are built, not when the whole fetch (megabytes) is decoded, and
           // the event loop gets a turn to send them: the detect stage works while we read. A
           // failed send keeps its records for the next one (and a commit waits for all of them).
-          if (this.batches.bytes >= SEND_BYTES) {
+          if (this.batches.bytes >= SEND_BYTES && !this.sendWaiting) {
             this.send([]).catch(() => undefined);
             await new Promise((r) => setImmediate(r));
           }
@@ -224,7 +226,7 @@ export class KafkaIngest {
         // again); calls only when too much is unacknowledged. Offsets move on either way: a
         // commit sends and waits for everything built before it.
         const sent = this.send(dead);
-        if (dead.length || this.unacked > MAX_UNACKED_BYTES) await sent;
+        if (dead.length || this.unacked + this.batches.bytes > MAX_UNACKED_BYTES) await sent;
         else sent.catch(() => undefined);
         if (last !== undefined) {
           resolveOffset(last);
@@ -306,17 +308,20 @@ export class KafkaIngest {
 
   /**
    * Produce what the assembler emitted (and dead letters), in chunks that stay under the broker's
-   * record-batch limit, LZ4-compressed; one send at a time, in order. On failure the unsent
-   * records go back to the front of the queue (counted) and the error reaches the caller, so a
-   * consumer batch whose output was not acknowledged is not resolved.
+   * record-batch limit, LZ4-compressed; one send at a time, in order. What a send takes is taken
+   * when it runs, not when it was asked for: records an earlier send failed to deliver went back
+   * to the front of the queue and go out first — so a commit, which asks for a send after taking
+   * its offsets, is acknowledged only once everything built before those offsets is. On failure
+   * the error reaches the caller (counted; the records stay queued for the next send).
    */
   private send(dead: Message[]): Promise<void> {
-    const out = this.out.concat(this.batches.drain());
-    this.out = [];
-    let size = 0;
-    for (const m of out) size += (m.value as string).length;
-    this.unacked += size;
+    this.sendWaiting = true;
     const next = this.sending.then(async () => {
+      this.sendWaiting = false;
+      const fresh = this.batches.drain();
+      for (const m of fresh) this.unacked += (m.value as string).length;
+      const out = this.out.concat(fresh);
+      this.out = [];
       let i = 0;
       try {
         while (i < out.length) {
@@ -325,15 +330,13 @@ export class KafkaIngest {
           for (; j < out.length && (j === i || bytes < SEND_BYTES); j++) bytes += (out[j].value as string).length;
           await this.producer.send({ topic: this.topics.calls, messages: out.slice(i, j), acks: -1, compression: CompressionTypes.LZ4 });
           this.unacked -= bytes;
-          size -= bytes;
           i = j;
         }
         if (dead.length) await this.producer.send({ topic: this.topics.dlq, messages: dead, acks: -1 });
       } catch (err) {
         this.counters.produceErrors++;
         this.counters.lastError = (err as Error).message;
-        // Back in the queue: counted again when next handed to send.
-        this.unacked -= size;
+        // Still unacknowledged (and still counted): back to the front of the queue.
         this.out = out.slice(i).concat(this.out);
         throw err;
       }

@@ -1,0 +1,64 @@
+/**
+ * The ingest stage's commits against its sends, with a scripted producer: a send that fails after
+ * a commit has taken its offsets must not let that commit through. (kafkajs objects stand in for
+ * the broker only here, to fail one send at a chosen moment; everything else about the stage
+ * runs against a real broker in test/kafka-broker.test.ts and test/kafka-failover.test.ts.)
+ */
+import { describe, expect, it } from 'vitest';
+import type { Kafka } from 'kafkajs';
+import { defaultEngineConfig } from '../src/engine.js';
+import { KafkaIngest } from '../src/kafka-ingest.js';
+import { defaultKafkaTopics } from '../src/kafka-config.js';
+import { agentTrace, toProto } from './helpers/spans.js';
+
+interface Pending { messages: { value: string }[]; resolve: () => void; reject: (e: Error) => void }
+
+function scripted() {
+  const sends: Pending[] = [];
+  const commits: { partition: number; offset: string }[][] = [];
+  let eachBatch: ((payload: unknown) => Promise<void>) | undefined;
+  const kafka = {
+    consumer: () => ({
+      connect: async () => {}, disconnect: async () => {}, subscribe: async () => {}, pause: () => {},
+      on: () => {}, events: { GROUP_JOIN: 'join' },
+      run: async (o: { eachBatch: (payload: unknown) => Promise<void> }) => void (eachBatch = o.eachBatch),
+      commitOffsets: async (offsets: { partition: number; offset: string }[]) => void commits.push(offsets),
+    }),
+    producer: () => ({
+      connect: async () => {}, disconnect: async () => {},
+      send: (req: { messages: { value: string }[] }) => new Promise<unknown[]>((resolve, reject) => sends.push({ messages: req.messages, resolve: () => resolve([]), reject })),
+    }),
+  } as unknown as Kafka;
+  return { kafka, sends, commits, batch: (payload: unknown) => eachBatch!(payload) };
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('Kafka ingest commits', () => {
+  it('a commit waits for the calls read before its offsets, even when their first send fails after it began', async () => {
+    const s = scripted();
+    const ingest = new KafkaIngest(s.kafka, defaultKafkaTopics, defaultEngineConfig, { groupId: 'g', sessionTimeoutMs: 30_000, commitIntervalMs: 3_600_000, maxHoldMs: 3_600_000 });
+    await ingest.start();
+    const tr = agentTrace({ t0: Date.UTC(2026, 5, 1), agentId: 'support-agent-01', tools: [{ tool: 'get_ticket', method: 'GET', url: 'https://tickets.corp.internal/api/tickets/1' }] });
+    await s.batch({
+      batch: { topic: 'otlp_spans', partition: 0, highWatermark: '1', messages: [{ offset: '0', key: null, value: Buffer.from(toProto(tr.doc)) }] },
+      resolveOffset: () => {}, heartbeat: async () => {}, isRunning: () => true,
+    });
+    await tick();
+    // The batch's calls are in flight, not acknowledged; the batch itself did not wait for them.
+    expect(s.sends).toHaveLength(1);
+    expect(s.sends[0].messages.map((m) => m.value).join()).toContain('get_ticket');
+    const commit = (ingest as unknown as { commit(): Promise<void> }).commit();
+    await tick();
+    s.sends[0].reject(new Error('broker gone'));
+    for (let i = 0; i < 5; i++) await tick();
+    // The commit's own send carries what the failed one did not deliver; no offsets until it is acknowledged.
+    expect(s.commits).toHaveLength(0);
+    expect(s.sends).toHaveLength(2);
+    expect(s.sends[1].messages.map((m) => m.value).join()).toContain('get_ticket');
+    s.sends[1].resolve();
+    await commit;
+    expect(s.commits).toEqual([[expect.objectContaining({ partition: 0, offset: '1' })]]);
+    expect(ingest.counters.produceErrors).toBe(1);
+  });
+});
