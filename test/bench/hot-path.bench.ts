@@ -19,8 +19,8 @@ import { loadPolicyText } from '../../src/policy-load.js';
 import { packagePath } from '../../src/package-path.js';
 import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
+import { toBatches } from '../helpers/batches.js';
 
-const Long = protobuf.util.Long as unknown as { fromString(s: string, unsigned: boolean): unknown };
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 /**
  * Rounds run first and not counted: V8 tiers the hot functions up over the first few rounds
@@ -36,40 +36,6 @@ const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
-}
-
-/** OTLP/JSON docs → protobuf requests of ≥ `perBatch` spans (the Collector's batch shape). */
-function toBatches(docs: any[], perBatch: number): { bufs: Uint8Array[]; spans: number } {
-  const bufs: Uint8Array[] = [];
-  let total = 0;
-  let pending: any[] = [];
-  let count = 0;
-  const flush = (): void => {
-    if (!pending.length) return;
-    bufs.push(Request.encode(Request.fromObject({ resourceSpans: pending })).finish());
-    pending = [];
-    count = 0;
-  };
-  for (const doc of docs) {
-    for (const rs of doc.resourceSpans) {
-      const copy = JSON.parse(JSON.stringify(rs));
-      for (const ss of copy.scopeSpans) {
-        for (const s of ss.spans) {
-          s.traceId = Buffer.from(s.traceId, 'hex');
-          s.spanId = Buffer.from(s.spanId, 'hex');
-          s.parentSpanId = Buffer.from(s.parentSpanId, 'hex');
-          s.startTimeUnixNano = Long.fromString(s.startTimeUnixNano, true);
-          s.endTimeUnixNano = Long.fromString(s.endTimeUnixNano, true);
-          count++;
-          total++;
-        }
-      }
-      pending.push(copy);
-    }
-    if (count >= perBatch) flush();
-  }
-  flush();
-  return { bufs, spans: total };
 }
 
 /** No forced GC here: a full gc() resets V8's heap sizing and halves the next run's speed. */

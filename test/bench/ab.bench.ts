@@ -1,0 +1,89 @@
+/**
+ * `BENCH_BASE=DIR npm run bench:ab`: the whole hot path of another build against this one, on one
+ * core, interleaved request by request so that both see the same machine speed — this machine's
+ * speed drifts by more than most single changes (separate runs of identical code differ by ±7%).
+ * DIR is the other build's `dist` (e.g. `git worktree add /tmp/base REV`, link its node_modules,
+ * `npx tsc -p tsconfig.build.json`, then BENCH_BASE=/tmp/base/dist). Both builds learn the same
+ * history and replay the same live batches; each round starts both from their learned state.
+ * Prints this build's speed relative to the other per round, and the median over the rounds
+ * after BENCH_WARMUP (default 4) not counted. Interleaving shares caches and the GC between the
+ * two, so absolute spans/s are lower than `npm run bench`'s; the ratio is what it is for.
+ */
+import { join } from 'node:path';
+import type { RawSpan } from '../../src/span.js';
+import * as self from '../../src/engine.js';
+import { decodeTraceRequest } from '../../src/otlp-proto.js';
+import { simulate } from '../../src/simulate.js';
+import { toBatches } from '../helpers/batches.js';
+
+interface Build {
+  Engine: typeof self.Engine;
+  config: self.EngineConfig;
+  decode: (buf: Uint8Array) => RawSpan[];
+}
+
+const base = process.env.BENCH_BASE;
+if (!base) throw new Error('BENCH_BASE: set it to the dist directory of the build to compare against (see the header of test/bench/ab.bench.ts)');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 4);
+
+async function build(engine: typeof self, decoder: { decodeTraceRequest: typeof decodeTraceRequest }): Promise<Build> {
+  const config = { ...engine.defaultEngineConfig, lifecycle: { minCalls: 50, minHistoryMs: 0, minPeers: 3 } };
+  const filter = new engine.Engine(config).norm.filter;
+  return { Engine: engine.Engine, config, decode: (buf) => decoder.decodeTraceRequest(buf, filter).spans };
+}
+
+const a = await build((await import(join(base, 'src', 'engine.js'))) as typeof self, await import(join(base, 'src', 'otlp-proto.js')));
+const b = await build(self, { decodeTraceRequest });
+
+console.error('generating the fleet…');
+let sim: ReturnType<typeof simulate> | undefined = simulate({ agentsPerRole: 200, historyDays: 4, liveDays: 2, chainsPerAgentDay: 6, attacksPerClass: 20 });
+const history = toBatches(sim.history, 100);
+const live = toBatches(sim.live, 100);
+sim = undefined;
+
+function learned(x: Build): string {
+  const e = new x.Engine(x.config);
+  e.mode = 'learn';
+  for (const buf of history.bufs) e.ingestSpans(x.decode(buf));
+  e.flush();
+  return JSON.stringify(e.snapshot());
+}
+const snapA = learned(a);
+const snapB = learned(b);
+
+const ratios: number[] = [];
+for (let r = 0; r < WARMUP + ROUNDS; r++) {
+  const ea = new a.Engine(a.config, () => {});
+  ea.restore(JSON.parse(snapA));
+  const eb = new b.Engine(b.config, () => {});
+  eb.restore(JSON.parse(snapB));
+  let ta = 0;
+  let tb = 0;
+  const step = (x: Build, e: self.Engine, buf: Uint8Array): number => {
+    const t = performance.now();
+    e.ingestSpans(x.decode(buf));
+    return performance.now() - t;
+  };
+  // Which build goes first alternates, so neither always meets the other's garbage.
+  live.bufs.forEach((buf, i) => {
+    if (i % 2) {
+      ta += step(a, ea, buf);
+      tb += step(b, eb, buf);
+    } else {
+      tb += step(b, eb, buf);
+      ta += step(a, ea, buf);
+    }
+  });
+  let t = performance.now();
+  ea.flush();
+  ta += performance.now() - t;
+  t = performance.now();
+  eb.flush();
+  tb += performance.now() - t;
+  const counted = r >= WARMUP;
+  if (counted) ratios.push(ta / tb);
+  console.log(`round ${r}${counted ? '' : ' (warm-up)'}: other ${Math.round(live.spans / ta)}k, this ${Math.round(live.spans / tb)}k spans/s; this build's speed ${(ta / tb).toFixed(3)}× the other's`);
+}
+const sorted = [...ratios].sort((x, y) => x - y);
+console.log(`\nthis build's speed relative to ${base}: median ${sorted[Math.floor(sorted.length / 2)].toFixed(3)}× over ${sorted.length} rounds (range ${sorted[0].toFixed(3)}–${sorted[sorted.length - 1].toFixed(3)})`);
