@@ -139,6 +139,7 @@ function clientsByParent(buf: TraceBuffer, pending: RawSpan[]): Map<string, RawS
   for (const s of pending) if (isClient(buf, s)) pushTo(out, s.parentSpanId, s);
   return out;
 }
+
 const byStart = (a: RawSpan, b: RawSpan): number => a.startMs - b.startMs;
 
 /**
@@ -174,7 +175,7 @@ interface TraceBuffer {
   principal?: string;
   conversation?: string;
   /**
-   * The trace's spans by id, in arrival order, with their role and a released bit (SpanFlags).
+   * The trace's spans by id, in arrival order, with their role and a released bit (ROLE, RELEASED).
    * Traces are small, so a scan beats hashing each new 16-character id into per-trace Maps
    * (three Maps per trace were a seventh of the hot path's time and much of its garbage); a
    * trace past INDEX_FROM spans gets an index.

@@ -1,8 +1,3 @@
-/**
- * Interns strings (destinations, action signatures, principals) to small integers shared by all
- * agents, so per-agent baselines hold 4-byte keys in typed arrays instead of strings in Maps.
- * Ids are assigned in first-seen order, so the same input gives the same ids.
- */
 /** Ids of one kind's values, with the last one asked for. */
 interface KindIds {
   ids: Map<string, number>;
@@ -10,6 +5,11 @@ interface KindIds {
   lastId: number;
 }
 
+/**
+ * Interns strings (destinations, action signatures, principals) to small integers shared by all
+ * agents, so per-agent baselines hold 4-byte keys in typed arrays instead of strings in Maps.
+ * Ids are assigned in first-seen order, so the same input gives the same ids.
+ */
 export class Interner {
   private readonly ids = new Map<string, number>();
   private readonly strings: string[] = [];
@@ -76,18 +76,20 @@ export class Interner {
   }
 
   kindPeek(kind: string, value: string): number {
-    const k = this.byKind.get(kind);
-    if (k !== undefined && value === k.lastValue) return k.lastId;
-    let id = k?.ids.get(value);
+    const known = this.byKind.get(kind);
+    if (known !== undefined && value === known.lastValue) return known.lastId;
+    let id = known?.ids.get(value);
+    let k = known;
     if (id === undefined) {
       // Known only by its full name (restored state): remember it under its value from now on.
       id = this.peek(`${kind}:${value}`);
       if (id < 0) return id;
-      this.kind(kind).ids.set(value, id);
+      k = this.kind(kind);
+      k.ids.set(value, id);
     }
-    const kk = k ?? this.kind(kind);
-    kk.lastValue = value;
-    kk.lastId = id;
+    // Defined here: found in this kind's map, or just created above.
+    k!.lastValue = value;
+    k!.lastId = id;
     return id;
   }
 

@@ -18,41 +18,14 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import inspector from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import protobuf from 'protobufjs';
 import { type Admin, CompressionTypes, Kafka, logLevel } from 'kafkajs';
 import { registerKafkaCodecs } from '../../src/kafka-codecs.js';
 import { packagePath } from '../../src/package-path.js';
 import { Service } from '../../src/service.js';
+import { toBatches } from '../helpers/batches.js';
 import { learnInto } from '../helpers/learned.js';
 import { kafkaConfig } from '../../src/config.js';
 import { simulate } from '../../src/simulate.js';
-
-const Request = protobuf.loadSync(packagePath('schemas', 'otlp', 'trace.proto')).lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
-
-function toBatches(docs: any[], perBatch: number): { bufs: Buffer[]; spans: number } {
-  const bufs: Buffer[] = [];
-  let pending: any[] = [];
-  let count = 0;
-  let total = 0;
-  for (const doc of docs) {
-    for (const rs of doc.resourceSpans) {
-      const copy = JSON.parse(JSON.stringify(rs));
-      for (const ss of copy.scopeSpans) for (const s of ss.spans) {
-        for (const k of ['traceId', 'spanId', 'parentSpanId']) s[k] = Buffer.from(s[k] ?? '', 'hex');
-        count++;
-        total++;
-      }
-      pending.push(copy);
-    }
-    if (count >= perBatch) {
-      bufs.push(Buffer.from(Request.encode(Request.fromObject({ resourceSpans: pending })).finish()));
-      pending = [];
-      count = 0;
-    }
-  }
-  if (pending.length) bufs.push(Buffer.from(Request.encode(Request.fromObject({ resourceSpans: pending })).finish()));
-  return { bufs, spans: total };
-}
 
 /** Poll until `probe` gives a value (bench set-up steps; bounded). */
 async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, pollMs = 100, ms = 120_000): Promise<T> {
@@ -119,7 +92,7 @@ async function main(): Promise<void> {
     const producer = new Kafka({ clientId: 'collector', brokers, logLevel: logLevel.NOTHING }).producer();
     await producer.connect();
     for (let i = 0; i < bufs.length; i += 50) {
-      await producer.send({ topic: 'otlp_spans', compression: CompressionTypes.ZSTD, messages: bufs.slice(i, i + 50).map((value) => ({ key: null, value })) });
+      await producer.send({ topic: 'otlp_spans', compression: CompressionTypes.ZSTD, messages: bufs.slice(i, i + 50).map((b) => ({ key: null, value: Buffer.from(b.buffer, b.byteOffset, b.byteLength) })) });
     }
     await producer.disconnect();
     // The learned state both stages start from (as `chainwatch learn` leaves it).
