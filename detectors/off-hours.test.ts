@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaultDetectorSettings } from './types.js';
-import { offHours } from './off-hours.js';
+import { hourOfWeek, offHours } from './off-hours.js';
 import { Harness, T0, DAY_MS, HOUR, mkCall } from '../test/helpers/detector-harness.js';
 
 describe('off-hours', () => {
@@ -31,5 +31,20 @@ describe('off-hours with sparse history', () => {
     for (let i = 0; i < 24 * 10; i++) h.learn([mkCall({ time: T0 + i * HOUR + (i % 7) * 60_000 })]);
     const quiet = [...Array(24).keys()].map((k) => h.score([mkCall({ time: T0 + 10 * DAY_MS + k * HOUR + 30 * 60_000 })])[0]);
     expect(quiet.every((f) => f === undefined)).toBe(true);
+  });
+});
+
+describe('hourOfWeek', () => {
+  it('agrees with Date on the UTC day and hour, before and after 1970 and across leap days', () => {
+    const times = [0, -1, 3_599_999, 3_600_000, Date.UTC(2024, 1, 29, 23, 59, 59, 999), Date.UTC(2026, 10, 29, 0, 0), Date.UTC(1969, 11, 28, 5, 30)];
+    let x = 12345;
+    for (let i = 0; i < 2000; i++) {
+      x = (x * 1103515245 + 12345) % 2 ** 31;
+      times.push(-2e12 + (x / 2 ** 31) * 6e12 + i * 0.25);
+    }
+    for (const t of times) {
+      const d = new Date(t);
+      expect(hourOfWeek(t), String(t)).toBe(d.getUTCDay() * 24 + d.getUTCHours());
+    }
   });
 });

@@ -38,9 +38,11 @@ function newState(): HourState {
   return { data, base, total: 0, decayedAt: 0 };
 }
 
+/** UTC hour of the week, Sunday 00:00 = 0. Arithmetic, not a Date per call: 1970-01-01 was a Thursday. */
 export function hourOfWeek(t: number): number {
-  const d = new Date(t);
-  return d.getUTCDay() * 24 + d.getUTCHours();
+  const hours = Math.floor(t / 3_600_000);
+  const day = Math.floor(hours / 24);
+  return (((day + 4) % 7) + 7) % 7 * 24 + ((hours % 24) + 24) % 24;
 }
 
 /** Share of calls within ±1 h of this hour of day, over every day of the week. */
@@ -48,7 +50,7 @@ function dayShare(s: HourState, h: number): number {
   const hod = h % 24;
   let mass = 0;
   for (let day = 0; day < 7; day++) {
-    for (const dh of [-1, 0, 1]) mass += at(s, day * 24 + ((hod + dh + 24) % 24)) * (dh === 0 ? 1 : 0.5);
+    mass += at(s, day * 24 + hod) + 0.5 * (at(s, day * 24 + ((hod + 23) % 24)) + at(s, day * 24 + ((hod + 1) % 24)));
   }
   return mass / s.total;
 }

@@ -25,9 +25,12 @@ export const USER_KEY = /(^|_)(user|username|recipient|assignee|to_user|handle)$
 export const DOMAIN_KEY = /(^|_)(domain|host|hostname)$/i;
 export const DOMAIN_RE = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/;
 
+/** No destinations: shared, frozen (most calls carry no arguments). */
+const NONE: Destination[] = Object.freeze([]) as unknown as Destination[];
+
 /** Parse the arguments attribute (a JSON string or structured value) and list its destinations. */
 export function argDestinations(args: AttrValue | undefined): Destination[] {
-  if (args === undefined || args === null) return [];
+  if (args === undefined || args === null) return NONE;
   let value: unknown = args;
   if (typeof args === 'string') {
     const t = args.trim();
@@ -40,27 +43,33 @@ export function argDestinations(args: AttrValue | undefined): Destination[] {
     }
   }
   const out: Destination[] = [];
-  const seen = new Set<string>();
-  const add = (kind: DestinationKind, v: string): void => {
-    const value = kind === 'account' ? v : v.toLowerCase();
-    const key = `${kind}:${value}`;
-    if (out.length < MAX_DESTINATIONS && !seen.has(key)) {
-      seen.add(key);
-      out.push({ kind, value });
-    }
-  };
-  walk(value, '', 0, add);
-  return out;
+  walk(value, '', 0, out);
+  return out.length === 0 ? NONE : out;
 }
 
-function walk(v: unknown, key: string, depth: number, add: (kind: DestinationKind, value: string) => void): void {
+/** Add a destination unless the list is full or has it (a scan: the list holds at most 16). */
+function add(out: Destination[], kind: DestinationKind, v: string): void {
+  if (out.length >= MAX_DESTINATIONS) return;
+  const value = kind === 'account' ? v : v.toLowerCase();
+  for (let i = 0; i < out.length; i++) if (out[i].kind === kind && out[i].value === value) return;
+  out.push({ kind, value });
+}
+
+// Loops by index and for-in rather than slice()/Object.entries(): no array per object or list.
+function walk(v: unknown, key: string, depth: number, out: Destination[]): void {
   if (depth > 6) return;
   if (typeof v === 'string') {
-    scanString(v.length > MAX_STRING ? v.slice(0, MAX_STRING) : v, key, add);
+    scanString(v.length > MAX_STRING ? v.slice(0, MAX_STRING) : v, key, out);
   } else if (Array.isArray(v)) {
-    for (const item of v.slice(0, 64)) walk(item, key, depth + 1, add);
+    const n = Math.min(v.length, 64);
+    for (let i = 0; i < n; i++) walk(v[i], key, depth + 1, out);
   } else if (v !== null && typeof v === 'object') {
-    for (const [k, item] of Object.entries(v).slice(0, 64)) walk(item, k, depth + 1, add);
+    let n = 0;
+    for (const k in v) {
+      if (!Object.hasOwn(v, k)) continue;
+      if (n++ === 64) break;
+      walk((v as Record<string, unknown>)[k], k, depth + 1, out);
+    }
   }
 }
 
@@ -82,23 +91,29 @@ function kindsOf(key: string): number {
 
 // Each test below is skipped when a cheap necessary condition fails: a URL needs "://", an email
 // "@", an IBAN at least 15 characters.
-function scanString(s: string, key: string, add: (kind: DestinationKind, value: string) => void): void {
-  if (s.includes('://')) for (const m of s.matchAll(URL_RE)) add('host', m[1]);
+function scanString(s: string, key: string, out: Destination[]): void {
+  // exec on the shared global patterns (matchAll clones the RegExp per string); each loop runs
+  // until exec returns null, which leaves lastIndex at 0 for the next string.
+  if (s.includes('://')) {
+    URL_RE.lastIndex = 0;
+    for (let m = URL_RE.exec(s); m !== null; m = URL_RE.exec(s)) add(out, 'host', m[1]);
+  }
   if (s.includes('@')) {
-    for (const m of s.matchAll(EMAIL_RE)) {
-      add('email', m[0]);
-      add('email-domain', m[1]);
+    EMAIL_RE.lastIndex = 0;
+    for (let m = EMAIL_RE.exec(s); m !== null; m = EMAIL_RE.exec(s)) {
+      add(out, 'email', m[0]);
+      add(out, 'email-domain', m[1]);
     }
   }
   const kinds = kindsOf(key);
   const t = s.trim();
   if (t.length >= 15 || (kinds & ACCOUNT) !== 0) {
     const compact = t.replace(/\s+/g, '');
-    if (IBAN_RE.test(compact) || ((kinds & ACCOUNT) !== 0 && /^[A-Z0-9-]{6,34}$/i.test(compact))) add('account', compact.toUpperCase());
+    if (IBAN_RE.test(compact) || ((kinds & ACCOUNT) !== 0 && /^[A-Z0-9-]{6,34}$/i.test(compact))) add(out, 'account', compact.toUpperCase());
   }
-  if (t.startsWith('#') && /^#[\w.-]{1,80}$/.test(t)) add('channel', t);
-  else if ((kinds & CHANNEL) !== 0 && /^[\w#.-]{1,80}$/.test(t)) add('channel', t.startsWith('#') ? t : `#${t}`);
-  if (t.startsWith('@') && /^@[\w.-]{1,80}$/.test(t)) add('user', t);
-  else if ((kinds & USER) !== 0 && /^[\w.-]{1,80}$/.test(t) && !t.includes('@')) add('user', `@${t}`);
-  if ((kinds & DOMAIN) !== 0 && DOMAIN_RE.test(t)) add('domain', t);
+  if (t.startsWith('#') && /^#[\w.-]{1,80}$/.test(t)) add(out, 'channel', t);
+  else if ((kinds & CHANNEL) !== 0 && /^[\w#.-]{1,80}$/.test(t)) add(out, 'channel', t.startsWith('#') ? t : `#${t}`);
+  if (t.startsWith('@') && /^@[\w.-]{1,80}$/.test(t)) add(out, 'user', t);
+  else if ((kinds & USER) !== 0 && /^[\w.-]{1,80}$/.test(t) && !t.includes('@')) add(out, 'user', `@${t}`);
+  if ((kinds & DOMAIN) !== 0 && DOMAIN_RE.test(t)) add(out, 'domain', t);
 }

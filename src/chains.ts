@@ -123,14 +123,18 @@ const isClient = (buf: TraceBuffer, span: RawSpan): boolean => (flagsOf(buf, spa
  * index `at`: pending[0, kept) holds the spans kept so far, pending(at, end) those not yet visited.
  */
 function pendingKids(buf: TraceBuffer, pending: RawSpan[], kept: number, at: number, toolId: string, into: RawSpan[]): RawSpan[] {
-  into.length = 0;
+  // Filled by index and cut to length only when not empty: V8 drops the backing store of an
+  // array whose length is set to 0, and the next push would allocate it again.
+  let n = 0;
   for (let j = 0; j < pending.length; j++) {
     if (j === kept) j = at + 1;
     if (j >= pending.length) break;
     const s = pending[j];
-    if (s.parentSpanId === toolId && isClient(buf, s)) into.push(s);
+    if (s.parentSpanId === toolId && isClient(buf, s)) into[n++] = s;
   }
-  return into.length ? into : NO_SPANS;
+  if (n === 0) return NO_SPANS;
+  into.length = n;
+  return into;
 }
 
 /** Pending client spans by parent id, in pending order (large traces: one pass instead of a scan per tool). */

@@ -109,7 +109,8 @@ class AgentBatches {
       for (let i = 0; i < items.length; i++) {
         bytes += items[i].length;
         if (bytes >= RECORD_BYTES || i === items.length - 1) {
-          out.push({ key, value: `{"t":"batch","items":[${items.slice(start, i + 1).join(',')}]}` });
+          // As bytes: kafkajs measures a string value with Buffer.byteLength, then encodes it again.
+          out.push({ key, value: Buffer.from(`{"t":"batch","items":[${items.slice(start, i + 1).join(',')}]}`) });
           start = i + 1;
           bytes = 0;
         }
@@ -319,7 +320,7 @@ export class KafkaIngest {
     const next = this.sending.then(async () => {
       this.sendWaiting = false;
       const fresh = this.batches.drain();
-      for (const m of fresh) this.unacked += (m.value as string).length;
+      for (const m of fresh) this.unacked += (m.value as Buffer).length;
       const out = this.out.concat(fresh);
       this.out = [];
       let i = 0;
@@ -327,7 +328,7 @@ export class KafkaIngest {
         while (i < out.length) {
           let j = i;
           let bytes = 0;
-          for (; j < out.length && (j === i || bytes < SEND_BYTES); j++) bytes += (out[j].value as string).length;
+          for (; j < out.length && (j === i || bytes < SEND_BYTES); j++) bytes += (out[j].value as Buffer).length;
           await this.producer.send({ topic: this.topics.calls, messages: out.slice(i, j), acks: -1, compression: CompressionTypes.LZ4 });
           this.unacked -= bytes;
           i = j;

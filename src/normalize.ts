@@ -40,8 +40,40 @@ const PRIVATE_HOST = /^(localhost|127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\
 /** Classification of a span for call assembly. */
 export type SpanRole = 'agent' | 'tool' | 'client' | 'model' | 'other';
 
-/** scheme://authority/path?query — the parts we need, without a full WHATWG URL parse per call. */
-const URL_PARTS = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)([^?#]*)/i;
+/** Where the last URL given to authorityStart ends its authority and its path (before `?` or `#`). */
+let urlAuthorityEnd = 0;
+let urlPathEnd = 0;
+
+/**
+ * scheme://authority/path?query — the parts we need, without a full WHATWG URL parse (or a
+ * regular expression's match array) per call: the index where the authority starts, or -1 when
+ * `raw` does not start with a scheme and `://`; sets urlAuthorityEnd and urlPathEnd.
+ */
+function authorityStart(raw: string): number {
+  const first = raw.charCodeAt(0) | 0x20;
+  if (first < 97 || first > 122) return -1;
+  let i = 1;
+  for (; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    const lower = c | 0x20;
+    // Scheme characters: letters, digits, + . -
+    if (!((lower >= 97 && lower <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 46 || c === 45)) break;
+  }
+  if (raw.charCodeAt(i) !== 58 || raw.charCodeAt(i + 1) !== 47 || raw.charCodeAt(i + 2) !== 47) return -1;
+  const from = i + 3;
+  let end = from;
+  for (; end < raw.length; end++) {
+    const c = raw.charCodeAt(end);
+    if (c === 47 || c === 63 || c === 35) break; // / ? #
+  }
+  urlAuthorityEnd = end;
+  for (; end < raw.length; end++) {
+    const c = raw.charCodeAt(end);
+    if (c === 63 || c === 35) break; // ? #
+  }
+  urlPathEnd = end;
+  return from;
+}
 
 export class Normalizer {
   /** The decoders' key filter: attribute names ↔ the indices the mapping is read by. */
@@ -132,24 +164,32 @@ export class Normalizer {
     if (client) {
       const a = client.attrs;
       const rawUrl = str(a, m.urlFull);
-      let urlHost: string | undefined;
-      let urlPort: number | undefined;
       let path: string | undefined;
+      let hostAt = -1;
       if (rawUrl !== undefined) {
-        const parts = URL_PARTS.exec(rawUrl);
+        const from = authorityStart(rawUrl);
         // Only URLs that may carry secrets (userinfo, a query) pay for a full parse and redaction.
-        url = parts !== null && !parts[1].includes('@') && !rawUrl.includes('?') ? redactText(rawUrl) : redactUrl(rawUrl);
-        if (parts !== null) {
-          const authority = parts[1].slice(parts[1].lastIndexOf('@') + 1);
-          const colon = authority.lastIndexOf(':');
-          const bracket = authority.lastIndexOf(']');
-          urlHost = colon > bracket ? authority.slice(0, colon) : authority;
-          if (colon > bracket) urlPort = Number(authority.slice(colon + 1)) || undefined;
-          path = parts[2] || '/';
+        const at = from < 0 ? -1 : rawUrl.lastIndexOf('@', urlAuthorityEnd - 1);
+        url = from >= 0 && at < from && urlPathEnd === rawUrl.length ? redactText(rawUrl) : redactUrl(rawUrl);
+        if (from >= 0) {
+          hostAt = at < from ? from : at + 1;
+          path = urlPathEnd > urlAuthorityEnd ? rawUrl.slice(urlAuthorityEnd, urlPathEnd) : '/';
         }
       }
-      host = (str(a, m.serverAddress) ?? urlHost)?.toLowerCase();
-      port = num(a, m.serverPort) ?? urlPort;
+      const address = str(a, m.serverAddress);
+      const spanPort = num(a, m.serverPort);
+      if (hostAt >= 0 && (address === undefined || spanPort === undefined)) {
+        // The URL's host and port, read only when the span's server.address or server.port is missing.
+        const colon = rawUrl!.lastIndexOf(':', urlAuthorityEnd - 1);
+        const bracket = rawUrl!.lastIndexOf(']', urlAuthorityEnd - 1);
+        const hasPort = colon >= hostAt && colon > bracket;
+        host = address ?? rawUrl!.slice(hostAt, hasPort ? colon : urlAuthorityEnd);
+        port = spanPort ?? (hasPort ? Number(rawUrl!.slice(colon + 1, urlAuthorityEnd)) || undefined : undefined);
+      } else {
+        host = address;
+        port = spanPort;
+      }
+      host = host?.toLowerCase();
       const httpMethod = str(a, m.httpMethod);
       const rpcMethod = str(a, m.rpcMethod);
       const dbSystem = str(a, m.dbSystem);
@@ -212,46 +252,40 @@ export class Normalizer {
     const sensitive = (sensitivity !== undefined && sensitivity !== 'public') || this.isSensitive(signature) || (toolName !== undefined && this.isSensitive(toolName));
     const credential = str(main.attrs, m.credentialId) ?? (tool && str(tool.attrs, m.credentialId)) ?? str(main.resource, m.credentialId);
 
+    const error = str(main.attrs, m.errorType);
+    const principal = str(main.attrs, m.principal) ?? (tool && str(tool.attrs, m.principal)) ?? trace.principal;
+    const credentialType = str(main.attrs, m.credentialType) ?? str(main.resource, m.credentialType);
+    const approval = str(main.attrs, m.approval) ?? (tool && str(tool.attrs, m.approval));
+    // Every field in one literal, in one order, absent ones undefined: every call then has the
+    // same hidden class, and the detectors' property reads stay monomorphic (optional fields added
+    // one by one gave calls a dozen shapes). JSON leaves undefined fields out, in the same order.
     const out: AgentCall = {
       time: (tool ?? main).startMs,
       endTime: (tool ?? main).endMs,
       traceId: main.traceId,
       spanId: main.spanId,
       agent,
-      action: { kind, signature, write },
+      action: { kind, signature, write, tool: toolName, method, template, version },
       external: host !== undefined && this.isExternalHost(host),
       destinations,
       resource,
-      outcome: { ok: !failed },
+      outcome: { ok: !failed, status, error: error === undefined ? undefined : redactText(error) },
       retries,
       sensitive,
+      toolSpanId: tool && client ? tool.spanId : undefined,
+      host,
+      port,
+      url,
+      principal,
+      credential: credential === undefined ? undefined : redactText(credential),
+      credentialType,
+      conversationId: trace.conversation,
+      sensitivity,
+      bytesOut: client ? num(client.attrs, m.requestBytes) : undefined,
+      bytesIn: client ? num(client.attrs, m.responseBytes) : undefined,
+      approvalId: approval,
+      credentialIssuedAt: num(main.attrs, m.credentialIssuedAt) ?? num(main.resource, m.credentialIssuedAt),
     };
-    if (tool && client) out.toolSpanId = tool.spanId;
-    if (toolName !== undefined) out.action.tool = toolName;
-    if (method !== undefined) out.action.method = method;
-    if (template !== undefined) out.action.template = template;
-    if (version !== undefined) out.action.version = version;
-    if (host !== undefined) out.host = host;
-    if (port !== undefined) out.port = port;
-    if (url !== undefined) out.url = url;
-    if (status !== undefined) out.outcome.status = status;
-    const error = str(main.attrs, m.errorType);
-    if (error !== undefined) out.outcome.error = redactText(error);
-    const principal = str(main.attrs, m.principal) ?? (tool && str(tool.attrs, m.principal)) ?? trace.principal;
-    if (principal !== undefined) out.principal = principal;
-    if (credential !== undefined) out.credential = redactText(credential);
-    const credentialType = str(main.attrs, m.credentialType) ?? str(main.resource, m.credentialType);
-    if (credentialType !== undefined) out.credentialType = credentialType;
-    if (trace.conversation !== undefined) out.conversationId = trace.conversation;
-    if (sensitivity !== undefined) out.sensitivity = sensitivity;
-    const bytesOut = client ? num(client.attrs, m.requestBytes) : undefined;
-    if (bytesOut !== undefined) out.bytesOut = bytesOut;
-    const bytesIn = client ? num(client.attrs, m.responseBytes) : undefined;
-    if (bytesIn !== undefined) out.bytesIn = bytesIn;
-    const approval = str(main.attrs, m.approval) ?? (tool && str(tool.attrs, m.approval));
-    if (approval !== undefined) out.approvalId = approval;
-    const issued = num(main.attrs, m.credentialIssuedAt) ?? num(main.resource, m.credentialIssuedAt);
-    if (issued !== undefined) out.credentialIssuedAt = issued;
     return out;
   }
 

@@ -60,6 +60,10 @@ describe('argDestinations', () => {
     for (let i = 0; i < 3_000; i++) {
       const args: Record<string, unknown> = {};
       for (let j = 0; j < 1 + Math.floor(r() * 4); j++) args[pick(KEYS)] = r() < 0.2 ? [pick(VALUES), { [pick(KEYS)]: pick(VALUES) }] : pick(VALUES);
+      // Now and then past the bounds: more than 64 items or keys, more than 16 destinations.
+      // (a destination in the items past the 64th, which the bound must drop)
+      if (r() < 0.05) args.many = Array.from({ length: 70 }, (_, k) => (k >= 60 || r() < 0.1 ? `u${k}@host${k}.example` : 'plain text'));
+      if (r() < 0.05) args.wide = Object.fromEntries(Array.from({ length: 70 }, (_, k) => [`${pick(KEYS)}_${k}`, k >= 60 || r() < 0.1 ? `https://h${k}.example/` : 'plain']));
       const asJson = r() < 0.5;
       expect(argDestinations(asJson ? JSON.stringify(args) : (args as never)), JSON.stringify(args)).toEqual(reference(args));
     }

@@ -11,7 +11,7 @@ import { KafkaIngest } from '../src/kafka-ingest.js';
 import { defaultKafkaTopics } from '../src/kafka-config.js';
 import { agentTrace, toProto } from './helpers/spans.js';
 
-interface Pending { messages: { value: string }[]; resolve: () => void; reject: (e: Error) => void }
+interface Pending { messages: { value: Buffer }[]; resolve: () => void; reject: (e: Error) => void }
 
 function scripted() {
   const sends: Pending[] = [];
@@ -26,7 +26,7 @@ function scripted() {
     }),
     producer: () => ({
       connect: async () => {}, disconnect: async () => {},
-      send: (req: { messages: { value: string }[] }) => new Promise<unknown[]>((resolve, reject) => sends.push({ messages: req.messages, resolve: () => resolve([]), reject })),
+      send: (req: { messages: { value: Buffer }[] }) => new Promise<unknown[]>((resolve, reject) => sends.push({ messages: req.messages, resolve: () => resolve([]), reject })),
     }),
   } as unknown as Kafka;
   return { kafka, sends, commits, batch: (payload: unknown) => eachBatch!(payload) };
@@ -47,7 +47,7 @@ describe('Kafka ingest commits', () => {
     await tick();
     // The batch's calls are in flight, not acknowledged; the batch itself did not wait for them.
     expect(s.sends).toHaveLength(1);
-    expect(s.sends[0].messages.map((m) => m.value).join()).toContain('get_ticket');
+    expect(s.sends[0].messages.map((m) => m.value.toString()).join()).toContain('get_ticket');
     const commit = (ingest as unknown as { commit(): Promise<void> }).commit();
     await tick();
     s.sends[0].reject(new Error('broker gone'));
@@ -55,7 +55,7 @@ describe('Kafka ingest commits', () => {
     // The commit's own send carries what the failed one did not deliver; no offsets until it is acknowledged.
     expect(s.commits).toHaveLength(0);
     expect(s.sends).toHaveLength(2);
-    expect(s.sends[1].messages.map((m) => m.value).join()).toContain('get_ticket');
+    expect(s.sends[1].messages.map((m) => m.value.toString()).join()).toContain('get_ticket');
     s.sends[1].resolve();
     await commit;
     expect(s.commits).toEqual([[expect.objectContaining({ partition: 0, offset: '1' })]]);

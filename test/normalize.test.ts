@@ -192,3 +192,41 @@ describe('normalize and chain assembly', () => {
     expect(closed[1].startTime).toBe(T);
   });
 });
+
+describe('normalize: URLs without server.address', () => {
+  /** One lone client span with these attributes, normalized. */
+  function callFor(attrs: Record<string, string | number>): AgentCall {
+    const { calls, asm, feed } = assemble();
+    feed(request([span({ traceId: id(16), kind: 3, start: T, attrs: { 'gen_ai.agent.id': 'a1', 'http.request.method': 'GET', ...attrs } })]));
+    asm.flush();
+    expect(calls).toHaveLength(1);
+    return calls[0];
+  }
+
+  const cases: [string, { host?: string; port?: number; resource: string; url: string }][] = [
+    ['https://API.Example.com/v2/items/123', { host: 'api.example.com', resource: 'api.example.com/v2/items/123', url: 'https://API.Example.com/v2/items/123' }],
+    ['HTTP://h.example:8443/a?b=1#c', { host: 'h.example', port: 8443, resource: 'h.example/a', url: 'HTTP://h.example:8443/a?b=1#c' }],
+    ['https://h.example', { host: 'h.example', resource: 'h.example/', url: 'https://h.example' }],
+    ['https://h.example?q=1', { host: 'h.example', resource: 'h.example/', url: 'https://h.example?q=1' }],
+    ['https://h.example/p#frag?x', { host: 'h.example', resource: 'h.example/p', url: 'https://h.example/p#frag?x' }],
+    ['http://[::1]:9000/x', { host: '[::1]', port: 9000, resource: '[::1]/x', url: 'http://[::1]:9000/x' }],
+    ['http://[fe80::1]/x', { host: '[fe80::1]', resource: '[fe80::1]/x', url: 'http://[fe80::1]/x' }],
+    ['https://user:pw@h.example:444/x', { host: 'h.example', port: 444, resource: 'h.example/x', url: 'https://REDACTED:REDACTED@h.example:444/x' }],
+    ['https://us:er]@h.example/x', { host: 'h.example', resource: 'h.example/x', url: 'https://REDACTED:REDACTED@h.example/x' }],
+    ['git+ssh://git.example/repo', { host: 'git.example', resource: 'git.example/repo', url: 'git+ssh://git.example/repo' }],
+    ['/relative/path', { resource: '?/', url: '/relative/path' }],
+    ['mailto:a@b.example', { resource: '?/', url: 'mailto:a@b.example' }],
+    ['1http://h.example/x', { resource: '?/', url: '1http://h.example/x' }],
+  ];
+  for (const [raw, want] of cases) {
+    it(`reads host, port and path from ${raw}`, () => {
+      const c = callFor({ 'url.full': raw });
+      expect({ host: c.host, port: c.port, resource: c.resource, url: c.url }).toEqual(want);
+    });
+  }
+
+  it('takes server.address and server.port over the URL’s, each on its own', () => {
+    expect(callFor({ 'url.full': 'https://from-url.example:8443/x', 'server.address': 'Span.Example' })).toMatchObject({ host: 'span.example', port: 8443 });
+    expect(callFor({ 'url.full': 'https://from-url.example:8443/x', 'server.port': 9443 })).toMatchObject({ host: 'from-url.example', port: 9443 });
+  });
+});
