@@ -6,7 +6,7 @@
  */
 import { OtlpDecodeError } from './errors.js';
 import type { KeyFilter } from './attribute-map.js';
-import { type AttrValue, Attrs, type DecodedBatch, type RawSpan, idProblem, rejectSpan } from './span.js';
+import { type AttrValue, Attrs, type DecodedBatch, RawSpan, idProblem, rejectSpan } from './span.js';
 import { MAX_VALUE_CHARS } from './otlp-proto.js';
 
 type Json = unknown;
@@ -69,25 +69,20 @@ export function decodeTraceRequestJson(input: Json | string, filter: KeyFilter):
 
 function readSpan(raw: Json, filter: KeyFilter, resource: Attrs): RawSpan {
   if (!isObject(raw)) throw new SpanFieldError('span must be an object');
-  const attrs = new Attrs();
+  const span = new RawSpan(resource);
   if (raw.attributes !== undefined && raw.attributes !== null) {
     if (!Array.isArray(raw.attributes)) throw new SpanFieldError('span.attributes must be an array of {key, value}');
-    readAttributes(raw.attributes, filter, attrs);
+    readAttributes(raw.attributes, filter, span);
   }
-  let statusCode = 0;
-  if (isObject(raw.status) && raw.status.code !== undefined) statusCode = enumValue(raw.status.code, STATUS_NAMES, 'status.code');
-  return {
-    traceId: hexId(raw.traceId, 'traceId'),
-    spanId: hexId(raw.spanId, 'spanId'),
-    parentSpanId: raw.parentSpanId === undefined || raw.parentSpanId === null ? '' : hexId(raw.parentSpanId, 'parentSpanId'),
-    name: typeof raw.name === 'string' ? raw.name : '',
-    kind: raw.kind === undefined ? 0 : enumValue(raw.kind, KIND_NAMES, 'kind'),
-    startMs: nanosToMs(raw.startTimeUnixNano, 'startTimeUnixNano'),
-    endMs: nanosToMs(raw.endTimeUnixNano, 'endTimeUnixNano'),
-    statusCode,
-    attrs,
-    resource,
-  };
+  if (isObject(raw.status) && raw.status.code !== undefined) span.statusCode = enumValue(raw.status.code, STATUS_NAMES, 'status.code');
+  span.traceId = hexId(raw.traceId, 'traceId');
+  span.spanId = hexId(raw.spanId, 'spanId');
+  span.parentSpanId = raw.parentSpanId === undefined || raw.parentSpanId === null ? '' : hexId(raw.parentSpanId, 'parentSpanId');
+  span.name = typeof raw.name === 'string' ? raw.name : '';
+  span.kind = raw.kind === undefined ? 0 : enumValue(raw.kind, KIND_NAMES, 'kind');
+  span.startMs = nanosToMs(raw.startTimeUnixNano, 'startTimeUnixNano');
+  span.endMs = nanosToMs(raw.endTimeUnixNano, 'endTimeUnixNano');
+  return span;
 }
 
 function hexId(v: Json, field: string): string {

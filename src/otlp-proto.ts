@@ -8,7 +8,7 @@
  */
 import { OtlpDecodeError } from './errors.js';
 import type { KeyFilter } from './attribute-map.js';
-import { type AttrValue, Attrs, type DecodedBatch, type RawSpan, idProblem, rejectSpan } from './span.js';
+import { type AttrValue, Attrs, type DecodedBatch, RawSpan, idProblem, rejectSpan } from './span.js';
 
 /** Char codes of the two hex digits of each byte value. */
 const HEX_HI = Uint8Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0').charCodeAt(0));
@@ -241,10 +241,7 @@ let lastTraceHex = '';
 
 function decodeSpan(r: Reader, start: number, filter: KeyFilter, resource: Attrs): RawSpan {
   r.pos = start;
-  const span: RawSpan = {
-    traceId: '', spanId: '', parentSpanId: '', name: '', kind: 0,
-    startMs: 0, endMs: 0, statusCode: 0, attrs: new Attrs(), resource,
-  };
+  const span = new RawSpan(resource);
   while (r.pos < r.end) {
     const tag = r.varint();
     const wire = tag & 7;
@@ -285,7 +282,7 @@ function decodeSpan(r: Reader, start: number, filter: KeyFilter, resource: Attrs
         break;
       case 9:
         expectWire(wire, 2, 'attributes', r.pos);
-        decodeKeyValue(r, r.length(), filter, span.attrs);
+        decodeKeyValue(r, r.length(), filter, span);
         break;
       case 15: {
         expectWire(wire, 2, 'status', r.pos);

@@ -3,45 +3,102 @@ export type AttrValue = string | number | boolean | null | AttrValue[] | { [key:
 
 /**
  * The attributes of a span that the mapping asks for, keyed by the KeyFilter's index of the
- * attribute name: key/value pairs in one flat array instead of an object with dotted property
- * names (which V8 handles as megamorphic dictionaries on the hot path). The array starts with
- * room for six pairs, about what a span keeps, so filling it allocates no growing backing store.
+ * attribute name: up to six key/value pairs in fields of the object itself (about what a span
+ * keeps), more in an overflow array. Not an object with dotted property names (which V8 handles
+ * as megamorphic dictionaries on the hot path), and not an array of pairs: fields cost no array
+ * header and backing store per span, and no copy of a copy-on-write literal on the first write.
  */
 export class Attrs {
-  private kv: AttrValue[] = [-1, null, -1, null, -1, null, -1, null, -1, null, -1, null];
-  private n = 0;
   /** Bit per key index present (two words: the mapping has about 55 names); most lookups are for absent keys. */
   private lo = 0;
   private hi = 0;
+  /** Pairs held. */
+  private n = 0;
+  private k0 = -1;
+  private k1 = -1;
+  private k2 = -1;
+  private k3 = -1;
+  private k4 = -1;
+  private k5 = -1;
+  private v0: AttrValue = null;
+  private v1: AttrValue = null;
+  private v2: AttrValue = null;
+  private v3: AttrValue = null;
+  private v4: AttrValue = null;
+  private v5: AttrValue = null;
+  /** Pairs past the sixth, key then value. */
+  private more: AttrValue[] | undefined = undefined;
+
+  private keyAt(i: number): number {
+    switch (i) {
+      case 0: return this.k0;
+      case 1: return this.k1;
+      case 2: return this.k2;
+      case 3: return this.k3;
+      case 4: return this.k4;
+      case 5: return this.k5;
+      default: return this.more![2 * (i - 6)] as number;
+    }
+  }
+
+  private valueAt(i: number): AttrValue {
+    switch (i) {
+      case 0: return this.v0;
+      case 1: return this.v1;
+      case 2: return this.v2;
+      case 3: return this.v3;
+      case 4: return this.v4;
+      case 5: return this.v5;
+      default: return this.more![2 * (i - 6) + 1];
+    }
+  }
+
+  private put(i: number, key: number, value: AttrValue): void {
+    switch (i) {
+      case 0: this.k0 = key; this.v0 = value; return;
+      case 1: this.k1 = key; this.v1 = value; return;
+      case 2: this.k2 = key; this.v2 = value; return;
+      case 3: this.k3 = key; this.v3 = value; return;
+      case 4: this.k4 = key; this.v4 = value; return;
+      case 5: this.k5 = key; this.v5 = value; return;
+      default: {
+        const more = (this.more ??= []);
+        more[2 * (i - 6)] = key;
+        more[2 * (i - 6) + 1] = value;
+      }
+    }
+  }
 
   set(key: number, value: AttrValue): void {
     if (key < 32) this.lo |= 1 << key;
     else if (key < 64) this.hi |= 1 << (key - 32);
-    const kv = this.kv;
-    for (let i = 0; i < this.n; i += 2) {
-      if (kv[i] === key) {
-        kv[i + 1] = value;
+    for (let i = 0; i < this.n; i++) {
+      if (this.keyAt(i) === key) {
+        this.put(i, key, value);
         return;
       }
     }
-    if (this.n < kv.length) {
-      kv[this.n] = key;
-      kv[this.n + 1] = value;
-    } else kv.push(key, value);
-    this.n += 2;
+    this.put(this.n++, key, value);
   }
 
   get(key: number): AttrValue | undefined {
     if (key < 32 ? (this.lo & (1 << key)) === 0 : key < 64 && (this.hi & (1 << (key - 32))) === 0) return undefined;
-    const kv = this.kv;
-    for (let i = 0; i < this.n; i += 2) if (kv[i] === key) return kv[i + 1];
+    // Unrolled over the fields: a span keeps a handful of attributes.
+    const n = this.n;
+    if (n > 0 && this.k0 === key) return this.v0;
+    if (n > 1 && this.k1 === key) return this.v1;
+    if (n > 2 && this.k2 === key) return this.v2;
+    if (n > 3 && this.k3 === key) return this.v3;
+    if (n > 4 && this.k4 === key) return this.v4;
+    if (n > 5 && this.k5 === key) return this.v5;
+    for (let i = 6; i < n; i++) if (this.keyAt(i) === key) return this.valueAt(i);
     return undefined;
   }
 
   /** As a plain object with attribute names (tests, debugging). */
   toObject(names: readonly string[]): Record<string, AttrValue> {
     const out: Record<string, AttrValue> = {};
-    for (let i = 0; i < this.n; i += 2) out[names[this.kv[i] as number]] = this.kv[i + 1];
+    for (let i = 0; i < this.n; i++) out[names[this.keyAt(i)]] = this.valueAt(i);
     return out;
   }
 }
@@ -51,22 +108,29 @@ export const SpanKind = { UNSPECIFIED: 0, INTERNAL: 1, SERVER: 2, CLIENT: 3, PRO
 
 /**
  * A span as decoded from OTLP (protobuf or JSON), holding only the attributes the attribute
- * mapping asks for. Times are epoch milliseconds with sub-millisecond fraction.
+ * mapping asks for. Times are epoch milliseconds with sub-millisecond fraction. The span is its
+ * own attribute table (`attrs` is the span itself): one object per span, not two.
  */
-export interface RawSpan {
-  traceId: string;
-  spanId: string;
+export class RawSpan extends Attrs {
+  traceId = '';
+  spanId = '';
   /** Empty for a root span. */
-  parentSpanId: string;
-  name: string;
-  kind: number;
-  startMs: number;
-  endMs: number;
+  parentSpanId = '';
+  name = '';
+  kind = 0;
+  startMs = 0;
+  endMs = 0;
   /** OTLP status code: 0 unset, 1 ok, 2 error. */
-  statusCode: number;
-  attrs: Attrs;
-  /** Shared by every span of one ResourceSpans. */
-  resource: Attrs;
+  statusCode = 0;
+
+  /** `resource` is shared by every span of one ResourceSpans. */
+  constructor(readonly resource: Attrs) {
+    super();
+  }
+
+  get attrs(): Attrs {
+    return this;
+  }
 }
 
 /** What a decoder returns: the good spans, and how many it rejected and why (first few reasons). */
