@@ -50,6 +50,8 @@ export interface IngestOptions {
    * successor would read all of that again. Past it, such a trace's earliest spans are not read again.
    */
   maxHoldMs: number;
+  /** Bytes of calls built and not yet acknowledged beyond which a batch waits (default 16 MB). */
+  maxUnackedBytes?: number;
 }
 
 /** One event of the calls topic: a call, or the close of a chain. */
@@ -137,6 +139,7 @@ export class KafkaIngest {
   private readonly consumer: Consumer;
   private readonly producer: Producer;
   private readonly commitIntervalMs: number;
+  private readonly maxUnackedBytes: number;
   private readonly batches = new AgentBatches();
   /** Records built and not yet acknowledged, oldest first. */
   private out: Message[] = [];
@@ -170,6 +173,7 @@ export class KafkaIngest {
       sessionTimeout: options.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 5)),
     });
     this.commitIntervalMs = options.commitIntervalMs;
+    this.maxUnackedBytes = options.maxUnackedBytes ?? MAX_UNACKED_BYTES;
     this.hold = new HoldLimit(options.maxHoldMs);
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
   }
@@ -227,7 +231,7 @@ export class KafkaIngest {
         // again); calls only when too much is unacknowledged. Offsets move on either way: a
         // commit sends and waits for everything built before it.
         const sent = this.send(dead);
-        if (dead.length || this.unacked + this.batches.bytes > MAX_UNACKED_BYTES) await sent;
+        if (dead.length || this.unacked + this.batches.bytes > this.maxUnackedBytes) await sent;
         else sent.catch(() => undefined);
         if (last !== undefined) {
           resolveOffset(last);

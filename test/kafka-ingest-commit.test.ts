@@ -1,6 +1,7 @@
 /**
- * The ingest stage's commits against its sends, with a scripted producer: a send that fails after
- * a commit has taken its offsets must not let that commit through. (kafkajs objects stand in for
+ * The ingest stage's commits and backpressure against its sends, with a scripted producer: a send
+ * that fails after a commit has taken its offsets must not let that commit through; a batch waits
+ * for the broker once too much output is unacknowledged. (kafkajs objects stand in for
  * the broker only here, to fail one send at a chosen moment; everything else about the stage
  * runs against a real broker in test/kafka-broker.test.ts and test/kafka-failover.test.ts.)
  */
@@ -34,10 +35,49 @@ function scripted() {
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+const OPTIONS = { groupId: 'g', sessionTimeoutMs: 30_000, commitIntervalMs: 3_600_000, maxHoldMs: 3_600_000 };
+
+/** One record of the spans topic holding a trace with `tools` tool calls. */
+function record(offset: number, tools: number): { batch: object; resolveOffset: () => void; heartbeat: () => Promise<void>; isRunning: () => boolean } {
+  const tr = agentTrace({
+    t0: Date.UTC(2026, 5, 1) + offset * 60_000, agentId: 'support-agent-01',
+    tools: Array.from({ length: tools }, (_, i) => ({ tool: 'get_ticket', method: 'GET', url: `https://tickets.corp.internal/api/tickets/${i}` })),
+  });
+  return {
+    batch: { topic: 'otlp_spans', partition: 0, highWatermark: String(offset + 1), messages: [{ offset: String(offset), key: null, value: Buffer.from(toProto(tr.doc)) }] },
+    resolveOffset: () => {}, heartbeat: async () => {}, isRunning: () => true,
+  };
+}
+
+describe('Kafka ingest backpressure', () => {
+  it('holds a batch while more than the bound is unacknowledged, and releases it when the broker acknowledges', async () => {
+    const s = scripted();
+    const ingest = new KafkaIngest(s.kafka, defaultKafkaTopics, defaultEngineConfig, { ...OPTIONS, maxUnackedBytes: 4096 });
+    await ingest.start();
+    let done = false;
+    const held = s.batch(record(0, 20)).then(() => void (done = true));
+    for (let i = 0; i < 10; i++) await tick();
+    expect(s.sends).toHaveLength(1);
+    expect(s.sends[0].messages.reduce((n, m) => n + m.value.length, 0)).toBeGreaterThan(4096);
+    expect(done).toBe(false);
+    s.sends[0].resolve();
+    await held;
+    expect(done).toBe(true);
+  });
+
+  it('does not hold a batch whose output stays under the bound', async () => {
+    const s = scripted();
+    const ingest = new KafkaIngest(s.kafka, defaultKafkaTopics, defaultEngineConfig, { ...OPTIONS, maxUnackedBytes: 1 << 20 });
+    await ingest.start();
+    await s.batch(record(0, 20));
+    expect(s.sends).toHaveLength(1); // still in flight: the batch returned without waiting for it
+  });
+});
+
 describe('Kafka ingest commits', () => {
   it('a commit waits for the calls read before its offsets, even when their first send fails after it began', async () => {
     const s = scripted();
-    const ingest = new KafkaIngest(s.kafka, defaultKafkaTopics, defaultEngineConfig, { groupId: 'g', sessionTimeoutMs: 30_000, commitIntervalMs: 3_600_000, maxHoldMs: 3_600_000 });
+    const ingest = new KafkaIngest(s.kafka, defaultKafkaTopics, defaultEngineConfig, OPTIONS);
     await ingest.start();
     const tr = agentTrace({ t0: Date.UTC(2026, 5, 1), agentId: 'support-agent-01', tools: [{ tool: 'get_ticket', method: 'GET', url: 'https://tickets.corp.internal/api/tickets/1' }] });
     await s.batch({
