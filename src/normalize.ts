@@ -168,7 +168,7 @@ export class Normalizer {
       let hostAt = -1;
       if (rawUrl !== undefined) {
         const from = authorityStart(rawUrl);
-        // Only URLs that may carry secrets (userinfo, a query) pay for a full parse and redaction.
+        // Only URLs that may carry secrets (userinfo, a query; or a fragment) pay for a full parse and redaction.
         const at = from < 0 ? -1 : rawUrl.lastIndexOf('@', urlAuthorityEnd - 1);
         url = from >= 0 && at < from && urlPathEnd === rawUrl.length ? redactText(rawUrl) : redactUrl(rawUrl);
         if (from >= 0) {
@@ -258,7 +258,7 @@ export class Normalizer {
     const approval = str(main.attrs, m.approval) ?? (tool && str(tool.attrs, m.approval));
     // Every field in one literal, in one order, absent ones undefined: every call then has the
     // same hidden class, and the detectors' property reads stay monomorphic (optional fields added
-    // one by one gave calls a dozen shapes). JSON leaves undefined fields out, in the same order.
+    // one by one gave the simulated fleet's calls six shapes). JSON leaves undefined fields out.
     const out: AgentCall = {
       time: (tool ?? main).startMs,
       endTime: (tool ?? main).endMs,
