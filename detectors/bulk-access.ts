@@ -31,8 +31,10 @@ export function bulkAccess(minResources = 25): Detector<DecayedStats> {
       const { call, chain } = ctx;
       const s = scratch(chain, 'bulk-access', newScratch, call);
       if (s.seen.size < MAX_TRACKED) s.seen.add(call.resource);
+      // The limit is never below minResources: most calls are decided without its two exponentials.
+      if (s.fired || s.seen.size <= minResources) return undefined;
       const limit = limitOf(stats);
-      if (s.fired || s.seen.size <= limit) return undefined;
+      if (s.seen.size <= limit) return undefined;
       s.fired = true;
       return {
         detector: 'bulk-access', score: clamp(0.55 + 0.05 * Math.log2(s.seen.size / limit), 0.55, 0.8), signature: 'bulk-access',

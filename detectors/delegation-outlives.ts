@@ -27,8 +27,10 @@ export function delegationOutlives(minMs = 15 * 60_000): Detector<DecayedStats> 
       if (stats.n < 10) return undefined;
       const s = scratch(chain, 'delegation-outlives', newScratch);
       const elapsed = call.time - chain.startTime;
+      // The limit is never below minMs: most calls are decided without its two exponentials.
+      if (s.fired || elapsed <= minMs) return undefined;
       const limit = limitOf(stats);
-      if (s.fired || elapsed <= limit) return undefined;
+      if (elapsed <= limit) return undefined;
       s.fired = true;
       return {
         detector: 'delegation-outlives', score: elapsed > 8 * 3_600_000 ? 0.75 : 0.55, signature: 'delegation-outlives',

@@ -42,8 +42,10 @@ export function loop(minRun = 12): Detector<DecayedStats> {
       if (call.action.signature !== s.last) s.first = call.spanId;
       track(s, call.action.signature);
       const reps = Math.max(s.run, Math.floor(s.cycle / 2) + 1);
+      // The limit is never below minRun: most calls are decided without its two exponentials.
+      if (s.fired || reps <= minRun) return undefined;
       const limit = limitOf(stats);
-      if (s.fired || reps <= limit) return undefined;
+      if (reps <= limit) return undefined;
       s.fired = true;
       return {
         detector: 'loop', score: clamp(0.5 + 0.05 * (reps - limit), 0.5, 0.8), signature: `loop:${call.action.signature}`,
