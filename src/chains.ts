@@ -304,7 +304,10 @@ export class ChainAssembler {
 
   private register(span: RawSpan, source: SpanSource | undefined): TraceBuffer | undefined {
     const role = this.norm.role(span);
-    let buf = this.open.get(span.traceId);
+    // A trace's spans come together: most spans belong to the newest trace, found without hashing
+    // (`newest` is always open: it is cleared when its trace leaves `open`).
+    const newest = this.newest;
+    let buf = newest !== undefined && newest.traceId === span.traceId ? newest : this.open.get(span.traceId);
     // A span that ends an idle timeout or more after its open trace's last one: that trace was
     // idle when this span happened, whatever event time has reached (a watermark held back by
     // another Kafka partition may not have closed it yet). Close it, and this span reopens it.
@@ -444,6 +447,7 @@ export class ChainAssembler {
       if (buf.chain?.agent.id === agentId) {
         this.open.delete(trace);
         this.waiting.delete(buf);
+        if (this.newest === buf) this.newest = undefined;
       }
     }
     for (const [trace, c] of this.closed) if (c.identity.id === agentId) this.closed.delete(trace);
@@ -619,6 +623,7 @@ export class ChainAssembler {
     if (force) this.release(buf, true);
     this.open.delete(buf.traceId);
     this.waiting.delete(buf);
+    if (this.newest === buf) this.newest = undefined;
     if (buf.identity !== undefined) {
       if (this.closed.size >= 10_000) this.closed.delete(this.closed.keys().next().value as string);
       const startTime = buf.chain?.startTime ?? buf.startedAt ?? buf.firstEnd;
