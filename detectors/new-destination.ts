@@ -25,13 +25,6 @@ export interface DestinationState {
   novelty: number[];
 }
 
-/** The destination keys of a call: its host, then argument destinations (email domains, not addresses). */
-export function destinationKeys(call: AgentCall): Destination[] {
-  const out: Destination[] = [];
-  forEachDestination(call, (kind, value) => out.push({ kind, value }));
-  return out;
-}
-
 /**
  * The call's destinations by position, without allocating: -1 is its host, 0… the destinations
  * named in its arguments. `skipDestination` says which positions to pass over (no host, bare
@@ -45,11 +38,6 @@ export function skipDestination(call: AgentCall, i: number): boolean {
 
 export const destinationKindAt = (call: AgentCall, i: number): DestinationKind => (i < 0 ? 'host' : call.destinations[i].kind);
 export const destinationValueAt = (call: AgentCall, i: number): string => (i < 0 ? call.host! : call.destinations[i].value);
-
-/** The call's host, then the destinations named in its arguments (not bare emails, not the host again). */
-export function forEachDestination(call: AgentCall, fn: (kind: DestinationKind, value: string) => void): void {
-  for (let i = -1; i < call.destinations.length; i++) if (!skipDestination(call, i)) fn(destinationKindAt(call, i), destinationValueAt(call, i));
-}
 
 /** Whether the agent has sent calls to this destination before (used by chain rules). */
 export function knowsDestination(state: DestinationState | undefined, intern: Interner, d: Destination): boolean {
@@ -105,8 +93,7 @@ export function newDestination(settings: DetectorSettings, maxSize = 48): Detect
     learnCall(ctx, state, peer) {
       const { call, intern } = ctx;
       let seenKinds = 0; // bit per index in KINDS: novelty counts once per kind and call
-      // Positions, not forEachDestination: no closure per call (learnCall runs for every call of
-      // every closed chain).
+      // By position: no closure per call (learnCall runs for every call of every closed chain).
       for (let i = -1; i < call.destinations.length; i++) {
         if (skipDestination(call, i)) continue;
         const kind = destinationKindAt(call, i);

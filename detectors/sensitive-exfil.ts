@@ -15,7 +15,7 @@
 import type { Destination } from '../src/arg-destinations.js';
 import type { CountTable } from '../src/count-table.js';
 import { type CallContext, type Detector, type Finding } from './types.js';
-import { type DestinationState, destinationKeys, knowsDestination } from './new-destination.js';
+import { type DestinationState, destinationKindAt, destinationValueAt, skipDestination } from './new-destination.js';
 import { scratch } from './types.js';
 
 const newScratch = (): { read: string; readSig: string; fired: boolean } => ({ read: '', readSig: '', fired: false });
@@ -39,12 +39,18 @@ export function sensitiveExfil(): Detector<null> {
       if (!enforcing && !ctx.peersReady) return undefined;
       const dest = ctx.stateOf('new-destination') as DestinationState | undefined;
       const peer = enforcing ? undefined : (ctx.peerStateOf('new-destination') as CountTable | undefined);
-      const external = (d: Destination): boolean => (d.kind === 'host' ? call.external : d.kind !== 'domain' || call.external);
-      const peerKnows = (d: Destination): boolean => {
-        const id = intern.kindPeek(d.kind, d.value);
-        return peer !== undefined && id >= 0 && peer.has(id);
-      };
-      const target = destinationKeys(call).find((d) => external(d) && !knowsDestination(dest, intern, d) && !peerKnows(d));
+      // The first external destination neither the agent nor (while learning) its peers know; by
+      // position, as new-destination walks them: no closures or arrays for every write.
+      let target: Destination | undefined;
+      for (let i = -1; i < call.destinations.length && target === undefined; i++) {
+        if (skipDestination(call, i)) continue;
+        const kind = destinationKindAt(call, i);
+        if (!(kind === 'host' ? call.external : kind !== 'domain' || call.external)) continue;
+        const id = intern.kindPeek(kind, destinationValueAt(call, i));
+        if (dest !== undefined && id >= 0 && dest.table.has(id)) continue;
+        if (peer !== undefined && id >= 0 && peer.has(id)) continue;
+        target = { kind, value: destinationValueAt(call, i) };
+      }
       if (target === undefined) return undefined;
       s.fired = true;
       return {
