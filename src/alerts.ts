@@ -113,6 +113,9 @@ export function buildAlert(findings: Finding[], agent: AgentState, chain: Chain,
 
 const MAX_TRACE_IDS = 50;
 
+/** Shared empty result of expireAgent (most calls close no window). Never mutated. */
+const NOTHING: readonly Alert[] = Object.freeze([]);
+
 /** One open rollup window: the alert as emitted, counting its repeats until `until` (event time). */
 export interface RollupWindow {
   alert: Alert;
@@ -128,7 +131,9 @@ export class AlertRollup {
 
   /** Returns what to emit now: the alert itself if new, an update if a repeat raised the severity. */
   offer(alert: Alert, now: number): Alert[] {
-    const out = this.expireAgent(alert.agent.id, now);
+    const expired = this.expireAgent(alert.agent.id, now);
+    // A list of expired updates is the caller's to extend; the shared empty one is not.
+    const out: Alert[] = expired === NOTHING ? [] : (expired as Alert[]);
     let windows = this.open.get(alert.agent.id);
     if (windows === undefined) {
       windows = new Map();
@@ -159,17 +164,19 @@ export class AlertRollup {
    * those with repeats. Only the agent's own time counts, so the outcome does not depend on how
    * its calls interleave with other agents' (Kafka partitions, workers).
    */
-  expireAgent(agentId: string, now: number): Alert[] {
+  expireAgent(agentId: string, now: number): readonly Alert[] {
+    // Asked on every call: nothing is allocated unless a window closes with repeats.
     const windows = this.open.get(agentId);
-    if (windows === undefined) return [];
-    const out: Alert[] = [];
-    for (const [sig, open] of windows) {
+    if (windows === undefined) return NOTHING;
+    let out: Alert[] | undefined;
+    // Values, not entries (no pair per window): a window is keyed by its alert's signature.
+    for (const open of windows.values()) {
       if (open.until > now) continue;
-      windows.delete(sig);
-      if (open.dirty) out.push({ ...open.alert, update: true });
+      windows.delete(open.alert.signature);
+      if (open.dirty) (out ??= []).push({ ...open.alert, update: true });
     }
     if (windows.size === 0) this.open.delete(agentId);
-    return out;
+    return out ?? NOTHING;
   }
 
   /** Close every agent's windows that ended before `now` (live idle time, end of input). */

@@ -1,0 +1,46 @@
+/** The alert rollup: first occurrence at once, repeats counted, one update when the window closes. */
+import { describe, expect, it } from 'vitest';
+import { type Alert, AlertRollup } from '../src/alerts.js';
+import type { Severity } from '../src/severity.js';
+
+const MIN = 60_000;
+
+function alert(agent: string, signature: string, traceId: string, severity: Severity = 'medium'): Alert {
+  const t = new Date(0).toISOString();
+  return {
+    schema: 'chainwatch.alert/v1', id: `${agent}/${signature}`, kind: 'call', time: t, severity, score: 0.6, title: signature, summary: '', signature,
+    detectors: ['x'], agent: { id: agent, group: agent, phase: 'enforcing' }, traceId, spanIds: [], chain: { calls: 1, startTime: t, durationMs: 0 },
+    evidence: [], count: 1, firstSeen: t, lastSeen: t, traceIds: [traceId],
+  };
+}
+
+describe('AlertRollup', () => {
+  it('emits the first alert, counts repeats, and sends one update with the count when the window closes', () => {
+    const r = new AlertRollup(10 * MIN);
+    expect(r.offer(alert('a1', 's', 't1'), 0).map((a) => a.traceId)).toEqual(['t1']);
+    expect(r.offer(alert('a1', 's', 't2'), MIN)).toEqual([]);
+    expect(r.offer(alert('a1', 's', 't3'), 2 * MIN)).toEqual([]);
+    // Another signature of the same agent has a window of its own.
+    expect(r.offer(alert('a1', 'other', 't4'), 3 * MIN)).toHaveLength(1);
+    expect(r.expireAgent('a1', 5 * MIN)).toEqual([]);
+    const [update, ...rest] = r.expireAgent('a1', 10 * MIN);
+    expect(rest).toEqual([]); // 'other' had no repeats: nothing to update, and its window is still open
+    expect(update).toMatchObject({ signature: 's', update: true, count: 3, traceIds: ['t1', 't2', 't3'] });
+    // Closed: the next one is a new first occurrence.
+    expect(r.offer(alert('a1', 's', 't5'), 11 * MIN).map((a) => a.update)).toEqual([undefined]);
+    expect(r.flush().map((a) => a.signature)).toEqual([]);
+  });
+
+  it('sends an update at once when a repeat raises the severity, and closes windows per agent', () => {
+    const r = new AlertRollup(10 * MIN);
+    r.offer(alert('a1', 's', 't1', 'low'), 0);
+    r.offer(alert('a2', 's', 't2'), 0);
+    r.offer(alert('a2', 's', 't3'), MIN);
+    const [raised] = r.offer(alert('a1', 's', 't4', 'high'), MIN);
+    expect(raised).toMatchObject({ update: true, severity: 'high', count: 2 });
+    // a1's own time closes only a1's windows, and an update already sent is not sent again.
+    expect(r.expireAgent('a1', 20 * MIN)).toEqual([]);
+    expect(r.flush()).toEqual([expect.objectContaining({ agent: expect.objectContaining({ id: 'a2' }), count: 2, update: true })]);
+    expect(r.flush()).toEqual([]);
+  });
+});
