@@ -584,7 +584,7 @@ export class ChainAssembler {
       this.emit(buf, identity, tool, kids);
       return;
     }
-    if (!inStartOrder(kids)) sortByStart(kids);
+    // `kids` are in start order already: gathered from `pending`, which release() sorted first.
     // Children with the primary's action are its retries; a different action is a call of its own.
     const groups: RawSpan[][] = [];
     for (const kid of kids) {

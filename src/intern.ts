@@ -76,20 +76,17 @@ export class Interner {
   }
 
   kindPeek(kind: string, value: string): number {
-    const known = this.byKind.get(kind);
-    if (known !== undefined && value === known.lastValue) return known.lastId;
-    let id = known?.ids.get(value);
-    let k = known;
+    const k = this.kind(kind);
+    if (value === k.lastValue) return k.lastId;
+    let id = k.ids.get(value);
     if (id === undefined) {
       // Known only by its full name (restored state): remember it under its value from now on.
       id = this.peek(`${kind}:${value}`);
       if (id < 0) return id;
-      k = this.kind(kind);
       k.ids.set(value, id);
     }
-    // Defined here: found in this kind's map, or just created above.
-    k!.lastValue = value;
-    k!.lastId = id;
+    k.lastValue = value;
+    k.lastId = id;
     return id;
   }
 

@@ -155,7 +155,7 @@ export class KafkaIngest {
   private sending: Promise<void> = Promise.resolve();
   /** A send is queued and has not yet taken its records (another would find nothing new). */
   private sendWaiting = false;
-  /** Characters of calls taken by a send (or queued again after a failed one) and not yet acknowledged. */
+  /** Bytes of calls taken by a send (or queued again after a failed one) and not yet acknowledged. */
   private unacked = 0;
   private stopping: Promise<void> | undefined;
   /** Per partition of the spans topic: latest span end read, and whether it is read to its end. */
