@@ -3,7 +3,9 @@
  *  1. decode only: our targeted decoder vs protobufjs on the same OTLP protobuf batches;
  *  2. the whole hot path: protobuf decode → normalize → chains → every detector → alerts, on a
  *     fleet whose baselines were learned first (enforcing, so every detector runs);
- *  3. bytes per agent baseline, measured (V8 heap + arena words), for typical and saturated agents.
+ *  3. bytes per agent baseline, measured (V8 heap + arena words), for typical and saturated agents;
+ *  4. the share of the whole-path runs spent in GC pauses (V8's own gc entries), and the time to
+ *     build and serialize the learned fleet's snapshot (what the service does once a minute).
  * Medians of several rounds. Run under `taskset -c 0` (the npm script does) for one core.
  */
 import { fileURLToPath } from 'node:url';
@@ -62,7 +64,10 @@ const learner = new Engine(config);
 learner.mode = 'learn';
 for (const b of history.bufs) learner.ingestSpans(decodeTraceRequest(b, filter).spans);
 learner.flush();
+const snapshotStart = performance.now();
 const snapshot = JSON.stringify(learner.snapshot());
+// What the embedded service does once a minute on its event loop (docs/operations.md).
+const snapshotMs = performance.now() - snapshotStart;
 const enforcing = [...learner.agents.values()].filter((a) => a.phase === 'enforcing').length;
 
 /** The shipped fleet policies plus generated chain rules spread over them: 100 rules in all. */
@@ -92,6 +97,12 @@ const reference: number[] = [];
 const whole: number[] = [];
 const withPolicies: number[] = [];
 const evaluateShare: number[] = [];
+/** GC pauses as V8 reports them, and the measured plain runs' windows [start, end] in ms. */
+const gcPauses: { start: number; ms: number }[] = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcPauses.push({ start: e.startTime, ms: e.duration });
+}).observe({ entryTypes: ['gc'] });
+const plainWindows: [number, number][] = [];
 let alerts = 0;
 /** One engine run over the live replay, from the learned snapshot; seconds. */
 function run(policies: PolicyEngine | undefined, onAlert: () => void): number {
@@ -119,6 +130,7 @@ for (let r = 0; r < WARMUP + ROUNDS; r++) {
   const plain = (): void => {
     const t0 = performance.now();
     const seconds = run(undefined, () => measured && alerts++);
+    if (measured) plainWindows.push([performance.now() - seconds * 1000, performance.now()]);
     note('plain', t0, seconds);
     keep(whole, live.spans / seconds);
   };
@@ -213,6 +225,13 @@ const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
 const byOrder = (first: 'plain' | 'governed'): number[] => whole.map((w, i) => 1 - withPolicies[i] / w).filter((_, i) => (i % 2 === 0) === (first === 'plain'));
 console.log(`policy cost by order: plain first ${byOrder('plain').map(pct).join(' ')}; governed first ${byOrder('governed').map(pct).join(' ')}; order-balanced ${pct((median(byOrder('plain')) + median(byOrder('governed'))) / 2)}`);
 console.log(`policy evaluation cost, whole runs: ${pct(median(costs))} of hot-path throughput, median of ${costs.length} paired rounds (range ${pct(costs[0])}–${pct(costs[costs.length - 1])}; target ≤ 20%)`);
+// GC entries reach the observer asynchronously, after the synchronous runs: wait until they stop coming.
+for (let seen = -1; seen !== gcPauses.length; ) {
+  seen = gcPauses.length;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+}
+const gcShares = plainWindows.map(([from, to]) => gcPauses.filter((g) => g.start >= from && g.start < to).reduce((n, g) => n + g.ms, 0) / (to - from));
+console.log(`GC pauses in the whole-path runs: ${pct(median(gcShares))} of their time, median of ${gcShares.length} (range ${pct(Math.min(...gcShares))}–${pct(Math.max(...gcShares))})`);
 const share = [...evaluateShare].sort((a, b) => a - b);
 console.log(`policy evaluation cost, timed inside the governed runs: ${pct(median(share))} of their time, median of ${share.length} (range ${pct(share[0])}–${pct(share[share.length - 1])}; excludes the GC its garbage causes)`);
 console.log('');
@@ -220,3 +239,5 @@ console.log('| agent baseline | measured bytes/agent (heap + arena) | estimate (
 console.log('|---|---|---|');
 console.log(`| typical (8 hosts, 8 actions, 5 tools, 3 principals) | ${Math.round(typical.measured)} | ${Math.round(typical.estimated)} |`);
 console.log(`| saturated (every table at its cap) | ${Math.round(saturated.measured)} | ${Math.round(saturated.estimated)} |`);
+console.log('');
+console.log(`engine snapshot (what the service writes once a minute): ${learner.agents.size} agents, ${(snapshot.length / 1e6).toFixed(1)} MB of JSON, ${Math.round(snapshotMs)} ms to build and serialize`);
