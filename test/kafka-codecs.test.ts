@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CompressionCodecs, CompressionTypes } from 'kafkajs';
-import { registerKafkaCodecs } from '../src/kafka-codecs.js';
+import { createRequire } from 'node:module';
+import { registerKafkaCodecs, zstdHasContentSize } from '../src/kafka-codecs.js';
 import { rng } from './helpers/rng.js';
 
 registerKafkaCodecs();
@@ -42,5 +43,32 @@ describe('LZ4 codec', () => {
       expect(out.length).toBe(src.length);
       expect(out.equals(src)).toBe(true);
     }
+  });
+});
+
+describe('zstd codec', () => {
+  const codec = (CompressionCodecs[CompressionTypes.ZSTD] as unknown as () => { compress(e: { buffer: Buffer }): Promise<Buffer>; decompress(b: Buffer): Promise<Buffer> })();
+  type Zstd = { Streaming: new () => { compress(b: Uint8Array): Uint8Array } };
+  const { ZstdCodec } = createRequire(import.meta.url)('zstd-codec') as { ZstdCodec: { run(cb: (z: Zstd) => void): void } };
+  const zstd = new Promise<Zstd>((resolve) => ZstdCodec.run(resolve));
+
+  it('decodes frames with a content size (one-shot encoders), without one (streaming encoders), and several frames in one record', async () => {
+    const src = payload(300_000, 6);
+    const oneShot = await codec.compress({ buffer: src });
+    const streamed = Buffer.from(new (await zstd).Streaming().compress(src));
+    expect(zstdHasContentSize(oneShot)).toBe(true);
+    expect(zstdHasContentSize(streamed)).toBe(false);
+    for (const frame of [oneShot, streamed]) expect((await codec.decompress(frame)).equals(src)).toBe(true);
+    const two = Buffer.concat([oneShot, await codec.compress({ buffer: payload(1_000, 7) })]);
+    expect((await codec.decompress(two)).equals(Buffer.concat([src, payload(1_000, 7)]))).toBe(true);
+  });
+
+  it('reads the content-size flags from the frame header only', () => {
+    const header = (descriptor: number): Buffer => Buffer.from([0x28, 0xb5, 0x2f, 0xfd, descriptor, 0, 0, 0]);
+    expect(zstdHasContentSize(header(0x00))).toBe(false);
+    expect(zstdHasContentSize(header(0x20))).toBe(true); // single segment: the size follows
+    expect(zstdHasContentSize(header(0x40))).toBe(true);
+    expect(zstdHasContentSize(header(0xc0))).toBe(true);
+    expect(zstdHasContentSize(Buffer.from([0x28, 0xb5, 0x2f, 0xfe, 0xe0]))).toBe(false); // not a zstd frame
   });
 });
