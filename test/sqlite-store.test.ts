@@ -46,3 +46,29 @@ describe('SQLite event store inserts', () => {
     expect(count()).toBe(5_600);
   });
 });
+
+describe('SQLite event store schema', () => {
+  it('expires calls and chains by a time index, not by reading the whole table', () => {
+    const db = openDatabase(join(dir, 'plan'));
+    const plan = (sql: string): string => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(0) as { detail: string }[]).map((r) => r.detail).join('; ');
+    expect(plan('DELETE FROM calls WHERE ts < ?')).toMatch(/USING (COVERING )?INDEX calls_ts/);
+    expect(plan('DELETE FROM chains WHERE start_ts < ?')).toMatch(/USING (COVERING )?INDEX chains_start/);
+    expect(plan('SELECT * FROM calls WHERE trace_id = ?')).toMatch(/USING INDEX sqlite_autoindex_calls_1/);
+    db.close();
+  });
+
+  it('brings a file of the previous schema up to date, keeping its calls', async () => {
+    const at = join(dir, 'v2');
+    const old = openDatabase(at);
+    await new SqliteEventStore(old).insert('calls', rows(30));
+    // As the previous release left it: its version, and calls indexed by agent and time.
+    old.exec('DROP INDEX calls_ts; DROP INDEX chains_start; CREATE INDEX calls_agent_ts ON calls (agent_id, ts); PRAGMA user_version = 2');
+    old.close();
+    const db = openDatabase(at);
+    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('calls', 'chains') AND sql IS NOT NULL").all() as { name: string }[]).map((r) => r.name).sort();
+    expect(indexes).toEqual(['calls_ts', 'chains_agent_start', 'chains_start']);
+    expect((db.prepare('SELECT count(*) AS n FROM calls').get() as { n: number }).n).toBe(30);
+    expect(db.pragma('user_version', { simple: true })).toBe(3);
+    db.close();
+  });
+});
