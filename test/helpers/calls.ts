@@ -1,14 +1,14 @@
 /** The calls topic as the Kafka ingest stage writes it for these OTLP/JSON docs: calls and chain closes, keyed by agent. */
 import { ChainAssembler } from '../../src/chains.js';
 import { defaultEngineConfig } from '../../src/engine.js';
-import { callRecords, type CallItem } from '../../src/kafka-ingest.js';
+import { callEvents, type CallItem } from '../../src/kafka-ingest.js';
 import { Normalizer } from '../../src/normalize.js';
 import { decodeTraceRequestJson } from '../../src/otlp-json.js';
 
 export function callsTopic(live: object[]): { key: string; value: string }[] {
   const records: { key: string; value: string }[] = [];
   const norm = new Normalizer(defaultEngineConfig.normalize);
-  const assembler = new ChainAssembler(norm, callRecords((m) => records.push(m)), defaultEngineConfig.chains);
+  const assembler = new ChainAssembler(norm, callEvents((key, item) => records.push({ key, value: JSON.stringify(item) })), defaultEngineConfig.chains);
   for (const doc of live) assembler.addBatch(decodeTraceRequestJson(doc, norm.filter).spans);
   assembler.flush();
   return records;
