@@ -78,7 +78,7 @@ function alertsOf(name: string): Alert[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Alert) : [];
 }
 
-async function status(w: Served): Promise<{ kafka: { detect: { partitions: number[]; agentsRestored: number; changelogRecords: number; calls: number; skipped: number; records: number } } }> {
+async function status(w: Served): Promise<{ kafka: { detect: { partitions: number[]; agentsRestored: number; changelogRecords: number; calls: number; skipped: number; records: number; commits: number } } }> {
   return (await (await fetch(`${w.url}/status`)).json()) as never;
 }
 
@@ -317,6 +317,39 @@ describe('Kafka detect stage failover', () => {
     await stopped(again);
     expect(alertsOf('term')).toHaveLength(alertsBefore);
   }, 120_000);
+
+  it('a detect worker that keeps up with a steady stream commits on the interval, then once the stream stops', async () => {
+    const sim = simulate({ seed: 53, agentsPerRole: 2, historyDays: 2, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 10 });
+    const template = join(work, 'learned-steady');
+    learnInto(template, sim.history);
+    const records = callsTopic(sim.live);
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'steady_calls', numPartitions: 4 }], waitForLeaders: true });
+    await admin.disconnect();
+    const w = await worker('steady', 'steady', template, 'steady_calls', '4s');
+    const producer = kafka.producer();
+    await producer.connect();
+    try {
+      await until(async () => (await status(w)).kafka.detect.partitions.length === 4, 30_000);
+      const before = (await status(w)).kafka.detect.commits;
+      // ~8 s of calls, a few every 40 ms: the worker reads each to the end of its partitions, so it
+      // is caught up after nearly every batch. Committing then (at most four times per interval,
+      // as it did) made ~8 commits here; on the interval, 2 — and one when the stream stops.
+      const per = Math.ceil(records.length / 200);
+      for (let i = 0; i < records.length; i += per) {
+        await producer.send({ topic: 'steady_calls', messages: records.slice(i, i + per), acks: 1 });
+        await new Promise((r) => setTimeout(r, 40));
+      }
+      const during = (await status(w)).kafka.detect.commits - before;
+      await until(() => caughtUp('steady-detect', undefined, 'steady_calls'), 10_000, 100);
+      expect((await status(w)).kafka.detect.calls).toBeGreaterThan(0);
+      expect(during).toBeLessThanOrEqual(4);
+    } finally {
+      await producer.disconnect();
+      await stopped(w);
+    }
+  }, 90_000);
 
   it('a detect worker that has read everything commits it without waiting for the commit interval', async () => {
     const { template, records } = await smallFleet(47, 'idle');
