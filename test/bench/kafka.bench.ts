@@ -8,13 +8,20 @@
  * ingest produced. Then each stage alone, on fresh groups and a calls topic of its own: ingest
  * with only the broker beside it, then detect over all that ingest produced (from its group join
  * until committed). Broker, stages and this driver share the machine's 2 cores.
+ * Before any of it, both stages run once, untimed, over a small fleet of their own topics: a
+ * deployed broker has long been running, while this one was just started, and its JIT compiling
+ * the fetch, produce and commit paths took a core for seconds of the first timed run. For each
+ * timed run it prints the CPU time each process (this one, the detect process, the broker) spent
+ * in it: on a shared 2-core machine, what a stage costs per span is what bounds the run.
+ * BENCH_LIVE_DAYS (default 12: ~340k spans; each stage alone then runs for seconds, not for the
+ * fetch waits and commit interval at its ends) sets the size of the timed traffic.
  * Profiling: CHAINWATCH_BENCH_PROFILE=FILE writes this process's (ingest) CPU profile of the timed
  * window; CHAINWATCH_BENCH_DETECT_ARGS passes node flags to the detect process (e.g. --cpu-prof);
  * CHAINWATCH_BENCH_DETECT_CONFIG adds YAML lines to its config (e.g. 'store: { record_calls: false }').
  * CHAINWATCH_BENCH_TRACE=1 prints both stages' progress every 250 ms (where the time goes between them).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import inspector from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +48,18 @@ async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, p
 interface DetectProcess {
   status(): Promise<any>;
   kill(): void;
+  /** CPU time the process has used, ms. */
+  cpuMs(): number;
+}
+
+/** CPU time (user + system) a process has used, ms, from /proc (Linux; clock ticks of 10 ms). */
+function cpuMsOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** `serve --kafka-stage detect` in a process of its own, from a copy of the learned state; `kafka` adds to its kafka section. */
@@ -55,7 +74,7 @@ async function startDetect(dir: string, name: string, broker: string, learned: s
   let log = '';
   child.stderr!.on('data', (b: Buffer) => (log += b.toString()));
   const url = await waitFor(() => /"address":"([^"]+)"/.exec(log)?.[1]);
-  return { status: async () => (await fetch(`${url}/status`)).json(), kill: () => child.kill('SIGTERM') };
+  return { status: async () => (await fetch(`${url}/status`)).json(), kill: () => child.kill('SIGTERM'), cpuMs: () => cpuMsOf(child.pid!) };
 }
 
 /**
@@ -77,24 +96,54 @@ async function caughtUp(admin: Admin, group: string, topic: string): Promise<tru
   return ends.every((e) => done.partitions.find((p) => p.partition === e.partition)?.offset === e.high) ? true : undefined;
 }
 
+/** Write OTLP protobuf requests to `topic`, zstd, 50 to a produce request (as a Collector would batch them). */
+async function produceSpans(brokers: string[], topic: string, bufs: Uint8Array[]): Promise<void> {
+  const producer = new Kafka({ clientId: 'collector', brokers, logLevel: logLevel.NOTHING }).producer();
+  await producer.connect();
+  for (let i = 0; i < bufs.length; i += 50) {
+    await producer.send({ topic, compression: CompressionTypes.ZSTD, messages: bufs.slice(i, i + 50).map((b) => ({ key: null, value: Buffer.from(b.buffer, b.byteOffset, b.byteLength) })) });
+  }
+  await producer.disconnect();
+}
+
+/** CPU time used by each process of a run, ms: this one (ingest), the detect process, the broker. */
+class CpuMeter {
+  private readonly start: { self: number; detect: number; broker: number };
+
+  constructor(private readonly brokerPid: number, private readonly detect?: DetectProcess) {
+    this.start = this.now();
+  }
+
+  private now(): { self: number; detect: number; broker: number } {
+    const self = process.cpuUsage();
+    return { self: (self.user + self.system) / 1000, detect: this.detect?.cpuMs() ?? 0, broker: cpuMsOf(this.brokerPid) };
+  }
+
+  /** `| ingest | detect | broker | µs per span |` cells for the time since construction. */
+  cells(spans: number, ingest: boolean): string {
+    const end = this.now();
+    const used = { self: ingest ? end.self - this.start.self : 0, detect: end.detect - this.start.detect, broker: end.broker - this.start.broker };
+    const s = (ms: number, on: boolean): string => (on ? (ms / 1000).toFixed(1) : '—');
+    return `${s(used.self, ingest)} | ${s(used.detect, this.detect !== undefined)} | ${s(used.broker, true)} | ${Math.round(((used.self + used.detect + used.broker) * 1000) / spans)}`;
+  }
+}
+
 async function main(): Promise<void> {
   registerKafkaCodecs();
   const dir = mkdtempSync(join(tmpdir(), 'chainwatch-bench-kafka-'));
   const env = { ...process.env, KAFKA_DIR: join(dir, 'kafka'), KAFKA_PORT: '19392' };
   const script = packagePath('deploy', 'kafka.sh');
   execFileSync('bash', [script, 'start'], { env, stdio: 'inherit' });
+  const brokerPid = Number(readFileSync(join(dir, 'kafka', 'kafka.pid'), 'utf8'));
   const brokers = ['127.0.0.1:19392'];
   try {
-    const sim = simulate({ seed: 7, agentsPerRole: 40, historyDays: 3, liveDays: 6, attacksPerClass: 5, chainsPerAgentDay: 15 });
+    const sim = simulate({ seed: 7, agentsPerRole: 40, historyDays: 3, liveDays: Number(process.env.BENCH_LIVE_DAYS ?? 12), attacksPerClass: 5, chainsPerAgentDay: 15 });
     // The Collector's batching interleaves traces; ours groups whole traces, which is what partition_traces_by_id gives per partition.
     const { bufs, spans } = toBatches(sim.live, 100);
     process.stderr.write(`simulated: ${spans} spans in ${bufs.length} records; producing…\n`);
-    const producer = new Kafka({ clientId: 'collector', brokers, logLevel: logLevel.NOTHING }).producer();
-    await producer.connect();
-    for (let i = 0; i < bufs.length; i += 50) {
-      await producer.send({ topic: 'otlp_spans', compression: CompressionTypes.ZSTD, messages: bufs.slice(i, i + 50).map((b) => ({ key: null, value: Buffer.from(b.buffer, b.byteOffset, b.byteLength) })) });
-    }
-    await producer.disconnect();
+    await produceSpans(brokers, 'otlp_spans', bufs);
+    const warm = toBatches(simulate({ seed: 8, agentsPerRole: 40, historyDays: 0, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 15 }).live, 100).bufs;
+    await produceSpans(brokers, 'warm_spans', warm);
     // The learned state both stages start from (as `chainwatch learn` leaves it).
     const learned = join(dir, 'learned');
     const learner = learnInto(learned, sim.history);
@@ -102,6 +151,18 @@ async function main(): Promise<void> {
     await admin.connect();
     const detects: DetectProcess[] = [];
     try {
+      // 0. Untimed: both stages over the small fleet, on topics and groups of their own.
+      const warmTopics = { spans: 'warm_spans', calls: 'warm_calls', dlq: 'warm_dlq' };
+      detects.push(await startDetect(dir, 'warm-detect', brokers[0], learned, `, group: warm, topics: { calls: warm_calls, dlq: warm_dlq }`));
+      cpSync(learned, join(dir, 'warm-ingest'), { recursive: true });
+      const warmIngest = new Service({ stateDir: join(dir, 'warm-ingest'), receiver: { port: 0 }, kafka: kafkaConfig({ stages: 'ingest', group: 'warm', topics: warmTopics }, brokers) });
+      await warmIngest.start();
+      await waitFor(() => (warmIngest.ingest!.counters.records >= warm.length ? true : undefined), 20);
+      await warmIngest.stop();
+      await waitFor(() => caughtUp(admin, 'warm-detect', 'warm_calls'), 20);
+      detects.pop()!.kill();
+      process.stderr.write('broker warmed up; ');
+
       // 1. Both stages at once, as deployed: detect in a process of its own, ingest in this one.
       const detect = await startDetect(dir, 'detect', brokers[0], learned, '');
       detects.push(detect);
@@ -116,6 +177,7 @@ async function main(): Promise<void> {
       // fetch returns. (It used to start at the first record counted, which came after the first
       // fetch's records — most of the topic — had been processed: that overstated both figures.)
       const t0 = await joinedAt(() => ingest());
+      const both = new CpuMeter(brokerPid, detect);
       const joinMs = t0 - tStart;
       const profiler = process.env.CHAINWATCH_BENCH_PROFILE ? new inspector.Session() : undefined;
       if (profiler) {
@@ -130,6 +192,7 @@ async function main(): Promise<void> {
       const tIngest = performance.now();
       await waitFor(() => caughtUp(admin, 'chainwatch-detect', 'chainwatch_calls'), 20);
       const tDetect = performance.now();
+      const bothCpu = both.cells(spans, true);
       clearInterval(trace);
       if (profiler) {
         profiler.post('Profiler.stop', (_err, { profile }) => writeFileSync(process.env.CHAINWATCH_BENCH_PROFILE!, JSON.stringify(profile)));
@@ -146,14 +209,18 @@ async function main(): Promise<void> {
       const solo = new Service({ stateDir: join(dir, 'solo-ingest'), receiver: { port: 0 }, kafka: kafkaConfig({ stages: 'ingest', group: 'solo', topics: { calls: 'solo_calls', dlq: 'solo_dlq' } }, brokers) });
       await solo.start();
       const s0 = await joinedAt(() => solo.ingest!.counters);
+      const soloIngestCpu = new CpuMeter(brokerPid);
       while (solo.ingest!.counters.records < bufs.length) await new Promise((r) => setTimeout(r, 20));
       await solo.stop();
       const sIngest = performance.now();
+      const ingestCpu = soloIngestCpu.cells(spans, true);
       const soloDetect = await startDetect(dir, 'solo-detect', brokers[0], learned, ', group: solo, topics: { calls: solo_calls, dlq: solo_dlq }');
       detects.push(soloDetect);
       const d0 = await joinedAt(async () => (await soloDetect.status()).kafka.detect);
+      const soloDetectCpu = new CpuMeter(brokerPid, soloDetect);
       await waitFor(() => caughtUp(admin, 'solo-detect', 'solo_calls'), 20);
       const sDetect = performance.now();
+      const detectCpu = soloDetectCpu.cells(spans, false);
 
       const s = (ms: number): string => `${Math.round(spans / (ms / 1000) / 1000)}k`;
       process.stdout.write(`${spans.toLocaleString('en')} spans in ${bufs.length} zstd records (${sim.labels.length} chains), ${learner.agents.size} agents learned first\n\n`);
@@ -162,6 +229,8 @@ async function main(): Promise<void> {
       process.stdout.write(`| through both stages (detect in a second process, every detector, state changelog) until detect has committed the last call | ${s(tDetect - t0)} |\n`);
       process.stdout.write(`| ingest alone (only the broker beside it) | ${s(sIngest - s0)} |\n`);
       process.stdout.write(`| detect alone, over everything ingest produced (only the broker beside it), until committed | ${s(sDetect - d0)} |\n`);
+      process.stdout.write('\nCPU time spent in each timed run, s (user + system, GC threads included):\n\n| run | ingest process | detect process | broker | CPU µs per span |\n|---|---|---|---|---|\n');
+      process.stdout.write(`| through both stages | ${bothCpu} |\n| ingest alone | ${ingestCpu} |\n| detect alone | ${detectCpu} |\n`);
       const alerts = Object.values(st.engine.alerts as Record<string, number>).reduce((a, b) => a + b, 0);
       process.stdout.write(`\ningest joined in ${(joinMs / 1000).toFixed(1)} s (not counted); calls ${counters.calls}, chains closed ${counters.closes}, alerts ${alerts}, changelog records ${st.kafka.detect.changelogRecords} (${Math.round(st.kafka.detect.changelogBytes / 1e6)} MB before compression), dead letters ${counters.deadLettered}\n`);
     } finally {
