@@ -128,6 +128,23 @@ class CpuMeter {
   }
 }
 
+/**
+ * The timed traffic (12 days of a simulated fleet by default) to otlp_spans, a day of another
+ * fleet to warm_spans, and the baselines learned from the first fleet's history into `learned`.
+ */
+async function prepare(brokers: string[], learned: string): Promise<{ records: number; spans: number; chains: number; agents: number; warmRecords: number }> {
+  const sim = simulate({ seed: 7, agentsPerRole: 40, historyDays: 3, liveDays: Number(process.env.BENCH_LIVE_DAYS ?? 12), attacksPerClass: 5, chainsPerAgentDay: 15 });
+  // The Collector's batching interleaves traces; ours groups whole traces, which is what partition_traces_by_id gives per partition.
+  const { bufs, spans } = toBatches(sim.live, 100);
+  process.stderr.write(`simulated: ${spans} spans in ${bufs.length} records; producing…\n`);
+  await produceSpans(brokers, 'otlp_spans', bufs);
+  const warm = toBatches(simulate({ seed: 8, agentsPerRole: 40, historyDays: 0, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 15 }).live, 100).bufs;
+  await produceSpans(brokers, 'warm_spans', warm);
+  // The learned state both stages start from (as `chainwatch learn` leaves it).
+  const learner = learnInto(learned, sim.history);
+  return { records: bufs.length, spans, chains: sim.labels.length, agents: learner.agents.size, warmRecords: warm.length };
+}
+
 async function main(): Promise<void> {
   registerKafkaCodecs();
   const dir = mkdtempSync(join(tmpdir(), 'chainwatch-bench-kafka-'));
@@ -137,16 +154,10 @@ async function main(): Promise<void> {
   const brokerPid = Number(readFileSync(join(dir, 'kafka', 'kafka.pid'), 'utf8'));
   const brokers = ['127.0.0.1:19392'];
   try {
-    const sim = simulate({ seed: 7, agentsPerRole: 40, historyDays: 3, liveDays: Number(process.env.BENCH_LIVE_DAYS ?? 12), attacksPerClass: 5, chainsPerAgentDay: 15 });
-    // The Collector's batching interleaves traces; ours groups whole traces, which is what partition_traces_by_id gives per partition.
-    const { bufs, spans } = toBatches(sim.live, 100);
-    process.stderr.write(`simulated: ${spans} spans in ${bufs.length} records; producing…\n`);
-    await produceSpans(brokers, 'otlp_spans', bufs);
-    const warm = toBatches(simulate({ seed: 8, agentsPerRole: 40, historyDays: 0, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 15 }).live, 100).bufs;
-    await produceSpans(brokers, 'warm_spans', warm);
-    // The learned state both stages start from (as `chainwatch learn` leaves it).
+    // Only counts are kept of the simulated fleet: the driver is also the ingest process, and a
+    // heap holding ~400 MB of simulated traffic made each of its full GCs take 200–360 ms.
     const learned = join(dir, 'learned');
-    const learner = learnInto(learned, sim.history);
+    const { records, spans, chains, agents, warmRecords } = await prepare(brokers, learned);
     const admin = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     const detects: DetectProcess[] = [];
@@ -157,7 +168,7 @@ async function main(): Promise<void> {
       cpSync(learned, join(dir, 'warm-ingest'), { recursive: true });
       const warmIngest = new Service({ stateDir: join(dir, 'warm-ingest'), receiver: { port: 0 }, kafka: kafkaConfig({ stages: 'ingest', group: 'warm', topics: warmTopics }, brokers) });
       await warmIngest.start();
-      await waitFor(() => (warmIngest.ingest!.counters.records >= warm.length ? true : undefined), 20);
+      await waitFor(() => (warmIngest.ingest!.counters.records >= warmRecords ? true : undefined), 20);
       await warmIngest.stop();
       await waitFor(() => caughtUp(admin, 'warm-detect', 'warm_calls'), 20);
       detects.pop()!.kill();
@@ -186,7 +197,7 @@ async function main(): Promise<void> {
         profiler.post('Profiler.start');
       }
       const trace = process.env.CHAINWATCH_BENCH_TRACE ? setInterval(() => void detect.status().then((d) => process.stderr.write(`${Math.round(performance.now() - t0)} ms: ingest records ${ingest().records} calls ${ingest().calls}; detect calls ${d.kafka.detect.calls} commits ${d.kafka.detect.commits}\n`)), 250) : undefined;
-      while (ingest().records < bufs.length) await new Promise((r) => setTimeout(r, 20));
+      while (ingest().records < records) await new Promise((r) => setTimeout(r, 20));
       // Every span consumed: stopping ingest closes the chains still open and produces the rest.
       await service.stop();
       const tIngest = performance.now();
@@ -210,7 +221,7 @@ async function main(): Promise<void> {
       await solo.start();
       const s0 = await joinedAt(() => solo.ingest!.counters);
       const soloIngestCpu = new CpuMeter(brokerPid);
-      while (solo.ingest!.counters.records < bufs.length) await new Promise((r) => setTimeout(r, 20));
+      while (solo.ingest!.counters.records < records) await new Promise((r) => setTimeout(r, 20));
       await solo.stop();
       const sIngest = performance.now();
       const ingestCpu = soloIngestCpu.cells(spans, true);
@@ -223,7 +234,7 @@ async function main(): Promise<void> {
       const detectCpu = soloDetectCpu.cells(spans, false);
 
       const s = (ms: number): string => `${Math.round(spans / (ms / 1000) / 1000)}k`;
-      process.stdout.write(`${spans.toLocaleString('en')} spans in ${bufs.length} zstd records (${sim.labels.length} chains), ${learner.agents.size} agents learned first\n\n`);
+      process.stdout.write(`${spans.toLocaleString('en')} spans in ${records} zstd records (${chains} chains), ${agents} agents learned first\n\n`);
       process.stdout.write('| stage | spans/s |\n|---|---|\n');
       process.stdout.write(`| ingest (one process): consume, decode, normalize, join, produce calls, close the last chains | ${s(tIngest - t0)} |\n`);
       process.stdout.write(`| through both stages (detect in a second process, every detector, state changelog) until detect has committed the last call | ${s(tDetect - t0)} |\n`);
