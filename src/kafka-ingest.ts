@@ -28,6 +28,8 @@ import type { RawSpan } from './span.js';
 
 /** Uncompressed bytes per produce request: spread over the partitions and LZ4-compressed, each partition's record batch stays well under the broker's 1 MB default. */
 const SEND_BYTES = 2 << 20;
+/** Records (of ~100 spans) decoded between turns of the event loop: ~15 ms of work. */
+const YIELD_RECORDS = 16;
 /** One record carries at most this much of one agent's calls. */
 const RECORD_BYTES = 256 << 10;
 /**
@@ -173,6 +175,8 @@ export class KafkaIngest {
   private sending: Promise<void> = Promise.resolve();
   /** A send is queued and has not yet taken its records (another would find nothing new). */
   private sendWaiting = false;
+  /** Records decoded since the event loop last had a turn. */
+  private sinceYield = 0;
   /** Bytes of calls taken by a send (or queued again after a failed one) and not yet acknowledged. */
   private unacked = 0;
   private stopping: Promise<void> | undefined;
@@ -239,6 +243,12 @@ export class KafkaIngest {
           // failed send keeps its records for the next one (and a commit waits for all of them).
           if (this.batches.bytes >= SEND_BYTES && !this.sendWaiting) {
             this.send([]).catch(() => undefined);
+            await new Promise((r) => setImmediate(r));
+          } else if (++this.sinceYield >= YIELD_RECORDS) {
+            // A send in flight moves one step (request out, response in) per turn of the event
+            // loop: turns only at each send held every send's acknowledgement back by a whole
+            // 2 MB of decoding, and the detect stage got its first calls a second late.
+            this.sinceYield = 0;
             await new Promise((r) => setImmediate(r));
           }
         }

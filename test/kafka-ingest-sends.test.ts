@@ -74,6 +74,28 @@ describe('Kafka ingest backpressure', () => {
   });
 });
 
+describe('Kafka ingest turns of the event loop', () => {
+  it('gives the event loop turns while it decodes a large fetch, not only when it sends', async () => {
+    const s = scripted();
+    const ingest = new KafkaIngest(s.kafka, defaultKafkaTopics, defaultEngineConfig, OPTIONS);
+    await ingest.start();
+    // 64 records whose calls stay far under one send's worth: a send in flight (and anything else
+    // on the loop: the receiver, timers) must still move while they are decoded.
+    const records = Array.from({ length: 64 }, (_, i) => record(i, 2));
+    const payload = { ...records[0], batch: { ...records[0].batch, highWatermark: '64', messages: records.flatMap((r) => (r.batch as { messages: unknown[] }).messages) } };
+    let turns = 0;
+    let counting = true;
+    const count = (): void => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    await s.batch(payload);
+    counting = false;
+    expect(turns).toBeGreaterThanOrEqual(3);
+  });
+});
+
 describe('Kafka ingest commits', () => {
   it('a commit waits for the calls read before its offsets, even when their first send fails after it began', async () => {
     const s = scripted();

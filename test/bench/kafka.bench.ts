@@ -200,11 +200,13 @@ async function main(): Promise<void> {
       }
       const trace = process.env.CHAINWATCH_BENCH_TRACE ? setInterval(() => void detect.status().then((d) => process.stderr.write(`${Math.round(performance.now() - t0)} ms: ingest records ${ingest().records} calls ${ingest().calls}; detect calls ${d.kafka.detect.calls} commits ${d.kafka.detect.commits}\n`)), 250) : undefined;
       while (ingest().records < records) await new Promise((r) => setTimeout(r, 20));
+      const tRead = performance.now();
       // Every span consumed: stopping ingest closes the chains still open and produces the rest.
       await service.stop();
       const tIngest = performance.now();
       await waitFor(() => caughtUp(admin, 'chainwatch-detect', 'chainwatch_calls'), 20);
       const tDetect = performance.now();
+      if (trace) process.stderr.write(`all records read at ${Math.round(tRead - t0)} ms, ingest stopped at ${Math.round(tIngest - t0)} ms, detect committed the end at ${Math.round(tDetect - t0)} ms\n`);
       const bothCpu = both.cells(spans, true);
       clearInterval(trace);
       if (profiler) {
