@@ -28,7 +28,7 @@ import type { RawSpan } from './span.js';
 
 /** Uncompressed bytes per produce request: spread over the partitions and LZ4-compressed, each partition's record batch stays well under the broker's 1 MB default. */
 const SEND_BYTES = 2 << 20;
-/** Records (of ~100 spans) decoded between turns of the event loop: ~15 ms of work. */
+/** Records (of ~100 spans) decoded between turns of the event loop (and of the partitions read concurrently): ~15 ms of work. */
 const YIELD_RECORDS = 16;
 /** One record carries at most this much of one agent's calls. */
 const RECORD_BYTES = 256 << 10;
@@ -238,16 +238,16 @@ export class KafkaIngest {
             });
           }
           last = m.offset;
-          // Calls leave as they are built, not when the whole fetch (megabytes) is decoded, and
-          // the event loop gets a turn to send them: the detect stage works while we read. A
-          // failed send keeps its records for the next one (and a commit waits for all of them).
-          if (this.batches.bytes >= SEND_BYTES && !this.sendWaiting) {
-            this.send([]).catch(() => undefined);
-            await new Promise((r) => setImmediate(r));
-          } else if (++this.sinceYield >= YIELD_RECORDS) {
-            // A send in flight moves one step (request out, response in) per turn of the event
-            // loop: turns only at each send held every send's acknowledgement back by a whole
-            // 2 MB of decoding, and the detect stage got its first calls a second late.
+          // Calls leave as they are built, not when the whole fetch (megabytes) is decoded: the
+          // detect stage works while we read. The event loop gets a turn at each send and every
+          // YIELD_RECORDS records between: a send moves one step (request out, response in) per
+          // turn, and the partitions read concurrently take turns — with turns only at sends, most
+          // of one partition's fetch (days of event time) went before the next's, an agent's calls
+          // reached detect days out of order, and false positives rose ~3× (docs/accuracy.md).
+          // A failed send keeps its records for the next one (and a commit waits for all of them).
+          const sendNow = this.batches.bytes >= SEND_BYTES && !this.sendWaiting;
+          if (sendNow) this.send([]).catch(() => undefined);
+          if (sendNow || ++this.sinceYield >= YIELD_RECORDS) {
             this.sinceYield = 0;
             await new Promise((r) => setImmediate(r));
           }

@@ -94,6 +94,28 @@ describe('Kafka ingest turns of the event loop', () => {
     counting = false;
     expect(turns).toBeGreaterThanOrEqual(3);
   });
+
+  it('takes turns between partitions read at once, so an agent\'s calls leave close to event-time order', async () => {
+    const s = scripted();
+    const ingest = new KafkaIngest(s.kafka, defaultKafkaTopics, defaultEngineConfig, OPTIONS);
+    await ingest.start();
+    // Two partitions' fetches of 64 records each, handed over together (as kafkajs does with
+    // partitionsConsumedConcurrently): the order their records are read in is the order in
+    // which isRunning is asked, once per record.
+    const read: number[] = [];
+    const fetch = (partition: number): object => {
+      const records = Array.from({ length: 64 }, (_, i) => record(partition * 1000 + i, 1));
+      return {
+        ...records[0], isRunning: () => (read.push(partition), true),
+        batch: { ...records[0].batch, partition, highWatermark: '1000000', messages: records.flatMap((r) => (r.batch as { messages: unknown[] }).messages) },
+      };
+    };
+    await Promise.all([s.batch(fetch(0)), s.batch(fetch(1))]);
+    expect(read).toHaveLength(128);
+    // Read one after the other, partition 1 would start only after all 64 of partition 0.
+    expect(read.indexOf(1)).toBeLessThan(32);
+    expect(read.lastIndexOf(0)).toBeGreaterThan(96);
+  });
 });
 
 describe('Kafka ingest commits', () => {

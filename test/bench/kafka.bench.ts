@@ -108,27 +108,36 @@ async function produceSpans(brokers: string[], topic: string, bufs: Uint8Array[]
   await producer.disconnect();
 }
 
-/** CPU time used by each process of a run, ms: this one (ingest), the detect process, the broker. */
+/**
+ * CPU time used by the processes of a run, ms: this one (when it runs ingest), the detect process,
+ * the broker. A detect process given to `watch` was started after the meter, so all of its CPU counts.
+ */
 class CpuMeter {
-  private readonly start: { self: number; detect: number; broker: number };
+  private readonly self = CpuMeter.selfMs();
+  private readonly broker: number;
+  private detect: { process: DetectProcess; from: number } | undefined;
 
-  /** `detectFromSpawn`: count the detect process's CPU from its start (it has done nothing else). */
-  constructor(private readonly brokerPid: number, private readonly detect?: DetectProcess, detectFromSpawn = false) {
-    this.start = this.now();
-    if (detectFromSpawn) this.start.detect = 0;
+  constructor(private readonly brokerPid: number, private readonly ingest: boolean, detect?: DetectProcess) {
+    this.broker = cpuMsOf(brokerPid);
+    if (detect) this.detect = { process: detect, from: detect.cpuMs() };
   }
 
-  private now(): { self: number; detect: number; broker: number } {
-    const self = process.cpuUsage();
-    return { self: (self.user + self.system) / 1000, detect: this.detect?.cpuMs() ?? 0, broker: cpuMsOf(this.brokerPid) };
+  private static selfMs(): number {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  }
+
+  watch(detect: DetectProcess): void {
+    this.detect = { process: detect, from: 0 };
   }
 
   /** `| ingest | detect | broker | µs per span |` cells for the time since construction. */
-  cells(spans: number, ingest: boolean): string {
-    const end = this.now();
-    const used = { self: ingest ? end.self - this.start.self : 0, detect: end.detect - this.start.detect, broker: end.broker - this.start.broker };
+  cells(spans: number): string {
+    const self = this.ingest ? CpuMeter.selfMs() - this.self : 0;
+    const detect = this.detect ? this.detect.process.cpuMs() - this.detect.from : 0;
+    const broker = cpuMsOf(this.brokerPid) - this.broker;
     const s = (ms: number, on: boolean): string => (on ? (ms / 1000).toFixed(1) : '—');
-    return `${s(used.self, ingest)} | ${s(used.detect, this.detect !== undefined)} | ${s(used.broker, true)} | ${Math.round(((used.self + used.detect + used.broker) * 1000) / spans)}`;
+    return `${s(self, this.ingest)} | ${s(detect, this.detect !== undefined)} | ${s(broker, true)} | ${Math.round(((self + detect + broker) * 1000) / spans)}`;
   }
 }
 
@@ -186,7 +195,7 @@ async function main(): Promise<void> {
       const service = new Service({ stateDir: join(dir, 'ingest'), receiver: { port: 0 }, kafka: kafkaConfig({ stages: 'ingest' }, brokers) });
       process.stderr.write('produced and learned; detect stage joined; starting ingest…\n');
       const tStart = performance.now();
-      const both = new CpuMeter(brokerPid, detect);
+      const both = new CpuMeter(brokerPid, true, detect);
       await service.start();
       const ingest = (): NonNullable<typeof service.ingest>['counters'] => service.ingest!.counters;
       // Timing starts when ingest has joined its group (start-up, not throughput) — before its first
@@ -209,7 +218,7 @@ async function main(): Promise<void> {
       await waitFor(() => caughtUp(admin, 'chainwatch-detect', 'chainwatch_calls'), 20);
       const tDetect = performance.now();
       if (trace) process.stderr.write(`all records read at ${Math.round(tRead - t0)} ms, ingest stopped at ${Math.round(tIngest - t0)} ms, detect committed the end at ${Math.round(tDetect - t0)} ms\n`);
-      const bothCpu = both.cells(spans, true);
+      const bothCpu = both.cells(spans);
       clearInterval(trace);
       if (profiler) {
         profiler.post('Profiler.stop', (_err, { profile }) => writeFileSync(process.env.CHAINWATCH_BENCH_PROFILE!, JSON.stringify(profile)));
@@ -224,22 +233,23 @@ async function main(): Promise<void> {
       // the machine to itself (capacity per stage; the first figure is what they do together).
       cpSync(learned, join(dir, 'solo-ingest'), { recursive: true });
       const solo = new Service({ stateDir: join(dir, 'solo-ingest'), receiver: { port: 0 }, kafka: kafkaConfig({ stages: 'ingest', group: 'solo', topics: { calls: 'solo_calls', dlq: 'solo_dlq' } }, brokers) });
-      const soloIngestCpu = new CpuMeter(brokerPid);
+      const soloIngestCpu = new CpuMeter(brokerPid, true);
       await solo.start();
       const s0 = await joinedAt(() => solo.ingest!.counters);
       while (solo.ingest!.counters.records < records) await new Promise((r) => setTimeout(r, 20));
       await solo.stop();
       const sIngest = performance.now();
-      const ingestCpu = soloIngestCpu.cells(spans, true);
+      const ingestCpu = soloIngestCpu.cells(spans);
+      // Counted from before the process starts: busy with its first batch, it answers the status
+      // poll late, so a meter started then would miss most of its work (start-up is included instead).
+      const soloDetectCpu = new CpuMeter(brokerPid, false);
       const soloDetect = await startDetect(dir, 'solo-detect', brokers[0], learned, ', group: solo, topics: { calls: solo_calls, dlq: solo_dlq }');
       detects.push(soloDetect);
-      // Its CPU from process start: busy with its first batch, it answers the status poll late,
-      // so a meter started then would miss most of its work (start-up is included instead).
-      const soloDetectCpu = new CpuMeter(brokerPid, soloDetect, true);
+      soloDetectCpu.watch(soloDetect);
       const d0 = await joinedAt(async () => (await soloDetect.status()).kafka.detect);
       await waitFor(() => caughtUp(admin, 'solo-detect', 'solo_calls'), 20);
       const sDetect = performance.now();
-      const detectCpu = soloDetectCpu.cells(spans, false);
+      const detectCpu = soloDetectCpu.cells(spans);
 
       const s = (ms: number): string => `${Math.round(spans / (ms / 1000) / 1000)}k`;
       process.stdout.write(`${spans.toLocaleString('en')} spans in ${records} zstd records (${chains} chains), ${agents} agents learned first\n\n`);

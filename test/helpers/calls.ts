@@ -1,4 +1,7 @@
-/** The calls topic as the Kafka ingest stage writes it for these OTLP/JSON docs: calls and chain closes, keyed by agent. */
+/**
+ * The calls topic's events for these OTLP/JSON docs — calls and chain closes, keyed by agent — one
+ * event per record (the ingest stage groups an agent's events into `batch` records; detect reads both).
+ */
 import { ChainAssembler } from '../../src/chains.js';
 import { defaultEngineConfig } from '../../src/engine.js';
 import { callEvents, type CallItem } from '../../src/kafka-ingest.js';
