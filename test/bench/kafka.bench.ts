@@ -15,6 +15,7 @@
  * run, after four 1.0–1.2). For each
  * timed run it prints the CPU time each process (this one, the detect process, the broker) spent
  * in it: on a shared 2-core machine, what a stage costs per span is what bounds the run.
+ * It also scores the combined run's alerts against the fleet's labels (as `chainwatch eval` does).
  * BENCH_LIVE_DAYS (default 12: ~340k spans; each stage alone then runs for seconds, not for the
  * fetch waits and commit interval at its ends) sets the size of the timed traffic.
  * Profiling: CHAINWATCH_BENCH_PROFILE=FILE writes this process's (ingest) CPU profile of the timed
@@ -35,6 +36,8 @@ import { toBatches } from '../helpers/batches.js';
 import { learnInto } from '../helpers/learned.js';
 import { kafkaConfig } from '../../src/config.js';
 import { simulate } from '../../src/simulate.js';
+import { evaluate } from '../../src/evaluate.js';
+import type { Alert } from '../../src/alerts.js';
 
 /** Poll until `probe` gives a value (bench set-up steps; bounded). */
 async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, pollMs = 100, ms = 120_000): Promise<T> {
@@ -145,7 +148,7 @@ class CpuMeter {
  * The timed traffic (12 days of a simulated fleet by default) to otlp_spans, four days of another
  * fleet to warm_spans, and the baselines learned from the first fleet's history into `learned`.
  */
-async function prepare(brokers: string[], learned: string): Promise<{ records: number; spans: number; chains: number; agents: number; warmRecords: number }> {
+async function prepare(brokers: string[], learned: string): Promise<{ records: number; spans: number; chains: number; agents: number; warmRecords: number; labels: ReturnType<typeof simulate>['labels'] }> {
   const sim = simulate({ seed: 7, agentsPerRole: 40, historyDays: 3, liveDays: Number(process.env.BENCH_LIVE_DAYS ?? 12), attacksPerClass: 5, chainsPerAgentDay: 15 });
   // The Collector's batching interleaves traces; ours groups whole traces, which is what partition_traces_by_id gives per partition.
   const { bufs, spans } = toBatches(sim.live, 100);
@@ -155,7 +158,7 @@ async function prepare(brokers: string[], learned: string): Promise<{ records: n
   await produceSpans(brokers, 'warm_spans', warm);
   // The learned state both stages start from (as `chainwatch learn` leaves it).
   const learner = learnInto(learned, sim.history);
-  return { records: bufs.length, spans, chains: sim.labels.length, agents: learner.agents.size, warmRecords: warm.length };
+  return { records: bufs.length, spans, chains: sim.labels.length, agents: learner.agents.size, warmRecords: warm.length, labels: sim.labels };
 }
 
 async function main(): Promise<void> {
@@ -170,7 +173,7 @@ async function main(): Promise<void> {
     // Only counts are kept of the simulated fleet: the driver is also the ingest process, and a
     // heap holding ~400 MB of simulated traffic made each of its full GCs take 200–360 ms.
     const learned = join(dir, 'learned');
-    const { records, spans, chains, agents, warmRecords } = await prepare(brokers, learned);
+    const { records, spans, chains, agents, warmRecords, labels } = await prepare(brokers, learned);
     const admin = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     const detects: DetectProcess[] = [];
@@ -225,6 +228,9 @@ async function main(): Promise<void> {
         profiler.disconnect();
       }
       const st = await detect.status();
+      // The combined run's alerts against the fleet's labels: what reading through Kafka does to
+      // the verdicts (an agent's calls reach detect in the order ingest reads its partitions).
+      const verdicts = evaluate(labels, readFileSync(join(dir, 'detect', 'alerts.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Alert));
       detect.kill();
       const counters = { ...ingest() };
 
@@ -260,6 +266,7 @@ async function main(): Promise<void> {
       process.stdout.write(`| detect alone, over everything ingest produced (only the broker beside it), until committed | ${s(sDetect - d0)} |\n`);
       process.stdout.write('\nCPU time spent in each timed run, s (user + system, GC threads included; ingest counted from its start, the detect process alone from its start-up):\n\n| run | ingest process | detect process | broker | CPU µs per span |\n|---|---|---|---|---|\n');
       process.stdout.write(`| through both stages | ${bothCpu} |\n| ingest alone | ${ingestCpu} |\n| detect alone | ${detectCpu} |\n`);
+      process.stdout.write(`\nthrough both stages, detect's alerts against the labels: ${verdicts.overall.detected} of ${verdicts.overall.attacks} attacks found, F1 ${verdicts.overall.f1.toFixed(3)}, false positives ${verdicts.benign.perThousand.toFixed(2)} per 1,000 benign chains\n`);
       const alerts = Object.values(st.engine.alerts as Record<string, number>).reduce((a, b) => a + b, 0);
       process.stdout.write(`\ningest joined in ${(joinMs / 1000).toFixed(1)} s (not counted); calls ${counters.calls}, chains closed ${counters.closes}, alerts ${alerts}, changelog records ${st.kafka.detect.changelogRecords} (${Math.round(st.kafka.detect.changelogBytes / 1e6)} MB before compression), dead letters ${counters.deadLettered}\n`);
     } finally {
