@@ -15,14 +15,13 @@
  * per-record path; the interval bounds how much a failover re-reads.
  */
 import { CompressionTypes, type Consumer, type EachBatchPayload, type Kafka, type Message, type Producer } from 'kafkajs';
-import type { AgentCall } from './agent-call.js';
+import { type CallItem, CallRecordError, decodeCalls } from './call-wire.js';
 import type { AgentJson, AgentRecord, Engine } from './engine.js';
 import { parseWithSets, stringifyWithSets } from './json-sets.js';
 import { registerKafkaCodecs } from './kafka-codecs.js';
 import { changelogEnds, readChangelog } from './kafka-changelog.js';
 import { FETCH_BYTES_PER_PARTITION } from './kafka-config.js';
 import { BatchDrain } from './kafka-drain.js';
-import type { CallItem, CallRecord } from './kafka-ingest.js';
 
 export interface DetectCounters {
   records: number; calls: number; closes: number; malformed: number;
@@ -128,15 +127,15 @@ export class KafkaDetect {
         this.counters.skipped++;
         continue;
       }
-      let rec: CallRecord;
+      let items: CallItem[];
       try {
-        rec = JSON.parse(String(m.value)) as CallRecord;
-      } catch {
+        items = decodeCalls(m.value ?? '');
+      } catch (err) {
+        if (!(err instanceof CallRecordError)) throw err;
         this.counters.malformed++;
         continue;
       }
-      if (rec.t === 'batch' && Array.isArray(rec.items)) for (const item of rec.items) this.apply(item);
-      else this.apply(rec as CallItem);
+      for (const item of items) this.apply(item);
       this.applied.set(agent, offset);
       this.partitionOf.set(agent, batch.partition);
       this.markDirty(batch.partition, agent);
@@ -230,11 +229,11 @@ export class KafkaDetect {
   private apply(item: CallItem): void {
     if (item.t === 'call') {
       this.counters.calls++;
-      this.engine.ingestCall(item.call as AgentCall);
-    } else if (item.t === 'close') {
+      this.engine.ingestCall(item.call);
+    } else {
       this.counters.closes++;
       this.engine.closeChain(item.traceId);
-    } else this.counters.malformed++;
+    }
   }
 
   /** A new generation of the group: note what to restore and drop what went to other workers. */

@@ -13,6 +13,7 @@
  * had already sent of those traces is sent again; the detect stage drops calls it already has.
  */
 import { CompressionTypes, type Consumer, type Kafka, type Message, type Producer } from 'kafkajs';
+import { type CallItem, encodeCalls } from './call-wire.js';
 import { ChainAssembler, type ChainListener } from './chains.js';
 import { registerKafkaCodecs } from './kafka-codecs.js';
 import { BatchDrain } from './kafka-drain.js';
@@ -56,15 +57,6 @@ export interface IngestOptions {
   maxUnackedBytes?: number;
 }
 
-/** One event of the calls topic: a call, or the close of a chain. */
-export type CallItem = { t: 'call'; call: import('./agent-call.js').AgentCall } | { t: 'close'; traceId: string };
-/**
- * One record of the calls topic: an event, or several of one agent's events in order (what the
- * ingest stage writes: one record per agent per send, so per-record costs in producer, broker
- * and consumer are paid once for many calls).
- */
-export type CallRecord = CallItem | { t: 'batch'; items: CallItem[] };
-
 /**
  * How far back an open trace may hold a partition's commit: the offset that had already been
  * read `maxHoldMs` ago (wall clock), from the read positions seen at each commit.
@@ -91,17 +83,17 @@ export class HoldLimit {
 }
 
 /**
- * Events gathered per agent as objects, then serialized as one `batch` record per agent (split
- * when large): one JSON.stringify per record, not one per call joined into a second string and
- * copied into a third (a heap profile of the stage had those three copies at a third of its
- * allocation). Record sizes are known only once serialized, so they are planned from the bytes
+ * Events gathered per agent as objects, then serialized as one record per agent (split when
+ * large; src/call-wire.ts): one serialization per record, not one per call joined into a second
+ * string and copied into a third (a heap profile of the stage had those three copies at a third of
+ * its allocation). Record sizes are known only once serialized, so they are planned from the bytes
  * per event seen so far, and a record that still comes out too large is split in half.
  */
 export class AgentBatches {
   private readonly pending = new Map<string, CallItem[]>();
   private events = 0;
-  /** Serialized bytes per event, from what was drained so far (a call is 600–700 bytes). */
-  private perEvent = 700;
+  /** Serialized bytes per event, from what was drained so far (a call is about 400 bytes). */
+  private perEvent = 400;
 
   constructor(private readonly recordBytes = RECORD_BYTES) {}
 
@@ -133,8 +125,7 @@ export class AgentBatches {
   }
 
   private encode(key: string, items: CallItem[], out: Message[]): number {
-    // As bytes: kafkajs measures a string value with Buffer.byteLength, then encodes it again.
-    const value = Buffer.from(JSON.stringify({ t: 'batch', items } satisfies CallRecord));
+    const value = encodeCalls(items);
     if (value.length <= this.recordBytes || items.length === 1) {
       out.push({ key, value });
       return value.length;

@@ -9,23 +9,30 @@ import {
   encodeCursor, maxSeverity, severitiesOf, toStored,
 } from './event-store.js';
 
-const INSERT: Record<Table, string> = {
-  calls: `INSERT OR IGNORE INTO calls (ts, end_ts, trace_id, span_id, agent_id, action, kind, tool, host, url, external, resource, destinations, principal, credential, ok, status, retries, sensitive, bytes_out)
-          VALUES (@ts, @end_ts, @trace_id, @span_id, @agent_id, @action, @kind, @tool, @host, @url, @external, @resource, @destinations, @principal, @credential, @ok, @status, @retries, @sensitive, @bytes_out)`,
-  chains: `INSERT OR REPLACE INTO chains (trace_id, agent_id, start_ts, end_ts, calls, hosts, actions, resources, principal, conversation_id, flagged)
-           VALUES (@trace_id, @agent_id, @start_ts, @end_ts, @calls, @hosts, @actions, @resources, @principal, @conversation_id, @flagged)`,
+const COLUMNS: Record<Table, string[]> = {
+  calls: ['ts', 'end_ts', 'trace_id', 'span_id', 'agent_id', 'action', 'kind', 'tool', 'host', 'url', 'external', 'resource', 'destinations', 'principal', 'credential', 'ok', 'status', 'retries', 'sensitive', 'bytes_out'],
+  chains: ['trace_id', 'agent_id', 'start_ts', 'end_ts', 'calls', 'hosts', 'actions', 'resources', 'principal', 'conversation_id', 'flagged'],
+  alerts: ['id', 'ts', 'severity', 'severity_rank', 'score', 'agent_id', 'kind', 'title', 'trace_id', 'count', 'last_seen', 'body'],
+};
+
+/** How a row that is already stored is met: calls are written once, a chain's summary is replaced, an alert's rollup updated. */
+const CONFLICT: Record<Table, { verb: string; tail: string }> = {
+  calls: { verb: 'INSERT OR IGNORE', tail: '' },
+  chains: { verb: 'INSERT OR REPLACE', tail: '' },
   // A rollup update carries the same id and a higher count; the analyst's status stays.
-  alerts: `INSERT INTO alerts (id, ts, severity, severity_rank, score, agent_id, kind, title, trace_id, count, last_seen, body)
-           VALUES (@id, @ts, @severity, @severity_rank, @score, @agent_id, @kind, @title, @trace_id, @count, @last_seen, @body)
-           ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, severity_rank = excluded.severity_rank, score = excluded.score,
+  alerts: {
+    verb: 'INSERT',
+    tail: ` ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, severity_rank = excluded.severity_rank, score = excluded.score,
              title = excluded.title, count = excluded.count, last_seen = excluded.last_seen, body = excluded.body
            WHERE excluded.count >= alerts.count`,
+  },
 };
+
+/** Columns holding lists, stored as JSON text. */
+const ARRAYS: Partial<Record<Table, string[]>> = { calls: ['destinations'], chains: ['hosts', 'actions'] };
 
 /** Rows per transaction: about 10 ms of the event loop on this machine. */
 const CHUNK_ROWS = 1_000;
-
-const ARRAYS: Partial<Record<Table, string[]>> = { calls: ['destinations'], chains: ['hosts', 'actions'] };
 
 export class SqliteEventStore implements EventStore {
   readonly kind = 'sqlite';
@@ -33,16 +40,19 @@ export class SqliteEventStore implements EventStore {
 
   constructor(readonly db: Db) {
     const insert = (table: Table): ((rows: object[]) => void) => {
-      const stmt = db.prepare(INSERT[table]);
-      const arrays = ARRAYS[table] ?? [];
+      const columns = COLUMNS[table];
+      const { verb, tail } = CONFLICT[table];
+      const stmt = db.prepare(`${verb} INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})${tail}`);
+      const isArray = columns.map((c) => ARRAYS[table]?.includes(c) ?? false);
+      // Bound by position from one reused array: no copy of each row to turn its lists into JSON,
+      // no parameter looked up by name (about 5% of an insert of real call rows; the index on
+      // (trace_id, span_id), whose keys arrive in random order, is most of the rest).
+      const values: unknown[] = new Array(columns.length);
       return db.transaction((rows: object[]) => {
         for (const row of rows) {
-          if (arrays.length === 0) stmt.run(row);
-          else {
-            const r: Record<string, unknown> = { ...row };
-            for (const k of arrays) r[k] = JSON.stringify(r[k]);
-            stmt.run(r);
-          }
+          const r = row as Record<string, unknown>;
+          for (let i = 0; i < columns.length; i++) values[i] = isArray[i] ? JSON.stringify(r[columns[i]]) : r[columns[i]];
+          stmt.run(values);
         }
       });
     };

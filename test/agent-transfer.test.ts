@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { Alert } from '../src/alerts.js';
 import type { AgentCall } from '../src/agent-call.js';
 import { Engine, type AgentRecord, defaultEngineConfig } from '../src/engine.js';
-import type { CallItem } from '../src/kafka-ingest.js';
+import type { CallItem } from '../src/call-wire.js';
 import { parseWithSets, stringifyWithSets } from '../src/json-sets.js';
 import { simulate } from '../src/simulate.js';
 import { callItems } from './helpers/calls.js';

@@ -20,7 +20,7 @@ import { registerKafkaCodecs } from '../src/kafka-codecs.js';
 import { LagProbe } from '../src/kafka-lag.js';
 import type { Alert } from '../src/alerts.js';
 import { Engine, defaultEngineConfig } from '../src/engine.js';
-import type { CallRecord } from '../src/kafka-ingest.js';
+import { type CallItem, decodeCalls } from '../src/call-wire.js';
 import { agentTrace, attrs, toProto } from './helpers/spans.js';
 import { simulate } from '../src/simulate.js';
 import { learnInto } from './helpers/learned.js';
@@ -252,13 +252,12 @@ describe('Kafka detect stage failover', () => {
       await produce(traces.filter((t) => t.root).map((t) => ({ key: t.traceId, value: t.root!, partition: t.partition })));
       const b = await ingestWorker('ic-b', 'ic', 'ic_spans', 'ic_calls');
       // Everything on the calls topic, as detect reads it.
-      const items: { key: string; item: import('../src/kafka-ingest.js').CallItem }[] = [];
+      const items: { key: string; item: CallItem }[] = [];
       const consumer = kafka.consumer({ groupId: 'ic-reader' });
       await consumer.connect();
       await consumer.subscribe({ topic: 'ic_calls', fromBeginning: true });
       void consumer.run({ eachMessage: async ({ message }) => {
-        const rec = JSON.parse(String(message.value)) as CallRecord;
-        for (const item of rec.t === 'batch' ? rec.items : [rec]) items.push({ key: String(message.key), item });
+        for (const item of decodeCalls(message.value!)) items.push({ key: String(message.key), item });
       } });
       const sent = (): string[] => items.flatMap(({ item }) => (item.t === 'call' ? [item.call.spanId] : []));
       await until(() => expected.every((id) => sent().includes(id)), 60_000).catch(() => undefined);

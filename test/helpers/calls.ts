@@ -1,10 +1,12 @@
 /**
  * The calls topic's events for these OTLP/JSON docs — calls and chain closes, keyed by agent — one
- * event per record (the ingest stage groups an agent's events into `batch` records; detect reads both).
+ * event per record, as an earlier release wrote them (the ingest stage now groups an agent's events
+ * into records of the form in src/call-wire.ts; detect reads both).
  */
 import { ChainAssembler } from '../../src/chains.js';
 import { defaultEngineConfig } from '../../src/engine.js';
-import { callEvents, type CallItem } from '../../src/kafka-ingest.js';
+import type { CallItem } from '../../src/call-wire.js';
+import { callEvents } from '../../src/kafka-ingest.js';
 import { Normalizer } from '../../src/normalize.js';
 import { decodeTraceRequestJson } from '../../src/otlp-json.js';
 

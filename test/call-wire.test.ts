@@ -1,0 +1,93 @@
+/** The calls topic's records: what detect reads back equals what ingest wrote, smaller; earlier forms still read; damage named. */
+import { describe, expect, it } from 'vitest';
+import type { AgentCall } from '../src/agent-call.js';
+import { CallRecordError, type CallItem, decodeCalls, encodeCalls } from '../src/call-wire.js';
+import { simulate } from '../src/simulate.js';
+import { callItems } from './helpers/calls.js';
+
+/** A simulated fleet's events grouped per agent, as the ingest stage writes them. */
+function perAgent(): Map<string, CallItem[]> {
+  const sim = simulate({ seed: 11, agentsPerRole: 3, historyDays: 0, liveDays: 1, chainsPerAgentDay: 8, attacksPerClass: 1 });
+  const out = new Map<string, CallItem[]>();
+  let agent = '';
+  for (const item of callItems(sim.live)) {
+    if (item.t === 'call') agent = item.call.agent.id;
+    out.set(agent, [...(out.get(agent) ?? []), item]);
+  }
+  return out;
+}
+
+const full: AgentCall = {
+  time: 1780358678389.9998, endTime: 1780358678446.25, traceId: 'ffe2c6b42b6c2ad359ac03e29ded47af', spanId: '22b1f1847681deec',
+  toolSpanId: 'f337e538fc73a3b4', agent: { id: 'support-agent-03', name: 'support-agent', service: 'support', instance: 'pod-3', source: 'alias' },
+  principal: 'alice@corp.example', credential: 'key_7', credentialType: 'oauth', conversationId: 'conv-1',
+  action: { kind: 'http', tool: 'send_mail', method: 'POST', template: '/v1/{id}/send', signature: 'POST mail.example.com/{ver}/{id}/send', version: 'v1', write: true },
+  host: 'mail.example.com', port: 8443, url: 'https://mail.example.com/v1/42/send?token=REDACTED', external: true,
+  destinations: [{ kind: 'email', value: 'bob@paste.example' }, { kind: 'email-domain', value: 'paste.example' }],
+  resource: 'mail.example.com/v1/42/send', outcome: { ok: false, status: 503, error: 'upstream timeout' }, retries: 2, sensitive: true,
+  sensitivity: 'confidential', bytesOut: 1234, bytesIn: 56, approvalId: 'appr-9', credentialIssuedAt: 1780350000000,
+};
+
+describe('calls records', () => {
+  it('give back every event of a simulated fleet unchanged and in order, in under half the bytes of plain JSON', () => {
+    let wire = 0;
+    let plain = 0;
+    for (const items of perAgent().values()) {
+      const value = encodeCalls(items);
+      expect(decodeCalls(value)).toEqual(items);
+      wire += value.length;
+      plain += JSON.stringify({ t: 'batch', items }).length;
+    }
+    expect(plain).toBeGreaterThan(100_000);
+    expect(wire / plain).toBeLessThan(0.5);
+  });
+
+  it('keep every field of a call that has them all, and add none to one that has few', () => {
+    const few: AgentCall = {
+      time: 1, endTime: 2, traceId: full.traceId, spanId: 'aaaaaaaaaaaaaaaa', agent: { id: 'support-agent-03', source: 'trace' },
+      action: { kind: 'tool', signature: 'tool lookup', write: false }, external: false, destinations: [], resource: 'lookup',
+      outcome: { ok: true }, retries: 0, sensitive: false,
+    };
+    const back = decodeCalls(encodeCalls([{ t: 'call', call: full }, { t: 'call', call: few }, { t: 'close', traceId: full.traceId }]));
+    expect(back).toEqual([{ t: 'call', call: full }, { t: 'call', call: few }, { t: 'close', traceId: full.traceId }]);
+    const [a, b] = back as { t: 'call'; call: AgentCall }[];
+    expect(Object.keys(a.call).sort()).toEqual(Object.keys(full).sort());
+    expect(Object.keys(b.call).sort()).toEqual(Object.keys(few).sort());
+    expect(Object.keys(b.call.outcome)).toEqual(['ok']);
+    // Identities that differ (an alias, then the trace's own) stay apart.
+    expect(a.call.agent).toEqual(full.agent);
+    expect(b.call.agent).toEqual({ id: 'support-agent-03', source: 'trace' });
+  });
+
+  it('read the forms earlier releases wrote: one event per record, and plain batches', () => {
+    const call: CallItem = { t: 'call', call: full };
+    const close: CallItem = { t: 'close', traceId: full.traceId };
+    expect(decodeCalls(JSON.stringify(call))).toEqual([call]);
+    expect(decodeCalls(Buffer.from(JSON.stringify(close)))).toEqual([close]);
+    expect(decodeCalls(JSON.stringify({ t: 'batch', items: [call, close] }))).toEqual([call, close]);
+  });
+
+  it('name what is wrong with a damaged record', () => {
+    const good = JSON.parse(encodeCalls([{ t: 'call', call: full }, { t: 'close', traceId: full.traceId }]).toString()) as { s: string[]; e: unknown[] };
+    const damaged = (change: (r: { s: string[]; e: unknown[]; g?: unknown }) => void): string => {
+      const r = structuredClone(good);
+      change(r);
+      return JSON.stringify(r);
+    };
+    const cases: [string, string][] = [
+      ['{"t":"calls",', 'not JSON'],
+      ['', 'not JSON'],
+      [damaged((r) => delete r.g), 'lacks its tables'],
+      [damaged((r) => (r.e[1] = 99)), 'closes string 99'],
+      [damaged((r) => ((r.e[0] as unknown[])[3] = null)), 'without trace id, span id, agent or action'],
+      [damaged((r) => ((r.e[0] as unknown[])[5] = 7)), 'without trace id, span id, agent or action'],
+      [damaged((r) => (r.e[0] = 'x')), 'neither a call tuple nor a close'],
+      ['{"t":"call","call":{"spanId":"x"}}', 'neither a call (with traceId and agent.id) nor a close'],
+      ['null', 'neither a call'],
+    ];
+    for (const [value, message] of cases) {
+      expect(() => decodeCalls(value), value.slice(0, 60)).toThrow(CallRecordError);
+      expect(() => decodeCalls(value)).toThrow(message);
+    }
+  });
+});
