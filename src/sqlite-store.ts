@@ -34,29 +34,57 @@ const ARRAYS: Partial<Record<Table, string[]>> = { calls: ['destinations'], chai
 /** Rows per transaction: about 10 ms of the event loop on this machine. */
 const CHUNK_ROWS = 1_000;
 
+/** A table's rows written to SQLite, in one transaction (IMMEDIATE: it only writes, and takes the write lock at once). */
+export type TableInsert = (rows: object[]) => void;
+
+/** The insert of each table on this connection. */
+export function sqliteInserts(db: Db): Record<Table, TableInsert> {
+  const insert = (table: Table): TableInsert => {
+    const columns = COLUMNS[table];
+    const { verb, tail } = CONFLICT[table];
+    const stmt = db.prepare(`${verb} INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})${tail}`);
+    const isArray = columns.map((c) => ARRAYS[table]?.includes(c) ?? false);
+    // Bound by position from one reused array: no copy of each row to turn its lists into JSON,
+    // no parameter looked up by name (about 5% of an insert of real call rows; the index on
+    // (trace_id, span_id), whose keys arrive in random order, is most of the rest).
+    const values: unknown[] = new Array(columns.length);
+    const tx = db.transaction((rows: object[]) => {
+      for (const row of rows) {
+        const r = row as Record<string, unknown>;
+        for (let i = 0; i < columns.length; i++) values[i] = isArray[i] ? JSON.stringify(r[columns[i]]) : r[columns[i]];
+        stmt.run(values);
+      }
+    });
+    return (rows) => tx.immediate(rows);
+  };
+  return { calls: insert('calls'), chains: insert('chains'), alerts: insert('alerts') };
+}
+
+/**
+ * Rows in transactions of CHUNK_ROWS, calling `between` before each after the first. A batch that
+ * fails part way is sent again whole; every table's insert is idempotent.
+ */
+export async function insertChunked(insert: TableInsert, rows: object[], between: () => Promise<void> | void): Promise<void> {
+  if (rows.length <= CHUNK_ROWS) return insert(rows);
+  for (let i = 0; i < rows.length; i += CHUNK_ROWS) {
+    if (i > 0) await between();
+    insert(rows.slice(i, i + CHUNK_ROWS));
+  }
+}
+
+/** Where inserts run when not on this thread (src/sqlite-insert-thread.ts). */
+export interface Inserter {
+  insert(table: Table, rows: object[]): Promise<void>;
+  close(): Promise<void>;
+}
+
 export class SqliteEventStore implements EventStore {
   readonly kind = 'sqlite';
-  private readonly inserts: Record<Table, (rows: object[]) => void>;
+  private readonly inserts: Record<Table, TableInsert> | undefined;
 
-  constructor(readonly db: Db) {
-    const insert = (table: Table): ((rows: object[]) => void) => {
-      const columns = COLUMNS[table];
-      const { verb, tail } = CONFLICT[table];
-      const stmt = db.prepare(`${verb} INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})${tail}`);
-      const isArray = columns.map((c) => ARRAYS[table]?.includes(c) ?? false);
-      // Bound by position from one reused array: no copy of each row to turn its lists into JSON,
-      // no parameter looked up by name (about 5% of an insert of real call rows; the index on
-      // (trace_id, span_id), whose keys arrive in random order, is most of the rest).
-      const values: unknown[] = new Array(columns.length);
-      return db.transaction((rows: object[]) => {
-        for (const row of rows) {
-          const r = row as Record<string, unknown>;
-          for (let i = 0; i < columns.length; i++) values[i] = isArray[i] ? JSON.stringify(r[columns[i]]) : r[columns[i]];
-          stmt.run(values);
-        }
-      });
-    };
-    this.inserts = { calls: insert('calls'), chains: insert('chains'), alerts: insert('alerts') };
+  /** `inserter`: a connection of its own on another thread that writes the rows; without it, this connection does. */
+  constructor(readonly db: Db, private readonly inserter?: Inserter) {
+    if (inserter === undefined) this.inserts = sqliteInserts(db);
   }
 
   async init(): Promise<void> {
@@ -64,18 +92,13 @@ export class SqliteEventStore implements EventStore {
   }
 
   /**
-   * One transaction per CHUNK_ROWS rows, with the event loop served between them: better-sqlite3
-   * is synchronous, and a writer batch of 100,000 rows in one go would hold everything else on
-   * the loop (receiver, alerts, the kill-switch's deliveries) for about a second. A batch that
-   * fails part way is sent again whole; every table's insert is idempotent.
+   * On this thread: one transaction per CHUNK_ROWS rows, with the event loop served between them
+   * (better-sqlite3 is synchronous, and a writer batch of 100,000 rows in one go would hold
+   * everything else on the loop — receiver, alerts, the kill-switch's deliveries — for about a second).
    */
   async insert(table: Table, rows: object[]): Promise<void> {
-    const insert = this.inserts[table];
-    if (rows.length <= CHUNK_ROWS) return insert(rows);
-    for (let i = 0; i < rows.length; i += CHUNK_ROWS) {
-      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-      insert(rows.slice(i, i + CHUNK_ROWS));
-    }
+    if (this.inserter !== undefined) return this.inserter.insert(table, rows);
+    return insertChunked(this.inserts![table], rows, () => new Promise((resolve) => setImmediate(resolve)));
   }
 
   async alerts(f: AlertFilter): Promise<AlertPage> {
@@ -130,6 +153,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async close(): Promise<void> {
-    // The database belongs to the state store, which closes it.
+    // The database belongs to the state store, which closes it; the insert thread's connection is ours.
+    await this.inserter?.close();
   }
 }

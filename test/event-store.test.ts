@@ -14,6 +14,7 @@ import { ClickHouseEventStore, defaultClickHouseConfig, renderSchema } from '../
 import { dialectFor } from '../src/clickhouse-sql.js';
 import { type AlertFilter, type EventStore, type Table, alertRow, callRow, chainRow, decodeCursor } from '../src/event-store.js';
 import { openDatabase } from '../src/sqlite-db.js';
+import { SqliteInsertThread } from '../src/sqlite-insert-thread.js';
 import { SqliteEventStore } from '../src/sqlite-store.js';
 import { simulate } from '../src/simulate.js';
 import { SEVERITIES, severityRank } from '../src/severity.js';
@@ -41,7 +42,8 @@ beforeAll(async () => {
   emitted.push(...alerts);
   rows.alerts = alerts.map(alertRow);
   server.start();
-  const sqlite = new SqliteEventStore(openDatabase(dir));
+  // Rows written as the service writes them: on the insert thread, read back on this connection.
+  const sqlite = new SqliteEventStore(openDatabase(dir), new SqliteInsertThread(dir));
   const ch = new ClickHouseEventStore({ ...defaultClickHouseConfig, url: server.url, database: 'cw_test' }, retention);
   stores = [sqlite, ch];
   for (const s of stores) {

@@ -1,10 +1,12 @@
-/** The embedded event store's writes: large batches in chunks that leave the event loop free between them. */
+/** The embedded event store's writes: large batches in chunks that leave the event loop free between them, or on a thread of their own. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type CallRow } from '../src/event-store.js';
 import { openDatabase } from '../src/sqlite-db.js';
+import { StoreError } from '../src/errors.js';
+import { SqliteInsertThread } from '../src/sqlite-insert-thread.js';
 import { SqliteEventStore } from '../src/sqlite-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-sqlite-'));
@@ -44,6 +46,40 @@ describe('SQLite event store inserts', () => {
     await store.insert('calls', rows(5_500));
     await store.insert('calls', rows(100, 5_500));
     expect(count()).toBe(5_600);
+  });
+});
+
+describe('SQLite event store inserts on a thread of their own', () => {
+  const at = join(dir, 'thread');
+  const db = openDatabase(at);
+  const store = new SqliteEventStore(db, new SqliteInsertThread(at));
+  const count = (): number => (db.prepare('SELECT count(*) AS n FROM calls').get() as { n: number }).n;
+
+  it('writes batches this connection then reads, once each, in the order they were sent', async () => {
+    await store.insert('calls', rows(2_500));
+    expect(count()).toBe(2_500);
+    // Sent without waiting: the second overlaps the first's rows and adds 500.
+    await Promise.all([store.insert('calls', rows(2_500)), store.insert('calls', rows(3_000))]);
+    expect(count()).toBe(3_000);
+    const last = db.prepare('SELECT resource, destinations FROM calls WHERE trace_id = ?').get((2_999).toString(16).padStart(32, '0'));
+    expect(last).toEqual({ resource: 'r2999', destinations: '["host:api.example"]' });
+  });
+
+  it('answers a batch it cannot write with an error naming why, and takes the next batch', async () => {
+    const bad = rows(3, 10_000).map((r) => ({ ...r, resource: { not: 'a string' } }));
+    await expect(store.insert('calls', bad)).rejects.toThrow(/SQLite insert failed: .*bind/);
+    await expect(store.insert('calls', bad)).rejects.toBeInstanceOf(StoreError);
+    await store.insert('calls', rows(10, 10_000));
+    expect(count()).toBe(3_010);
+  });
+
+  it('on close, writes what was sent before it, then ends the thread', async () => {
+    const pending = store.insert('calls', rows(4_000, 20_000));
+    await store.close();
+    await pending;
+    expect(count()).toBe(7_010);
+    await expect(store.insert('calls', rows(1, 30_000))).rejects.toThrow(/insert thread stopped/);
+    db.close();
   });
 });
 

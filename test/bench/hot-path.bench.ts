@@ -22,6 +22,7 @@ import { packagePath } from '../../src/package-path.js';
 import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { toBatches } from '../helpers/batches.js';
+import { median } from '../helpers/bench.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 /**
@@ -35,10 +36,6 @@ const root = protobuf.loadSync(fileURLToPath(new URL('../../../schemas/otlp/trac
 const Request = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /** No forced GC here: a full gc() resets V8's heap sizing and halves the next run's speed. */
 function time(fn: () => void): number {

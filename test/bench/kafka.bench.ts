@@ -23,7 +23,7 @@
  * CHAINWATCH_BENCH_DETECT_CONFIG adds YAML lines to its config (e.g. 'store: { record_calls: false }').
  * CHAINWATCH_BENCH_TRACE=1 prints both stages' progress every 250 ms (where the time goes between them).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import inspector from 'node:inspector';
 import { tmpdir } from 'node:os';
@@ -33,53 +33,22 @@ import { registerKafkaCodecs } from '../../src/kafka-codecs.js';
 import { packagePath } from '../../src/package-path.js';
 import { Service } from '../../src/service.js';
 import { toBatches } from '../helpers/batches.js';
+import { type ServeProcess, cpuMsOf, selfCpuMs, startServe, waitFor } from '../helpers/bench.js';
 import { learnInto } from '../helpers/learned.js';
 import { kafkaConfig } from '../../src/config.js';
 import { simulate } from '../../src/simulate.js';
 import { evaluate } from '../../src/evaluate.js';
 import type { Alert } from '../../src/alerts.js';
 
-/** Poll until `probe` gives a value (bench set-up steps; bounded). */
-async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, pollMs = 100, ms = 120_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`bench: not ready within ${ms} ms: ${probe.toString()}`);
-    await new Promise((r) => setTimeout(r, pollMs));
-  }
-}
-
-interface DetectProcess {
-  status(): Promise<any>;
-  kill(): void;
-  /** CPU time the process has used, ms. */
-  cpuMs(): number;
-}
-
-/** CPU time (user + system) a process has used, ms, from /proc (Linux; clock ticks of 10 ms). */
-function cpuMsOf(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return Number.NaN;
-  }
-}
+type DetectProcess = ServeProcess;
 
 /** `serve --kafka-stage detect` in a process of its own, from a copy of the learned state; `kafka` adds to its kafka section. */
 async function startDetect(dir: string, name: string, broker: string, learned: string, kafka: string): Promise<DetectProcess> {
   cpSync(learned, join(dir, name), { recursive: true });
-  const config = join(dir, `${name}.yaml`);
-  writeFileSync(config, [
+  return startServe(join(dir, `${name}.yaml`), [
     `state_dir: ${join(dir, name)}`, 'receiver: { port: 0 }', 'telemetry: { prometheus: { enabled: false } }', 'api: { enabled: false }',
     `kafka: { brokers: ["${broker}"], stages: detect${kafka} }`, ...(process.env.CHAINWATCH_BENCH_DETECT_CONFIG ? [process.env.CHAINWATCH_BENCH_DETECT_CONFIG] : []),
-  ].join('\n'));
-  const child = spawn(process.execPath, ['--max-semi-space-size=32', ...(process.env.CHAINWATCH_BENCH_DETECT_ARGS?.split(' ') ?? []), packagePath('dist', 'src', 'cli.js'), 'serve', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr!.on('data', (b: Buffer) => (log += b.toString()));
-  const url = await waitFor(() => /"address":"([^"]+)"/.exec(log)?.[1]);
-  return { status: async () => (await fetch(`${url}/status`)).json(), kill: () => child.kill('SIGTERM'), cpuMs: () => cpuMsOf(child.pid!) };
+  ], process.env.CHAINWATCH_BENCH_DETECT_ARGS?.split(' ') ?? []);
 }
 
 /**
@@ -116,7 +85,7 @@ async function produceSpans(brokers: string[], topic: string, bufs: Uint8Array[]
  * the broker. A detect process given to `watch` was started after the meter, so all of its CPU counts.
  */
 class CpuMeter {
-  private readonly self = CpuMeter.selfMs();
+  private readonly self = selfCpuMs();
   private readonly broker: number;
   private detect: { process: DetectProcess; from: number } | undefined;
 
@@ -125,18 +94,13 @@ class CpuMeter {
     if (detect) this.detect = { process: detect, from: detect.cpuMs() };
   }
 
-  private static selfMs(): number {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1000;
-  }
-
   watch(detect: DetectProcess): void {
     this.detect = { process: detect, from: 0 };
   }
 
   /** `| ingest | detect | broker | µs per span |` cells for the time since construction. */
   cells(spans: number): string {
-    const self = this.ingest ? CpuMeter.selfMs() - this.self : 0;
+    const self = this.ingest ? selfCpuMs() - this.self : 0;
     const detect = this.detect ? this.detect.process.cpuMs() - this.detect.from : 0;
     const broker = cpuMsOf(this.brokerPid) - this.broker;
     const s = (ms: number, on: boolean): string => (on ? (ms / 1000).toFixed(1) : '—');

@@ -18,15 +18,12 @@ import { packagePath } from '../../src/package-path.js';
 import { simulate } from '../../src/simulate.js';
 import { openDatabase } from '../../src/sqlite-db.js';
 import { SqliteEventStore } from '../../src/sqlite-store.js';
+import { median } from '../helpers/bench.js';
 
 const N = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const BATCHES = [50_000, 100_000, 200_000];
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 function rows(): CallRow[] {
   const engine = new Engine();

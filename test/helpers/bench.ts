@@ -1,0 +1,58 @@
+/** What the benches that run `chainwatch serve` as a process of its own share: polling, CPU meters, the process. */
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { packagePath } from '../../src/package-path.js';
+
+/** Poll until `probe` gives a value (bench set-up steps; bounded). */
+export async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, pollMs = 100, ms = 120_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`bench: not ready within ${ms} ms: ${probe.toString()}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+/** CPU time (user + system) a process has used, ms, from /proc (Linux; clock ticks of 10 ms). */
+export function cpuMsOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU time this process has used, ms. */
+export function selfCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+export interface ServeProcess {
+  /** The receiver's base URL. */
+  url: string;
+  status(): Promise<any>;
+  kill(): void;
+  /** CPU time the process has used, ms. */
+  cpuMs(): number;
+}
+
+/**
+ * `chainwatch serve --config FILE` in a process of its own, as deployed, from the built CLI;
+ * `config` is the config file's lines (written to `file`). Extra node flags from `nodeArgs`.
+ */
+export async function startServe(file: string, config: string[], nodeArgs: string[] = []): Promise<ServeProcess> {
+  writeFileSync(file, config.join('\n'));
+  const child = spawn(process.execPath, ['--max-semi-space-size=32', ...nodeArgs, packagePath('dist', 'src', 'cli.js'), 'serve', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr!.on('data', (b: Buffer) => (log += b.toString()));
+  const url = await waitFor(() => /"address":"([^"]+)"/.exec(log)?.[1]);
+  return { url, status: async () => (await fetch(`${url}/status`)).json(), kill: () => child.kill('SIGTERM'), cpuMs: () => cpuMsOf(child.pid!) };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
