@@ -117,7 +117,7 @@ export class Service {
     // One process on its own: the embedded store writes on a thread of its own, on the core the
     // receiver and engine leave (`npm run bench:serve`: +18% until every call is stored). Not for a
     // Kafka worker: copying rows to the thread costs ~5 µs a row, and workers scale by processes
-    // (in the Kafka bench the thread cost detect 0.8–2 CPU-s and the combined run 5–25%).
+    // (in the Kafka bench the thread cost detect 0.8–2 CPU-s and the combined run 8–25%).
     const threaded = options.kafka === undefined;
     this.events = storeConfig.kind === 'clickhouse' ? new ClickHouseEventStore(storeConfig.clickhouse, storeConfig.retentionMs)
       : new SqliteEventStore(this.store.db, threaded ? new SqliteInsertThread(this.store.dir) : undefined);

@@ -2,7 +2,7 @@
  * The embedded event store's inserts on a worker thread (src/sqlite-insert-worker.ts), with a
  * connection of its own to the same database (WAL: the main thread keeps reading and writing its
  * own tables meanwhile). For the one-process service, whose main thread (receiver and engine) is
- * what limits it: recording every call there cut `npm run bench:serve` by 25–40%; on the worker it
+ * what limits it: recording every call there cut `npm run bench:serve` by 27–42%; on the worker it
  * takes the other core. Rows are copied to the worker (structured clone, ~5 µs a row across both
  * threads, about half the insert itself), so where total CPU is the limit it is a loss (Service
  * uses it only without Kafka). Batches are written in the order they were sent.

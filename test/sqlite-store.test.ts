@@ -55,7 +55,7 @@ describe('SQLite event store inserts on a thread of their own', () => {
   const store = new SqliteEventStore(db, new SqliteInsertThread(at));
   const count = (): number => (db.prepare('SELECT count(*) AS n FROM calls').get() as { n: number }).n;
 
-  it('writes batches this connection then reads, once each, in the order they were sent', async () => {
+  it('writes batches that this connection then reads, once each, in the order they were sent', async () => {
     await store.insert('calls', rows(2_500));
     expect(count()).toBe(2_500);
     // Sent without waiting: the second overlaps the first's rows and adds 500.
