@@ -5,9 +5,10 @@
  * Current form (`t: "calls"`): JSON with tables for what repeats within a record — strings that
  * recur across a chain's calls (trace id, principal, credential, conversation, host), agent
  * identities and actions — and each call as a tuple of its fields in a fixed order (enum F
- * below), absent fields null and trailing ones left off. In the records ingest writes for the
- * Kafka bench's fleet a call takes 267 bytes instead of 843 as a plain AgentCall object, and
- * serializing, compressing and parsing shrink with it (docs/benchmarks.md, Kafka stages).
+ * below), absent fields null and trailing ones left off. On the Kafka bench's fleet the records
+ * ingest writes take ~280 bytes a call (chain closes included; `npm run bench:kafka` prints it)
+ * where a plain AgentCall object took 843, and serializing, compressing and parsing shrink with
+ * it (docs/benchmarks.md, Kafka stages).
  * Earlier forms are still read, so a detect stage can follow an ingest stage of the previous
  * release: one event per record, or `t: "batch"` with a list of plain events.
  */

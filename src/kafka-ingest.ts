@@ -40,7 +40,8 @@ const RECORD_BYTES = 256 << 10;
  */
 const MAX_UNACKED_BYTES = 16 << 20;
 
-export interface IngestCounters { records: number; spans: number; calls: number; closes: number; deadLettered: number; produceErrors: number; commits: number; commitErrors: number; rebalances: number; lastRebalanceAt?: string; lastError?: string }
+/** `callBytes`: bytes of calls-topic records built, before compression. */
+export interface IngestCounters { records: number; spans: number; calls: number; closes: number; callBytes: number; deadLettered: number; produceErrors: number; commits: number; commitErrors: number; rebalances: number; lastRebalanceAt?: string; lastError?: string }
 
 export interface IngestOptions {
   groupId: string;
@@ -144,7 +145,7 @@ export function callEvents(push: (agent: string, item: CallItem) => void): Chain
 }
 
 export class KafkaIngest {
-  readonly counters: IngestCounters = { records: 0, spans: 0, calls: 0, closes: 0, deadLettered: 0, produceErrors: 0, commits: 0, commitErrors: 0, rebalances: 0 };
+  readonly counters: IngestCounters = { records: 0, spans: 0, calls: 0, closes: 0, callBytes: 0, deadLettered: 0, produceErrors: 0, commits: 0, commitErrors: 0, rebalances: 0 };
   private readonly norm: Normalizer;
   private readonly assembler: ChainAssembler;
   private readonly consumer: Consumer;
@@ -343,7 +344,11 @@ export class KafkaIngest {
     const next = this.sending.then(async () => {
       this.sendWaiting = false;
       const fresh = this.batches.drain();
-      for (const m of fresh) this.unacked += (m.value as Buffer).length;
+      for (const m of fresh) {
+        const n = (m.value as Buffer).length;
+        this.unacked += n;
+        this.counters.callBytes += n;
+      }
       const out = this.out.concat(fresh);
       this.out = [];
       let i = 0;

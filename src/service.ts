@@ -24,7 +24,7 @@ import { type EventStore, alertRow, callRow, chainRow } from './event-store.js';
 import { buildQueryApi, type QueryApiConfig } from './query-api.js';
 import { audit } from './sqlite-db.js';
 import { SqliteInsertThread } from './sqlite-insert-thread.js';
-import { SqliteEventStore } from './sqlite-store.js';
+import { SqliteEventStore, localInserter } from './sqlite-store.js';
 import { StoreWriter } from './store-writer.js';
 import { KillSwitch, type KillSwitchConfig } from './kill-switch.js';
 import { SinkRunner, type SinkTransport } from './sinks.js';
@@ -120,7 +120,7 @@ export class Service {
     // (in the Kafka bench the thread cost detect 0.8–2 CPU-s and the combined run 8–25%).
     const threaded = options.kafka === undefined;
     this.events = storeConfig.kind === 'clickhouse' ? new ClickHouseEventStore(storeConfig.clickhouse, storeConfig.retentionMs)
-      : new SqliteEventStore(this.store.db, threaded ? new SqliteInsertThread(this.store.dir) : undefined);
+      : new SqliteEventStore(this.store.db, threaded ? new SqliteInsertThread(this.store.dir) : localInserter(this.store.db));
     this.eventWriter = new StoreWriter(this.events, { ...storeConfig.writer, spillDir: join(options.stateDir, 'spill') }, options.log);
     this.sinks = (options.sinks ?? []).map((t) => new SinkRunner(t));
     const publish = (a: Alert): void => {

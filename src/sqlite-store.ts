@@ -34,10 +34,10 @@ const ARRAYS: Partial<Record<Table, string[]>> = { calls: ['destinations'], chai
 /** Rows per transaction: about 10 ms of the event loop on this machine. */
 const CHUNK_ROWS = 1_000;
 
-/** A table's rows written to SQLite, in one transaction (IMMEDIATE: it only writes, and takes the write lock at once). */
+/** A table's rows written to SQLite in one transaction. */
 export type TableInsert = (rows: object[]) => void;
 
-/** The insert of each table on this connection. */
+/** The insert of each table on this connection (IMMEDIATE transactions: they only write, so they take the write lock at once). */
 export function sqliteInserts(db: Db): Record<Table, TableInsert> {
   const insert = (table: Table): TableInsert => {
     const columns = COLUMNS[table];
@@ -72,33 +72,37 @@ export async function insertChunked(insert: TableInsert, rows: object[], between
   }
 }
 
-/** Where inserts run when not on this thread (src/sqlite-insert-thread.ts). */
+/** What writes the store's rows: this connection (`localInserter`) or one on another thread (src/sqlite-insert-thread.ts). */
 export interface Inserter {
   insert(table: Table, rows: object[]): Promise<void>;
   close(): Promise<void>;
 }
 
+/**
+ * On this thread: one transaction per CHUNK_ROWS rows, with the event loop served between them
+ * (better-sqlite3 is synchronous, and a writer batch of 100,000 rows in one go would hold
+ * everything else on the loop — receiver, alerts, the kill-switch's deliveries — for about a second).
+ */
+export function localInserter(db: Db): Inserter {
+  const inserts = sqliteInserts(db);
+  return {
+    insert: (table, rows) => insertChunked(inserts[table], rows, () => new Promise((resolve) => setImmediate(resolve))),
+    // The database belongs to the state store, which closes it.
+    close: async () => {},
+  };
+}
+
 export class SqliteEventStore implements EventStore {
   readonly kind = 'sqlite';
-  private readonly inserts: Record<Table, TableInsert> | undefined;
 
-  /** `inserter`: a connection of its own on another thread that writes the rows; without it, this connection does. */
-  constructor(readonly db: Db, private readonly inserter?: Inserter) {
-    if (inserter === undefined) this.inserts = sqliteInserts(db);
-  }
+  constructor(readonly db: Db, private readonly inserter: Inserter = localInserter(db)) {}
 
   async init(): Promise<void> {
     // The schema is migrated when the database is opened.
   }
 
-  /**
-   * On this thread: one transaction per CHUNK_ROWS rows, with the event loop served between them
-   * (better-sqlite3 is synchronous, and a writer batch of 100,000 rows in one go would hold
-   * everything else on the loop — receiver, alerts, the kill-switch's deliveries — for about a second).
-   */
-  async insert(table: Table, rows: object[]): Promise<void> {
-    if (this.inserter !== undefined) return this.inserter.insert(table, rows);
-    return insertChunked(this.inserts![table], rows, () => new Promise((resolve) => setImmediate(resolve)));
+  insert(table: Table, rows: object[]): Promise<void> {
+    return this.inserter.insert(table, rows);
   }
 
   async alerts(f: AlertFilter): Promise<AlertPage> {
@@ -152,8 +156,7 @@ export class SqliteEventStore implements EventStore {
     this.db.prepare('DELETE FROM alerts WHERE ts < ?').run(before.alerts);
   }
 
-  async close(): Promise<void> {
-    // The database belongs to the state store, which closes it; the insert thread's connection is ours.
-    await this.inserter?.close();
+  close(): Promise<void> {
+    return this.inserter.close();
   }
 }

@@ -40,10 +40,8 @@ import { simulate } from '../../src/simulate.js';
 import { evaluate } from '../../src/evaluate.js';
 import type { Alert } from '../../src/alerts.js';
 
-type DetectProcess = ServeProcess;
-
 /** `serve --kafka-stage detect` in a process of its own, from a copy of the learned state; `kafka` adds to its kafka section. */
-async function startDetect(dir: string, name: string, broker: string, learned: string, kafka: string): Promise<DetectProcess> {
+async function startDetect(dir: string, name: string, broker: string, learned: string, kafka: string): Promise<ServeProcess> {
   cpSync(learned, join(dir, name), { recursive: true });
   return startServe(join(dir, `${name}.yaml`), [
     `state_dir: ${join(dir, name)}`, 'receiver: { port: 0 }', 'telemetry: { prometheus: { enabled: false } }', 'api: { enabled: false }',
@@ -87,14 +85,14 @@ async function produceSpans(brokers: string[], topic: string, bufs: Uint8Array[]
 class CpuMeter {
   private readonly self = selfCpuMs();
   private readonly broker: number;
-  private detect: { process: DetectProcess; from: number } | undefined;
+  private detect: { process: ServeProcess; from: number } | undefined;
 
-  constructor(private readonly brokerPid: number, private readonly ingest: boolean, detect?: DetectProcess) {
+  constructor(private readonly brokerPid: number, private readonly ingest: boolean, detect?: ServeProcess) {
     this.broker = cpuMsOf(brokerPid);
     if (detect) this.detect = { process: detect, from: detect.cpuMs() };
   }
 
-  watch(detect: DetectProcess): void {
+  watch(detect: ServeProcess): void {
     this.detect = { process: detect, from: 0 };
   }
 
@@ -140,7 +138,7 @@ async function main(): Promise<void> {
     const { records, spans, chains, agents, warmRecords, labels } = await prepare(brokers, learned);
     const admin = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
-    const detects: DetectProcess[] = [];
+    const detects: ServeProcess[] = [];
     try {
       // 0. Untimed: both stages over the warm-up fleet, on topics and groups of their own.
       const warmTopics = { spans: 'warm_spans', calls: 'warm_calls', dlq: 'warm_dlq' };
@@ -232,7 +230,7 @@ async function main(): Promise<void> {
       process.stdout.write(`| through both stages | ${bothCpu} |\n| ingest alone | ${ingestCpu} |\n| detect alone | ${detectCpu} |\n`);
       process.stdout.write(`\nthrough both stages, detect's alerts against the labels: ${verdicts.overall.detected} of ${verdicts.overall.attacks} attacks found, F1 ${verdicts.overall.f1.toFixed(3)}, false positives ${verdicts.benign.perThousand.toFixed(2)} per 1,000 benign chains\n`);
       const alerts = Object.values(st.engine.alerts as Record<string, number>).reduce((a, b) => a + b, 0);
-      process.stdout.write(`\ningest joined in ${(joinMs / 1000).toFixed(1)} s (not counted); calls ${counters.calls}, chains closed ${counters.closes}, alerts ${alerts}, changelog records ${st.kafka.detect.changelogRecords} (${Math.round(st.kafka.detect.changelogBytes / 1e6)} MB before compression), dead letters ${counters.deadLettered}\n`);
+      process.stdout.write(`\ningest joined in ${(joinMs / 1000).toFixed(1)} s (not counted); calls ${counters.calls} (${Math.round(counters.callBytes / counters.calls)} bytes of calls-topic records a call, before compression), chains closed ${counters.closes}, alerts ${alerts}, changelog records ${st.kafka.detect.changelogRecords} (${Math.round(st.kafka.detect.changelogBytes / 1e6)} MB before compression), dead letters ${counters.deadLettered}\n`);
     } finally {
       for (const d of detects) d.kill();
       await admin.disconnect();

@@ -62,11 +62,11 @@ async function send(base: string, bufs: Uint8Array[]): Promise<number> {
   return refused;
 }
 
-async function run(dir: string, name: string, learned: string, bufs: Uint8Array[], extra: string[]): Promise<Run> {
+async function run(dir: string, name: string, learned: string, bufs: Uint8Array[], recording: boolean): Promise<Run> {
   const state = join(dir, name);
   cpSync(learned, state, { recursive: true });
   const serve: ServeProcess = await startServe(join(dir, `${name}.yaml`), [
-    `state_dir: ${state}`, 'receiver: { port: 0 }', 'telemetry: { prometheus: { enabled: false } }', 'api: { enabled: false }', ...extra,
+    `state_dir: ${state}`, 'receiver: { port: 0 }', 'telemetry: { prometheus: { enabled: false } }', 'api: { enabled: false }', ...(recording ? [] : ['store: { record_calls: false }']),
   ], process.env.CHAINWATCH_BENCH_SERVE_ARGS?.split(' ') ?? []);
   try {
     const cpu0 = serve.cpuMs();
@@ -77,7 +77,6 @@ async function run(dir: string, name: string, learned: string, bufs: Uint8Array[
     const senderCpuMs = selfCpuMs() - self0;
     const st = await serve.status();
     const calls = st.engine.calls as number;
-    const recording = !extra.some((l) => l.includes('record_calls: false'));
     await waitFor(async () => (!recording || (await serve.status()).store.rowsWritten.calls >= calls ? true : undefined), 10);
     const storedMs = performance.now() - t0;
     const serveCpuMs = serve.cpuMs() - cpu0;
@@ -98,8 +97,8 @@ async function main(): Promise<void> {
     const labels = sim.labels;
     process.stderr.write(`simulated ${spans} spans in ${bufs.length} requests, ${agents} agents learned; sending…\n`);
     const runs = [
-      await run(dir, 'recording', learned, bufs, []),
-      await run(dir, 'no-calls', learned, bufs, ['store: { record_calls: false }']),
+      await run(dir, 'recording', learned, bufs, true),
+      await run(dir, 'no-calls', learned, bufs, false),
     ];
     const k = (ms: number): string => `${Math.round(spans / (ms / 1000) / 1000)}k`;
     process.stdout.write(`${spans.toLocaleString('en')} spans in ${bufs.length} OTLP protobuf requests, ${CONCURRENCY} in flight; ${agents} agents learned first\n\n`);
