@@ -106,12 +106,20 @@ function tuple(c: AgentCall, t: Tables): Tuple {
   return out;
 }
 
-/** One record's value: `items` of one agent, in order. */
-export function encodeCalls(items: readonly CallItem[]): Buffer {
+/** The current form as a JSON value: what a calls record holds, and what the changelog keeps quarantined chains' calls as. */
+export interface WireCalls { t: 'calls'; s: string[]; g: AgentIdentity[]; a: Action[]; e: (Tuple | number)[] }
+
+/** `items` of one agent, in order, in the current form. */
+export function toWire(items: readonly CallItem[]): WireCalls {
   const t = new Tables();
   const e: (Tuple | number)[] = [];
   for (const item of items) e.push(item.t === 'close' ? t.str(item.traceId)! : tuple(item.call, t));
-  return Buffer.from(JSON.stringify({ t: 'calls', s: t.strings, g: t.agents, a: t.actions, e }));
+  return { t: 'calls', s: t.strings, g: t.agents, a: t.actions, e };
+}
+
+/** One record's value: `items` of one agent, in order. */
+export function encodeCalls(items: readonly CallItem[]): Buffer {
+  return Buffer.from(JSON.stringify(toWire(items)));
 }
 
 /** The events of one record, in order, from any form this or an earlier release wrote. */
@@ -123,12 +131,10 @@ export function decodeCalls(value: Buffer | string): CallItem[] {
     throw new CallRecordError(`calls record is not JSON: ${(err as Error).message}`);
   }
   const r = rec as { t?: unknown; items?: unknown };
-  if (r?.t === 'calls') return fromTables(rec as WireRecord);
+  if (r?.t === 'calls') return fromWire(rec);
   if (r?.t === 'batch' && Array.isArray(r.items)) return (r.items as unknown[]).map(plainItem);
   return [plainItem(rec)];
 }
-
-interface WireRecord { s: unknown; g: unknown; a: unknown; e: unknown }
 
 function plainItem(x: unknown): CallItem {
   const item = x as CallItem;
@@ -137,8 +143,9 @@ function plainItem(x: unknown): CallItem {
   throw new CallRecordError('calls record event is neither a call (with traceId and agent.id) nor a close (with traceId)');
 }
 
-function fromTables(rec: WireRecord): CallItem[] {
-  const { s, g, a, e } = rec;
+/** The events of a value in the current form (`toWire`), checked as they are read. */
+export function fromWire(rec: unknown): CallItem[] {
+  const { s, g, a, e } = (rec ?? {}) as Record<string, unknown>;
   if (!Array.isArray(s) || !Array.isArray(g) || !Array.isArray(a) || !Array.isArray(e)) {
     throw new CallRecordError('calls record lacks its tables: s, g, a and e must be arrays');
   }

@@ -95,7 +95,7 @@ export interface ShadowRecord {
   violation: Violation;
 }
 
-interface Quarantined {
+export interface Quarantined {
   agentId: string;
   traceId: string;
   calls: AgentCall[];

@@ -17,7 +17,7 @@
 import { CompressionTypes, type Consumer, type EachBatchPayload, type Kafka, type Message, type Producer } from 'kafkajs';
 import { type CallItem, CallRecordError, decodeCalls } from './call-wire.js';
 import type { AgentJson, AgentRecord, Engine } from './engine.js';
-import { parseWithSets, stringifyWithSets } from './json-sets.js';
+import { decodeChangelogValue, encodeChangelogValue, stampOf } from './changelog-value.js';
 import { registerKafkaCodecs } from './kafka-codecs.js';
 import { changelogEnds, readChangelog } from './kafka-changelog.js';
 import { FETCH_BYTES_PER_PARTITION } from './kafka-config.js';
@@ -43,12 +43,6 @@ export interface DetectOptions {
   commitIntervalMs: number;
   /** A chain whose agent has acted this long (event time) since its last call is closed, close record or not. */
   staleChainMs: number;
-}
-
-/** One changelog record: an agent's state after applying calls up to `offset` of its partition. */
-interface ChangelogValue {
-  offset: number;
-  state: AgentRecord;
 }
 
 /** Uncompressed state per changelog produce request (LZ4 leaves each partition's part well under the broker's 1 MB batch limit). */
@@ -289,7 +283,7 @@ export class KafkaDetect {
         this.reset(agent);
         continue;
       }
-      const v = parseWithSets<ChangelogValue>(value);
+      const v = decodeChangelogValue(value);
       this.engine.adoptAgent(v.state); // replaces whatever the engine held for the agent
       this.applied.set(agent, v.offset);
       this.partitionOf.set(agent, partition);
@@ -325,7 +319,7 @@ export class KafkaDetect {
       for (const agent of agents) {
         const state = records.get(agent);
         if (state === undefined) continue;
-        const value = stringifyWithSets({ offset: this.applied.get(agent)!, state } satisfies ChangelogValue);
+        const value = encodeChangelogValue({ offset: this.applied.get(agent)!, state });
         chunk.push({ key: agent, value, partition });
         bytes += value.length;
         if (bytes >= CHANGELOG_CHUNK_BYTES) await flush();
@@ -351,12 +345,6 @@ export class KafkaDetect {
     })();
     return this.stopping;
   }
-}
-
-/** The offset stamp at the head of a changelog value (`{"offset":N,...`), without parsing the rest. */
-function stampOf(value: string): number {
-  const m = /^\{"offset":(\d+)/.exec(value);
-  return m ? Number(m[1]) : -1;
 }
 
 /** The changelog topic of a detect group: one per group, as Kafka Streams names its stores. */

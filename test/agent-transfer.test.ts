@@ -12,6 +12,7 @@ import type { AgentCall } from '../src/agent-call.js';
 import { Engine, type AgentRecord, defaultEngineConfig } from '../src/engine.js';
 import type { CallItem } from '../src/call-wire.js';
 import { parseWithSets, stringifyWithSets } from '../src/json-sets.js';
+import { decodeChangelogValue, encodeChangelogValue, stampOf } from '../src/changelog-value.js';
 import { simulate } from '../src/simulate.js';
 import { callItems } from './helpers/calls.js';
 import { learnedEngine } from './helpers/learned.js';
@@ -27,6 +28,11 @@ function worker(snapshot: string, alerts: Alert[]): Engine {
   e.restore(JSON.parse(snapshot));
   e.sharedFrozen = true;
   return e;
+}
+
+/** Through the changelog's own encoding, as the detect stage moves an agent. */
+function moved(r: AgentRecord): AgentRecord {
+  return decodeChangelogValue(encodeChangelogValue({ offset: 7, state: r })).state;
 }
 
 function apply(e: Engine, item: CallItem): void {
@@ -58,17 +64,39 @@ describe('agent state transfer', () => {
     const first = worker(snapshot, parts);
     for (const item of items.slice(0, cut)) apply(first, item);
     const ids = new Set(first.agents.keys());
-    const moved = [...first.exportAgents(ids).values()].map((r) => parseWithSets<AgentRecord>(stringifyWithSets(r)));
-    expect(moved.some((r) => r.chains.length > 0)).toBe(true);
-    expect(moved.some((r) => r.rollups.length > 0)).toBe(true);
-    expect(moved.some((r) => r.closed.length > 0)).toBe(true);
+    const records = [...first.exportAgents(ids).values()].map(moved);
+    expect(records.some((r) => r.chains.length > 0)).toBe(true);
+    expect(records.some((r) => r.rollups.length > 0)).toBe(true);
+    expect(records.some((r) => r.closed.length > 0)).toBe(true);
     const second = worker(snapshot, parts);
-    for (const r of moved) second.adoptAgent(r);
+    for (const r of records) second.adoptAgent(r);
     for (const item of items.slice(cut)) apply(second, item);
 
     const key = (a: Alert): string => `${a.id} ${a.severity} ${a.count}${a.update ? ' update' : ''}`;
     expect(whole.length).toBeGreaterThan(3);
     expect(parts.map(key).sort()).toEqual(whole.map(key).sort());
+  });
+
+  it('writes closed traces compactly in the changelog, and reads the previous release\'s records', () => {
+    const sim = simulate({ seed: 43, agentsPerRole: 2, historyDays: 2, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 20 });
+    const e = worker(learned(sim.history), []);
+    for (const item of callItems(sim.live)) apply(e, item);
+    const records = [...e.exportAgents(new Set(e.agents.keys())).values()];
+    expect(records.every((r) => r.closed.length > 5)).toBe(true);
+    let before = 0;
+    let after = 0;
+    for (const r of records) {
+      // What the previous release wrote: the record as it is, Sets and Maps marked anywhere.
+      const old = stringifyWithSets({ offset: 42, state: r });
+      const now = encodeChangelogValue({ offset: 42, state: r });
+      expect(stampOf(now)).toBe(42);
+      const expected = parseWithSets<{ state: AgentRecord }>(old).state;
+      expect(decodeChangelogValue(now).state).toEqual(expected);
+      expect(decodeChangelogValue(old).state).toEqual(expected);
+      before += old.length;
+      after += now.length;
+    }
+    expect(after).toBeLessThan(0.75 * before);
   });
 
   it('takes a call it already has once: read again before or after its chain closed, or after its agent moved', () => {
@@ -90,7 +118,7 @@ describe('agent state transfer', () => {
     expect(first.assembler.duplicateCalls).toBe(callsIn(items.slice(from, cut)));
     // The agents move to another engine, and that stretch comes once more.
     const second = worker(snapshot, parts);
-    for (const r of first.exportAgents(new Set(first.agents.keys())).values()) second.adoptAgent(parseWithSets<AgentRecord>(stringifyWithSets(r)));
+    for (const r of first.exportAgents(new Set(first.agents.keys())).values()) second.adoptAgent(moved(r));
     for (const item of items.slice(from)) apply(second, item);
     expect(second.assembler.duplicateCalls).toBe(callsIn(items.slice(from, cut)));
     expect(first.stats.calls + second.stats.calls).toBe(one.stats.calls);
