@@ -123,12 +123,15 @@ export class SqliteEventStore implements EventStore {
   }
 
   async alert(id: string): Promise<{ stored: StoredAlert; calls: CallRow[] } | undefined> {
-    const r = this.db.prepare('SELECT body, status, status_by, status_note, status_at, trace_id FROM alerts WHERE id = ?').get(id) as
-      { body: string; status: string; status_by: string | null; status_note: string | null; status_at: number | null; trace_id: string } | undefined;
+    const r = this.db.prepare('SELECT body, status, status_by, status_note, status_at, trace_id, agent_id FROM alerts WHERE id = ?').get(id) as
+      { body: string; status: string; status_by: string | null; status_note: string | null; status_at: number | null; trace_id: string; agent_id: string } | undefined;
     if (r === undefined) return undefined;
-    const calls = (this.db.prepare('SELECT * FROM calls WHERE trace_id = ? ORDER BY ts, span_id').all(r.trace_id) as (CallRow & { destinations: string })[])
+    const stored = toStored(r.body, r.status, r.status_by, r.status_note, r.status_at);
+    // No call of a chain is older than its start: the agent's calls from there on (calls_agent_ts), not every call ever stored.
+    const calls = (this.db.prepare('SELECT * FROM calls WHERE agent_id = ? AND ts >= ? AND trace_id = ? ORDER BY ts, span_id')
+      .all(r.agent_id, Date.parse(stored.alert.chain.startTime), r.trace_id) as (CallRow & { destinations: string })[])
       .map((c) => ({ ...c, destinations: JSON.parse(c.destinations) as string[] }));
-    return { stored: toStored(r.body, r.status, r.status_by, r.status_note, r.status_at), calls };
+    return { stored, calls };
   }
 
   async recentChains(agent: string, limit: number): Promise<ChainRow[]> {

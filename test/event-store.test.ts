@@ -145,6 +145,15 @@ describe('the same answers from SQLite and ClickHouse', () => {
     expect(await both((s) => s.alert('0'.repeat(32)))).toBeUndefined();
   });
 
+  it('finds every alert\'s chain calls, whatever its kind, rollup or trace', async () => {
+    for (const a of latest.values()) {
+      const got = await both((s) => s.alert(a.id));
+      const expected = rows.calls.filter((r: any) => r.trace_id === a.traceId && r.agent_id === a.agent.id).map((r: any) => r.span_id).sort();
+      expect(expected.length).toBeGreaterThan(0);
+      expect(got!.calls.map((c) => c.span_id).sort()).toEqual(expected);
+    }
+  });
+
   it('lists an agent\'s recent chains, newest first', async () => {
     const agent = (rows.chains[0] as any).agent_id as string;
     const got = await both((s) => s.recentChains(agent, 5));

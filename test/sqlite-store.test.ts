@@ -84,27 +84,41 @@ describe('SQLite event store inserts on a thread of their own', () => {
 });
 
 describe('SQLite event store schema', () => {
-  it('expires calls and chains by a time index, not by reading the whole table', () => {
+  it('expires calls and chains by a time index, and finds an alert\'s calls by agent and time, not by reading the whole table', () => {
     const db = openDatabase(join(dir, 'plan'));
     const plan = (sql: string): string => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(0) as { detail: string }[]).map((r) => r.detail).join('; ');
-    expect(plan('DELETE FROM calls WHERE ts < ?')).toMatch(/USING (COVERING )?INDEX calls_ts/);
+    // The unique key leads with the time: retention reads it from its start.
+    expect(plan('DELETE FROM calls WHERE ts < ?')).toMatch(/USING (COVERING )?INDEX sqlite_autoindex_calls_1 \(ts<\?\)/);
     expect(plan('DELETE FROM chains WHERE start_ts < ?')).toMatch(/USING (COVERING )?INDEX chains_start/);
-    expect(plan('SELECT * FROM calls WHERE trace_id = ?')).toMatch(/USING INDEX sqlite_autoindex_calls_1/);
+    const lookup = (db.prepare('EXPLAIN QUERY PLAN SELECT * FROM calls WHERE agent_id = ? AND ts >= ? AND trace_id = ?').all('a', 0, 't') as { detail: string }[]).map((r) => r.detail).join('; ');
+    expect(lookup).toMatch(/USING INDEX calls_agent_ts \(agent_id=\? AND ts>\?\)/);
     db.close();
   });
 
-  it('brings a file of the previous schema up to date, keeping its calls', async () => {
-    const at = join(dir, 'v2');
+  it('brings a file of the previous schema up to date, keeping its calls written once', async () => {
+    const at = join(dir, 'v3');
     const old = openDatabase(at);
+    // As the previous release left it: its version, and calls keyed by trace and span.
+    old.exec(`DROP TABLE calls;
+      CREATE TABLE calls (
+        ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, trace_id TEXT NOT NULL, span_id TEXT NOT NULL, agent_id TEXT NOT NULL,
+        action TEXT NOT NULL, kind TEXT NOT NULL, tool TEXT NOT NULL, host TEXT NOT NULL, url TEXT NOT NULL, external INTEGER NOT NULL,
+        resource TEXT NOT NULL, destinations TEXT NOT NULL, principal TEXT NOT NULL, credential TEXT NOT NULL, ok INTEGER NOT NULL,
+        status INTEGER NOT NULL, retries INTEGER NOT NULL, sensitive INTEGER NOT NULL, bytes_out INTEGER NOT NULL,
+        PRIMARY KEY (trace_id, span_id));
+      CREATE INDEX calls_ts ON calls (ts);
+      PRAGMA user_version = 3`);
     await new SqliteEventStore(old).insert('calls', rows(30));
-    // As the previous release left it: its version, and calls indexed by agent and time.
-    old.exec('DROP INDEX calls_ts; DROP INDEX chains_start; CREATE INDEX calls_agent_ts ON calls (agent_id, ts); PRAGMA user_version = 2');
     old.close();
     const db = openDatabase(at);
     const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('calls', 'chains') AND sql IS NOT NULL").all() as { name: string }[]).map((r) => r.name).sort();
-    expect(indexes).toEqual(['calls_ts', 'chains_agent_start', 'chains_start']);
-    expect((db.prepare('SELECT count(*) AS n FROM calls').get() as { n: number }).n).toBe(30);
-    expect(db.pragma('user_version', { simple: true })).toBe(3);
+    expect(indexes).toEqual(['calls_agent_ts', 'chains_agent_start', 'chains_start']);
+    expect(db.pragma('user_version', { simple: true })).toBe(4);
+    const count = (): number => (db.prepare('SELECT count(*) AS n FROM calls').get() as { n: number }).n;
+    expect(count()).toBe(30);
+    // The same calls again (a replay after a crash) are still stored once.
+    await new SqliteEventStore(db).insert('calls', rows(30));
+    expect(count()).toBe(30);
     db.close();
   });
 });
