@@ -2,7 +2,7 @@
  * `npm run bench:store`: batched insert throughput of calls into the event stores, on this
  * machine, in one run. Starts its own ClickHouse (deploy/clickhouse.sh, Debian's release) on
  * 127.0.0.1:18140 in a temporary directory, and a SQLite file beside it. Rows are real CallRows:
- * a simulated fleet's calls through the engine, repeated with fresh trace ids up to N rows.
+ * a simulated fleet's calls through the engine, repeated with fresh trace ids, each copy later in time, up to N rows.
  * Each store is fed the way the StoreWriter feeds it: one batch in flight at a time, the time
  * includes JSON encoding in the client. Not pinned: the server needs the other core.
  */
@@ -32,11 +32,15 @@ function rows(): CallRow[] {
   const sim = simulate({ seed: 5, agentsPerRole: 20, historyDays: 2, liveDays: 0, chainsPerAgentDay: 15 });
   for (const doc of sim.history) engine.ingestSpans(decodeTraceRequestJson(doc, engine.norm.filter).spans);
   engine.flush();
+  // Each copy comes after the one before in time, as a live stream does: rows that went back to
+  // the start of the history for every copy would land all over a time-ordered index.
+  const days = Math.ceil((Math.max(...base.map((r) => r.end_ts)) - Math.min(...base.map((r) => r.ts)) + 1) / 86_400_000);
   const out: CallRow[] = [];
   for (let copy = 0; out.length < N; copy++) {
+    const shift = copy * days * 86_400_000;
     for (const r of base) {
       if (out.length >= N) break;
-      out.push({ ...r, trace_id: `${copy.toString(16).padStart(8, '0')}${r.trace_id.slice(8)}` });
+      out.push({ ...r, ts: r.ts + shift, end_ts: r.end_ts + shift, trace_id: `${copy.toString(16).padStart(8, '0')}${r.trace_id.slice(8)}` });
     }
   }
   return out;
