@@ -23,6 +23,7 @@ import type { AgentCall, AgentIdentity } from './agent-call.js';
 import { type WireCalls, fromWire, toWire } from './call-wire.js';
 import type { ClosedTrace } from './chains.js';
 import type { AgentRecord, Quarantined } from './engine.js';
+import { StateError } from './errors.js';
 import { parseWithSets, stringifyWithSets } from './json-sets.js';
 
 export interface ChangelogValue {
@@ -57,8 +58,11 @@ function compactClosed(closed: ClosedTrace[]): CompactClosed {
 
 function expandClosed(closed: CompactClosed | ClosedTrace[]): ClosedTrace[] {
   if (Array.isArray(closed)) return closed;
+  if (!Array.isArray(closed?.ids) || !Array.isArray(closed.t)) throw new StateError('changelog record: closed traces are neither a list nor {ids, t} tables');
   return closed.t.map(([traceId, startTime, i, principal, callSpans]) => {
-    const c: ClosedTrace = { traceId, identity: closed.ids[i], startTime };
+    const identity = closed.ids[i];
+    if (typeof traceId !== 'string' || typeof identity?.id !== 'string') throw new StateError(`closed trace ${String(traceId)} lacks its trace id or names identity ${i}, which the table lacks`);
+    const c: ClosedTrace = { traceId, identity, startTime };
     if (principal !== null) c.principal = principal;
     if (callSpans !== null) c.callSpans = callSpans;
     return c;
@@ -81,10 +85,21 @@ export function encodeChangelogValue({ offset, state: s }: ChangelogValue): stri
     + `"closed":${JSON.stringify(compactClosed(s.closed))},"rollups":${JSON.stringify(s.rollups)},"quarantine":${JSON.stringify(s.quarantine.map(compactQuarantine))}}}`;
 }
 
+/** A record as `encodeChangelogValue` or the previous release wrote it; a StateError says what is wrong with one that is not. */
 export function decodeChangelogValue(text: string): ChangelogValue {
   type Stored = Omit<AgentRecord, 'closed' | 'quarantine'> & { closed: CompactClosed | ClosedTrace[]; quarantine: StoredQuarantine[] };
-  const v = parseWithSets<{ offset: number; state: Stored }>(text);
-  return { offset: v.offset, state: { ...v.state, closed: expandClosed(v.state.closed), quarantine: v.state.quarantine.map(expandQuarantine) } };
+  let v: { offset: number; state: Stored };
+  try {
+    v = parseWithSets<{ offset: number; state: Stored }>(text);
+  } catch (err) {
+    throw new StateError(`changelog record is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof v?.offset !== 'number' || typeof v.state?.agent?.id !== 'string') throw new StateError('changelog record lacks its offset stamp or its agent');
+  try {
+    return { offset: v.offset, state: { ...v.state, closed: expandClosed(v.state.closed), quarantine: (v.state.quarantine ?? []).map(expandQuarantine) } };
+  } catch (err) {
+    throw new StateError(`changelog record of agent ${v.state.agent.id}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** The offset stamp at the head of a changelog value, without parsing the rest; -1 if it has none. */

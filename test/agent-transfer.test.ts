@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { Alert } from '../src/alerts.js';
 import type { AgentCall } from '../src/agent-call.js';
 import { Engine, type AgentRecord, defaultEngineConfig } from '../src/engine.js';
+import { StateError } from '../src/errors.js';
 import type { CallItem } from '../src/call-wire.js';
 import { parseWithSets, stringifyWithSets } from '../src/json-sets.js';
 import { decodeChangelogValue, encodeChangelogValue, stampOf } from '../src/changelog-value.js';
@@ -97,6 +98,23 @@ describe('agent state transfer', () => {
       after += now.length;
     }
     expect(after).toBeLessThan(0.75 * before);
+  });
+
+  it('names what is wrong with a changelog record it cannot read', () => {
+    const sim = simulate({ seed: 47, agentsPerRole: 1, historyDays: 1, liveDays: 1, attacksPerClass: 0, chainsPerAgentDay: 10 });
+    const e = worker(learned(sim.history), []);
+    for (const item of callItems(sim.live)) apply(e, item);
+    const [r] = [...e.exportAgents(new Set(e.agents.keys())).values()].filter((x) => x.closed.length > 0);
+    const good = JSON.parse(encodeChangelogValue({ offset: 3, state: r })) as { state: { closed: { ids: unknown[]; t: unknown[][] } } };
+    const broken = (change: (v: typeof good) => void): string => {
+      const v = structuredClone(good);
+      change(v);
+      return JSON.stringify(v);
+    };
+    expect(() => decodeChangelogValue('{"offset":3,"state":')).toThrow(StateError);
+    expect(() => decodeChangelogValue('{"state":{}}')).toThrow(/lacks its offset stamp or its agent/);
+    expect(() => decodeChangelogValue(broken((v) => { v.state.closed = { ids: 'x', t: [] } as never; }))).toThrow(/closed traces are neither a list nor/);
+    expect(() => decodeChangelogValue(broken((v) => { v.state.closed.t[0][2] = 99; }))).toThrow(new RegExp(`changelog record of agent ${r.agent.id}: closed trace .* names identity 99`));
   });
 
   it('takes a call it already has once: read again before or after its chain closed, or after its agent moved', () => {
