@@ -20,6 +20,7 @@ import type { AgentJson, AgentRecord, Engine } from './engine.js';
 import { decodeChangelogValue, encodeChangelogValue, stampOf } from './changelog-value.js';
 import { registerKafkaCodecs } from './kafka-codecs.js';
 import { changelogEnds, readChangelog } from './kafka-changelog.js';
+import { StateError } from './errors.js';
 import { FETCH_BYTES_PER_PARTITION } from './kafka-config.js';
 import { BatchDrain } from './kafka-drain.js';
 
@@ -27,7 +28,10 @@ export interface DetectCounters {
   records: number; calls: number; closes: number; malformed: number;
   /** Calls re-read after a failover that the restored state already held. */
   skipped: number;
-  restores: number; agentsRestored: number; changelogRecords: number; changelogBytes: number;
+  restores: number; agentsRestored: number;
+  /** Changelog records that could not be read: their agents fell back to their learned baseline. */
+  restoreErrors: number;
+  changelogRecords: number; changelogBytes: number;
   commits: number; commitErrors: number; lastError?: string;
   partitions: number[];
   /** Group generations joined, and when the last one was (ISO time). */
@@ -57,7 +61,7 @@ const QUIET_MS = 500;
 const MAX_DIRTY_AGENTS = 20_000;
 
 export class KafkaDetect {
-  readonly counters: DetectCounters = { records: 0, calls: 0, closes: 0, malformed: 0, skipped: 0, restores: 0, agentsRestored: 0, changelogRecords: 0, changelogBytes: 0, commits: 0, commitErrors: 0, partitions: [], rebalances: 0 };
+  readonly counters: DetectCounters = { records: 0, calls: 0, closes: 0, malformed: 0, skipped: 0, restores: 0, agentsRestored: 0, restoreErrors: 0, changelogRecords: 0, changelogBytes: 0, commits: 0, commitErrors: 0, partitions: [], rebalances: 0 };
   private readonly consumer: Consumer;
   private readonly producer: Producer;
   /** Learned baselines at start: what an agent falls back to when its partition goes away. */
@@ -283,8 +287,20 @@ export class KafkaDetect {
         this.reset(agent);
         continue;
       }
-      const v = decodeChangelogValue(value);
-      this.engine.adoptAgent(v.state); // replaces whatever the engine held for the agent
+      let v: ReturnType<typeof decodeChangelogValue>;
+      try {
+        v = decodeChangelogValue(value);
+        this.engine.adoptAgent(v.state); // replaces whatever the engine held for the agent
+      } catch (err) {
+        if (!(err instanceof StateError)) throw err;
+        // Not readable (damaged, or a version this release does not know): the agent starts again
+        // from its learned baseline, as a new owner without a changelog would, instead of the
+        // partition failing to restore on every attempt.
+        this.counters.restoreErrors++;
+        this.counters.lastError = `restoring ${agent}: ${err.message}`;
+        this.reset(agent);
+        continue;
+      }
       this.applied.set(agent, v.offset);
       this.partitionOf.set(agent, partition);
       this.counters.agentsRestored++;

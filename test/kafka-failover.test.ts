@@ -78,7 +78,7 @@ function alertsOf(name: string): Alert[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Alert) : [];
 }
 
-async function status(w: Served): Promise<{ kafka: { detect: { partitions: number[]; agentsRestored: number; changelogRecords: number; calls: number; skipped: number; records: number; commits: number } } }> {
+async function status(w: Served): Promise<{ kafka: { detect: { partitions: number[]; agentsRestored: number; restoreErrors: number; lastError?: string; changelogRecords: number; calls: number; skipped: number; records: number; commits: number } } }> {
   return (await (await fetch(`${w.url}/status`)).json()) as never;
 }
 
@@ -315,6 +315,36 @@ describe('Kafka detect stage failover', () => {
     expect(st.calls).toBe(0);
     await stopped(again);
     expect(alertsOf('term')).toHaveLength(alertsBefore);
+  }, 120_000);
+
+  it('a changelog record it cannot read leaves its agent at the learned baseline, counted; the other agents are restored', async () => {
+    const { template, records } = await smallFleet(53, 'dmg');
+    const w = await worker('dmg', 'dmg', template, 'dmg_calls', '10m');
+    await until(async () => (await status(w)).kafka.detect.records === records.length, 30_000);
+    await stopped(w);
+    // A damaged record for one agent, stamped ahead of everything so it is the one chosen
+    // (same key, so the same partition as that agent's state).
+    const agents = [...new Set(records.map((r) => r.key))];
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: 'dmg-detect-state-changelog', messages: [{ key: agents[0], value: '{"offset":999999,"state":{"version":1,"agent":' }], acks: -1 });
+    await producer.disconnect();
+    const rewind = kafka.admin();
+    await rewind.connect();
+    await rewind.setOffsets({ groupId: 'dmg-detect', topic: 'dmg_calls', partitions: [0, 1, 2, 3].map((partition) => ({ partition, offset: '0' })) });
+    await rewind.disconnect();
+
+    const again = await serve(join(work, 'dmg', 'chainwatch.yaml'), join(work, 'dmg'), process.env, children);
+    await until(async () => (await status(again)).kafka.detect.records === records.length, 30_000);
+    const st = (await status(again)).kafka.detect;
+    expect(st.restoreErrors).toBe(1);
+    expect(st.lastError).toContain(`restoring ${agents[0]}: changelog record is not JSON`);
+    expect(st.agentsRestored).toBe(agents.length - 1);
+    // The other agents' state holds their calls; the damaged one's calls are applied again from its baseline.
+    const own = records.filter((r) => r.key === agents[0]).length;
+    expect(st.skipped).toBe(records.length - own);
+    await stopped(again);
+    expect(again.proc.exitCode).toBe(0);
   }, 120_000);
 
   it('a detect worker that keeps up with a steady stream commits on the interval, then once the stream stops', async () => {
