@@ -11,7 +11,8 @@ import { StateError } from './errors.js';
 
 export type Db = Database.Database;
 
-const MIGRATIONS: string[] = [
+/** Exported for tests that build a file as an earlier release left it. */
+export const MIGRATIONS: string[] = [
   // 1: engine snapshots, the audit log, and the event store (alerts, chain summaries, calls).
   `CREATE TABLE snapshots (id INTEGER PRIMARY KEY AUTOINCREMENT, taken_at INTEGER NOT NULL, watermark INTEGER NOT NULL, body TEXT NOT NULL);
    CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');

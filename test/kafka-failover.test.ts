@@ -112,6 +112,14 @@ async function smallFleet(seed: number, name: string): Promise<{ template: strin
   return { template, records };
 }
 
+/** Set `groupId`'s offsets on the 4 partitions of `topic` back to the start (a group stopped). */
+async function rewind(groupId: string, topic: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.setOffsets({ groupId, topic, partitions: [0, 1, 2, 3].map((partition) => ({ partition, offset: '0' })) });
+  await admin.disconnect();
+}
+
 async function stopped(w: Served): Promise<void> {
   w.proc.kill('SIGTERM');
   await new Promise((r) => (w.proc.exitCode !== null ? r(null) : w.proc.once('exit', r)));
@@ -304,10 +312,7 @@ describe('Kafka detect stage failover', () => {
     // committing): rewind the group and start again on the same volume. The state restored from
     // the changelog already holds every call, so each record read again is skipped, not applied twice.
     const alertsBefore = alertsOf('term').length;
-    const rewind = kafka.admin();
-    await rewind.connect();
-    await rewind.setOffsets({ groupId: 'term-detect', topic: 'term_calls', partitions: [0, 1, 2, 3].map((partition) => ({ partition, offset: '0' })) });
-    await rewind.disconnect();
+    await rewind('term-detect', 'term_calls');
     const again = await serve(join(work, 'term', 'chainwatch.yaml'), join(work, 'term'), process.env, children);
     await until(async () => (await status(again)).kafka.detect.records === records.length, 30_000);
     const st = (await status(again)).kafka.detect;
@@ -329,10 +334,7 @@ describe('Kafka detect stage failover', () => {
     await producer.connect();
     await producer.send({ topic: 'dmg-detect-state-changelog', messages: [{ key: agents[0], value: '{"offset":999999,"state":{"version":1,"agent":' }], acks: -1 });
     await producer.disconnect();
-    const rewind = kafka.admin();
-    await rewind.connect();
-    await rewind.setOffsets({ groupId: 'dmg-detect', topic: 'dmg_calls', partitions: [0, 1, 2, 3].map((partition) => ({ partition, offset: '0' })) });
-    await rewind.disconnect();
+    await rewind('dmg-detect', 'dmg_calls');
 
     const again = await serve(join(work, 'dmg', 'chainwatch.yaml'), join(work, 'dmg'), process.env, children);
     await until(async () => (await status(again)).kafka.detect.records === records.length, 30_000);

@@ -1,10 +1,11 @@
 /** The embedded event store's writes: large batches in chunks that leave the event loop free between them, or on a thread of their own. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type CallRow } from '../src/event-store.js';
-import { openDatabase } from '../src/sqlite-db.js';
+import { MIGRATIONS, openDatabase } from '../src/sqlite-db.js';
 import { StoreError } from '../src/errors.js';
 import { SqliteInsertThread } from '../src/sqlite-insert-thread.js';
 import { SqliteEventStore } from '../src/sqlite-store.js';
@@ -97,17 +98,11 @@ describe('SQLite event store schema', () => {
 
   it('brings a file of the previous schema up to date, keeping its calls written once', async () => {
     const at = join(dir, 'v3');
-    const old = openDatabase(at);
-    // As the previous release left it: its version, and calls keyed by trace and span.
-    old.exec(`DROP TABLE calls;
-      CREATE TABLE calls (
-        ts INTEGER NOT NULL, end_ts INTEGER NOT NULL, trace_id TEXT NOT NULL, span_id TEXT NOT NULL, agent_id TEXT NOT NULL,
-        action TEXT NOT NULL, kind TEXT NOT NULL, tool TEXT NOT NULL, host TEXT NOT NULL, url TEXT NOT NULL, external INTEGER NOT NULL,
-        resource TEXT NOT NULL, destinations TEXT NOT NULL, principal TEXT NOT NULL, credential TEXT NOT NULL, ok INTEGER NOT NULL,
-        status INTEGER NOT NULL, retries INTEGER NOT NULL, sensitive INTEGER NOT NULL, bytes_out INTEGER NOT NULL,
-        PRIMARY KEY (trace_id, span_id));
-      CREATE INDEX calls_ts ON calls (ts);
-      PRAGMA user_version = 3`);
+    // As the previous release left it: its three migrations (calls keyed by trace and span), its version.
+    mkdirSync(at, { recursive: true });
+    const old = new Database(join(at, 'state.db'));
+    for (const m of MIGRATIONS.slice(0, 3)) old.exec(m);
+    old.pragma('user_version = 3');
     await new SqliteEventStore(old).insert('calls', rows(30));
     old.close();
     const db = openDatabase(at);
