@@ -2,7 +2,7 @@
  * The detect stage's changelog record: one agent's state (Engine.exportAgents) after applying its
  * calls up to `offset` of its partition. JSON, written at every commit for every agent touched
  * since the last one, so its size and its cost are paid over and over (and the broker reads it all
- * again to validate each batch). Two things keep both down:
+ * again to validate each batch). Three things keep both down:
  *
  * - Recently closed traces, most of an agent's record (kept so a trace that resumes keeps its
  *   chain's start and a call read again is known), are written as tuples
