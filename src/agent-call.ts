@@ -15,6 +15,11 @@ export interface AgentIdentity {
   source: 'span' | 'trace' | 'alias' | 'resource';
 }
 
+/** The same identity, field by field (calls of one trace share an object, or a few equal ones). */
+export function sameIdentity(a: AgentIdentity, b: AgentIdentity): boolean {
+  return a === b || (a.id === b.id && a.source === b.source && a.name === b.name && a.service === b.service && a.instance === b.instance);
+}
+
 export interface AgentCall {
   /** Event time (span start), epoch ms. */
   time: number;

@@ -12,7 +12,7 @@
  * Earlier forms are still read, so a detect stage can follow an ingest stage of the previous
  * release: one event per record, or `t: "batch"` with a list of plain events.
  */
-import type { AgentCall, AgentIdentity } from './agent-call.js';
+import { type AgentCall, type AgentIdentity, sameIdentity } from './agent-call.js';
 import type { Destination, DestinationKind } from './arg-destinations.js';
 import { ChainwatchError } from './errors.js';
 
@@ -59,7 +59,7 @@ class Tables {
     // Calls of one record share an identity object or a few (the trace's, an alias's).
     for (let i = 0; i < this.agents.length; i++) {
       const b = this.agents[i];
-      if (b === a || (b.id === a.id && b.source === a.source && b.name === a.name && b.service === a.service && b.instance === a.instance)) return i;
+      if (sameIdentity(b, a)) return i;
     }
     return this.agents.push(a) - 1;
   }

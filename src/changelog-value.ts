@@ -19,7 +19,7 @@
  * are still read.
  * The value starts `{"offset":N`, so the offset stamp is read without parsing the rest.
  */
-import type { AgentCall, AgentIdentity } from './agent-call.js';
+import { type AgentCall, type AgentIdentity, sameIdentity } from './agent-call.js';
 import { type WireCalls, fromWire, toWire } from './call-wire.js';
 import type { ClosedTrace } from './chains.js';
 import type { AgentRecord, Quarantined } from './engine.js';
@@ -40,10 +40,6 @@ type Written = 'version' | 'agent' | 'chains' | 'closed' | 'rollups' | 'quaranti
 // A field added to AgentRecord and not written below fails to compile here.
 const everyField: Exclude<keyof AgentRecord, Written> extends never ? true : never = true;
 void everyField;
-
-function sameIdentity(a: AgentIdentity, b: AgentIdentity): boolean {
-  return a === b || (a.id === b.id && a.source === b.source && a.name === b.name && a.service === b.service && a.instance === b.instance);
-}
 
 function compactClosed(closed: ClosedTrace[]): CompactClosed {
   const ids: AgentIdentity[] = [];

@@ -17,7 +17,7 @@
 import { CompressionTypes, type Consumer, type EachBatchPayload, type Kafka, type Message, type Producer } from 'kafkajs';
 import { type CallItem, CallRecordError, decodeCalls } from './call-wire.js';
 import type { AgentJson, AgentRecord, Engine } from './engine.js';
-import { decodeChangelogValue, encodeChangelogValue, stampOf } from './changelog-value.js';
+import { type ChangelogValue, decodeChangelogValue, encodeChangelogValue, stampOf } from './changelog-value.js';
 import { registerKafkaCodecs } from './kafka-codecs.js';
 import { changelogEnds, readChangelog } from './kafka-changelog.js';
 import { StateError } from './errors.js';
@@ -287,7 +287,7 @@ export class KafkaDetect {
         this.reset(agent);
         continue;
       }
-      let v: ReturnType<typeof decodeChangelogValue>;
+      let v: ChangelogValue;
       try {
         v = decodeChangelogValue(value);
         this.engine.adoptAgent(v.state); // replaces whatever the engine held for the agent

@@ -34,7 +34,9 @@ function rows(): CallRow[] {
   engine.flush();
   // Each copy comes after the one before in time, as a live stream does: rows that went back to
   // the start of the history for every copy would land all over a time-ordered index.
-  const days = Math.ceil((Math.max(...base.map((r) => r.end_ts)) - Math.min(...base.map((r) => r.ts)) + 1) / 86_400_000);
+  const first = base.reduce((m, r) => Math.min(m, r.ts), Infinity);
+  const last = base.reduce((m, r) => Math.max(m, r.end_ts), -Infinity);
+  const days = Math.ceil((last - first + 1) / 86_400_000);
   const out: CallRow[] = [];
   for (let copy = 0; out.length < N; copy++) {
     const shift = copy * days * 86_400_000;
