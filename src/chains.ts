@@ -50,6 +50,8 @@ export interface Chain {
   conversationId?: string;
   /** Set once any alert fired for this chain: its calls are then not learned. */
   flagged: boolean;
+  /** The start this trace's chain closed with before it reopened (its stored summary is keyed by it). */
+  closedStart?: number;
   scratch: Record<string, unknown>;
 }
 
@@ -608,6 +610,7 @@ export class ChainAssembler {
         traceId: buf.traceId, agent: identity, startTime: Math.min(call.time, buf.startedAt ?? call.time), lastTime: call.time,
         calls: [], callCount: 0, flagged: false, scratch: {},
       };
+      if (buf.startedAt !== undefined) chain.closedStart = buf.startedAt;
       buf.chain = chain;
     }
     if (buf.principal !== undefined) chain.principal ??= buf.principal;

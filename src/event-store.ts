@@ -22,6 +22,11 @@ export interface CallRow {
 export interface ChainRow {
   trace_id: string; agent_id: string; start_ts: number; end_ts: number; calls: number;
   hosts: string[]; actions: string[]; resources: number; principal: string; conversation_id: string; flagged: number;
+  /**
+   * Written only, when a reopened trace's start moved earlier: the start its earlier row was
+   * stored with, which this row replaces (SQLite keys chains by start; ClickHouse needs no hint).
+   */
+  replaces_start_ts?: number;
 }
 
 export interface AlertRow {
@@ -98,10 +103,12 @@ export function chainRow(ch: Chain): ChainRow {
     if (actions.size < CHAIN_LIST_CAP) actions.add(c.action.signature);
     resources.add(c.resource);
   }
-  return {
+  const row: ChainRow = {
     trace_id: ch.traceId, agent_id: ch.agent.id, start_ts: Math.round(ch.startTime), end_ts: Math.round(ch.lastTime), calls: ch.callCount,
     hosts: [...hosts].sort(), actions: [...actions].sort(), resources: resources.size, principal: ch.principal ?? '', conversation_id: ch.conversationId ?? '', flagged: ch.flagged ? 1 : 0,
   };
+  if (ch.closedStart !== undefined && Math.round(ch.closedStart) !== row.start_ts) row.replaces_start_ts = Math.round(ch.closedStart);
+  return row;
 }
 
 export function alertRow(a: Alert): AlertRow {

@@ -48,9 +48,12 @@ export function sqliteInserts(db: Db): Record<Table, TableInsert> {
     // no parameter looked up by name (about 5% of an insert of real call rows; the index on
     // (trace_id, span_id), whose keys arrive in random order, is most of the rest).
     const values: unknown[] = new Array(columns.length);
+    // A chain is keyed by its start: a reopened trace whose start moved earlier takes its earlier row's place.
+    const replace = table === 'chains' ? db.prepare('DELETE FROM chains WHERE start_ts = ? AND trace_id = ? AND agent_id = ?') : undefined;
     const tx = db.transaction((rows: object[]) => {
       for (const row of rows) {
         const r = row as Record<string, unknown>;
+        if (replace !== undefined && r.replaces_start_ts !== undefined) replace.run(r.replaces_start_ts, r.trace_id, r.agent_id);
         for (let i = 0; i < columns.length; i++) values[i] = isArray[i] ? JSON.stringify(r[columns[i]]) : r[columns[i]];
         stmt.run(values);
       }

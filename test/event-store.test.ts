@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Alert } from '../src/alerts.js';
 import { ClickHouseEventStore, defaultClickHouseConfig, renderSchema } from '../src/clickhouse-store.js';
 import { dialectFor } from '../src/clickhouse-sql.js';
-import { type AlertFilter, type EventStore, type Table, alertRow, callRow, chainRow, decodeCursor } from '../src/event-store.js';
+import { type AlertFilter, type ChainRow, type EventStore, type Table, alertRow, callRow, chainRow, decodeCursor } from '../src/event-store.js';
 import { openDatabase } from '../src/sqlite-db.js';
 import { SqliteInsertThread } from '../src/sqlite-insert-thread.js';
 import { SqliteEventStore } from '../src/sqlite-store.js';
@@ -75,7 +75,8 @@ function lastChains(): object[] {
     const k = `${c.trace_id}/${c.agent_id}`;
     if ((last.get(k)?.end_ts ?? -1) <= c.end_ts) last.set(k, c);
   }
-  return [...last.values()];
+  // What a row replaces is written, not stored.
+  return [...last.values()].map(({ replaces_start_ts: _, ...row }) => row);
 }
 
 const ids = (p: { alerts: { alert: Alert }[] }): string[] => p.alerts.map((a) => a.alert.id);
@@ -198,6 +199,16 @@ describe('the same answers from SQLite and ClickHouse', () => {
       expect(await both((s) => s.alert(h))).toBeUndefined();
     }
     expect(await both((s) => s.count('alerts'))).toBe(latest.size);
+  });
+
+  it('keeps one summary of a trace whose chain reopened with an earlier start', async () => {
+    const chain = { ...(rows.chains[0] as ChainRow), agent_id: 'reopened-agent', trace_id: 'e'.repeat(32) };
+    for (const s of stores) {
+      await s.insert('chains', [chain]);
+      await s.insert('chains', [{ ...chain, start_ts: chain.start_ts - 60_000, end_ts: chain.end_ts + 3_600_000, calls: 1, replaces_start_ts: chain.start_ts }]);
+    }
+    const got = await both((s) => s.recentChains('reopened-agent', 5));
+    expect(got.map((c) => [c.start_ts, c.end_ts, c.calls])).toEqual([[chain.start_ts - 60_000, chain.end_ts + 3_600_000, 1]]);
   });
 
   it('drops what is past retention', async () => {

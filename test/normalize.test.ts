@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AgentCall } from '../src/agent-call.js';
 import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
 import { ChainAssembler, type Chain, defaultChainConfig } from '../src/chains.js';
+import { chainRow } from '../src/event-store.js';
 import { Normalizer } from '../src/normalize.js';
 import { decodeTraceRequestJson } from '../src/otlp-json.js';
 import { agentTrace, id, request, span } from './helpers/spans.js';
@@ -190,6 +191,24 @@ describe('normalize and chain assembly', () => {
     asm.flush();
     expect(closed).toHaveLength(2);
     expect(closed[1].startTime).toBe(T);
+    // Same start: the store's summary row is replaced in place.
+    expect(chainRow(closed[1]).replaces_start_ts).toBeUndefined();
+  });
+
+  it('names the start a reopened trace closed with when a late call moves it earlier (its stored summary is keyed by it)', () => {
+    const { closed, asm, feed } = assemble();
+    const traceId = id(16);
+    const client = (t: number, path: string) => span({ traceId, parent: 'ffffffffffffffff', kind: 3, start: t, attrs: { 'http.request.method': 'GET', 'url.full': `https://x.internal/${path}`, 'gen_ai.agent.id': 'a1' } });
+    feed(request([client(T, 'a')]));
+    asm.advance(T + 3_600_000);
+    expect(chainRow(closed[0]).replaces_start_ts).toBeUndefined();
+    // A span delayed an hour in the pipeline, started a minute before the chain's first call.
+    feed(request([client(T - 60_000, 'b')]));
+    asm.flush();
+    expect(closed).toHaveLength(2);
+    expect(closed[1].startTime).toBe(T - 60_000);
+    expect(closed[1].closedStart).toBe(T);
+    expect(chainRow(closed[1])).toMatchObject({ start_ts: T - 60_000, replaces_start_ts: T });
   });
 });
 

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CallRow } from '../src/event-store.js';
+import { type CallRow, type ChainRow } from '../src/event-store.js';
 import { MIGRATIONS, openDatabase } from '../src/sqlite-db.js';
 import { StoreError } from '../src/errors.js';
 import { SqliteInsertThread } from '../src/sqlite-insert-thread.js';
@@ -85,35 +85,50 @@ describe('SQLite event store inserts on a thread of their own', () => {
 });
 
 describe('SQLite event store schema', () => {
-  it('expires calls and chains by a time index, and finds an alert\'s calls by agent and time, not by reading the whole table', () => {
+  it('expires calls and chains by a time index, and finds an alert\'s calls and an agent\'s chains by agent and time, not by reading the whole table', () => {
     const db = openDatabase(join(dir, 'plan'));
-    const plan = (sql: string): string => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(0) as { detail: string }[]).map((r) => r.detail).join('; ');
+    const plan = (sql: string, ...args: unknown[]): string => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(args.length ? args : [0])) as { detail: string }[]).map((r) => r.detail).join('; ');
     // The unique key leads with the time: retention reads it from its start.
     expect(plan('DELETE FROM calls WHERE ts < ?')).toMatch(/USING (COVERING )?INDEX sqlite_autoindex_calls_1 \(ts<\?\)/);
-    expect(plan('DELETE FROM chains WHERE start_ts < ?')).toMatch(/USING (COVERING )?INDEX chains_start/);
-    const lookup = (db.prepare('EXPLAIN QUERY PLAN SELECT * FROM calls WHERE agent_id = ? AND ts >= ? AND trace_id = ?').all('a', 0, 't') as { detail: string }[]).map((r) => r.detail).join('; ');
-    expect(lookup).toMatch(/USING INDEX calls_agent_ts \(agent_id=\? AND ts>\?\)/);
+    expect(plan('DELETE FROM chains WHERE start_ts < ?')).toMatch(/USING (COVERING )?INDEX sqlite_autoindex_chains_1 \(start_ts<\?\)/);
+    // A reopened trace's earlier summary is found by its key, not by reading the table.
+    expect(plan('DELETE FROM chains WHERE start_ts = ? AND trace_id = ? AND agent_id = ?', 0, 't', 'a')).toMatch(/USING INDEX sqlite_autoindex_chains_1 \(start_ts=\? AND trace_id=\? AND agent_id=\?\)/);
+    expect(plan('SELECT * FROM chains WHERE agent_id = ? ORDER BY start_ts DESC, trace_id DESC LIMIT ?', 'a', 5)).toMatch(/USING INDEX chains_agent_start \(agent_id=\?\)/);
+    expect(plan('SELECT * FROM calls WHERE agent_id = ? AND ts >= ? AND trace_id = ?', 'a', 0, 't')).toMatch(/USING INDEX calls_agent_ts \(agent_id=\? AND ts>\?\)/);
     db.close();
   });
 
-  it('brings a file of the previous schema up to date, keeping its calls written once', async () => {
-    const at = join(dir, 'v3');
-    // As the previous release left it: its three migrations (calls keyed by trace and span), its version.
-    mkdirSync(at, { recursive: true });
-    const old = new Database(join(at, 'state.db'));
-    for (const m of MIGRATIONS.slice(0, 3)) old.exec(m);
-    old.pragma('user_version = 3');
-    await new SqliteEventStore(old).insert('calls', rows(30));
-    old.close();
-    const db = openDatabase(at);
-    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('calls', 'chains') AND sql IS NOT NULL").all() as { name: string }[]).map((r) => r.name).sort();
-    expect(indexes).toEqual(['calls_agent_ts', 'chains_agent_start', 'chains_start']);
-    expect(db.pragma('user_version', { simple: true })).toBe(4);
-    const count = (): number => (db.prepare('SELECT count(*) AS n FROM calls').get() as { n: number }).n;
-    expect(count()).toBe(30);
-    // The same calls again (a replay after a crash) are still stored once.
-    await new SqliteEventStore(db).insert('calls', rows(30));
-    expect(count()).toBe(30);
-    db.close();
-  });
+  /** Chain summaries, as the engine writes them (`chainRow`). */
+  function chains(n: number): ChainRow[] {
+    return Array.from({ length: n }, (_, i) => ({
+      trace_id: i.toString(16).padStart(32, '0'), agent_id: `agent-${i % 7}`, start_ts: 1_780_000_000_000 + i * 1000, end_ts: 1_780_000_000_500 + i * 1000,
+      calls: 2, hosts: ['api.example'], actions: ['GET api.example/x'], resources: 1, principal: '', conversation_id: '', flagged: 0,
+    }));
+  }
+
+  for (const version of [3, 4]) {
+    it(`brings a file of schema ${version} up to date, keeping its calls and chains written once`, async () => {
+      const at = join(dir, `v${version}`);
+      // As that release left it: its migrations (calls keyed by trace and span before 4, chains before 5), its version.
+      mkdirSync(at, { recursive: true });
+      const old = new Database(join(at, 'state.db'));
+      for (const m of MIGRATIONS.slice(0, version)) old.exec(m);
+      old.pragma(`user_version = ${version}`);
+      await new SqliteEventStore(old).insert('calls', rows(30));
+      await new SqliteEventStore(old).insert('chains', chains(20));
+      old.close();
+      const db = openDatabase(at);
+      const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('calls', 'chains') AND sql IS NOT NULL").all() as { name: string }[]).map((r) => r.name).sort();
+      expect(indexes).toEqual(['calls_agent_ts', 'chains_agent_start']);
+      expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+      const count = (table: string): number => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+      expect([count('calls'), count('chains')]).toEqual([30, 20]);
+      // The same rows again (a replay after a crash) are still stored once.
+      await new SqliteEventStore(db).insert('calls', rows(30));
+      await new SqliteEventStore(db).insert('chains', chains(20));
+      expect([count('calls'), count('chains')]).toEqual([30, 20]);
+      expect(await new SqliteEventStore(db).recentChains('agent-0', 1)).toEqual([{ ...chains(20)[14] }]);
+      db.close();
+    });
+  }
 });
