@@ -18,6 +18,7 @@
 import type { AgentCall, AgentIdentity } from './agent-call.js';
 import type { Normalizer, SpanRole } from './normalize.js';
 import { Attrs, type RawSpan } from './span.js';
+import { FifoMap } from './fifo-map.js';
 import { pushTo } from './multimap.js';
 
 export interface ChainConfig {
@@ -74,6 +75,9 @@ function noteSource(buf: TraceBuffer, source: SpanSource): void {
 }
 
 const NO_SPANS: RawSpan[] = [];
+
+/** Closed traces remembered for spans that come after their chain closed, oldest forgotten first. */
+const MAX_CLOSED_TRACES = 10_000;
 
 /** SpanRole codes in a span's flags, and the released bit. */
 const ROLE: Record<SpanRole, number> = { agent: 1, tool: 2, client: 3, model: 4, other: 5 };
@@ -238,7 +242,7 @@ export class ChainAssembler {
   private newest: TraceBuffer | undefined;
   private readonly waiting = new Set<TraceBuffer>();
   /** Recently closed traces, for spans that arrive after their chain closed (long-lived delegation). */
-  private readonly closed = new Map<string, Omit<ClosedTrace, 'traceId'>>();
+  private readonly closed = new FifoMap<string, Omit<ClosedTrace, 'traceId'>>(MAX_CLOSED_TRACES);
   private readonly aliases = new Map<string, Alias>();
   private watermark = 0;
   private lastScan = 0;
@@ -452,13 +456,12 @@ export class ChainAssembler {
         if (this.newest === buf) this.newest = undefined;
       }
     }
-    for (const [trace, c] of this.closed) if (c.identity.id === agentId) this.closed.delete(trace);
+    this.closed.deleteWhere((c) => c.identity.id === agentId);
   }
 
   /** Take over closed traces exported by `closedOf`. */
   adoptClosed(items: ClosedTrace[]): void {
     for (const { traceId, ...c } of items) {
-      if (this.closed.size >= 10_000) this.closed.delete(this.closed.keys().next().value as string);
       this.closed.set(traceId, c);
     }
   }
@@ -628,7 +631,6 @@ export class ChainAssembler {
     this.waiting.delete(buf);
     if (this.newest === buf) this.newest = undefined;
     if (buf.identity !== undefined) {
-      if (this.closed.size >= 10_000) this.closed.delete(this.closed.keys().next().value as string);
       const startTime = buf.chain?.startTime ?? buf.startedAt ?? buf.firstEnd;
       const closed: Omit<ClosedTrace, 'traceId'> = { identity: buf.identity, startTime, principal: buf.principal };
       if (buf.fromCalls && buf.chain !== undefined) {
