@@ -45,8 +45,8 @@ export function sqliteInserts(db: Db): Record<Table, TableInsert> {
     const stmt = db.prepare(`${verb} INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})${tail}`);
     const isArray = columns.map((c) => ARRAYS[table]?.includes(c) ?? false);
     // Bound by position from one reused array: no copy of each row to turn its lists into JSON,
-    // no parameter looked up by name (about 5% of an insert of real call rows; the index on
-    // (trace_id, span_id), whose keys arrive in random order, is most of the rest).
+    // no parameter looked up by name (about 5% of an insert of real call rows; the indexes are
+    // most of the rest).
     const values: unknown[] = new Array(columns.length);
     // A chain is keyed by its start: a reopened trace whose start moved earlier takes its earlier row's place.
     const replace = table === 'chains' ? db.prepare('DELETE FROM chains WHERE start_ts = ? AND trace_id = ? AND agent_id = ?') : undefined;
