@@ -127,7 +127,7 @@ describe('SQLite event store schema', () => {
       await new SqliteEventStore(db).insert('calls', rows(30));
       await new SqliteEventStore(db).insert('chains', chains(20));
       expect([count('calls'), count('chains')]).toEqual([30, 20]);
-      expect(await new SqliteEventStore(db).recentChains('agent-0', 1)).toEqual([{ ...chains(20)[14] }]);
+      expect(await new SqliteEventStore(db).recentChains('agent-0', 1)).toEqual([chains(20)[14]]);
       db.close();
     });
   }
