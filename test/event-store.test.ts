@@ -49,10 +49,11 @@ beforeAll(async () => {
   for (const s of stores) {
     await s.init();
     for (const t of ['calls', 'chains', 'alerts'] as Table[]) {
-      // In batches, and the alerts twice: a replayed batch must not count twice.
+      // In batches, and the alerts and a batch of calls twice: a replayed batch must not count or list twice.
       for (let i = 0; i < rows[t].length; i += 5000) await s.insert(t, rows[t].slice(i, i + 5000));
     }
     await s.insert('alerts', rows.alerts);
+    await s.insert('calls', rows.calls.slice(0, 5000));
   }
 }, 180_000);
 

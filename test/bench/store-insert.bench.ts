@@ -80,7 +80,7 @@ async function main(): Promise<void> {
         rates[0].push(await feed((r) => ch.insert('calls', r), data, batch));
         await ch.client.command({ query: 'TRUNCATE TABLE bench.calls' });
         rates[1].push(await feed((r) => ch2.insert('calls', r), data, batch));
-        sqlite.db.exec('DELETE FROM calls');
+        sqlite.db.exec('DELETE FROM call_blocks');
         rates[2].push(await feed((r) => sqlite.insert('calls', r), data, batch));
       }
       const [c1, c2, s] = rates.map(median);
