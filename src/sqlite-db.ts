@@ -88,7 +88,7 @@ export const MIGRATIONS: string[] = [
   // machine). An agent's calls of a batch are now one block: a JSON array of call tuples (fields in
   // CALL_FIELDS order of src/sqlite-store.ts, agent_id left out), found by agent and last call time,
   // expired by last call time. The view \`calls\` reads them as rows again. Existing calls move into
-  // blocks of an agent's minute.
+  // blocks as the store cuts them: an agent's calls of one hour, 500 at most to a block.
   `CREATE TABLE call_blocks (
      agent_id TEXT NOT NULL, first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, calls INTEGER NOT NULL, body TEXT NOT NULL);
    INSERT INTO call_blocks (agent_id, first_ts, last_ts, calls, body)

@@ -43,7 +43,8 @@ describe('SQLite event store inserts', () => {
     expect(await count()).toBe(12_000);
   });
 
-  it('counts and lists a batch written again once (a batch that failed part way is sent again whole)', async () => {
+  // Listing an alert's calls once: test/event-store.test.ts, against ClickHouse.
+  it('counts a batch written again once (a batch that failed part way is sent again whole)', async () => {
     await store.insert('calls', rows(12_000));
     await store.insert('calls', rows(100, 12_000));
     expect(await count()).toBe(12_100);
