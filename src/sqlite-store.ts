@@ -30,7 +30,7 @@ const CONFLICT: Record<Exclude<Table, 'calls'>, { verb: string; tail: string }> 
 };
 
 /** Columns holding lists, stored as JSON text. */
-const ARRAYS: Partial<Record<Table, string[]>> = { chains: ['hosts', 'actions'] };
+const ARRAYS: Partial<Record<Exclude<Table, 'calls'>, string[]>> = { chains: ['hosts', 'actions'] };
 
 /** Rows per transaction: about 10 ms of the event loop on this machine. */
 const CHUNK_ROWS = 1_000;
@@ -78,13 +78,16 @@ export function callBlocks(rows: readonly CallRow[]): CallBlock[] {
   return out;
 }
 
-/** A block's calls as rows. */
-function blockRows(agent: string, body: string): CallRow[] {
-  return (JSON.parse(body) as unknown[][]).map((t) => {
+/** A block's calls of one trace from `from` on, as rows (the others are not built). */
+function blockRows(agent: string, body: string, traceId: string, from: number): CallRow[] {
+  const out: CallRow[] = [];
+  for (const t of JSON.parse(body) as unknown[][]) {
+    if (t[2] !== traceId || (t[0] as number) < from) continue;
     const row = { agent_id: agent } as Record<string, unknown>;
     for (let i = 0; i < CALL_FIELDS.length; i++) row[CALL_FIELDS[i]] = t[i];
-    return row as unknown as CallRow;
-  });
+    out.push(row as unknown as CallRow);
+  }
+  return out;
 }
 
 /**
@@ -230,9 +233,9 @@ export class SqliteEventStore implements EventStore {
     const seen = new Set<string>();
     const calls: CallRow[] = [];
     for (const b of blocks) {
-      for (const c of blockRows(r.agent_id, b.body)) {
+      for (const c of blockRows(r.agent_id, b.body, r.trace_id, start)) {
         const key = `${c.ts}/${c.span_id}`;
-        if (c.trace_id !== r.trace_id || c.ts < start || seen.has(key)) continue;
+        if (seen.has(key)) continue;
         seen.add(key);
         calls.push(c);
       }
