@@ -24,11 +24,16 @@ export interface SimOptions {
   attacksPerClass: number;
   /** Epoch ms where history starts (a Monday 00:00 UTC by default). */
   start: number;
+  /**
+   * Number of each role's first agent (`support-agent-01` by default): a second fleet numbered
+   * past the first shares no agent or credential with it (principals, a handful of users, recur).
+   */
+  firstAgent: number;
 }
 
 export const defaultSimOptions: SimOptions = {
   seed: 7, agentsPerRole: 4, historyDays: 14, liveDays: 3, chainsPerAgentDay: 24, attacksPerClass: 6,
-  start: Date.UTC(2026, 5, 1),
+  start: Date.UTC(2026, 5, 1), firstAgent: 1,
 };
 
 export interface LabelRecord {
@@ -101,7 +106,7 @@ class Fleet {
   agents(): Agent[] {
     const out: Agent[] = [];
     for (const role of ROLES) {
-      for (let i = 1; i <= this.o.agentsPerRole; i++) {
+      for (let i = this.o.firstAgent; i < this.o.firstAgent + this.o.agentsPerRole; i++) {
         const n = String(i).padStart(2, '0');
         out.push({
           id: `${role}-agent-${n}`, name: `${role}-agent`, role, instance: `${role}-pod-${n}`, credential: `key_${role}_${n}`,

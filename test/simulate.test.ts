@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { simulate } from '../src/simulate.js';
+
+describe('simulate', () => {
+  it('numbers a second fleet past the first: no agent or credential in common', () => {
+    const options = { seed: 5, agentsPerRole: 2, historyDays: 0, liveDays: 1, chainsPerAgentDay: 3, attacksPerClass: 0 };
+    const first = simulate(options);
+    const second = simulate({ ...options, firstAgent: 3 });
+    const agents = (s: typeof first): Set<string> => new Set(s.labels.map((l) => l.agentId));
+    expect([...agents(first)].every((id) => /-0[12]$/.test(id))).toBe(true);
+    expect([...agents(second)].every((id) => /-0[34]$/.test(id))).toBe(true);
+    expect(agents(second).size).toBe(agents(first).size);
+    const text = JSON.stringify(second.live);
+    expect(text).toContain('key_support_03');
+    expect(text).not.toContain('key_support_01');
+    expect(text).not.toContain('support-agent-02');
+  });
+});
