@@ -59,6 +59,12 @@ export interface Chain {
 export interface ChainListener {
   call(call: AgentCall, chain: Chain): void;
   close(chain: Chain): void;
+  /**
+   * A new chain's scratch object, with a key for every detector that may use it: keys added as
+   * detectors first touch a chain gave scratch objects many hidden classes (and their readers
+   * polymorphic code). An empty object when not given.
+   */
+  scratch?(): Record<string, unknown>;
 }
 
 /** Where a batch of spans was read: a partition and offset of an input topic. */
@@ -204,6 +210,18 @@ interface TraceBuffer {
   sources?: number[];
   /** Fed with finished calls (Kafka detect): its calls' span ids are remembered at close, to drop replays. */
   fromCalls?: boolean;
+}
+
+/**
+ * A trace's buffer with every field present, in one order, wherever it is made: fields added
+ * later in varying orders gave buffers many hidden classes, and the assembler's code, seeing them
+ * all, was deoptimized and recompiled again and again ("wrong map").
+ */
+function traceBuffer(traceId: string, resource: Attrs, firstEnd: number, lastEnd: number): TraceBuffer {
+  return {
+    traceId, identity: undefined, resource, principal: undefined, conversation: undefined, ids: [], flags: [], index: undefined, pending: [],
+    firstEnd, lastEnd, done: false, chain: undefined, startedAt: undefined, sources: undefined, fromCalls: false,
+  };
 }
 
 /** An open chain with the times its buffer keeps: what moves with an agent to another worker. */
@@ -361,11 +379,11 @@ export class ChainAssembler {
       return;
     }
     if (buf === undefined) {
-      buf = {
-        traceId: call.traceId, identity: call.agent, resource: new Attrs(), ids: [], flags: [], pending: [],
-        firstEnd: call.endTime, lastEnd: call.endTime, done: false, principal: call.principal,
-        conversation: call.conversationId, fromCalls: true,
-      };
+      buf = traceBuffer(call.traceId, new Attrs(), call.endTime, call.endTime);
+      buf.identity = call.agent;
+      buf.principal = call.principal;
+      buf.conversation = call.conversationId;
+      buf.fromCalls = true;
       // A trace that reopens after its chain closed keeps the chain's start, as with spans.
       const known = this.closed.get(call.traceId);
       if (known) buf.startedAt = known.startTime;
@@ -468,13 +486,19 @@ export class ChainAssembler {
 
   /** Take over an open chain exported by `openChainsOf`. */
   adoptChain(item: OpenChain): void {
-    const { chain } = item;
-    const buf: TraceBuffer = {
-      traceId: chain.traceId, identity: chain.agent, resource: new Attrs(), ids: [], flags: [], pending: [],
-      firstEnd: item.firstEnd, lastEnd: item.lastEnd, done: false, principal: chain.principal,
-      conversation: chain.conversationId, chain, fromCalls: true,
+    // Rebuilt in the assembler's field order (record): a chain read back from JSON lacks its absent fields.
+    const c = item.chain;
+    const chain: Chain = {
+      traceId: c.traceId, agent: c.agent, startTime: c.startTime, lastTime: c.lastTime, calls: c.calls, callCount: c.callCount,
+      principal: c.principal, conversationId: c.conversationId, flagged: c.flagged, closedStart: c.closedStart, scratch: c.scratch,
     };
-    if (item.startedAt !== undefined) buf.startedAt = item.startedAt;
+    const buf = traceBuffer(chain.traceId, new Attrs(), item.firstEnd, item.lastEnd);
+    buf.identity = chain.agent;
+    buf.principal = chain.principal;
+    buf.conversation = chain.conversationId;
+    buf.chain = chain;
+    buf.startedAt = item.startedAt;
+    buf.fromCalls = true;
     this.open.delete(chain.traceId);
     this.open.set(chain.traceId, buf);
     this.newest = buf;
@@ -489,10 +513,7 @@ export class ChainAssembler {
   }
 
   private newBuffer(span: RawSpan): TraceBuffer {
-    const buf: TraceBuffer = {
-      traceId: span.traceId, resource: span.resource, ids: [], flags: [], pending: [],
-      firstEnd: span.endMs, lastEnd: span.endMs, done: false,
-    };
+    const buf = traceBuffer(span.traceId, span.resource, span.endMs, span.endMs);
     const known = this.closed.get(span.traceId);
     if (known) {
       buf.identity = known.identity;
@@ -609,11 +630,12 @@ export class ChainAssembler {
     const identity = call.agent;
     let chain = buf.chain;
     if (chain === undefined) {
+      // Every field in the literal (Engine.confirm builds its chains alike): one hidden class for every chain.
       chain = {
         traceId: buf.traceId, agent: identity, startTime: Math.min(call.time, buf.startedAt ?? call.time), lastTime: call.time,
-        calls: [], callCount: 0, flagged: false, scratch: {},
+        calls: [], callCount: 0, principal: buf.principal, conversationId: buf.conversation, flagged: false, closedStart: buf.startedAt,
+        scratch: this.listener.scratch?.() ?? {},
       };
-      if (buf.startedAt !== undefined) chain.closedStart = buf.startedAt;
       buf.chain = chain;
     }
     if (buf.principal !== undefined) chain.principal ??= buf.principal;
@@ -632,7 +654,7 @@ export class ChainAssembler {
     if (this.newest === buf) this.newest = undefined;
     if (buf.identity !== undefined) {
       const startTime = buf.chain?.startTime ?? buf.startedAt ?? buf.firstEnd;
-      const closed: Omit<ClosedTrace, 'traceId'> = { identity: buf.identity, startTime, principal: buf.principal };
+      const closed: Omit<ClosedTrace, 'traceId'> = { identity: buf.identity, startTime, principal: buf.principal, callSpans: undefined };
       if (buf.fromCalls && buf.chain !== undefined) {
         // A chain closed before keeps its call ids when its trace reopens and closes again.
         const earlier = this.closed.get(buf.traceId)?.callSpans ?? [];

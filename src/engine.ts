@@ -147,7 +147,13 @@ export class Engine {
     this.detectors = builtinDetectors(config.detectors);
     this.detectors.forEach((d, i) => this.index.set(d.id, i));
     this.rollup = new AlertRollup(config.alerts.rollupWindowMs);
-    this.assembler = new ChainAssembler(this.norm, { call: (c, ch) => this.onCall(c, ch), close: (ch) => this.onClose(ch) }, config.chains);
+    const scratchKeys = this.detectors.map((d) => d.id);
+    const scratch = (): Record<string, unknown> => {
+      const s: Record<string, unknown> = {};
+      for (const k of scratchKeys) s[k] = undefined;
+      return s;
+    };
+    this.assembler = new ChainAssembler(this.norm, { call: (c, ch) => this.onCall(c, ch), close: (ch) => this.onClose(ch), scratch }, config.chains);
     const self = this;
     this.ctx = {
       agent: undefined as unknown as AgentState, peers: undefined, peersReady: false, global: this.global, intern: this.intern,
@@ -243,12 +249,11 @@ export class Engine {
     let agent = this.agents.get(identity.id);
     if (agent === undefined) {
       if (this.agents.size >= this.config.maxAgents) this.agents.delete(this.agents.keys().next().value as string);
+      // Every field in the literal, as agentFromJson builds one: one hidden class for every agent.
       agent = {
-        id: identity.id, group: peerGroup(identity), phase: 'learning', firstSeen: 0, lastSeen: 0, calls: 0, chains: 0,
-        slots: this.detectors.map((d) => d.init()),
+        id: identity.id, name: identity.name, service: identity.service, group: peerGroup(identity), phase: 'learning', firstSeen: 0, lastSeen: 0,
+        calls: 0, chains: 0, slots: this.detectors.map((d) => d.init()),
       };
-      if (identity.name !== undefined) agent.name = identity.name;
-      if (identity.service !== undefined) agent.service = identity.service;
       this.agents.set(identity.id, agent);
       const group = this.peerGroupFor(agent.group);
       if (!this.global.frozen) group.agents++;
@@ -365,9 +370,10 @@ export class Engine {
     if (q === undefined || agent === undefined) return false;
     this.quarantine.delete(traceId);
     const first = q.calls[0];
+    // The assembler's field order (ChainAssembler.record): one hidden class for every chain.
     const chain: Chain = {
       traceId, agent: first?.agent ?? { id: agent.id, source: 'resource' }, startTime: q.startTime, lastTime: q.lastTime,
-      calls: q.calls, callCount: q.callCount, flagged: false, scratch: {},
+      calls: q.calls, callCount: q.callCount, principal: undefined, conversationId: undefined, flagged: false, closedStart: undefined, scratch: {},
     };
     this.learnChain(agent, chain);
     return true;
@@ -486,11 +492,9 @@ export class Engine {
 
   private agentFromJson(a: AgentJson): void {
     const agent: AgentState = {
-      id: a.id, group: a.group, phase: a.phase, firstSeen: a.firstSeen, lastSeen: a.lastSeen, calls: a.calls, chains: a.chains,
-      slots: this.detectors.map((d) => (a.detectors[d.id] !== undefined ? d.restore(a.detectors[d.id], this.intern) : d.init())),
+      id: a.id, name: a.name, service: a.service, group: a.group, phase: a.phase, firstSeen: a.firstSeen, lastSeen: a.lastSeen, calls: a.calls,
+      chains: a.chains, slots: this.detectors.map((d) => (a.detectors[d.id] !== undefined ? d.restore(a.detectors[d.id], this.intern) : d.init())),
     };
-    if (a.name !== undefined) agent.name = a.name;
-    if (a.service !== undefined) agent.service = a.service;
     this.agents.set(a.id, agent);
   }
 

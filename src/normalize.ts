@@ -114,7 +114,8 @@ export class Normalizer {
     const service = str(resource, this.m.serviceName);
     const instance = str(resource, this.m.serviceInstance);
     const id = service === undefined ? 'unknown-agent' : instance === undefined ? service : `${service}/${instance}`;
-    return { id, service, instance, source: 'resource' };
+    // spanIdentity's fields and order: one hidden class for every identity.
+    return { id, service, instance, source: 'resource', name: undefined };
   }
 
   /** Whether the resource is chainwatch's own telemetry (see SELF_ATTRIBUTE in telemetry). */
