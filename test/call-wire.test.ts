@@ -1,9 +1,9 @@
 /** The calls topic's records: what detect reads back equals what ingest wrote, smaller; earlier forms still read; damage named. */
 import { describe, expect, it } from 'vitest';
 import type { AgentCall } from '../src/agent-call.js';
-import { CallRecordError, type CallItem, decodeCalls, encodeCalls } from '../src/call-wire.js';
+import { CallRecordError, type CallItem, decodeCalls, encodeCalls, toWire } from '../src/call-wire.js';
 import { simulate } from '../src/simulate.js';
-import { callItems } from './helpers/calls.js';
+import { callItems, events } from './helpers/calls.js';
 
 /** A simulated fleet's events grouped per agent, as the ingest stage writes them. */
 function perAgent(): Map<string, CallItem[]> {
@@ -42,7 +42,7 @@ describe('calls records', () => {
     expect(wire / plain).toBeLessThan(0.5);
   });
 
-  it('keep every field of a call that has them all, and add none to one that has few', () => {
+  it('keep every field of a call that has them all, and build every call as normalize does (fields and order: one hidden class)', () => {
     const few: AgentCall = {
       time: 1, endTime: 2, traceId: full.traceId, spanId: 'aaaaaaaaaaaaaaaa', agent: { id: 'support-agent-03', source: 'trace' },
       action: { kind: 'tool', signature: 'tool lookup', write: false }, external: false, destinations: [], resource: 'lookup',
@@ -51,12 +51,33 @@ describe('calls records', () => {
     const back = decodeCalls(encodeCalls([{ t: 'call', call: full }, { t: 'call', call: few }, { t: 'close', traceId: full.traceId }]));
     expect(back).toEqual([{ t: 'call', call: full }, { t: 'call', call: few }, { t: 'close', traceId: full.traceId }]);
     const [a, b] = back as { t: 'call'; call: AgentCall }[];
-    expect(Object.keys(a.call).sort()).toEqual(Object.keys(full).sort());
-    expect(Object.keys(b.call).sort()).toEqual(Object.keys(few).sort());
-    expect(Object.keys(b.call.outcome)).toEqual(['ok']);
+    expect(b.call.port).toBeUndefined();
+    expect(b.call.outcome.status).toBeUndefined();
+    // A call as normalize built it: every decoded call, action, outcome and identity has its fields in its order.
+    const sim = simulate({ seed: 11, agentsPerRole: 1, historyDays: 0, liveDays: 1, chainsPerAgentDay: 2, attacksPerClass: 0 });
+    const normalized = (events(sim.live).find((e) => e.item.t === 'call')!.item as { call: AgentCall }).call;
+    for (const c of [a.call, b.call]) {
+      expect(Object.keys(c)).toEqual(Object.keys(normalized));
+      expect(Object.keys(c.action)).toEqual(Object.keys(normalized.action));
+      expect(Object.keys(c.outcome)).toEqual(Object.keys(normalized.outcome));
+      expect(Object.keys(c.agent)).toEqual(Object.keys(normalized.agent));
+    }
     // Identities that differ (an alias, then the trace's own) stay apart.
     expect(a.call.agent).toEqual(full.agent);
     expect(b.call.agent).toEqual({ id: 'support-agent-03', source: 'trace' });
+  });
+
+  it('are the JSON that JSON.stringify makes of the wire form, whatever the strings hold', () => {
+    const odd: AgentCall = {
+      ...full, spanId: 'bbbbbbbbbbbbbbbb', url: 'https://h.example/a"b\\c?q=\u00e9t\u00e9', resource: 'tab\there',
+      outcome: { ok: false, status: 500, error: 'line one\nline "two" \u{1F600} \u0001' }, principal: 'zoë@corp.example',
+    };
+    const items: CallItem[] = [{ t: 'call', call: odd }, { t: 'call', call: full }, { t: 'close', traceId: full.traceId }];
+    for (const list of [items, ...perAgent().values()]) {
+      const bytes = encodeCalls(list);
+      expect(JSON.parse(bytes.toString('utf8'))).toEqual(JSON.parse(JSON.stringify(toWire(list))));
+    }
+    expect(decodeCalls(encodeCalls(items))).toEqual(items);
   });
 
   it('read the forms earlier releases wrote: one event per record, and plain batches', () => {

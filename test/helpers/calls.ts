@@ -11,15 +11,20 @@ import { Normalizer } from '../../src/normalize.js';
 import { decodeTraceRequestJson } from '../../src/otlp-json.js';
 
 export function callsTopic(live: object[]): { key: string; value: string }[] {
-  const records: { key: string; value: string }[] = [];
-  const norm = new Normalizer(defaultEngineConfig.normalize);
-  const assembler = new ChainAssembler(norm, callEvents((key, item) => records.push({ key, value: JSON.stringify(item) })), defaultEngineConfig.chains);
-  for (const doc of live) assembler.addBatch(decodeTraceRequestJson(doc, norm.filter).spans);
-  assembler.flush();
-  return records;
+  return events(live).map(({ key, item }) => ({ key, value: JSON.stringify(item) }));
 }
 
 /** The same, as the events the detect stage applies. */
 export function callItems(live: object[]): CallItem[] {
   return callsTopic(live).map((m) => JSON.parse(m.value) as CallItem);
+}
+
+/** The events as the ingest stage builds them, before any serialization (calls as normalize makes them). */
+export function events(live: object[]): { key: string; item: CallItem }[] {
+  const out: { key: string; item: CallItem }[] = [];
+  const norm = new Normalizer(defaultEngineConfig.normalize);
+  const assembler = new ChainAssembler(norm, callEvents((key, item) => out.push({ key, item })), defaultEngineConfig.chains);
+  for (const doc of live) assembler.addBatch(decodeTraceRequestJson(doc, norm.filter).spans);
+  assembler.flush();
+  return out;
 }
