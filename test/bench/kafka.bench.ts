@@ -2,19 +2,24 @@
  * `npm run bench:kafka`: spans/s through a real broker, both stages and every detector, on this
  * machine. Starts its own broker (deploy/kafka.sh, 127.0.0.1:19392), writes a simulated fleet's
  * live traffic to otlp_spans first (OTLP protobuf batches of ≥ 100 spans, as the Collector's
- * exporter writes them, zstd), then starts `serve`'s Kafka stages on a fleet whose baselines were
- * learned — detect in a child process of its own (`serve --kafka-stage detect`), ingest in this
- * one — and times from ingest's group join until the detect group has committed the last call
+ * exporter writes them, zstd), then starts the detect stage (`serve --kafka-stage detect`, a child
+ * process of its own) on a fleet whose baselines were learned, with the ingest stage in this
+ * process, and times from ingest's group join until the detect group has committed the last call
  * ingest produced. Then each stage alone, on fresh groups and a calls topic of its own: ingest
- * with only the broker beside it, then detect over all that ingest produced (from its group join
- * until committed). Broker, stages and this driver share the machine's 2 cores.
- * Before any of it, both stages run once, untimed, over four days of another fleet on topics of
- * their own (BENCH_WARM_DAYS): a deployed broker has long been running, while this one was just
- * started, and its JIT compiling the fetch, produce and commit paths took a core for seconds of the
- * first timed run (after one day of warm-up the broker still spent 1.5–1.7 CPU-s in the combined
- * run, after four 1.0–1.2). For each
- * timed run it prints the CPU time each process (this one, the detect process, the broker) spent
- * in it: on a shared 2-core machine, what a stage costs per span is what bounds the run.
+ * with only the broker beside it, then detect over all that ingest produced (stopped while ingest
+ * ran; timed from when it continues until committed). Broker, stages and this driver share the
+ * machine's 2 cores.
+ * What is timed runs warm, as a deployed pipeline does: before each timed detect process reads its
+ * traffic, the ingest stage (in this process) runs over twelve days of another fleet
+ * (BENCH_WARM_DAYS; agents numbered apart, days before the timed fleet's) into that process's
+ * calls topic. A just-started broker spent 1.5–1.7 CPU-s of the combined run compiling its fetch,
+ * produce and commit paths; a just-started detect process 0.9 of its ~3.8 CPU-s in V8's optimizing
+ * compiler (perf, by thread), and this process's ingest code 0.5 after a four-day warm-up — a
+ * fifth of all the CPU the run used, paid once by a pipeline that runs for days. BENCH_COLD=1
+ * times fresh detect processes instead (the warm-up then goes through one of its own, for the
+ * broker). For each timed run it prints the CPU time each process (this one, the detect process,
+ * the broker) spent in it: on a shared 2-core machine, what a stage costs per span is what bounds
+ * the run.
  * It also scores the combined run's alerts against the fleet's labels (as `chainwatch eval` does).
  * BENCH_LIVE_DAYS (default 12: ~340k spans; each stage alone then runs for seconds, not for the
  * fetch waits and commit interval at its ends) sets the size of the timed traffic.
@@ -34,9 +39,10 @@ import { packagePath } from '../../src/package-path.js';
 import { Service } from '../../src/service.js';
 import { toBatches } from '../helpers/batches.js';
 import { type ServeProcess, cpuMsOf, selfCpuMs, startServe, waitFor } from '../helpers/bench.js';
-import { learnInto } from '../helpers/learned.js';
+import { learnedEngine } from '../helpers/learned.js';
+import { StateStore } from '../../src/state-store.js';
 import { kafkaConfig } from '../../src/config.js';
-import { simulate } from '../../src/simulate.js';
+import { defaultSimOptions, simulate } from '../../src/simulate.js';
 import { evaluate } from '../../src/evaluate.js';
 import type { Alert } from '../../src/alerts.js';
 
@@ -80,7 +86,7 @@ async function produceSpans(brokers: string[], topic: string, bufs: Uint8Array[]
 
 /**
  * CPU time used by the processes of a run, ms: this one (when it runs ingest), the detect process,
- * the broker. A detect process given to `watch` was started after the meter, so all of its CPU counts.
+ * the broker.
  */
 class CpuMeter {
   private readonly self = selfCpuMs();
@@ -90,10 +96,6 @@ class CpuMeter {
   constructor(private readonly brokerPid: number, private readonly ingest: boolean, detect?: ServeProcess) {
     this.broker = cpuMsOf(brokerPid);
     if (detect) this.detect = { process: detect, from: detect.cpuMs() };
-  }
-
-  watch(detect: ServeProcess): void {
-    this.detect = { process: detect, from: 0 };
   }
 
   /** `| ingest | detect | broker | µs per span |` cells for the time since construction. */
@@ -107,8 +109,12 @@ class CpuMeter {
 }
 
 /**
- * The timed traffic (12 days of a simulated fleet by default) to otlp_spans, four days of another
- * fleet to warm_spans, and the baselines learned from the first fleet's history into `learned`.
+ * The timed traffic (12 days of a simulated fleet by default) to otlp_spans; the warm-up traffic to
+ * warm_spans: another fleet, its agents numbered from 101 (they share no agent or credential with
+ * the timed one), in the days before the timed fleet's; and into `learned`, the baselines learned
+ * from each fleet's history — the warm-up fleet's are adopted agent by agent (as a detect worker
+ * adopts an agent from the changelog), so peer baselines and credential owners are the timed
+ * fleet's alone, and the warm-up agents enforce: every detector runs on the warm-up traffic.
  */
 async function prepare(brokers: string[], learned: string): Promise<{ records: number; spans: number; chains: number; agents: number; warmRecords: number; labels: ReturnType<typeof simulate>['labels'] }> {
   const sim = simulate({ seed: 7, agentsPerRole: 40, historyDays: 3, liveDays: Number(process.env.BENCH_LIVE_DAYS ?? 12), attacksPerClass: 5, chainsPerAgentDay: 15 });
@@ -116,11 +122,32 @@ async function prepare(brokers: string[], learned: string): Promise<{ records: n
   const { bufs, spans } = toBatches(sim.live, 100);
   process.stderr.write(`simulated: ${spans} spans in ${bufs.length} records; producing…\n`);
   await produceSpans(brokers, 'otlp_spans', bufs);
-  const warm = toBatches(simulate({ seed: 8, agentsPerRole: 40, historyDays: 0, liveDays: Number(process.env.BENCH_WARM_DAYS ?? 4), attacksPerClass: 1, chainsPerAgentDay: 15 }).live, 100).bufs;
+  const warmDays = Number(process.env.BENCH_WARM_DAYS ?? 12);
+  const warmFleet = simulate({ seed: 8, agentsPerRole: 40, firstAgent: 101, historyDays: 3, liveDays: warmDays, attacksPerClass: 5, chainsPerAgentDay: 15, start: defaultSimOptions.start - (3 + warmDays) * 86_400_000 });
+  const warm = toBatches(warmFleet.live, 100).bufs;
   await produceSpans(brokers, 'warm_spans', warm);
   // The learned state both stages start from (as `chainwatch learn` leaves it).
-  const learner = learnInto(learned, sim.history);
-  return { records: bufs.length, spans, chains: sim.labels.length, agents: learner.agents.size, warmRecords: warm.length, labels: sim.labels };
+  const learner = learnedEngine(sim.history);
+  const agents = learner.agents.size;
+  const warmLearner = learnedEngine(warmFleet.history);
+  for (const rec of warmLearner.exportAgents(new Set(warmLearner.agents.keys())).values()) learner.adoptAgent(rec);
+  const store = new StateStore(learned);
+  store.save(learner);
+  store.close();
+  return { records: bufs.length, spans, chains: sim.labels.length, agents, warmRecords: warm.length, labels: sim.labels };
+}
+
+/**
+ * The ingest stage over the warm-up traffic (warm_spans, under group `group`) into `calls`, in
+ * this process; returns once `detectGroup` has committed all of `calls`.
+ */
+async function warmPass(admin: Admin, brokers: string[], dir: string, learned: string, group: string, calls: string, detectGroup: string, records: number): Promise<void> {
+  cpSync(learned, join(dir, group), { recursive: true });
+  const ingest = new Service({ stateDir: join(dir, group), receiver: { port: 0 }, kafka: kafkaConfig({ stages: 'ingest', group, topics: { spans: 'warm_spans', calls, dlq: `${group}_dlq` } }, brokers) });
+  await ingest.start();
+  await waitFor(() => (ingest.ingest!.counters.records >= records ? true : undefined), 20);
+  await ingest.stop();
+  await waitFor(() => caughtUp(admin, detectGroup, calls), 20);
 }
 
 async function main(): Promise<void> {
@@ -140,21 +167,22 @@ async function main(): Promise<void> {
     await admin.connect();
     const detects: ServeProcess[] = [];
     try {
-      // 0. Untimed: both stages over the warm-up fleet, on topics and groups of their own.
-      const warmTopics = { spans: 'warm_spans', calls: 'warm_calls', dlq: 'warm_dlq' };
-      detects.push(await startDetect(dir, 'warm-detect', brokers[0], learned, `, group: warm, topics: { calls: warm_calls, dlq: warm_dlq }`));
-      cpSync(learned, join(dir, 'warm-ingest'), { recursive: true });
-      const warmIngest = new Service({ stateDir: join(dir, 'warm-ingest'), receiver: { port: 0 }, kafka: kafkaConfig({ stages: 'ingest', group: 'warm', topics: warmTopics }, brokers) });
-      await warmIngest.start();
-      await waitFor(() => (warmIngest.ingest!.counters.records >= warmRecords ? true : undefined), 20);
-      await warmIngest.stop();
-      await waitFor(() => caughtUp(admin, 'warm-detect', 'warm_calls'), 20);
-      detects.pop()!.kill();
-      process.stderr.write('broker warmed up; ');
-
-      // 1. Both stages at once, as deployed: detect in a process of its own, ingest in this one.
+      // 0. Untimed: both stages over the warm-up fleet, through the very detect process that is
+      // timed next (BENCH_COLD=1: through a detect process of its own, and a fresh one is timed).
+      const cold = process.env.BENCH_COLD === '1';
       const detect = await startDetect(dir, 'detect', brokers[0], learned, '');
       detects.push(detect);
+      if (cold) {
+        const warmDetect = await startDetect(dir, 'warm-detect', brokers[0], learned, ', group: warm, topics: { calls: warm_calls, dlq: warm_dlq }');
+        detects.push(warmDetect);
+        await warmPass(admin, brokers, dir, learned, 'warm', 'warm_calls', 'warm-detect', warmRecords);
+        warmDetect.kill();
+      } else await warmPass(admin, brokers, dir, learned, 'warm', 'chainwatch_calls', 'chainwatch-detect', warmRecords);
+      process.stderr.write(`broker${cold ? '' : ', ingest code and detect process'} warmed up; `);
+      // What the warm-up left in the detect process's counters, not counted below.
+      const warmed = await detect.status();
+
+      // 1. Both stages at once, as deployed: detect in a process of its own, ingest in this one.
       await waitFor(async () => ((await detect.status()).kafka.detect.partitions.length > 0 ? true : undefined));
       cpSync(learned, join(dir, 'ingest'), { recursive: true });
       const service = new Service({ stateDir: join(dir, 'ingest'), receiver: { port: 0 }, kafka: kafkaConfig({ stages: 'ingest' }, brokers) });
@@ -199,6 +227,13 @@ async function main(): Promise<void> {
       // 2. Each stage alone, on fresh groups and a calls topic of its own: ingest with only the
       // broker beside it, then detect over everything ingest produced — what each stage does with
       // the machine to itself (capacity per stage; the first figure is what they do together).
+      // The detect process is warmed as above (the warm-up traffic through its topic first), then
+      // stopped while ingest runs, and timed from when it continues until it has committed the end.
+      const soloDetect = await startDetect(dir, 'solo-detect', brokers[0], learned, ', group: solo, topics: { calls: solo_calls, dlq: solo_dlq }');
+      detects.push(soloDetect);
+      await waitFor(async () => ((await soloDetect.status()).kafka.detect.partitions.length > 0 ? true : undefined));
+      if (!cold) await warmPass(admin, brokers, dir, learned, 'warm-solo', 'solo_calls', 'solo-detect', warmRecords);
+      soloDetect.pause();
       cpSync(learned, join(dir, 'solo-ingest'), { recursive: true });
       const solo = new Service({ stateDir: join(dir, 'solo-ingest'), receiver: { port: 0 }, kafka: kafkaConfig({ stages: 'ingest', group: 'solo', topics: { calls: 'solo_calls', dlq: 'solo_dlq' } }, brokers) });
       const soloIngestCpu = new CpuMeter(brokerPid, true);
@@ -208,13 +243,9 @@ async function main(): Promise<void> {
       await solo.stop();
       const sIngest = performance.now();
       const ingestCpu = soloIngestCpu.cells(spans);
-      // Counted from before the process starts: busy with its first batch, it answers the status
-      // poll late, so a meter started then would miss most of its work (start-up is included instead).
-      const soloDetectCpu = new CpuMeter(brokerPid, false);
-      const soloDetect = await startDetect(dir, 'solo-detect', brokers[0], learned, ', group: solo, topics: { calls: solo_calls, dlq: solo_dlq }');
-      detects.push(soloDetect);
-      soloDetectCpu.watch(soloDetect);
-      const d0 = await joinedAt(async () => (await soloDetect.status()).kafka.detect);
+      const soloDetectCpu = new CpuMeter(brokerPid, false, soloDetect);
+      const d0 = performance.now();
+      soloDetect.resume();
       await waitFor(() => caughtUp(admin, 'solo-detect', 'solo_calls'), 20);
       const sDetect = performance.now();
       const detectCpu = soloDetectCpu.cells(spans);
@@ -226,11 +257,12 @@ async function main(): Promise<void> {
       process.stdout.write(`| through both stages (detect in a second process, every detector, state changelog) until detect has committed the last call | ${s(tDetect - t0)} |\n`);
       process.stdout.write(`| ingest alone (only the broker beside it) | ${s(sIngest - s0)} |\n`);
       process.stdout.write(`| detect alone, over everything ingest produced (only the broker beside it), until committed | ${s(sDetect - d0)} |\n`);
-      process.stdout.write('\nCPU time spent in each timed run, s (user + system, GC threads included; ingest counted from its start, the detect process alone from its start-up):\n\n| run | ingest process | detect process | broker | CPU µs per span |\n|---|---|---|---|---|\n');
+      process.stdout.write(`\nCPU time spent in each timed run, s (user + system, GC and JIT threads included; ${cold ? 'fresh detect processes' : 'both stages warmed up first'}):\n\n| run | ingest process | detect process | broker | CPU µs per span |\n|---|---|---|---|---|\n`);
       process.stdout.write(`| through both stages | ${bothCpu} |\n| ingest alone | ${ingestCpu} |\n| detect alone | ${detectCpu} |\n`);
       process.stdout.write(`\nthrough both stages, detect's alerts against the labels: ${verdicts.overall.detected} of ${verdicts.overall.attacks} attacks found, F1 ${verdicts.overall.f1.toFixed(3)}, false positives ${verdicts.benign.perThousand.toFixed(2)} per 1,000 benign chains\n`);
-      const alerts = Object.values(st.engine.alerts as Record<string, number>).reduce((a, b) => a + b, 0);
-      process.stdout.write(`\ningest joined in ${(joinMs / 1000).toFixed(1)} s (not counted); calls ${counters.calls} (${Math.round(counters.callBytes / counters.calls)} bytes of calls-topic records a call, before compression), chains closed ${counters.closes}, alerts ${alerts}, changelog records ${st.kafka.detect.changelogRecords} (${Math.round(st.kafka.detect.changelogBytes / 1e6)} MB before compression), dead letters ${counters.deadLettered}\n`);
+      const alertCount = (status: { engine: { alerts: Record<string, number> } }): number => Object.values(status.engine.alerts).reduce((a, b) => a + b, 0);
+      const alerts = alertCount(st) - alertCount(warmed);
+      process.stdout.write(`\ningest joined in ${(joinMs / 1000).toFixed(1)} s (not counted); calls ${counters.calls} (${Math.round(counters.callBytes / counters.calls)} bytes of calls-topic records a call, before compression), chains closed ${counters.closes}, alerts ${alerts}, changelog records ${st.kafka.detect.changelogRecords - warmed.kafka.detect.changelogRecords} (${Math.round((st.kafka.detect.changelogBytes - warmed.kafka.detect.changelogBytes) / 1e6)} MB before compression), dead letters ${counters.deadLettered}\n`);
     } finally {
       for (const d of detects) d.kill();
       await admin.disconnect();

@@ -35,6 +35,9 @@ export interface ServeProcess {
   url: string;
   status(): Promise<any>;
   kill(): void;
+  /** Stop (SIGSTOP) or continue (SIGCONT) the process: it does nothing while stopped, and its Kafka session survives a stop shorter than the session timeout. */
+  pause(): void;
+  resume(): void;
   /** CPU time the process has used, ms. */
   cpuMs(): number;
 }
@@ -49,7 +52,10 @@ export async function startServe(file: string, config: string[], nodeArgs: strin
   let log = '';
   child.stderr!.on('data', (b: Buffer) => (log += b.toString()));
   const url = await waitFor(() => /"address":"([^"]+)"/.exec(log)?.[1]);
-  return { url, status: async () => (await fetch(`${url}/status`)).json(), kill: () => child.kill('SIGTERM'), cpuMs: () => cpuMsOf(child.pid!) };
+  return { url, status: async () => (await fetch(`${url}/status`)).json(), kill: () => {
+    child.kill('SIGTERM');
+    child.kill('SIGCONT'); // a stopped process acts on SIGTERM only once continued
+  }, pause: () => child.kill('SIGSTOP'), resume: () => child.kill('SIGCONT'), cpuMs: () => cpuMsOf(child.pid!) };
 }
 
 export function median(xs: number[]): number {
