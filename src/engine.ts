@@ -147,13 +147,7 @@ export class Engine {
     this.detectors = builtinDetectors(config.detectors);
     this.detectors.forEach((d, i) => this.index.set(d.id, i));
     this.rollup = new AlertRollup(config.alerts.rollupWindowMs);
-    const scratchKeys = this.detectors.map((d) => d.id);
-    const scratch = (): Record<string, unknown> => {
-      const s: Record<string, unknown> = {};
-      for (const k of scratchKeys) s[k] = undefined;
-      return s;
-    };
-    this.assembler = new ChainAssembler(this.norm, { call: (c, ch) => this.onCall(c, ch), close: (ch) => this.onClose(ch), scratch }, config.chains);
+    this.assembler = new ChainAssembler(this.norm, { call: (c, ch) => this.onCall(c, ch), close: (ch) => this.onClose(ch), scratch: () => this.newScratch() }, config.chains);
     const self = this;
     this.ctx = {
       agent: undefined as unknown as AgentState, peers: undefined, peersReady: false, global: this.global, intern: this.intern,
@@ -167,6 +161,13 @@ export class Engine {
         return i === undefined || this.peers === undefined ? undefined : this.peers.slots[i];
       },
     };
+  }
+
+  /** A chain's detector scratch with a key for every detector (one hidden class: see ChainListener.scratch). */
+  private newScratch(): Record<string, unknown> {
+    const s: Record<string, unknown> = {};
+    for (const d of this.detectors) s[d.id] = undefined;
+    return s;
   }
 
   setSink(sink: AlertSink): void {
@@ -373,7 +374,7 @@ export class Engine {
     // The assembler's field order (ChainAssembler.record): one hidden class for every chain.
     const chain: Chain = {
       traceId, agent: first?.agent ?? { id: agent.id, source: 'resource' }, startTime: q.startTime, lastTime: q.lastTime,
-      calls: q.calls, callCount: q.callCount, principal: undefined, conversationId: undefined, flagged: false, closedStart: undefined, scratch: {},
+      calls: q.calls, callCount: q.callCount, principal: undefined, conversationId: undefined, flagged: false, closedStart: undefined, scratch: this.newScratch(),
     };
     this.learnChain(agent, chain);
     return true;
