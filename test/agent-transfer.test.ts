@@ -164,4 +164,29 @@ describe('agent state transfer', () => {
     expect(e.stats.chains).toBe(before + 1);
     expect(e.assembler.openTraces).toBe(3);
   });
+
+  it("judges an agent the same whatever other agents a worker held first (the Kafka bench's warm-up relies on it)", () => {
+    const sim = simulate({ seed: 59, agentsPerRole: 2, historyDays: 3, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 20 });
+    // A second fleet numbered apart, with baselines of its own, in the days before the first.
+    const day = 86_400_000;
+    const other = simulate({ seed: 61, agentsPerRole: 2, firstAgent: 11, historyDays: 3, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 20, start: Date.UTC(2026, 5, 1) - 4 * day });
+    const both = learnedEngine(sim.history);
+    const others = learnedEngine(other.history);
+    for (const rec of others.exportAgents(new Set(others.agents.keys())).values()) both.adoptAgent(rec);
+    const snapshot = JSON.stringify(both.snapshot());
+    const ours = new Set(sim.labels.map((l) => l.agentId));
+    const judged = (first: CallItem[]): Alert[] => {
+      const alerts: Alert[] = [];
+      const e = worker(snapshot, alerts);
+      for (const item of first) apply(e, item);
+      const before = alerts.length;
+      for (const item of callItems(sim.live)) apply(e, item);
+      e.flush();
+      return alerts.slice(before).filter((a) => ours.has(a.agent.id));
+    };
+    const alone = judged([]);
+    const after = judged(callItems(other.live));
+    expect(alone.length).toBeGreaterThan(0);
+    expect(after).toEqual(alone);
+  });
 });
