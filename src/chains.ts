@@ -262,6 +262,8 @@ export class ChainAssembler {
   /** Recently closed traces, for spans that arrive after their chain closed (long-lived delegation). */
   private readonly closed = new FifoMap<string, Omit<ClosedTrace, 'traceId'>>(MAX_CLOSED_TRACES);
   private readonly aliases = new Map<string, Alias>();
+  /** The resource and agent id learnAlias saw last: the spans of one resource come together, and learning the same pair again changes nothing. */
+  private lastAlias: { resource: Attrs; id: string } | undefined;
   private watermark = 0;
   private lastScan = 0;
   droppedSpans = 0;
@@ -509,6 +511,7 @@ export class ChainAssembler {
   }
 
   restoreAliases(entries: [string, Alias][]): void {
+    this.lastAlias = undefined;
     for (const [k, v] of entries) this.aliases.set(k, v);
   }
 
@@ -534,6 +537,13 @@ export class ChainAssembler {
   }
 
   private learnAlias(resource: Attrs, identity: AgentIdentity): void {
+    const last = this.lastAlias;
+    if (last !== undefined && last.resource === resource && last.id === identity.id) return;
+    if (last === undefined) this.lastAlias = { resource, id: identity.id };
+    else {
+      last.resource = resource;
+      last.id = identity.id;
+    }
     const key = this.norm.resourceKey(resource);
     const alias = this.aliases.get(key);
     if (alias === undefined) {

@@ -244,7 +244,9 @@ export class Normalizer {
       resource = `${signature}:${argsKey(args)}`;
       write = isWriteWord(toolName ?? '');
     }
-    if (toolName !== undefined && !write && isWriteWord(toolName)) write = true;
+    // A call through a tool whose name says it writes writes, whatever its method (for a tool
+    // without a client span the test above was this one).
+    if (client && toolName !== undefined && !write && isWriteWord(toolName)) write = true;
 
     const retries = children.length > 1 ? children.length - 1 : 0;
     const status = client ? num(client.attrs, m.httpStatus) : undefined;
