@@ -15,6 +15,14 @@ export interface AgentIdentity {
   source: 'span' | 'trace' | 'alias' | 'resource';
 }
 
+/**
+ * An identity with every field present, in one order (absent ones undefined), wherever one is
+ * made — from a span, a resource, an alias, a calls record: one hidden class for every identity.
+ */
+export function agentIdentity(id: string, service: string | undefined, instance: string | undefined, source: AgentIdentity['source'], name: string | undefined): AgentIdentity {
+  return { id, service, instance, source, name };
+}
+
 /** The same identity, field by field (calls of one trace share an object, or a few equal ones). */
 export function sameIdentity(a: AgentIdentity, b: AgentIdentity): boolean {
   return a === b || (a.id === b.id && a.source === b.source && a.name === b.name && a.service === b.service && a.instance === b.instance);

@@ -12,7 +12,7 @@
  * Earlier forms are still read, so a detect stage can follow an ingest stage of the previous
  * release: one event per record, or `t: "batch"` with a list of plain events.
  */
-import { type AgentCall, type AgentIdentity, sameIdentity } from './agent-call.js';
+import { type AgentCall, type AgentIdentity, agentIdentity, sameIdentity } from './agent-call.js';
 import type { Destination, DestinationKind } from './arg-destinations.js';
 import { ChainwatchError } from './errors.js';
 
@@ -91,8 +91,9 @@ void everyField;
 const TUPLE_FIELDS = F.credentialIssuedAt + 1;
 const scratchTuple: Tuple = new Array<Tuple[number]>(TUPLE_FIELDS).fill(null);
 
-/** `c`'s tuple into `out` (absent fields null); returns its length with trailing nulls left off. */
-function fillTuple(c: AgentCall, t: Tables, out: Tuple): number {
+/** `c`'s tuple into scratchTuple (absent fields null); returns its length with trailing nulls left off. */
+function fillTuple(c: AgentCall, t: Tables): number {
+  const out = scratchTuple;
   let dests: string[] | null = null;
   if (c.destinations.length > 0) {
     dests = [];
@@ -140,7 +141,7 @@ export function toWire(items: readonly CallItem[]): WireCalls {
   const e: (Tuple | number)[] = [];
   for (const item of items) {
     if (item.t === 'close') e.push(t.str(item.traceId)!);
-    else e.push(scratchTuple.slice(0, fillTuple(item.call, t, scratchTuple)));
+    else e.push(scratchTuple.slice(0, fillTuple(item.call, t)));
   }
   return { t: 'calls', s: t.strings, g: t.agents, a: t.actions, e };
 }
@@ -148,8 +149,8 @@ export function toWire(items: readonly CallItem[]): WireCalls {
 /**
  * One record's value: `items` of one agent, in order — the current form, written straight to
  * JSON bytes: the value of `JSON.stringify(toWire(items))` (its keys in another order) without
- * the tuple arrays, the JSON string and its copy into a Buffer, which in the ingest stage were a
- * third of all it allocated.
+ * the tuple arrays, the JSON string and its copy into a Buffer, which in the ingest stage were
+ * nearly a third of all it allocated.
  */
 export function encodeCalls(items: readonly CallItem[]): Buffer {
   const t = new Tables();
@@ -163,7 +164,7 @@ export function encodeCalls(items: readonly CallItem[]): Buffer {
       w.ascii(String(t.str(item.traceId)));
       continue;
     }
-    const n = fillTuple(item.call, t, scratchTuple);
+    const n = fillTuple(item.call, t);
     w.byte(0x5b);
     for (let j = 0; j < n; j++) {
       if (j > 0) w.byte(0x2c);
@@ -351,10 +352,10 @@ function opt(x: Tuple[number] | undefined): Tuple[number] | undefined {
   return x ?? undefined;
 }
 
-/** An identity of the record's table as normalize builds one (Normalizer.spanIdentity); undefined when unusable. */
+/** An identity of the record's table, built as every identity is; undefined when unusable. */
 function identity(x: AgentIdentity | null): AgentIdentity | undefined {
   if (typeof x?.id !== 'string') return undefined;
-  return { id: x.id, service: x.service, instance: x.instance, source: x.source, name: x.name };
+  return agentIdentity(x.id, x.service, x.instance, x.source, x.name);
 }
 
 /** An action of the record's table as normalize builds one; undefined when unusable. */

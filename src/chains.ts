@@ -15,7 +15,7 @@
  * Time is the watermark: the largest span end time seen (plus idle advance in live mode), so a
  * replay of the same input releases and closes exactly the same way.
  */
-import type { AgentCall, AgentIdentity } from './agent-call.js';
+import { type AgentCall, type AgentIdentity, agentIdentity } from './agent-call.js';
 import type { Normalizer, SpanRole } from './normalize.js';
 import { Attrs, type RawSpan } from './span.js';
 import { FifoMap } from './fifo-map.js';
@@ -213,6 +213,17 @@ interface TraceBuffer {
 }
 
 /**
+ * A chain with every field present, in one order (the optional ones undefined), wherever one is
+ * made — the assembler, an adopted chain read back from JSON, a confirmed quarantined chain: one
+ * hidden class for every chain, so the detectors' code that reads them stays monomorphic.
+ */
+export function newChain(traceId: string, agent: AgentIdentity, startTime: number, lastTime: number, calls: AgentCall[], callCount: number, scratch: Record<string, unknown>): Chain {
+  return {
+    traceId, agent, startTime, lastTime, calls, callCount, principal: undefined, conversationId: undefined, flagged: false, closedStart: undefined, scratch,
+  };
+}
+
+/**
  * A trace's buffer with every field present, in one order, wherever it is made: fields added
  * later in varying orders gave buffers many hidden classes, and the assembler's code, seeing them
  * all, was deoptimized and recompiled again and again ("wrong map").
@@ -263,7 +274,8 @@ export class ChainAssembler {
   private readonly closed = new FifoMap<string, Omit<ClosedTrace, 'traceId'>>(MAX_CLOSED_TRACES);
   private readonly aliases = new Map<string, Alias>();
   /** The resource and agent id learnAlias saw last: the spans of one resource come together, and learning the same pair again changes nothing. */
-  private lastAlias: { resource: Attrs; id: string } | undefined;
+  private lastAliasResource: Attrs | undefined;
+  private lastAliasId = '';
   private watermark = 0;
   private lastScan = 0;
   droppedSpans = 0;
@@ -488,12 +500,13 @@ export class ChainAssembler {
 
   /** Take over an open chain exported by `openChainsOf`. */
   adoptChain(item: OpenChain): void {
-    // Rebuilt in the assembler's field order (record): a chain read back from JSON lacks its absent fields.
+    // Rebuilt by newChain: a chain read back from JSON lacks its absent fields.
     const c = item.chain;
-    const chain: Chain = {
-      traceId: c.traceId, agent: c.agent, startTime: c.startTime, lastTime: c.lastTime, calls: c.calls, callCount: c.callCount,
-      principal: c.principal, conversationId: c.conversationId, flagged: c.flagged, closedStart: c.closedStart, scratch: c.scratch,
-    };
+    const chain = newChain(c.traceId, c.agent, c.startTime, c.lastTime, c.calls, c.callCount, c.scratch);
+    chain.principal = c.principal;
+    chain.conversationId = c.conversationId;
+    chain.flagged = c.flagged;
+    chain.closedStart = c.closedStart;
     const buf = traceBuffer(chain.traceId, new Attrs(), item.firstEnd, item.lastEnd);
     buf.identity = chain.agent;
     buf.principal = chain.principal;
@@ -511,7 +524,7 @@ export class ChainAssembler {
   }
 
   restoreAliases(entries: [string, Alias][]): void {
-    this.lastAlias = undefined;
+    this.lastAliasResource = undefined;
     for (const [k, v] of entries) this.aliases.set(k, v);
   }
 
@@ -537,13 +550,9 @@ export class ChainAssembler {
   }
 
   private learnAlias(resource: Attrs, identity: AgentIdentity): void {
-    const last = this.lastAlias;
-    if (last !== undefined && last.resource === resource && last.id === identity.id) return;
-    if (last === undefined) this.lastAlias = { resource, id: identity.id };
-    else {
-      last.resource = resource;
-      last.id = identity.id;
-    }
+    if (resource === this.lastAliasResource && identity.id === this.lastAliasId) return;
+    this.lastAliasResource = resource;
+    this.lastAliasId = identity.id;
     const key = this.norm.resourceKey(resource);
     const alias = this.aliases.get(key);
     if (alias === undefined) {
@@ -557,7 +566,7 @@ export class ChainAssembler {
     const alias = this.aliases.get(this.norm.resourceKey(buf.resource));
     const base = this.norm.resourceIdentity(buf.resource);
     if (alias !== undefined && !alias.ambiguous) {
-      buf.identity = { ...base, id: alias.id, name: alias.name, source: 'alias' };
+      buf.identity = agentIdentity(alias.id, base.service, base.instance, 'alias', alias.name);
     } else if (force || buf.done || this.watermark >= buf.firstEnd + this.config.identityWaitMs) {
       buf.identity = base;
     }
@@ -640,12 +649,10 @@ export class ChainAssembler {
     const identity = call.agent;
     let chain = buf.chain;
     if (chain === undefined) {
-      // Every field in the literal (Engine.confirm builds its chains alike): one hidden class for every chain.
-      chain = {
-        traceId: buf.traceId, agent: identity, startTime: Math.min(call.time, buf.startedAt ?? call.time), lastTime: call.time,
-        calls: [], callCount: 0, principal: buf.principal, conversationId: buf.conversation, flagged: false, closedStart: buf.startedAt,
-        scratch: this.listener.scratch?.() ?? {},
-      };
+      chain = newChain(buf.traceId, identity, Math.min(call.time, buf.startedAt ?? call.time), call.time, [], 0, this.listener.scratch?.() ?? {});
+      chain.principal = buf.principal;
+      chain.conversationId = buf.conversation;
+      chain.closedStart = buf.startedAt;
       buf.chain = chain;
     }
     if (buf.principal !== undefined) chain.principal ??= buf.principal;

@@ -8,9 +8,9 @@
  * analyst confirms it (`confirm`). `learn` mode skips scoring: history is taken as normal.
  */
 import type { AgentCall, AgentIdentity } from './agent-call.js';
-import { peerGroup } from './agent-call.js';
+import { agentIdentity, peerGroup } from './agent-call.js';
 import { type Alert, AlertRollup, type RollupWindow, buildAlert } from './alerts.js';
-import { type Chain, ChainAssembler, type ChainConfig, type ClosedTrace, type OpenChain, defaultChainConfig } from './chains.js';
+import { type Chain, ChainAssembler, newChain, type ChainConfig, type ClosedTrace, type OpenChain, defaultChainConfig } from './chains.js';
 import { Interner } from './intern.js';
 import { pushTo } from './multimap.js';
 import { type NormalizeConfig, Normalizer, defaultNormalizeConfig } from './normalize.js';
@@ -371,11 +371,7 @@ export class Engine {
     if (q === undefined || agent === undefined) return false;
     this.quarantine.delete(traceId);
     const first = q.calls[0];
-    // The assembler's field order (ChainAssembler.record): one hidden class for every chain.
-    const chain: Chain = {
-      traceId, agent: first?.agent ?? { id: agent.id, source: 'resource' }, startTime: q.startTime, lastTime: q.lastTime,
-      calls: q.calls, callCount: q.callCount, principal: undefined, conversationId: undefined, flagged: false, closedStart: undefined, scratch: this.newScratch(),
-    };
+    const chain = newChain(traceId, first?.agent ?? agentIdentity(agent.id, undefined, undefined, 'resource', undefined), q.startTime, q.lastTime, q.calls, q.callCount, this.newScratch());
     this.learnChain(agent, chain);
     return true;
   }

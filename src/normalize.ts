@@ -5,7 +5,7 @@
  * redacted here, before it reaches state, alerts or stores.
  */
 import { type AttributeMapping, KeyFilter, type MappingIndex, defaultMapping, indexMapping } from './attribute-map.js';
-import { type AgentCall, type AgentIdentity, type ActionKind } from './agent-call.js';
+import { type AgentCall, type AgentIdentity, type ActionKind, agentIdentity } from './agent-call.js';
 import { argDestinations } from './arg-destinations.js';
 import { redactText, redactUrl } from './redact.js';
 import { type AttrValue, type Attrs, type RawSpan, SpanKind } from './span.js';
@@ -106,7 +106,7 @@ export class Normalizer {
     const id = str(span.attrs, this.m.agentId) ?? str(span.attrs, this.m.agentName);
     if (id === undefined) return undefined;
     // Built field by field: object spread is slow on this path (one per trace root).
-    return { id, service: str(span.resource, this.m.serviceName), instance: str(span.resource, this.m.serviceInstance), source, name: str(span.attrs, this.m.agentName) };
+    return agentIdentity(id, str(span.resource, this.m.serviceName), str(span.resource, this.m.serviceInstance), source, str(span.attrs, this.m.agentName));
   }
 
   /** The resource's own identity: service.name and instance. */
@@ -114,8 +114,7 @@ export class Normalizer {
     const service = str(resource, this.m.serviceName);
     const instance = str(resource, this.m.serviceInstance);
     const id = service === undefined ? 'unknown-agent' : instance === undefined ? service : `${service}/${instance}`;
-    // spanIdentity's fields and order: one hidden class for every identity.
-    return { id, service, instance, source: 'resource', name: undefined };
+    return agentIdentity(id, service, instance, 'resource', undefined);
   }
 
   /** Whether the resource is chainwatch's own telemetry (see SELF_ATTRIBUTE in telemetry). */

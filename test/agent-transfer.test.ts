@@ -71,6 +71,10 @@ describe('agent state transfer', () => {
     expect(records.some((r) => r.closed.length > 0)).toBe(true);
     const second = worker(snapshot, parts);
     for (const r of records) second.adoptAgent(r);
+    // A chain read back from JSON is rebuilt with every field in the assembler's order (one hidden class).
+    const chainKeys = (e: Engine): string[][] => [...e.assembler.openChainsOf(ids).values()].flat().map((c) => Object.keys(c.chain));
+    expect(chainKeys(second).length).toBeGreaterThan(0);
+    expect(new Set([...chainKeys(first), ...chainKeys(second)].map((k) => k.join())).size).toBe(1);
     for (const item of items.slice(cut)) apply(second, item);
 
     const key = (a: Alert): string => `${a.id} ${a.severity} ${a.count}${a.update ? ' update' : ''}`;
