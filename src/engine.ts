@@ -141,11 +141,32 @@ export class Engine {
   private readonly rollup: AlertRollup;
   private readonly index = new Map<string, number>();
   private readonly ctx: CallContext;
+  /**
+   * Each hook of the detectors that have it, with the detector's index: twelve detector objects
+   * of twelve shapes made every `d.scoreCall` read in the per-call loops a megamorphic property
+   * load, about fifty per call.
+   */
+  private readonly observers: Hooks<NonNullable<Detector['observe']>>;
+  private readonly callScorers: Hooks<NonNullable<Detector['scoreCall']>>;
+  /** Per entry of callScorers: whether it scores agents still learning. */
+  private readonly coldStart: boolean[];
+  private readonly callLearners: Hooks<NonNullable<Detector['learnCall']>>;
+  private readonly chainScorers: Hooks<NonNullable<Detector['scoreChain']>>;
+  private readonly chainLearners: Hooks<NonNullable<Detector['learnChain']>>;
+  /** A chain's detector scratch, copied per chain: a key for every detector (see ChainListener.scratch). */
+  private readonly scratchTemplate: Record<string, unknown> = {};
 
   constructor(readonly config: EngineConfig = defaultEngineConfig, private sink: AlertSink = () => {}) {
     this.norm = new Normalizer(config.normalize);
     this.detectors = builtinDetectors(config.detectors);
     this.detectors.forEach((d, i) => this.index.set(d.id, i));
+    for (const d of this.detectors) this.scratchTemplate[d.id] = undefined;
+    this.observers = hooks(this.detectors, (d) => d.observe);
+    this.callScorers = hooks(this.detectors, (d) => d.scoreCall);
+    this.coldStart = this.callScorers.at.map((i) => this.detectors[i].coldStart);
+    this.callLearners = hooks(this.detectors, (d) => d.learnCall);
+    this.chainScorers = hooks(this.detectors, (d) => d.scoreChain);
+    this.chainLearners = hooks(this.detectors, (d) => d.learnChain);
     this.rollup = new AlertRollup(config.alerts.rollupWindowMs);
     this.assembler = new ChainAssembler(this.norm, { call: (c, ch) => this.onCall(c, ch), close: (ch) => this.onClose(ch), scratch: () => this.newScratch() }, config.chains);
     const self = this;
@@ -165,9 +186,7 @@ export class Engine {
 
   /** A chain's detector scratch with a key for every detector (one hidden class: see ChainListener.scratch). */
   private newScratch(): Record<string, unknown> {
-    const s: Record<string, unknown> = {};
-    for (const d of this.detectors) s[d.id] = undefined;
-    return s;
+    return { ...this.scratchTemplate };
   }
 
   setSink(sink: AlertSink): void {
@@ -289,20 +308,24 @@ export class Engine {
     if (call.time > agent.lastSeen) agent.lastSeen = call.time;
     for (const a of this.rollup.expireAgent(agent.id, call.time)) this.emit(a);
     const ctx = this.context(agent, chain, call);
-    if (this.mode === 'detect') {
-      const dets = this.detectors;
+    let findings: Finding[] | undefined;
+    if (this.mode === 'detect' && this.detectorsOn) {
+      const slots = agent.slots;
+      const peerSlots = ctx.peers?.slots;
+      const { observers, callScorers, coldStart } = this;
+      for (let j = 0; j < observers.fn.length; j++) observers.fn[j](ctx, slots[observers.at[j]]);
       const enforcing = agent.phase === 'enforcing';
-      let findings: Finding[] | undefined;
       const timed = this.stats.calls % DETECTOR_SAMPLE === 1;
-      for (let i = 0; i < dets.length && this.detectorsOn; i++) {
-        const d = dets[i];
+      for (let j = 0; j < callScorers.fn.length; j++) {
+        if (!enforcing && !coldStart[j]) continue;
+        const i = callScorers.at[j];
         const t0 = timed ? performance.now() : 0;
-        if (d.observe !== undefined) d.observe(ctx, agent.slots[i]);
-        if (d.scoreCall === undefined || (!enforcing && !d.coldStart)) continue;
-        const f = d.scoreCall(ctx, agent.slots[i], ctx.peers?.slots[i]);
+        const f = callScorers.fn[j](ctx, slots[i], peerSlots?.[i]);
         if (f !== undefined) (findings ??= []).push(f);
-        if (timed) this.stats.detectorSeconds[d.id] = (this.stats.detectorSeconds[d.id] ?? 0) + ((performance.now() - t0) / 1000) * DETECTOR_SAMPLE;
+        if (timed) this.addDetectorTime(this.detectors[i].id, t0);
       }
+    }
+    if (this.mode === 'detect') {
       const violations = this.policies ? this.checkPolicy(call, chain, agent) : undefined;
       if (findings !== undefined || violations !== undefined) this.raise(findings ?? [], agent, chain, call, violations);
     }
@@ -310,10 +333,16 @@ export class Engine {
     if (chain.callCount > this.config.chains.maxChainCalls && !chain.flagged) this.learnCall(ctx);
   }
 
+  private addDetectorTime(id: string, t0: number): void {
+    this.stats.detectorSeconds[id] = (this.stats.detectorSeconds[id] ?? 0) + ((performance.now() - t0) / 1000) * DETECTOR_SAMPLE;
+  }
+
   private learnCall(ctx: CallContext): void {
     const { agent } = ctx;
-    const peers = this.global.frozen ? undefined : ctx.peers;
-    for (let i = 0; i < this.detectors.length; i++) this.detectors[i].learnCall?.(ctx, agent.slots[i], peers?.slots[i]);
+    const slots = agent.slots;
+    const peerSlots = this.global.frozen ? undefined : ctx.peers?.slots;
+    const { fn, at } = this.callLearners;
+    for (let j = 0; j < fn.length; j++) fn[j](ctx, slots[at[j]], peerSlots?.[at[j]]);
     agent.calls++;
   }
 
@@ -324,8 +353,9 @@ export class Engine {
     const ctx = this.context(agent, chain, undefined) as ChainContext;
     if (this.mode === 'detect' && agent.phase === 'enforcing') {
       const findings: Finding[] = [];
-      for (let i = 0; i < this.detectors.length; i++) {
-        const f = this.detectors[i].scoreChain?.(ctx, agent.slots[i], ctx.peers?.slots[i]);
+      const { fn, at } = this.chainScorers;
+      for (let j = 0; j < fn.length; j++) {
+        const f = fn[j](ctx, agent.slots[at[j]], ctx.peers?.slots[at[j]]);
         if (f !== undefined) findings.push(f);
       }
       if (findings.length) this.raise(findings, agent, chain, undefined);
@@ -341,8 +371,9 @@ export class Engine {
       ctx.call = call;
       this.learnCall(ctx);
     }
-    const peers = this.global.frozen ? undefined : ctx.peers;
-    for (let i = 0; i < this.detectors.length; i++) this.detectors[i].learnChain?.(ctx, agent.slots[i], peers?.slots[i]);
+    const peerSlots = this.global.frozen ? undefined : ctx.peers?.slots;
+    const { fn, at } = this.chainLearners;
+    for (let j = 0; j < fn.length; j++) fn[j](ctx, agent.slots[at[j]], peerSlots?.[at[j]]);
     agent.chains++;
     this.updatePhase(agent);
   }
@@ -541,6 +572,24 @@ export class Engine {
     this.rollup.adopt(rec.rollups);
     for (const q of rec.quarantine) this.quarantine.set(q.traceId, q);
   }
+}
+
+/** The detectors that have one hook: the hook's functions and, beside each, the detector's index. */
+interface Hooks<F> {
+  fn: F[];
+  at: number[];
+}
+
+function hooks<F extends (...args: any[]) => unknown>(detectors: readonly Detector<any, any>[], hook: (d: Detector<any, any>) => F | undefined): Hooks<F> {
+  const out: Hooks<F> = { fn: [], at: [] };
+  detectors.forEach((d, i) => {
+    const f = hook(d);
+    if (f !== undefined) {
+      out.fn.push(f.bind(d) as F);
+      out.at.push(i);
+    }
+  });
+  return out;
 }
 
 /** One agent's baseline as saved. */

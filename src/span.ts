@@ -70,9 +70,16 @@ export class Attrs {
   }
 
   set(key: number, value: AttrValue): void {
-    if (key < 32) this.lo |= 1 << key;
-    else if (key < 64) this.hi |= 1 << (key - 32);
-    for (let i = 0; i < this.n; i++) {
+    // A key whose bit was clear is not held yet: appended without a scan (nearly every set).
+    let held = true;
+    if (key < 32) {
+      held = (this.lo & (1 << key)) !== 0;
+      this.lo |= 1 << key;
+    } else if (key < 64) {
+      held = (this.hi & (1 << (key - 32))) !== 0;
+      this.hi |= 1 << (key - 32);
+    }
+    for (let i = 0; held && i < this.n; i++) {
       if (this.keyAt(i) === key) {
         this.put(i, key, value);
         return;
