@@ -210,6 +210,8 @@ interface TraceBuffer {
   sources?: number[];
   /** Fed with finished calls (Kafka detect): its calls' span ids are remembered at close, to drop replays. */
   fromCalls?: boolean;
+  /** The number of the last batch (addBatch) that had a span of this trace. */
+  batch: number;
 }
 
 /**
@@ -231,9 +233,12 @@ export function newChain(traceId: string, agent: AgentIdentity, startTime: numbe
 function traceBuffer(traceId: string, resource: Attrs, firstEnd: number, lastEnd: number): TraceBuffer {
   return {
     traceId, identity: undefined, resource, principal: undefined, conversation: undefined, ids: [], flags: [], index: undefined, pending: [],
-    firstEnd, lastEnd, done: false, chain: undefined, startedAt: undefined, sources: undefined, fromCalls: false,
+    firstEnd, lastEnd, done: false, chain: undefined, startedAt: undefined, sources: undefined, fromCalls: false, batch: 0,
   };
 }
+
+/** Fills addBatch's reused list between batches. */
+const NO_BUFFER = traceBuffer('', new Attrs(), 0, 0);
 
 /** An open chain with the times its buffer keeps: what moves with an agent to another worker. */
 export interface OpenChain {
@@ -267,6 +272,9 @@ export class ChainAssembler {
    */
   private readonly one: RawSpan[] = [];
   private readonly kids: RawSpan[] = [];
+  /** addBatch's list of the traces a batch touched, reused; and the count of batches taken. */
+  private readonly touched: TraceBuffer[] = [];
+  private batches = 0;
   /** The trace last moved to the end of `open` (an entry is moved there only when it is not already). */
   private newest: TraceBuffer | undefined;
   private readonly waiting = new Set<TraceBuffer>();
@@ -326,17 +334,26 @@ export class ChainAssembler {
    * span end seen, or `watermark` when given.
    */
   addBatch(spans: RawSpan[], watermark?: number, source?: SpanSource): void {
-    const touched = new Set<TraceBuffer>();
+    // The batch's traces in first-seen order, each once (a batch number on the buffer, not a Set per batch).
+    const batch = ++this.batches;
+    const touched = this.touched;
+    let n = 0;
     let maxEnd = this.watermark;
-    let last: TraceBuffer | undefined;
     for (const span of spans) {
       const buf = this.register(span, source);
-      if (buf !== undefined && buf !== last) touched.add((last = buf));
+      if (buf !== undefined && buf.batch !== batch) {
+        buf.batch = batch;
+        touched[n++] = buf;
+      }
       if (span.endMs > maxEnd) maxEnd = span.endMs;
     }
     // A caller that reads several inputs (Kafka partitions) passes their common low watermark.
     this.watermark = watermark === undefined ? maxEnd : Math.max(this.watermark, watermark);
-    for (const buf of touched) if (this.open.get(buf.traceId) === buf) this.progress(buf);
+    for (let i = 0; i < n; i++) {
+      const buf = touched[i];
+      touched[i] = NO_BUFFER; // not kept alive by the scratch list
+      if (this.open.get(buf.traceId) === buf) this.progress(buf);
+    }
     if (this.watermark - this.lastScan >= 250) this.advance(this.watermark);
   }
 

@@ -155,6 +155,15 @@ export class Engine {
   private readonly chainLearners: Hooks<NonNullable<Detector['learnChain']>>;
   /** A chain's detector scratch, copied per chain: a key for every detector (see ChainListener.scratch). */
   private readonly scratchTemplate: Record<string, unknown> = {};
+  /**
+   * agentFor's answer for the identity it was last asked, with the agent's peer group: a chain's
+   * calls (one identity object) come one after another, and two lookups per call in maps of
+   * every agent and group were avoidable. Forgotten whenever an agent or group is removed or
+   * replaced (agentsChanged).
+   */
+  private lastIdentity: AgentIdentity | undefined;
+  private lastAgent: AgentState | undefined;
+  private lastPeers: PeerGroup | undefined;
 
   constructor(readonly config: EngineConfig = defaultEngineConfig, private sink: AlertSink = () => {}) {
     this.norm = new Normalizer(config.normalize);
@@ -266,9 +275,13 @@ export class Engine {
   }
 
   agentFor(identity: AgentIdentity): AgentState {
+    if (identity === this.lastIdentity) return this.lastAgent!;
     let agent = this.agents.get(identity.id);
     if (agent === undefined) {
-      if (this.agents.size >= this.config.maxAgents) this.agents.delete(this.agents.keys().next().value as string);
+      if (this.agents.size >= this.config.maxAgents) {
+        this.agents.delete(this.agents.keys().next().value as string);
+        this.lastIdentity = undefined;
+      }
       // Every field in the literal, as agentFromJson builds one: one hidden class for every agent.
       agent = {
         id: identity.id, name: identity.name, service: identity.service, group: peerGroup(identity), phase: 'learning', firstSeen: 0, lastSeen: 0,
@@ -278,7 +291,22 @@ export class Engine {
       const group = this.peerGroupFor(agent.group);
       if (!this.global.frozen) group.agents++;
     }
+    this.lastIdentity = identity;
+    this.lastAgent = agent;
+    this.lastPeers = this.peers.get(agent.group);
     return agent;
+  }
+
+  /** The agent of a chain that is closing, if it still has state (never creates one). */
+  private agentOf(identity: AgentIdentity): AgentState | undefined {
+    return identity === this.lastIdentity ? this.lastAgent : this.agents.get(identity.id);
+  }
+
+  /** Forget the memo of agentFor: an agent or a peer group was removed or replaced. */
+  private agentsChanged(): void {
+    this.lastIdentity = undefined;
+    this.lastAgent = undefined;
+    this.lastPeers = undefined;
   }
 
   private peerGroupFor(name: string): PeerGroup {
@@ -286,6 +314,7 @@ export class Engine {
     if (g === undefined) {
       g = { name, agents: 0, enforcing: 0, slots: this.detectors.map((d) => d.initPeer?.()) };
       this.peers.set(name, g);
+      this.agentsChanged();
     }
     return g;
   }
@@ -295,7 +324,7 @@ export class Engine {
     ctx.agent = agent;
     ctx.chain = chain;
     if (call !== undefined) ctx.call = call;
-    ctx.peers = this.peers.get(agent.group);
+    ctx.peers = agent === this.lastAgent ? this.lastPeers : this.peers.get(agent.group);
     ctx.peersReady = ctx.peers !== undefined && ctx.peers.enforcing >= this.config.lifecycle.minPeers;
     return ctx;
   }
@@ -348,7 +377,7 @@ export class Engine {
 
   private onClose(chain: Chain): void {
     this.stats.chains++;
-    const agent = this.agents.get(chain.agent.id);
+    const agent = this.agentOf(chain.agent);
     if (agent === undefined) return;
     const ctx = this.context(agent, chain, undefined) as ChainContext;
     if (this.mode === 'detect' && agent.phase === 'enforcing') {
@@ -458,6 +487,7 @@ export class Engine {
     const agent = this.agents.get(agentId);
     if (agent === undefined) return false;
     this.agents.delete(agentId);
+    this.agentsChanged();
     const group = this.peers.get(agent.group);
     if (group) {
       group.agents--;
@@ -490,6 +520,7 @@ export class Engine {
     if (snap.version !== STATE_VERSION) throw new StateError(`state version ${snap.version} is not supported (expected ${STATE_VERSION}); re-learn with \`chainwatch learn\``);
     const intern = this.intern;
     for (const a of snap.agents) this.agentFromJson(a);
+    this.agentsChanged();
     for (const p of snap.peers) {
       this.peers.set(p.name, {
         name: p.name, agents: p.agents, enforcing: p.enforcing,
@@ -524,6 +555,7 @@ export class Engine {
       chains: a.chains, slots: this.detectors.map((d) => (a.detectors[d.id] !== undefined ? d.restore(a.detectors[d.id], this.intern) : d.init())),
     };
     this.agents.set(a.id, agent);
+    this.agentsChanged();
   }
 
   /**
@@ -557,6 +589,7 @@ export class Engine {
    */
   resetAgent(id: string, base?: AgentJson): void {
     this.agents.delete(id);
+    this.agentsChanged();
     this.assembler.dropChainsOf(id);
     this.rollup.drop(id);
     for (const [trace, q] of this.quarantine) if (q.agentId === id) this.quarantine.delete(trace);
