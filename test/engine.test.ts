@@ -97,6 +97,27 @@ describe('engine on a simulated fleet', () => {
     expect(engine.agentFor({ id: 'billing-agent-01', name: 'billing-agent', source: 'span' }).phase).toBe('learning');
   });
 
+  it('finds an agent as it is now for an identity it has seen, after the agent was forgotten or reset', () => {
+    // One identity object serves every call of a chain, and the engine remembers the last one it
+    // looked up: a chain that goes on after its agent was forgotten must not reach the old state.
+    const { engine } = learnThenDetect(false);
+    const id = 'billing-agent-01';
+    const identity = { id, name: 'billing-agent', source: 'span' as const };
+    const saved = engine.snapshot().agents.find((a) => a.id === id)!;
+    const before = engine.agentFor(identity);
+    expect(before.phase).toBe('enforcing');
+    engine.forget(id);
+    const after = engine.agentFor(identity);
+    expect(after).not.toBe(before);
+    expect(after.phase).toBe('learning');
+    expect(engine.agents.get(id)).toBe(after);
+    engine.resetAgent(id, saved);
+    const restored = engine.agentFor(identity);
+    expect(restored).not.toBe(after);
+    expect(restored.phase).toBe('enforcing');
+    expect(engine.agents.get(id)).toBe(restored);
+  });
+
   it('keeps typical agent baselines within 4 KB and every baseline under its hard caps', () => {
     // Research agents fill every table to its cap (new sites daily); the others are typical.
     // Real heap + arena bytes are measured by `npm run bench` (docs/benchmarks.md).
