@@ -7,7 +7,7 @@
  * log-scale mean + 4 sd, so agents that legitimately sweep data learn a high bar. Fires once per
  * chain; the set of resources is capped per chain.
  *
- * Cost: one Set insert per call; ~60 bytes per agent plus the open chain's set.
+ * Cost: one scan of a short list (a Set insert in long chains) per call; ~60 bytes per agent plus the open chain's set.
  */
 import type { AgentCall } from '../src/agent-call.js';
 import { DecayedStats } from '../src/decayed-stats.js';
@@ -15,9 +15,53 @@ import { type CallContext, type ChainContext, type Detector, type Finding, clamp
 
 const MAX_TRACKED = 10_000;
 
-const newScratch = (call: AgentCall): { seen: Set<string>; fired: boolean; first: string } => ({ seen: new Set<string>(), fired: false, first: call.spanId });
-/** Reused by learnChain (one chain at a time). */
+/**
+ * Distinct resources are kept in a list scanned while there are few (most chains have a handful of
+ * calls: no Set per chain, and no hashing of each call's freshly built resource string), in a Set
+ * past SHORT.
+ */
+const SHORT = 16;
+
+interface Seen {
+  seen: string[] | Set<string>;
+  fired: boolean;
+  first: string;
+}
+
+const newScratch = (call: AgentCall): Seen => ({ seen: [], fired: false, first: call.spanId });
+
+function see(s: Seen, resource: string): void {
+  const seen = s.seen;
+  if (!Array.isArray(seen)) {
+    if (seen.size < MAX_TRACKED) seen.add(resource);
+  } else if (!seen.includes(resource)) {
+    if (seen.length < SHORT) seen.push(resource);
+    else s.seen = new Set(seen).add(resource);
+  }
+}
+
+const sizeOf = (seen: string[] | Set<string>): number => (Array.isArray(seen) ? seen.length : seen.size);
+
+/** Reused by learnChain for long chains (one chain at a time). */
 const distinct = new Set<string>();
+
+/** Distinct resources among a chain's calls. */
+function distinctResources(calls: readonly AgentCall[]): number {
+  if (calls.length > SHORT) {
+    for (const c of calls) distinct.add(c.resource);
+    const n = distinct.size;
+    distinct.clear();
+    return n;
+  }
+  let n = 0;
+  for (let i = 0; i < calls.length; i++) {
+    const r = calls[i].resource;
+    let j = 0;
+    while (j < i && calls[j].resource !== r) j++;
+    if (j === i) n++;
+  }
+  return n;
+}
 
 export function bulkAccess(minResources = 25): Detector<DecayedStats> {
   const limitOf = (s: DecayedStats): number =>
@@ -30,26 +74,24 @@ export function bulkAccess(minResources = 25): Detector<DecayedStats> {
     scoreCall(ctx: CallContext, stats): Finding | undefined {
       const { call, chain } = ctx;
       const s = scratch(chain, 'bulk-access', newScratch, call);
-      if (s.seen.size < MAX_TRACKED) s.seen.add(call.resource);
+      see(s, call.resource);
+      const size = sizeOf(s.seen);
       // The limit is never below minResources: most calls are decided without its two exponentials.
-      if (s.fired || s.seen.size <= minResources) return undefined;
+      if (s.fired || size <= minResources) return undefined;
       const limit = limitOf(stats);
-      if (s.seen.size <= limit) return undefined;
+      if (size <= limit) return undefined;
       s.fired = true;
       return {
-        detector: 'bulk-access', score: clamp(0.55 + 0.05 * Math.log2(s.seen.size / limit), 0.55, 0.8), signature: 'bulk-access',
+        detector: 'bulk-access', score: clamp(0.55 + 0.05 * Math.log2(size / limit), 0.55, 0.8), signature: 'bulk-access',
         title: 'Bulk access to many resources',
-        reason: `one chain of ${ctx.agent.id} touched ${s.seen.size} distinct resources; its largest normal chain touched ~${Math.round(Math.exp(stats.max))}`,
-        expected: `≤ ${limit} distinct resources per chain`, observed: `${s.seen.size} distinct resources (latest ${call.resource})`,
+        reason: `one chain of ${ctx.agent.id} touched ${size} distinct resources; its largest normal chain touched ~${Math.round(Math.exp(stats.max))}`,
+        expected: `≤ ${limit} distinct resources per chain`, observed: `${size} distinct resources (latest ${call.resource})`,
         spanIds: [s.first, call.spanId],
       };
     },
 
     learnChain(ctx: ChainContext, stats) {
-      for (const c of ctx.chain.calls) distinct.add(c.resource);
-      const n = distinct.size;
-      distinct.clear();
-      stats.add(Math.log(Math.max(n, 1)));
+      stats.add(Math.log(Math.max(distinctResources(ctx.chain.calls), 1)));
     },
 
     snapshot: (s) => s.toJSON(),

@@ -34,13 +34,23 @@ export function shapeOf(chain: Chain): number {
   return lastShape;
 }
 
+/** Chains up to this many calls find repeated actions by a scan of the earlier calls, not a Set. */
+const SHORT = 16;
+
 function hashShape(chain: Chain): number {
-  const seen = new Set<string>();
+  const calls = chain.calls;
+  const seen = calls.length > SHORT ? new Set<string>() : undefined;
   let h = 0x811c9dc5;
-  for (const call of chain.calls) {
-    const sig = call.action.signature;
-    if (seen.has(sig)) continue;
-    seen.add(sig);
+  for (let c = 0; c < calls.length; c++) {
+    const sig = calls[c].action.signature;
+    if (seen !== undefined) {
+      if (seen.has(sig)) continue;
+      seen.add(sig);
+    } else {
+      let j = 0;
+      while (j < c && calls[j].action.signature !== sig) j++;
+      if (j < c) continue;
+    }
     for (let i = 0; i < sig.length; i++) h = Math.imul(h ^ sig.charCodeAt(i), 0x01000193);
     h = Math.imul(h ^ 0x3b, 0x01000193);
   }
