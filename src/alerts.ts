@@ -128,6 +128,12 @@ export interface RollupWindow {
 export class AlertRollup {
   /** Open windows by agent, then by signature: an agent's windows close in its own event time only. */
   private readonly open = new Map<string, Map<string, RollupWindow>>();
+  /**
+   * The agent expireAgent was last asked about and its windows (undefined: none): it is asked on
+   * every call, and a chain's calls come one after another. Kept in step wherever `open` changes.
+   */
+  private lastAgent: string | undefined;
+  private lastWindows: Map<string, RollupWindow> | undefined;
 
   constructor(readonly windowMs: number) {}
 
@@ -140,6 +146,7 @@ export class AlertRollup {
     if (windows === undefined) {
       windows = new Map();
       this.open.set(alert.agent.id, windows);
+      this.lastAgent = undefined;
     }
     const open = windows.get(alert.signature);
     if (open === undefined) {
@@ -168,7 +175,13 @@ export class AlertRollup {
    */
   expireAgent(agentId: string, now: number): readonly Alert[] {
     // Asked on every call: nothing is allocated unless a window closes with repeats.
-    const windows = this.open.get(agentId);
+    let windows: Map<string, RollupWindow> | undefined;
+    if (agentId === this.lastAgent) windows = this.lastWindows;
+    else {
+      windows = this.open.get(agentId);
+      this.lastAgent = agentId;
+      this.lastWindows = windows;
+    }
     if (windows === undefined) return NOTHING;
     let out: Alert[] | undefined;
     // Values, not entries (no pair per window): a window is keyed by its alert's signature.
@@ -177,7 +190,10 @@ export class AlertRollup {
       windows.delete(open.alert.signature);
       if (open.dirty) (out ??= []).push({ ...open.alert, update: true });
     }
-    if (windows.size === 0) this.open.delete(agentId);
+    if (windows.size === 0) {
+      this.open.delete(agentId);
+      this.lastAgent = undefined;
+    }
     return out ?? NOTHING;
   }
 
@@ -205,10 +221,12 @@ export class AlertRollup {
   /** Forget one agent's windows (its state moved to another worker). */
   drop(agentId: string): void {
     this.open.delete(agentId);
+    this.lastAgent = undefined;
   }
 
   /** Take over windows exported by `windowsOf` (on this or another worker). */
   adopt(windows: RollupWindow[]): void {
+    this.lastAgent = undefined;
     for (const w of windows) {
       let m = this.open.get(w.alert.agent.id);
       if (m === undefined) {

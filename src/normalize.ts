@@ -33,6 +33,9 @@ const AGENT_OPS = new Set(['invoke_agent', 'create_agent', 'invoke_workflow']);
 const MODEL_OPS = new Set(['chat', 'text_completion', 'generate_content', 'embeddings', 'retrieval', 'plan']);
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const WRITE_WORD = /^(send|post|create|update|delete|remove|write|upload|transfer|publish|share|invite|grant|set|put|pay|refund|email|notify|insert|upsert|drop|deploy|merge|push|execute|run|approve)|(_|\b)(send|post|create|update|delete|write|upload|transfer|publish|share|grant|pay|refund|email|notify)(_|\b)/i;
+/** Bits of Normalizer.toolFacts. */
+const TOOL_WRITES = 1;
+const TOOL_SENSITIVE = 2;
 /** Whether a tool or method name reads as a write; names repeat, so answers are memoized (bounded). */
 const isWriteWord = memo((name: string) => WRITE_WORD.test(name), 20_000);
 const PRIVATE_HOST = /^(localhost|127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|\[?::1\]?$)/;
@@ -81,6 +84,7 @@ export class Normalizer {
   private readonly m: MappingIndex;
   private readonly isInternal: (host: string) => boolean;
   private readonly isSensitive: (s: string) => boolean;
+  private readonly toolFactsMemo = new Map<string, number>();
 
   constructor(readonly config: NormalizeConfig = defaultNormalizeConfig) {
     this.filter = KeyFilter.forMapping(config.mapping);
@@ -146,6 +150,7 @@ export class Normalizer {
     const client = children[0];
     const main = client ?? tool!;
     const toolName = tool ? str(tool.attrs, m.toolName) : str(main.attrs, m.toolName);
+    const facts = toolName === undefined ? 0 : this.toolFacts(toolName);
     const argsSpan = tool ?? main;
     const args = first(argsSpan.attrs, m.toolArgs);
     const destinations = argDestinations(args);
@@ -165,15 +170,20 @@ export class Normalizer {
       const a = client.attrs;
       const rawUrl = str(a, m.urlFull);
       let path: string | undefined;
+      let pathClean = false;
       let hostAt = -1;
       if (rawUrl !== undefined) {
         const from = authorityStart(rawUrl);
         // Only URLs that may carry secrets (userinfo, a query; or a fragment) pay for a full parse and redaction.
         const at = from < 0 ? -1 : rawUrl.lastIndexOf('@', urlAuthorityEnd - 1);
-        url = from >= 0 && at < from && urlPathEnd === rawUrl.length ? redactText(rawUrl) : redactUrl(rawUrl);
+        const plain = from >= 0 && at < from && urlPathEnd === rawUrl.length;
+        url = plain ? redactText(rawUrl) : redactUrl(rawUrl);
         if (from >= 0) {
           hostAt = at < from ? from : at + 1;
           path = urlPathEnd > urlAuthorityEnd ? rawUrl.slice(urlAuthorityEnd, urlPathEnd) : '/';
+          // The path is then the URL's tail from a '/', and redaction found nothing in the whole
+          // URL: no credential shape can match inside its tail alone (none starts with '/').
+          pathClean = plain && url === rawUrl;
         }
       }
       const address = str(a, m.serverAddress);
@@ -203,7 +213,7 @@ export class Normalizer {
         template = t.template;
         version = t.version;
         signature = `${method} ${host ?? '?'}${template}`;
-        resource = `${host ?? '?'}${path !== undefined ? redactText(path) : template}`;
+        resource = `${host ?? '?'}${path === undefined ? template : pathClean ? path : redactText(path)}`;
         write = WRITE_METHODS.has(method);
       } else if (rpcMethod !== undefined) {
         kind = 'rpc';
@@ -241,17 +251,17 @@ export class Normalizer {
     } else {
       signature = `tool ${toolName ?? main.name}`;
       resource = `${signature}:${argsKey(args)}`;
-      write = isWriteWord(toolName ?? '');
+      write = (facts & TOOL_WRITES) !== 0;
     }
     // A call through a tool whose name says it writes writes, whatever its method (for a tool
     // without a client span the test above was this one).
-    if (client && toolName !== undefined && !write && isWriteWord(toolName)) write = true;
+    if (client && !write && (facts & TOOL_WRITES) !== 0) write = true;
 
     const retries = children.length > 1 ? children.length - 1 : 0;
     const status = client ? num(client.attrs, m.httpStatus) : undefined;
     const failed = main.statusCode === 2 || (status !== undefined && status >= 400);
     const sensitivity = str(main.attrs, m.sensitivity) ?? (tool ? str(tool.attrs, m.sensitivity) : undefined);
-    const sensitive = (sensitivity !== undefined && sensitivity !== 'public') || this.isSensitive(signature) || (toolName !== undefined && this.isSensitive(toolName));
+    const sensitive = (sensitivity !== undefined && sensitivity !== 'public') || this.isSensitive(signature) || (facts & TOOL_SENSITIVE) !== 0;
     const credential = str(main.attrs, m.credentialId) ?? (tool && str(tool.attrs, m.credentialId)) ?? str(main.resource, m.credentialId);
 
     const error = str(main.attrs, m.errorType);
@@ -289,6 +299,19 @@ export class Normalizer {
       credentialIssuedAt: num(main.attrs, m.credentialIssuedAt) ?? num(main.resource, m.credentialIssuedAt),
     };
     return out;
+  }
+
+  /**
+   * What a tool's name says (TOOL_WRITES, TOOL_SENSITIVE), from one bounded memo: tool names
+   * repeat, and asking the write and the sensitive memos apart was two lookups per call.
+   */
+  private toolFacts(name: string): number {
+    let f = this.toolFactsMemo.get(name);
+    if (f === undefined) {
+      f = (WRITE_WORD.test(name) ? TOOL_WRITES : 0) | (this.isSensitive(name) ? TOOL_SENSITIVE : 0);
+      if (this.toolFactsMemo.size < 20_000) this.toolFactsMemo.set(name, f);
+    }
+    return f;
   }
 
   isExternalHost(host: string): boolean {

@@ -232,6 +232,9 @@ describe('normalize: URLs without server.address', () => {
     ['http://[fe80::1]/x', { host: '[fe80::1]', resource: '[fe80::1]/x', url: 'http://[fe80::1]/x' }],
     ['https://user:pw@h.example:444/x', { host: 'h.example', port: 444, resource: 'h.example/x', url: 'https://REDACTED:REDACTED@h.example:444/x' }],
     ['https://us:er]@h.example/x', { host: 'h.example', resource: 'h.example/x', url: 'https://REDACTED:REDACTED@h.example/x' }],
+    // A credential in the path: redacted in the URL and in the resource built from the path.
+    ['https://h.example/files/ghp_abcdefghijklmnopqrstuvwxyz0123/raw', { host: 'h.example', resource: 'h.example/files/REDACTED/raw', url: 'https://h.example/files/REDACTED/raw' }],
+    ['https://h.example/k/sk-abcdefghijklmnop1234?x=1', { host: 'h.example', resource: 'h.example/k/REDACTED', url: 'https://h.example/k/REDACTED?x=1' }],
     ['git+ssh://git.example/repo', { host: 'git.example', resource: 'git.example/repo', url: 'git+ssh://git.example/repo' }],
     ['/relative/path', { resource: '?/', url: '/relative/path' }],
     ['mailto:a@b.example', { resource: '?/', url: 'mailto:a@b.example' }],
