@@ -108,18 +108,28 @@ export function indexMapping(mapping: AttributeMapping, filter: KeyFilter): Mapp
 export class KeyFilter {
   private readonly byLength: { index: number; bytes: Uint8Array }[][] = [];
   private readonly exact = new Map<string, number>();
+  /** By index: 1 for attributes whose values rarely repeat (see `unique`). */
+  private readonly uniqueValued: Uint8Array;
 
-  constructor(readonly names: readonly string[]) {
+  /** `unique`: names whose values are nearly always new (URLs, tool arguments): decoders need not cache them. */
+  constructor(readonly names: readonly string[], unique: readonly string[] = []) {
     const enc = new TextEncoder();
+    this.uniqueValued = new Uint8Array(names.length);
     names.forEach((key, index) => {
       const bytes = enc.encode(key);
       (this.byLength[bytes.length] ??= []).push({ index, bytes });
       this.exact.set(key, index);
+      if (unique.includes(key)) this.uniqueValued[index] = 1;
     });
   }
 
   static forMapping(mapping: AttributeMapping): KeyFilter {
-    return new KeyFilter(mappedKeys(mapping));
+    return new KeyFilter(mappedKeys(mapping), [...mapping.urlFull, ...mapping.toolArgs]);
+  }
+
+  /** Whether the attribute at this index has values that rarely repeat. */
+  isUniqueValued(index: number): boolean {
+    return this.uniqueValued[index] === 1;
   }
 
   /** The key's index when wanted, else -1. */

@@ -29,9 +29,31 @@ export const defaultNormalizeConfig: NormalizeConfig = {
   includeModelCalls: false,
 };
 
-const AGENT_OPS = new Set(['invoke_agent', 'create_agent', 'invoke_workflow']);
-const MODEL_OPS = new Set(['chat', 'text_completion', 'generate_content', 'embeddings', 'retrieval', 'plan']);
-const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/**
+ * What a gen_ai.operation.name says a span is (its role in call assembly), or undefined for other
+ * operations. A switch, not Sets: asked for every span, and the compares fail fast on length.
+ */
+function operationRole(op: string): 'agent' | 'tool' | 'model' | undefined {
+  switch (op) {
+    case 'invoke_agent':
+    case 'create_agent':
+    case 'invoke_workflow':
+      return 'agent';
+    case 'execute_tool':
+      return 'tool';
+    case 'chat':
+    case 'text_completion':
+    case 'generate_content':
+    case 'embeddings':
+    case 'retrieval':
+    case 'plan':
+      return 'model';
+    default:
+      return undefined;
+  }
+}
+
+const isWriteMethod = (method: string): boolean => method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'DELETE';
 const WRITE_WORD = /^(send|post|create|update|delete|remove|write|upload|transfer|publish|share|invite|grant|set|put|pay|refund|email|notify|insert|upsert|drop|deploy|merge|push|execute|run|approve)|(_|\b)(send|post|create|update|delete|write|upload|transfer|publish|share|grant|pay|refund|email|notify)(_|\b)/i;
 /** Bits of Normalizer.toolFacts. */
 const TOOL_WRITES = 1;
@@ -96,9 +118,9 @@ export class Normalizer {
   role(span: RawSpan): SpanRole {
     const op = str(span.attrs, this.m.operation);
     if (op !== undefined) {
-      if (AGENT_OPS.has(op)) return 'agent';
-      if (op === 'execute_tool') return 'tool';
-      if (MODEL_OPS.has(op)) return this.config.includeModelCalls ? 'client' : 'model';
+      const r = operationRole(op);
+      if (r === 'model') return this.config.includeModelCalls ? 'client' : 'model';
+      if (r !== undefined) return r;
     }
     if (str(span.attrs, this.m.mcpMethod) === 'tools/call') return 'tool';
     if (span.kind === SpanKind.CLIENT || span.kind === SpanKind.PRODUCER) return 'client';
@@ -214,7 +236,7 @@ export class Normalizer {
         version = t.version;
         signature = `${method} ${host ?? '?'}${template}`;
         resource = `${host ?? '?'}${path === undefined ? template : pathClean ? path : redactText(path)}`;
-        write = WRITE_METHODS.has(method);
+        write = isWriteMethod(method);
       } else if (rpcMethod !== undefined) {
         kind = 'rpc';
         const service = str(a, m.rpcService);

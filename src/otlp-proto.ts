@@ -364,12 +364,33 @@ function decodeKeyValue(r: Reader, len: number, filter: KeyFilter, into: Attrs):
     } else if (field === 2 && (tag & 7) === 2) {
       const vlen = r.length();
       // The key normally precedes the value; if it does not, decode the value anyway.
-      if (key >= 0 || !sawKey) value = decodeAnyValue(r, vlen, 0);
+      if (key >= 0 && filter.isUniqueValued(key)) value = uniqueString(r, vlen) ?? decodeAnyValue(r, vlen, 0);
+      else if (key >= 0 || !sawKey) value = decodeAnyValue(r, vlen, 0);
       else r.pos += vlen;
     } else r.skip(tag & 7);
     if (r.pos > end) throw new OtlpDecodeError('attribute overruns its length', r.pos);
   }
   if (key >= 0) into.set(key, value);
+}
+
+/**
+ * An AnyValue that is exactly one string_value, decoded without readString's cache: URLs and tool
+ * arguments are nearly all new, and hashing and storing each one there only evicts values that
+ * do repeat. Undefined, with the reader where it was, for anything else (decodeAnyValue's job).
+ */
+function uniqueString(r: Reader, len: number): string | undefined {
+  const start = r.pos;
+  const end = start + len;
+  if (len < 2 || r.buf[start] !== 0x0a) return undefined;
+  r.pos++;
+  const slen = r.length();
+  if (r.pos + slen !== end) {
+    r.pos = start;
+    return undefined;
+  }
+  const s = r.buf.toString('utf8', r.pos, slen > MAX_VALUE_CHARS ? r.pos + MAX_VALUE_CHARS : end);
+  r.pos = end;
+  return s;
 }
 
 const MAX_DEPTH = 8;

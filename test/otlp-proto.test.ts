@@ -24,7 +24,8 @@ const Response = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportT
 
 const WANTED = ['gen_ai.agent.id', 'url.full', 'http.request.method', 'server.port', 'gen_ai.tool.call.arguments', 'ratio', 'flag', 'tags', 'nested', 'blob', 'neg'];
 const OTHER = ['noise.a', 'noise.b', 'x', 'service.version'];
-const filter = new KeyFilter(WANTED);
+// Two keys whose values the decoder reads without its cache of recent strings (as normalize's filter does).
+const filter = new KeyFilter(WANTED, ['url.full', 'gen_ai.tool.call.arguments']);
 
 function bytes(r: () => number, n: number): Uint8Array {
   return Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
@@ -126,6 +127,20 @@ describe('targeted OTLP protobuf decoder', () => {
         expect(span.resource.toObject(filter.names)).toEqual(expectedAttrs(res?.attributes));
       });
     }
+  });
+
+  it('cuts huge string values at 16,384 bytes, cached keys and uncached ones alike', () => {
+    const huge = 'é'.repeat(10) + 'x'.repeat(200_000);
+    const buf = Request.encode(Request.fromObject({
+      resourceSpans: [{ scopeSpans: [{ spans: [{
+        traceId: bytes(rng(1), 16), spanId: bytes(rng(2), 8), name: 's', startTimeUnixNano: 1, endTimeUnixNano: 2,
+        attributes: [{ key: 'gen_ai.tool.call.arguments', value: { stringValue: huge } }, { key: 'gen_ai.agent.id', value: { stringValue: huge } }],
+      }] }] }],
+    })).finish();
+    const [span] = decodeTraceRequest(buf, filter).spans;
+    const want = Buffer.from(huge).subarray(0, 16_384).toString('utf8');
+    expect(span.attrs.get(filter.index('gen_ai.tool.call.arguments'))).toBe(want);
+    expect(span.attrs.get(filter.index('gen_ai.agent.id'))).toBe(want);
   });
 
   it('never answers a string from its cache of recent strings for different bytes of the same length', () => {
