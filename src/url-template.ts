@@ -29,11 +29,19 @@ export function templateOf(path: string): Template {
     const end = slash < 0 ? path.length : slash;
     let rep: string | undefined;
     if (end > start && path.charCodeAt(start) !== 123 /* { */ && !plainWord(path, start, end)) {
-      const seg = path.slice(start, end);
-      if (VERSION.test(seg)) {
-        version ??= seg.toLowerCase();
+      // The two commonest kinds told by a scan, not a slice and regular expressions: numbers
+      // (ids: VERSION needs a 'v' or a '-') and versions like v2 or v1.2.
+      if (allDigits(path, start, end)) rep = '{id}';
+      else if (simpleVersion(path, start, end)) {
+        version ??= path.slice(start, end).toLowerCase();
         rep = '{ver}';
-      } else if (ID.test(seg) || TOKEN.test(seg) || seg.length > 64) rep = '{id}';
+      } else {
+        const seg = path.slice(start, end);
+        if (VERSION.test(seg)) {
+          version ??= seg.toLowerCase();
+          rep = '{ver}';
+        } else if (ID.test(seg) || TOKEN.test(seg) || seg.length > 64) rep = '{id}';
+      }
     }
     if (out !== undefined) out += `/${rep ?? path.slice(start, end)}`;
     else if (rep !== undefined) out = path.slice(0, start) + rep;
@@ -54,6 +62,27 @@ function plainWord(path: string, start: number, end: number): boolean {
     if ((c >= 48 && c <= 57) || c === 46) return false;
   }
   return true;
+}
+
+function allDigits(path: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = path.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** Whether path[start, end) is v (or V), digits, then any number of a dot and digits: VERSION's first form. */
+function simpleVersion(path: string, start: number, end: number): boolean {
+  if ((path.charCodeAt(start) | 0x20) !== 118 /* v */) return false;
+  let digits = 0;
+  for (let i = start + 1; i < end; i++) {
+    const c = path.charCodeAt(i);
+    if (c >= 48 && c <= 57) digits++;
+    else if (c === 46 /* . */ && digits > 0) digits = 0;
+    else return false;
+  }
+  return digits > 0;
 }
 
 /** Same as templateOf but for a template that came from the span: only the version is lifted. */

@@ -30,6 +30,7 @@ const SEGMENTS = [
   '', 'api', 'tickets', 'v2', 'V3', 'v1.2', '2024-05', '2024-05-01', '42', '0', 'deadbeefcafe', 'deadbeefca', 'abcdefabcdefab',
   '123e4567-e89b-12d3-a456-426614174000', 'abcdefab-abcd-abcd-abcd-abcdefabcdef', 'user_12345x', 'ab1cdef', 'a1b', 'GB29NWBK60161331926819',
   'eyJhbGciOiJIUzI1NiJ9', 'eyJ', 'abcdefgh.ijklmnop', 'index.html', 'x'.repeat(65), 'y'.repeat(64), '{id}', '{ver}', 'hello-world', 'élan', 'a.b',
+  'v', 'V', 'v.', 'v1.', 'v1..2', 'v.1', 'V10.0.3', '007', '12.5', '1'.repeat(70), 'v1a', 'w1',
 ];
 
 describe('templateOf', () => {
