@@ -34,8 +34,8 @@ export function credentialMisuse(settings: DetectorSettings): Detector<CountTabl
           observed: `credential ${call.credential} (owner ${owner})`, spanIds: [call.spanId],
         };
       }
-      const id = intern.kindPeek('cred', call.credential);
-      if (owner === undefined && agent.phase === 'enforcing' && own.size > 0 && !(id >= 0 && own.has(id))) {
+      // Looked up only for a credential nobody owns yet (most calls use their agent's own).
+      if (owner === undefined && agent.phase === 'enforcing' && own.size > 0 && !own.has(intern.kindPeek('cred', call.credential))) {
         return {
           detector: 'credential-misuse', score: 0.3, signature: `new-credential:${call.credential}`,
           title: 'New credential',
