@@ -115,15 +115,27 @@ function markReleased(buf: TraceBuffer, id: string): void {
 
 const isReleased = (buf: TraceBuffer, id: string): boolean => (flagsOf(buf, id) & RELEASED) !== 0;
 
+/** ROLE[role] by switch: a keyed read of ROLE with five names was a megamorphic load per span. */
+function roleCode(role: SpanRole): number {
+  switch (role) {
+    case 'agent': return ROLE.agent;
+    case 'tool': return ROLE.tool;
+    case 'client': return ROLE.client;
+    case 'model': return ROLE.model;
+    default: return ROLE.other;
+  }
+}
+
 /** Record a span's role (a span id seen again keeps its released bit, as before). */
 function setRole(buf: TraceBuffer, id: string, role: SpanRole): void {
+  const code = roleCode(role);
   const i = slotOf(buf, id);
   if (i >= 0) {
-    buf.flags[i] = (buf.flags[i] & RELEASED) | ROLE[role];
+    buf.flags[i] = (buf.flags[i] & RELEASED) | code;
     return;
   }
   buf.ids.push(id);
-  buf.flags.push(ROLE[role]);
+  buf.flags.push(code);
   if (buf.index !== undefined) buf.index.set(id, buf.ids.length - 1);
   else if (buf.ids.length > INDEX_FROM) buf.index = new Map(buf.ids.map((x, j) => [x, j]));
 }

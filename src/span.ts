@@ -159,7 +159,8 @@ const ZERO_SPAN = '0'.repeat(16);
 
 /** Why a span's ids make it unusable, or undefined when they are valid. */
 export function idProblem(traceId: string, spanId: string): string | undefined {
-  if (traceId.length !== 32 || traceId === ZERO_TRACE) return 'span with missing or invalid trace_id (want 16 bytes, not all zero)';
-  if (spanId.length !== 16 || spanId === ZERO_SPAN) return 'span with missing or invalid span_id (want 8 bytes, not all zero)';
+  // Compared with the all-zero id only when the first digit is 0: asked for every span.
+  if (traceId.length !== 32 || (traceId.charCodeAt(0) === 48 && traceId === ZERO_TRACE)) return 'span with missing or invalid trace_id (want 16 bytes, not all zero)';
+  if (spanId.length !== 16 || (spanId.charCodeAt(0) === 48 && spanId === ZERO_SPAN)) return 'span with missing or invalid span_id (want 8 bytes, not all zero)';
   return undefined;
 }
