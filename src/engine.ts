@@ -153,8 +153,6 @@ export class Engine {
   private readonly callLearners: Hooks<NonNullable<Detector['learnCall']>>;
   private readonly chainScorers: Hooks<NonNullable<Detector['scoreChain']>>;
   private readonly chainLearners: Hooks<NonNullable<Detector['learnChain']>>;
-  /** A chain's detector scratch, copied per chain: a key for every detector (see ChainListener.scratch). */
-  private readonly scratchTemplate: Record<string, unknown> = {};
   /**
    * agentFor's answer for the identity it was last asked, with the agent's peer group: a chain's
    * calls (one identity object) come one after another, and two lookups per call in maps of
@@ -169,7 +167,6 @@ export class Engine {
     this.norm = new Normalizer(config.normalize);
     this.detectors = builtinDetectors(config.detectors);
     this.detectors.forEach((d, i) => this.index.set(d.id, i));
-    for (const d of this.detectors) this.scratchTemplate[d.id] = undefined;
     this.observers = hooks(this.detectors, (d) => d.observe);
     this.callScorers = hooks(this.detectors, (d) => d.scoreCall);
     this.coldStart = this.callScorers.at.map((i) => this.detectors[i].coldStart);
@@ -195,7 +192,12 @@ export class Engine {
 
   /** A chain's detector scratch with a key for every detector (one hidden class: see ChainListener.scratch). */
   private newScratch(): Record<string, unknown> {
-    return { ...this.scratchTemplate };
+    // Filled key by key, not spread from a template: spread copies came out with maps of their
+    // own, and every read of a scratch (the policy engine's above all) went megamorphic.
+    const s: Record<string, unknown> = {};
+    for (const d of this.detectors) s[d.id] = undefined;
+    s.policy = undefined; // the policy engine's per-chain state (PolicyEngine.chainState)
+    return s;
   }
 
   setSink(sink: AlertSink): void {
