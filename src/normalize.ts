@@ -9,14 +9,14 @@ import { type AgentCall, type AgentIdentity, type ActionKind, agentIdentity } fr
 import { argDestinations } from './arg-destinations.js';
 import { redactText, redactUrl } from './redact.js';
 import { type AttrValue, type Attrs, type RawSpan, SpanKind } from './span.js';
-import { globMatcher, memo } from './glob.js';
+import { actionMatcher, globMatcher, memo } from './glob.js';
 import { liftVersion, templateOf } from './url-template.js';
 
 export interface NormalizeConfig {
   mapping: AttributeMapping;
   /** Host globs that are ours; everything else is external. */
   internalDomains: string[];
-  /** Globs over tool names and action signatures that read sensitive data. */
+  /** Globs over tool names and action signatures that read sensitive data (`*` spans slashes: a signature holds a path). */
   sensitive: string[];
   /** Count LLM round trips (chat, embeddings…) as calls. Off: they are the agent's own thinking. */
   includeModelCalls: boolean;
@@ -112,7 +112,7 @@ export class Normalizer {
     this.filter = KeyFilter.forMapping(config.mapping);
     this.m = indexMapping(config.mapping, this.filter);
     this.isInternal = globMatcher(config.internalDomains, 20_000);
-    this.isSensitive = globMatcher(config.sensitive, 20_000);
+    this.isSensitive = actionMatcher(config.sensitive, 20_000);
   }
 
   role(span: RawSpan): SpanRole {

@@ -247,6 +247,13 @@ describe('normalize: URLs without server.address', () => {
     });
   }
 
+  it('marks a call sensitive when its HTTP action matches a sensitive glob, across the path’s slashes', () => {
+    // The default globs are *customer*, *secret*, …: an action signature has slashes in it.
+    expect(callFor({ 'url.full': 'https://crm.corp.internal/v1/customers/42' }).sensitive).toBe(true);
+    expect(callFor({ 'url.full': 'https://vault.corp.internal/v1/secret/data/app' }).sensitive).toBe(true);
+    expect(callFor({ 'url.full': 'https://api.example.com/v1/items/42' }).sensitive).toBe(false);
+  });
+
   it('takes server.address and server.port over the URL’s, each on its own', () => {
     expect(callFor({ 'url.full': 'https://from-url.example:8443/x', 'server.address': 'Span.Example' })).toMatchObject({ host: 'span.example', port: 8443 });
     expect(callFor({ 'url.full': 'https://from-url.example:8443/x', 'server.port': 9443 })).toMatchObject({ host: 'from-url.example', port: 9443 });
