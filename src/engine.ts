@@ -142,8 +142,8 @@ export class Engine {
   private readonly index = new Map<string, number>();
   private readonly ctx: CallContext;
   /**
-   * Each hook of the detectors that have it, with the detector's index: twelve detector objects
-   * of twelve shapes made every `d.scoreCall` read in the per-call loops a megamorphic property
+   * Each hook of the detectors that have it, with the detector's index: thirteen detector objects
+   * of as many shapes made every `d.scoreCall` read in the per-call loops a megamorphic property
    * load, about fifty per call.
    */
   private readonly observers: Hooks<NonNullable<Detector['observe']>>;
@@ -522,13 +522,13 @@ export class Engine {
     if (snap.version !== STATE_VERSION) throw new StateError(`state version ${snap.version} is not supported (expected ${STATE_VERSION}); re-learn with \`chainwatch learn\``);
     const intern = this.intern;
     for (const a of snap.agents) this.agentFromJson(a);
-    this.agentsChanged();
     for (const p of snap.peers) {
       this.peers.set(p.name, {
         name: p.name, agents: p.agents, enforcing: p.enforcing,
         slots: this.detectors.map((d) => (p.detectors[d.id] !== undefined && d.restorePeer ? d.restorePeer(p.detectors[d.id], intern) : d.initPeer?.())),
       });
     }
+    this.agentsChanged(); // peer groups replaced
     for (const [c, a] of snap.credentialOwners) this.global.credentialOwners.set(c, a);
     this.assembler.restoreAliases(snap.aliases);
     for (const q of snap.quarantine) this.quarantine.set(q.traceId, q);
