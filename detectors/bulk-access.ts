@@ -11,17 +11,11 @@
  */
 import type { AgentCall } from '../src/agent-call.js';
 import { DecayedStats } from '../src/decayed-stats.js';
-import { type CallContext, type ChainContext, type Detector, type Finding, clamp, scratch } from './types.js';
+import { type CallContext, type ChainContext, type Detector, type Finding, SHORT_CHAIN, clamp, scratch, seenEarlier } from './types.js';
 
 const MAX_TRACKED = 10_000;
 
-/**
- * Distinct resources are kept in a list scanned while there are few (most chains have a handful of
- * calls: no Set per chain, and no hashing of each call's freshly built resource string), in a Set
- * past SHORT.
- */
-const SHORT = 16;
-
+/** An open chain's distinct resources: a list scanned up to SHORT_CHAIN of them, a Set past it. */
 interface Seen {
   seen: string[] | Set<string>;
   fired: boolean;
@@ -35,7 +29,7 @@ function see(s: Seen, resource: string): void {
   if (!Array.isArray(seen)) {
     if (seen.size < MAX_TRACKED) seen.add(resource);
   } else if (!seen.includes(resource)) {
-    if (seen.length < SHORT) seen.push(resource);
+    if (seen.length < SHORT_CHAIN) seen.push(resource);
     else s.seen = new Set(seen).add(resource);
   }
 }
@@ -45,21 +39,18 @@ const sizeOf = (seen: string[] | Set<string>): number => (Array.isArray(seen) ? 
 /** Reused by learnChain for long chains (one chain at a time). */
 const distinct = new Set<string>();
 
+const resourceOf = (call: AgentCall): string => call.resource;
+
 /** Distinct resources among a chain's calls. */
 function distinctResources(calls: readonly AgentCall[]): number {
-  if (calls.length > SHORT) {
+  if (calls.length > SHORT_CHAIN) {
     for (const c of calls) distinct.add(c.resource);
     const n = distinct.size;
     distinct.clear();
     return n;
   }
   let n = 0;
-  for (let i = 0; i < calls.length; i++) {
-    const r = calls[i].resource;
-    let j = 0;
-    while (j < i && calls[j].resource !== r) j++;
-    if (j === i) n++;
-  }
+  for (let i = 0; i < calls.length; i++) if (!seenEarlier(calls, i, resourceOf)) n++;
   return n;
 }
 

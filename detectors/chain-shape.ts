@@ -12,7 +12,8 @@
 import { CountTable } from '../src/count-table.js';
 import { DecayedStats } from '../src/decayed-stats.js';
 import type { Chain } from '../src/chains.js';
-import { type ChainContext, type Detector, type DetectorSettings, type Finding, Novelty, clamp } from './types.js';
+import type { AgentCall } from '../src/agent-call.js';
+import { type ChainContext, type Detector, type DetectorSettings, type Finding, Novelty, SHORT_CHAIN, clamp, seenEarlier } from './types.js';
 
 export interface ShapeState {
   length: DecayedStats;
@@ -34,23 +35,18 @@ export function shapeOf(chain: Chain): number {
   return lastShape;
 }
 
-/** Chains up to this many calls find repeated actions by a scan of the earlier calls, not a Set. */
-const SHORT = 16;
+const signatureOf = (call: AgentCall): string => call.action.signature;
 
 function hashShape(chain: Chain): number {
   const calls = chain.calls;
-  const seen = calls.length > SHORT ? new Set<string>() : undefined;
+  const seen = calls.length > SHORT_CHAIN ? new Set<string>() : undefined;
   let h = 0x811c9dc5;
   for (let c = 0; c < calls.length; c++) {
     const sig = calls[c].action.signature;
     if (seen !== undefined) {
       if (seen.has(sig)) continue;
       seen.add(sig);
-    } else {
-      let j = 0;
-      while (j < c && calls[j].action.signature !== sig) j++;
-      if (j < c) continue;
-    }
+    } else if (seenEarlier(calls, c, signatureOf)) continue;
     for (let i = 0; i < sig.length; i++) h = Math.imul(h ^ sig.charCodeAt(i), 0x01000193);
     h = Math.imul(h ^ 0x3b, 0x01000193);
   }

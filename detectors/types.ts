@@ -134,6 +134,19 @@ export function scratch<T extends object>(chain: Chain, id: string, init: (call:
 }
 
 /**
+ * Chains of at most this many calls find a repeated value by scanning their earlier calls: no Set
+ * per chain, and no hashing of each call's freshly built strings (most chains have a few calls).
+ */
+export const SHORT_CHAIN = 16;
+
+/** Whether `value(calls[i])` is also the value of an earlier call (a scan: for short chains). */
+export function seenEarlier(calls: readonly AgentCall[], i: number, value: (call: AgentCall) => string): boolean {
+  const v = value(calls[i]);
+  for (let j = 0; j < i; j++) if (value(calls[j]) === v) return true;
+  return false;
+}
+
+/**
  * Exponentially weighted rate of "new" observations: how often this agent's normal work is
  * novel. A research agent browsing new sites has a high rate and so does not alert on novelty.
  * Kept as [n, rate] pairs in a plain number array (one array per detector state, not an object

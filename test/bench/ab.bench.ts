@@ -8,11 +8,18 @@
  * Prints this build's speed relative to the other per round, and the median over the rounds
  * after BENCH_WARMUP (default 4) not counted. Interleaving shares caches and the GC between the
  * two, so absolute spans/s are lower than `npm run bench`'s; the ratio is what it is for.
+ * BENCH_POLICIES=1 loads the bench's 100-rule policy set (test/helpers/bench-policies.ts) into
+ * both, each through its own policy engine: a change can speed the plain path and slow policy
+ * evaluation.
  */
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { RawSpan } from '../../src/span.js';
-import * as self from '../../src/engine.js';
-import { decodeTraceRequest } from '../../src/otlp-proto.js';
+import type { PolicyEngine } from '../../src/policy-engine.js';
+import type { loadPolicyText } from '../../src/policy-load.js';
+import { hundredRulesText } from '../helpers/bench-policies.js';
+import type * as self from '../../src/engine.js';
+import type { decodeTraceRequest } from '../../src/otlp-proto.js';
 import { simulate } from '../../src/simulate.js';
 import { toBatches } from '../helpers/batches.js';
 
@@ -20,6 +27,8 @@ interface Build {
   Engine: typeof self.Engine;
   config: self.EngineConfig;
   decode: (buf: Uint8Array) => RawSpan[];
+  /** A fresh policy engine with the bench's rules (policies keep per-chain state), when BENCH_POLICIES is set. */
+  policies: () => PolicyEngine | undefined;
 }
 
 const base = process.env.BENCH_BASE;
@@ -27,14 +36,23 @@ if (!base) throw new Error('BENCH_BASE: set it to the dist directory of the buil
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 4);
 
-async function build(engine: typeof self, decoder: { decodeTraceRequest: typeof decodeTraceRequest }): Promise<Build> {
+const policyText = process.env.BENCH_POLICIES ? hundredRulesText() : undefined;
+
+async function build(dir: string): Promise<Build> {
+  const engine = (await import(join(dir, 'src', 'engine.js'))) as typeof self;
+  const decoder = (await import(join(dir, 'src', 'otlp-proto.js'))) as { decodeTraceRequest: typeof decodeTraceRequest };
+  const { PolicyEngine: Policies } = (await import(join(dir, 'src', 'policy-engine.js'))) as { PolicyEngine: typeof PolicyEngine };
+  const { loadPolicyText: load } = (await import(join(dir, 'src', 'policy-load.js'))) as { loadPolicyText: typeof loadPolicyText };
   const config = { ...engine.defaultEngineConfig, lifecycle: { minCalls: 50, minHistoryMs: 0, minPeers: 3 } };
   const filter = new engine.Engine(config).norm.filter;
-  return { Engine: engine.Engine, config, decode: (buf) => decoder.decodeTraceRequest(buf, filter).spans };
+  return {
+    Engine: engine.Engine, config, decode: (buf) => decoder.decodeTraceRequest(buf, filter).spans,
+    policies: () => (policyText === undefined ? undefined : new Policies(load('bench-policies.yaml', policyText))),
+  };
 }
 
-const a = await build((await import(join(base, 'src', 'engine.js'))) as typeof self, await import(join(base, 'src', 'otlp-proto.js')));
-const b = await build(self, { decodeTraceRequest });
+const a = await build(base);
+const b = await build(fileURLToPath(new URL('../..', import.meta.url)));
 
 console.error('generating the fleet…');
 let sim: ReturnType<typeof simulate> | undefined = simulate({ agentsPerRole: 200, historyDays: 4, liveDays: 2, chainsPerAgentDay: 6, attacksPerClass: 20 });
@@ -56,8 +74,10 @@ const ratios: number[] = [];
 for (let r = 0; r < WARMUP + ROUNDS; r++) {
   const ea = new a.Engine(a.config, () => {});
   ea.restore(JSON.parse(snapA));
+  ea.setPolicies(a.policies());
   const eb = new b.Engine(b.config, () => {});
   eb.restore(JSON.parse(snapB));
+  eb.setPolicies(b.policies());
   let ta = 0;
   let tb = 0;
   const step = (x: Build, e: self.Engine, buf: Uint8Array): number => {
@@ -86,4 +106,4 @@ for (let r = 0; r < WARMUP + ROUNDS; r++) {
   console.log(`round ${r}${counted ? '' : ' (warm-up)'}: other ${Math.round(live.spans / ta)}k, this ${Math.round(live.spans / tb)}k spans/s; this build's speed ${(ta / tb).toFixed(3)}× the other's`);
 }
 const sorted = [...ratios].sort((x, y) => x - y);
-console.log(`\nthis build's speed relative to ${base}: median ${sorted[Math.floor(sorted.length / 2)].toFixed(3)}× over ${sorted.length} rounds (range ${sorted[0].toFixed(3)}–${sorted[sorted.length - 1].toFixed(3)})`);
+console.log(`\nthis build's speed relative to ${base}${policyText ? ' (with the 100-rule policy set)' : ''}: median ${sorted[Math.floor(sorted.length / 2)].toFixed(3)}× over ${sorted.length} rounds (range ${sorted[0].toFixed(3)}–${sorted[sorted.length - 1].toFixed(3)})`);

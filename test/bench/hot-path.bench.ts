@@ -18,11 +18,9 @@ import { decodeTraceRequest } from '../../src/otlp-proto.js';
 import { simulate } from '../../src/simulate.js';
 import { PolicyEngine } from '../../src/policy-engine.js';
 import { loadPolicyText } from '../../src/policy-load.js';
-import { packagePath } from '../../src/package-path.js';
-import { readFileSync } from 'node:fs';
-import { parse, stringify } from 'yaml';
 import { toBatches } from '../helpers/batches.js';
 import { median } from '../helpers/bench.js';
+import { BENCH_RULES, hundredRulesText } from '../helpers/bench-policies.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 /**
@@ -69,22 +67,11 @@ const enforcing = [...learner.agents.values()].filter((a) => a.phase === 'enforc
 
 /** The shipped fleet policies plus generated chain rules spread over them: 100 rules in all. */
 function hundredRules(): PolicyEngine {
-  const fleet = parse(readFileSync(packagePath('deploy', 'policies', 'fleet.yaml'), 'utf8')) as { policies: { rules?: object[] }[] };
-  const conditions = [
-    (i: number) => `tool tool_${i} then (write and external) within 10m`,
-    (i: number) => `action "POST *.corp.internal/**/admin${i}/**" without preceding tool approve_${i}`,
-    (i: number) => `host "*.blocked-${i}.example" or (method DELETE and destination "*-${i}.example")`,
-    (i: number) => `sensitive and tool export_${i}`,
-  ];
-  const existing = fleet.policies.reduce((n, p) => n + (p.rules?.length ?? 0), 0);
-  for (let i = 0; i < 100 - existing; i++) {
-    const p = fleet.policies[i % fleet.policies.length];
-    (p.rules ??= []).push({ rule: `Generated rule ${i}`, desc: 'bench', condition: conditions[i % 4](i), output: '%agent.id %action', priority: 'WARNING' });
-  }
-  const engine = new PolicyEngine(loadPolicyText('bench-policies.yaml', stringify(fleet)));
-  if (engine.ruleCount !== 100) throw new Error(`expected 100 rules, built ${engine.ruleCount}`);
+  const engine = new PolicyEngine(loadPolicyText('bench-policies.yaml', policyText));
+  if (engine.ruleCount !== BENCH_RULES) throw new Error(`expected ${BENCH_RULES} rules, built ${engine.ruleCount}`);
   return engine;
 }
+const policyText = hundredRulesText();
 // Built before any timing: building one (YAML in and out) right before a timed run would leave
 // its garbage to that run.
 const policySets = Array.from({ length: 2 * (WARMUP + ROUNDS) }, () => hundredRules());
