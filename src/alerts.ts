@@ -56,13 +56,32 @@ export interface Alert {
 
 const iso = (t: number): string => new Date(Math.round(t)).toISOString();
 
-export function buildAlert(findings: Finding[], agent: AgentState, chain: Chain, call: AgentCall | undefined, violations?: Violation[]): Alert {
-  const sorted = [...findings].sort((a, b) => b.score - a.score || (a.detector < b.detector ? -1 : 1));
-  const top = sorted[0];
+/**
+ * What decides an alert's rollup window and severity, worked out before the alert is built: most
+ * repeats are only counted (AlertRollup.absorb), and building the alert for one was wasted.
+ */
+export interface RankedFindings {
+  /** Highest score first, ties by detector. */
+  sorted: Finding[];
+  /** Combined, to three decimals. */
+  score: number;
+  severity: Severity;
+  /** The top three findings' signatures: the rollup key, with the agent. */
+  signature: string;
+}
+
+/** Rank findings (sorted in place: the caller's list is not used after). */
+export function rankFindings(findings: Finding[]): RankedFindings {
+  const sorted = findings.sort((a, b) => b.score - a.score || (a.detector < b.detector ? -1 : 1));
   const score = Math.round(combine(sorted.map((f) => f.score)) * 1000) / 1000;
+  return { sorted, score, severity: severityOf(score), signature: sorted.map((f) => f.signature).slice(0, 3).join('|') };
+}
+
+export function buildAlert(ranked: RankedFindings, agent: AgentState, chain: Chain, call: AgentCall | undefined, violations?: Violation[]): Alert {
+  const { sorted, score, signature } = ranked;
+  const top = sorted[0];
   const spanIds = [...new Set(sorted.flatMap((f) => f.spanIds))].filter(Boolean);
   const time = call ? call.time : chain.lastTime;
-  const signature = sorted.map((f) => f.signature).slice(0, 3).join('|');
   // One-shot hash: no Hash object per alert (a third of the cost of createHash for inputs this short).
   const id = hash('sha256', `${agent.id}\n${signature}\n${chain.traceId}\n${spanIds[0] ?? ''}`, 'hex').slice(0, 32);
   const at = iso(time);
@@ -71,7 +90,7 @@ export function buildAlert(findings: Finding[], agent: AgentState, chain: Chain,
     id,
     kind: call ? 'call' : 'chain',
     time: at,
-    severity: severityOf(score),
+    severity: ranked.severity,
     score,
     title: sorted.length > 1 ? `${top.title} (+${sorted.length - 1} more)` : top.title,
     summary: sorted.map((f) => f.reason).join('; '),
@@ -115,6 +134,15 @@ export function buildAlert(findings: Finding[], agent: AgentState, chain: Chain,
 
 const MAX_TRACE_IDS = 50;
 
+/** One more occurrence of a window's alert. */
+function count(open: RollupWindow, lastSeen: string, traceId: string): void {
+  const a = open.alert;
+  a.count++;
+  a.lastSeen = lastSeen;
+  if (!a.traceIds.includes(traceId) && a.traceIds.length < MAX_TRACE_IDS) a.traceIds.push(traceId);
+  open.dirty = true;
+}
+
 /** Shared empty result of expireAgent (most calls close no window). Never mutated. */
 const NOTHING: readonly Alert[] = Object.freeze([]);
 
@@ -137,6 +165,20 @@ export class AlertRollup {
 
   constructor(readonly windowMs: number) {}
 
+  /**
+   * Count a repeat of an open window's alert without building it: returns what expired meanwhile
+   * (to emit, as offer would), or undefined when this is not such a repeat — a new window, or a
+   * severity above the window's — and the alert must be built and offered.
+   */
+  absorb(agentId: string, signature: string, severity: Severity, traceId: string, now: number): readonly Alert[] | undefined {
+    const windows = agentId === this.lastAgent ? this.lastWindows : this.open.get(agentId);
+    const open = windows?.get(signature);
+    if (open === undefined || open.until <= now || severityRank(severity) > severityRank(open.alert.severity)) return undefined;
+    const expired = this.expireAgent(agentId, now);
+    count(open, iso(now), traceId);
+    return expired;
+  }
+
   /** Returns what to emit now: the alert itself if new, an update if a repeat raised the severity. */
   offer(alert: Alert, now: number): Alert[] {
     const expired = this.expireAgent(alert.agent.id, now);
@@ -155,10 +197,7 @@ export class AlertRollup {
       return out;
     }
     const a = open.alert;
-    a.count++;
-    a.lastSeen = alert.lastSeen;
-    if (!a.traceIds.includes(alert.traceId) && a.traceIds.length < MAX_TRACE_IDS) a.traceIds.push(alert.traceId);
-    open.dirty = true;
+    count(open, alert.lastSeen, alert.traceId);
     if (severityRank(alert.severity) > severityRank(a.severity)) {
       a.severity = alert.severity;
       a.score = alert.score;

@@ -9,7 +9,7 @@
  */
 import type { AgentCall, AgentIdentity } from './agent-call.js';
 import { agentIdentity, peerGroup } from './agent-call.js';
-import { type Alert, AlertRollup, type RollupWindow, buildAlert } from './alerts.js';
+import { type Alert, AlertRollup, type RollupWindow, buildAlert, rankFindings } from './alerts.js';
 import { type Chain, ChainAssembler, newChain, type ChainConfig, type ClosedTrace, type OpenChain, defaultChainConfig } from './chains.js';
 import { Interner } from './intern.js';
 import { pushTo } from './multimap.js';
@@ -471,8 +471,14 @@ export class Engine {
     const severity = severityOf(combine(findings.map((f) => f.score)));
     if (severityRank(severity) >= severityRank(this.config.alerts.protectMinSeverity)) chain.flagged = true;
     if (severityRank(severity) < severityRank(this.config.alerts.minSeverity)) return;
-    const alert = buildAlert(findings, agent, chain, call, violations);
-    for (const a of this.rollup.offer(alert, call?.time ?? chain.lastTime)) this.emit(a);
+    const ranked = rankFindings(findings);
+    const now = call?.time ?? chain.lastTime;
+    const expired = this.rollup.absorb(agent.id, ranked.signature, ranked.severity, chain.traceId, now);
+    if (expired !== undefined) {
+      for (const a of expired) this.emit(a);
+      return;
+    }
+    for (const a of this.rollup.offer(buildAlert(ranked, agent, chain, call, violations), now)) this.emit(a);
   }
 
   private emit(alert: Alert): void {

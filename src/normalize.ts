@@ -10,6 +10,7 @@ import { argDestinations } from './arg-destinations.js';
 import { redactText, redactUrl } from './redact.js';
 import { type AttrValue, type Attrs, type RawSpan, SpanKind } from './span.js';
 import { actionMatcher, globMatcher, memo } from './glob.js';
+import { ActionMemo, type KnownAction } from './action-memo.js';
 import { liftVersion, templateOf } from './url-template.js';
 
 export interface NormalizeConfig {
@@ -107,6 +108,7 @@ export class Normalizer {
   private readonly isInternal: (host: string) => boolean;
   private readonly isSensitive: (s: string) => boolean;
   private readonly toolFactsMemo = new Map<string, number>();
+  private readonly actions = new ActionMemo(20_000);
 
   constructor(readonly config: NormalizeConfig = defaultNormalizeConfig) {
     this.filter = KeyFilter.forMapping(config.mapping);
@@ -187,6 +189,8 @@ export class Normalizer {
     let resource: string;
     let write = false;
     let signature: string;
+    // HTTP and tool-only actions come from the memo; the rarer kinds are built each time.
+    let known: KnownAction | undefined;
 
     if (client) {
       const a = client.attrs;
@@ -234,9 +238,16 @@ export class Normalizer {
         const t = spanTemplate !== undefined ? liftVersion(spanTemplate) : templateOf(path ?? '/');
         template = t.template;
         version = t.version;
-        signature = `${method} ${host ?? '?'}${template}`;
-        resource = `${host ?? '?'}${path === undefined ? template : pathClean ? path : redactText(path)}`;
-        write = isWriteMethod(method);
+        const place = host ?? '?';
+        known = this.actions.find(place, kind, method, template, version, toolName);
+        if (known === undefined) {
+          signature = `${method} ${place}${template}`;
+          known = this.actions.add(place, {
+            kind, signature, write: isWriteMethod(method) || (facts & TOOL_WRITES) !== 0, tool: toolName, method, template, version,
+          }, this.isSensitive(signature));
+        }
+        signature = known.action.signature;
+        resource = `${place}${path === undefined ? template : pathClean ? path : redactText(path)}`;
       } else if (rpcMethod !== undefined) {
         kind = 'rpc';
         const service = str(a, m.rpcService);
@@ -271,9 +282,14 @@ export class Normalizer {
         resource = signature;
       }
     } else {
-      signature = `tool ${toolName ?? main.name}`;
+      const place = toolName ?? main.name;
+      known = this.actions.find(place, kind, undefined, undefined, undefined, toolName);
+      if (known === undefined) {
+        signature = `tool ${place}`;
+        known = this.actions.add(place, { kind, signature, write: (facts & TOOL_WRITES) !== 0, tool: toolName, method, template, version }, this.isSensitive(signature));
+      }
+      signature = known.action.signature;
       resource = `${signature}:${argsKey(args)}`;
-      write = (facts & TOOL_WRITES) !== 0;
     }
     // A call through a tool whose name says it writes writes, whatever its method (for a tool
     // without a client span the test above was this one).
@@ -283,7 +299,8 @@ export class Normalizer {
     const status = client ? num(client.attrs, m.httpStatus) : undefined;
     const failed = main.statusCode === 2 || (status !== undefined && status >= 400);
     const sensitivity = str(main.attrs, m.sensitivity) ?? (tool ? str(tool.attrs, m.sensitivity) : undefined);
-    const sensitive = (sensitivity !== undefined && sensitivity !== 'public') || this.isSensitive(signature) || (facts & TOOL_SENSITIVE) !== 0;
+    const sensitive = (sensitivity !== undefined && sensitivity !== 'public') || (known !== undefined ? known.sensitive : this.isSensitive(signature))
+      || (facts & TOOL_SENSITIVE) !== 0;
     const credential = str(main.attrs, m.credentialId) ?? (tool && str(tool.attrs, m.credentialId)) ?? str(main.resource, m.credentialId);
 
     const error = str(main.attrs, m.errorType);
@@ -299,7 +316,7 @@ export class Normalizer {
       traceId: main.traceId,
       spanId: main.spanId,
       agent,
-      action: { kind, signature, write, tool: toolName, method, template, version },
+      action: known !== undefined ? known.action : { kind, signature, write, tool: toolName, method, template, version },
       external: host !== undefined && this.isExternalHost(host),
       destinations,
       resource,

@@ -43,4 +43,29 @@ describe('AlertRollup', () => {
     expect(r.flush()).toEqual([expect.objectContaining({ agent: expect.objectContaining({ id: 'a2' }), count: 2, update: true })]);
     expect(r.flush()).toEqual([]);
   });
+
+  it('absorbs a repeat without the alert, as offer would count it; anything else is left to offer', () => {
+    const r = new AlertRollup(10 * MIN);
+    // No window yet: the alert must be built and offered.
+    expect(r.absorb('a1', 's', 'medium', 't1', 0)).toBeUndefined();
+    r.offer(alert('a1', 's', 't1'), 0);
+    r.offer(alert('a1', 'other', 't0'), 0);
+    r.offer(alert('a1', 'other', 't0b'), 0);
+    expect(r.absorb('a1', 's', 'medium', 't2', MIN)).toEqual([]);
+    expect(r.absorb('a1', 's', 'low', 't2', 2 * MIN)).toEqual([]);
+    // A higher severity needs an update emitted, and a closed window a new alert: not absorbed.
+    expect(r.absorb('a1', 's', 'high', 't3', 3 * MIN)).toBeUndefined();
+    expect(r.absorb('a1', 's', 'medium', 't3', 10 * MIN)).toBeUndefined();
+    const [s, other] = r.expireAgent('a1', 10 * MIN);
+    expect(other).toMatchObject({ signature: 'other', count: 2 });
+    expect(s).toMatchObject({ signature: 's', update: true, count: 3, traceIds: ['t1', 't2'], lastSeen: new Date(2 * MIN).toISOString() });
+  });
+
+  it('emits what expired meanwhile when it absorbs a repeat, as offer does', () => {
+    const r = new AlertRollup(10 * MIN);
+    r.offer(alert('a1', 'early', 't1'), 0);
+    r.offer(alert('a1', 'early', 't2'), 0);
+    r.offer(alert('a1', 's', 't3'), 5 * MIN);
+    expect(r.absorb('a1', 's', 'medium', 't4', 12 * MIN)).toEqual([expect.objectContaining({ signature: 'early', count: 2, update: true })]);
+  });
 });

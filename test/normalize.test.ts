@@ -212,6 +212,34 @@ describe('normalize and chain assembly', () => {
   });
 });
 
+describe('normalize: repeated actions', () => {
+  it('gives calls doing the same thing one action, and tells apart every part of one', () => {
+    const { calls, feed } = assemble();
+    const url = 'https://api.example.com/v1/items/1';
+    feed(agentTrace({ t0: T, tools: [
+      { tool: 'get_item', method: 'GET', url },
+      { tool: 'get_item', method: 'GET', url: 'https://api.example.com/v1/items/2' },
+      { tool: 'get_item', method: 'POST', url },
+      { tool: 'get_item', method: 'GET', url: 'https://api.example.com/v2/items/3' },
+      { tool: 'send_item', method: 'GET', url },
+      { tool: 'get_item', method: 'GET', url: 'https://api.example.com/v1/customers/1' },
+      { tool: 'get_item', method: 'GET', url: 'https://other.example.com/v1/items/1' },
+    ] }).doc);
+    expect(calls.map((c) => [c.action.signature, c.action.method, c.action.version, c.action.tool, c.action.write, c.sensitive])).toEqual([
+      ['GET api.example.com/{ver}/items/{id}', 'GET', 'v1', 'get_item', false, false],
+      ['GET api.example.com/{ver}/items/{id}', 'GET', 'v1', 'get_item', false, false],
+      ['POST api.example.com/{ver}/items/{id}', 'POST', 'v1', 'get_item', true, false],
+      ['GET api.example.com/{ver}/items/{id}', 'GET', 'v2', 'get_item', false, false],
+      // A tool whose name says it writes makes a GET a write.
+      ['GET api.example.com/{ver}/items/{id}', 'GET', 'v1', 'send_item', true, false],
+      ['GET api.example.com/{ver}/customers/{id}', 'GET', 'v1', 'get_item', false, true],
+      ['GET other.example.com/{ver}/items/{id}', 'GET', 'v1', 'get_item', false, false],
+    ]);
+    expect(calls[1].action).toBe(calls[0].action);
+    expect(calls.map((c) => c.resource)).toContain('api.example.com/v1/items/2');
+  });
+});
+
 describe('normalize: URLs without server.address', () => {
   /** One lone client span with these attributes, normalized. */
   function callFor(attrs: Record<string, string | number>): AgentCall {
