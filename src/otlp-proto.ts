@@ -130,9 +130,11 @@ class Reader {
 }
 
 /**
- * Short ASCII strings recently decoded, by a hash of their bytes: attribute values repeat (tool
- * names, methods, hosts, agent ids), and returning the string already built allocates nothing.
- * One entry per slot, the last one in wins; the bytes are kept to confirm a hit.
+ * Short strings recently decoded, by a hash of their bytes: attribute values repeat (tool names,
+ * methods, hosts, agent ids), and returning the string already built allocates nothing. One entry
+ * per slot, the last one in wins; the bytes are kept to confirm a hit, so the hash need not read
+ * every byte: it samples the length and seven bytes (both ends, where ids and names differ, and
+ * the quarters), and a hit costs one pass over the bytes, the compare.
  */
 const CACHE_SLOTS = 8192;
 const CACHE_WIDTH = 48;
@@ -144,20 +146,19 @@ function readString(buf: Buffer, start: number, end: number): string {
   if (end - start > MAX_VALUE_CHARS) end = start + MAX_VALUE_CHARS;
   const len = end - start;
   if (len > CACHE_WIDTH) return buf.toString('utf8', start, end);
-  let h = 0x811c9dc5 ^ len;
-  for (let i = start; i < end; i++) {
-    const c = buf[i];
-    if (c >= 0x80) return buf.toString('utf8', start, end);
-    h = Math.imul(h ^ c, 16777619);
-  }
-  const slot = (h >>> 0) & (CACHE_SLOTS - 1);
+  if (len < 4) return len === 0 ? '' : buf.toString('utf8', start, end);
+  let h = Math.imul(len, 0x9e3779b1) ^ buf[start] ^ (buf[start + 1] << 8) ^ (buf[start + (len >> 2)] << 16) ^ (buf[start + (len >> 1)] << 24);
+  h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) ^ buf[end - 1] ^ (buf[end - 2] << 8) ^ (buf[end - 3] << 16) ^ (buf[start + ((3 * len) >> 2)] << 24);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  const slot = (h ^ (h >>> 16)) & (CACHE_SLOTS - 1);
   const base = slot * CACHE_WIDTH;
   if (cacheLength[slot] === len) {
     let i = 0;
     while (i < len && cacheBytes[base + i] === buf[start + i]) i++;
     if (i === len) return cacheString[slot];
   }
-  const s = buf.toString('latin1', start, end);
+  // Equal bytes decode to equal strings, so any string may be cached (UTF-8 included).
+  const s = buf.toString('utf8', start, end);
   for (let i = 0; i < len; i++) cacheBytes[base + i] = buf[start + i];
   cacheLength[slot] = len;
   cacheString[slot] = s;
