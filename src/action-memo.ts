@@ -3,8 +3,10 @@
  * actions, and building each call's signature string anew (then hashing it for the sensitive
  * globs' memo, and again in every table that looks it up) was a tenth of normalize's time.
  * Entries are found by where the action goes (a host, a tool name) and its parts, compared by
- * value, so a hit builds nothing. The memo stops admitting at `max` entries, as the glob memos
- * do: frequent actions arrive early and stay; a stream of new ones is built each time.
+ * value, so a hit builds nothing; each entry also keeps its sensitive-glob and external-host
+ * answers, asked once per entry instead of once per call. The memo stops admitting at `max`
+ * entries, as the glob memos do: frequent actions arrive early and stay; a stream of new ones is
+ * built each time.
  *
  * Shared action objects are read-only: nothing downstream of normalize changes a call's action.
  */
@@ -16,6 +18,8 @@ export interface KnownAction {
   action: Action;
   /** Whether the signature matches the sensitive globs. */
   sensitive: boolean;
+  /** Whether the place is an external host (false for a tool's name). */
+  external: boolean;
 }
 
 /** Entries a place may hold: a host with more distinct actions than this builds the rest each time. */
@@ -40,10 +44,11 @@ export class ActionMemo {
 
   /**
    * Remember an action found at `place` (the caller's find missed). `action`'s signature must be
-   * a function of `place` and the parts find compares, and its write flag of kind, method and tool.
+   * a function of `place` and the parts find compares, its write flag of kind, method and tool,
+   * and `external` of `place` alone.
    */
-  add(place: string, action: Action, sensitive: boolean): KnownAction {
-    const known: KnownAction = { action, sensitive };
+  add(place: string, action: Action, sensitive: boolean, external: boolean): KnownAction {
+    const known: KnownAction = { action, sensitive, external };
     if (this.entries >= this.max) return known;
     let list = this.byPlace.get(place);
     if (list === undefined) {

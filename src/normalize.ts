@@ -244,7 +244,7 @@ export class Normalizer {
           signature = `${method} ${place}${template}`;
           known = this.actions.add(place, {
             kind, signature, write: isWriteMethod(method) || (facts & TOOL_WRITES) !== 0, tool: toolName, method, template, version,
-          }, this.isSensitive(signature));
+          }, this.isSensitive(signature), host !== undefined && this.isExternalHost(host));
         }
         signature = known.action.signature;
         resource = `${place}${path === undefined ? template : pathClean ? path : redactText(path)}`;
@@ -286,7 +286,7 @@ export class Normalizer {
       known = this.actions.find(place, kind, undefined, undefined, undefined, toolName);
       if (known === undefined) {
         signature = `tool ${place}`;
-        known = this.actions.add(place, { kind, signature, write: (facts & TOOL_WRITES) !== 0, tool: toolName, method, template, version }, this.isSensitive(signature));
+        known = this.actions.add(place, { kind, signature, write: (facts & TOOL_WRITES) !== 0, tool: toolName, method, template, version }, this.isSensitive(signature), false);
       }
       signature = known.action.signature;
       resource = `${signature}:${argsKey(args)}`;
@@ -317,7 +317,7 @@ export class Normalizer {
       spanId: main.spanId,
       agent,
       action: known !== undefined ? known.action : { kind, signature, write, tool: toolName, method, template, version },
-      external: host !== undefined && this.isExternalHost(host),
+      external: known !== undefined ? known.external : host !== undefined && this.isExternalHost(host),
       destinations,
       resource,
       outcome: { ok: !failed, status, error: error === undefined ? undefined : redactText(error) },

@@ -224,16 +224,21 @@ describe('normalize: repeated actions', () => {
       { tool: 'send_item', method: 'GET', url },
       { tool: 'get_item', method: 'GET', url: 'https://api.example.com/v1/customers/1' },
       { tool: 'get_item', method: 'GET', url: 'https://other.example.com/v1/items/1' },
+      { tool: 'get_item', method: 'GET', url: 'https://items.corp.internal/v1/items/1' },
+      { tool: 'get_item', method: 'GET', url: 'https://items.corp.internal/v1/items/2' },
     ] }).doc);
-    expect(calls.map((c) => [c.action.signature, c.action.method, c.action.version, c.action.tool, c.action.write, c.sensitive])).toEqual([
-      ['GET api.example.com/{ver}/items/{id}', 'GET', 'v1', 'get_item', false, false],
-      ['GET api.example.com/{ver}/items/{id}', 'GET', 'v1', 'get_item', false, false],
-      ['POST api.example.com/{ver}/items/{id}', 'POST', 'v1', 'get_item', true, false],
-      ['GET api.example.com/{ver}/items/{id}', 'GET', 'v2', 'get_item', false, false],
+    const parts = (c: AgentCall) => [c.action.signature, c.action.method, c.action.version, c.action.tool, c.action.write, c.sensitive, c.external];
+    expect(calls.map(parts)).toEqual([
+      ['GET api.example.com/{ver}/items/{id}', 'GET', 'v1', 'get_item', false, false, true],
+      ['GET api.example.com/{ver}/items/{id}', 'GET', 'v1', 'get_item', false, false, true],
+      ['POST api.example.com/{ver}/items/{id}', 'POST', 'v1', 'get_item', true, false, true],
+      ['GET api.example.com/{ver}/items/{id}', 'GET', 'v2', 'get_item', false, false, true],
       // A tool whose name says it writes makes a GET a write.
-      ['GET api.example.com/{ver}/items/{id}', 'GET', 'v1', 'send_item', true, false],
-      ['GET api.example.com/{ver}/customers/{id}', 'GET', 'v1', 'get_item', false, true],
-      ['GET other.example.com/{ver}/items/{id}', 'GET', 'v1', 'get_item', false, false],
+      ['GET api.example.com/{ver}/items/{id}', 'GET', 'v1', 'send_item', true, false, true],
+      ['GET api.example.com/{ver}/customers/{id}', 'GET', 'v1', 'get_item', false, true, true],
+      ['GET other.example.com/{ver}/items/{id}', 'GET', 'v1', 'get_item', false, false, true],
+      ['GET items.corp.internal/{ver}/items/{id}', 'GET', 'v1', 'get_item', false, false, false],
+      ['GET items.corp.internal/{ver}/items/{id}', 'GET', 'v1', 'get_item', false, false, false],
     ]);
     expect(calls[1].action).toBe(calls[0].action);
     expect(calls.map((c) => c.resource)).toContain('api.example.com/v1/items/2');
