@@ -6,7 +6,7 @@
  * `npx tsc -p tsconfig.build.json`, then BENCH_BASE=/tmp/base/dist). Both builds learn the same
  * history and replay the same live batches; each round starts both from their learned state.
  * Prints this build's speed relative to the other per round, and the median over the rounds
- * after BENCH_WARMUP (default 4) not counted. Interleaving shares caches and the GC between the
+ * after BENCH_WARMUP (default 4) not counted, with GC pauses and without them (see mutatorRatios). Interleaving shares caches and the GC between the
  * two, so absolute spans/s are lower than `npm run bench`'s; the ratio is what it is for.
  * BENCH_POLICIES=1 loads the bench's 100-rule policy set (test/helpers/bench-policies.ts) into
  * both, each through its own policy engine: a change can speed the plain path and slow policy
