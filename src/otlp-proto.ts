@@ -132,9 +132,10 @@ class Reader {
 /**
  * Short strings recently decoded, by a hash of their bytes: attribute values repeat (tool names,
  * methods, hosts, agent ids), and returning the string already built allocates nothing. One entry
- * per slot, the last one in wins; the bytes are kept to confirm a hit, so the hash need not read
- * every byte: it samples the length and seven bytes (both ends, where ids and names differ, and
- * the quarters), and a hit costs one pass over the bytes, the compare.
+ * per slot, the last one in wins; the bytes are kept to confirm a hit, so the hash of a string of
+ * 8 bytes or more need not read every byte: it samples the length and seven bytes (both ends,
+ * where ids and names differ, and the quarters), and a hit costs one pass over the bytes, the
+ * compare. Shorter ones (HTTP methods) are hashed whole.
  */
 const CACHE_SLOTS = 8192;
 const CACHE_WIDTH = 48;
@@ -146,9 +147,13 @@ function readString(buf: Buffer, start: number, end: number): string {
   if (end - start > MAX_VALUE_CHARS) end = start + MAX_VALUE_CHARS;
   const len = end - start;
   if (len > CACHE_WIDTH) return buf.toString('utf8', start, end);
-  if (len < 4) return len === 0 ? '' : buf.toString('utf8', start, end);
-  let h = Math.imul(len, 0x9e3779b1) ^ buf[start] ^ (buf[start + 1] << 8) ^ (buf[start + (len >> 2)] << 16) ^ (buf[start + (len >> 1)] << 24);
-  h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) ^ buf[end - 1] ^ (buf[end - 2] << 8) ^ (buf[end - 3] << 16) ^ (buf[start + ((3 * len) >> 2)] << 24);
+  let h = Math.imul(len, 0x9e3779b1);
+  if (len < 8) {
+    for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i], 16777619);
+  } else {
+    h ^= buf[start] ^ (buf[start + 1] << 8) ^ (buf[start + (len >> 2)] << 16) ^ (buf[start + (len >> 1)] << 24);
+    h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) ^ buf[end - 1] ^ (buf[end - 2] << 8) ^ (buf[end - 3] << 16) ^ (buf[start + ((3 * len) >> 2)] << 24);
+  }
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   const slot = (h ^ (h >>> 16)) & (CACHE_SLOTS - 1);
   const base = slot * CACHE_WIDTH;

@@ -6,8 +6,9 @@
  * `npx tsc -p tsconfig.build.json`, then BENCH_BASE=/tmp/base/dist). Both builds learn the same
  * history and replay the same live batches; each round starts both from their learned state.
  * Prints this build's speed relative to the other per round, and the median over the rounds
- * after BENCH_WARMUP (default 4) not counted, with GC pauses and without them (see mutatorRatios). Interleaving shares caches and the GC between the
- * two, so absolute spans/s are lower than `npm run bench`'s; the ratio is what it is for.
+ * after BENCH_WARMUP (default 4) not counted, with GC pauses and without them (see
+ * mutatorRatios). Interleaving shares caches and the GC between the two, so absolute spans/s are
+ * lower than `npm run bench`'s; the ratio is what it is for.
  * BENCH_POLICIES=1 loads the bench's 100-rule policy set (test/helpers/bench-policies.ts) into
  * both, each through its own policy engine: a change can speed the plain path and slow policy
  * evaluation.
@@ -22,6 +23,7 @@ import type * as self from '../../src/engine.js';
 import type { decodeTraceRequest } from '../../src/otlp-proto.js';
 import { simulate } from '../../src/simulate.js';
 import { toBatches } from '../helpers/batches.js';
+import { median } from '../helpers/bench.js';
 
 interface Build {
   Engine: typeof self.Engine;
@@ -87,7 +89,6 @@ function gcWithin(steps: number[], pauses: { start: number; ms: number }[]): num
   return sum;
 }
 
-const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 const range = (xs: number[]): string => `${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)}`;
 
 const ratios: number[] = [];
