@@ -292,7 +292,8 @@ export class ChainAssembler {
   private readonly waiting = new Set<TraceBuffer>();
   /** Recently closed traces, for spans that arrive after their chain closed (long-lived delegation). */
   private readonly closed = new FifoMap<string, Omit<ClosedTrace, 'traceId'>>(MAX_CLOSED_TRACES);
-  private readonly aliases = new Map<string, Alias>();
+  /** Resource key → agent id; the earliest learned forgotten first past 50,000 (a ring, not Map#keys: see FifoMap). */
+  private readonly aliases = new FifoMap<string, Alias>(50_000);
   /** The resource and agent id learnAlias saw last: the spans of one resource come together, and learning the same pair again changes nothing. */
   private lastAliasResource: Attrs | undefined;
   private lastAliasId = '';
@@ -584,10 +585,7 @@ export class ChainAssembler {
     this.lastAliasId = identity.id;
     const key = this.norm.resourceKey(resource);
     const alias = this.aliases.get(key);
-    if (alias === undefined) {
-      if (this.aliases.size >= 50_000) this.aliases.delete(this.aliases.keys().next().value as string);
-      this.aliases.set(key, { id: identity.id, name: identity.name, ambiguous: false });
-    } else if (alias.id !== identity.id) alias.ambiguous = true;
+    if (alias === undefined) this.aliases.set(key, { id: identity.id, name: identity.name, ambiguous: false }); else if (alias.id !== identity.id) alias.ambiguous = true;
   }
 
   private resolveIdentity(buf: TraceBuffer, force: boolean): AgentIdentity | undefined {

