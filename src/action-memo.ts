@@ -24,6 +24,11 @@ export interface KnownAction {
 
 /** Entries a place may hold: a host with more distinct actions than this builds the rest each time. */
 const PER_PLACE = 64;
+/**
+ * Signatures longer than this are not kept: real ones are a method, a host and a short template,
+ * and a stream of long unique paths must not hold megabytes of strings for the process's life.
+ */
+const MAX_SIGNATURE = 256;
 
 export class ActionMemo {
   private readonly byPlace = new Map<string, KnownAction[]>();
@@ -49,7 +54,7 @@ export class ActionMemo {
    */
   add(place: string, action: Action, sensitive: boolean, external: boolean): KnownAction {
     const known: KnownAction = { action, sensitive, external };
-    if (this.entries >= this.max) return known;
+    if (this.entries >= this.max || action.signature.length > MAX_SIGNATURE) return known;
     let list = this.byPlace.get(place);
     if (list === undefined) {
       list = [];

@@ -17,11 +17,15 @@ export function memo(fn: Matcher, max = 1024): Matcher {
     let v = cache.get(s);
     if (v === undefined) {
       v = fn(s);
-      if (cache.size < max) cache.set(s, v);
+      // Long subjects (a signature of a path with hundreds of segments) are matched, not kept.
+      if (cache.size < max && s.length <= MAX_KEPT) cache.set(s, v);
     }
     return v;
   };
 }
+
+/** Longest subject a memo keeps: hosts, tool names and action signatures are far shorter. */
+const MAX_KEPT = 256;
 
 /** One RegExp for a list of globs: a single test of an alternation, not one test per glob. */
 function anyOf(globs: readonly string[]): RegExp {

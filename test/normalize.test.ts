@@ -244,6 +244,20 @@ describe('normalize: repeated actions', () => {
     expect(calls[1].action).toBe(calls[0].action);
     expect(calls.map((c) => c.resource)).toContain('api.example.com/v1/items/2');
   });
+
+  it('builds an action with a very long signature each time, with the same answers', () => {
+    const { calls, feed } = assemble();
+    // Longer than the memos keep (256 characters): matched and built, not remembered.
+    const url = `https://api.example.com/${'segment/'.repeat(40)}customers`;
+    feed(agentTrace({ t0: T, tools: [{ tool: 'get_item', method: 'GET', url }, { tool: 'get_item', method: 'GET', url }] }).doc);
+    expect(calls).toHaveLength(2);
+    for (const c of calls) {
+      expect(c.action.signature).toBe(`GET api.example.com/${'segment/'.repeat(40)}customers`);
+      expect(c).toMatchObject({ sensitive: true, external: true });
+    }
+    expect(calls[1].action).not.toBe(calls[0].action);
+    expect(calls[1].action).toEqual(calls[0].action);
+  });
 });
 
 describe('normalize: resource keys', () => {
