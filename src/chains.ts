@@ -585,7 +585,8 @@ export class ChainAssembler {
     this.lastAliasId = identity.id;
     const key = this.norm.resourceKey(resource);
     const alias = this.aliases.get(key);
-    if (alias === undefined) this.aliases.set(key, { id: identity.id, name: identity.name, ambiguous: false }); else if (alias.id !== identity.id) alias.ambiguous = true;
+    if (alias === undefined) this.aliases.set(key, { id: identity.id, name: identity.name, ambiguous: false });
+    else if (alias.id !== identity.id) alias.ambiguous = true;
   }
 
   private resolveIdentity(buf: TraceBuffer, force: boolean): AgentIdentity | undefined {

@@ -245,6 +245,30 @@ describe('normalize: repeated actions', () => {
     expect(calls.map((c) => c.resource)).toContain('api.example.com/v1/items/2');
   });
 
+  it('takes write and sensitive from the tool’s name, for remembered HTTP actions and for calls built each time', () => {
+    const { calls, feed } = assemble();
+    const traceId = id(16);
+    const root = id(8);
+    const spans: object[] = [];
+    const toolCall = (tool: string, client: Record<string, string>, at: number): void => {
+      const toolId = id(8);
+      spans.push(span({ traceId, spanId: id(8), parent: toolId, kind: 3, start: at + 1, end: at + 40, attrs: client }));
+      spans.push(span({ traceId, spanId: toolId, parent: root, start: at, end: at + 50, attrs: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': tool } }));
+    };
+    const http = { 'http.request.method': 'GET', 'url.full': 'https://api.example.com/v1/items/1', 'server.address': 'api.example.com' };
+    const db = { 'db.system.name': 'postgresql', 'db.operation.name': 'SELECT', 'db.collection.name': 'items' };
+    // Each twice: the second HTTP call comes from the memo.
+    for (const [i, [tool, client]] of ([['read_payroll', http], ['read_payroll', http], ['delete_items', http], ['delete_items', http],
+      ['read_payroll', db], ['delete_items', db], ['lookup', db]] as const).entries()) toolCall(tool, client, T + 100 * i);
+    spans.push(span({ traceId, spanId: root, start: T - 10, end: T + 1000, attrs: { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.id': 'a1' } }));
+    feed(request(spans));
+    expect(calls.map((c) => [c.action.tool, c.action.kind, c.action.write, c.sensitive])).toEqual([
+      ['read_payroll', 'http', false, true], ['read_payroll', 'http', false, true],
+      ['delete_items', 'http', true, false], ['delete_items', 'http', true, false],
+      ['read_payroll', 'db', false, true], ['delete_items', 'db', true, false], ['lookup', 'db', false, false],
+    ]);
+  });
+
   it('builds an action with a very long signature each time, with the same answers', () => {
     const { calls, feed } = assemble();
     // Longer than the memos keep (256 characters): matched and built, not remembered.
