@@ -5,6 +5,8 @@
  * AgentCall. Each entry is a list tried in order. Pinned to semconv v1.41 / semconv-genai HEAD
  * (2026-08); see ../shared/FORMATS.md section 1.
  */
+import { FieldKeys } from './span.js';
+
 export interface AttributeMapping {
   operation: string[];
   agentId: string[];
@@ -90,15 +92,15 @@ export function mappedKeys(mapping: AttributeMapping): string[] {
   return [...keys];
 }
 
-/** The mapping with each attribute name replaced by its KeyFilter index. */
-export type MappingIndex = { [F in keyof AttributeMapping]: number[] };
+/** The mapping with each field's attribute names replaced by their KeyFilter indices. */
+export type MappingIndex = { [F in keyof AttributeMapping]: FieldKeys };
 
 export function indexMapping(mapping: AttributeMapping, filter: KeyFilter): MappingIndex {
   // Built in one go: the same object filled by a keyed store per field went over V8's limit for
   // properties added that way and into dictionary mode, making each of normalize's ~30 reads of
   // it per call a dictionary lookup.
   const fields = Object.keys(mapping) as (keyof AttributeMapping)[];
-  return Object.fromEntries(fields.map((field) => [field, mapping[field].map((n) => filter.index(n))])) as MappingIndex;
+  return Object.fromEntries(fields.map((field) => [field, new FieldKeys(mapping[field].map((n) => filter.index(n)))])) as MappingIndex;
 }
 
 /**

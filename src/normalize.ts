@@ -8,7 +8,7 @@ import { type AttributeMapping, KeyFilter, type MappingIndex, defaultMapping, in
 import { type AgentCall, type AgentIdentity, type ActionKind, agentIdentity } from './agent-call.js';
 import { argDestinations } from './arg-destinations.js';
 import { redactText, redactUrl } from './redact.js';
-import { type AttrValue, type Attrs, type RawSpan, SpanKind } from './span.js';
+import { type AttrValue, type Attrs, type FieldKeys, type RawSpan, SpanKind } from './span.js';
 import { actionMatcher, globMatcher, memo } from './glob.js';
 import { ActionMemo, type KnownAction } from './action-memo.js';
 import { liftVersion, templateOf } from './url-template.js';
@@ -393,8 +393,9 @@ function pathOf(url: string | undefined): string | undefined {
   return q < 0 ? url : url.slice(0, q);
 }
 
-function first(attrs: Attrs, keys: number[]): AttrValue | undefined {
-  for (const k of keys) {
+function first(attrs: Attrs, f: FieldKeys): AttrValue | undefined {
+  if (!attrs.mayHold(f)) return undefined;
+  for (const k of f.keys) {
     const v = attrs.get(k);
     if (v !== undefined && v !== null) return v;
   }
@@ -402,7 +403,9 @@ function first(attrs: Attrs, keys: number[]): AttrValue | undefined {
 }
 
 /** First string-valued attribute among keys (numbers are stringified: ids are sometimes ints). */
-export function str(attrs: Attrs, keys: number[]): string | undefined {
+export function str(attrs: Attrs, f: FieldKeys): string | undefined {
+  if (!attrs.mayHold(f)) return undefined;
+  const keys = f.keys;
   for (let i = 0; i < keys.length; i++) {
     const v = attrs.get(keys[i]);
     if (typeof v === 'string') return v === '' ? undefined : v;
@@ -411,8 +414,9 @@ export function str(attrs: Attrs, keys: number[]): string | undefined {
   return undefined;
 }
 
-export function num(attrs: Attrs, keys: number[]): number | undefined {
-  for (const k of keys) {
+export function num(attrs: Attrs, f: FieldKeys): number | undefined {
+  if (!attrs.mayHold(f)) return undefined;
+  for (const k of f.keys) {
     const v = attrs.get(k);
     if (typeof v === 'number') return v;
     if (typeof v === 'string' && v !== '' && Number.isFinite(Number(v))) return Number(v);

@@ -1,6 +1,6 @@
 /** Attrs: the decoded attributes of a span, six pairs in fields and the rest in an overflow list. */
 import { describe, expect, it } from 'vitest';
-import { Attrs } from '../src/span.js';
+import { Attrs, FieldKeys } from '../src/span.js';
 
 describe('Attrs', () => {
   it('keeps any number of pairs, the last value of a repeated key, and answers absent keys', () => {
@@ -21,5 +21,19 @@ describe('Attrs', () => {
     const values = ['s', 7, 1.5, true, null, [1, 'x'], { nested: 1 }];
     values.forEach((v, i) => a.set(i, v));
     values.forEach((v, i) => expect(a.get(i)).toEqual(v));
+  });
+
+  it('says a field may be held exactly when one of its keys is, whichever word its bit is in', () => {
+    const a = new Attrs();
+    a.set(2, 'low');
+    a.set(37, 'high');
+    a.set(66, 'past the bits');
+    expect(a.mayHold(new FieldKeys([5, 2]))).toBe(true);
+    expect(a.mayHold(new FieldKeys([31, 37]))).toBe(true);
+    expect(a.mayHold(new FieldKeys([31, 0, 63]))).toBe(false);
+    expect(a.mayHold(new FieldKeys([]))).toBe(false);
+    // A key with no presence bit cannot be ruled out by bits: it is looked up.
+    expect(a.mayHold(new FieldKeys([66]))).toBe(true);
+    expect(new Attrs().mayHold(new FieldKeys([64]))).toBe(true);
   });
 });
