@@ -143,6 +143,17 @@ function count(open: RollupWindow, lastSeen: string, traceId: string): void {
   open.dirty = true;
 }
 
+/**
+ * The alert as a window keeps counting it: an emitted alert is not changed afterwards. Sinks
+ * queue what they are given and format it later (a webhook batch, a retry after backoff); the
+ * window's repeats counted into the emitted object itself had a SIEM receive the first alert
+ * already carrying later counts, last-seen times and trace ids. Only what count() changes is
+ * copied.
+ */
+function ownCopy(a: Alert): Alert {
+  return { ...a, traceIds: [...a.traceIds] };
+}
+
 /** Shared empty result of expireAgent (most calls close no window). Never mutated. */
 const NOTHING: readonly Alert[] = Object.freeze([]);
 
@@ -192,7 +203,7 @@ export class AlertRollup {
     }
     const open = windows.get(alert.signature);
     if (open === undefined) {
-      windows.set(alert.signature, { alert, until: now + this.windowMs, dirty: false });
+      windows.set(alert.signature, { alert: ownCopy(alert), until: now + this.windowMs, dirty: false });
       out.push(alert);
       return out;
     }
@@ -202,7 +213,7 @@ export class AlertRollup {
       a.severity = alert.severity;
       a.score = alert.score;
       open.dirty = false;
-      out.push({ ...a, update: true });
+      out.push({ ...ownCopy(a), update: true });
     }
     return out;
   }

@@ -31,6 +31,22 @@ describe('AlertRollup', () => {
     expect(r.flush().map((a) => a.signature)).toEqual([]);
   });
 
+  it('never changes an alert once emitted: sinks that queue it send what was emitted', () => {
+    const r = new AlertRollup(10 * MIN);
+    const [first] = r.offer(alert('a1', 's', 't1', 'low'), 0);
+    const sent = structuredClone(first);
+    r.offer(alert('a1', 's', 't2', 'low'), MIN);
+    r.absorb('a1', 's', 'low', 't3', 2 * MIN);
+    const [raised] = r.offer(alert('a1', 's', 't4', 'high'), 3 * MIN);
+    const raisedSent = structuredClone(raised);
+    r.offer(alert('a1', 's', 't5', 'high'), 4 * MIN);
+    const [last] = r.flush();
+    expect(first).toEqual(sent);
+    expect(raised).toEqual(raisedSent);
+    expect([first.count, raised.count, last.count]).toEqual([1, 4, 5]);
+    expect(last.traceIds).toEqual(['t1', 't2', 't3', 't4', 't5']);
+  });
+
   it('sends an update at once when a repeat raises the severity, and closes windows per agent', () => {
     const r = new AlertRollup(10 * MIN);
     r.offer(alert('a1', 's', 't1', 'low'), 0);
