@@ -58,5 +58,6 @@ export function credentialMisuse(settings: DetectorSettings): Detector<CountTabl
     snapshot: (s, intern) => s.toJSON((k) => intern.str(k)),
     restore: (json, intern) => CountTable.fromJSON(json as Parameters<typeof CountTable.fromJSON>[0], 8, settings.halfLifeMs, (s) => intern.id(s)),
     bytes: (s) => s.bytes(),
+    release: (s) => s.release(),
   };
 }

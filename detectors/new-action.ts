@@ -118,6 +118,8 @@ export function newAction(settings: DetectorSettings, maxSize = 48): Detector<Ac
     snapshotPeer: (p, intern) => p.toJSON((k) => intern.str(k)),
     restorePeer: (json, intern) => CountTable.fromJSON(json as Parameters<typeof CountTable.fromJSON>[0], 512, settings.halfLifeMs, (s) => intern.id(s)),
     bytes: (s) => s.actions.bytes() + 32 + 32 + 8 * s.hostVersions.length + 32,
+    release: (s) => s.actions.release(),
+    releasePeer: (p) => p.release(),
   };
 }
 

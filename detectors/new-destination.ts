@@ -115,6 +115,8 @@ export function newDestination(settings: DetectorSettings, maxSize = 48): Detect
     snapshotPeer: (p, intern) => p.toJSON((k) => intern.str(k)),
     restorePeer: (json, intern) => CountTable.fromJSON(json as Parameters<typeof CountTable.fromJSON>[0], 512, settings.halfLifeMs, (s) => intern.id(s)),
     bytes: (s) => s.table.bytes() + 32 + 16 + 8 * s.novelty.length,
+    release: (s) => s.table.release(),
+    releasePeer: (p) => p.release(),
   };
 }
 

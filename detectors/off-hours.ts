@@ -31,6 +31,9 @@ export interface HourState {
   decayedAt: number;
 }
 
+/** The counts of a released state: none. */
+const NO_WORDS = new Uint32Array(0);
+
 const at = (s: HourState, h: number): number => s.data[s.base + h] / ONE;
 
 function newState(): HourState {
@@ -109,6 +112,12 @@ export function offHours(settings: DetectorSettings, minCalls = 300, minDays = 7
       return s;
     },
     bytes: () => HOURS * 4 + 56,
+    release(s) {
+      // Pointed at no words after: a late write cannot land in a block lent to another agent.
+      if (s.data !== NO_WORDS) arena.release({ data: s.data, base: s.base, words: HOURS });
+      s.data = NO_WORDS;
+      s.base = 0;
+    },
   };
 }
 

@@ -87,5 +87,9 @@ export function rareTransition(settings: DetectorSettings, minSupport = 20): Det
       };
     },
     bytes: (s) => s.from.bytes() + s.pairs.bytes(),
+    release(s) {
+      s.from.release();
+      s.pairs.release();
+    },
   };
 }

@@ -96,6 +96,13 @@ export interface Detector<S = unknown, P = unknown> {
   restorePeer?(json: unknown, intern: Interner): P;
   /** Approximate heap bytes of one agent's state. */
   bytes(state: S): number;
+  /**
+   * Give back what the state holds outside the V8 heap (arena words) when its agent or peer group
+   * is dropped: evicted past the agent cap, forgotten, replaced, handed to another worker. Required
+   * of every detector whose state holds a CountTable or an arena block (test/detector-release.test.ts).
+   */
+  release?(state: S): void;
+  releasePeer?(peer: P): void;
 }
 
 export interface DetectorSettings {

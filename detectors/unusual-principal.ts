@@ -57,5 +57,7 @@ export function unusualPrincipal(settings: DetectorSettings, minChains = 20): De
     snapshotPeer: (p, intern) => p.toJSON((k) => intern.str(k)),
     restorePeer: (json, intern) => CountTable.fromJSON(json as Parameters<typeof CountTable.fromJSON>[0], 256, settings.halfLifeMs, (s) => intern.id(s)),
     bytes: (s) => s.table.bytes() + 40,
+    release: (s) => s.table.release(),
+    releasePeer: (p) => p.release(),
   };
 }

@@ -12,6 +12,8 @@ import { arena } from './arena.js';
 const HOUR = 3_600_000;
 const ONE = 1024;
 const MAX = 0xffffffff;
+/** The words of a released table: none. */
+const NO_WORDS = new Uint32Array(0);
 
 /** Settings shared by every table of one kind, so each table does not carry them. */
 interface Spec {
@@ -98,10 +100,10 @@ export class CountTable {
   private slot(): number {
     if (this.size < this.cap) return this.base + 3 * this.size++;
     if (this.cap < this.spec.maxSize) {
-      const cap = Math.min(this.cap * 2, this.spec.maxSize);
+      const cap = Math.min(Math.max(this.cap * 2, 4), this.spec.maxSize);
       const next = arena.alloc(3 * cap);
       next.data.set(this.data.subarray(this.base, this.base + 3 * this.size), next.base);
-      arena.release({ data: this.data, base: this.base, words: 3 * this.cap });
+      if (this.cap > 0) arena.release({ data: this.data, base: this.base, words: 3 * this.cap });
       this.data = next.data;
       this.base = next.base;
       this.cap = cap;
@@ -111,6 +113,20 @@ export class CountTable {
     const end = this.base + this.size * 3;
     for (let i = this.base + 3; i < end; i += 3) if (this.data[i + 1] < this.data[min + 1]) min = i;
     return min;
+  }
+
+  /**
+   * Give the table's words back to the arena (its agent was dropped). The table is then empty and
+   * holds no block: a holder that used it after all would start a block of its own, never write
+   * into words lent to another table. Safe to call twice.
+   */
+  release(): void {
+    if (this.cap === 0) return;
+    arena.release({ data: this.data, base: this.base, words: 3 * this.cap });
+    this.data = NO_WORDS;
+    this.base = 0;
+    this.cap = 0;
+    this.size = 0;
   }
 
   /** Heap bytes: the block's words plus this object. */

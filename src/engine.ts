@@ -270,6 +270,15 @@ export class Engine {
     for (const a of this.rollup.expire(this.now)) this.emit(a);
   }
 
+  /**
+   * Close the rollup windows that ended before `before` (event time) and emit their updates —
+   * for agents that went quiet while others keep the input busy: their windows otherwise close
+   * only when they call again (their own time) or the whole input idles.
+   */
+  expireRollups(before: number): void {
+    for (const a of this.rollup.expire(before)) this.emit(a);
+  }
+
   /** End of input: close every chain and emit every pending rollup. */
   flush(): void {
     this.assembler.flush();
@@ -280,10 +289,7 @@ export class Engine {
     if (identity === this.lastIdentity) return this.lastAgent!;
     let agent = this.agents.get(identity.id);
     if (agent === undefined) {
-      if (this.agents.size >= this.config.maxAgents) {
-        this.agents.delete(this.agents.keys().next().value as string);
-        this.lastIdentity = undefined;
-      }
+      if (this.agents.size >= this.config.maxAgents) this.removeAgent(this.agents.values().next().value as AgentState);
       // Every field in the literal, as agentFromJson builds one: one hidden class for every agent.
       agent = {
         id: identity.id, name: identity.name, service: identity.service, group: peerGroup(identity), phase: 'learning', firstSeen: 0, lastSeen: 0,
@@ -494,15 +500,42 @@ export class Engine {
   forget(agentId: string): boolean {
     const agent = this.agents.get(agentId);
     if (agent === undefined) return false;
-    this.agents.delete(agentId);
-    this.agentsChanged();
-    const group = this.peers.get(agent.group);
-    if (group) {
-      group.agents--;
-      if (agent.phase === 'enforcing') group.enforcing--;
-    }
+    this.removeAgent(agent);
     for (const [trace, q] of this.quarantine) if (q.agentId === agentId) this.quarantine.delete(trace);
     return true;
+  }
+
+  /**
+   * Drop an agent's baseline (forgotten, or the oldest past the agent cap) and its place among
+   * its peers, as agentFor counted it. A peer group left without agents goes too: agents known by
+   * id alone (no name, no service) are each their own group, and ids that churn — one per pod —
+   * left a group behind for every agent ever seen, past any agent cap.
+   */
+  private removeAgent(agent: AgentState): void {
+    this.agents.delete(agent.id);
+    this.agentsChanged();
+    this.releaseSlots(agent.slots, false);
+    if (this.global.frozen) return;
+    const group = this.peers.get(agent.group);
+    if (group === undefined) return;
+    group.agents--;
+    if (agent.phase === 'enforcing') group.enforcing--;
+    if (group.agents <= 0) {
+      this.peers.delete(agent.group);
+      this.releaseSlots(group.slots, true);
+    }
+  }
+
+  /**
+   * Give back the arena words of a baseline being dropped or replaced (its tables' blocks live
+   * outside the V8 heap, so the GC alone never returns them).
+   */
+  private releaseSlots(slots: unknown[], peer: boolean): void {
+    for (let i = 0; i < this.detectors.length; i++) {
+      if (slots[i] === undefined) continue;
+      if (peer) this.detectors[i].releasePeer?.(slots[i]);
+      else this.detectors[i].release?.(slots[i]);
+    }
   }
 
   /** Approximate heap bytes of one agent's baseline. */
@@ -529,6 +562,8 @@ export class Engine {
     const intern = this.intern;
     for (const a of snap.agents) this.agentFromJson(a);
     for (const p of snap.peers) {
+      const old = this.peers.get(p.name);
+      if (old !== undefined) this.releaseSlots(old.slots, true);
       this.peers.set(p.name, {
         name: p.name, agents: p.agents, enforcing: p.enforcing,
         slots: this.detectors.map((d) => (p.detectors[d.id] !== undefined && d.restorePeer ? d.restorePeer(p.detectors[d.id], intern) : d.initPeer?.())),
@@ -562,6 +597,8 @@ export class Engine {
       id: a.id, name: a.name, service: a.service, group: a.group, phase: a.phase, firstSeen: a.firstSeen, lastSeen: a.lastSeen, calls: a.calls,
       chains: a.chains, slots: this.detectors.map((d) => (a.detectors[d.id] !== undefined ? d.restore(a.detectors[d.id], this.intern) : d.init())),
     };
+    const old = this.agents.get(a.id);
+    if (old !== undefined) this.releaseSlots(old.slots, false);
     this.agents.set(a.id, agent);
     this.agentsChanged();
   }
@@ -596,8 +633,10 @@ export class Engine {
    * now belong to another worker — and fall back to `base` (its learned baseline) when given.
    */
   resetAgent(id: string, base?: AgentJson): void {
+    const old = this.agents.get(id);
     this.agents.delete(id);
     this.agentsChanged();
+    if (old !== undefined) this.releaseSlots(old.slots, false);
     this.assembler.dropChainsOf(id);
     this.rollup.drop(id);
     for (const [trace, q] of this.quarantine) if (q.agentId === id) this.quarantine.delete(trace);

@@ -292,13 +292,17 @@ export class Service {
   }
 
   /**
-   * With no input, move event time on by the wall-clock time that passed — except for a Kafka
-   * detect worker, whose chains the ingest stage closes and whose time must not depend on how
-   * long a failover took.
+   * With no input, move event time on by the wall-clock time that passed; with input, close the
+   * rollup windows of agents that went quiet. Neither for a Kafka detect worker, whose chains the
+   * ingest stage closes and whose time must not depend on how long a failover took.
    */
   private tick(): void {
     const now = Date.now();
-    if (now - this.lastArrival >= 500 && this.engine.now > 0 && this.detect === undefined) this.engine.advance(this.engine.now + (now - this.lastTick));
+    if (this.engine.now > 0 && this.detect === undefined) {
+      if (now - this.lastArrival >= 500) this.engine.advance(this.engine.now + (now - this.lastTick));
+      // A quiet agent's windows close once the input's time is a chain idle timeout past their end.
+      else this.engine.expireRollups(this.engine.now - this.engine.config.chains.idleTimeoutMs);
+    }
     this.lastTick = now;
     this.writer.flush();
   }

@@ -1,0 +1,78 @@
+/**
+ * Agents that come and go (ids per pod, past the agent cap): what the engine holds stays bounded
+ * by the agents it keeps, and peer groups count the agents they have.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Alert } from '../src/alerts.js';
+import { arena } from '../src/arena.js';
+import { Engine, defaultEngineConfig } from '../src/engine.js';
+import { HOUR, T0, mkCall } from './helpers/detector-harness.js';
+
+const hex = (n: number, len: number): string => n.toString(16).padStart(len, '0');
+let trace = 0;
+
+/** One closed chain of two calls for the agent, `at` ms after T0. */
+function chainOf(engine: Engine, agent: { id: string; name?: string }, at: number): void {
+  const traceId = hex(++trace, 32);
+  for (const k of [0, 1]) {
+    engine.ingestCall(mkCall({ traceId, time: T0 + at + k, endTime: T0 + at + k + 5, agent: { ...agent, source: 'span' }, credential: `key-${agent.id}` }));
+  }
+  engine.closeChain(traceId);
+}
+
+describe('agent churn', () => {
+  it('past the agent cap, agents that left keep no baseline words and no peer group of their own', () => {
+    const engine = new Engine({ ...defaultEngineConfig, maxAgents: 20 });
+    // Named agents share a group; the pods' agents are known by id alone, each its own group.
+    const named = (i: number) => ({ id: `worker-${i}`, name: 'worker' });
+    const pod = (i: number) => ({ id: `pod-${i}` });
+    for (let i = 0; i < 20; i++) chainOf(engine, i % 2 ? named(i) : pod(i), i * 1000);
+    const steady = arena.liveWords;
+    for (let i = 20; i < 2_000; i++) chainOf(engine, i % 2 ? named(i) : pod(i), i * 1000);
+    expect(engine.agents.size).toBe(20);
+    // The groups held are the workers' and those of the pods still held.
+    const pods = [...engine.agents.values()].filter((a) => a.name === undefined).length;
+    expect(engine.peers.size).toBe(pods + 1);
+    expect(engine.peers.get('worker')!.agents).toBe(20 - pods);
+    // What 20 agents held, give or take a table's growth: not a hundred times that.
+    expect(arena.liveWords).toBeLessThanOrEqual(steady * 1.2);
+  });
+
+  it('forgetting the last agent of a group drops the group; its next agent starts one afresh', () => {
+    const engine = new Engine(defaultEngineConfig);
+    chainOf(engine, { id: 'solo-1', name: 'solo' }, 0);
+    expect(engine.peers.get('solo')!.agents).toBe(1);
+    engine.forget('solo-1');
+    expect(engine.peers.has('solo')).toBe(false);
+    chainOf(engine, { id: 'solo-2', name: 'solo' }, 1000);
+    expect(engine.peers.get('solo')!.agents).toBe(1);
+  });
+
+  it('closes the rollup windows of agents gone quiet while others go on, with their counts', () => {
+    const alerts: Alert[] = [];
+    const engine = new Engine({ ...defaultEngineConfig, maxAgents: 100 }, (a) => alerts.push(a));
+    // One credential, owned by the first agent to use it: the second's every chain is misuse.
+    const owner = { id: 'owner-agent' };
+    const borrower = { id: 'borrower-agent' };
+    const use = (agent: { id: string }, at: number): void => {
+      const traceId = hex(++trace, 32);
+      engine.ingestCall(mkCall({ traceId, time: T0 + at, endTime: T0 + at + 5, agent: { ...agent, source: 'span' }, credential: 'shared-key' }));
+      engine.closeChain(traceId);
+    };
+    use(owner, 0);
+    for (let i = 1; i <= 3; i++) use(borrower, i * 60_000);
+    const misuse = alerts.filter((a) => a.agent.id === borrower.id);
+    expect(misuse.map((a) => [a.count, a.update ?? false])).toEqual([[1, false]]);
+    // The owner alone goes on for hours: the borrower's window (an hour) is left open by its own time.
+    for (let i = 1; i <= 4 * 60; i++) use(owner, i * 60_000);
+    expect(alerts.filter((a) => a.agent.id === borrower.id)).toHaveLength(1);
+    engine.expireRollups(engine.now - 5 * 60_000);
+    const update = alerts.filter((a) => a.agent.id === borrower.id)[1];
+    expect(update).toMatchObject({ update: true, count: 3, signature: misuse[0].signature });
+    // Windows still open in event time are left alone.
+    use(borrower, 4 * HOUR + 1);
+    const before = alerts.length;
+    engine.expireRollups(engine.now - 5 * 60_000);
+    expect(alerts.length).toBe(before);
+  });
+});
