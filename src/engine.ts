@@ -162,6 +162,13 @@ export class Engine {
   private lastIdentity: AgentIdentity | undefined;
   private lastAgent: AgentState | undefined;
   private lastPeers: PeerGroup | undefined;
+  /**
+   * The agent whose chain closed last. Agents are kept in `agents` least recently active first —
+   * each moves to the end when one of its chains closes — so the agent cap drops an agent that
+   * went quiet, not the longest-known one (which, in a fleet whose pod ids churn, is the one
+   * still at work).
+   */
+  private lastActive: AgentState | undefined;
 
   constructor(readonly config: EngineConfig = defaultEngineConfig, private sink: AlertSink = () => {}) {
     this.norm = new Normalizer(config.normalize);
@@ -387,6 +394,11 @@ export class Engine {
     this.stats.chains++;
     const agent = this.agentOf(chain.agent);
     if (agent === undefined) return;
+    if (agent !== this.lastActive) {
+      this.agents.delete(agent.id);
+      this.agents.set(agent.id, agent);
+      this.lastActive = agent;
+    }
     const ctx = this.context(agent, chain, undefined) as ChainContext;
     if (this.mode === 'detect' && agent.phase === 'enforcing') {
       const findings: Finding[] = [];

@@ -76,3 +76,17 @@ describe('agent churn', () => {
     expect(alerts.length).toBe(before);
   });
 });
+
+describe('agent cap', () => {
+  it('drops the agent least recently active, not the one known longest', () => {
+    const engine = new Engine({ ...defaultEngineConfig, maxAgents: 3 });
+    const agent = (id: string) => ({ id, name: 'worker' });
+    chainOf(engine, agent('a'), 0);
+    chainOf(engine, agent('b'), 1000);
+    chainOf(engine, agent('c'), 2000);
+    chainOf(engine, agent('a'), 3000); // a is at work again
+    chainOf(engine, agent('d'), 4000);
+    expect([...engine.agents.keys()].sort()).toEqual(['a', 'c', 'd']);
+    expect(engine.peers.get('worker')!.agents).toBe(3);
+  });
+});
