@@ -169,6 +169,15 @@ export class Engine {
    * still at work).
    */
   private lastActive: AgentState | undefined;
+  /**
+   * Agents whose state may have changed since the state store last took the changes, and ids
+   * dropped meanwhile: a snapshot writes those, not the whole fleet (a fleet's state as one string
+   * passed V8's longest string at ~45,000 agents, and took seconds to build). `lastChanged`: the
+   * agent added last, so a chain's calls add it once.
+   */
+  private changed = new Set<AgentState>();
+  private lastChanged: AgentState | undefined;
+  private dropped = new Set<string>();
 
   constructor(readonly config: EngineConfig = defaultEngineConfig, private sink: AlertSink = () => {}) {
     this.norm = new Normalizer(config.normalize);
@@ -348,6 +357,7 @@ export class Engine {
     this.stats.calls++;
     this.recorder?.call(call);
     const agent = this.agentFor(call.agent);
+    if (agent !== this.lastChanged) this.changedAgent(agent);
     if (agent.firstSeen === 0 || call.time < agent.firstSeen) agent.firstSeen = call.time;
     if (call.time > agent.lastSeen) agent.lastSeen = call.time;
     for (const a of this.rollup.expireAgent(agent.id, call.time)) this.emit(a);
@@ -399,6 +409,7 @@ export class Engine {
       this.agents.set(agent.id, agent);
       this.lastActive = agent;
     }
+    if (agent !== this.lastChanged) this.changedAgent(agent);
     const ctx = this.context(agent, chain, undefined) as ChainContext;
     if (this.mode === 'detect' && agent.phase === 'enforcing') {
       const findings: Finding[] = [];
@@ -450,6 +461,7 @@ export class Engine {
     const agent = q && this.agents.get(q.agentId);
     if (q === undefined || agent === undefined) return false;
     this.quarantine.delete(traceId);
+    this.changedAgent(agent);
     const first = q.calls[0];
     const chain = newChain(traceId, first?.agent ?? agentIdentity(agent.id, undefined, undefined, 'resource', undefined), q.startTime, q.lastTime, q.calls, q.callCount, this.newScratch());
     this.learnChain(agent, chain);
@@ -526,6 +538,7 @@ export class Engine {
   private removeAgent(agent: AgentState): void {
     this.agents.delete(agent.id);
     this.agentsChanged();
+    this.droppedAgent(agent);
     this.releaseSlots(agent.slots, false);
     if (this.global.frozen) return;
     const group = this.peers.get(agent.group);
@@ -557,11 +570,62 @@ export class Engine {
     return bytes;
   }
 
+  private changedAgent(agent: AgentState): void {
+    this.changed.add(agent);
+    this.lastChanged = agent;
+    this.dropped.delete(agent.id);
+  }
+
+  private droppedAgent(agent: AgentState): void {
+    this.changed.delete(agent);
+    if (this.lastChanged === agent) this.lastChanged = undefined;
+    this.dropped.add(agent.id);
+  }
+
+  /**
+   * The agents whose state may have changed since the last call, and the ids dropped since (for
+   * the state store to write and delete); both start over empty. Build each agent's JSON with
+   * `agentJsonOf` when it is written: an agent dropped or replaced meanwhile has none.
+   */
+  takeChanges(): { changed: AgentState[]; dropped: string[] } {
+    const out = { changed: [...this.changed], dropped: [...this.dropped] };
+    this.changed.clear();
+    this.dropped.clear();
+    this.lastChanged = undefined;
+    return out;
+  }
+
+  /** Changes taken by a save that failed: the next save writes them (those still current). */
+  putBackChanges(changes: { changed: AgentState[]; dropped: string[] }): void {
+    for (const a of changes.changed) if (this.agents.get(a.id) === a) this.changed.add(a);
+    for (const id of changes.dropped) if (!this.agents.has(id)) this.dropped.add(id);
+  }
+
+  /** Every agent held counts as changed (state read in an older format, to be written anew). */
+  markAllChanged(): void {
+    for (const a of this.agents.values()) this.changed.add(a);
+  }
+
+  /** The agent's saved form, or undefined when the engine no longer holds this agent object. */
+  agentJsonOf(agent: AgentState): AgentJson | undefined {
+    return this.agents.get(agent.id) === agent ? this.agentJson(agent) : undefined;
+  }
+
+  /** Everything in a snapshot but the agents: what every agent's judgement shares. */
+  sharedSnapshot(): Omit<EngineSnapshot, 'agents'> {
+    const { agents: _, ...shared } = this.snapshotOf([]);
+    return shared;
+  }
+
   snapshot(): EngineSnapshot {
+    return this.snapshotOf([...this.agents.values()]);
+  }
+
+  private snapshotOf(agents: AgentState[]): EngineSnapshot {
     return {
       version: STATE_VERSION,
       watermark: this.now,
-      agents: [...this.agents.values()].map((a) => this.agentJson(a)),
+      agents: agents.map((a) => this.agentJson(a)),
       peers: [...this.peers.values()].map((p) => ({ name: p.name, agents: p.agents, enforcing: p.enforcing, detectors: this.slotsJson(p.slots, true) })),
       credentialOwners: [...this.global.credentialOwners],
       aliases: this.assembler.aliasSnapshot(),
@@ -648,7 +712,10 @@ export class Engine {
     const old = this.agents.get(id);
     this.agents.delete(id);
     this.agentsChanged();
-    if (old !== undefined) this.releaseSlots(old.slots, false);
+    if (old !== undefined) {
+      this.releaseSlots(old.slots, false);
+      this.droppedAgent(old);
+    }
     this.assembler.dropChainsOf(id);
     this.rollup.drop(id);
     for (const [trace, q] of this.quarantine) if (q.agentId === id) this.quarantine.delete(trace);
@@ -659,6 +726,7 @@ export class Engine {
   adoptAgent(rec: AgentRecord): void {
     if (rec.version !== STATE_VERSION) throw new StateError(`agent record version ${rec.version} is not supported (expected ${STATE_VERSION})`);
     this.resetAgent(rec.agent.id, rec.agent);
+    this.changedAgent(this.agents.get(rec.agent.id)!);
     for (const c of rec.chains) this.assembler.adoptChain(c);
     this.assembler.adoptClosed(rec.closed);
     this.rollup.adopt(rec.rollups);

@@ -89,6 +89,9 @@ export class Service {
   private readonly writer: AlertWriter;
   private timers: NodeJS.Timeout[] = [];
   private lastArrival = Date.now();
+  /** The state save running, if any, and what the last one that ended wrote. */
+  private saving: Promise<void> | undefined;
+  private lastSave: { at: string; agents: number; deleted: number; ms: number } | { at: string; error: string } | null = null;
   private lastTick = Date.now();
   private stopping?: Promise<void>;
   private policyWatcher?: PolicyWatcher;
@@ -211,6 +214,7 @@ export class Service {
         detect: this.detect ? { ...this.detect.counters, duplicateCalls: this.engine.assembler.duplicateCalls, lag: this.lag.get('detect')?.lag ?? null } : null,
       } : null,
       killSwitch: this.killSwitch?.counters ?? null,
+      stateSave: this.lastSave,
     };
   }
 
@@ -262,7 +266,7 @@ export class Service {
     this.timers.push(setInterval(expire, 3_600_000));
     this.receiver.ready = true;
     this.timers.push(setInterval(() => this.tick(), 500));
-    this.timers.push(setInterval(() => this.snapshot(), this.options.snapshotEveryMs ?? 60_000));
+    this.timers.push(setInterval(() => void this.snapshot(), this.options.snapshotEveryMs ?? 60_000));
     for (const t of this.timers) t.unref();
     return address;
   }
@@ -273,21 +277,47 @@ export class Service {
     await this.responses;
   }
 
-  /** Save the engine's state (traced: the largest synchronous pause in the process). */
-  snapshot(): void {
-    this.traced('chainwatch.snapshot', () => this.store.save(this.engine));
+  /**
+   * Save the agents changed since the last save, a slice at a time with the event loop let run
+   * between (traced); one save at a time. A save that fails is logged and its agents are written
+   * by a later one: the state is whole as of the last save that ended.
+   */
+  snapshot(): Promise<void> {
+    // Cleared by a callback of its own, which always runs after the assignment.
+    this.saving ??= this.traced('chainwatch.snapshot', () => this.saveState()).finally(() => (this.saving = undefined));
+    return this.saving;
+  }
+
+  private async saveState(): Promise<void> {
+    const started = performance.now();
+    try {
+      const r = await this.store.saveInSlices(this.engine);
+      this.lastSave = { at: new Date().toISOString(), ...r, ms: Math.round(performance.now() - started) };
+    } catch (err) {
+      this.lastSave = { at: new Date().toISOString(), error: (err as Error).message };
+      this.options.log?.error({ err: (err as Error).message }, 'saving the state failed; its agents are saved by the next save');
+    }
   }
 
   private traced<T>(name: string, fn: () => T): T {
     const tracer = this.telemetry?.tracer;
     if (tracer === undefined) return fn();
     return tracer.startActiveSpan(name, (span) => {
-      try {
-        return fn();
-      } finally {
+      const end = (): void => {
         span.setAttribute('chainwatch.agents', this.engine.agents.size);
         span.end();
+      };
+      let out: T;
+      try {
+        out = fn();
+      } catch (err) {
+        end();
+        throw err;
       }
+      // An async path (the state save in slices) ends its span when it settles.
+      if (out instanceof Promise) return out.finally(end) as T;
+      end();
+      return out;
     });
   }
 
@@ -328,6 +358,7 @@ export class Service {
       await bounded(this.ingest?.stop() ?? Promise.resolve());
       await bounded(this.detect?.stop() ?? Promise.resolve());
       for (const probe of this.lag.values()) await bounded(probe.stop());
+      await bounded(this.saving ?? Promise.resolve());
       this.traced('chainwatch.shutdown.flush', () => {
         // A Kafka detect worker's open chains and rollups live on in the changelog, for the next owner.
         if (this.detect === undefined) this.engine.flush();

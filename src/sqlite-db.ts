@@ -108,6 +108,13 @@ export const MIGRATIONS: string[] = [
      json_extract(c.value, '$[13]') AS credential, json_extract(c.value, '$[14]') AS ok, json_extract(c.value, '$[15]') AS status,
      json_extract(c.value, '$[16]') AS retries, json_extract(c.value, '$[17]') AS sensitive, json_extract(c.value, '$[18]') AS bytes_out
    FROM call_blocks b, json_each(b.body) c;`,
+  // 7: engine state by agent: a snapshot writes the agents changed since the last one (and
+  // deletes those dropped), not the whole fleet as one string — which passed V8's longest string
+  // at ~45,000 agents and held the event loop for seconds. Peer groups, credential owners,
+  // aliases, quarantined chains and the watermark are a row each in shared_state. The snapshots
+  // table stays for reading state an earlier release left.
+  `CREATE TABLE agent_state (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+   CREATE TABLE shared_state (key TEXT PRIMARY KEY, body TEXT NOT NULL);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,16 +1,31 @@
 /**
- * The state directory: engine snapshots in the embedded database (state.db; the last few kept so
- * a bad one can be rolled back by hand) and the default alerts file. Snapshots hold baselines
- * and ids, never secrets (calls are redacted upstream). A state.json left by an older chainwatch
- * is read once when the database has no snapshot yet.
+ * The state directory: engine state in the embedded database (state.db) and the default alerts
+ * file. State is kept by agent — a row per agent baseline in agent_state, and a row each for what
+ * agents share (peer groups, credential owners, resource aliases, quarantined chains, the
+ * watermark) in shared_state — so a save writes the agents changed since the last one, never the
+ * whole fleet as one string. State holds baselines and ids, never secrets (calls are redacted
+ * upstream). A whole-fleet snapshot left by an earlier chainwatch (the snapshots table, or a
+ * state.json before that) is read once when there is no state by agent yet, and written by agent
+ * at the next save.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { StateError } from './errors.js';
-import type { Engine, EngineSnapshot } from './engine.js';
+import type { AgentJson, Engine, EngineSnapshot } from './engine.js';
 import { type Db, openDatabase } from './sqlite-db.js';
 
-const KEEP_SNAPSHOTS = 3;
+/** shared_state rows: each a field of the engine snapshot other than its agents. */
+const SHARED_KEYS = ['version', 'watermark', 'peers', 'credentialOwners', 'aliases', 'quarantine'] as const;
+
+/** Agents written per transaction by a save in slices, between which the event loop runs. */
+export const SAVE_SLICE = 200;
+
+/** What a save wrote. */
+export interface SaveResult {
+  agents: number;
+  deleted: number;
+}
 
 export class StateStore {
   readonly db: Db;
@@ -23,35 +38,101 @@ export class StateStore {
     return join(this.dir, 'alerts.jsonl');
   }
 
-  /** The latest snapshot, or undefined when none was ever saved. */
-  latest(): EngineSnapshot | undefined {
-    const row = this.db.prepare('SELECT body FROM snapshots ORDER BY id DESC LIMIT 1').get() as { body: string } | undefined;
-    const legacy = join(this.dir, 'state.json');
-    const [text, where] = row ? [row.body, `${join(this.dir, 'state.db')} (snapshots)`] : existsSync(legacy) ? [readFileSync(legacy, 'utf8'), legacy] : [undefined, ''];
-    if (text === undefined) return undefined;
-    try {
-      return JSON.parse(text) as EngineSnapshot;
-    } catch (err) {
-      throw new StateError(`cannot read the snapshot in ${where}: ${(err as Error).message}; move it away to start fresh`, { cause: err });
+  /** The saved state, or undefined when none was ever saved; `legacy` when read from a whole-fleet snapshot. */
+  latest(): { snapshot: EngineSnapshot; legacy: boolean } | undefined {
+    const shared = this.db.prepare('SELECT key, body FROM shared_state').all() as { key: string; body: string }[];
+    if (shared.length > 0) {
+      const where = `${join(this.dir, 'state.db')} (agent_state, shared_state)`;
+      const snap = {} as Record<string, unknown>;
+      for (const { key, body } of shared) snap[key] = parse(body, where);
+      // Written last first: the cap drops the least recently active agent, as before the restart.
+      const rows = this.db.prepare('SELECT body FROM agent_state ORDER BY rowid').all() as { body: string }[];
+      snap.agents = rows.map((r) => parse(r.body, where) as AgentJson);
+      return { snapshot: snap as unknown as EngineSnapshot, legacy: false };
     }
+    const row = this.db.prepare('SELECT body FROM snapshots ORDER BY id DESC LIMIT 1').get() as { body: string } | undefined;
+    const legacyFile = join(this.dir, 'state.json');
+    const [text, where] = row ? [row.body, `${join(this.dir, 'state.db')} (snapshots)`] : existsSync(legacyFile) ? [readFileSync(legacyFile, 'utf8'), legacyFile] : [undefined, ''];
+    if (text === undefined) return undefined;
+    return { snapshot: parse(text, where) as EngineSnapshot, legacy: true };
   }
 
   load(engine: Engine): boolean {
-    const snap = this.latest();
-    if (snap === undefined) return false;
-    engine.restore(snap);
+    const saved = this.latest();
+    if (saved === undefined) return false;
+    engine.restore(saved.snapshot);
+    if (saved.legacy) engine.markAllChanged();
     return true;
   }
 
-  save(engine: Engine): void {
-    const snap = engine.snapshot();
-    this.db.transaction(() => {
-      this.db.prepare('INSERT INTO snapshots (taken_at, watermark, body) VALUES (?, ?, ?)').run(Date.now(), Math.round(snap.watermark), JSON.stringify(snap));
-      this.db.prepare('DELETE FROM snapshots WHERE id <= (SELECT MAX(id) FROM snapshots) - ?').run(KEEP_SNAPSHOTS);
-    })();
+  /** Write the agents changed since the last save and what they share, in one transaction. */
+  save(engine: Engine): SaveResult {
+    const { changed, dropped } = engine.takeChanges();
+    let agents = 0;
+    try {
+      this.db.transaction(() => {
+        agents = this.writeAgents(engine, changed);
+        this.writeShared(engine, dropped);
+      })();
+    } catch (err) {
+      engine.putBackChanges({ changed, dropped });
+      throw err;
+    }
+    return { agents, deleted: dropped.length };
+  }
+
+  /**
+   * The same, a slice of agents per transaction with the event loop let run between them (a live
+   * service: a few thousand changed agents took the loop for seconds). Each agent's row is whole
+   * as of its slice; an agent that changes again meanwhile is written by the next save.
+   */
+  async saveInSlices(engine: Engine, slice = SAVE_SLICE): Promise<SaveResult> {
+    const changes = engine.takeChanges();
+    const { changed, dropped } = changes;
+    let agents = 0;
+    try {
+      for (let i = 0; i < changed.length; i += slice) {
+        if (i > 0) await yieldToLoop();
+        this.db.transaction(() => (agents += this.writeAgents(engine, changed.slice(i, i + slice))))();
+      }
+      this.db.transaction(() => this.writeShared(engine, dropped))();
+    } catch (err) {
+      engine.putBackChanges(changes); // written again, whole, by the next save
+      throw err;
+    }
+    return { agents, deleted: dropped.length };
+  }
+
+  private writeAgents(engine: Engine, changed: ReturnType<Engine['takeChanges']>['changed']): number {
+    // REPLACE gives the row a new rowid: rowid order is the order agents were last written.
+    const put = this.db.prepare('INSERT OR REPLACE INTO agent_state (id, body) VALUES (?, ?)');
+    let n = 0;
+    for (const agent of changed) {
+      const json = engine.agentJsonOf(agent);
+      if (json === undefined) continue; // dropped or replaced since: its id is in a later save's changes
+      put.run(json.id, JSON.stringify(json));
+      n++;
+    }
+    return n;
+  }
+
+  private writeShared(engine: Engine, dropped: string[]): void {
+    const del = this.db.prepare('DELETE FROM agent_state WHERE id = ?');
+    for (const id of dropped) del.run(id);
+    const shared = engine.sharedSnapshot();
+    const put = this.db.prepare('INSERT OR REPLACE INTO shared_state (key, body) VALUES (?, ?)');
+    for (const key of SHARED_KEYS) put.run(key, JSON.stringify(shared[key]));
   }
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+}
+
+function parse(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new StateError(`cannot read the saved state in ${where}: ${(err as Error).message}; move it away to start fresh`, { cause: err });
   }
 }

@@ -101,8 +101,9 @@ describe('chainwatch serve, operated', () => {
     expect(code).toBe(0);
     expect(stderr()).toMatch(/shutting down: draining/);
     const state = new StateStore(join(dir, 'state'));
-    const snapshot = state.latest()!;
-    expect(snapshot.agents.map((a) => a.id)).toContain('support-agent-02');
+    const saved = state.latest()!;
+    expect(saved.legacy).toBe(false);
+    expect(saved.snapshot.agents.map((a) => a.id)).toContain('support-agent-02');
     expect(existsSync(join(dir, 'state', 'alerts.jsonl'))).toBe(true);
     const alerts = readFileSync(join(dir, 'state', 'alerts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     // Every request answered 200 that named a paste-* host has its alert in the flushed file.
