@@ -36,6 +36,27 @@ describe('rare-transition', () => {
   });
 });
 
+describe('rare-transition across engines', () => {
+  it('judges a chain handed to another engine, whose interner numbers actions differently, as the first would', () => {
+    const N = 'GET new.corp.internal/z';
+    const learn = (h: Harness<any>) => routine(h, 10, 10, (t, i) => seq(t, i % 5 === 0 ? [X, C] : [A, B, C]));
+    const first = make();
+    learn(first);
+    const second = make();
+    second.intern.id('unrelated-1');
+    second.intern.id('unrelated-2'); // its ids are now two ahead: the first's id for N is the second's for A
+    learn(second);
+    const chain = mkChain([]);
+    first.score(seq(T0 + 11 * DAY_MS, [N]), chain);
+    const moved = JSON.parse(JSON.stringify(chain)) as typeof chain;
+    // N was never followed by anything: no support, no finding — on either engine.
+    expect(first.score(seq(T0 + 11 * DAY_MS + 5000, [X]), JSON.parse(JSON.stringify(chain)))[0]).toBeUndefined();
+    expect(second.score(seq(T0 + 11 * DAY_MS + 5000, [X]), moved)[0]).toBeUndefined();
+    // And a handed-over chain goes on as usual: A then X is still rare there.
+    expect(second.score(seq(T0 + 11 * DAY_MS + 9000, [A, X]), moved)[1]?.signature).toBe(`rare-transition:${A}>${X}`);
+  });
+});
+
 function make() {
   return new Harness(rareTransition(defaultDetectorSettings));
 }

@@ -35,9 +35,11 @@ export function rareTransition(settings: DetectorSettings, minSupport = 20): Det
       const s = scratch(chain, 'rare-transition', newScratch);
       const cur = intern.id(call.action.signature);
       const curHash = intern.hashOf(cur);
-      const prev = s.prev;
-      const prevHash = s.prevHash;
       const prevSig = s.prevSig;
+      // An id kept by another engine's interner (a chain handed between Kafka workers, its scratch
+      // with it) names some other string here, or none: found again by the signature.
+      const prev = s.prev < 0 || intern.str(s.prev) === prevSig ? s.prev : intern.peek(prevSig);
+      const prevHash = s.prevHash;
       const prevSpan = s.prevSpan;
       s.prev = cur;
       s.prevHash = curHash;
