@@ -42,6 +42,9 @@ export interface AlertConfig {
   protectMinSeverity: Severity;
 }
 
+/** Interned strings below which the interner is never compacted: a few MB. */
+export const COMPACT_FROM = 200_000;
+
 export interface EngineConfig {
   normalize: NormalizeConfig;
   chains: ChainConfig;
@@ -109,7 +112,10 @@ export const STATE_VERSION = 1;
 export class Engine {
   readonly norm: Normalizer;
   readonly assembler: ChainAssembler;
-  readonly intern = new Interner();
+  /** Replaced by compactInterner; read it through `intern`. */
+  private interner = new Interner();
+  /** Interned strings past which the next compaction is due (see compactIfGrown). */
+  private compactAt = COMPACT_FROM;
   readonly detectors: Detector<any, any>[];
   readonly agents = new Map<string, AgentState>();
   readonly peers = new Map<string, PeerGroup>();
@@ -568,6 +574,46 @@ export class Engine {
     let bytes = 300; // the agent object, its slots array and its map entry
     for (let i = 0; i < this.detectors.length; i++) bytes += this.detectors[i].bytes(agent.slots[i]);
     return bytes;
+  }
+
+  get intern(): Interner {
+    return this.interner;
+  }
+
+  /**
+   * Re-intern every baseline into a fresh interner that holds only the strings still in use.
+   * Ids are never freed as tables evict (a research agent's sites, payees, one-off users): the
+   * interner grew by every value ever learned (~8 a day per agent on the simulated fleet, for the
+   * life of the process). Each agent's and peer group's detector states go through their own
+   * snapshot and restore, as a restart would; per-chain scratch that keeps an id checks it
+   * against its string. Alerts are the same with or without it (test/intern-compaction.test.ts).
+   * Costs about what a save of every agent does.
+   */
+  compactInterner(): { before: number; after: number } {
+    const old = this.interner;
+    const fresh = new Interner();
+    const moveSlots = (slots: unknown[], peer: boolean): void => {
+      for (let i = 0; i < this.detectors.length; i++) {
+        const d = this.detectors[i];
+        if (slots[i] === undefined) continue;
+        const json = peer ? d.snapshotPeer?.(slots[i], old) : d.snapshot(slots[i], old);
+        const next = json === undefined || json === null ? (peer ? d.initPeer?.() : d.init()) : peer ? d.restorePeer!(json, fresh) : d.restore(json, fresh);
+        if (peer) d.releasePeer?.(slots[i]);
+        else d.release?.(slots[i]);
+        slots[i] = next;
+      }
+    };
+    for (const agent of this.agents.values()) moveSlots(agent.slots, false);
+    for (const group of this.peers.values()) moveSlots(group.slots, true);
+    this.interner = fresh;
+    this.ctx.intern = fresh;
+    this.compactAt = Math.max(COMPACT_FROM, 2 * fresh.size);
+    return { before: old.size, after: fresh.size };
+  }
+
+  /** Compact the interner once it has grown past twice what the last compaction kept (and COMPACT_FROM). */
+  compactIfGrown(): { before: number; after: number } | undefined {
+    return this.interner.size >= this.compactAt ? this.compactInterner() : undefined;
   }
 
   private changedAgent(agent: AgentState): void {

@@ -291,6 +291,9 @@ export class Service {
   private async saveState(): Promise<void> {
     const started = performance.now();
     try {
+      // Rare (each time the interner has doubled), and not sliced: 1.35 s for 20,000 agents here.
+      const compacted = this.engine.compactIfGrown();
+      if (compacted) this.options.log?.info({ ...compacted, ms: Math.round(performance.now() - started) }, 'interned strings compacted');
       const r = await this.store.saveInSlices(this.engine);
       this.lastSave = { at: new Date().toISOString(), ...r, ms: Math.round(performance.now() - started) };
     } catch (err) {
