@@ -536,8 +536,9 @@ export class Engine {
   }
 
   /**
-   * Drop an agent's baseline (forgotten, or the oldest past the agent cap) and its place among
-   * its peers, as agentFor counted it. A peer group left without agents goes too: agents known by
+   * Drop an agent's baseline (forgotten, or the least recently active past the agent cap), its
+   * open rollup windows (their updates emitted) and its place among its peers, as agentFor
+   * counted it. A peer group left without agents goes too: agents known by
    * id alone (no name, no service) are each their own group, and ids that churn — one per pod —
    * left a group behind for every agent ever seen, past any agent cap.
    */
@@ -545,6 +546,8 @@ export class Engine {
     this.agents.delete(agent.id);
     this.agentsChanged();
     this.droppedAgent(agent);
+    // Its rollup windows close now, with their counts: nothing would close them later.
+    for (const a of this.rollup.expireAgent(agent.id, Number.POSITIVE_INFINITY)) this.emit(a);
     this.releaseSlots(agent.slots, false);
     if (this.global.frozen) return;
     const group = this.peers.get(agent.group);

@@ -89,4 +89,21 @@ describe('agent cap', () => {
     expect([...engine.agents.keys()].sort()).toEqual(['a', 'c', 'd']);
     expect(engine.peers.get('worker')!.agents).toBe(3);
   });
+
+  it('sends the rollup update of an agent it drops, with its count', () => {
+    const alerts: Alert[] = [];
+    const engine = new Engine({ ...defaultEngineConfig, maxAgents: 2 }, (a) => alerts.push(a));
+    const use = (id: string, at: number): void => {
+      const traceId = hex(++trace, 32);
+      engine.ingestCall(mkCall({ traceId, time: T0 + at, endTime: T0 + at + 5, agent: { id, source: 'span' }, credential: 'shared-key-2' }));
+      engine.closeChain(traceId);
+    };
+    use('owner', 0);
+    use('borrower', 1000);
+    use('borrower', 2000); // a repeat inside the hour
+    use('owner', 3000);
+    use('newcomer', 4000); // past the cap: the borrower, least recently active, goes
+    expect(engine.agents.has('borrower')).toBe(false);
+    expect(alerts.filter((a) => a.agent.id === 'borrower').map((a) => [a.count, a.update ?? false])).toEqual([[1, false], [2, true]]);
+  });
 });
