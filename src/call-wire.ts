@@ -15,6 +15,7 @@
 import { type AgentCall, type AgentIdentity, agentIdentity, sameIdentity } from './agent-call.js';
 import type { Destination, DestinationKind } from './arg-destinations.js';
 import { ChainwatchError } from './errors.js';
+import { callProblem } from './call-schema.js';
 
 export type CallItem = { t: 'call'; call: AgentCall } | { t: 'close'; traceId: string };
 
@@ -276,7 +277,11 @@ export function decodeCalls(value: Buffer | string): CallItem[] {
 
 function plainItem(x: unknown): CallItem {
   const item = x as CallItem;
-  if (item?.t === 'call' && typeof item.call?.traceId === 'string' && typeof item.call.agent?.id === 'string') return item;
+  if (item?.t === 'call') {
+    const problem = callProblem(item.call);
+    if (problem !== undefined) throw new CallRecordError(`calls record event: ${problem}`);
+    return item;
+  }
   if (item?.t === 'close' && typeof item.traceId === 'string') return item;
   throw new CallRecordError('calls record event is neither a call (with traceId and agent.id) nor a close (with traceId)');
 }

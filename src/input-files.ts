@@ -10,6 +10,7 @@ import type { AgentCall } from './agent-call.js';
 import { redactText, redactUrl } from './redact.js';
 import { InputFormatError, OtlpDecodeError } from './errors.js';
 import { decodeTraceRequestJson } from './otlp-json.js';
+import { callProblem } from './call-schema.js';
 import type { RawSpan } from './span.js';
 
 export type InputRecord = { kind: 'spans'; spans: RawSpan[]; rejected: number } | { kind: 'call'; call: AgentCall };
@@ -42,6 +43,8 @@ export function parseLine(text: string, filter: KeyFilter, file: string, line: n
     }
   }
   if (typeof obj.traceId === 'string' && typeof obj.spanId === 'string' && typeof obj.time === 'number' && typeof obj.agent === 'object' && obj.agent !== null && typeof obj.action === 'object') {
+    const problem = callProblem(obj);
+    if (problem !== undefined) throw new InputFormatError(`AgentCall line: ${problem}`, file, line);
     return { kind: 'call', call: redactCall(obj as unknown as AgentCall) };
   }
   throw new InputFormatError('line is neither an OTLP/JSON request ("resourceSpans") nor an AgentCall (traceId, spanId, time, agent, action)', file, line);

@@ -103,7 +103,9 @@ describe('calls records', () => {
       [damaged((r) => ((r.e[0] as unknown[])[3] = null)), 'without trace id, span id, agent or action'],
       [damaged((r) => ((r.e[0] as unknown[])[5] = 7)), 'without trace id, span id, agent or action'],
       [damaged((r) => (r.e[0] = 'x')), 'neither a call tuple nor a close'],
-      ['{"t":"call","call":{"spanId":"x"}}', 'neither a call (with traceId and agent.id) nor a close'],
+      ['{"t":"call","call":{"spanId":"x"}}', "calls record event: the call must have required property 'time'"],
+      [JSON.stringify({ t: 'call', call: { ...full, destinations: undefined } }), "the call must have required property 'destinations'"],
+      [JSON.stringify({ t: 'batch', items: [{ t: 'call', call: { ...full, agent: { source: 'span' } } }] }), "field agent must have required property 'id'"],
       ['null', 'neither a call'],
     ];
     for (const [value, message] of cases) {

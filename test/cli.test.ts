@@ -30,11 +30,16 @@ describe('chainwatch CLI', () => {
 
     // A replay file with damage: the bad lines are reported with file:line and skipped.
     cpSync(join(dir, 'sim/live.jsonl'), join(dir, 'live.jsonl'));
-    appendFileSync(join(dir, 'live.jsonl'), 'not json\n{"hello": 1}\n{"resourceSpans": 7}\n');
+    // AgentCall lines that lack what the detectors read: bad lines too, naming the field, not a crash.
+    const call = { time: 1, endTime: 2, traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), agent: { id: 'x', source: 'span' }, action: { kind: 'http', signature: 'GET x', write: false }, external: false, destinations: [], resource: 'r', outcome: { ok: true }, retries: 0, sensitive: false };
+    const damaged = [{ ...call, agent: { source: 'span' } }, { ...call, destinations: 'paste.io' }];
+    appendFileSync(join(dir, 'live.jsonl'), `not json\n{"hello": 1}\n{"resourceSpans": 7}\n${damaged.map((c) => JSON.stringify(c)).join('\n')}\n`);
     const replay = run(['replay', 'live.jsonl', '--state', 'st', '--alerts', 'a1.jsonl'], dir);
     expect(replay.status, replay.stderr).toBe(0);
     expect(replay.stdout).toMatch(/alerts: info 0, low \d+, medium \d+, high \d+, critical [1-9]/);
-    expect(replay.stdout).toMatch(/3 bad lines/);
+    expect(replay.stdout).toMatch(/5 bad lines/);
+    expect(replay.stdout).toMatch(/AgentCall line: field agent must have required property 'id'/);
+    expect(replay.stdout).toMatch(/AgentCall line: field destinations must be array/);
     expect(replay.stdout).toMatch(/live\.jsonl:\d+: not JSON/);
     expect(replay.stdout).toMatch(/neither an OTLP\/JSON request/);
 
