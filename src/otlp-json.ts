@@ -48,7 +48,15 @@ export function decodeTraceRequestJson(input: Json | string, filter: KeyFilter):
     const where = `resourceSpans[${i}]`;
     if (!isObject(rs)) throw new OtlpDecodeError(`${where} must be an object`);
     const resource = new Attrs();
-    if (isObject(rs.resource)) readAttributes(arrayField(rs.resource, 'attributes', `${where}.resource`), filter, resource);
+    try {
+      if (isObject(rs.resource)) readAttributes(arrayField(rs.resource, 'attributes', `${where}.resource`), filter, resource);
+    } catch (err) {
+      // Its spans' identity comes from the resource: they are rejected, counted, and the rest of the request is read.
+      if (!(err instanceof SpanFieldError)) throw err;
+      const spans = Array.isArray(rs.scopeSpans) ? rs.scopeSpans.reduce((n: number, ss) => n + (isObject(ss) && Array.isArray(ss.spans) ? ss.spans.length : 0), 0) : 0;
+      for (let k = 0; k < spans; k++) rejectSpan(batch, `${where}.resource: ${err.message}`);
+      return;
+    }
     arrayField(rs, 'scopeSpans', where).forEach((ss, j) => {
       if (!isObject(ss)) throw new OtlpDecodeError(`${where}.scopeSpans[${j}] must be an object`);
       for (const raw of arrayField(ss, 'spans', `${where}.scopeSpans[${j}]`)) {

@@ -88,6 +88,17 @@ describe('OTLP/HTTP receiver', () => {
     const proto = await post(toProto({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: '', spanId: 'aa00000000000001', parentSpanId: '', name: 'x' }] }] }] }), 'application/x-protobuf');
     const decoded = Response.toObject(Response.decode(Buffer.from(await proto.arrayBuffer())), { longs: Number }) as any;
     expect(decoded.partialSuccess.rejectedSpans).toBe(1);
+    // A resource attribute of the wrong shape: that resource's spans are rejected (their identity
+    // comes from it), the request's other resources are kept — not a 500 the exporter retries.
+    const two: any = json().doc;
+    const bad = structuredClone(two.resourceSpans[0]);
+    bad.resource.attributes.push(7);
+    two.resourceSpans.push(bad);
+    const mixed = await post(JSON.stringify(two), 'application/json');
+    expect(mixed.status).toBe(200);
+    const mixedBody = await mixed.json();
+    expect(mixedBody.partialSuccess.rejectedSpans).toBe(String(bad.scopeSpans[0].spans.length));
+    expect(mixedBody.partialSuccess.errorMessage).toMatch(/resourceSpans\[1\]\.resource: attribute must be an object with a string "key"/);
   });
 
   it('rejects garbage and truncated protobuf with 400 and a google.rpc.Status, and keeps serving', async () => {
