@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { defaultDetectorSettings } from './types.js';
 import { credentialMisuse } from './credential-misuse.js';
 import { Harness, T0, mkCall, mkChain } from '../test/helpers/detector-harness.js';
+import { FifoMap } from '../src/fifo-map.js';
 
 describe('credential-misuse', () => {
   it('flags a credential owned by another agent, even for a brand-new agent', () => {
@@ -46,5 +47,16 @@ describe('credential-misuse', () => {
     const [f] = h.score([mkCall({ credential: 'key_2' })]);
     expect(f?.score).toBeLessThan(0.5);
     expect(f?.title).toBe('New credential');
+  });
+
+  it('keeps giving new credentials owners when the owner table is full, forgetting the earliest first', () => {
+    const a = new Harness(credentialMisuse(defaultDetectorSettings), 'agent-a');
+    const b = new Harness(credentialMisuse(defaultDetectorSettings), 'agent-b');
+    a.global.credentialOwners = new FifoMap<string, string>(2);
+    b.global.credentialOwners = a.global.credentialOwners;
+    a.learn([mkCall({ time: T0, credential: 'k1' }), mkCall({ time: T0 + 1, credential: 'k2' }), mkCall({ time: T0 + 2, credential: 'k3' })]);
+    expect([...a.global.credentialOwners].map(([k]) => k)).toEqual(['k2', 'k3']);
+    // The newest credential still has its owner: another agent using it is misuse.
+    expect(b.score([mkCall({ time: T0 + 3, credential: 'k3', agent: { id: 'agent-b', source: 'span' } })])[0]?.title).toBe('Credential of agent-a used by agent-b');
   });
 });

@@ -8,12 +8,11 @@
  * history). Fails when credentials are shared by design; mark those in the mapping or rename them
  * per agent.
  *
- * Cost: one Map lookup per call; ~150 bytes per agent plus one entry per credential.
+ * Cost: one Map lookup per call; ~150 bytes per agent plus one entry per credential, the 200,000
+ * most recently first seen (the engine forgets the earliest owned first).
  */
 import { CountTable } from '../src/count-table.js';
 import { type CallContext, type Detector, type DetectorSettings, type Finding } from './types.js';
-
-const MAX_OWNERS = 200_000;
 
 export function credentialMisuse(settings: DetectorSettings): Detector<CountTable> {
   return {
@@ -50,9 +49,7 @@ export function credentialMisuse(settings: DetectorSettings): Detector<CountTabl
       const { call, agent, global, intern } = ctx;
       if (call.credential === undefined) return;
       own.add(intern.kindId('cred', call.credential), call.time);
-      if (!global.frozen && !global.credentialOwners.has(call.credential) && global.credentialOwners.size < MAX_OWNERS) {
-        global.credentialOwners.set(call.credential, agent.id);
-      }
+      if (!global.frozen && !global.credentialOwners.has(call.credential)) global.credentialOwners.set(call.credential, agent.id);
     },
 
     snapshot: (s, intern) => s.toJSON((k) => intern.str(k)),

@@ -34,9 +34,17 @@ export interface PeerGroup {
   slots: unknown[];
 }
 
+/** Credential → owning agent: a Map, or the engine's bounded FifoMap. */
+export interface OwnerTable extends Iterable<[string, string]> {
+  get(credential: string): string | undefined;
+  has(credential: string): boolean;
+  set(credential: string, agentId: string): unknown;
+  readonly size: number;
+}
+
 /** State shared across agents (credential ownership). */
 export interface GlobalState {
-  credentialOwners: Map<string, string>;
+  credentialOwners: OwnerTable;
   /** Credentials the kill-switch revoked (delivery acknowledged), by credential id. */
   revoked: Map<string, { at: number; revocationId: string }>;
   /** Read-only in partitioned mode (Kafka detect workers): learning leaves ownership alone. */

@@ -12,6 +12,7 @@ import { agentIdentity, peerGroup } from './agent-call.js';
 import { type Alert, AlertRollup, type RollupWindow, buildAlert, rankFindings } from './alerts.js';
 import { type Chain, ChainAssembler, newChain, type ChainConfig, type ClosedTrace, type OpenChain, defaultChainConfig } from './chains.js';
 import { Interner } from './intern.js';
+import { FifoMap } from './fifo-map.js';
 import { pushTo } from './multimap.js';
 import { type NormalizeConfig, Normalizer, defaultNormalizeConfig } from './normalize.js';
 import { type Severity, combine, severityOf, severityRank } from './severity.js';
@@ -41,6 +42,9 @@ export interface AlertConfig {
   /** Chains whose alert reaches this severity are not learned until confirmed. */
   protectMinSeverity: Severity;
 }
+
+/** Credential owners kept (see Engine.global). */
+export const MAX_OWNERS = 200_000;
 
 /** Interned strings below which the interner is never compacted: a few MB. */
 export const COMPACT_FROM = 200_000;
@@ -119,7 +123,13 @@ export class Engine {
   readonly detectors: Detector<any, any>[];
   readonly agents = new Map<string, AgentState>();
   readonly peers = new Map<string, PeerGroup>();
-  readonly global: GlobalState = { credentialOwners: new Map(), revoked: new Map(), frozen: false };
+  /**
+   * Credential owners, the earliest forgotten first past MAX_OWNERS: a capped Map stopped taking
+   * owners once full, and with credentials that rotate (a new id each time) ownership — and with
+   * it misuse detection — ended for every credential after the 200,000th. A forgotten credential
+   * is owned again by the next agent that learns it, its owner when it is still in use.
+   */
+  readonly global: GlobalState = { credentialOwners: new FifoMap<string, string>(MAX_OWNERS), revoked: new Map(), frozen: false };
   readonly quarantine = new Map<string, Quarantined>();
   readonly stats: EngineStats = {
     spans: 0, calls: 0, chains: 0, chainsQuarantined: 0, alerts: { info: 0, low: 0, medium: 0, high: 0, critical: 0 }, violations: 0, shadowViolations: 0,

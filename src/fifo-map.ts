@@ -24,6 +24,10 @@ export class FifoMap<K, V> implements Iterable<[K, V]> {
     return this.map.get(key);
   }
 
+  has(key: K): boolean {
+    return this.map.has(key);
+  }
+
   set(key: K, value: V): void {
     if (!this.map.has(key)) {
       if (this.map.size >= this.capacity) {
