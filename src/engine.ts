@@ -57,6 +57,11 @@ export interface EngineConfig {
   alerts: AlertConfig;
   maxAgents: number;
   maxQuarantine: number;
+  /**
+   * Calls the quarantined chains may hold in all: a chain keeps up to 500, so 1,000 flagged
+   * runaway loops held ~400 MB, all of it in every state save.
+   */
+  maxQuarantineCalls: number;
 }
 
 export const defaultEngineConfig: EngineConfig = {
@@ -67,6 +72,7 @@ export const defaultEngineConfig: EngineConfig = {
   alerts: { minSeverity: 'low', rollupWindowMs: 3_600_000, protectMinSeverity: 'medium' },
   maxAgents: 100_000,
   maxQuarantine: 1_000,
+  maxQuarantineCalls: 50_000,
 };
 
 export interface EngineStats {
@@ -464,11 +470,20 @@ export class Engine {
 
   private quarantineChain(agent: AgentState, chain: Chain): void {
     this.stats.chainsQuarantined++;
-    if (this.quarantine.size >= this.config.maxQuarantine) this.quarantine.delete(this.quarantine.keys().next().value as string);
+    this.quarantine.delete(chain.traceId); // a reopened trace's chain goes to the back
     this.quarantine.set(chain.traceId, {
       agentId: agent.id, traceId: chain.traceId, calls: chain.calls, callCount: chain.callCount,
       startTime: chain.startTime, lastTime: chain.lastTime,
     });
+    // The oldest go first past either limit (a sum over ≤ 1,000 chains, once per flagged chain).
+    let calls = 0;
+    for (const q of this.quarantine.values()) calls += q.calls.length;
+    const { maxQuarantine, maxQuarantineCalls } = this.config;
+    for (const [trace, q] of this.quarantine) {
+      if ((this.quarantine.size <= maxQuarantine && calls <= maxQuarantineCalls) || trace === chain.traceId) break;
+      this.quarantine.delete(trace);
+      calls -= q.calls.length;
+    }
   }
 
   /** An analyst confirmed a flagged chain as benign: learn it now. Returns false if unknown. */

@@ -107,3 +107,24 @@ describe('agent cap', () => {
     expect(alerts.filter((a) => a.agent.id === 'borrower').map((a) => [a.count, a.update ?? false])).toEqual([[1, false], [2, true]]);
   });
 });
+
+describe('quarantine', () => {
+  it('holds flagged chains up to a total of calls, the oldest going first', () => {
+    const engine = new Engine({ ...defaultEngineConfig, maxQuarantineCalls: 10 });
+    const chain = (id: string, calls: number, at: number): string => {
+      const traceId = hex(++trace, 32);
+      for (let k = 0; k < calls; k++) {
+        engine.ingestCall(mkCall({ traceId, time: T0 + at + k, endTime: T0 + at + k + 5, agent: { id, source: 'span' }, credential: 'owned-key' }));
+      }
+      engine.closeChain(traceId);
+      return traceId;
+    };
+    chain('owner', 1, 0);
+    // Each of the borrower's chains uses the owner's credential: flagged, held back from learning.
+    const held = [chain('borrower', 4, 1000), chain('borrower', 4, 2000), chain('borrower', 4, 3000)];
+    expect(held.map((t) => engine.quarantine.has(t))).toEqual([false, true, true]);
+    // One chain over the limit on its own is still held: the newest is never the one dropped.
+    const big = chain('borrower', 12, 4000);
+    expect([...engine.quarantine.keys()]).toEqual([big]);
+  });
+});
