@@ -33,81 +33,79 @@ function loaded(dir: string): Engine {
   return engine;
 }
 
+/** One agent learns one more chain and another is forgotten: one row to write, one to delete. */
+function changeTwo(engine: Engine, one: string, gone: string, traceId: string): void {
+  engine.ingestCall(mkCall({ traceId, time: T0 + 9e9, endTime: T0 + 9e9 + 5, agent: { id: one, source: 'span' } }));
+  engine.closeChain(traceId);
+  engine.forget(gone);
+}
+
+/** A state dir, a store on it, and an engine that learned the simulated history. */
+function fresh(): { dir: string; store: StateStore; engine: Engine } {
+  const dir = newDir();
+  return { dir, store: new StateStore(dir), engine: learnedEngine(sim.history) };
+}
+
+/** Closes the store; what a new engine loads from the dir is the engine's state. */
+function expectSaved(store: StateStore, engine: Engine): Engine {
+  store.close();
+  const back = loaded(store.dir);
+  expect(sorted(back.snapshot())).toEqual(sorted(engine.snapshot()));
+  return back;
+}
+
 const rows = (store: StateStore): number => (store.db.prepare('SELECT COUNT(*) AS n FROM agent_state').get() as { n: number }).n;
 
 describe('state store', () => {
   it('gives back what it saved, agent by agent', () => {
-    const dir = newDir();
-    const learner = learnedEngine(sim.history);
-    const store = new StateStore(dir);
-    const first = store.save(learner);
-    expect(first).toEqual({ agents: learner.agents.size, deleted: 0 });
-    expect(rows(store)).toBe(learner.agents.size);
-    store.close();
-    expect(sorted(loaded(dir).snapshot())).toEqual(sorted(learner.snapshot()));
+    const { store, engine } = fresh();
+    expect(store.save(engine)).toEqual({ agents: engine.agents.size, deleted: 0 });
+    expect(rows(store)).toBe(engine.agents.size);
+    expectSaved(store, engine);
   });
 
   it('writes only the agents changed since the last save, and deletes the ones dropped', () => {
-    const dir = newDir();
-    const engine = learnedEngine(sim.history);
-    const store = new StateStore(dir);
+    const { store, engine } = fresh();
     store.save(engine);
     expect(store.save(engine)).toEqual({ agents: 0, deleted: 0 });
     const [one, gone] = [...engine.agents.keys()];
-    const traceId = 'f'.repeat(32);
-    engine.ingestCall(mkCall({ traceId, time: T0 + 9e9, endTime: T0 + 9e9 + 5, agent: { id: one, source: 'span' } }));
-    engine.closeChain(traceId);
-    engine.forget(gone);
+    changeTwo(engine, one, gone, 'f'.repeat(32));
     expect(store.save(engine)).toEqual({ agents: 1, deleted: 1 });
     expect(rows(store)).toBe(engine.agents.size);
-    store.close();
-    const back = loaded(dir);
+    const back = expectSaved(store, engine);
     expect(back.agents.has(gone)).toBe(false);
     expect(back.agents.get(one)!.calls).toBe(engine.agents.get(one)!.calls);
-    expect(sorted(back.snapshot())).toEqual(sorted(engine.snapshot()));
   });
 
   it('saves in slices while the engine goes on, and a later save catches up what changed meanwhile', async () => {
-    const dir = newDir();
-    const engine = learnedEngine(sim.history);
+    const { store, engine } = fresh();
     engine.markAllChanged();
-    const store = new StateStore(dir);
     const saving = store.saveInSlices(engine, 2);
-    // Between slices: an agent learns one more chain and another is forgotten.
+    // Between slices.
     const [one, gone] = [...engine.agents.keys()].slice(-2);
-    const traceId = 'e'.repeat(32);
-    engine.ingestCall(mkCall({ traceId, time: T0 + 9e9, endTime: T0 + 9e9 + 5, agent: { id: one, source: 'span' } }));
-    engine.closeChain(traceId);
-    engine.forget(gone);
+    changeTwo(engine, one, gone, 'e'.repeat(32));
     await saving;
     store.save(engine);
-    store.close();
-    expect(sorted(loaded(dir).snapshot())).toEqual(sorted(engine.snapshot()));
+    expectSaved(store, engine);
   });
 
   it('leaves nothing taken when a save fails: the next one writes it', () => {
-    const dir = newDir();
-    const engine = learnedEngine(sim.history);
-    const store = new StateStore(dir);
+    const { store, engine } = fresh();
     store.db.exec('CREATE TRIGGER no_writes BEFORE INSERT ON agent_state BEGIN SELECT RAISE(ABORT, \'disk full\'); END;');
     expect(() => store.save(engine)).toThrow(/disk full/);
     expect(rows(store)).toBe(0);
     store.db.exec('DROP TRIGGER no_writes');
     expect(store.save(engine).agents).toBe(engine.agents.size);
-    store.close();
-    expect(sorted(loaded(dir).snapshot())).toEqual(sorted(engine.snapshot()));
+    expectSaved(store, engine);
   });
 
   it('reads a whole-fleet snapshot an earlier release left, and writes it by agent at the next save', () => {
-    const dir = newDir();
-    const learner = learnedEngine(sim.history);
-    const store = new StateStore(dir);
+    const { store, engine: learner } = fresh();
     store.db.prepare('INSERT INTO snapshots (taken_at, watermark, body) VALUES (?, ?, ?)').run(0, 0, JSON.stringify(learner.snapshot()));
     const engine = new Engine();
     expect(store.load(engine)).toBe(true);
     expect(store.save(engine).agents).toBe(learner.agents.size);
-    store.close();
-    expect(sorted(loaded(dir).snapshot())).toEqual(sorted(learner.snapshot()));
+    expectSaved(store, learner);
   });
 
   it('names the file and the way out when saved state cannot be read', () => {
