@@ -620,19 +620,29 @@ export class Engine {
   compactInterner(): { before: number; after: number } {
     const old = this.interner;
     const fresh = new Interner();
-    const moveSlots = (slots: unknown[], peer: boolean): void => {
-      for (let i = 0; i < this.detectors.length; i++) {
+    // Every state is rebuilt before any is replaced: a failure half-way leaves the engine as it was.
+    const moves: { slots: unknown[]; next: unknown[]; peer: boolean }[] = [];
+    const rebuild = (slots: unknown[], peer: boolean): void => {
+      const next = slots.map((slot, i) => {
         const d = this.detectors[i];
-        if (slots[i] === undefined) continue;
-        const json = peer ? d.snapshotPeer?.(slots[i], old) : d.snapshot(slots[i], old);
-        const next = json === undefined || json === null ? (peer ? d.initPeer?.() : d.init()) : peer ? d.restorePeer!(json, fresh) : d.restore(json, fresh);
-        if (peer) d.releasePeer?.(slots[i]);
-        else d.release?.(slots[i]);
-        slots[i] = next;
-      }
+        if (slot === undefined) return undefined;
+        const json = peer ? d.snapshotPeer?.(slot, old) : d.snapshot(slot, old);
+        if (json === undefined || json === null) return peer ? d.initPeer?.() : d.init();
+        return peer ? d.restorePeer!(json, fresh) : d.restore(json, fresh);
+      });
+      moves.push({ slots, next, peer });
     };
-    for (const agent of this.agents.values()) moveSlots(agent.slots, false);
-    for (const group of this.peers.values()) moveSlots(group.slots, true);
+    try {
+      for (const agent of this.agents.values()) rebuild(agent.slots, false);
+      for (const group of this.peers.values()) rebuild(group.slots, true);
+    } catch (err) {
+      for (const { next, peer } of moves) this.releaseSlots(next, peer);
+      throw err;
+    }
+    for (const { slots, next, peer } of moves) {
+      this.releaseSlots(slots, peer);
+      for (let i = 0; i < slots.length; i++) slots[i] = next[i];
+    }
     this.interner = fresh;
     this.ctx.intern = fresh;
     this.compactAt = Math.max(COMPACT_FROM, 2 * fresh.size);
