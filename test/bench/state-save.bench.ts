@@ -1,0 +1,92 @@
+/**
+ * `npm run bench:state`: what keeping a large fleet's state costs the event loop. An engine learns
+ * BENCH_AGENTS agents (typical baselines: 8 hosts, 5 tools, 3 principals), then:
+ *  1. the whole fleet as one JSON row, as releases before state by agent wrote it every minute;
+ *  2. a first save by agent (every agent) in one transaction, and the same in slices with the
+ *     event loop's longest stall measured by a setImmediate probe;
+ *  3. a save after 5% of the agents learned one more chain (a busy minute);
+ *  4. an interner compaction of the whole fleet.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { Engine, defaultEngineConfig } from '../../src/engine.js';
+import { StateStore } from '../../src/state-store.js';
+
+const N = Number(process.env.BENCH_AGENTS ?? 20_000);
+const engine = new Engine({ ...defaultEngineConfig, lifecycle: { minCalls: 50, minHistoryMs: 0, minPeers: 3 } });
+engine.mode = 'learn';
+let seq = 0;
+const T0 = Date.UTC(2026, 5, 1);
+
+/** `chains` chains of six calls for each agent in [from, to), starting at chain `first`. */
+function learn(from: number, to: number, first: number, chains: number): void {
+  for (let a = from; a < to; a++) {
+    for (let c = first; c < first + chains; c++) {
+      const t = T0 + c * 5 * 3_600_000;
+      const traceId = (++seq).toString(16).padStart(32, '0');
+      for (let j = 0; j < 6; j++) {
+        const k = c * 6 + j;
+        const host = `host${k % 8}.internal`;
+        engine.ingestCall({
+          time: t + j * 1000, endTime: t + j * 1000 + 10, traceId, spanId: (++seq).toString(16).padStart(16, '0'),
+          agent: { id: `agent-${a}`, name: 'agent', source: 'span' },
+          action: { kind: 'http', method: 'GET', signature: `GET ${host}/api/{id}`, write: false, tool: `tool${k % 5}` },
+          host, external: false, destinations: [], resource: `r${k}`, outcome: { ok: true }, retries: 0, sensitive: false,
+          principal: `user${k % 3}`, credential: `key-${a}`,
+        });
+      }
+      engine.closeChain(traceId);
+    }
+  }
+}
+
+const ms = (t0: number): string => `${Math.round(performance.now() - t0)} ms`;
+
+console.error(`learning ${N} agents…`);
+learn(0, N, 0, 60);
+const dir = mkdtempSync(join(tmpdir(), 'chainwatch-bench-state-'));
+try {
+  const store = new StateStore(dir);
+  let t = performance.now();
+  const whole = JSON.stringify(engine.snapshot());
+  store.db.prepare('INSERT INTO snapshots (taken_at, watermark, body) VALUES (?, ?, ?)').run(0, 0, whole);
+  console.log(`whole fleet as one JSON row (the earlier snapshot, every minute): ${(whole.length / 1e6).toFixed(0)} MB, ${ms(t)} in one stall`);
+  store.db.exec('DELETE FROM snapshots');
+  t = performance.now();
+  const first = store.save(engine);
+  console.log(`first save by agent, one transaction: ${first.agents} agents, ${ms(t)}`);
+
+  engine.markAllChanged();
+  let longest = 0;
+  let last = performance.now();
+  let probing = true;
+  const probe = async (): Promise<void> => {
+    while (probing) {
+      await yieldToLoop();
+      const now = performance.now();
+      longest = Math.max(longest, now - last);
+      last = now;
+    }
+  };
+  const probed = probe();
+  t = performance.now();
+  const sliced = await store.saveInSlices(engine);
+  const slicedMs = ms(t);
+  probing = false;
+  await probed;
+  console.log(`the same in slices: ${sliced.agents} agents, ${slicedMs}, longest event-loop stall ${Math.round(longest)} ms`);
+
+  learn(0, Math.round(N / 20), 60, 1);
+  t = performance.now();
+  const busy = store.save(engine);
+  console.log(`a save after ${busy.agents} agents learned a chain: ${ms(t)}`);
+  store.close();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const t = performance.now();
+const c = engine.compactInterner();
+console.log(`interner compaction: ${c.before} → ${c.after} strings, ${ms(t)}`);
