@@ -553,6 +553,11 @@ export class ChainAssembler {
     return [...this.aliases];
   }
 
+  /** Changes with every alias learned or changed (see FifoMap.version). */
+  get aliasVersion(): number {
+    return this.aliases.version;
+  }
+
   restoreAliases(entries: [string, Alias][]): void {
     this.lastAliasResource = undefined;
     for (const [k, v] of entries) this.aliases.set(k, v);
@@ -586,7 +591,7 @@ export class ChainAssembler {
     const key = this.norm.resourceKey(resource);
     const alias = this.aliases.get(key);
     if (alias === undefined) this.aliases.set(key, { id: identity.id, name: identity.name, ambiguous: false });
-    else if (alias.id !== identity.id) alias.ambiguous = true;
+    else if (alias.id !== identity.id && !alias.ambiguous) this.aliases.set(key, { ...alias, ambiguous: true }); // a set, so the saved state sees it
   }
 
   private resolveIdentity(buf: TraceBuffer, force: boolean): AgentIdentity | undefined {

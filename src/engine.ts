@@ -43,6 +43,10 @@ export interface AlertConfig {
   protectMinSeverity: Severity;
 }
 
+/** The parts of a snapshot other than its agents, in the order a snapshot lists them. */
+export const SHARED_KEYS = ['version', 'watermark', 'peers', 'credentialOwners', 'aliases', 'quarantine'] as const;
+export type SharedKey = (typeof SHARED_KEYS)[number];
+
 /** Credential owners kept (see Engine.global). */
 export const MAX_OWNERS = 200_000;
 
@@ -135,7 +139,8 @@ export class Engine {
    * it misuse detection — ended for every credential after the 200,000th. A forgotten credential
    * is owned again by the next agent that learns it, its owner when it is still in use.
    */
-  readonly global: GlobalState = { credentialOwners: new FifoMap<string, string>(MAX_OWNERS), revoked: new Map(), frozen: false };
+  private readonly owners = new FifoMap<string, string>(MAX_OWNERS);
+  readonly global: GlobalState = { credentialOwners: this.owners, revoked: new Map(), frozen: false };
   readonly quarantine = new Map<string, Quarantined>();
   readonly stats: EngineStats = {
     spans: 0, calls: 0, chains: 0, chainsQuarantined: 0, alerts: { info: 0, low: 0, medium: 0, high: 0, critical: 0 }, violations: 0, shadowViolations: 0,
@@ -696,25 +701,34 @@ export class Engine {
   }
 
   /** Everything in a snapshot but the agents: what every agent's judgement shares. */
-  sharedSnapshot(): Omit<EngineSnapshot, 'agents'> {
-    const { agents: _, ...shared } = this.snapshotOf([]);
-    return shared;
+  /** One part of the snapshot other than its agents (built only when asked: some are large). */
+  sharedPart<K extends SharedKey>(key: K): EngineSnapshot[K] {
+    const parts: { [P in SharedKey]: () => EngineSnapshot[P] } = {
+      version: () => STATE_VERSION,
+      watermark: () => this.now,
+      peers: () => [...this.peers.values()].map((p) => ({ name: p.name, agents: p.agents, enforcing: p.enforcing, detectors: this.slotsJson(p.slots, true) })),
+      credentialOwners: () => [...this.owners],
+      aliases: () => this.assembler.aliasSnapshot(),
+      quarantine: () => [...this.quarantine.values()],
+    };
+    return parts[key]() as EngineSnapshot[K];
+  }
+
+  /**
+   * A number that changes whenever the part does, for the parts that seldom change and are large
+   * (credential owners, up to 200,000; aliases, up to 50,000): a save skips them when it is the
+   * one it wrote last. Undefined for parts to be written every time.
+   */
+  sharedVersion(key: SharedKey): number | undefined {
+    if (key === 'credentialOwners') return this.owners.version;
+    if (key === 'aliases') return this.assembler.aliasVersion;
+    return undefined;
   }
 
   snapshot(): EngineSnapshot {
-    return this.snapshotOf([...this.agents.values()]);
-  }
-
-  private snapshotOf(agents: AgentState[]): EngineSnapshot {
-    return {
-      version: STATE_VERSION,
-      watermark: this.now,
-      agents: agents.map((a) => this.agentJson(a)),
-      peers: [...this.peers.values()].map((p) => ({ name: p.name, agents: p.agents, enforcing: p.enforcing, detectors: this.slotsJson(p.slots, true) })),
-      credentialOwners: [...this.global.credentialOwners],
-      aliases: this.assembler.aliasSnapshot(),
-      quarantine: [...this.quarantine.values()],
-    };
+    const snap = { agents: [...this.agents.values()].map((a) => this.agentJson(a)) } as EngineSnapshot;
+    for (const key of SHARED_KEYS) (snap as unknown as Record<string, unknown>)[key] = this.sharedPart(key);
+    return snap;
   }
 
   restore(snap: EngineSnapshot): void {

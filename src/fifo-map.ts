@@ -10,6 +10,8 @@ export class FifoMap<K, V> implements Iterable<[K, V]> {
   private readonly ring: K[];
   /** Slot of the oldest key; the keys follow it in insertion order, `size` of them. */
   private head = 0;
+  /** Counts sets and deletes: equal versions, equal contents (what a state save need not write again). */
+  version = 0;
 
   constructor(readonly capacity: number) {
     if (!(capacity >= 1)) throw new RangeError(`FifoMap capacity must be at least 1, got ${capacity}`);
@@ -29,6 +31,7 @@ export class FifoMap<K, V> implements Iterable<[K, V]> {
   }
 
   set(key: K, value: V): void {
+    this.version++;
     if (!this.map.has(key)) {
       if (this.map.size >= this.capacity) {
         this.map.delete(this.ring[this.head]);
@@ -41,6 +44,7 @@ export class FifoMap<K, V> implements Iterable<[K, V]> {
 
   /** Delete the entries `drop` picks; the rest keep their order (rare: O(size)). */
   deleteWhere(drop: (value: V, key: K) => boolean): void {
+    this.version++;
     for (const [k, v] of this.map) if (drop(v, k)) this.map.delete(k);
     let i = 0;
     for (const k of this.map.keys()) this.ring[i++] = k;

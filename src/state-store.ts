@@ -12,11 +12,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { StateError } from './errors.js';
-import type { AgentJson, Engine, EngineSnapshot } from './engine.js';
+import { type AgentJson, type Engine, type EngineSnapshot, SHARED_KEYS, type SharedKey } from './engine.js';
 import { type Db, openDatabase } from './sqlite-db.js';
-
-/** shared_state rows: each a field of the engine snapshot other than its agents. */
-const SHARED_KEYS = ['version', 'watermark', 'peers', 'credentialOwners', 'aliases', 'quarantine'] as const;
 
 /** Agents written per transaction by a save in slices, between which the event loop runs. */
 export const SAVE_SLICE = 200;
@@ -29,6 +26,9 @@ export interface SaveResult {
 
 export class StateStore {
   readonly db: Db;
+  /** The version of each seldom-changing shared part as last written (Engine.sharedVersion), and whose. */
+  private written = new Map<SharedKey, number>();
+  private writtenFor: Engine | undefined;
 
   constructor(readonly dir: string) {
     this.db = openDatabase(dir);
@@ -69,15 +69,18 @@ export class StateStore {
   save(engine: Engine): SaveResult {
     const { changed, dropped } = engine.takeChanges();
     let agents = 0;
+    let written: Map<SharedKey, number> | undefined;
     try {
       this.db.transaction(() => {
         agents = this.writeAgents(engine, changed);
-        this.writeShared(engine, dropped);
+        written = this.writeShared(engine, dropped);
       })();
     } catch (err) {
       engine.putBackChanges({ changed, dropped });
       throw err;
     }
+    this.written = written!; // committed
+    this.writtenFor = engine;
     return { agents, deleted: dropped.length };
   }
 
@@ -95,7 +98,8 @@ export class StateStore {
         if (i > 0) await yieldToLoop();
         this.db.transaction(() => (agents += this.writeAgents(engine, changed.slice(i, i + slice))))();
       }
-      this.db.transaction(() => this.writeShared(engine, dropped))();
+      this.written = this.db.transaction(() => this.writeShared(engine, dropped))();
+      this.writtenFor = engine;
     } catch (err) {
       engine.putBackChanges(changes); // written again, whole, by the next save
       throw err;
@@ -116,12 +120,19 @@ export class StateStore {
     return n;
   }
 
-  private writeShared(engine: Engine, dropped: string[]): void {
+  /** Deletes the dropped agents and writes the shared parts that changed; returns their versions as written. */
+  private writeShared(engine: Engine, dropped: string[]): Map<SharedKey, number> {
     const del = this.db.prepare('DELETE FROM agent_state WHERE id = ?');
     for (const id of dropped) del.run(id);
-    const shared = engine.sharedSnapshot();
     const put = this.db.prepare('INSERT OR REPLACE INTO shared_state (key, body) VALUES (?, ?)');
-    for (const key of SHARED_KEYS) put.run(key, JSON.stringify(shared[key]));
+    const written = new Map<SharedKey, number>();
+    for (const key of SHARED_KEYS) {
+      const version = engine.sharedVersion(key);
+      if (version !== undefined) written.set(key, version);
+      if (version !== undefined && engine === this.writtenFor && this.written.get(key) === version) continue;
+      put.run(key, JSON.stringify(engine.sharedPart(key)));
+    }
+    return written;
   }
 
   close(): void {

@@ -12,6 +12,8 @@ import { simulate } from '../src/simulate.js';
 import { StateStore } from '../src/state-store.js';
 import { learnedEngine } from './helpers/learned.js';
 import { T0, mkCall } from './helpers/detector-harness.js';
+import { agentTrace } from './helpers/spans.js';
+import { decodeTraceRequestJson } from '../src/otlp-json.js';
 
 const root = mkdtempSync(join(tmpdir(), 'chainwatch-state-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -106,6 +108,37 @@ describe('state store', () => {
     expect(store.load(engine)).toBe(true);
     expect(store.save(engine).agents).toBe(learner.agents.size);
     expectSaved(store, learner);
+  });
+
+  it('writes credential owners and aliases only when they changed since the last save', () => {
+    const { store, engine } = fresh();
+    store.db.exec('CREATE TABLE writes (key TEXT); CREATE TRIGGER log_writes AFTER INSERT ON shared_state BEGIN INSERT INTO writes VALUES (NEW.key); END;');
+    const written = (): string[] => {
+      const keys = (store.db.prepare('SELECT key FROM writes ORDER BY rowid').all() as { key: string }[]).map((r) => r.key);
+      store.db.exec('DELETE FROM writes');
+      return keys;
+    };
+    const every = ['version', 'watermark', 'peers', 'quarantine'];
+    store.save(engine);
+    expect(written()).toEqual(['version', 'watermark', 'peers', 'credentialOwners', 'aliases', 'quarantine']);
+    store.save(engine);
+    expect(written()).toEqual(every);
+    // A new credential owned; then one resource seen acting for two agents: its alias turns ambiguous.
+    const traceId = 'd'.repeat(32);
+    engine.ingestCall(mkCall({ traceId, time: T0 + 9e9, endTime: T0 + 9e9 + 5, agent: { id: [...engine.agents.keys()][0], source: 'span' }, credential: 'brand-new-key' }));
+    engine.closeChain(traceId);
+    store.save(engine);
+    expect(written()).toEqual(['version', 'watermark', 'peers', 'credentialOwners', 'quarantine']);
+    for (const agentId of ['agent-x', 'agent-y']) {
+      const { doc } = agentTrace({ t0: T0 + 9e9 + 1000, agentId, tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7' }] });
+      engine.ingestSpans(decodeTraceRequestJson(doc, engine.norm.filter).spans);
+      store.save(engine);
+      expect(written()).toContain('aliases'); // learned, then turned ambiguous
+    }
+    store.db.exec('DROP TRIGGER log_writes; DROP TABLE writes;');
+    const back = expectSaved(store, engine);
+    expect(back.snapshot().aliases.find(([k]) => k === 'support-svc|pod-1')?.[1].ambiguous).toBe(true);
+    expect(back.global.credentialOwners.has('brand-new-key')).toBe(true);
   });
 
   it('names the file and the way out when saved state cannot be read', () => {
