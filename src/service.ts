@@ -291,7 +291,7 @@ export class Service {
   private async saveState(): Promise<void> {
     const started = performance.now();
     try {
-      // Rare (each time the interner has doubled), and not sliced: 1.35 s for 20,000 agents here.
+      // Rare (each time the interner has doubled), and not sliced: 1.3–2.1 s for 20,000 agents here.
       const compacted = this.engine.compactIfGrown();
       if (compacted) this.options.log?.info({ ...compacted, ms: Math.round(performance.now() - started) }, 'interned strings compacted');
       const r = await this.store.saveInSlices(this.engine);

@@ -4,7 +4,7 @@
  *  1. the whole fleet as one JSON row, as releases before state by agent wrote it every minute;
  *  2. a first save by agent (every agent) in one transaction, and the same in slices with the
  *     event loop's longest stall measured by a setImmediate probe;
- *  3. a save after 5% of the agents learned one more chain (a busy minute);
+ *  3. a save after 5% of the agents learned one more chain (a busy minute), and a restart's load;
  *  4. an interner compaction of the whole fleet.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -83,6 +83,13 @@ try {
   const busy = store.save(engine);
   console.log(`a save after ${busy.agents} agents learned a chain: ${ms(t)}`);
   store.close();
+
+  t = performance.now();
+  const reader = new StateStore(dir);
+  const restarted = new Engine(engine.config);
+  reader.load(restarted);
+  reader.close();
+  console.log(`a restart's load: ${restarted.agents.size} agents, ${ms(t)}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
