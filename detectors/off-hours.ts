@@ -15,7 +15,7 @@
  * Cost: an array update per call; 168 fixed-point counts in the shared arena (672 bytes) per
  * agent.
  */
-import { arena } from '../src/arena.js';
+import { NO_WORDS, arena } from '../src/arena.js';
 import { type CallContext, type Detector, type DetectorSettings, type Finding, DAY } from './types.js';
 
 const HOURS = 168;
@@ -30,9 +30,6 @@ export interface HourState {
   total: number;
   decayedAt: number;
 }
-
-/** The counts of a released state: none. */
-const NO_WORDS = new Uint32Array(0);
 
 const at = (s: HourState, h: number): number => s.data[s.base + h] / ONE;
 
@@ -113,7 +110,6 @@ export function offHours(settings: DetectorSettings, minCalls = 300, minDays = 7
     },
     bytes: () => HOURS * 4 + 56,
     release(s) {
-      // Pointed at no words after: a late write cannot land in a block lent to another agent.
       if (s.data !== NO_WORDS) arena.release({ data: s.data, base: s.base, words: HOURS });
       s.data = NO_WORDS;
       s.base = 0;

@@ -50,5 +50,12 @@ export class Arena {
   }
 }
 
+/**
+ * What a released table or block points at: no words. A holder that used it after all reads
+ * nothing and writes nowhere (typed arrays ignore writes past their end), never into words the
+ * arena has lent to another agent.
+ */
+export const NO_WORDS = new Uint32Array(0);
+
 /** The process-wide arena used by baselines. */
 export const arena = new Arena();

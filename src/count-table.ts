@@ -1,4 +1,4 @@
-import { arena } from './arena.js';
+import { NO_WORDS, arena } from './arena.js';
 
 /**
  * A small, bounded table of decayed counts keyed by 32-bit ids: the building block of every
@@ -12,8 +12,6 @@ import { arena } from './arena.js';
 const HOUR = 3_600_000;
 const ONE = 1024;
 const MAX = 0xffffffff;
-/** The words of a released table: none. */
-const NO_WORDS = new Uint32Array(0);
 
 /** Settings shared by every table of one kind, so each table does not carry them. */
 interface Spec {

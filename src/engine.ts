@@ -310,7 +310,7 @@ export class Engine {
   /** Advance event time without input (live idle) and emit rollups that are due. */
   advance(watermark: number): void {
     this.assembler.advance(watermark);
-    for (const a of this.rollup.expire(this.now)) this.emit(a);
+    this.expireRollups(this.now);
   }
 
   /**
@@ -339,6 +339,7 @@ export class Engine {
         calls: 0, chains: 0, slots: this.detectors.map((d) => d.init()),
       };
       this.agents.set(identity.id, agent);
+      this.dropped.delete(identity.id); // an id dropped before and seen again: its row is rewritten, not deleted
       const group = this.peerGroupFor(agent.group);
       if (!this.global.frozen) group.agents++;
     }
@@ -568,9 +569,9 @@ export class Engine {
   /**
    * Drop an agent's baseline (forgotten, or the least recently active past the agent cap), its
    * open rollup windows (their updates emitted) and its place among its peers, as agentFor
-   * counted it. A peer group left without agents goes too: agents known by
-   * id alone (no name, no service) are each their own group, and ids that churn — one per pod —
-   * left a group behind for every agent ever seen, past any agent cap.
+   * counted it. A peer group left without agents goes too: agents known by id alone (no name, no
+   * service) are each their own group, and ids that churn — one per pod — left a group behind for
+   * every agent ever seen, past any agent cap.
    */
   private removeAgent(agent: AgentState): void {
     this.agents.delete(agent.id);
@@ -628,14 +629,7 @@ export class Engine {
     // Every state is rebuilt before any is replaced: a failure half-way leaves the engine as it was.
     const moves: { slots: unknown[]; next: unknown[]; peer: boolean }[] = [];
     const rebuild = (slots: unknown[], peer: boolean): void => {
-      const next = slots.map((slot, i) => {
-        const d = this.detectors[i];
-        if (slot === undefined) return undefined;
-        const json = peer ? d.snapshotPeer?.(slot, old) : d.snapshot(slot, old);
-        if (json === undefined || json === null) return peer ? d.initPeer?.() : d.init();
-        return peer ? d.restorePeer!(json, fresh) : d.restore(json, fresh);
-      });
-      moves.push({ slots, next, peer });
+      moves.push({ slots, next: this.slotsFromJson(this.slotsJson(slots, peer), peer, fresh), peer });
     };
     try {
       for (const agent of this.agents.values()) rebuild(agent.slots, false);
@@ -662,7 +656,6 @@ export class Engine {
   private changedAgent(agent: AgentState): void {
     this.changed.add(agent);
     this.lastChanged = agent;
-    this.dropped.delete(agent.id);
   }
 
   private droppedAgent(agent: AgentState): void {
@@ -700,7 +693,6 @@ export class Engine {
     return this.agents.get(agent.id) === agent ? this.agentJson(agent) : undefined;
   }
 
-  /** Everything in a snapshot but the agents: what every agent's judgement shares. */
   /** One part of the snapshot other than its agents (built only when asked: some are large). */
   sharedPart<K extends SharedKey>(key: K): EngineSnapshot[K] {
     const parts: { [P in SharedKey]: () => EngineSnapshot[P] } = {
@@ -738,16 +730,22 @@ export class Engine {
     for (const p of snap.peers) {
       const old = this.peers.get(p.name);
       if (old !== undefined) this.releaseSlots(old.slots, true);
-      this.peers.set(p.name, {
-        name: p.name, agents: p.agents, enforcing: p.enforcing,
-        slots: this.detectors.map((d) => (p.detectors[d.id] !== undefined && d.restorePeer ? d.restorePeer(p.detectors[d.id], intern) : d.initPeer?.())),
-      });
+      this.peers.set(p.name, { name: p.name, agents: p.agents, enforcing: p.enforcing, slots: this.slotsFromJson(p.detectors, true, intern) });
     }
     this.agentsChanged(); // peer groups replaced
     for (const [c, a] of snap.credentialOwners) this.global.credentialOwners.set(c, a);
     this.assembler.restoreAliases(snap.aliases);
     for (const q of snap.quarantine) this.quarantine.set(q.traceId, q);
     if (snap.watermark > 0) this.assembler.advance(snap.watermark);
+  }
+
+  /** Detector states from their saved form; a detector the form lacks starts afresh. */
+  private slotsFromJson(json: Record<string, unknown>, peer: boolean, intern: Interner): unknown[] {
+    return this.detectors.map((d) => {
+      const v = json[d.id];
+      if (peer) return v !== undefined && d.restorePeer ? d.restorePeer(v, intern) : d.initPeer?.();
+      return v !== undefined ? d.restore(v, intern) : d.init();
+    });
   }
 
   private slotsJson(list: unknown[], peer: boolean): Record<string, unknown> {
@@ -769,11 +767,14 @@ export class Engine {
   private agentFromJson(a: AgentJson): void {
     const agent: AgentState = {
       id: a.id, name: a.name, service: a.service, group: a.group, phase: a.phase, firstSeen: a.firstSeen, lastSeen: a.lastSeen, calls: a.calls,
-      chains: a.chains, slots: this.detectors.map((d) => (a.detectors[d.id] !== undefined ? d.restore(a.detectors[d.id], this.intern) : d.init())),
+      chains: a.chains, slots: this.slotsFromJson(a.detectors, false, this.intern),
     };
     const old = this.agents.get(a.id);
     if (old !== undefined) this.releaseSlots(old.slots, false);
+    // Replacing a held agent, or one dropped since the last save: its row is rewritten, not kept or deleted.
+    const replaced = old !== undefined || this.dropped.delete(a.id);
     this.agents.set(a.id, agent);
+    if (replaced) this.changedAgent(agent);
     this.agentsChanged();
   }
 

@@ -79,6 +79,18 @@ describe('state store', () => {
     expect(back.agents.get(one)!.calls).toBe(engine.agents.get(one)!.calls);
   });
 
+  it('rewrites an agent put back to a saved baseline (a Kafka handoff), and keeps nothing of what it had learned since', () => {
+    const { store, engine } = fresh();
+    const [id] = engine.agents.keys();
+    const base = engine.snapshot().agents.find((a) => a.id === id)!;
+    store.save(engine);
+    changeTwo(engine, id, [...engine.agents.keys()][1], 'c'.repeat(32));
+    engine.resetAgent(id, base);
+    expect(store.save(engine).agents).toBe(1);
+    const back = expectSaved(store, engine);
+    expect(back.agents.get(id)!.calls).toBe(base.calls);
+  });
+
   it('saves in slices while the engine goes on, and a later save catches up what changed meanwhile', async () => {
     const { store, engine } = fresh();
     engine.markAllChanged();
