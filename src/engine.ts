@@ -562,7 +562,7 @@ export class Engine {
     const agent = this.agents.get(agentId);
     if (agent === undefined) return false;
     this.removeAgent(agent);
-    for (const [trace, q] of this.quarantine) if (q.agentId === agentId) this.quarantine.delete(trace);
+    this.dropQuarantined(agentId);
     return true;
   }
 
@@ -589,6 +589,10 @@ export class Engine {
       this.peers.delete(agent.group);
       this.releaseSlots(group.slots, true);
     }
+  }
+
+  private dropQuarantined(agentId: string): void {
+    for (const [trace, q] of this.quarantine) if (q.agentId === agentId) this.quarantine.delete(trace);
   }
 
   /**
@@ -817,7 +821,7 @@ export class Engine {
     }
     this.assembler.dropChainsOf(id);
     this.rollup.drop(id);
-    for (const [trace, q] of this.quarantine) if (q.agentId === id) this.quarantine.delete(trace);
+    this.dropQuarantined(id);
     if (base !== undefined) this.agentFromJson(base);
   }
 

@@ -14,7 +14,6 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { arena } from '../../src/arena.js';
-import type { AgentCall } from '../../src/agent-call.js';
 import { Engine, defaultEngineConfig } from '../../src/engine.js';
 import { decodeTraceRequest } from '../../src/otlp-proto.js';
 import { simulate } from '../../src/simulate.js';
@@ -22,6 +21,7 @@ import { StateStore } from '../../src/state-store.js';
 import { PolicyEngine } from '../../src/policy-engine.js';
 import { loadPolicyText } from '../../src/policy-load.js';
 import { toBatches } from '../helpers/batches.js';
+import { fleetCall } from '../helpers/fleet-calls.js';
 import { median } from '../helpers/bench.js';
 import { BENCH_RULES, hundredRulesText } from '../helpers/bench-policies.js';
 
@@ -167,18 +167,7 @@ function perAgent(n: number, saturate: boolean): { measured: number; estimated: 
       for (let c = 0; c < 60; c++) {
         const t = T0 + c * 5 * 3_600_000;
         const traceId = (a * 1000 + c + 1).toString(16).padStart(32, '0');
-        for (let j = 0; j < 6; j++) {
-          const k = c * 6 + j;
-          const host = saturate ? `host${(a + k * 7) % 80}.internal` : `host${k % 8}.internal`;
-          const call: AgentCall = {
-            time: t + j * 1000, endTime: t + j * 1000 + 10, traceId, spanId: (++seq).toString(16).padStart(16, '0'),
-            agent: { id: `agent-${a}`, name: 'agent', source: 'span' },
-            action: { kind: 'http', method: 'GET', signature: `GET ${host}/api/{id}`, write: false, tool: `tool${saturate ? (a + k) % 60 : k % 5}` },
-            host, external: false, destinations: [], resource: `r${k}`, outcome: { ok: true }, retries: 0, sensitive: false,
-            principal: `user${saturate ? k % 30 : k % 3}`, credential: `key-${a}`,
-          };
-          engine.ingestCall(call);
-        }
+        for (let j = 0; j < 6; j++) engine.ingestCall(fleetCall(a, c * 6 + j, t + j * 1000, traceId, (++seq).toString(16).padStart(16, '0'), saturate));
       }
     }
     engine.flush();

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Engine, defaultEngineConfig } from '../../src/engine.js';
 import { StateStore } from '../../src/state-store.js';
+import { fleetCall } from '../helpers/fleet-calls.js';
 
 const N = Number(process.env.BENCH_AGENTS ?? 20_000);
 const engine = new Engine({ ...defaultEngineConfig, lifecycle: { minCalls: 50, minHistoryMs: 0, minPeers: 3 } });
@@ -26,17 +27,7 @@ function learn(from: number, to: number, first: number, chains: number): void {
     for (let c = first; c < first + chains; c++) {
       const t = T0 + c * 5 * 3_600_000;
       const traceId = (++seq).toString(16).padStart(32, '0');
-      for (let j = 0; j < 6; j++) {
-        const k = c * 6 + j;
-        const host = `host${k % 8}.internal`;
-        engine.ingestCall({
-          time: t + j * 1000, endTime: t + j * 1000 + 10, traceId, spanId: (++seq).toString(16).padStart(16, '0'),
-          agent: { id: `agent-${a}`, name: 'agent', source: 'span' },
-          action: { kind: 'http', method: 'GET', signature: `GET ${host}/api/{id}`, write: false, tool: `tool${k % 5}` },
-          host, external: false, destinations: [], resource: `r${k}`, outcome: { ok: true }, retries: 0, sensitive: false,
-          principal: `user${k % 3}`, credential: `key-${a}`,
-        });
-      }
+      for (let j = 0; j < 6; j++) engine.ingestCall(fleetCall(a, c * 6 + j, t + j * 1000, traceId, (++seq).toString(16).padStart(16, '0')));
       engine.closeChain(traceId);
     }
   }
