@@ -249,8 +249,23 @@ export class AlertRollup {
 
   /** Close every agent's windows that ended before `now` (live idle time, end of input). */
   expire(now: number): Alert[] {
+    return this.expireWhere(() => now);
+  }
+
+  /**
+   * Close each agent's windows that ended before `before(agent)`; `closed` hears of each agent
+   * that had one to close (whether or not it had repeats to send).
+   */
+  expireWhere(before: (agentId: string) => number, closed?: (agentId: string) => void): Alert[] {
     const out: Alert[] = [];
-    for (const agentId of [...this.open.keys()]) out.push(...this.expireAgent(agentId, now));
+    for (const [agentId, windows] of [...this.open]) {
+      const now = before(agentId);
+      let due = false;
+      for (const w of windows.values()) if (w.until <= now) due = true;
+      if (!due) continue;
+      closed?.(agentId);
+      out.push(...this.expireAgent(agentId, now));
+    }
     return out;
   }
 

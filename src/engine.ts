@@ -295,16 +295,32 @@ export class Engine {
   }
 
   /**
-   * Close every chain whose agent has acted `idleMs` or more (in its own event time) since the
-   * chain's last call; returns those agents. For Kafka detect workers, where chains close on the
-   * ingest stage's word: a close record lost with a crashed ingest worker must not leave a chain
-   * open for ever. The agent's own time, not the worker's, keeps it independent of partitions.
+   * Close every chain whose agent has acted `idleMs` or more since the chain's last call, and
+   * every rollup window that ended `idleMs` or more before that time; returns the agents whose
+   * chains or windows closed. For Kafka detect workers, where chains close on the ingest stage's
+   * word: a close record lost with a crashed ingest worker must not leave a chain open for ever,
+   * and a quiet agent's rollup update (the count of repeats) must not wait for a call that may
+   * never come — an agent stopped by the kill-switch makes none.
+   *
+   * "That time" is the agent's own event time, or later when `timeOf` says so: the detect stage
+   * gives the event time of the agent's partition (the latest call of any agent in it). That is a
+   * function of the partition's records alone, so it is the same on whichever worker holds the
+   * partition; a sweep differs only for an agent whose own calls lag its partition by `idleMs`.
    */
-  closeStaleChains(idleMs: number): Set<string> {
-    return this.assembler.closeWhere((id, lastEnd) => {
+  closeStaleChains(idleMs: number, timeOf?: (agentId: string) => number): Set<string> {
+    const now = (id: string): number => {
       const agent = this.agents.get(id);
-      return agent !== undefined && agent.lastSeen - lastEnd >= idleMs;
-    });
+      const own = agent === undefined ? Number.NEGATIVE_INFINITY : agent.lastSeen;
+      return timeOf === undefined ? own : Math.max(own, timeOf(id));
+    };
+    const closed = this.assembler.closeWhere((id, lastEnd) => this.agents.has(id) && now(id) - lastEnd >= idleMs);
+    for (const a of this.rollup.expireWhere((id) => now(id) - idleMs, (id) => closed.add(id))) this.emit(a);
+    return closed;
+  }
+
+  /** The agent's latest call time (event time), if it is held. */
+  lastSeenOf(id: string): number | undefined {
+    return this.agents.get(id)?.lastSeen;
   }
 
   /** Advance event time without input (live idle) and emit rollups that are due. */

@@ -207,9 +207,20 @@ export class KafkaDetect {
     this.soon = undefined;
   }
 
-  /** The backstop for chains whose close record was lost (see Engine.closeStaleChains); their agents are saved with the next commit. */
+  /**
+   * The backstop for chains whose close record was lost, and the close of quiet agents' rollup
+   * windows (see Engine.closeStaleChains), by each partition's event time: the latest call of its
+   * agents, which a new owner recovers from their restored state. Their agents are saved with the
+   * next commit.
+   */
   private closeStale(): void {
-    for (const agent of this.engine.closeStaleChains(this.options.staleChainMs)) {
+    const times = new Map<number, number>();
+    for (const [agent, p] of this.partitionOf) {
+      const t = this.engine.lastSeenOf(agent);
+      if (t !== undefined && t > (times.get(p) ?? Number.NEGATIVE_INFINITY)) times.set(p, t);
+    }
+    const timeOf = (agent: string): number => times.get(this.partitionOf.get(agent) ?? -1) ?? Number.NEGATIVE_INFINITY;
+    for (const agent of this.engine.closeStaleChains(this.options.staleChainMs, timeOf)) {
       const p = this.partitionOf.get(agent);
       if (p !== undefined && this.held.has(p)) this.markDirty(p, agent);
     }

@@ -17,6 +17,7 @@ import { decodeChangelogValue, encodeChangelogValue, stampOf } from '../src/chan
 import { simulate } from '../src/simulate.js';
 import { callItems } from './helpers/calls.js';
 import { learnedEngine } from './helpers/learned.js';
+import { agentTrace } from './helpers/spans.js';
 
 const config = { ...defaultEngineConfig, chains: { ...defaultEngineConfig.chains, idleTimeoutMs: Number.POSITIVE_INFINITY } };
 
@@ -167,6 +168,38 @@ describe('agent state transfer', () => {
     expect([...e.closeStaleChains(30 * 60_000)]).toEqual([a.agent.id]);
     expect(e.stats.chains).toBe(before + 1);
     expect(e.assembler.openTraces).toBe(3);
+  });
+
+  it('by its partition\'s time, closes a quiet agent\'s stale chain and rollup window, sending the count of repeats', () => {
+    const alerts: Alert[] = [];
+    const e = new Engine(config, (a) => alerts.push(a)); // chains close on the ingest stage's word, as in a detect worker
+    // The borrower's close records lost (with a crashed ingest worker): its chains stay open.
+    const call = (agentId: string, t0: number, closes = false): void => {
+      for (const i of callItems([agentTrace({ t0, agentId, tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7', credential: 'shared-key' }] }).doc])) {
+        if (i.t === 'call') e.ingestCall(i.call as AgentCall);
+        else if (closes) e.closeChain(i.traceId);
+      }
+    };
+    const t = Date.UTC(2026, 5, 1, 10);
+    call('owner-agent', t, true); // first to use the key: owns it
+    call('borrower-agent', t + 60_000);
+    call('borrower-agent', t + 120_000); // a repeat, counted in the open window
+    const borrowed = (): Alert[] => alerts.filter((a) => a.agent.id === 'borrower-agent');
+    expect(borrowed().map((a) => [a.count, a.update ?? false])).toEqual([[1, false]]);
+    const idle = 50 * 60_000;
+    // Its own time alone never moves on: the borrower makes no call again.
+    expect(e.closeStaleChains(idle).size).toBe(0);
+    // Its partition's time, just short of the window's end (an hour after the first alert) plus the grace: nothing yet.
+    const window = Date.parse(borrowed()[0].time) + defaultEngineConfig.alerts.rollupWindowMs;
+    expect([...e.closeStaleChains(idle, () => window + idle - 60_000)]).toEqual(['borrower-agent']); // its chains, idle an hour and more
+    expect(borrowed()).toHaveLength(1);
+    expect([...e.closeStaleChains(idle, () => window + idle)]).toEqual(['borrower-agent']);
+    const [, update] = borrowed();
+    expect(update).toMatchObject({ update: true, count: 2 });
+    expect(Date.parse(update.lastSeen) - Date.parse(update.firstSeen)).toBe(60_000);
+    // Closed once: a later sweep finds nothing.
+    expect(e.closeStaleChains(idle, () => window + 2 * idle).size).toBe(0);
+    expect(borrowed()).toHaveLength(2);
   });
 
   it("judges an agent the same whatever other agents a worker held first (the Kafka bench's warm-up relies on it)", () => {

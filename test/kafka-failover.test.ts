@@ -382,6 +382,39 @@ describe('Kafka detect stage failover', () => {
     }
   }, 90_000);
 
+  it('sends a quiet agent\'s rollup update once its partition\'s time has moved past the window, while other agents keep calling', async () => {
+    // One partition: the borrower's records and the owner's share it, as agents do on a busy topic.
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'quiet_calls', numPartitions: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+    const chain = (agentId: string, t0: number): object => agentTrace({ t0, agentId, tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7', credential: 'shared-key' }] }).doc;
+    let t = Date.UTC(2026, 5, 1, 10);
+    // The owner's history: the first to use the key, it owns it.
+    const template = join(work, 'learned-quiet');
+    learnInto(template, [chain('owner-agent', t)]);
+    const w = await worker('quiet', 'quiet', template, 'quiet_calls', '1s');
+    const producer = kafka.producer();
+    await producer.connect();
+    const send = async (agentId: string, t0: number): Promise<void> => {
+      await producer.send({ topic: 'quiet_calls', messages: callsTopic([chain(agentId, t0)]), acks: -1 });
+    };
+    const borrowed = (): Alert[] => alertsOf('quiet').filter((a) => a.agent.id === 'borrower-agent');
+    try {
+      await send('borrower-agent', (t += 60_000));
+      await send('borrower-agent', (t += 60_000)); // a repeat, counted in the open window
+      // The owner goes on, ten minutes of event time a chain, for three hours; the borrower never calls again.
+      for (let i = 0; i < 18; i++) await send('owner-agent', (t += 600_000));
+      await until(async () => borrowed().length === 2, 20_000, 200);
+      const [first, update] = borrowed();
+      expect(first).toMatchObject({ count: 1 });
+      expect(update).toMatchObject({ id: first.id, update: true, count: 2 });
+    } finally {
+      await producer.disconnect();
+      await stopped(w);
+    }
+  }, 90_000);
+
   it('a detect worker that has read everything commits it without waiting for the commit interval', async () => {
     const { template, records } = await smallFleet(47, 'idle');
     // Interval 40 s: a commit when caught up may come a quarter of it (10 s) after start, the
