@@ -8,7 +8,7 @@
  * below), absent fields null and trailing ones left off. On the Kafka bench's fleet the records
  * ingest writes take ~280 bytes a call (chain closes included; `npm run bench:kafka` prints it)
  * where a plain AgentCall object took 843, and serializing, compressing and parsing shrink with
- * it (docs/benchmarks.md, Kafka stages).
+ * it (docs/benchmarks-history.md, Kafka stages).
  * Earlier forms are still read, so a detect stage can follow an ingest stage of the previous
  * release: one event per record, or `t: "batch"` with a list of plain events.
  */

@@ -307,7 +307,7 @@ export class Engine {
    * function of the partition's records alone, so it is the same on whichever worker holds the
    * partition; a sweep differs only for an agent whose own calls lag its partition by `idleMs`.
    */
-  closeStaleChains(idleMs: number, timeOf?: (agentId: string) => number): Set<string> {
+  closeStale(idleMs: number, timeOf?: (agentId: string) => number): Set<string> {
     const now = (id: string): number => {
       const agent = this.agents.get(id);
       const own = agent === undefined ? Number.NEGATIVE_INFINITY : agent.lastSeen;

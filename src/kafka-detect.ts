@@ -209,7 +209,7 @@ export class KafkaDetect {
 
   /**
    * The backstop for chains whose close record was lost, and the close of quiet agents' rollup
-   * windows (see Engine.closeStaleChains), by each partition's event time: the latest call of its
+   * windows (see Engine.closeStale), by each partition's event time: the latest call of its
    * agents, which a new owner recovers from their restored state. Their agents are saved with the
    * next commit.
    */
@@ -220,7 +220,7 @@ export class KafkaDetect {
       if (t !== undefined && t > (times.get(p) ?? Number.NEGATIVE_INFINITY)) times.set(p, t);
     }
     const timeOf = (agent: string): number => times.get(this.partitionOf.get(agent) ?? -1) ?? Number.NEGATIVE_INFINITY;
-    for (const agent of this.engine.closeStaleChains(this.options.staleChainMs, timeOf)) {
+    for (const agent of this.engine.closeStale(this.options.staleChainMs, timeOf)) {
       const p = this.partitionOf.get(agent);
       if (p !== undefined && this.held.has(p)) this.markDirty(p, agent);
     }

@@ -160,12 +160,12 @@ describe('agent state transfer', () => {
     e.ingestCall(at(a, 'a'.repeat(32), a.time));
     e.ingestCall(at(other, 'b'.repeat(32), a.time));
     e.ingestCall(at(a, 'c'.repeat(32), a.time + 20 * 60_000));
-    expect(e.closeStaleChains(30 * 60_000).size).toBe(0);
+    expect(e.closeStale(30 * 60_000).size).toBe(0);
     // The first agent acts again 40 min later: its first chain (no close record) is stale; the
     // other agent's chain is not, whatever the wall clock or other agents' time says.
     e.ingestCall(at(a, 'd'.repeat(32), a.time + 40 * 60_000));
     const before = e.stats.chains;
-    expect([...e.closeStaleChains(30 * 60_000)]).toEqual([a.agent.id]);
+    expect([...e.closeStale(30 * 60_000)]).toEqual([a.agent.id]);
     expect(e.stats.chains).toBe(before + 1);
     expect(e.assembler.openTraces).toBe(3);
   });
@@ -188,17 +188,17 @@ describe('agent state transfer', () => {
     expect(borrowed().map((a) => [a.count, a.update ?? false])).toEqual([[1, false]]);
     const idle = 50 * 60_000;
     // Its own time alone never moves on: the borrower makes no call again.
-    expect(e.closeStaleChains(idle).size).toBe(0);
+    expect(e.closeStale(idle).size).toBe(0);
     // Its partition's time, just short of the window's end (an hour after the first alert) plus the grace: nothing yet.
     const window = Date.parse(borrowed()[0].time) + defaultEngineConfig.alerts.rollupWindowMs;
-    expect([...e.closeStaleChains(idle, () => window + idle - 60_000)]).toEqual(['borrower-agent']); // its chains, idle an hour and more
+    expect([...e.closeStale(idle, () => window + idle - 60_000)]).toEqual(['borrower-agent']); // its chains, idle an hour and more
     expect(borrowed()).toHaveLength(1);
-    expect([...e.closeStaleChains(idle, () => window + idle)]).toEqual(['borrower-agent']);
+    expect([...e.closeStale(idle, () => window + idle)]).toEqual(['borrower-agent']);
     const [, update] = borrowed();
     expect(update).toMatchObject({ update: true, count: 2 });
     expect(Date.parse(update.lastSeen) - Date.parse(update.firstSeen)).toBe(60_000);
     // Closed once: a later sweep finds nothing.
-    expect(e.closeStaleChains(idle, () => window + 2 * idle).size).toBe(0);
+    expect(e.closeStale(idle, () => window + 2 * idle).size).toBe(0);
     expect(borrowed()).toHaveLength(2);
   });
 
