@@ -259,12 +259,9 @@ export class AlertRollup {
   expireWhere(before: (agentId: string) => number, closed?: (agentId: string) => void): Alert[] {
     const out: Alert[] = [];
     for (const [agentId, windows] of [...this.open]) {
-      const now = before(agentId);
-      let due = false;
-      for (const w of windows.values()) if (w.until <= now) due = true;
-      if (!due) continue;
-      closed?.(agentId);
-      out.push(...this.expireAgent(agentId, now));
+      const open = windows.size;
+      out.push(...this.expireAgent(agentId, before(agentId)));
+      if (windows.size < open) closed?.(agentId);
     }
     return out;
   }
