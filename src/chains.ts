@@ -28,6 +28,8 @@ export interface ChainConfig {
   maxChainCalls: number;
   maxOpenTraces: number;
   maxSpansPerTrace: number;
+  /** Live inputs (the receiver, Kafka ingest) reject spans that end further than this after the machine's clock. */
+  maxClockSkewMs: number;
 }
 
 export const defaultChainConfig: ChainConfig = {
@@ -37,6 +39,7 @@ export const defaultChainConfig: ChainConfig = {
   maxChainCalls: 500,
   maxOpenTraces: 200_000,
   maxSpansPerTrace: 5_000,
+  maxClockSkewMs: 600_000,
 };
 
 /** A chain: the calls of one trace by one agent. Detectors may keep per-chain scratch state. */

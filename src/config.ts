@@ -70,7 +70,7 @@ export interface ConfigFile {
   engine?: {
     lifecycle?: { min_calls?: number; min_history?: string | number; min_peers?: number };
     alerts?: { min_severity?: Severity; rollup_window?: string | number; protect_min_severity?: Severity };
-    chains?: { reorder_tolerance?: string | number; identity_wait?: string | number; idle_timeout?: string | number; max_chain_calls?: number; max_open_traces?: number };
+    chains?: { reorder_tolerance?: string | number; identity_wait?: string | number; idle_timeout?: string | number; max_chain_calls?: number; max_open_traces?: number; max_clock_skew?: string | number };
     baseline?: { half_life?: string | number; max_agents?: number };
     normalize?: { internal_domains?: string[]; sensitive?: string[]; include_model_calls?: boolean; mapping?: Record<string, string[]> };
   };
@@ -81,7 +81,8 @@ export interface Config {
   stateDir: string;
   alertsFile?: string;
   policies: string[];
-  receiver: ReceiverConfig;
+  /** The clock skew the receiver allows is the engine's (engine.chains.max_clock_skew). */
+  receiver: Omit<ReceiverConfig, 'maxClockSkewMs'>;
   telemetry: {
     prometheus: { enabled: boolean; host: string; port: number };
     otlp: { enabled: boolean; endpoint: string; intervalMs: number; headers: Record<string, string>; traces: boolean };
@@ -257,6 +258,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
         idleTimeoutMs: duration(['engine', 'chains', 'idle_timeout'], e.chains?.idle_timeout, d.chains.idleTimeoutMs),
         maxChainCalls: e.chains?.max_chain_calls ?? d.chains.maxChainCalls,
         maxOpenTraces: e.chains?.max_open_traces ?? d.chains.maxOpenTraces,
+        maxClockSkewMs: duration(['engine', 'chains', 'max_clock_skew'], e.chains?.max_clock_skew, d.chains.maxClockSkewMs),
       },
       detectors: { halfLifeMs: duration(['engine', 'baseline', 'half_life'], e.baseline?.half_life, d.detectors.halfLifeMs) },
       lifecycle: {

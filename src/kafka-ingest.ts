@@ -25,7 +25,7 @@ import { ChainwatchError } from './errors.js';
 import { Normalizer } from './normalize.js';
 import { decodeTraceRequestJson } from './otlp-json.js';
 import { decodeTraceRequest } from './otlp-proto.js';
-import type { RawSpan } from './span.js';
+import { type DecodedBatch, type RawSpan, dropFutureSpans } from './span.js';
 
 /** Uncompressed bytes per produce request: spread over the partitions and LZ4-compressed, each partition's record batch stays well under the broker's 1 MB default. */
 const SEND_BYTES = 2 << 20;
@@ -41,7 +41,7 @@ const RECORD_BYTES = 256 << 10;
 const MAX_UNACKED_BYTES = 16 << 20;
 
 /** `callBytes`: bytes of calls-topic records built, before compression. */
-export interface IngestCounters { records: number; spans: number; calls: number; closes: number; callBytes: number; deadLettered: number; produceErrors: number; commits: number; commitErrors: number; rebalances: number; lastRebalanceAt?: string; lastError?: string }
+export interface IngestCounters { records: number; spans: number; spansRejected: number; calls: number; closes: number; callBytes: number; deadLettered: number; produceErrors: number; commits: number; commitErrors: number; rebalances: number; lastRebalanceAt?: string; lastError?: string }
 
 export interface IngestOptions {
   groupId: string;
@@ -145,12 +145,13 @@ export function callEvents(push: (agent: string, item: CallItem) => void): Chain
 }
 
 export class KafkaIngest {
-  readonly counters: IngestCounters = { records: 0, spans: 0, calls: 0, closes: 0, callBytes: 0, deadLettered: 0, produceErrors: 0, commits: 0, commitErrors: 0, rebalances: 0 };
+  readonly counters: IngestCounters = { records: 0, spans: 0, spansRejected: 0, calls: 0, closes: 0, callBytes: 0, deadLettered: 0, produceErrors: 0, commits: 0, commitErrors: 0, rebalances: 0 };
   private readonly norm: Normalizer;
   private readonly assembler: ChainAssembler;
   private readonly consumer: Consumer;
   private readonly producer: Producer;
   private readonly commitIntervalMs: number;
+  private readonly maxClockSkewMs: number;
   private readonly maxUnackedBytes: number;
   private readonly batches = new AgentBatches();
   /** Records built and not yet acknowledged, oldest first. */
@@ -189,6 +190,7 @@ export class KafkaIngest {
       sessionTimeout: options.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 5)),
     });
     this.commitIntervalMs = options.commitIntervalMs;
+    this.maxClockSkewMs = engine.chains.maxClockSkewMs;
     this.maxUnackedBytes = options.maxUnackedBytes ?? MAX_UNACKED_BYTES;
     this.hold = new HoldLimit(options.maxHoldMs);
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
@@ -217,19 +219,29 @@ export class KafkaIngest {
         let last: string | undefined;
         const part = this.partitions.get(batch.partition);
         if (part) part.caughtUp = false;
+        const deadLetter = (m: Message & { offset: string }, error: string): void => {
+          this.counters.deadLettered++;
+          dead.push({
+            key: m.key, value: m.value, headers: {
+              'chainwatch-error': error.slice(0, 500), 'chainwatch-source-topic': batch.topic,
+              'chainwatch-source-partition': String(batch.partition), 'chainwatch-source-offset': m.offset,
+            },
+          });
+        };
         for (const m of batch.messages) {
           if (!isRunning()) break;
           this.counters.records++;
           try {
-            this.ingest(this.decode(m.value), batch.partition, Number(m.offset));
+            const decoded = this.decode(m.value);
+            dropFutureSpans(decoded, Date.now(), this.maxClockSkewMs);
+            this.ingest(decoded.spans, batch.partition, Number(m.offset));
+            if (decoded.rejected > 0) {
+              // The record as it came, for whoever looks into it; its good spans went on.
+              this.counters.spansRejected += decoded.rejected;
+              deadLetter(m, `rejected ${decoded.rejected} of ${decoded.rejected + decoded.spans.length} spans (the rest ingested): ${decoded.reasons.join('; ')}`);
+            }
           } catch (err) {
-            this.counters.deadLettered++;
-            dead.push({
-              key: m.key, value: m.value, headers: {
-                'chainwatch-error': (err as Error).message.slice(0, 500), 'chainwatch-source-topic': batch.topic,
-                'chainwatch-source-partition': String(batch.partition), 'chainwatch-source-offset': m.offset,
-              },
-            });
+            deadLetter(m, (err as Error).message);
           }
           last = m.offset;
           // Calls leave as they are built, not when the whole fetch (megabytes) is decoded: the
@@ -292,14 +304,13 @@ export class KafkaIngest {
     return this.committing;
   }
 
-  private decode(value: Buffer | null): RawSpan[] {
+  private decode(value: Buffer | null): DecodedBatch {
     if (value === null || value.length === 0) throw new ChainwatchError('empty record: expected an OTLP ExportTraceServiceRequest');
     const filter = this.norm.filter;
     // otlp_json starts with '{' (after optional whitespace); protobuf never does for a valid request.
     let i = 0;
     while (i < value.length && (value[i] === 0x20 || value[i] === 0x0a || value[i] === 0x0d || value[i] === 0x09)) i++;
-    const batch = value[i] === 0x7b ? decodeTraceRequestJson(value.toString('utf8'), filter) : decodeTraceRequest(value, filter);
-    return batch.spans;
+    return value[i] === 0x7b ? decodeTraceRequestJson(value.toString('utf8'), filter) : decodeTraceRequest(value, filter);
   }
 
   /**

@@ -11,7 +11,8 @@ import type { KeyFilter } from './attribute-map.js';
 import { BackpressureError, ChainwatchError, OtlpDecodeError, PayloadTooLargeError } from './errors.js';
 import { decodeTraceRequest, encodeExportResponse, encodeRpcStatus } from './otlp-proto.js';
 import { decodeTraceRequestJson } from './otlp-json.js';
-import type { DecodedBatch, RawSpan } from './span.js';
+import { type DecodedBatch, type RawSpan, dropFutureSpans } from './span.js';
+import { defaultChainConfig } from './chains.js';
 
 export interface ReceiverConfig {
   host: string;
@@ -19,9 +20,11 @@ export interface ReceiverConfig {
   /** Largest accepted body, compressed and decompressed. */
   maxBodyBytes: number;
   retryAfterSeconds: number;
+  /** Spans that end further than this after the machine's clock are rejected (see dropFutureSpans). */
+  maxClockSkewMs: number;
 }
 
-export const defaultReceiverConfig: ReceiverConfig = { host: '127.0.0.1', port: 4318, maxBodyBytes: 64 * 1024 * 1024, retryAfterSeconds: 5 };
+export const defaultReceiverConfig: ReceiverConfig = { host: '127.0.0.1', port: 4318, maxBodyBytes: 64 * 1024 * 1024, retryAfterSeconds: 5, maxClockSkewMs: defaultChainConfig.maxClockSkewMs };
 
 export interface ReceiverCounters {
   requests: number;
@@ -89,6 +92,7 @@ export class OtlpReceiver {
       } else throw err;
       return;
     }
+    dropFutureSpans(batch, Date.now(), this.config.maxClockSkewMs);
     try {
       this.consumer.consume(batch.spans);
     } catch (err) {

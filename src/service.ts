@@ -174,7 +174,7 @@ export class Service {
       // A bad policy at startup is fatal (PolicyError): nothing unvalidated ever takes effect.
       this.engine.setPolicies(this.policyWatcher.start());
     }
-    const receiverConfig = { ...defaultReceiverConfig, ...options.receiver };
+    const receiverConfig = { ...defaultReceiverConfig, ...options.receiver, maxClockSkewMs: engineConfig.chains.maxClockSkewMs };
     this.receiver = new OtlpReceiver(this.engine.norm.filter, { consume: (spans) => this.consume(spans, receiverConfig.retryAfterSeconds) }, receiverConfig);
     this.receiver.status = () => this.status();
     if (options.telemetry) {

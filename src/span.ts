@@ -1,3 +1,5 @@
+import { formatDuration } from './duration.js';
+
 /** Attribute values as OTLP carries them, after decoding (int64 as number, bytes as base64). */
 export type AttrValue = string | number | boolean | null | AttrValue[] | { [key: string]: AttrValue };
 
@@ -181,6 +183,35 @@ export function rejectSpan(batch: DecodedBatch, reason: string): void {
 
 const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
+
+/**
+ * Why a span's times make it unusable, or undefined. A span without them (0: unset) would be a
+ * call in 1970: its agent's history would span 56 years at once (learning → enforcing on the
+ * spot), its hour of the week and its decayed counts would be wrong.
+ */
+export function timeProblem(startMs: number, endMs: number): string | undefined {
+  if (!(startMs > 0)) return 'span with missing start_time_unix_nano';
+  if (!(endMs > 0)) return 'span with missing end_time_unix_nano';
+  return undefined;
+}
+
+/**
+ * Take out of a live input's batch the spans that end more than `skewMs` after `nowMs` (the
+ * machine's clock), rejected with the reason. Event time is the latest span end seen: one span
+ * from a host whose clock is a day ahead would otherwise move it a day on for everyone — every open
+ * chain closed at once, every later span released without waiting for its parent or its agent's
+ * identity — and the saved state would keep it there.
+ */
+export function dropFutureSpans(batch: DecodedBatch, nowMs: number, skewMs: number): void {
+  const limit = nowMs + skewMs;
+  const spans = batch.spans;
+  let kept = 0;
+  for (let i = 0; i < spans.length; i++) {
+    if (spans[i].endMs <= limit) spans[kept++] = spans[i];
+    else rejectSpan(batch, `span ends more than ${formatDuration(skewMs)} after this machine's clock (engine.chains.max_clock_skew): check the sender's clock`);
+  }
+  spans.length = kept;
+}
 
 /** Why a span's ids make it unusable, or undefined when they are valid. */
 export function idProblem(traceId: string, spanId: string): string | undefined {

@@ -105,6 +105,7 @@ describe('calls records', () => {
       [damaged((r) => (r.e[0] = 'x')), 'neither a call tuple nor a close'],
       ['{"t":"call","call":{"spanId":"x"}}', "calls record event: the call must have required property 'time'"],
       [JSON.stringify({ t: 'call', call: { ...full, destinations: undefined } }), "the call must have required property 'destinations'"],
+      [JSON.stringify({ t: 'call', call: { ...full, time: 0 } }), 'field time must be > 0'],
       [JSON.stringify({ t: 'batch', items: [{ t: 'call', call: { ...full, agent: { source: 'span' } } }] }), "field agent must have required property 'id'"],
       ['null', 'neither a call'],
     ];

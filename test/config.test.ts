@@ -77,6 +77,8 @@ describe('configuration', () => {
     expect(c.receiver).toMatchObject({ host: '127.0.0.1', port: 4318 });
     expect(c.telemetry.prometheus).toEqual({ enabled: true, host: '127.0.0.1', port: 9464 });
     expect(c.shutdownDeadlineMs).toBe(10_000);
+    expect(c.engine.chains.maxClockSkewMs).toBe(600_000);
+    expect(loadConfig(file('engine:\n  chains:\n    max_clock_skew: 2m\n'), {}).engine.chains.maxClockSkewMs).toBe(120_000);
   });
 
   it('masks secrets in config show', () => {

@@ -28,7 +28,7 @@ import { defaultEngineConfig } from '../src/engine.js';
 import { kafkaConfig } from '../src/config.js';
 import { simulate } from '../src/simulate.js';
 import { decodeTraceRequestJson } from '../src/otlp-json.js';
-import { toProto } from './helpers/spans.js';
+import { agentTrace, toProto } from './helpers/spans.js';
 import { until } from './helpers/until.js';
 
 const script = fileURLToPath(new URL('../deploy/kafka.sh', import.meta.url));
@@ -52,7 +52,7 @@ describe('development Kafka broker', () => {
     const body = Request.encode(Request.fromObject({
       resourceSpans: [{
         resource: { attributes: [{ key: 'service.name', value: { stringValue: 'support-svc' } }] },
-        scopeSpans: [{ spans: [{ traceId, spanId: Buffer.from('00f067aa0ba902b7', 'hex'), name: 'invoke_agent', kind: 1, attributes: [{ key: 'gen_ai.agent.id', value: { stringValue: 'agt-42' } }] }] }],
+        scopeSpans: [{ spans: [{ traceId, spanId: Buffer.from('00f067aa0ba902b7', 'hex'), name: 'invoke_agent', kind: 1, startTimeUnixNano: '1780000000000000000', endTimeUnixNano: '1780000000100000000', attributes: [{ key: 'gen_ai.agent.id', value: { stringValue: 'agt-42' } }] }] }],
       }],
     })).finish();
     const kafka = new Kafka({ clientId: 'chainwatch-test', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING });
@@ -142,6 +142,9 @@ describe('development Kafka broker', () => {
       for (const doc of sim.live) expect((await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) })).status).toBe(200);
       http.engine.flush();
       await producer.connect();
+      // From a host whose clock is a day ahead: rejected, counted and dead-lettered; had it moved
+      // ingest's event time a day on, every open chain would have closed at once (alerts below).
+      const ahead = agentTrace({ t0: Date.now() + 86_400_000, agentId: 'skewed-agent', tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7' }] }).doc;
       const codecs = [CompressionTypes.GZIP, CompressionTypes.Snappy, CompressionTypes.LZ4, CompressionTypes.ZSTD, CompressionTypes.None];
       let sent = 0;
       for (let i = 0; i < sim.live.length; i += 8) {
@@ -151,7 +154,7 @@ describe('development Kafka broker', () => {
           const traceId = (doc as any).resourceSpans[0].scopeSpans[0].spans[0].traceId as string;
           return { key: j % 3 === 0 ? null : traceId, value: j % 4 === 3 ? JSON.stringify(doc) : Buffer.from(toProto(doc)) };
         });
-        if (i === 16) messages.push({ key: null, value: Buffer.from('not an OTLP request') }, { key: 'x', value: '{"resourceSpans": 7}' });
+        if (i === 16) messages.push({ key: null, value: Buffer.from('not an OTLP request') }, { key: 'x', value: '{"resourceSpans": 7}' }, { key: 'ahead', value: Buffer.from(toProto(ahead)) });
         await producer.send({ topic: topics.spans, compression: codecs[(i / 8) % codecs.length], messages });
         sent += messages.length;
         // A damaged record on the calls topic: detect counts it and goes on.
@@ -162,7 +165,8 @@ describe('development Kafka broker', () => {
       const ingest = viaK.ingest!.counters;
       await until(() => viaK.detect!.counters.calls + viaK.detect!.counters.closes === ingest.calls + ingest.closes, 60_000);
       viaK.engine.flush();
-      expect(ingest.deadLettered).toBe(2);
+      expect(ingest.deadLettered).toBe(3);
+      expect(ingest.spansRejected).toBe(3);
       // Consumer lag, as the autoscaler reads it: zero once detect has committed everything.
       await until(async () => (await viaK.lag.get('detect')!.sample()).total === 0, 20_000);
       // A group that never read the spans topic lags by every record in it.
@@ -172,7 +176,7 @@ describe('development Kafka broker', () => {
       await never.stop();
       const metrics = await (await fetch(viaK.metricsUrl!)).text();
       expect(metrics).toMatch(/chainwatch_kafka_consumer_lag\{stage="detect",partition="0"[^}]*\} 0\n/);
-      expect(metrics).toMatch(/chainwatch_kafka_dead_letters_total\{stage="ingest"[^}]*\} 2\n/);
+      expect(metrics).toMatch(/chainwatch_kafka_dead_letters_total\{stage="ingest"[^}]*\} 3\n/);
       expect((viaK.status() as any).kafka.detect.lag.total).toBe(0);
       expect(viaK.detect!.counters.malformed).toBe(1);
 
@@ -187,11 +191,14 @@ describe('development Kafka broker', () => {
       await new Promise<void>((resolve) => {
         void dlq.run({ eachMessage: async ({ message }) => {
           dead.push({ value: String(message.value), error: String(message.headers?.['chainwatch-error']) });
-          if (dead.length === 2) resolve();
+          if (dead.length === 3) resolve();
         } });
       });
       await dlq.disconnect();
-      expect(dead.map((d) => d.value).sort()).toEqual(['not an OTLP request', '{"resourceSpans": 7}']);
+      expect(dead.filter((d) => d.error.startsWith('rejected')).map((d) => d.error)).toEqual([
+        "rejected 3 of 3 spans (the rest ingested): span ends more than 10m after this machine's clock (engine.chains.max_clock_skew): check the sender's clock",
+      ]);
+      expect(dead.filter((d) => !d.error.startsWith('rejected')).map((d) => d.value).sort()).toEqual(['not an OTLP request', '{"resourceSpans": 7}']);
       expect(dead.every((d) => d.error.length > 5)).toBe(true);
     } finally {
       await producer.disconnect();

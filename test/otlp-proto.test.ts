@@ -102,6 +102,9 @@ function expectedAttrs(list: any[] | undefined): Record<string, AttrValue> {
 
 const nsToMs = (l: any): number => Number(BigInt(Long.fromValue(l).toString()) / 1000n) / 1000;
 
+/** A span's times (a span without them is rejected). */
+const TIMES = { startTimeUnixNano: '1780000000000000000', endTimeUnixNano: '1780000000100000000' };
+
 describe('targeted OTLP protobuf decoder', () => {
   it('agrees with protobufjs on 300 generated requests', () => {
     for (let seed = 1; seed <= 300; seed++) {
@@ -149,7 +152,7 @@ describe('targeted OTLP protobuf decoder', () => {
     const values = Array.from({ length: 20_000 }, (_, i) => `agent-${i.toString(36).padStart(6, '0')}`);
     const r = rng(7);
     const spans = [...values, ...values].map((v) => ({
-      traceId: bytes(r, 16), spanId: bytes(r, 8), name: v,
+      traceId: bytes(r, 16), spanId: bytes(r, 8), name: v, ...TIMES,
       attributes: [{ key: 'gen_ai.agent.id', value: { stringValue: v } }],
     }));
     const buf = Request.encode(Request.fromObject({ resourceSpans: [{ scopeSpans: [{ spans }] }] })).finish();
@@ -165,7 +168,7 @@ describe('targeted OTLP protobuf decoder', () => {
     // every slot is overwritten many times, and parent ids hit the entries their parents left.
     const r = rng(11);
     const ids = Array.from({ length: 20_000 }, (_, i) => Buffer.concat([Buffer.from([i & 0xff, 7]), Buffer.from(bytes(r, 6))]));
-    const spans = ids.map((spanId, i) => ({ traceId: bytes(r, 16), spanId, parentSpanId: i ? ids[i - 1] : Buffer.alloc(0), name: 's' }));
+    const spans = ids.map((spanId, i) => ({ traceId: bytes(r, 16), spanId, parentSpanId: i ? ids[i - 1] : Buffer.alloc(0), name: 's', ...TIMES }));
     const buf = Request.encode(Request.fromObject({ resourceSpans: [{ scopeSpans: [{ spans }] }] })).finish();
     const ours = decodeTraceRequest(buf, filter).spans;
     const hex = ids.map((b) => b.toString('hex'));

@@ -27,7 +27,7 @@ const receiver = new OtlpReceiver(filter, {
     if (saturated) throw new BackpressureError(7);
     received.push(...spans);
   },
-}, { host: '127.0.0.1', port: 0, maxBodyBytes: 256 * 1024, retryAfterSeconds: 7 });
+}, { host: '127.0.0.1', port: 0, maxBodyBytes: 256 * 1024, retryAfterSeconds: 7, maxClockSkewMs: 600_000 });
 let url = '';
 
 beforeAll(async () => {
@@ -99,6 +99,32 @@ describe('OTLP/HTTP receiver', () => {
     const mixedBody = await mixed.json();
     expect(mixedBody.partialSuccess.rejectedSpans).toBe(String(bad.scopeSpans[0].spans.length));
     expect(mixedBody.partialSuccess.errorMessage).toMatch(/resourceSpans\[1\]\.resource: attribute must be an object with a string "key"/);
+  });
+
+  it('rejects spans without times, and spans that end more than the clock skew after its clock, keeping the rest', async () => {
+    const before = received.length;
+    const doc: any = json().doc;
+    const spans = doc.resourceSpans[0].scopeSpans[0].spans;
+    const ns = (ms: number): string => `${ms}000000`;
+    const ahead = Date.now() + 86_400_000; // a sender whose clock is a day ahead
+    spans.push({ ...spans[0], spanId: 'bb00000000000001', startTimeUnixNano: ns(ahead), endTimeUnixNano: ns(ahead + 100) });
+    spans.push({ ...spans[0], spanId: 'bb00000000000002', startTimeUnixNano: ns(Date.now() + 60_000), endTimeUnixNano: ns(Date.now() + 61_000) }); // a minute ahead: within the skew
+    const res = await post(JSON.stringify(doc), 'application/json');
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body.partialSuccess.rejectedSpans).toBe('1');
+    expect(body.partialSuccess.errorMessage).toBe("rejected 1 spans: span ends more than 10m after this machine's clock (engine.chains.max_clock_skew): check the sender's clock");
+    expect(received.length - before).toBe(4);
+    expect(received.some((s) => s.spanId === 'bb00000000000001')).toBe(false);
+    // No times at all (protobuf leaves them out when zero), or only a start.
+    const untimed = await post(toProto({ resourceSpans: [{ scopeSpans: [{ spans: [
+      { traceId: 'ab'.repeat(16), spanId: 'cc00000000000001', parentSpanId: '', name: 'x' },
+      { traceId: 'ab'.repeat(16), spanId: 'cc00000000000002', parentSpanId: '', name: 'y', startTimeUnixNano: ns(T) },
+    ] }] }] }), 'application/x-protobuf');
+    const decoded = Response.toObject(Response.decode(Buffer.from(await untimed.arrayBuffer())), { longs: Number }) as any;
+    expect(decoded.partialSuccess.rejectedSpans).toBe(2);
+    expect(decoded.partialSuccess.errorMessage).toBe('rejected 2 spans: span with missing start_time_unix_nano; span with missing end_time_unix_nano');
+    expect(received.length - before).toBe(4);
   });
 
   it('rejects garbage and truncated protobuf with 400 and a google.rpc.Status, and keeps serving', async () => {

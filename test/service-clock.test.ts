@@ -1,0 +1,39 @@
+/**
+ * A sender whose clock runs ahead must not move event time for everyone: its spans are rejected
+ * at the receiver (partial success), counted, and the service's event time stays where the other
+ * senders put it — open chains stay open, and what is saved holds no future watermark.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Service } from '../src/service.js';
+import { agentTrace } from './helpers/spans.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'chainwatch-clock-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('service event time', () => {
+  it('is not moved by spans from a sender whose clock is a day ahead', async () => {
+    const service = new Service({ stateDir: dir, receiver: { port: 0 } });
+    const url = `${await service.start()}/v1/traces`;
+    const post = async (t0: number, agentId: string): Promise<{ partialSuccess?: { rejectedSpans: string } }> => {
+      const { doc } = agentTrace({ t0, agentId, tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7' }] });
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) });
+      expect(res.status).toBe(200);
+      return (await res.json()) as never;
+    };
+    try {
+      const now = Date.now();
+      expect(await post(now - 60_000, 'on-time-agent')).toEqual({});
+      const eventTime = service.engine.now;
+      expect(eventTime).toBeGreaterThan(now - 60_000);
+      expect((await post(now + 86_400_000, 'skewed-agent')).partialSuccess?.rejectedSpans).toBe('3'); // its invoke_agent, tool and HTTP spans
+      expect(service.engine.now).toBe(eventTime);
+      expect(service.receiver.counters.spansRejected).toBe(3);
+      expect(service.engine.stats.calls).toBe(1);
+    } finally {
+      await service.stop();
+    }
+  }, 30_000);
+});
