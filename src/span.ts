@@ -196,19 +196,21 @@ export function timeProblem(startMs: number, endMs: number): string | undefined 
 }
 
 /**
- * Take out of a live input's batch the spans that end more than `skewMs` after `nowMs` (the
- * machine's clock), rejected with the reason. Event time is the latest span end seen: one span
+ * Take out of a live input's batch the spans that start or end more than `skewMs` after `nowMs`
+ * (the machine's clock), rejected with the reason. Event time is the latest span end seen: one span
  * from a host whose clock is a day ahead would otherwise move it a day on for everyone — every open
  * chain closed at once, every later span released without waiting for its parent or its agent's
- * identity — and the saved state would keep it there.
+ * identity — and the saved state would keep it there. A call's time is its span's start (an
+ * agent's last-seen time, a Kafka partition's time).
  */
 export function dropFutureSpans(batch: DecodedBatch, nowMs: number, skewMs: number): void {
   const limit = nowMs + skewMs;
   const spans = batch.spans;
   let kept = 0;
   for (let i = 0; i < spans.length; i++) {
-    if (spans[i].endMs <= limit) spans[kept++] = spans[i];
-    else rejectSpan(batch, `span ends more than ${formatDuration(skewMs)} after this machine's clock (engine.chains.max_clock_skew): check the sender's clock`);
+    const s = spans[i];
+    if (s.endMs <= limit && s.startMs <= limit) spans[kept++] = s;
+    else rejectSpan(batch, `span starts or ends more than ${formatDuration(skewMs)} after this machine's clock (engine.chains.max_clock_skew): check the sender's clock`);
   }
   spans.length = kept;
 }

@@ -196,7 +196,7 @@ describe('development Kafka broker', () => {
       });
       await dlq.disconnect();
       expect(dead.filter((d) => d.error.startsWith('rejected')).map((d) => d.error)).toEqual([
-        "rejected 3 of 3 spans (the rest ingested): span ends more than 10m after this machine's clock (engine.chains.max_clock_skew): check the sender's clock",
+        "rejected 3 of 3 spans (the rest ingested): span starts or ends more than 10m after this machine's clock (engine.chains.max_clock_skew): check the sender's clock",
       ]);
       expect(dead.filter((d) => !d.error.startsWith('rejected')).map((d) => d.value).sort()).toEqual(['not an OTLP request', '{"resourceSpans": 7}']);
       expect(dead.every((d) => d.error.length > 5)).toBe(true);

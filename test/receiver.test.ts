@@ -109,13 +109,14 @@ describe('OTLP/HTTP receiver', () => {
     const ahead = Date.now() + 86_400_000; // a sender whose clock is a day ahead
     spans.push({ ...spans[0], spanId: 'bb00000000000001', startTimeUnixNano: ns(ahead), endTimeUnixNano: ns(ahead + 100) });
     spans.push({ ...spans[0], spanId: 'bb00000000000002', startTimeUnixNano: ns(Date.now() + 60_000), endTimeUnixNano: ns(Date.now() + 61_000) }); // a minute ahead: within the skew
+    spans.push({ ...spans[0], spanId: 'bb00000000000003', startTimeUnixNano: ns(ahead), endTimeUnixNano: ns(T) }); // ends before it starts, a day ahead
     const res = await post(JSON.stringify(doc), 'application/json');
     expect(res.status).toBe(200);
     const body = await res.json();
-    expect(body.partialSuccess.rejectedSpans).toBe('1');
-    expect(body.partialSuccess.errorMessage).toBe("rejected 1 spans: span ends more than 10m after this machine's clock (engine.chains.max_clock_skew): check the sender's clock");
+    expect(body.partialSuccess.rejectedSpans).toBe('2');
+    expect(body.partialSuccess.errorMessage).toBe("rejected 2 spans: span starts or ends more than 10m after this machine's clock (engine.chains.max_clock_skew): check the sender's clock");
     expect(received.length - before).toBe(4);
-    expect(received.some((s) => s.spanId === 'bb00000000000001')).toBe(false);
+    expect(received.some((s) => s.spanId === 'bb00000000000001' || s.spanId === 'bb00000000000003')).toBe(false);
     // No times at all (protobuf leaves them out when zero), or only a start.
     const untimed = await post(toProto({ resourceSpans: [{ scopeSpans: [{ spans: [
       { traceId: 'ab'.repeat(16), spanId: 'cc00000000000001', parentSpanId: '', name: 'x' },
