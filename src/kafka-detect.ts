@@ -47,6 +47,8 @@ export interface DetectOptions {
   commitIntervalMs: number;
   /** A chain whose agent has acted this long (event time) since its last call is closed, close record or not. */
   staleChainMs: number;
+  /** A partition read to its end that has had no record for this long (wall clock) is idle: its event time moves on with the clock. */
+  idlePartitionMs: number;
 }
 
 /** Uncompressed state per changelog produce request (LZ4 leaves each partition's part well under the broker's 1 MB batch limit). */
@@ -78,6 +80,8 @@ export class KafkaDetect {
   private next = new Map<number, number>();
   /** Held partitions whose last batch did not reach the partition's end. */
   private readonly behind = new Set<number>();
+  /** Per held partition, when (wall clock) its last record was applied, or it was assigned. */
+  private readonly lastRead = new Map<number, number>();
   /** A commit due once the stream has been quiet for a moment (see batch). */
   private soon: NodeJS.Timeout | undefined;
   private committing: Promise<void> = Promise.resolve();
@@ -140,6 +144,7 @@ export class KafkaDetect {
     }
     this.onRecord();
     if (last === undefined) return;
+    this.lastRead.set(batch.partition, Date.now());
     resolveOffset(last);
     this.next.set(batch.partition, Number(last) + 1);
     if (Number(last) + 1 >= Number(batch.highWatermark)) this.behind.delete(batch.partition);
@@ -210,14 +215,21 @@ export class KafkaDetect {
   /**
    * The backstop for chains whose close record was lost, and the close of quiet agents' rollup
    * windows (see Engine.closeStale), by each partition's event time: the latest call of its
-   * agents, which a new owner recovers from their restored state. Their agents are saved with the
-   * next commit.
+   * agents, which a new owner recovers from their restored state — and, once the partition is
+   * read to its end and idle, that plus the wall-clock time it has been idle (as `serve` moves on
+   * when its input idles: with few agents a partition may hold a single one, quiet for good once
+   * the kill-switch has stopped it). Their agents are saved with the next commit.
    */
   private closeStale(): void {
     const times = new Map<number, number>();
     for (const [agent, p] of this.partitionOf) {
       const t = this.engine.lastSeenOf(agent);
       if (t !== undefined && t > (times.get(p) ?? Number.NEGATIVE_INFINITY)) times.set(p, t);
+    }
+    const wall = Date.now();
+    for (const [p, t] of times) {
+      const idle = wall - (this.lastRead.get(p) ?? wall);
+      if (idle >= this.options.idlePartitionMs && !this.behind.has(p)) times.set(p, t + idle);
     }
     const timeOf = (agent: string): number => times.get(this.partitionOf.get(agent) ?? -1) ?? Number.NEGATIVE_INFINITY;
     for (const agent of this.engine.closeStale(this.options.staleChainMs, timeOf)) {
@@ -251,7 +263,10 @@ export class KafkaDetect {
     this.counters.lastRebalanceAt = new Date().toISOString();
     const now = new Set(partitions);
     for (const p of this.held) if (!now.has(p)) this.release(p);
-    for (const p of now) this.toRestore.add(p);
+    for (const p of now) {
+      this.toRestore.add(p);
+      if (!this.held.has(p)) this.lastRead.set(p, Date.now());
+    }
     this.held = now;
     this.counters.partitions = [...now].sort((a, b) => a - b);
   }
@@ -263,6 +278,7 @@ export class KafkaDetect {
     this.dirty.delete(p);
     this.next.delete(p);
     this.behind.delete(p);
+    this.lastRead.delete(p);
     for (const [agent, q] of this.partitionOf) if (q === p) this.reset(agent);
   }
 

@@ -242,7 +242,7 @@ export class Service {
       if (k.stages.includes('detect')) {
         // A detect worker owns some agents only: what spans agents (peers, credential owners) is read-only.
         this.engine.sharedFrozen = true;
-        this.detect = new KafkaDetect(kafka, this.engine, { groupId, calls: k.topics.calls, changelog, sessionTimeoutMs: k.sessionTimeoutMs, commitIntervalMs: k.commitIntervalMs, staleChainMs: engineConfig.chains.idleTimeoutMs * 10 }, () => this.durable(), () => (this.lastArrival = Date.now()));
+        this.detect = new KafkaDetect(kafka, this.engine, { groupId, calls: k.topics.calls, changelog, sessionTimeoutMs: k.sessionTimeoutMs, commitIntervalMs: k.commitIntervalMs, staleChainMs: engineConfig.chains.idleTimeoutMs * 10, idlePartitionMs: engineConfig.chains.idleTimeoutMs }, () => this.durable(), () => (this.lastArrival = Date.now()));
         await this.detect.start();
       }
       if (k.stages.includes('ingest')) {

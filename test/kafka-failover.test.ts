@@ -415,6 +415,45 @@ describe('Kafka detect stage failover', () => {
     }
   }, 90_000);
 
+  it('sends the rollup update of an agent alone in its partition once the partition has been idle past the window', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'lone_calls', numPartitions: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+    const chain = (agentId: string, t0: number): object => agentTrace({ t0, agentId, tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7', credential: 'shared-key' }] }).doc;
+    const t = Date.UTC(2026, 5, 1, 10);
+    const template = join(work, 'learned-lone');
+    learnInto(template, [chain('owner-agent', t)]);
+    // Short times so the test need not wait an hour: a 2 s rollup window, a 1 s chain idle timeout
+    // (a partition is idle after 1 s without records; windows close 10 idle timeouts past their end).
+    const dir = join(work, 'lone');
+    cpSync(template, join(dir, 'state'), { recursive: true });
+    const config = join(dir, 'chainwatch.yaml');
+    writeFileSync(config, [
+      `state_dir: ${join(dir, 'state')}`, 'receiver: { port: 0 }', 'telemetry: { prometheus: { enabled: false } }', 'api: { enabled: false }',
+      'engine: { chains: { idle_timeout: 1s }, alerts: { rollup_window: 2s } }',
+      `kafka: { brokers: ["${broker}"], stages: detect, group: lone, session_timeout: 6s, commit_interval: 1s, topics: { spans: ${topics.spans}, calls: lone_calls, dlq: ${topics.dlq} } }`,
+    ].join('\n'));
+    const w = await serve(config, dir, process.env, children);
+    const producer = kafka.producer();
+    await producer.connect();
+    const borrowed = (): Alert[] => alertsOf('lone').filter((a) => a.agent.id === 'borrower-agent');
+    try {
+      // The borrower alone, twice in a second of event time, then never again; no other agent.
+      await producer.send({ topic: 'lone_calls', messages: callsTopic([chain('borrower-agent', t + 60_000), chain('borrower-agent', t + 61_000)]), acks: -1 });
+      await until(async () => borrowed().length === 1, 20_000, 200);
+      const sent = Date.now();
+      await until(async () => borrowed().length === 2, 40_000, 200);
+      const [first, update] = borrowed();
+      expect(update).toMatchObject({ id: first.id, update: true, count: 2 });
+      // Not before the partition's time (its last call plus the idle wall-clock time) passed the window by 10 idle timeouts.
+      expect(Date.now() - sent).toBeGreaterThan(9_000);
+    } finally {
+      await producer.disconnect();
+      await stopped(w);
+    }
+  }, 90_000);
+
   it('a detect worker that has read everything commits it without waiting for the commit interval', async () => {
     const { template, records } = await smallFleet(47, 'idle');
     // Interval 40 s: a commit when caught up may come a quarter of it (10 s) after start, the
