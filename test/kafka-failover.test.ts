@@ -49,12 +49,12 @@ afterAll(() => {
 }, 70_000);
 
 /** A detect worker of `group`, as a child process, on a copy of the learned state. */
-function worker(name: string, group: string, template: string, calls = topics.calls, commitInterval = '1s'): Promise<Served> {
+function worker(name: string, group: string, template: string, calls = topics.calls, commitInterval = '1s', extra: string[] = []): Promise<Served> {
   const dir = join(work, name);
   cpSync(template, join(dir, 'state'), { recursive: true });
   const config = join(dir, 'chainwatch.yaml');
   writeFileSync(config, [
-    `state_dir: ${join(dir, 'state')}`, 'receiver: { port: 0 }', 'telemetry: { prometheus: { enabled: false } }', 'api: { enabled: false }',
+    `state_dir: ${join(dir, 'state')}`, 'receiver: { port: 0 }', 'telemetry: { prometheus: { enabled: false } }', 'api: { enabled: false }', ...extra,
     `kafka: { brokers: ["${broker}"], stages: detect, group: ${group}, session_timeout: 6s, commit_interval: ${commitInterval}, topics: { spans: ${topics.spans}, calls: ${calls}, dlq: ${topics.dlq} } }`,
   ].join('\n'));
   return serve(config, dir, process.env, children);
@@ -110,6 +110,22 @@ async function smallFleet(seed: number, name: string): Promise<{ template: strin
   await producer.send({ topic: `${name}_calls`, messages: records, acks: -1 });
   await producer.disconnect();
   return { template, records };
+}
+
+/** A chain of `agentId` using the credential shared-key. */
+function keyChain(agentId: string, t0: number): object {
+  return agentTrace({ t0, agentId, tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7', credential: 'shared-key' }] }).doc;
+}
+
+/** A one-partition calls topic `NAME_calls` (agents share it, as on a busy topic) and a learned state `learned-NAME` in which owner-agent owns shared-key. */
+async function ownedKey(name: string, t: number): Promise<string> {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: `${name}_calls`, numPartitions: 1 }], waitForLeaders: true });
+  await admin.disconnect();
+  const template = join(work, `learned-${name}`);
+  learnInto(template, [keyChain('owner-agent', t)]);
+  return template;
 }
 
 /** Set `groupId`'s offsets on the 4 partitions of `topic` back to the start (a group stopped). */
@@ -383,21 +399,12 @@ describe('Kafka detect stage failover', () => {
   }, 90_000);
 
   it('sends a quiet agent\'s rollup update once its partition\'s time has moved past the window, while other agents keep calling', async () => {
-    // One partition: the borrower's records and the owner's share it, as agents do on a busy topic.
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic: 'quiet_calls', numPartitions: 1 }], waitForLeaders: true });
-    await admin.disconnect();
-    const chain = (agentId: string, t0: number): object => agentTrace({ t0, agentId, tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7', credential: 'shared-key' }] }).doc;
     let t = Date.UTC(2026, 5, 1, 10);
-    // The owner's history: the first to use the key, it owns it.
-    const template = join(work, 'learned-quiet');
-    learnInto(template, [chain('owner-agent', t)]);
-    const w = await worker('quiet', 'quiet', template, 'quiet_calls', '1s');
+    const w = await worker('quiet', 'quiet', await ownedKey('quiet', t), 'quiet_calls', '1s');
     const producer = kafka.producer();
     await producer.connect();
     const send = async (agentId: string, t0: number): Promise<void> => {
-      await producer.send({ topic: 'quiet_calls', messages: callsTopic([chain(agentId, t0)]), acks: -1 });
+      await producer.send({ topic: 'quiet_calls', messages: callsTopic([keyChain(agentId, t0)]), acks: -1 });
     };
     const borrowed = (): Alert[] => alertsOf('quiet').filter((a) => a.agent.id === 'borrower-agent');
     try {
@@ -416,31 +423,16 @@ describe('Kafka detect stage failover', () => {
   }, 90_000);
 
   it('sends the rollup update of an agent alone in its partition once the partition has been idle past the window', async () => {
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic: 'lone_calls', numPartitions: 1 }], waitForLeaders: true });
-    await admin.disconnect();
-    const chain = (agentId: string, t0: number): object => agentTrace({ t0, agentId, tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7', credential: 'shared-key' }] }).doc;
     const t = Date.UTC(2026, 5, 1, 10);
-    const template = join(work, 'learned-lone');
-    learnInto(template, [chain('owner-agent', t)]);
     // Short times so the test need not wait an hour: a 2 s rollup window, a 1 s chain idle timeout
     // (a partition is idle after 1 s without records; windows close 10 idle timeouts past their end).
-    const dir = join(work, 'lone');
-    cpSync(template, join(dir, 'state'), { recursive: true });
-    const config = join(dir, 'chainwatch.yaml');
-    writeFileSync(config, [
-      `state_dir: ${join(dir, 'state')}`, 'receiver: { port: 0 }', 'telemetry: { prometheus: { enabled: false } }', 'api: { enabled: false }',
-      'engine: { chains: { idle_timeout: 1s }, alerts: { rollup_window: 2s } }',
-      `kafka: { brokers: ["${broker}"], stages: detect, group: lone, session_timeout: 6s, commit_interval: 1s, topics: { spans: ${topics.spans}, calls: lone_calls, dlq: ${topics.dlq} } }`,
-    ].join('\n'));
-    const w = await serve(config, dir, process.env, children);
+    const w = await worker('lone', 'lone', await ownedKey('lone', t), 'lone_calls', '1s', ['engine: { chains: { idle_timeout: 1s }, alerts: { rollup_window: 2s } }']);
     const producer = kafka.producer();
     await producer.connect();
     const borrowed = (): Alert[] => alertsOf('lone').filter((a) => a.agent.id === 'borrower-agent');
     try {
       // The borrower alone, twice in a second of event time, then never again; no other agent.
-      await producer.send({ topic: 'lone_calls', messages: callsTopic([chain('borrower-agent', t + 60_000), chain('borrower-agent', t + 61_000)]), acks: -1 });
+      await producer.send({ topic: 'lone_calls', messages: callsTopic([keyChain('borrower-agent', t + 60_000), keyChain('borrower-agent', t + 61_000)]), acks: -1 });
       await until(async () => borrowed().length === 1, 20_000, 200);
       const sent = Date.now();
       await until(async () => borrowed().length === 2, 40_000, 200);
