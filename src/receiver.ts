@@ -30,6 +30,8 @@ export interface ReceiverCounters {
   requests: number;
   spansAccepted: number;
   spansRejected: number;
+  /** Of those, spans dated ahead of this machine's clock (a sender's clock is off). */
+  spansSkewed: number;
   badRequests: Record<string, number>;
 }
 
@@ -39,7 +41,7 @@ export interface SpanConsumer {
 }
 
 export class OtlpReceiver {
-  readonly counters: ReceiverCounters = { requests: 0, spansAccepted: 0, spansRejected: 0, badRequests: {} };
+  readonly counters: ReceiverCounters = { requests: 0, spansAccepted: 0, spansRejected: 0, spansSkewed: 0, badRequests: {} };
   readonly app: FastifyInstance;
   /** Readiness: set once state is restored and the listener is up; cleared on shutdown. */
   ready = false;
@@ -92,7 +94,7 @@ export class OtlpReceiver {
       } else throw err;
       return;
     }
-    dropFutureSpans(batch, Date.now(), this.config.maxClockSkewMs);
+    const skewed = dropFutureSpans(batch, Date.now(), this.config.maxClockSkewMs);
     try {
       this.consumer.consume(batch.spans);
     } catch (err) {
@@ -106,6 +108,7 @@ export class OtlpReceiver {
     }
     this.counters.spansAccepted += batch.spans.length;
     this.counters.spansRejected += batch.rejected;
+    this.counters.spansSkewed += skewed;
     const message = batch.rejected > 0 ? `rejected ${batch.rejected} spans: ${batch.reasons.join('; ')}` : '';
     if (type === 'application/json') {
       reply.code(200).type('application/json').send(batch.rejected > 0 ? { partialSuccess: { rejectedSpans: String(batch.rejected), errorMessage: message } } : {});

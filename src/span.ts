@@ -201,11 +201,12 @@ export function timeProblem(startMs: number, endMs: number): string | undefined 
  * from a host whose clock is a day ahead would otherwise move it a day on for everyone — every open
  * chain closed at once, every later span released without waiting for its parent or its agent's
  * identity — and the saved state would keep it there. A call's time is its span's start (an
- * agent's last-seen time, a Kafka partition's time).
+ * agent's last-seen time, a Kafka partition's time). Returns how many were taken out.
  */
-export function dropFutureSpans(batch: DecodedBatch, nowMs: number, skewMs: number): void {
+export function dropFutureSpans(batch: DecodedBatch, nowMs: number, skewMs: number): number {
   const limit = nowMs + skewMs;
   const spans = batch.spans;
+  const before = spans.length;
   let kept = 0;
   for (let i = 0; i < spans.length; i++) {
     const s = spans[i];
@@ -213,6 +214,7 @@ export function dropFutureSpans(batch: DecodedBatch, nowMs: number, skewMs: numb
     else rejectSpan(batch, `span starts or ends more than ${formatDuration(skewMs)} after this machine's clock (engine.chains.max_clock_skew): check the sender's clock`);
   }
   spans.length = kept;
+  return before - kept;
 }
 
 /** Why a span's ids make it unusable, or undefined when they are valid. */

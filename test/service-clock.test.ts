@@ -15,7 +15,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('service event time', () => {
   it('is not moved by spans from a sender whose clock is a day ahead', async () => {
-    const service = new Service({ stateDir: dir, receiver: { port: 0 } });
+    const service = new Service({ stateDir: dir, receiver: { port: 0 },
+      telemetry: { prometheus: { enabled: true, host: '127.0.0.1', port: 0 }, otlp: { enabled: false, endpoint: '', intervalMs: 60_000, headers: {}, traces: false } } });
     const url = `${await service.start()}/v1/traces`;
     const post = async (t0: number, agentId: string): Promise<{ partialSuccess?: { rejectedSpans: string } }> => {
       const { doc } = agentTrace({ t0, agentId, tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7' }] });
@@ -30,8 +31,12 @@ describe('service event time', () => {
       expect(eventTime).toBeGreaterThan(now - 60_000);
       expect((await post(now + 86_400_000, 'skewed-agent')).partialSuccess?.rejectedSpans).toBe('3'); // its invoke_agent, tool and HTTP spans
       expect(service.engine.now).toBe(eventTime);
-      expect(service.receiver.counters.spansRejected).toBe(3);
+      expect(service.receiver.counters).toMatchObject({ spansRejected: 3, spansSkewed: 3 });
       expect(service.engine.stats.calls).toBe(1);
+      // Told apart from malformed spans on /metrics: a sender's clock is off.
+      const metrics = await (await fetch(service.metricsUrl!)).text();
+      expect(metrics).toMatch(/chainwatch_spans_dropped_total\{reason="clock_skew"[^}]*\} 3\n/);
+      expect(metrics).toMatch(/chainwatch_spans_dropped_total\{reason="invalid_span"[^}]*\} 0\n/);
     } finally {
       await service.stop();
     }
