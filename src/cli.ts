@@ -126,7 +126,7 @@ program.command('status')
       `  spans/s ${rate(a.receiver.spansAccepted, b.receiver.spansAccepted)}   calls/s ${rate(a.engine.calls, b.engine.calls)}   alerts/s ${rate(alerts(a), alerts(b))}`,
       `  open chains ${b.openChains}   agents ${b.agents.enforcing} enforcing, ${b.agents.learning} learning   quarantined chains ${b.engine.chainsQuarantined}`,
       `  alerts ${Object.entries(b.engine.alerts).map(([k, v]) => `${k} ${v}`).join(', ')}   policy violations ${b.engine.violations} (+${b.engine.shadowViolations} shadow)`,
-      `  rejected: ${b.receiver.spansRejected} spans, requests ${JSON.stringify(b.receiver.badRequests)}   metrics ${b.metrics ?? 'off'}`,
+      `  rejected: ${b.receiver.spansRejected} spans${b.receiver.spansSkewed ? ` (${b.receiver.spansSkewed} dated ahead of this machine's clock)` : ''}, requests ${JSON.stringify(b.receiver.badRequests)}   metrics ${b.metrics ?? 'off'}`,
     ];
     for (const stage of ['ingest', 'detect'] as const) {
       const k = b.kafka?.[stage];

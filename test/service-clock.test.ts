@@ -4,6 +4,9 @@
  * senders put it — open chains stay open, and what is saved holds no future watermark.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +14,8 @@ import { Service } from '../src/service.js';
 import { agentTrace } from './helpers/spans.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-clock-'));
+const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const tsx = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('service event time', () => {
@@ -37,6 +42,9 @@ describe('service event time', () => {
       const metrics = await (await fetch(service.metricsUrl!)).text();
       expect(metrics).toMatch(/chainwatch_spans_dropped_total\{reason="clock_skew"[^}]*\} 3\n/);
       expect(metrics).toMatch(/chainwatch_spans_dropped_total\{reason="invalid_span"[^}]*\} 0\n/);
+      // And in `chainwatch status`.
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', tsx, cli, 'status', '--url', url.replace('/v1/traces', ''), '--interval', '0'], { timeout: 20_000 });
+      expect(stdout).toContain("rejected: 3 spans (3 dated ahead of this machine's clock)");
     } finally {
       await service.stop();
     }
