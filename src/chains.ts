@@ -28,7 +28,7 @@ export interface ChainConfig {
   maxChainCalls: number;
   maxOpenTraces: number;
   maxSpansPerTrace: number;
-  /** Live inputs (the receiver, Kafka ingest) reject spans that end further than this after the machine's clock. */
+  /** Live inputs (the receiver, Kafka ingest) reject spans that start or end further than this after the machine's clock. */
   maxClockSkewMs: number;
 }
 

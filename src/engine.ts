@@ -303,9 +303,10 @@ export class Engine {
    * never come — an agent stopped by the kill-switch makes none.
    *
    * "That time" is the agent's own event time, or later when `timeOf` says so: the detect stage
-   * gives the event time of the agent's partition (the latest call of any agent in it). That is a
-   * function of the partition's records alone, so it is the same on whichever worker holds the
-   * partition; a sweep differs only for an agent whose own calls lag its partition by `idleMs`.
+   * gives the event time of the agent's partition (the latest call of any agent in it; see
+   * KafkaDetect for idle partitions). While the partition is busy that is a function of its
+   * records alone, so it is the same on whichever worker holds the partition; a sweep differs only
+   * for an agent whose own calls lag its partition by `idleMs`.
    */
   closeStale(idleMs: number, timeOf?: (agentId: string) => number): Set<string> {
     const now = (id: string): number => {

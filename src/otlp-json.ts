@@ -6,7 +6,7 @@
  */
 import { OtlpDecodeError } from './errors.js';
 import type { KeyFilter } from './attribute-map.js';
-import { type AttrValue, Attrs, type DecodedBatch, RawSpan, idProblem, rejectSpan, timeProblem } from './span.js';
+import { type AttrValue, Attrs, type DecodedBatch, RawSpan, rejectSpan, spanProblem } from './span.js';
 import { MAX_VALUE_CHARS } from './otlp-proto.js';
 
 type Json = unknown;
@@ -62,7 +62,7 @@ export function decodeTraceRequestJson(input: Json | string, filter: KeyFilter):
       for (const raw of arrayField(ss, 'spans', `${where}.scopeSpans[${j}]`)) {
         try {
           const span = readSpan(raw, filter, resource);
-          const problem = idProblem(span.traceId, span.spanId) ?? timeProblem(span.startMs, span.endMs);
+          const problem = spanProblem(span);
           if (problem) rejectSpan(batch, problem);
           else batch.spans.push(span);
         } catch (err) {

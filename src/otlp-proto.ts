@@ -8,7 +8,7 @@
  */
 import { OtlpDecodeError } from './errors.js';
 import type { KeyFilter } from './attribute-map.js';
-import { type AttrValue, Attrs, type DecodedBatch, RawSpan, idProblem, rejectSpan, timeProblem } from './span.js';
+import { type AttrValue, Attrs, type DecodedBatch, RawSpan, rejectSpan, spanProblem } from './span.js';
 
 /** Char codes of the two hex digits of each byte value. */
 const HEX_HI = Uint8Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0').charCodeAt(0));
@@ -234,7 +234,7 @@ function decodeResourceSpans(r: Reader, start: number, filter: KeyFilter, batch:
         spanReader.end = sr.pos + len;
         const span = decodeSpan(spanReader, sr.pos, filter, resource);
         sr.pos += len;
-        const problem = idProblem(span.traceId, span.spanId) ?? timeProblem(span.startMs, span.endMs);
+        const problem = spanProblem(span);
         if (problem) rejectSpan(batch, problem);
         else batch.spans.push(span);
       } else sr.skip(tag & 7);

@@ -185,17 +185,6 @@ const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
 
 /**
- * Why a span's times make it unusable, or undefined. A span without them (0: unset) would be a
- * call in 1970: its agent's history would span 56 years at once (learning → enforcing on the
- * spot), its hour of the week and its decayed counts would be wrong.
- */
-export function timeProblem(startMs: number, endMs: number): string | undefined {
-  if (!(startMs > 0)) return 'span with missing start_time_unix_nano';
-  if (!(endMs > 0)) return 'span with missing end_time_unix_nano';
-  return undefined;
-}
-
-/**
  * Take out of a live input's batch the spans that start or end more than `skewMs` after `nowMs`
  * (the machine's clock), rejected with the reason. Event time is the latest span end seen: one span
  * from a host whose clock is a day ahead would otherwise move it a day on for everyone — every open
@@ -217,10 +206,17 @@ export function dropFutureSpans(batch: DecodedBatch, nowMs: number, skewMs: numb
   return before - kept;
 }
 
-/** Why a span's ids make it unusable, or undefined when they are valid. */
-export function idProblem(traceId: string, spanId: string): string | undefined {
+/**
+ * Why a decoded span is unusable, or undefined when it is not: its ids, and its times. A span
+ * without times (0: unset) would be a call in 1970 — its agent's history spanning 56 years at once
+ * (learning → enforcing on the spot), its hour of the week and decayed counts wrong.
+ */
+export function spanProblem(span: RawSpan): string | undefined {
+  const { traceId, spanId } = span;
   // Compared with the all-zero id only when the first digit is 0: asked for every span.
   if (traceId.length !== 32 || (traceId.charCodeAt(0) === 48 && traceId === ZERO_TRACE)) return 'span with missing or invalid trace_id (want 16 bytes, not all zero)';
   if (spanId.length !== 16 || (spanId.charCodeAt(0) === 48 && spanId === ZERO_SPAN)) return 'span with missing or invalid span_id (want 8 bytes, not all zero)';
+  if (!(span.startMs > 0)) return 'span with missing start_time_unix_nano';
+  if (!(span.endMs > 0)) return 'span with missing end_time_unix_nano';
   return undefined;
 }
