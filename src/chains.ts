@@ -17,19 +17,18 @@
  */
 import { type AgentCall, type AgentIdentity, agentIdentity } from './agent-call.js';
 import type { Normalizer, SpanRole } from './normalize.js';
-import { Attrs, type RawSpan } from './span.js';
+import { Attrs, type RawSpan, type SpanTimeWindow } from './span.js';
 import { FifoMap } from './fifo-map.js';
 import { pushTo } from './multimap.js';
 
-export interface ChainConfig {
+/** The span time window (max_clock_skew, max_span_age) is asked of live inputs only: replay and learn are not bound to the clock. */
+export interface ChainConfig extends SpanTimeWindow {
   reorderToleranceMs: number;
   identityWaitMs: number;
   idleTimeoutMs: number;
   maxChainCalls: number;
   maxOpenTraces: number;
   maxSpansPerTrace: number;
-  /** Live inputs (the receiver, Kafka ingest) reject spans that start or end further than this after the machine's clock. */
-  maxClockSkewMs: number;
 }
 
 export const defaultChainConfig: ChainConfig = {
@@ -40,6 +39,7 @@ export const defaultChainConfig: ChainConfig = {
   maxOpenTraces: 200_000,
   maxSpansPerTrace: 5_000,
   maxClockSkewMs: 600_000,
+  maxSpanAgeMs: 7 * 86_400_000,
 };
 
 /** A chain: the calls of one trace by one agent. Detectors may keep per-chain scratch state. */

@@ -126,16 +126,25 @@ program.command('status')
       `  spans/s ${rate(a.receiver.spansAccepted, b.receiver.spansAccepted)}   calls/s ${rate(a.engine.calls, b.engine.calls)}   alerts/s ${rate(alerts(a), alerts(b))}`,
       `  open chains ${b.openChains}   agents ${b.agents.enforcing} enforcing, ${b.agents.learning} learning   quarantined chains ${b.engine.chainsQuarantined}`,
       `  alerts ${Object.entries(b.engine.alerts).map(([k, v]) => `${k} ${v}`).join(', ')}   policy violations ${b.engine.violations} (+${b.engine.shadowViolations} shadow)`,
-      `  rejected: ${b.receiver.spansRejected} spans${b.receiver.spansSkewed ? ` (${b.receiver.spansSkewed} dated ahead of this machine's clock)` : ''}, requests ${JSON.stringify(b.receiver.badRequests)}   metrics ${b.metrics ?? 'off'}`,
+      `  rejected: ${b.receiver.spansRejected} spans${misdatedClause(b.receiver)}, requests ${JSON.stringify(b.receiver.badRequests)}   metrics ${b.metrics ?? 'off'}`,
     ];
     for (const stage of ['ingest', 'detect'] as const) {
       const k = b.kafka?.[stage];
       if (!k) continue;
       const lag = k.lag ? `lag ${k.lag.total} records` : 'lag not measured yet';
-      out.push(`  kafka ${stage}: ${rate(a.kafka[stage].records, k.records)} records/s   ${lag}${stage === 'detect' ? `   partitions [${k.partitions.join(', ')}]` : ''}`);
+      const rejected = stage === 'ingest' && k.spansRejected > 0 ? `   rejected ${k.spansRejected} spans${misdatedClause(k)}` : '';
+      out.push(`  kafka ${stage}: ${rate(a.kafka[stage].records, k.records)} records/s   ${lag}${stage === 'detect' ? `   partitions [${k.partitions.join(', ')}]` : ''}${rejected}`);
     }
     process.stdout.write(`${out.join('\n')}\n`);
   });
+
+/** How many of a stage's rejected spans were dated outside the span time window, when any were. */
+function misdatedClause(c: { spansSkewed?: number; spansTooOld?: number }): string {
+  const parts: string[] = [];
+  if (c.spansSkewed) parts.push(`${c.spansSkewed} dated ahead of this machine's clock`);
+  if (c.spansTooOld) parts.push(`${c.spansTooOld} older than engine.chains.max_span_age`);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
 
 interface RunOptions {
   alertsFile?: string;

@@ -13,6 +13,7 @@ import { type EngineConfig, defaultEngineConfig } from './engine.js';
 import { ConfigError, type FileIssue as PolicyIssue } from './errors.js';
 import { packagePath } from './package-path.js';
 import { defaultReceiverConfig, type ReceiverConfig } from './receiver.js';
+import type { SpanTimeWindow } from './span.js';
 import { type ClickHouseConfig, defaultClickHouseConfig } from './clickhouse-store.js';
 import { type QueryApiConfig, defaultQueryApiConfig } from './query-api.js';
 import { defaultStoreWriterConfig, type StoreWriterConfig } from './store-writer.js';
@@ -70,7 +71,7 @@ export interface ConfigFile {
   engine?: {
     lifecycle?: { min_calls?: number; min_history?: string | number; min_peers?: number };
     alerts?: { min_severity?: Severity; rollup_window?: string | number; protect_min_severity?: Severity };
-    chains?: { reorder_tolerance?: string | number; identity_wait?: string | number; idle_timeout?: string | number; max_chain_calls?: number; max_open_traces?: number; max_clock_skew?: string | number };
+    chains?: { reorder_tolerance?: string | number; identity_wait?: string | number; idle_timeout?: string | number; max_chain_calls?: number; max_open_traces?: number; max_clock_skew?: string | number; max_span_age?: string | number };
     baseline?: { half_life?: string | number; max_agents?: number };
     normalize?: { internal_domains?: string[]; sensitive?: string[]; include_model_calls?: boolean; mapping?: Record<string, string[]> };
   };
@@ -81,8 +82,8 @@ export interface Config {
   stateDir: string;
   alertsFile?: string;
   policies: string[];
-  /** The clock skew the receiver allows is the engine's (engine.chains.max_clock_skew). */
-  receiver: Omit<ReceiverConfig, 'maxClockSkewMs'>;
+  /** The span time window the receiver allows is the engine's (engine.chains.max_clock_skew, max_span_age). */
+  receiver: Omit<ReceiverConfig, keyof SpanTimeWindow>;
   telemetry: {
     prometheus: { enabled: boolean; host: string; port: number };
     otlp: { enabled: boolean; endpoint: string; intervalMs: number; headers: Record<string, string>; traces: boolean };
@@ -259,6 +260,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
         maxChainCalls: e.chains?.max_chain_calls ?? d.chains.maxChainCalls,
         maxOpenTraces: e.chains?.max_open_traces ?? d.chains.maxOpenTraces,
         maxClockSkewMs: duration(['engine', 'chains', 'max_clock_skew'], e.chains?.max_clock_skew, d.chains.maxClockSkewMs),
+        maxSpanAgeMs: duration(['engine', 'chains', 'max_span_age'], e.chains?.max_span_age, d.chains.maxSpanAgeMs),
       },
       detectors: { halfLifeMs: duration(['engine', 'baseline', 'half_life'], e.baseline?.half_life, d.detectors.halfLifeMs) },
       lifecycle: {

@@ -25,7 +25,7 @@ import { ChainwatchError } from './errors.js';
 import { Normalizer } from './normalize.js';
 import { decodeTraceRequestJson } from './otlp-json.js';
 import { decodeTraceRequest } from './otlp-proto.js';
-import { type DecodedBatch, type RawSpan, dropFutureSpans } from './span.js';
+import { type DecodedBatch, type RawSpan, type SpanTimeWindow, dropMisdatedSpans } from './span.js';
 
 /** Uncompressed bytes per produce request: spread over the partitions and LZ4-compressed, each partition's record batch stays well under the broker's 1 MB default. */
 const SEND_BYTES = 2 << 20;
@@ -41,7 +41,7 @@ const RECORD_BYTES = 256 << 10;
 const MAX_UNACKED_BYTES = 16 << 20;
 
 /** `callBytes`: bytes of calls-topic records built, before compression. */
-export interface IngestCounters { records: number; spans: number; spansRejected: number; calls: number; closes: number; callBytes: number; deadLettered: number; produceErrors: number; commits: number; commitErrors: number; rebalances: number; lastRebalanceAt?: string; lastError?: string }
+export interface IngestCounters { records: number; spans: number; spansRejected: number; spansSkewed: number; spansTooOld: number; calls: number; closes: number; callBytes: number; deadLettered: number; produceErrors: number; commits: number; commitErrors: number; rebalances: number; lastRebalanceAt?: string; lastError?: string }
 
 export interface IngestOptions {
   groupId: string;
@@ -145,13 +145,13 @@ export function callEvents(push: (agent: string, item: CallItem) => void): Chain
 }
 
 export class KafkaIngest {
-  readonly counters: IngestCounters = { records: 0, spans: 0, spansRejected: 0, calls: 0, closes: 0, callBytes: 0, deadLettered: 0, produceErrors: 0, commits: 0, commitErrors: 0, rebalances: 0 };
+  readonly counters: IngestCounters = { records: 0, spans: 0, spansRejected: 0, spansSkewed: 0, spansTooOld: 0, calls: 0, closes: 0, callBytes: 0, deadLettered: 0, produceErrors: 0, commits: 0, commitErrors: 0, rebalances: 0 };
   private readonly norm: Normalizer;
   private readonly assembler: ChainAssembler;
   private readonly consumer: Consumer;
   private readonly producer: Producer;
   private readonly commitIntervalMs: number;
-  private readonly maxClockSkewMs: number;
+  private readonly timeWindow: SpanTimeWindow;
   private readonly maxUnackedBytes: number;
   private readonly batches = new AgentBatches();
   /** Records built and not yet acknowledged, oldest first. */
@@ -190,7 +190,7 @@ export class KafkaIngest {
       sessionTimeout: options.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 5)),
     });
     this.commitIntervalMs = options.commitIntervalMs;
-    this.maxClockSkewMs = engine.chains.maxClockSkewMs;
+    this.timeWindow = { maxClockSkewMs: engine.chains.maxClockSkewMs, maxSpanAgeMs: engine.chains.maxSpanAgeMs };
     this.maxUnackedBytes = options.maxUnackedBytes ?? MAX_UNACKED_BYTES;
     this.hold = new HoldLimit(options.maxHoldMs);
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
@@ -233,11 +233,13 @@ export class KafkaIngest {
           this.counters.records++;
           try {
             const decoded = this.decode(m.value);
-            dropFutureSpans(decoded, Date.now(), this.maxClockSkewMs);
+            const misdated = dropMisdatedSpans(decoded, Date.now(), this.assembler.now, this.timeWindow);
             this.ingest(decoded.spans, batch.partition, Number(m.offset));
             if (decoded.rejected > 0) {
               // The record as it came, for whoever looks into it; its good spans went on.
               this.counters.spansRejected += decoded.rejected;
+              this.counters.spansSkewed += misdated.ahead;
+              this.counters.spansTooOld += misdated.old;
               deadLetter(m, `rejected ${decoded.rejected} of ${decoded.rejected + decoded.spans.length} spans (the rest ingested): ${decoded.reasons.join('; ')}`);
             }
           } catch (err) {

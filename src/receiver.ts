@@ -11,37 +11,39 @@ import type { KeyFilter } from './attribute-map.js';
 import { BackpressureError, ChainwatchError, OtlpDecodeError, PayloadTooLargeError } from './errors.js';
 import { decodeTraceRequest, encodeExportResponse, encodeRpcStatus } from './otlp-proto.js';
 import { decodeTraceRequestJson } from './otlp-json.js';
-import { type DecodedBatch, type RawSpan, dropFutureSpans } from './span.js';
+import { type DecodedBatch, type RawSpan, type SpanTimeWindow, dropMisdatedSpans } from './span.js';
 import { defaultChainConfig } from './chains.js';
 
-export interface ReceiverConfig {
+/** The span time window comes from the engine's chain settings (engine.chains.max_clock_skew, max_span_age). */
+export interface ReceiverConfig extends SpanTimeWindow {
   host: string;
   port: number;
   /** Largest accepted body, compressed and decompressed. */
   maxBodyBytes: number;
   retryAfterSeconds: number;
-  /** Spans that end further than this after the machine's clock are rejected (see dropFutureSpans). */
-  maxClockSkewMs: number;
 }
 
-export const defaultReceiverConfig: ReceiverConfig = { host: '127.0.0.1', port: 4318, maxBodyBytes: 64 * 1024 * 1024, retryAfterSeconds: 5, maxClockSkewMs: defaultChainConfig.maxClockSkewMs };
+export const defaultReceiverConfig: ReceiverConfig = { host: '127.0.0.1', port: 4318, maxBodyBytes: 64 * 1024 * 1024, retryAfterSeconds: 5, maxClockSkewMs: defaultChainConfig.maxClockSkewMs, maxSpanAgeMs: defaultChainConfig.maxSpanAgeMs };
 
 export interface ReceiverCounters {
   requests: number;
   spansAccepted: number;
   spansRejected: number;
-  /** Of those, spans dated ahead of this machine's clock (a sender's clock is off). */
+  /** Of spansRejected: dated ahead of the machine's clock, and older than the span age allowed. */
   spansSkewed: number;
+  spansTooOld: number;
   badRequests: Record<string, number>;
 }
 
 export interface SpanConsumer {
   /** Throws BackpressureError when it cannot take more now. */
   consume(spans: RawSpan[]): void;
+  /** Event time: the latest span end taken so far (0 before any), which bounds how old a span may be. */
+  eventTime(): number;
 }
 
 export class OtlpReceiver {
-  readonly counters: ReceiverCounters = { requests: 0, spansAccepted: 0, spansRejected: 0, spansSkewed: 0, badRequests: {} };
+  readonly counters: ReceiverCounters = { requests: 0, spansAccepted: 0, spansRejected: 0, spansSkewed: 0, spansTooOld: 0, badRequests: {} };
   readonly app: FastifyInstance;
   /** Readiness: set once state is restored and the listener is up; cleared on shutdown. */
   ready = false;
@@ -94,7 +96,7 @@ export class OtlpReceiver {
       } else throw err;
       return;
     }
-    const skewed = dropFutureSpans(batch, Date.now(), this.config.maxClockSkewMs);
+    const misdated = dropMisdatedSpans(batch, Date.now(), this.consumer.eventTime(), this.config);
     try {
       this.consumer.consume(batch.spans);
     } catch (err) {
@@ -108,7 +110,8 @@ export class OtlpReceiver {
     }
     this.counters.spansAccepted += batch.spans.length;
     this.counters.spansRejected += batch.rejected;
-    this.counters.spansSkewed += skewed;
+    this.counters.spansSkewed += misdated.ahead;
+    this.counters.spansTooOld += misdated.old;
     const message = batch.rejected > 0 ? `rejected ${batch.rejected} spans: ${batch.reasons.join('; ')}` : '';
     if (type === 'application/json') {
       reply.code(200).type('application/json').send(batch.rejected > 0 ? { partialSuccess: { rejectedSpans: String(batch.rejected), errorMessage: message } } : {});

@@ -174,8 +174,8 @@ export class Service {
       // A bad policy at startup is fatal (PolicyError): nothing unvalidated ever takes effect.
       this.engine.setPolicies(this.policyWatcher.start());
     }
-    const receiverConfig = { ...defaultReceiverConfig, ...options.receiver, maxClockSkewMs: engineConfig.chains.maxClockSkewMs };
-    this.receiver = new OtlpReceiver(this.engine.norm.filter, { consume: (spans) => this.consume(spans, receiverConfig.retryAfterSeconds) }, receiverConfig);
+    const receiverConfig = { ...defaultReceiverConfig, ...options.receiver, maxClockSkewMs: engineConfig.chains.maxClockSkewMs, maxSpanAgeMs: engineConfig.chains.maxSpanAgeMs };
+    this.receiver = new OtlpReceiver(this.engine.norm.filter, { consume: (spans) => this.consume(spans, receiverConfig.retryAfterSeconds), eventTime: () => this.engine.now }, receiverConfig);
     this.receiver.status = () => this.status();
     if (options.telemetry) {
       this.telemetry = new SelfTelemetry(options.telemetry, this.engine, this.receiver, this.eventWriter, { sinks: this.sinks, ...(this.killSwitch ? { killSwitch: this.killSwitch } : {}) }, () => this.kafkaStages());

@@ -184,26 +184,57 @@ export function rejectSpan(batch: DecodedBatch, reason: string): void {
 const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
 
+/** How far a live input lets a span's times stray. */
+export interface SpanTimeWindow {
+  /** Ahead: a span that starts or ends later than the machine's clock plus this is rejected. */
+  maxClockSkewMs: number;
+  /** Behind: a span that ends earlier than event time (the latest span end seen) minus this is rejected. */
+  maxSpanAgeMs: number;
+}
+
+/** What dropMisdatedSpans took out, by direction. */
+export interface Misdated {
+  ahead: number;
+  old: number;
+}
+
 /**
- * Take out of a live input's batch the spans that start or end more than `skewMs` after `nowMs`
- * (the machine's clock), rejected with the reason. Event time is the latest span end seen: one span
- * from a host whose clock is a day ahead would otherwise move it a day on for everyone — every open
- * chain closed at once, every later span released without waiting for its parent or its agent's
- * identity — and the saved state would keep it there. A call's time is its span's start (an
- * agent's last-seen time, a Kafka partition's time). Returns how many were taken out.
+ * Take out of a live input's batch the spans dated outside `window`, each rejected with its
+ * reason; returns how many went each way.
+ *
+ * Ahead of `nowMs`, the machine's clock: event time is the latest span end seen, so one span from
+ * a host whose clock is a day ahead would move it a day on for everyone — every open chain closed
+ * at once, every later span released without waiting for its parent or its agent's identity —
+ * and the saved state would keep it there. A call's time is its span's start (an agent's
+ * last-seen time, a Kafka partition's time), so a start is held to the same bound.
+ *
+ * Behind `eventTimeMs`, event time before the batch: an agent's history runs from its first
+ * call, so one span dated in the past — a clock years behind, or an exporter writing milliseconds
+ * where OTLP wants nanoseconds (1970 plus half an hour) — stretched a new agent's history over
+ * years: learning → enforcing after its first few calls, on a baseline of nothing. Measured from
+ * event time, not the clock, so that old telemetry sent on purpose (a replay through the receiver,
+ * `chainwatch demo`, a backlog read after an outage) is taken while it is read in order. Spans are
+ * exported when they end, so the end is held to the bound (a long task's start may be far back).
+ * Event time 0 (nothing seen yet) bounds nothing: the first spans a fresh state sees set it.
  */
-export function dropFutureSpans(batch: DecodedBatch, nowMs: number, skewMs: number): number {
-  const limit = nowMs + skewMs;
+export function dropMisdatedSpans(batch: DecodedBatch, nowMs: number, eventTimeMs: number, window: SpanTimeWindow): Misdated {
+  const latest = nowMs + window.maxClockSkewMs;
+  const earliest = eventTimeMs - window.maxSpanAgeMs;
   const spans = batch.spans;
-  const before = spans.length;
+  const out: Misdated = { ahead: 0, old: 0 };
   let kept = 0;
   for (let i = 0; i < spans.length; i++) {
     const s = spans[i];
-    if (s.endMs <= limit && s.startMs <= limit) spans[kept++] = s;
-    else rejectSpan(batch, `span starts or ends more than ${formatDuration(skewMs)} after this machine's clock (engine.chains.max_clock_skew): check the sender's clock`);
+    if (s.endMs > latest || s.startMs > latest) {
+      out.ahead++;
+      rejectSpan(batch, `span starts or ends more than ${formatDuration(window.maxClockSkewMs)} after this machine's clock (engine.chains.max_clock_skew): check the sender's clock`);
+    } else if (s.endMs < earliest) {
+      out.old++;
+      rejectSpan(batch, `span ended more than ${formatDuration(window.maxSpanAgeMs)} before event time, the latest span end seen (engine.chains.max_span_age): check the sender's clock, and that it writes times in nanoseconds`);
+    } else spans[kept++] = s;
   }
   spans.length = kept;
-  return before - kept;
+  return out;
 }
 
 /**

@@ -76,8 +76,9 @@ export class SelfTelemetry {
     const c = receiver.counters;
     counter('chainwatch_spans_received', 'Spans accepted by the OTLP receiver', (o) => o(c.spansAccepted));
     counter('chainwatch_spans_dropped', 'Spans dropped, by reason', (o) => {
-      o(c.spansRejected - c.spansSkewed, { reason: 'invalid_span' });
+      o(c.spansRejected - c.spansSkewed - c.spansTooOld, { reason: 'invalid_span' });
       o(c.spansSkewed, { reason: 'clock_skew' });
+      o(c.spansTooOld, { reason: 'too_old' });
       o(engine.assembler.droppedSpans, { reason: 'trace_span_cap' });
     });
     counter('chainwatch_requests_rejected', 'OTLP requests answered with an error, by reason', (o) => {

@@ -79,6 +79,9 @@ describe('configuration', () => {
     expect(c.shutdownDeadlineMs).toBe(10_000);
     expect(c.engine.chains.maxClockSkewMs).toBe(600_000);
     expect(loadConfig(file('engine:\n  chains:\n    max_clock_skew: 2m\n'), {}).engine.chains.maxClockSkewMs).toBe(120_000);
+    expect(c.engine.chains.maxSpanAgeMs).toBe(7 * 86_400_000);
+    expect(loadConfig(file('engine:\n  chains:\n    max_span_age: 2d\n'), {}).engine.chains.maxSpanAgeMs).toBe(2 * 86_400_000);
+    expect(() => loadConfig(file('engine:\n  chains:\n    max_span_age: a week\n'), {})).toThrow(/engine\.chains\.max_span_age/);
   });
 
   it('masks secrets in config show', () => {

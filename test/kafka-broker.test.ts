@@ -145,6 +145,9 @@ describe('development Kafka broker', () => {
       // From a host whose clock is a day ahead: rejected, counted and dead-lettered; had it moved
       // ingest's event time a day on, every open chain would have closed at once (alerts below).
       const ahead = agentTrace({ t0: Date.now() + 86_400_000, agentId: 'skewed-agent', tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7' }] }).doc;
+      // From an exporter that writes milliseconds where OTLP wants nanoseconds (spans in 1970): had
+      // they been taken, the agent's history would span 56 years and it would enforce at once.
+      const behind = agentTrace({ t0: 1_800_000, agentId: 'slow-clock-agent', tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7' }] }).doc;
       const codecs = [CompressionTypes.GZIP, CompressionTypes.Snappy, CompressionTypes.LZ4, CompressionTypes.ZSTD, CompressionTypes.None];
       let sent = 0;
       for (let i = 0; i < sim.live.length; i += 8) {
@@ -154,7 +157,7 @@ describe('development Kafka broker', () => {
           const traceId = (doc as any).resourceSpans[0].scopeSpans[0].spans[0].traceId as string;
           return { key: j % 3 === 0 ? null : traceId, value: j % 4 === 3 ? JSON.stringify(doc) : Buffer.from(toProto(doc)) };
         });
-        if (i === 16) messages.push({ key: null, value: Buffer.from('not an OTLP request') }, { key: 'x', value: '{"resourceSpans": 7}' }, { key: 'ahead', value: Buffer.from(toProto(ahead)) });
+        if (i === 16) messages.push({ key: null, value: Buffer.from('not an OTLP request') }, { key: 'x', value: '{"resourceSpans": 7}' }, { key: 'ahead', value: Buffer.from(toProto(ahead)) }, { key: 'behind', value: Buffer.from(toProto(behind)) });
         await producer.send({ topic: topics.spans, compression: codecs[(i / 8) % codecs.length], messages });
         sent += messages.length;
         // A damaged record on the calls topic: detect counts it and goes on.
@@ -165,8 +168,9 @@ describe('development Kafka broker', () => {
       const ingest = viaK.ingest!.counters;
       await until(() => viaK.detect!.counters.calls + viaK.detect!.counters.closes === ingest.calls + ingest.closes, 60_000);
       viaK.engine.flush();
-      expect(ingest.deadLettered).toBe(3);
-      expect(ingest.spansRejected).toBe(3);
+      expect(ingest.deadLettered).toBe(4);
+      expect(ingest).toMatchObject({ spansRejected: 6, spansSkewed: 3, spansTooOld: 3 });
+      expect(viaK.engine.agents.has('slow-clock-agent')).toBe(false);
       // Consumer lag, as the autoscaler reads it: zero once detect has committed everything.
       await until(async () => (await viaK.lag.get('detect')!.sample()).total === 0, 20_000);
       // A group that never read the spans topic lags by every record in it.
@@ -176,7 +180,7 @@ describe('development Kafka broker', () => {
       await never.stop();
       const metrics = await (await fetch(viaK.metricsUrl!)).text();
       expect(metrics).toMatch(/chainwatch_kafka_consumer_lag\{stage="detect",partition="0"[^}]*\} 0\n/);
-      expect(metrics).toMatch(/chainwatch_kafka_dead_letters_total\{stage="ingest"[^}]*\} 3\n/);
+      expect(metrics).toMatch(/chainwatch_kafka_dead_letters_total\{stage="ingest"[^}]*\} 4\n/);
       expect((viaK.status() as any).kafka.detect.lag.total).toBe(0);
       expect(viaK.detect!.counters.malformed).toBe(1);
 
@@ -191,12 +195,13 @@ describe('development Kafka broker', () => {
       await new Promise<void>((resolve) => {
         void dlq.run({ eachMessage: async ({ message }) => {
           dead.push({ value: String(message.value), error: String(message.headers?.['chainwatch-error']) });
-          if (dead.length === 3) resolve();
+          if (dead.length === 4) resolve();
         } });
       });
       await dlq.disconnect();
       expect(dead.filter((d) => d.error.startsWith('rejected')).map((d) => d.error)).toEqual([
         "rejected 3 of 3 spans (the rest ingested): span starts or ends more than 10m after this machine's clock (engine.chains.max_clock_skew): check the sender's clock",
+        "rejected 3 of 3 spans (the rest ingested): span ended more than 7d before event time, the latest span end seen (engine.chains.max_span_age): check the sender's clock, and that it writes times in nanoseconds",
       ]);
       expect(dead.filter((d) => !d.error.startsWith('rejected')).map((d) => d.value).sort()).toEqual(['not an OTLP request', '{"resourceSpans": 7}']);
       expect(dead.every((d) => d.error.length > 5)).toBe(true);

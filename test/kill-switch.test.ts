@@ -59,7 +59,10 @@ function killSwitch(url: string, over: Partial<KillSwitchConfig> = {}): KillSwit
 }
 
 let n = 0;
-async function violate(ingest: string, credential: string, t0 = Date.UTC(2026, 5, 1, 10) + n * 60_000): Promise<string> {
+/** Violations a minute apart from an hour ago: a revoked credential's reuse is sent later, at the clock's time, and event time must not leave the others a week behind (engine.chains.max_span_age). */
+const BASE = Date.now() - 3_600_000;
+
+async function violate(ingest: string, credential: string, t0 = BASE + n * 60_000): Promise<string> {
   n++;
   const tr = agentTrace({ t0, agentId: 'support-agent-01', tools: [{ tool: 'upload', method: 'POST', url: `https://paste-${n}.io/api/pastes`, credential }] });
   const res = await fetch(ingest, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(tr.doc) });

@@ -20,6 +20,8 @@ const Status = root.lookupType('opentelemetry.proto.collector.trace.v1.RpcStatus
 
 const received: RawSpan[] = [];
 let saturated = false;
+/** The event time the consumer reports (0: nothing seen, no bound on age). */
+let eventTime = 0;
 const filter = KeyFilter.forMapping(defaultMapping);
 const args = filter.index('gen_ai.tool.call.arguments');
 const receiver = new OtlpReceiver(filter, {
@@ -27,7 +29,8 @@ const receiver = new OtlpReceiver(filter, {
     if (saturated) throw new BackpressureError(7);
     received.push(...spans);
   },
-}, { host: '127.0.0.1', port: 0, maxBodyBytes: 256 * 1024, retryAfterSeconds: 7, maxClockSkewMs: 600_000 });
+  eventTime: () => eventTime,
+}, { host: '127.0.0.1', port: 0, maxBodyBytes: 256 * 1024, retryAfterSeconds: 7, maxClockSkewMs: 600_000, maxSpanAgeMs: 7 * 86_400_000 });
 let url = '';
 
 beforeAll(async () => {
@@ -126,6 +129,34 @@ describe('OTLP/HTTP receiver', () => {
     expect(decoded.partialSuccess.rejectedSpans).toBe(2);
     expect(decoded.partialSuccess.errorMessage).toBe('rejected 2 spans: span with missing start_time_unix_nano; span with missing end_time_unix_nano');
     expect(received.length - before).toBe(4);
+  });
+
+  it('rejects spans that ended longer before event time than the span age allows (a slow clock, milliseconds written as nanoseconds), keeping the rest', async () => {
+    const before = received.length;
+    const skewedBefore = receiver.counters.spansSkewed;
+    const oldBefore = receiver.counters.spansTooOld;
+    eventTime = T + 30 * 86_400_000;
+    try {
+      const doc: any = agentTrace({ t0: eventTime - 60_000, tools: [{ tool: 'get_ticket', method: 'GET', url: 'https://tickets.corp.internal/api/v2/tickets/1' }] }).doc;
+      const spans = doc.resourceSpans[0].scopeSpans[0].spans;
+      const ns = (ms: number): string => `${ms}000000`;
+      spans.push({ ...spans[0], spanId: 'dd00000000000001', startTimeUnixNano: ns(eventTime - 400 * 86_400_000), endTimeUnixNano: ns(eventTime - 400 * 86_400_000 + 100) }); // a clock a year behind
+      spans.push({ ...spans[0], spanId: 'dd00000000000002', startTimeUnixNano: String(eventTime), endTimeUnixNano: String(eventTime + 100) }); // milliseconds in a nanosecond field: 1970
+      spans.push({ ...spans[0], spanId: 'dd00000000000003', startTimeUnixNano: ns(eventTime - 20 * 86_400_000), endTimeUnixNano: ns(eventTime - 60_000) }); // a task of twenty days that ended a minute ago
+      spans.push({ ...spans[0], spanId: 'dd00000000000004', startTimeUnixNano: ns(eventTime - 6 * 86_400_000), endTimeUnixNano: ns(eventTime - 6 * 86_400_000 + 100) }); // six days late: within the week
+      const res = await post(JSON.stringify(doc), 'application/json');
+      expect(res.status).toBe(200);
+      const body = await res.json();
+      expect(body.partialSuccess.rejectedSpans).toBe('2');
+      expect(body.partialSuccess.errorMessage).toBe('rejected 2 spans: span ended more than 7d before event time, the latest span end seen (engine.chains.max_span_age): check the sender\'s clock, and that it writes times in nanoseconds');
+      expect(received.length - before).toBe(spans.length - 2);
+      expect(received.slice(before).map((s) => s.spanId)).toEqual(expect.arrayContaining(['dd00000000000003', 'dd00000000000004']));
+      expect(received.slice(before).map((s) => s.spanId)).not.toContain('dd00000000000001');
+      expect(receiver.counters.spansTooOld - oldBefore).toBe(2);
+      expect(receiver.counters.spansSkewed).toBe(skewedBefore);
+    } finally {
+      eventTime = 0;
+    }
   });
 
   it('rejects garbage and truncated protobuf with 400 and a google.rpc.Status, and keeps serving', async () => {

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Service } from '../src/service.js';
+import { defaultEngineConfig } from '../src/engine.js';
 import { agentTrace } from './helpers/spans.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-clock-'));
@@ -45,6 +46,42 @@ describe('service event time', () => {
       // And in `chainwatch status`.
       const { stdout } = await promisify(execFile)(process.execPath, ['--import', tsx, cli, 'status', '--url', url.replace('/v1/traces', ''), '--interval', '0'], { timeout: 20_000 });
       expect(stdout).toContain("rejected: 3 spans (3 dated ahead of this machine's clock)");
+    } finally {
+      await service.stop();
+    }
+  }, 30_000);
+
+  it('does not stretch a new agent\'s history with a span dated in the past, so it keeps learning', async () => {
+    const engine = { ...defaultEngineConfig, lifecycle: { minCalls: 3, minHistoryMs: 86_400_000, minPeers: 3 } };
+    const service = new Service({ stateDir: join(dir, 'late'), receiver: { port: 0 }, engine,
+      telemetry: { prometheus: { enabled: true, host: '127.0.0.1', port: 0 }, otlp: { enabled: false, endpoint: '', intervalMs: 60_000, headers: {}, traces: false } } });
+    const url = `${await service.start()}/v1/traces`;
+    const post = async (t0: number, scale = 1, agentId = 'late-agent'): Promise<{ partialSuccess?: { rejectedSpans: string; errorMessage: string } }> => {
+      const { doc } = agentTrace({ t0, agentId, tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7' }] }) as { doc: any };
+      // An exporter that writes milliseconds where OTLP wants nanoseconds: its spans are dated 1970.
+      if (scale !== 1) for (const s of doc.resourceSpans[0].scopeSpans[0].spans) for (const k of ['startTimeUnixNano', 'endTimeUnixNano']) s[k] = String(BigInt(s[k]) / BigInt(scale));
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) });
+      expect(res.status).toBe(200);
+      return (await res.json()) as never;
+    };
+    try {
+      const now = Date.now();
+      expect(await post(now - 70_000, 1, 'on-time-agent')).toEqual({}); // event time is now
+      const late = await post(now - 60_000, 1_000_000);
+      expect(late.partialSuccess?.rejectedSpans).toBe('3');
+      expect(late.partialSuccess?.errorMessage).toMatch(/engine\.chains\.max_span_age/);
+      for (let i = 0; i < 2; i++) expect(await post(now - 50_000 + i * 1_000)).toEqual({});
+      const agent = service.engine.agents.get('late-agent')!;
+      expect(agent.calls).toBe(2);
+      expect(agent.firstSeen).toBeGreaterThan(now - 60_000);
+      expect(service.engine.config.lifecycle.minCalls).toBeLessThanOrEqual(3); // the dated call would have been its third
+      expect(agent.phase).toBe('learning'); // two calls a second apart: not a day of history
+      expect(service.receiver.counters).toMatchObject({ spansRejected: 3, spansTooOld: 3, spansSkewed: 0 });
+      const metrics = await (await fetch(service.metricsUrl!)).text();
+      expect(metrics).toMatch(/chainwatch_spans_dropped_total\{reason="too_old"[^}]*\} 3\n/);
+      expect(metrics).toMatch(/chainwatch_spans_dropped_total\{reason="invalid_span"[^}]*\} 0\n/);
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', tsx, cli, 'status', '--url', url.replace('/v1/traces', ''), '--interval', '0'], { timeout: 20_000 });
+      expect(stdout).toContain('rejected: 3 spans (3 older than engine.chains.max_span_age)');
     } finally {
       await service.stop();
     }
