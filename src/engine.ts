@@ -349,7 +349,12 @@ export class Engine {
     if (identity === this.lastIdentity) return this.lastAgent!;
     let agent = this.agents.get(identity.id);
     if (agent === undefined) {
-      if (this.agents.size >= this.config.maxAgents) this.removeAgent(this.agents.values().next().value as AgentState);
+      if (this.agents.size >= this.config.maxAgents) {
+        // Its quarantined chains go with it: confirming one would have no baseline to learn it into.
+        const dropped = this.agents.values().next().value as AgentState;
+        this.removeAgent(dropped);
+        this.dropQuarantined(dropped.id);
+      }
       // Every field in the literal, as agentFromJson builds one: one hidden class for every agent.
       agent = {
         id: identity.id, name: identity.name, service: identity.service, group: peerGroup(identity), phase: 'learning', firstSeen: 0, lastSeen: 0,

@@ -127,4 +127,23 @@ describe('quarantine', () => {
     const big = chain('borrower', 12, 4000);
     expect([...engine.quarantine.keys()]).toEqual([big]);
   });
+
+  it('lets an agent dropped past the agent cap take its quarantined chains with it', () => {
+    const engine = new Engine({ ...defaultEngineConfig, maxAgents: 2 });
+    const use = (id: string, at: number, credential: string): string => {
+      const traceId = hex(++trace, 32);
+      engine.ingestCall(mkCall({ traceId, time: T0 + at, endTime: T0 + at + 5, agent: { id, source: 'span' }, credential }));
+      engine.closeChain(traceId);
+      return traceId;
+    };
+    use('owner', 0, 'owned-key-3');
+    const flagged = use('borrower', 1000, 'owned-key-3');
+    expect(engine.quarantine.has(flagged)).toBe(true);
+    use('owner', 2000, 'owned-key-3');
+    use('newcomer', 3000, 'own-key'); // past the cap: the borrower, least recently active, goes
+    expect(engine.agents.has('borrower')).toBe(false);
+    // Nothing is left to learn it into: held, it only took room from chains that can be confirmed.
+    expect(engine.quarantine.has(flagged)).toBe(false);
+    expect(engine.confirm(flagged)).toBe(false);
+  });
 });
