@@ -70,10 +70,14 @@ export interface RankedFindings {
   signature: string;
 }
 
-/** Rank findings (sorted in place: the caller's list is not used after). */
-export function rankFindings(findings: Finding[]): RankedFindings {
+/** The findings' combined score as an alert carries it, to three decimals: its severity is this score's. */
+export function alertScore(findings: Finding[]): number {
+  return Math.round(combine(findings.map((f) => f.score)) * 1000) / 1000;
+}
+
+/** Rank findings (sorted in place: the caller's list is not used after); `score` is their alertScore. */
+export function rankFindings(findings: Finding[], score = alertScore(findings)): RankedFindings {
   const sorted = findings.sort((a, b) => b.score - a.score || (a.detector < b.detector ? -1 : 1));
-  const score = Math.round(combine(sorted.map((f) => f.score)) * 1000) / 1000;
   return { sorted, score, severity: severityOf(score), signature: sorted.map((f) => f.signature).slice(0, 3).join('|') };
 }
 

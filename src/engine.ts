@@ -9,13 +9,13 @@
  */
 import type { AgentCall, AgentIdentity } from './agent-call.js';
 import { agentIdentity, peerGroup } from './agent-call.js';
-import { type Alert, AlertRollup, type RollupWindow, buildAlert, rankFindings } from './alerts.js';
+import { type Alert, AlertRollup, type RollupWindow, alertScore, buildAlert, rankFindings } from './alerts.js';
 import { type Chain, ChainAssembler, newChain, type ChainConfig, type ClosedTrace, type OpenChain, defaultChainConfig } from './chains.js';
 import { Interner } from './intern.js';
 import { FifoMap } from './fifo-map.js';
 import { pushTo } from './multimap.js';
 import { type NormalizeConfig, Normalizer, defaultNormalizeConfig } from './normalize.js';
-import { type Severity, combine, severityOf, severityRank } from './severity.js';
+import { type Severity, severityOf, severityRank } from './severity.js';
 import type { RawSpan } from './span.js';
 import { StateError } from './errors.js';
 import type { PolicyEngine, Violation } from './policy-engine.js';
@@ -557,10 +557,13 @@ export class Engine {
         });
       }
     }
-    const severity = severityOf(combine(findings.map((f) => f.score)));
+    // The severity the alert will carry decides whether it is learned and sent (one score, not an
+    // unrounded one for the decision and a rounded one for the alert, apart at a band's edge).
+    const score = alertScore(findings);
+    const severity = severityOf(score);
     if (severityRank(severity) >= severityRank(this.config.alerts.protectMinSeverity)) chain.flagged = true;
     if (severityRank(severity) < severityRank(this.config.alerts.minSeverity)) return;
-    const ranked = rankFindings(findings);
+    const ranked = rankFindings(findings, score);
     const now = call?.time ?? chain.lastTime;
     const expired = this.rollup.absorb(agent.id, ranked.signature, ranked.severity, chain.traceId, now);
     if (expired !== undefined) {
