@@ -23,9 +23,9 @@ import type { EngineConfig } from './engine.js';
 import { FETCH_BYTES_PER_PARTITION, type KafkaTopics } from './kafka-config.js';
 import { ChainwatchError } from './errors.js';
 import { Normalizer } from './normalize.js';
-import { decodeTraceRequestJson } from './otlp-json.js';
-import { decodeTraceRequest } from './otlp-proto.js';
-import { type DecodedBatch, type RawSpan, type SpanTimeWindow, dropMisdatedSpans } from './span.js';
+import { decodeTraceRequestJson, selectSpansJson } from './otlp-json.js';
+import { decodeTraceRequest, selectSpans } from './otlp-proto.js';
+import { type DecodedBatch, type RawSpan, type SpanTimeWindow, dropMisdatedSpans, misdated, spanProblem } from './span.js';
 
 /** Uncompressed bytes per produce request: spread over the partitions and LZ4-compressed, each partition's record batch stays well under the broker's 1 MB default. */
 const SEND_BYTES = 2 << 20;
@@ -144,6 +144,13 @@ export function callEvents(push: (agent: string, item: CallItem) => void): Chain
   };
 }
 
+/** otlp_json starts with '{' (after optional whitespace); protobuf never does for a valid request. */
+function isJson(value: Buffer): boolean {
+  let i = 0;
+  while (i < value.length && (value[i] === 0x20 || value[i] === 0x0a || value[i] === 0x0d || value[i] === 0x09)) i++;
+  return value[i] === 0x7b;
+}
+
 export class KafkaIngest {
   readonly counters: IngestCounters = { records: 0, spans: 0, spansRejected: 0, spansSkewed: 0, spansTooOld: 0, calls: 0, closes: 0, callBytes: 0, deadLettered: 0, produceErrors: 0, commits: 0, commitErrors: 0, rebalances: 0 };
   private readonly norm: Normalizer;
@@ -219,10 +226,10 @@ export class KafkaIngest {
         let last: string | undefined;
         const part = this.partitions.get(batch.partition);
         if (part) part.caughtUp = false;
-        const deadLetter = (m: Message & { offset: string }, error: string): void => {
+        const deadLetter = (m: Message & { offset: string }, error: string, value = m.value): void => {
           this.counters.deadLettered++;
           dead.push({
-            key: m.key, value: m.value, headers: {
+            key: m.key, value, headers: {
               'chainwatch-error': error.slice(0, 500), 'chainwatch-source-topic': batch.topic,
               'chainwatch-source-partition': String(batch.partition), 'chainwatch-source-offset': m.offset,
             },
@@ -233,14 +240,18 @@ export class KafkaIngest {
           this.counters.records++;
           try {
             const decoded = this.decode(m.value);
-            const misdated = dropMisdatedSpans(decoded, Date.now(), this.assembler.now, this.timeWindow);
+            const now = Date.now();
+            const eventTime = this.assembler.now; // before this record's spans move it
+            const dated = dropMisdatedSpans(decoded, now, eventTime, this.timeWindow);
             this.ingest(decoded.spans, batch.partition, Number(m.offset));
             if (decoded.rejected > 0) {
-              // The record as it came, for whoever looks into it; its good spans went on.
               this.counters.spansRejected += decoded.rejected;
-              this.counters.spansSkewed += misdated.ahead;
-              this.counters.spansTooOld += misdated.old;
-              deadLetter(m, `rejected ${decoded.rejected} of ${decoded.rejected + decoded.spans.length} spans (the rest ingested): ${decoded.reasons.join('; ')}`);
+              this.counters.spansSkewed += dated.ahead;
+              this.counters.spansTooOld += dated.old;
+              // Its rejected spans alone, as they came: its good spans went on, and publishing the
+              // dead letter again (its sender's clock mended) must not send them twice.
+              const rejected = (s: RawSpan | undefined): boolean => s === undefined || spanProblem(s) !== undefined || misdated(s, now, eventTime, this.timeWindow) !== undefined;
+              deadLetter(m, `rejected ${decoded.rejected} of ${decoded.rejected + decoded.spans.length} spans, which this record holds (the rest were ingested): ${decoded.reasons.join('; ')}`, this.select(m.value!, rejected));
             }
           } catch (err) {
             deadLetter(m, (err as Error).message);
@@ -309,10 +320,13 @@ export class KafkaIngest {
   private decode(value: Buffer | null): DecodedBatch {
     if (value === null || value.length === 0) throw new ChainwatchError('empty record: expected an OTLP ExportTraceServiceRequest');
     const filter = this.norm.filter;
-    // otlp_json starts with '{' (after optional whitespace); protobuf never does for a valid request.
-    let i = 0;
-    while (i < value.length && (value[i] === 0x20 || value[i] === 0x0a || value[i] === 0x0d || value[i] === 0x09)) i++;
-    return value[i] === 0x7b ? decodeTraceRequestJson(value.toString('utf8'), filter) : decodeTraceRequest(value, filter);
+    return isJson(value) ? decodeTraceRequestJson(value.toString('utf8'), filter) : decodeTraceRequest(value, filter);
+  }
+
+  /** The spans `pick` chooses out of a record that decoded, in the record's own encoding. */
+  private select(value: Buffer, pick: (span: RawSpan | undefined) => boolean): Buffer {
+    const filter = this.norm.filter;
+    return isJson(value) ? Buffer.from(selectSpansJson(value.toString('utf8'), filter, pick)) : selectSpans(value, filter, pick);
   }
 
   /**

@@ -75,6 +75,44 @@ export function decodeTraceRequestJson(input: Json | string, filter: KeyFilter):
   return batch;
 }
 
+/**
+ * The spans `pick` chooses out of an OTLP/JSON request that decoded before, as a request of their
+ * own (see selectSpans in otlp-proto.ts): each span as sent, with its resource and scope; spans
+ * not picked, and resources and scopes left without spans, left out. `pick` is given undefined for
+ * a span that could not be read (a field of the wrong type, in it or in its resource).
+ */
+export function selectSpansJson(text: string, filter: KeyFilter, pick: (span: RawSpan | undefined) => boolean): string {
+  const doc = JSON.parse(text) as Record<string, Json>;
+  const resourceSpans: Json[] = [];
+  for (const rs of arrayField(doc, 'resourceSpans', 'request')) {
+    if (!isObject(rs)) continue;
+    let resource: Attrs | undefined = new Attrs();
+    try {
+      if (isObject(rs.resource)) readAttributes(arrayField(rs.resource, 'attributes', 'resource'), filter, resource);
+    } catch (err) {
+      if (!(err instanceof SpanFieldError)) throw err;
+      resource = undefined;
+    }
+    const scopeSpans: Json[] = [];
+    for (const ss of arrayField(rs, 'scopeSpans', 'resourceSpans')) {
+      if (!isObject(ss)) continue;
+      const spans = arrayField(ss, 'spans', 'scopeSpans').filter((raw) => {
+        if (resource === undefined) return pick(undefined);
+        let span: RawSpan | undefined;
+        try {
+          span = readSpan(raw, filter, resource);
+        } catch (err) {
+          if (!(err instanceof SpanFieldError)) throw err;
+        }
+        return pick(span);
+      });
+      if (spans.length > 0) scopeSpans.push({ ...ss, spans });
+    }
+    if (scopeSpans.length > 0) resourceSpans.push({ ...rs, scopeSpans });
+  }
+  return JSON.stringify({ ...doc, resourceSpans });
+}
+
 function readSpan(raw: Json, filter: KeyFilter, resource: Attrs): RawSpan {
   if (!isObject(raw)) throw new SpanFieldError('span must be an object');
   const span = new RawSpan(resource);

@@ -480,6 +480,102 @@ function decodeNestedKeyValue(r: Reader, len: number, depth: number, into: { [k:
   into[key] = value;
 }
 
+// ---- a request's chosen spans, as a request of their own ----
+
+/**
+ * The spans `pick` chooses out of an ExportTraceServiceRequest (or TracesData) that decoded
+ * before, as a request of their own: each span byte for byte as sent, with its resource and
+ * scope (the other fields of its ResourceSpans and ScopeSpans copied as they came); spans not
+ * picked are left out, and so are resources and scopes left without spans. A Kafka dead letter
+ * for a record partly rejected carries this, so that publishing it again sends only what was
+ * rejected, not its good spans a second time.
+ */
+export function selectSpans(buf: Uint8Array, filter: KeyFilter, pick: (span: RawSpan) => boolean): Buffer {
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const r = new Reader(b, b.length);
+  const out: Buffer[] = [];
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag >>> 3 === 1 && (tag & 7) === 2) {
+      const len = r.length();
+      const rs = selectResourceSpans(b, r.pos, r.pos + len, filter, pick);
+      if (rs !== undefined) out.push(lengthDelimited(1, rs));
+      r.pos += len;
+    } else r.skip(tag & 7);
+  }
+  return Buffer.concat(out);
+}
+
+function selectResourceSpans(b: Buffer, start: number, end: number, filter: KeyFilter, pick: (span: RawSpan) => boolean): Buffer | undefined {
+  const resource = new Attrs();
+  const r = new Reader(b, end);
+  r.pos = start;
+  // The resource first, wherever it sits: the spans handed to `pick` carry it, as decoded.
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag >>> 3 === 1 && (tag & 7) === 2) {
+      const len = r.length();
+      const sub = new Reader(b, r.pos + len);
+      sub.pos = r.pos;
+      while (sub.pos < sub.end) {
+        const t = sub.varint();
+        if (t >>> 3 === 1 && (t & 7) === 2) decodeKeyValue(sub, sub.length(), filter, resource);
+        else sub.skip(t & 7);
+      }
+      r.pos += len;
+    } else r.skip(tag & 7);
+  }
+  const out: Buffer[] = [];
+  let picked = false;
+  r.pos = start;
+  while (r.pos < r.end) {
+    const at = r.pos;
+    const tag = r.varint();
+    if (tag >>> 3 === 2 && (tag & 7) === 2) {
+      const len = r.length();
+      const ss = selectScopeSpans(b, r.pos, r.pos + len, filter, resource, pick);
+      if (ss !== undefined) {
+        out.push(lengthDelimited(2, ss));
+        picked = true;
+      }
+      r.pos += len;
+    } else {
+      r.skip(tag & 7);
+      out.push(b.subarray(at, r.pos));
+    }
+  }
+  return picked ? Buffer.concat(out) : undefined;
+}
+
+function selectScopeSpans(b: Buffer, start: number, end: number, filter: KeyFilter, resource: Attrs, pick: (span: RawSpan) => boolean): Buffer | undefined {
+  const r = new Reader(b, end);
+  r.pos = start;
+  const spanReader = new Reader(b, 0);
+  const out: Buffer[] = [];
+  let picked = false;
+  while (r.pos < r.end) {
+    const at = r.pos;
+    const tag = r.varint();
+    if (tag >>> 3 === 2 && (tag & 7) === 2) {
+      const len = r.length();
+      spanReader.end = r.pos + len;
+      const chosen = pick(decodeSpan(spanReader, r.pos, filter, resource));
+      r.pos += len;
+      if (!chosen) continue;
+      picked = true;
+    } else r.skip(tag & 7);
+    out.push(b.subarray(at, r.pos));
+  }
+  return picked ? Buffer.concat(out) : undefined;
+}
+
+function lengthDelimited(field: number, body: Buffer): Buffer {
+  const head: number[] = [];
+  pushVarint(head, (field << 3) | 2);
+  pushVarint(head, body.length);
+  return Buffer.concat([Buffer.from(head), body]);
+}
+
 // ---- responses (tiny, so written by hand) ----
 
 function pushVarint(out: number[], v: number): void {

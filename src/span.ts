@@ -218,23 +218,30 @@ export interface Misdated {
  * Event time 0 (nothing seen yet) bounds nothing: the first spans a fresh state sees set it.
  */
 export function dropMisdatedSpans(batch: DecodedBatch, nowMs: number, eventTimeMs: number, window: SpanTimeWindow): Misdated {
-  const latest = nowMs + window.maxClockSkewMs;
-  const earliest = eventTimeMs - window.maxSpanAgeMs;
   const spans = batch.spans;
   const out: Misdated = { ahead: 0, old: 0 };
   let kept = 0;
   for (let i = 0; i < spans.length; i++) {
     const s = spans[i];
-    if (s.endMs > latest || s.startMs > latest) {
-      out.ahead++;
-      rejectSpan(batch, `span starts or ends more than ${formatDuration(window.maxClockSkewMs)} after this machine's clock (engine.chains.max_clock_skew): check the sender's clock`);
-    } else if (s.endMs < earliest) {
-      out.old++;
-      rejectSpan(batch, `span ended more than ${formatDuration(window.maxSpanAgeMs)} before event time, the latest span end seen (engine.chains.max_span_age): check the sender's clock, and that it writes times in nanoseconds`);
-    } else spans[kept++] = s;
+    const dated = misdated(s, nowMs, eventTimeMs, window);
+    if (dated === undefined) spans[kept++] = s;
+    else {
+      out[dated]++;
+      rejectSpan(batch, dated === 'ahead'
+        ? `span starts or ends more than ${formatDuration(window.maxClockSkewMs)} after this machine's clock (engine.chains.max_clock_skew): check the sender's clock`
+        : `span ended more than ${formatDuration(window.maxSpanAgeMs)} before event time, the latest span end seen (engine.chains.max_span_age): check the sender's clock, and that it writes times in nanoseconds`);
+    }
   }
   spans.length = kept;
   return out;
+}
+
+/** Which way a span is dated outside the window (see dropMisdatedSpans), or undefined when it is inside. */
+export function misdated(span: RawSpan, nowMs: number, eventTimeMs: number, window: SpanTimeWindow): keyof Misdated | undefined {
+  const latest = nowMs + window.maxClockSkewMs;
+  if (span.endMs > latest || span.startMs > latest) return 'ahead';
+  if (span.endMs < eventTimeMs - window.maxSpanAgeMs) return 'old';
+  return undefined;
 }
 
 /**

@@ -138,16 +138,24 @@ describe('development Kafka broker', () => {
     const url = `${await http.start()}/v1/traces`;
     await viaK.start();
     const producer = new Kafka({ clientId: 'collector', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING }).producer();
+    // One request from two hosts: one whose exporter writes milliseconds where OTLP wants
+    // nanoseconds (spans in 1970: had they been taken, its agent's history would span 56 years and
+    // it would enforce at once), and one on time. Sent after the 24th live request on both paths.
+    const onTime = Number(BigInt((sim.live[23] as any).resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano) / 1_000_000n);
+    const tool = [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7' }];
+    const behind = agentTrace({ t0: 1_800_000, agentId: 'slow-clock-agent', tools: tool }).doc as any;
+    const punctual = agentTrace({ t0: onTime, agentId: 'punctual-agent', tools: tool }).doc as any;
+    const mixed = { resourceSpans: [...behind.resourceSpans, ...punctual.resourceSpans] };
     try {
-      for (const doc of sim.live) expect((await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) })).status).toBe(200);
+      for (const [i, doc] of sim.live.entries()) {
+        expect((await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) })).status).toBe(200);
+        if (i === 23) expect((await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(mixed) })).status).toBe(200);
+      }
       http.engine.flush();
       await producer.connect();
       // From a host whose clock is a day ahead: rejected, counted and dead-lettered; had it moved
       // ingest's event time a day on, every open chain would have closed at once (alerts below).
       const ahead = agentTrace({ t0: Date.now() + 86_400_000, agentId: 'skewed-agent', tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7' }] }).doc;
-      // From an exporter that writes milliseconds where OTLP wants nanoseconds (spans in 1970): had
-      // they been taken, the agent's history would span 56 years and it would enforce at once.
-      const behind = agentTrace({ t0: 1_800_000, agentId: 'slow-clock-agent', tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7' }] }).doc;
       const codecs = [CompressionTypes.GZIP, CompressionTypes.Snappy, CompressionTypes.LZ4, CompressionTypes.ZSTD, CompressionTypes.None];
       let sent = 0;
       for (let i = 0; i < sim.live.length; i += 8) {
@@ -157,7 +165,7 @@ describe('development Kafka broker', () => {
           const traceId = (doc as any).resourceSpans[0].scopeSpans[0].spans[0].traceId as string;
           return { key: j % 3 === 0 ? null : traceId, value: j % 4 === 3 ? JSON.stringify(doc) : Buffer.from(toProto(doc)) };
         });
-        if (i === 16) messages.push({ key: null, value: Buffer.from('not an OTLP request') }, { key: 'x', value: '{"resourceSpans": 7}' }, { key: 'ahead', value: Buffer.from(toProto(ahead)) }, { key: 'behind', value: Buffer.from(toProto(behind)) });
+        if (i === 16) messages.push({ key: null, value: Buffer.from('not an OTLP request') }, { key: 'x', value: '{"resourceSpans": 7}' }, { key: 'ahead', value: Buffer.from(toProto(ahead)) }, { key: 'mixed', value: Buffer.from(toProto(mixed)) });
         await producer.send({ topic: topics.spans, compression: codecs[(i / 8) % codecs.length], messages });
         sent += messages.length;
         // A damaged record on the calls topic: detect counts it and goes on.
@@ -171,6 +179,7 @@ describe('development Kafka broker', () => {
       expect(ingest.deadLettered).toBe(4);
       expect(ingest).toMatchObject({ spansRejected: 6, spansSkewed: 3, spansTooOld: 3 });
       expect(viaK.engine.agents.has('slow-clock-agent')).toBe(false);
+      expect(viaK.engine.agents.has('punctual-agent')).toBe(true);
       // Consumer lag, as the autoscaler reads it: zero once detect has committed everything.
       await until(async () => (await viaK.lag.get('detect')!.sample()).total === 0, 20_000);
       // A group that never read the spans topic lags by every record in it.
@@ -191,18 +200,25 @@ describe('development Kafka broker', () => {
       const dlq = new Kafka({ clientId: 'chainwatch-test', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING }).consumer({ groupId: 'dlq-reader' });
       await dlq.connect();
       await dlq.subscribe({ topic: topics.dlq, fromBeginning: true });
-      const dead: { value: string; error: string }[] = [];
+      const dead: { value: string; error: string; bytes: Buffer }[] = [];
       await new Promise<void>((resolve) => {
         void dlq.run({ eachMessage: async ({ message }) => {
-          dead.push({ value: String(message.value), error: String(message.headers?.['chainwatch-error']) });
+          dead.push({ value: String(message.value), error: String(message.headers?.['chainwatch-error']), bytes: message.value! });
           if (dead.length === 4) resolve();
         } });
       });
       await dlq.disconnect();
       expect(dead.filter((d) => d.error.startsWith('rejected')).map((d) => d.error)).toEqual([
-        "rejected 3 of 3 spans (the rest ingested): span starts or ends more than 10m after this machine's clock (engine.chains.max_clock_skew): check the sender's clock",
-        "rejected 3 of 3 spans (the rest ingested): span ended more than 7d before event time, the latest span end seen (engine.chains.max_span_age): check the sender's clock, and that it writes times in nanoseconds",
+        "rejected 3 of 3 spans, which this record holds (the rest were ingested): span starts or ends more than 10m after this machine's clock (engine.chains.max_clock_skew): check the sender's clock",
+        "rejected 3 of 6 spans, which this record holds (the rest were ingested): span ended more than 7d before event time, the latest span end seen (engine.chains.max_span_age): check the sender's clock, and that it writes times in nanoseconds",
       ]);
+      // The partly rejected record's dead letter holds its rejected spans alone, as sent: published
+      // again, it would not send the on-time agent's spans a second time.
+      const partly = dead.find((d) => d.error.startsWith('rejected 3 of 6'))!;
+      const filter = viaK.engine.norm.filter;
+      const spanIds = (doc: any): string[] => doc.resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans.map((s: any) => s.spanId)));
+      expect(decodeTraceRequest(partly.bytes, filter).spans.map((s) => s.spanId)).toEqual(spanIds(behind));
+      expect(Buffer.compare(partly.bytes, Buffer.from(toProto(behind)))).toBe(0);
       expect(dead.filter((d) => !d.error.startsWith('rejected')).map((d) => d.value).sort()).toEqual(['not an OTLP request', '{"resourceSpans": 7}']);
       expect(dead.every((d) => d.error.length > 5)).toBe(true);
     } finally {

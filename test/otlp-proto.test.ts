@@ -11,7 +11,8 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { SpanKind as ApiSpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { KeyFilter } from '../src/attribute-map.js';
-import { decodeTraceRequest, encodeExportResponse } from '../src/otlp-proto.js';
+import { decodeTraceRequest, encodeExportResponse, selectSpans } from '../src/otlp-proto.js';
+import { selectSpansJson } from '../src/otlp-json.js';
 import { OtlpDecodeError } from '../src/errors.js';
 import type { AttrValue } from '../src/span.js';
 import { rng } from './helpers/rng.js';
@@ -129,6 +130,39 @@ describe('targeted OTLP protobuf decoder', () => {
         expect(span.attrs.toObject(filter.names)).toEqual(expectedAttrs(s.attributes));
         expect(span.resource.toObject(filter.names)).toEqual(expectedAttrs(res?.attributes));
       });
+    }
+  });
+
+  it('selects spans as a request of their own: each as sent, with its resource and scope, nothing else (a dead letter\'s content)', () => {
+    const norm = (o: any): any => JSON.parse(JSON.stringify(o));
+    for (let seed = 1; seed <= 200; seed++) {
+      const buf = Request.encode(Request.fromObject(request(seed))).finish();
+      const ref = Request.toObject(Request.decode(buf), { oneofs: true, longs: String, bytes: String }) as any;
+      // Every third span by its place in the request (the pick sees decoded spans: their names and ids).
+      const r = rng(seed * 7);
+      const chosen = new Set<string>();
+      const want = { resourceSpans: [] as any[] };
+      for (const rs of ref.resourceSpans ?? []) {
+        const scopeSpans: any[] = [];
+        for (const ss of rs.scopeSpans ?? []) {
+          const spans = (ss.spans ?? []).filter((s: any) => {
+            const take = r() < 0.35;
+            if (take) chosen.add(Buffer.from(s.spanId, 'base64').toString('hex'));
+            return take;
+          });
+          if (spans.length > 0) scopeSpans.push({ ...ss, spans });
+        }
+        if (scopeSpans.length > 0) want.resourceSpans.push({ ...rs, scopeSpans });
+      }
+      const picked = selectSpans(buf, filter, (span) => chosen.has(span.spanId));
+      const got = Request.toObject(Request.decode(picked), { oneofs: true, longs: String, bytes: String }) as any;
+      expect(norm(got.resourceSpans ?? [])).toEqual(norm(want.resourceSpans));
+      // The same through OTLP/JSON: the JSON the Collector writes, with the same spans picked.
+      const json = JSON.stringify({ resourceSpans: (ref.resourceSpans ?? []).map((rs: any) => ({ ...rs, scopeSpans: (rs.scopeSpans ?? []).map((ss: any) => ({ ...ss, spans: (ss.spans ?? []).map((s: any) => ({ ...s, traceId: Buffer.from(s.traceId, 'base64').toString('hex'), spanId: Buffer.from(s.spanId, 'base64').toString('hex'), parentSpanId: Buffer.from(s.parentSpanId ?? '', 'base64').toString('hex'), attributes: [] })) })) })) });
+      const fromJson = JSON.parse(selectSpansJson(json, filter, (span) => span !== undefined && chosen.has(span.spanId)));
+      const ids = fromJson.resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans.map((s: any) => s.spanId)));
+      expect(ids).toEqual(want.resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans.map((s: any) => Buffer.from(s.spanId, 'base64').toString('hex')))));
+      expect(fromJson.resourceSpans.map((rs: any) => rs.resource)).toEqual(norm(want.resourceSpans.map((rs: any) => rs.resource)));
     }
   });
 
