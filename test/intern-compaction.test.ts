@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../src/alerts.js';
-import { COMPACT_FROM, Engine, type EngineSnapshot, defaultEngineConfig } from '../src/engine.js';
+import { COMPACT_FROM, type Compaction, Engine, type EngineSnapshot, defaultEngineConfig } from '../src/engine.js';
 import { decodeTraceRequestJson } from '../src/otlp-json.js';
 import { simulate } from '../src/simulate.js';
 
@@ -30,6 +30,32 @@ function run(docs: object[], compactEvery: number): { alerts: string[]; engine: 
   return { alerts, engine };
 }
 
+/**
+ * The same, with compactions in steps of `slice` baselines, one step between the halves of each
+ * request (as a live service lets its event loop run between steps): one starts every `every`
+ * requests when none is running.
+ */
+function runStepped(docs: object[], every: number, slice: number): { alerts: string[]; engine: Engine; done: Compaction[] } {
+  const alerts: string[] = [];
+  const engine = new Engine(config, (a: Alert) => alerts.push(JSON.stringify(a)));
+  const done: Compaction[] = [];
+  let steps: Generator<void, Compaction, void> | undefined;
+  docs.forEach((doc, i) => {
+    const spans = decodeTraceRequestJson(doc, engine.norm.filter).spans;
+    const half = Math.floor(spans.length / 2);
+    engine.ingestSpans(spans.slice(0, half));
+    if (steps === undefined && i % every === every - 1) steps = engine.compactSteps(slice);
+    const r = steps?.next();
+    if (r?.done === true) {
+      done.push(r.value);
+      steps = undefined;
+    }
+    engine.ingestSpans(spans.slice(half));
+  });
+  engine.flush();
+  return { alerts, engine, done };
+}
+
 const sorted = (s: EngineSnapshot): EngineSnapshot => ({ ...s, agents: [...s.agents].sort((a, b) => (a.id < b.id ? -1 : 1)) });
 
 describe('interner compaction', () => {
@@ -43,6 +69,32 @@ describe('interner compaction', () => {
     expect(plain.alerts.length).toBeGreaterThan(10);
     expect(compacted.alerts).toEqual(plain.alerts);
     expect(sorted(compacted.engine.snapshot())).toEqual(sorted(plain.engine.snapshot()));
+  });
+
+  it('changes no alert and no learned state when it runs in steps while spans keep coming', () => {
+    const plain = run(docs, 0);
+    const stepped = runStepped(docs, 150, 4);
+    expect(stepped.alerts).toEqual(plain.alerts);
+    expect(sorted(stepped.engine.snapshot())).toEqual(sorted(plain.engine.snapshot()));
+    // Several compactions ran to their end, and baselines that changed after they were rebuilt were rebuilt again.
+    expect(stepped.done.length).toBeGreaterThan(2);
+    expect(stepped.done.some((c) => c.rounds > 1)).toBe(true);
+    const baselines = stepped.engine.agents.size + stepped.engine.peers.size;
+    expect(stepped.done.some((c) => c.rebuilt > baselines)).toBe(true);
+    expect(stepped.engine.intern.size).toBeLessThan(plain.engine.intern.size);
+  });
+
+  it('leaves the engine as it was when a compaction in steps is given up half-way', () => {
+    const { engine } = run(docs, 0);
+    const before = sorted(engine.snapshot());
+    const size = engine.intern.size;
+    const steps = engine.compactSteps(4);
+    steps.next();
+    steps.next();
+    steps.return(undefined as never);
+    expect(engine.intern.size).toBe(size);
+    expect(sorted(engine.snapshot())).toEqual(before);
+    expect(engine.compactInterner().after).toBeLessThan(size);
   });
 
   it('keeps only the strings baselines still use', () => {

@@ -5,7 +5,9 @@
  *  2. a first save by agent (every agent) in one transaction, and the same in slices with the
  *     event loop's longest stall measured by a setImmediate probe;
  *  3. a save after 5% of the agents learned one more chain (a busy minute), and a restart's load;
- *  4. an interner compaction of the whole fleet.
+ *  4. an interner compaction of the whole fleet at once, and one in steps (Engine.compactSteps, as
+ *     `chainwatch serve` runs it) with the event loop's longest stall, while a timer keeps 1% of the
+ *     agents learning a chain every few milliseconds (so that baselines change under it).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -85,6 +87,39 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const t = performance.now();
+// Strings no baseline holds any more, as a long-running service gathers them (evicted values).
+const grow = (): void => {
+  for (let i = 0; i < 300_000 && !engine.compactionDue; i++) engine.intern.id(`gone-${seq++}`);
+};
+grow();
+let t = performance.now();
 const c = engine.compactInterner();
-console.log(`interner compaction: ${c.before} → ${c.after} strings, ${ms(t)}`);
+console.log(`interner compaction at once: ${c.before} → ${c.after} strings, ${ms(t)} in one stall`);
+
+grow();
+let longest = 0;
+let last = performance.now();
+let busy = true;
+let chain = 0;
+const probe = async (): Promise<void> => {
+  while (busy) {
+    await yieldToLoop();
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    // Agents at work between steps: 1% of the fleet learns a chain.
+    if (chain++ % 4 === 0) learn(chain % 100 * Math.floor(N / 100), chain % 100 * Math.floor(N / 100) + Math.floor(N / 100), 60 + chain, 1);
+    last = performance.now();
+  }
+};
+const probed = probe();
+t = performance.now();
+const steps = engine.compactSteps();
+let r = steps.next();
+while (r.done !== true) {
+  await yieldToLoop();
+  r = steps.next();
+}
+const stepsMs = ms(t);
+busy = false;
+await probed;
+console.log(`interner compaction in steps: ${r.value.before} → ${r.value.after} strings, ${r.value.rounds} rounds, ${r.value.rebuilt} baselines rebuilt, ${stepsMs}, longest event-loop stall ${Math.round(longest)} ms`);
