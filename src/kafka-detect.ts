@@ -59,6 +59,9 @@ const CHANGELOG_CHUNK_BYTES = 2 << 20;
  * records, which comes a fetch at a time, does not look quiet between fetches.
  */
 const QUIET_MS = 500;
+/** How often a batch waiting for a restore begun at assignment heartbeats. */
+const HEARTBEAT_WHILE_RESTORING_MS = 1_000;
+const noHeartbeat = async (): Promise<void> => {};
 /** Agents touched since the last commit beyond which a batch waits for a commit (bounds the next one). */
 const MAX_DIRTY_AGENTS = 20_000;
 
@@ -102,7 +105,15 @@ export class KafkaDetect {
     registerKafkaCodecs();
     await this.producer.connect();
     await this.consumer.connect();
-    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => this.assigned(e.payload.memberAssignment[this.options.calls] ?? []));
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      this.assigned(e.payload.memberAssignment[this.options.calls] ?? []);
+      // Now, not at the first batch: a partition with nothing new to read brings no batch, and its
+      // agents' state (open rollup windows and chains) would wait for its next record — for an
+      // agent the kill-switch stopped, for ever. Batches that come meanwhile wait for it.
+      this.restoreAssigned(noHeartbeat).catch((err: Error) => {
+        this.counters.lastError = `restoring partitions: ${err.message}`;
+      });
+    });
     await this.consumer.subscribe({ topic: this.options.calls, fromBeginning: true });
     await this.consumer.run({
       autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 8,
@@ -113,9 +124,14 @@ export class KafkaDetect {
   }
 
   private async batch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    if (this.toRestore.size) {
-      this.restoring ??= this.restore([...this.toRestore], heartbeat).finally(() => (this.restoring = undefined));
-      await this.restoring;
+    if (this.toRestore.size > 0 || this.restoring !== undefined) {
+      // A restore begun at assignment heartbeats for nobody: this batch does, while it waits.
+      const beat = setInterval(() => void heartbeat().catch(() => undefined), HEARTBEAT_WHILE_RESTORING_MS);
+      try {
+        await this.restoreAssigned(heartbeat);
+      } finally {
+        clearInterval(beat);
+      }
     }
     if (!this.held.has(batch.partition) || isStale()) return;
     let last: string | undefined;
@@ -170,6 +186,9 @@ export class KafkaDetect {
    */
   commit(): Promise<void> {
     const run = this.committing.then(async () => {
+      // After any restore in flight; one that failed at assignment is tried again here (a
+      // partition with nothing to read brings no batch to try it).
+      if (this.toRestore.size > 0 || this.restoring !== undefined) await this.restoreAssigned(noHeartbeat);
       this.closeStale();
       if (this.next.size === 0 && this.dirtyCount === 0) return;
       const dirty = this.dirty;
@@ -288,6 +307,14 @@ export class KafkaDetect {
     this.partitionOf.delete(agent);
   }
 
+  /** Restore every partition assigned and not yet restored, one restore at a time (a rebalance during one adds more). */
+  private async restoreAssigned(heartbeat: () => Promise<void>): Promise<void> {
+    do {
+      this.restoring ??= this.restore([...this.toRestore], heartbeat).finally(() => (this.restoring = undefined));
+      await this.restoring;
+    } while (this.toRestore.size > 0);
+  }
+
   /**
    * Bring the agents of these partitions up to their changelog. A partition we kept through the
    * rebalance, whose changelog still ends with our own last record, is current and not re-read.
@@ -304,7 +331,14 @@ export class KafkaDetect {
     this.counters.restores++;
     // The highest offset stamp wins, not the last write: a late write from a worker that has lost
     // the partition cannot take an agent's state back.
-    const latest = await readChangelog(this.kafka, this.options.changelog, this.options.groupId, stale, ends, heartbeat, (prev, next) => stampOf(next) < stampOf(prev));
+    let latest: Awaited<ReturnType<typeof readChangelog>>;
+    try {
+      latest = await readChangelog(this.kafka, this.options.changelog, this.options.groupId, stale, ends, heartbeat, (prev, next) => stampOf(next) < stampOf(prev));
+    } catch (err) {
+      // Still to restore: the next attempt reads them again (those still ours).
+      for (const p of stale) if (this.held.has(p)) this.toRestore.add(p);
+      throw err;
+    }
     for (const p of stale) {
       for (const [agent, q] of this.partitionOf) if (q === p) this.reset(agent);
       this.lastWritten.delete(p);

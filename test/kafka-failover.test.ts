@@ -446,6 +446,35 @@ describe('Kafka detect stage failover', () => {
     }
   }, 90_000);
 
+  it('hands an idle partition\'s open rollup window to the next owner, which sends its update once idle past the window from when it took the partition', async () => {
+    const t = Date.UTC(2026, 5, 1, 10);
+    const extra = ['engine: { chains: { idle_timeout: 1s }, alerts: { rollup_window: 2s } }'];
+    const template = await ownedKey('handoff', t);
+    const first = await worker('handoff-a', 'handoff', template, 'handoff_calls', '1s', extra);
+    const producer = kafka.producer();
+    await producer.connect();
+    const borrowed = (name: string): Alert[] => alertsOf(name).filter((a) => a.agent.id === 'borrower-agent');
+    let second: Served | undefined;
+    try {
+      await producer.send({ topic: 'handoff_calls', messages: callsTopic([keyChain('borrower-agent', t + 60_000), keyChain('borrower-agent', t + 61_000)]), acks: -1 });
+      await until(async () => borrowed('handoff-a').length === 1, 20_000, 200);
+      await until(async () => caughtUp('handoff-detect', undefined, 'handoff_calls'), 20_000, 200);
+      // Stopped before its partition's idle time could close the window: the window moves with the agent.
+      await stopped(first);
+      expect(borrowed('handoff-a')).toHaveLength(1);
+      const started = Date.now();
+      second = await worker('handoff-b', 'handoff', template, 'handoff_calls', '1s', extra);
+      await until(async () => borrowed('handoff-b').length === 1, 40_000, 200);
+      const [alert] = borrowed('handoff-a');
+      // The update alone, with the count of both calls: the first alert is not sent again.
+      expect(borrowed('handoff-b')).toEqual([expect.objectContaining({ id: alert.id, update: true, count: 2 })]);
+      expect(Date.now() - started).toBeGreaterThan(9_000);
+    } finally {
+      await producer.disconnect();
+      if (second) await stopped(second);
+    }
+  }, 120_000);
+
   it('a detect worker that has read everything commits it without waiting for the commit interval', async () => {
     const { template, records } = await smallFleet(47, 'idle');
     // Interval 40 s: a commit when caught up may come a quarter of it (10 s) after start, the
