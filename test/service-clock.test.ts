@@ -19,6 +19,15 @@ const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const tsx = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Three spans dropped for `reason`, told apart from malformed ones on /metrics, and `chainwatch status` saying so. */
+async function expectReported(service: Service, url: string, reason: string, statusLine: string): Promise<void> {
+  const metrics = await (await fetch(service.metricsUrl!)).text();
+  expect(metrics).toMatch(new RegExp(`chainwatch_spans_dropped_total\\{reason="${reason}"[^}]*\\} 3\n`));
+  expect(metrics).toMatch(/chainwatch_spans_dropped_total\{reason="invalid_span"[^}]*\} 0\n/);
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', tsx, cli, 'status', '--url', url.replace('/v1/traces', ''), '--interval', '0'], { timeout: 20_000 });
+  expect(stdout).toContain(statusLine);
+}
+
 describe('service event time', () => {
   it('is not moved by spans from a sender whose clock is a day ahead', async () => {
     const service = new Service({ stateDir: dir, receiver: { port: 0 },
@@ -39,13 +48,7 @@ describe('service event time', () => {
       expect(service.engine.now).toBe(eventTime);
       expect(service.receiver.counters).toMatchObject({ spansRejected: 3, spansSkewed: 3 });
       expect(service.engine.stats.calls).toBe(1);
-      // Told apart from malformed spans on /metrics: a sender's clock is off.
-      const metrics = await (await fetch(service.metricsUrl!)).text();
-      expect(metrics).toMatch(/chainwatch_spans_dropped_total\{reason="clock_skew"[^}]*\} 3\n/);
-      expect(metrics).toMatch(/chainwatch_spans_dropped_total\{reason="invalid_span"[^}]*\} 0\n/);
-      // And in `chainwatch status`.
-      const { stdout } = await promisify(execFile)(process.execPath, ['--import', tsx, cli, 'status', '--url', url.replace('/v1/traces', ''), '--interval', '0'], { timeout: 20_000 });
-      expect(stdout).toContain("rejected: 3 spans (3 dated ahead of this machine's clock)");
+      await expectReported(service, url, 'clock_skew', "rejected: 3 spans (3 dated ahead of this machine's clock)");
     } finally {
       await service.stop();
     }
@@ -77,11 +80,7 @@ describe('service event time', () => {
       expect(service.engine.config.lifecycle.minCalls).toBeLessThanOrEqual(3); // the dated call would have been its third
       expect(agent.phase).toBe('learning'); // two calls a second apart: not a day of history
       expect(service.receiver.counters).toMatchObject({ spansRejected: 3, spansTooOld: 3, spansSkewed: 0 });
-      const metrics = await (await fetch(service.metricsUrl!)).text();
-      expect(metrics).toMatch(/chainwatch_spans_dropped_total\{reason="too_old"[^}]*\} 3\n/);
-      expect(metrics).toMatch(/chainwatch_spans_dropped_total\{reason="invalid_span"[^}]*\} 0\n/);
-      const { stdout } = await promisify(execFile)(process.execPath, ['--import', tsx, cli, 'status', '--url', url.replace('/v1/traces', ''), '--interval', '0'], { timeout: 20_000 });
-      expect(stdout).toContain('rejected: 3 spans (3 older than engine.chains.max_span_age)');
+      await expectReported(service, url, 'too_old', 'rejected: 3 spans (3 older than engine.chains.max_span_age)');
     } finally {
       await service.stop();
     }
