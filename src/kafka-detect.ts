@@ -344,6 +344,9 @@ export class KafkaDetect {
       this.lastWritten.delete(p);
     }
     for (const [agent, { partition, value }] of latest) {
+      // Given to another worker while it was read (a restore begun at assignment runs beside the
+      // group's rebalances): its agents are the new owner's to restore.
+      if (!this.held.has(partition)) continue;
       if (value === null) {
         this.reset(agent);
         continue;
