@@ -204,15 +204,7 @@ function decodeResourceSpans(r: Reader, start: number, filter: KeyFilter, batch:
     if (field === 1) {
       expectWire(tag & 7, 2, 'resource', r.pos);
       const len = r.length();
-      const sub = new Reader(r.buf, r.pos + len);
-      sub.pos = r.pos;
-      while (sub.pos < sub.end) {
-        const t = sub.varint();
-        if (t >>> 3 === 1) {
-          expectWire(t & 7, 2, 'resource.attributes', sub.pos);
-          decodeKeyValue(sub, sub.length(), filter, resource);
-        } else sub.skip(t & 7);
-      }
+      decodeResource(r, len, filter, resource);
       r.pos += len;
     } else if (field === 2) {
       expectWire(tag & 7, 2, 'scope_spans', r.pos);
@@ -239,6 +231,19 @@ function decodeResourceSpans(r: Reader, start: number, filter: KeyFilter, batch:
         else batch.spans.push(span);
       } else sr.skip(tag & 7);
     }
+  }
+}
+
+/** The wanted attributes of the Resource at the reader's position, `len` bytes long (the reader stays where it was). */
+function decodeResource(r: Reader, len: number, filter: KeyFilter, into: Attrs): void {
+  const sub = new Reader(r.buf, r.pos + len);
+  sub.pos = r.pos;
+  while (sub.pos < sub.end) {
+    const t = sub.varint();
+    if (t >>> 3 === 1) {
+      expectWire(t & 7, 2, 'resource.attributes', sub.pos);
+      decodeKeyValue(sub, sub.length(), filter, into);
+    } else sub.skip(t & 7);
   }
 }
 
@@ -515,13 +520,7 @@ function selectResourceSpans(b: Buffer, start: number, end: number, filter: KeyF
     const tag = r.varint();
     if (tag >>> 3 === 1 && (tag & 7) === 2) {
       const len = r.length();
-      const sub = new Reader(b, r.pos + len);
-      sub.pos = r.pos;
-      while (sub.pos < sub.end) {
-        const t = sub.varint();
-        if (t >>> 3 === 1 && (t & 7) === 2) decodeKeyValue(sub, sub.length(), filter, resource);
-        else sub.skip(t & 7);
-      }
+      decodeResource(r, len, filter, resource);
       r.pos += len;
     } else r.skip(tag & 7);
   }
