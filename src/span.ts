@@ -213,7 +213,8 @@ export interface Misdated {
  * where OTLP wants nanoseconds (1970 plus half an hour) — stretched a new agent's history over
  * years: learning → enforcing after its first few calls, on a baseline of nothing. Measured from
  * event time, not the clock, so that old telemetry sent on purpose (a replay through the receiver,
- * `chainwatch demo`, a backlog read after an outage) is taken while it is read in order. Spans are
+ * `chainwatch demo`, a backlog read after chainwatch's own outage) is taken while it is read in
+ * order; a collector's backlog older than the bound while chainwatch ran on is refused. Spans are
  * exported when they end, so the end is held to the bound (a long task's start may be far back).
  * Event time 0 (nothing seen yet) bounds nothing: the first spans a fresh state sees set it.
  */
