@@ -128,6 +128,28 @@ async function ownedKey(name: string, t: number): Promise<string> {
   return template;
 }
 
+/** The alerts a worker raised about borrower-agent (which uses owner-agent's key). */
+const borrowerAlerts = (name: string): Alert[] => alertsOf(name).filter((a) => a.agent.id === 'borrower-agent');
+
+/**
+ * Short times so a test need not wait an hour: a 2 s rollup window, a 1 s chain idle timeout (a
+ * partition is idle after 1 s without records; windows close 10 idle timeouts past their end).
+ */
+const SHORT_TIMES = ['engine: { chains: { idle_timeout: 1s }, alerts: { rollup_window: 2s } }'];
+
+/** `body` with a connected producer, disconnected after; `send` writes chains of `agentId` at these times to `topic`. */
+async function withProducer(topic: string, body: (send: (agentId: string, ...t0s: number[]) => Promise<void>) => Promise<void>): Promise<void> {
+  const producer = kafka.producer();
+  await producer.connect();
+  try {
+    await body(async (agentId, ...t0s) => {
+      await producer.send({ topic, messages: callsTopic(t0s.map((t0) => keyChain(agentId, t0))), acks: -1 });
+    });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
 /** Set `groupId`'s offsets on the 4 partitions of `topic` back to the start (a group stopped). */
 async function rewind(groupId: string, topic: string): Promise<void> {
   const admin = kafka.admin();
@@ -401,76 +423,64 @@ describe('Kafka detect stage failover', () => {
   it('sends a quiet agent\'s rollup update once its partition\'s time has moved past the window, while other agents keep calling', async () => {
     let t = Date.UTC(2026, 5, 1, 10);
     const w = await worker('quiet', 'quiet', await ownedKey('quiet', t), 'quiet_calls', '1s');
-    const producer = kafka.producer();
-    await producer.connect();
-    const send = async (agentId: string, t0: number): Promise<void> => {
-      await producer.send({ topic: 'quiet_calls', messages: callsTopic([keyChain(agentId, t0)]), acks: -1 });
-    };
-    const borrowed = (): Alert[] => alertsOf('quiet').filter((a) => a.agent.id === 'borrower-agent');
     try {
-      await send('borrower-agent', (t += 60_000));
-      await send('borrower-agent', (t += 60_000)); // a repeat, counted in the open window
-      // The owner goes on, ten minutes of event time a chain, for three hours; the borrower never calls again.
-      for (let i = 0; i < 18; i++) await send('owner-agent', (t += 600_000));
-      await until(async () => borrowed().length === 2, 20_000, 200);
-      const [first, update] = borrowed();
+      await withProducer('quiet_calls', async (send) => {
+        await send('borrower-agent', (t += 60_000));
+        await send('borrower-agent', (t += 60_000)); // a repeat, counted in the open window
+        // The owner goes on, ten minutes of event time a chain, for three hours; the borrower never calls again.
+        for (let i = 0; i < 18; i++) await send('owner-agent', (t += 600_000));
+        await until(async () => borrowerAlerts('quiet').length === 2, 20_000, 200);
+      });
+      const [first, update] = borrowerAlerts('quiet');
       expect(first).toMatchObject({ count: 1 });
       expect(update).toMatchObject({ id: first.id, update: true, count: 2 });
     } finally {
-      await producer.disconnect();
       await stopped(w);
     }
   }, 90_000);
 
   it('sends the rollup update of an agent alone in its partition once the partition has been idle past the window', async () => {
     const t = Date.UTC(2026, 5, 1, 10);
-    // Short times so the test need not wait an hour: a 2 s rollup window, a 1 s chain idle timeout
-    // (a partition is idle after 1 s without records; windows close 10 idle timeouts past their end).
-    const w = await worker('lone', 'lone', await ownedKey('lone', t), 'lone_calls', '1s', ['engine: { chains: { idle_timeout: 1s }, alerts: { rollup_window: 2s } }']);
-    const producer = kafka.producer();
-    await producer.connect();
-    const borrowed = (): Alert[] => alertsOf('lone').filter((a) => a.agent.id === 'borrower-agent');
+    const w = await worker('lone', 'lone', await ownedKey('lone', t), 'lone_calls', '1s', SHORT_TIMES);
     try {
-      // The borrower alone, twice in a second of event time, then never again; no other agent.
-      await producer.send({ topic: 'lone_calls', messages: callsTopic([keyChain('borrower-agent', t + 60_000), keyChain('borrower-agent', t + 61_000)]), acks: -1 });
-      await until(async () => borrowed().length === 1, 20_000, 200);
-      const sent = Date.now();
-      await until(async () => borrowed().length === 2, 40_000, 200);
-      const [first, update] = borrowed();
+      let sent = 0;
+      await withProducer('lone_calls', async (send) => {
+        // The borrower alone, twice in a second of event time, then never again; no other agent.
+        await send('borrower-agent', t + 60_000, t + 61_000);
+        await until(async () => borrowerAlerts('lone').length === 1, 20_000, 200);
+        sent = Date.now();
+      });
+      await until(async () => borrowerAlerts('lone').length === 2, 40_000, 200);
+      const [first, update] = borrowerAlerts('lone');
       expect(update).toMatchObject({ id: first.id, update: true, count: 2 });
       // Not before the partition's time (its last call plus the idle wall-clock time) passed the window by 10 idle timeouts.
       expect(Date.now() - sent).toBeGreaterThan(9_000);
     } finally {
-      await producer.disconnect();
       await stopped(w);
     }
   }, 90_000);
 
   it('hands an idle partition\'s open rollup window to the next owner, which sends its update once idle past the window from when it took the partition', async () => {
     const t = Date.UTC(2026, 5, 1, 10);
-    const extra = ['engine: { chains: { idle_timeout: 1s }, alerts: { rollup_window: 2s } }'];
     const template = await ownedKey('handoff', t);
-    const first = await worker('handoff-a', 'handoff', template, 'handoff_calls', '1s', extra);
-    const producer = kafka.producer();
-    await producer.connect();
-    const borrowed = (name: string): Alert[] => alertsOf(name).filter((a) => a.agent.id === 'borrower-agent');
+    const first = await worker('handoff-a', 'handoff', template, 'handoff_calls', '1s', SHORT_TIMES);
     let second: Served | undefined;
     try {
-      await producer.send({ topic: 'handoff_calls', messages: callsTopic([keyChain('borrower-agent', t + 60_000), keyChain('borrower-agent', t + 61_000)]), acks: -1 });
-      await until(async () => borrowed('handoff-a').length === 1, 20_000, 200);
+      await withProducer('handoff_calls', (send) => send('borrower-agent', t + 60_000, t + 61_000));
+      await until(async () => borrowerAlerts('handoff-a').length === 1, 20_000, 200);
       await until(async () => caughtUp('handoff-detect', undefined, 'handoff_calls'), 20_000, 200);
       // Stopped before its partition's idle time could close the window: the window moves with the agent.
       await stopped(first);
-      expect(borrowed('handoff-a')).toHaveLength(1);
+      expect(borrowerAlerts('handoff-a')).toHaveLength(1);
       const started = Date.now();
-      second = await worker('handoff-b', 'handoff', template, 'handoff_calls', '1s', extra);
-      await until(async () => borrowed('handoff-b').length === 1, 40_000, 200);
-      const [alert] = borrowed('handoff-a');
+      second = await worker('handoff-b', 'handoff', template, 'handoff_calls', '1s', SHORT_TIMES);
+      await until(async () => borrowerAlerts('handoff-b').length === 1, 40_000, 200);
+      const [alert] = borrowerAlerts('handoff-a');
       // The update alone, with the count of both calls: the first alert is not sent again.
-      expect(borrowed('handoff-b')).toEqual([expect.objectContaining({ id: alert.id, update: true, count: 2 })]);
+      expect(borrowerAlerts('handoff-b')).toEqual([expect.objectContaining({ id: alert.id, update: true, count: 2 })]);
       expect(Date.now() - started).toBeGreaterThan(9_000);
     } finally {
-      await producer.disconnect();
+      if (first.proc.exitCode === null) await stopped(first);
       if (second) await stopped(second);
     }
   }, 120_000);
