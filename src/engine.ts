@@ -365,12 +365,7 @@ export class Engine {
     if (identity === this.lastIdentity) return this.lastAgent!;
     let agent = this.agents.get(identity.id);
     if (agent === undefined) {
-      if (this.agents.size >= this.config.maxAgents) {
-        // Its quarantined chains go with it: confirming one would have no baseline to learn it into.
-        const dropped = this.agents.values().next().value as AgentState;
-        this.removeAgent(dropped);
-        this.dropQuarantined(dropped.id);
-      }
+      if (this.agents.size >= this.config.maxAgents) this.removeAgent(this.agents.values().next().value as AgentState);
       // Every field in the literal, as agentFromJson builds one: one hidden class for every agent.
       agent = {
         id: identity.id, name: identity.name, service: identity.service, group: peerGroup(identity), phase: 'learning', firstSeen: 0, lastSeen: 0,
@@ -603,14 +598,13 @@ export class Engine {
     const agent = this.agents.get(agentId);
     if (agent === undefined) return false;
     this.removeAgent(agent);
-    this.dropQuarantined(agentId);
     return true;
   }
 
   /**
    * Drop an agent's baseline (forgotten, or the least recently active past the agent cap), its
-   * open rollup windows (their updates emitted) and its place among its peers, as agentFor
-   * counted it. A peer group left without agents goes too: agents known by id alone (no name, no
+   * open rollup windows (their updates emitted), its quarantined chains (confirming one would have
+   * no baseline to learn it into) and its place among its peers, as agentFor counted it. A peer group left without agents goes too: agents known by id alone (no name, no
    * service) are each their own group, and ids that churn — one per pod — left a group behind for
    * every agent ever seen, past any agent cap.
    */
@@ -620,6 +614,7 @@ export class Engine {
     this.droppedAgent(agent);
     // Its rollup windows close now, with their counts: nothing would close them later.
     for (const a of this.rollup.expireAgent(agent.id, Number.POSITIVE_INFINITY)) this.emit(a);
+    this.dropQuarantined(agent.id);
     this.releaseSlots(agent.slots, false);
     if (this.global.frozen) return;
     const group = this.peers.get(agent.group);
