@@ -145,5 +145,11 @@ describe('quarantine', () => {
     // Nothing is left to learn it into: held, it only took room from chains that can be confirmed.
     expect(engine.quarantine.has(flagged)).toBe(false);
     expect(engine.confirm(flagged)).toBe(false);
+    // The same when an analyst forgets the agent; the other agents' chains stay held.
+    const held = use('owner', 4000, 'own-key'); // the newcomer's key, in the owner's hands
+    const again = use('borrower', 5000, 'owned-key-3');
+    expect([held, again].map((t) => engine.quarantine.has(t))).toEqual([true, true]);
+    expect(engine.forget('borrower')).toBe(true);
+    expect([held, again].map((t) => engine.quarantine.has(t))).toEqual([true, false]);
   });
 });
