@@ -142,10 +142,10 @@ export class Engine {
   readonly assembler: ChainAssembler;
   /** Replaced by compactInterner; read it through `intern`. */
   private interner = new Interner();
-  /** Interned strings past which the next compaction is due (see compactIfGrown). */
+  /** Interned strings past which the next compaction is due (see compactionDue). */
   private compactAt = COMPACT_FROM;
   /** While a compaction runs in steps: the agents and groups changed since it started (or since they were rebuilt). */
-  private compactDirty: { agents: Set<AgentState>; groups: Set<string> } | undefined;
+  private compactDirty: Set<AgentState | PeerGroup> | undefined;
   readonly detectors: Detector<any, any>[];
   readonly agents = new Map<string, AgentState>();
   readonly peers = new Map<string, PeerGroup>();
@@ -676,11 +676,6 @@ export class Engine {
     return this.interner.size >= this.compactAt;
   }
 
-  /** Compact the interner when due, at once. */
-  compactIfGrown(): Compaction | undefined {
-    return this.compactionDue ? this.compactInterner() : undefined;
-  }
-
   /**
    * compactInterner in steps of at most `slice` baselines rebuilt, for a live service that lets
    * its event loop run between steps (at 20,000 agents the whole took the loop for 1.3–2.1 s):
@@ -693,61 +688,40 @@ export class Engine {
   *compactSteps(slice = COMPACT_SLICE): Generator<void, Compaction, void> {
     const old = this.interner;
     const fresh = new Interner();
-    const agents = new Map<AgentState, unknown[]>();
-    const groups = new Map<PeerGroup, unknown[]>();
-    const dirty = { agents: new Set<AgentState>(), groups: new Set<string>() };
+    /** Each baseline's rebuilt detector states, until the swap. */
+    const next = new Map<AgentState | PeerGroup, unknown[]>();
+    const dirty = new Set<AgentState | PeerGroup>();
     this.compactDirty = dirty;
     let swapped = false;
     let rounds = 0;
     let rebuilt = 0;
     try {
-      let todoAgents = [...this.agents.values()];
-      let todoGroups = [...this.peers.values()];
-      let sinceYield = 0;
+      let todo: (AgentState | PeerGroup)[] = [...this.agents.values(), ...this.peers.values()];
       for (;;) {
         rounds++;
         // The last round runs without a break, so nothing can change between it and the swap.
-        const last = rounds >= MAX_COMPACT_ROUNDS || todoAgents.length + todoGroups.length <= slice;
-        const step = (): boolean => !last && ++sinceYield >= slice;
-        for (const agent of todoAgents) {
-          if (step()) {
-            sinceYield = 0;
+        const last = rounds >= MAX_COMPACT_ROUNDS || todo.length <= slice;
+        for (let i = 0; i < todo.length; i++) {
+          if (!last && i % slice === 0 && (i > 0 || rounds > 1)) {
             yield;
             this.lastChanged = undefined; // so that the next change of any agent is seen
           }
-          if (this.agents.get(agent.id) !== agent) continue;
-          dirty.agents.delete(agent);
-          this.releaseSlots(agents.get(agent) ?? [], false);
-          agents.set(agent, this.slotsFromJson(this.slotsJson(agent.slots, false), false, fresh));
-          rebuilt++;
-        }
-        for (const group of todoGroups) {
-          if (step()) {
-            sinceYield = 0;
-            yield;
-            this.lastChanged = undefined;
-          }
-          if (this.peers.get(group.name) !== group) continue;
-          dirty.groups.delete(group.name);
-          this.releaseSlots(groups.get(group) ?? [], true);
-          groups.set(group, this.slotsFromJson(this.slotsJson(group.slots, true), true, fresh));
+          const baseline = todo[i];
+          if (!this.holds(baseline)) continue;
+          const peer = isPeerGroup(baseline);
+          dirty.delete(baseline);
+          this.releaseSlots(next.get(baseline) ?? [], peer);
+          next.set(baseline, this.slotsFromJson(this.slotsJson(baseline.slots, peer), peer, fresh));
           rebuilt++;
         }
         if (last) break;
-        todoAgents = [...dirty.agents];
-        todoGroups = [...dirty.groups].flatMap((name) => this.peers.get(name) ?? []);
+        todo = [...dirty];
       }
-      for (const [agent, next] of agents) {
-        if (this.agents.get(agent.id) !== agent) continue; // dropped meanwhile: released below
-        this.releaseSlots(agent.slots, false);
-        for (let i = 0; i < next.length; i++) agent.slots[i] = next[i];
-        agents.delete(agent);
-      }
-      for (const [group, next] of groups) {
-        if (this.peers.get(group.name) !== group) continue;
-        this.releaseSlots(group.slots, true);
-        for (let i = 0; i < next.length; i++) group.slots[i] = next[i];
-        groups.delete(group);
+      for (const [baseline, slots] of next) {
+        if (!this.holds(baseline)) continue; // dropped meanwhile: released below
+        this.releaseSlots(baseline.slots, isPeerGroup(baseline));
+        for (let i = 0; i < slots.length; i++) baseline.slots[i] = slots[i];
+        next.delete(baseline);
       }
       this.interner = fresh;
       this.ctx.intern = fresh;
@@ -755,19 +729,25 @@ export class Engine {
       swapped = true;
     } finally {
       this.compactDirty = undefined;
-      // What was rebuilt and not swapped in: states of agents dropped meanwhile, or all of it.
-      for (const next of agents.values()) this.releaseSlots(next, false);
-      for (const next of groups.values()) this.releaseSlots(next, true);
+      // What was rebuilt and not swapped in: states of baselines dropped meanwhile, or all of it.
+      for (const [baseline, slots] of next) this.releaseSlots(slots, isPeerGroup(baseline));
     }
     return { before: old.size, after: swapped ? fresh.size : old.size, rounds, rebuilt };
+  }
+
+  /** Whether this agent or peer group object is the one the engine holds (not dropped or replaced). */
+  private holds(baseline: AgentState | PeerGroup): boolean {
+    return isPeerGroup(baseline) ? this.peers.get(baseline.name) === baseline : this.agents.get(baseline.id) === baseline;
   }
 
   private changedAgent(agent: AgentState): void {
     this.changed.add(agent);
     this.lastChanged = agent;
     if (this.compactDirty !== undefined) {
-      this.compactDirty.agents.add(agent);
-      this.compactDirty.groups.add(agent.group);
+      // Its group's baseline learns with it.
+      this.compactDirty.add(agent);
+      const group = this.peers.get(agent.group);
+      if (group !== undefined) this.compactDirty.add(group);
     }
   }
 
@@ -944,6 +924,11 @@ export class Engine {
     this.rollup.adopt(rec.rollups);
     for (const q of rec.quarantine) this.quarantine.set(q.traceId, q);
   }
+}
+
+/** A peer group's baseline, not an agent's (agents have ids, groups names). */
+function isPeerGroup(baseline: AgentState | PeerGroup): baseline is PeerGroup {
+  return !('id' in baseline);
 }
 
 /** The detectors that have one hook: the hook's functions and, beside each, the detector's index. */

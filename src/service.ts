@@ -5,9 +5,9 @@
  * the state dir. Live mode advances event time by wall-clock idle time so quiet traces still
  * close. `stop` drains, flushes and snapshots, and is safe to call twice.
  */
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Alert } from './alerts.js';
 import { AlertWriter } from './alert-writer.js';
+import { runInSteps } from './steps.js';
 import { Engine, type EngineConfig, defaultEngineConfig } from './engine.js';
 import { BackpressureError } from './errors.js';
 import { OtlpReceiver, type ReceiverConfig, defaultReceiverConfig } from './receiver.js';
@@ -294,14 +294,8 @@ export class Service {
     try {
       // Rare (each time the interner has doubled): 1.3–2.1 s for 20,000 agents here, so in steps.
       if (this.engine.compactionDue) {
-        const steps = this.engine.compactSteps();
-        for (let r = steps.next(); ; r = steps.next()) {
-          if (r.done === true) {
-            this.options.log?.info({ ...r.value, ms: Math.round(performance.now() - started) }, 'interned strings compacted');
-            break;
-          }
-          await yieldToLoop();
-        }
+        const compacted = await runInSteps(this.engine.compactSteps());
+        this.options.log?.info({ ...compacted, ms: Math.round(performance.now() - started) }, 'interned strings compacted');
       }
       const r = await this.store.saveInSlices(this.engine);
       this.lastSave = { at: new Date().toISOString(), ...r, ms: Math.round(performance.now() - started) };

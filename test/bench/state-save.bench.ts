@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Engine, defaultEngineConfig } from '../../src/engine.js';
 import { StateStore } from '../../src/state-store.js';
+import { runInSteps } from '../../src/steps.js';
 import { fleetCall } from '../helpers/fleet-calls.js';
 
 const N = Number(process.env.BENCH_AGENTS ?? 20_000);
@@ -37,6 +38,31 @@ function learn(from: number, to: number, first: number, chains: number): void {
 
 const ms = (t0: number): string => `${Math.round(performance.now() - t0)} ms`;
 
+/**
+ * The event loop's longest stall from now until `stop`, measured by a setImmediate loop;
+ * `between` runs at each of its turns, outside the time measured (work that goes on meanwhile).
+ */
+function stallProbe(between: () => void = () => {}): { stop(): Promise<number> } {
+  let longest = 0;
+  let last = performance.now();
+  let probing = true;
+  const probed = (async () => {
+    while (probing) {
+      await yieldToLoop();
+      longest = Math.max(longest, performance.now() - last);
+      between();
+      last = performance.now();
+    }
+  })();
+  return {
+    stop: async () => {
+      probing = false;
+      await probed;
+      return longest;
+    },
+  };
+}
+
 console.error(`learning ${N} agents…`);
 learn(0, N, 0, 60);
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-bench-state-'));
@@ -52,24 +78,11 @@ try {
   console.log(`first save by agent, one transaction: ${first.agents} agents, ${ms(t)}`);
 
   engine.markAllChanged();
-  let longest = 0;
-  let last = performance.now();
-  let probing = true;
-  const probe = async (): Promise<void> => {
-    while (probing) {
-      await yieldToLoop();
-      const now = performance.now();
-      longest = Math.max(longest, now - last);
-      last = now;
-    }
-  };
-  const probed = probe();
+  const stalls = stallProbe();
   t = performance.now();
   const sliced = await store.saveInSlices(engine);
   const slicedMs = ms(t);
-  probing = false;
-  await probed;
-  console.log(`the same in slices: ${sliced.agents} agents, ${slicedMs}, longest event-loop stall ${Math.round(longest)} ms`);
+  console.log(`the same in slices: ${sliced.agents} agents, ${slicedMs}, longest event-loop stall ${Math.round(await stalls.stop())} ms`);
 
   learn(0, Math.round(N / 20), 60, 1);
   t = performance.now();
@@ -97,29 +110,13 @@ const c = engine.compactInterner();
 console.log(`interner compaction at once: ${c.before} → ${c.after} strings, ${ms(t)} in one stall`);
 
 grow();
-let longest = 0;
-let last = performance.now();
-let busy = true;
 let chain = 0;
-const probe = async (): Promise<void> => {
-  while (busy) {
-    await yieldToLoop();
-    const now = performance.now();
-    longest = Math.max(longest, now - last);
-    // Agents at work between steps: 1% of the fleet learns a chain.
-    if (chain++ % 4 === 0) learn(chain % 100 * Math.floor(N / 100), chain % 100 * Math.floor(N / 100) + Math.floor(N / 100), 60 + chain, 1);
-    last = performance.now();
-  }
-};
-const probed = probe();
+const share = Math.floor(N / 100);
+// Agents at work between steps: 1% of the fleet learns a chain every fourth turn of the loop.
+const busy = stallProbe(() => {
+  if (chain++ % 4 === 0) learn((chain % 100) * share, (chain % 100) * share + share, 60 + chain, 1);
+});
 t = performance.now();
-const steps = engine.compactSteps();
-let r = steps.next();
-while (r.done !== true) {
-  await yieldToLoop();
-  r = steps.next();
-}
+const stepped = await runInSteps(engine.compactSteps());
 const stepsMs = ms(t);
-busy = false;
-await probed;
-console.log(`interner compaction in steps: ${r.value.before} → ${r.value.after} strings, ${r.value.rounds} rounds, ${r.value.rebuilt} baselines rebuilt, ${stepsMs}, longest event-loop stall ${Math.round(longest)} ms`);
+console.log(`interner compaction in steps: ${stepped.before} → ${stepped.after} strings, ${stepped.rounds} rounds, ${stepped.rebuilt} baselines rebuilt, ${stepsMs}, longest event-loop stall ${Math.round(await busy.stop())} ms`);
