@@ -24,6 +24,38 @@ describe('off-hours', () => {
   });
 });
 
+describe('off-hours by hour of the week', () => {
+  /**
+   * Three weeks from T0 (Monday 10:00 UTC): weekdays 09-17, 120 calls a day (a dense histogram);
+   * on weekends, when `weekendHour` says, 8 calls at that hour of each Saturday and Sunday.
+   */
+  function weekdayAgent(weekendHour?: (week: number) => number): Harness<unknown> {
+    const h = new Harness(offHours(defaultDetectorSettings));
+    for (let d = 0; d < 21; d++) {
+      const day = T0 - 10 * HOUR + d * DAY_MS;
+      if (d % 7 < 5) for (let k = 0; k < 120; k++) h.learn([mkCall({ time: day + 9 * HOUR + k * 4 * 60_000 })]);
+      else if (weekendHour) for (let k = 0; k < 8; k++) h.learn([mkCall({ time: day + weekendHour(Math.floor(d / 7)) * HOUR + k * 60_000 })]);
+    }
+    return h;
+  }
+  const saturday = (hour: number): number => T0 - 10 * HOUR + 26 * DAY_MS + hour * HOUR;
+
+  it('flags an agent that never works weekends acting on a Saturday, at an hour it works on weekdays', () => {
+    const h = weekdayAgent();
+    const [f] = h.score([mkCall({ time: saturday(10) })]);
+    expect(f?.reason).toMatch(/acted at Sat 10:00 UTC; 0\.00% of its calls fall near this hour of the week, and 0\.00% on Saturdays/);
+    expect(h.score([mkCall({ time: saturday(10) - 2 * DAY_MS })])[0]).toBeUndefined(); // Thursday 10:00
+  });
+
+  it('judges a day the agent works, however lightly, by hour of day: a weekend hour it has not used yet is not flagged', () => {
+    // Weekend chains at 10:00, 13:00 and 16:00 in the three weeks: no Saturday 08:00 yet, but weekends are worked.
+    const h = weekdayAgent((week) => 10 + 3 * week);
+    expect(h.score([mkCall({ time: saturday(8) })])[0]).toBeUndefined();
+    // Still flagged: an hour of the day it never works, on any day.
+    expect(h.score([mkCall({ time: saturday(3) })])[0]?.reason).toMatch(/of the day/);
+  });
+});
+
 describe('off-hours with sparse history', () => {
   it('does not judge single hours of the week it has barely sampled', () => {
     const h = new Harness(offHours(defaultDetectorSettings));
