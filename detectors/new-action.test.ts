@@ -36,6 +36,40 @@ describe('new-action', () => {
     expect(h.score(v('v3', T0 + 21 * DAY_MS + 5000)).every((f) => f === undefined)).toBe(true);
   });
 
+  it('checks a learning agent against its peers, damped by how often its calls have been new to them', () => {
+    const veteran = make().withPeers(8, 8);
+    routine(veteran, 20, 10, (t) => v('v2', t));
+    const newcomer = (): Harness<ReturnType<typeof make>['state']> => {
+      const h = make().withPeers(8, 8);
+      h.peerState = veteran.peerState; // one peer group
+      h.agent.phase = 'learning';
+      return h;
+    };
+    const site = (n: number, t: number) => mkCall({ time: t, host: `site${n}.example`, action: { kind: 'http', signature: `GET site${n}.example/articles/{id}`, write: false } });
+    const t = T0 + 21 * DAY_MS;
+
+    // A new agent doing its group's work: a call none of its peers makes stands out.
+    const worker = newcomer();
+    for (let i = 0; i < 10; i++) worker.learn(v('v2', t + i * 60_000));
+    const [f] = worker.score([site(0, t + DAY_MS)]);
+    expect(f?.reason).toBe('GET site0.example/articles/{id} never called by support-agent-01 or by any of its 8 peers');
+
+    // A new agent whose work is sites its peers have never seen: one more is not an alert.
+    const browser = newcomer();
+    for (let i = 1; i <= 10; i++) browser.learn([site(i, t + i * 60_000)]);
+    expect(browser.score([site(11, t + DAY_MS)])[0]).toBeUndefined();
+  });
+
+  it('restores a state saved before it kept the peer-group rate', () => {
+    const h = make();
+    routine(h, 5, 10, (t) => v('v2', t));
+    const json = JSON.parse(JSON.stringify(h.det.snapshot(h.state, h.intern))) as { n: number[] };
+    json.n = json.n.slice(0, 2);
+    h.state = h.det.restore(json, h.intern);
+    expect(h.state.novelty).toHaveLength(4);
+    expect(h.score(v('v2', T0 + 6 * DAY_MS)).every((f) => f === undefined)).toBe(true);
+  });
+
   it('survives snapshot and restore', () => {
     const h = make();
     routine(h, 5, 10, (t) => v('v2', t));

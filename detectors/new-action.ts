@@ -7,7 +7,11 @@
  * hijacked agents calling tools outside their task. Version segments are lifted out of the
  * signature, so an API version bump across all of an agent's calls is one low "API drift"
  * finding per host (deduplicated by the alert rollup), not one alert per call. Damped by the
- * agent's action novelty rate; a learning agent is checked against its peers.
+ * agent's action novelty rate. A learning agent is checked against its peers, damped by how often
+ * its calls have been new to them: a research agent's new sites are new to its peers too, and
+ * while it learned each one was an alert (on a simulated fleet, 62 low alerts from 13 of its 40
+ * research agents still learning); a new support agent's calls are known to its peers, and one
+ * that is not still stands out.
  *
  * Cost: two ≤48-entry scans per call; ≤ 1 KB per agent at the cap.
  */
@@ -20,6 +24,7 @@ export interface ActionState {
   actions: CountTable;
   /** Flat [host id, version id] pairs: the API version last seen per host. */
   hostVersions: number[];
+  /** Novelty rates: [0] actions new to the agent, [1] actions new to its peer group. */
   novelty: number[];
 }
 
@@ -44,7 +49,7 @@ const MAX_HOSTS = 16;
 const known = (table: CountTable, id: number): boolean => id >= 0 && table.has(id);
 
 function history(ctx: CallContext, enforcing: boolean): string {
-  return enforcing ? `in ${historyDays(ctx.agent)} days of history (${ctx.agent.calls} calls)` : `by any of ${ctx.peers?.agents ?? 0} peers`;
+  return enforcing ? `in ${historyDays(ctx.agent)} days of history (${ctx.agent.calls} calls)` : `or by any of its ${ctx.peers?.agents ?? 0} peers`;
 }
 
 
@@ -52,7 +57,7 @@ export function newAction(settings: DetectorSettings, maxSize = 48): Detector<Ac
   return {
     id: 'new-action',
     coldStart: true,
-    init: () => ({ actions: new CountTable(maxSize, settings.halfLifeMs), hostVersions: [], novelty: Novelty.create() }),
+    init: () => ({ actions: new CountTable(maxSize, settings.halfLifeMs), hostVersions: [], novelty: Novelty.create(2) }),
     initPeer: () => new CountTable(512, settings.halfLifeMs, 16),
 
     scoreCall(ctx: CallContext, state, peer): Finding | undefined {
@@ -61,7 +66,7 @@ export function newAction(settings: DetectorSettings, maxSize = 48): Detector<Ac
       if (!enforcing && !(ctx.peersReady && peer)) return undefined;
       // Known by the agent (enforcing) or by its peers (learning); texts are built only for a finding.
       const table = enforcing ? state.actions : peer!;
-      const damping = enforcing ? Novelty.damping(state.novelty) : 1;
+      const damping = Novelty.damping(state.novelty, enforcing ? 0 : 1);
       if (0.5 * damping < MIN_FINDING && call.action.version === undefined) return undefined;
       const tool = call.action.tool;
       if (tool !== undefined && 0.5 * damping >= MIN_FINDING && !known(table, intern.kindPeek('tool', tool))) {
@@ -92,7 +97,12 @@ export function newAction(settings: DetectorSettings, maxSize = 48): Detector<Ac
       const sig = intern.id(call.action.signature);
       const isNew = state.actions.add(sig, call.time);
       Novelty.add(state.novelty, 0, isNew);
-      if (isNew && peer) peer.add(sig, call.time);
+      if (peer) {
+        // Known to the agent means known to the group: the group learns what is new to each agent.
+        const newToPeers = isNew && !peer.has(sig);
+        Novelty.add(state.novelty, 1, newToPeers);
+        if (isNew) peer.add(sig, call.time);
+      }
       if (call.action.tool !== undefined) {
         const t = intern.kindId('tool', call.action.tool);
         if (state.actions.add(t, call.time) && peer) peer.add(t, call.time);
@@ -112,12 +122,13 @@ export function newAction(settings: DetectorSettings, maxSize = 48): Detector<Ac
       return {
         actions: CountTable.fromJSON(j.a, maxSize, settings.halfLifeMs, (s) => intern.id(s)),
         hostVersions: j.v.map((s) => intern.id(s)),
-        novelty: [...j.n],
+        // States saved before the peer-group rate: it starts at none seen.
+        novelty: j.n.length >= 4 ? [...j.n] : [...j.n, 0, 0],
       };
     },
     snapshotPeer: (p, intern) => p.toJSON((k) => intern.str(k)),
     restorePeer: (json, intern) => CountTable.fromJSON(json as Parameters<typeof CountTable.fromJSON>[0], 512, settings.halfLifeMs, (s) => intern.id(s)),
-    bytes: (s) => s.actions.bytes() + 32 + 32 + 8 * s.hostVersions.length + 32,
+    bytes: (s) => s.actions.bytes() + 32 + 32 + 8 * s.hostVersions.length + 16 + 8 * s.novelty.length,
     release: (s) => s.actions.release(),
     releasePeer: (p) => p.release(),
   };
