@@ -44,6 +44,8 @@ export class Harness<S, P = unknown> {
   peerState: P | undefined;
   /** States of other detectors this one reads (e.g. new-destination for sensitive-exfil). */
   readonly others = new Map<string, unknown>();
+  /** Their peer-group states. */
+  readonly otherPeers = new Map<string, unknown>();
 
   constructor(readonly det: Detector<S, P>, agentId = 'support-agent-01') {
     this.agent = { id: agentId, group: 'support-agent', phase: 'enforcing', firstSeen: 0, lastSeen: 0, calls: 0, chains: 0, slots: [] };
@@ -59,7 +61,7 @@ export class Harness<S, P = unknown> {
   private ctx(chain: Chain, call?: AgentCall): CallContext {
     return {
       agent: this.agent, peers: this.peer, peersReady: (this.peer?.enforcing ?? 0) >= 3, global: this.global, intern: this.intern,
-      stateOf: (id) => this.others.get(id), peerStateOf: () => undefined, chain, call: call as AgentCall,
+      stateOf: (id) => this.others.get(id), peerStateOf: (id) => this.otherPeers.get(id), chain, call: call as AgentCall,
     };
   }
 
