@@ -31,6 +31,10 @@ export interface PeerGroup {
   /** Agents in the group, and how many of them are enforcing (their baselines are mature). */
   agents: number;
   enforcing: number;
+  /** Calls its agents have learned, pooled, and the event time they span (0: none yet). */
+  calls: number;
+  firstSeen: number;
+  lastSeen: number;
   slots: unknown[];
 }
 

@@ -18,7 +18,8 @@ export interface AgentSummary {
   service?: string;
   phase: string;
   group: string;
-  peers: { agents: number; enforcing: number };
+  /** The agent's peer group: its agents, those enforcing, their calls pooled, and whether it judges its learning agents. */
+  peers: { agents: number; enforcing: number; calls: number; mature: boolean };
   firstSeen: string;
   lastSeen: string;
   historyDays: number;
@@ -56,7 +57,7 @@ export function agentSummary(engine: Engine, agentId: string): AgentSummary {
   const total = hours.reduce((a, b) => a + b, 0) || 1;
   const peers = engine.peers.get(agent.group);
   const s: AgentSummary = {
-    id: agent.id, phase: agent.phase, group: agent.group, peers: { agents: peers?.agents ?? 0, enforcing: peers?.enforcing ?? 0 },
+    id: agent.id, phase: agent.phase, group: agent.group, peers: { agents: peers?.agents ?? 0, enforcing: peers?.enforcing ?? 0, calls: peers?.calls ?? 0, mature: peers !== undefined && engine.mature(peers) },
     firstSeen: new Date(agent.firstSeen).toISOString(), lastSeen: new Date(agent.lastSeen).toISOString(),
     historyDays: Math.round((agent.lastSeen - agent.firstSeen) / DAY), calls: agent.calls, chains: agent.chains,
     destinations: list(d['new-destination']?.t, 15), actions: list(d['new-action']?.a, 20, /^$/),
@@ -78,7 +79,7 @@ export function describeAgent(engine: Engine, agentId: string): string {
   const stat = (t: Typical | undefined, unit: (x: number) => string): string => (t ? `typical ${unit(t.typical)}, max ${unit(t.max)} (${t.observations} observations)` : 'no data');
   const lines = [
     `Agent ${s.id}${s.name ? ` (${s.name})` : ''}${s.service ? `, service ${s.service}` : ''}`,
-    `  phase: ${s.phase}; ${s.historyDays} days of history, ${s.calls} calls in ${s.chains} chains; peer group "${s.group}" of ${s.peers.agents} agents (${s.peers.enforcing} enforcing)`,
+    `  phase: ${s.phase}; ${s.historyDays} days of history, ${s.calls} calls in ${s.chains} chains; peer group "${s.group}" of ${s.peers.agents} agents (${s.peers.enforcing} enforcing, ${s.peers.calls} calls pooled; ${s.peers.mature ? 'judges its learning agents' : 'not yet enough to judge its learning agents'})`,
     `  destinations (decayed counts):`, list(s.destinations),
     `  actions and tools:`, list(s.actions),
     `  delegating principals:`, list(s.principals),

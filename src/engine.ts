@@ -397,7 +397,7 @@ export class Engine {
   private peerGroupFor(name: string): PeerGroup {
     let g = this.peers.get(name);
     if (g === undefined) {
-      g = { name, agents: 0, enforcing: 0, slots: this.detectors.map((d) => d.initPeer?.()) };
+      g = { name, agents: 0, enforcing: 0, calls: 0, firstSeen: 0, lastSeen: 0, slots: this.detectors.map((d) => d.initPeer?.()) };
       this.peers.set(name, g);
       this.agentsChanged();
     }
@@ -410,8 +410,22 @@ export class Engine {
     ctx.chain = chain;
     if (call !== undefined) ctx.call = call;
     ctx.peers = agent === this.lastAgent ? this.lastPeers : this.peers.get(agent.group);
-    ctx.peersReady = ctx.peers !== undefined && ctx.peers.enforcing >= this.config.lifecycle.minPeers;
+    ctx.peersReady = ctx.peers !== undefined && this.mature(ctx.peers);
     return ctx;
+  }
+
+  /**
+   * Whether a peer group's baseline can judge its learning agents: when as many of its agents as
+   * `minPeers` enforce, or when its agents' calls pooled meet what that many agents would need
+   * (`minPeers` × `minCalls` calls over `minHistoryMs`, from `minPeers` agents or more). A fleet of
+   * light agents — 1,000 agents making a few dozen calls a day each — has a group baseline of
+   * thousands of calls long before any one agent has the 200 it needs to enforce, and its new
+   * agents were judged against nothing until then.
+   */
+  mature(group: PeerGroup): boolean {
+    const lc = this.config.lifecycle;
+    return group.enforcing >= lc.minPeers
+      || (group.agents >= lc.minPeers && group.calls >= lc.minPeers * lc.minCalls && group.lastSeen - group.firstSeen >= lc.minHistoryMs);
   }
 
   private onCall(call: AgentCall, chain: Chain): void {
@@ -496,6 +510,12 @@ export class Engine {
     const { fn, at } = this.chainLearners;
     for (let j = 0; j < fn.length; j++) fn[j](ctx, agent.slots[at[j]], peerSlots?.[at[j]]);
     agent.chains++;
+    const group = ctx.peers;
+    if (group !== undefined && !this.global.frozen) {
+      group.calls += chain.calls.length;
+      if (group.firstSeen === 0 || chain.startTime < group.firstSeen) group.firstSeen = chain.startTime;
+      if (chain.lastTime > group.lastSeen) group.lastSeen = chain.lastTime;
+    }
     this.updatePhase(agent);
   }
 
@@ -791,7 +811,9 @@ export class Engine {
     const parts: { [P in SharedKey]: () => EngineSnapshot[P] } = {
       version: () => STATE_VERSION,
       watermark: () => this.now,
-      peers: () => [...this.peers.values()].map((p) => ({ name: p.name, agents: p.agents, enforcing: p.enforcing, detectors: this.slotsJson(p.slots, true) })),
+      peers: () => [...this.peers.values()].map((p) => ({
+        name: p.name, agents: p.agents, enforcing: p.enforcing, calls: p.calls, firstSeen: p.firstSeen, lastSeen: p.lastSeen, detectors: this.slotsJson(p.slots, true),
+      })),
       credentialOwners: () => [...this.owners],
       aliases: () => this.assembler.aliasSnapshot(),
       quarantine: () => [...this.quarantine.values()],
@@ -823,7 +845,10 @@ export class Engine {
     for (const p of snap.peers) {
       const old = this.peers.get(p.name);
       if (old !== undefined) this.releaseSlots(old.slots, true);
-      this.peers.set(p.name, { name: p.name, agents: p.agents, enforcing: p.enforcing, slots: this.slotsFromJson(p.detectors, true, intern) });
+      // States saved before groups pooled their calls start from none (their enforcing agents still count).
+      this.peers.set(p.name, {
+        name: p.name, agents: p.agents, enforcing: p.enforcing, calls: p.calls ?? 0, firstSeen: p.firstSeen ?? 0, lastSeen: p.lastSeen ?? 0, slots: this.slotsFromJson(p.detectors, true, intern),
+      });
     }
     this.agentsChanged(); // peer groups replaced
     for (const [c, a] of snap.credentialOwners) this.global.credentialOwners.set(c, a);
@@ -970,7 +995,7 @@ export interface EngineSnapshot {
   version: number;
   watermark: number;
   agents: AgentJson[];
-  peers: { name: string; agents: number; enforcing: number; detectors: Record<string, unknown> }[];
+  peers: { name: string; agents: number; enforcing: number; calls?: number; firstSeen?: number; lastSeen?: number; detectors: Record<string, unknown> }[];
   credentialOwners: [string, string][];
   aliases: [string, { id: string; name?: string; ambiguous: boolean }][];
   quarantine: Quarantined[];

@@ -54,7 +54,7 @@ export class Harness<S, P = unknown> {
   }
 
   withPeers(agents: number, enforcing: number): this {
-    this.peer = { name: this.agent.group, agents, enforcing, slots: [] };
+    this.peer = { name: this.agent.group, agents, enforcing, calls: 0, firstSeen: 0, lastSeen: 0, slots: [] };
     return this;
   }
 
