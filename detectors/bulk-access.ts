@@ -5,13 +5,14 @@
  * Catches mass reads and scraping ("fetch every customer record") by a hijacked or over-eager
  * agent. The limit is the larger of `minResources`, 3x the agent's largest normal chain and the
  * log-scale mean + 4 sd, so agents that legitimately sweep data learn a high bar. Fires once per
- * chain; the set of resources is capped per chain.
+ * chain; the set of resources is capped per chain. A learning agent is judged by its peer group's
+ * chains, pooled, once the group is mature.
  *
  * Cost: one scan of a short list (a Set insert in long chains) per call; ~60 bytes per agent plus the open chain's set.
  */
 import type { AgentCall } from '../src/agent-call.js';
 import { DecayedStats } from '../src/decayed-stats.js';
-import { type CallContext, type ChainContext, type Detector, type Finding, SHORT_CHAIN, clamp, scratch, seenEarlier } from './types.js';
+import { type CallContext, type ChainContext, type Detector, type Finding, SHORT_CHAIN, chainNorm, clamp, scratch, seenEarlier } from './types.js';
 
 const MAX_TRACKED = 10_000;
 
@@ -54,39 +55,47 @@ function distinctResources(calls: readonly AgentCall[]): number {
   return n;
 }
 
-export function bulkAccess(minResources = 25): Detector<DecayedStats> {
+export function bulkAccess(minResources = 25): Detector<DecayedStats, DecayedStats> {
   const limitOf = (s: DecayedStats): number =>
     Math.max(minResources, Math.ceil(3 * Math.exp(s.max)), Math.ceil(Math.exp(s.mean + 4 * Math.max(s.sd, 0.3))));
   return {
     id: 'bulk-access',
-    coldStart: false,
+    coldStart: true,
     init: () => new DecayedStats(500),
+    initPeer: () => new DecayedStats(2000),
 
-    scoreCall(ctx: CallContext, stats): Finding | undefined {
+    scoreCall(ctx: CallContext, own, peer): Finding | undefined {
       const { call, chain } = ctx;
       const s = scratch(chain, 'bulk-access', newScratch, call);
       see(s, call.resource);
       const size = sizeOf(s.seen);
       // The limit is never below minResources: most calls are decided without its two exponentials.
       if (s.fired || size <= minResources) return undefined;
+      const norm = chainNorm(ctx, own, peer);
+      if (norm === undefined) return undefined;
+      const { stats, whose } = norm;
       const limit = limitOf(stats);
       if (size <= limit) return undefined;
       s.fired = true;
       return {
         detector: 'bulk-access', score: clamp(0.55 + 0.05 * Math.log2(size / limit), 0.55, 0.8), signature: 'bulk-access',
         title: 'Bulk access to many resources',
-        reason: `one chain of ${ctx.agent.id} touched ${size} distinct resources; its largest normal chain touched ~${Math.round(Math.exp(stats.max))}`,
+        reason: `one chain of ${ctx.agent.id} touched ${size} distinct resources; ${whose} largest normal chain touched ~${Math.round(Math.exp(stats.max))}`,
         expected: `≤ ${limit} distinct resources per chain`, observed: `${size} distinct resources (latest ${call.resource})`,
         spanIds: [s.first, call.spanId],
       };
     },
 
-    learnChain(ctx: ChainContext, stats) {
-      stats.add(Math.log(Math.max(distinctResources(ctx.chain.calls), 1)));
+    learnChain(ctx: ChainContext, own, peer) {
+      const x = Math.log(Math.max(distinctResources(ctx.chain.calls), 1));
+      own.add(x);
+      peer?.add(x);
     },
 
     snapshot: (s) => s.toJSON(),
     restore: (json) => DecayedStats.fromJSON(json as [number, number, number, number], 500),
+    snapshotPeer: (p) => p.toJSON(),
+    restorePeer: (json) => DecayedStats.fromJSON(json as [number, number, number, number], 2000),
     bytes: () => 60,
   };
 }

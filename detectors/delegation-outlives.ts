@@ -6,47 +6,56 @@
  * Catches agents that keep using a user's delegated authority hours after the task (a scheduled
  * follow-up nobody approved, a hijack that persists). Scored on every call of the chain, so it
  * fires as soon as the late call arrives, once per chain. Agents with long-running jobs learn a
- * long normal duration.
+ * long normal duration. A learning agent is judged by its peer group's chains, pooled, once the
+ * group is mature.
  *
  * Cost: a subtraction per call; ~60 bytes per agent.
  */
 import { DecayedStats } from '../src/decayed-stats.js';
-import { type CallContext, type ChainContext, type Detector, type Finding, scratch } from './types.js';
+import { type CallContext, type ChainContext, type Detector, type Finding, chainNorm, scratch } from './types.js';
 
 const newScratch = (): { fired: boolean } => ({ fired: false });
 
-export function delegationOutlives(minMs = 15 * 60_000): Detector<DecayedStats> {
+export function delegationOutlives(minMs = 15 * 60_000): Detector<DecayedStats, DecayedStats> {
   const limitOf = (s: DecayedStats): number => Math.max(minMs, 4 * Math.exp(s.max), Math.exp(s.mean + 4 * Math.max(s.sd, 0.3)));
   return {
     id: 'delegation-outlives',
-    coldStart: false,
+    coldStart: true,
     init: () => new DecayedStats(500),
+    initPeer: () => new DecayedStats(2000),
 
-    scoreCall(ctx: CallContext, stats): Finding | undefined {
+    scoreCall(ctx: CallContext, own, peer): Finding | undefined {
       const { call, chain } = ctx;
-      if (stats.n < 10) return undefined;
-      const s = scratch(chain, 'delegation-outlives', newScratch);
       const elapsed = call.time - chain.startTime;
       // The limit is never below minMs: most calls are decided without its two exponentials.
-      if (s.fired || elapsed <= minMs) return undefined;
+      if (elapsed <= minMs) return undefined;
+      const norm = chainNorm(ctx, own, peer);
+      if (norm === undefined || norm.stats.n < 10) return undefined;
+      const s = scratch(chain, 'delegation-outlives', newScratch);
+      if (s.fired) return undefined;
+      const { stats, whose } = norm;
       const limit = limitOf(stats);
       if (elapsed <= limit) return undefined;
       s.fired = true;
       return {
         detector: 'delegation-outlives', score: elapsed > 8 * 3_600_000 ? 0.75 : 0.55, signature: 'delegation-outlives',
         title: 'Delegation outlived its task',
-        reason: `${ctx.agent.id} is still acting ${fmt(elapsed)} into a chain${chain.principal ? ` on behalf of ${chain.principal}` : ''}; its chains normally last up to ${fmt(Math.exp(stats.max))}`,
+        reason: `${ctx.agent.id} is still acting ${fmt(elapsed)} into a chain${chain.principal ? ` on behalf of ${chain.principal}` : ''}; ${whose} chains normally last up to ${fmt(Math.exp(stats.max))}`,
         expected: `chains of at most ${fmt(limit)}`, observed: `${call.action.signature} at +${fmt(elapsed)}`,
         spanIds: [chain.calls[0]?.spanId ?? call.spanId, call.spanId],
       };
     },
 
-    learnChain(ctx: ChainContext, stats) {
-      stats.add(Math.log(Math.max(ctx.chain.lastTime - ctx.chain.startTime, 1000)));
+    learnChain(ctx: ChainContext, own, peer) {
+      const x = Math.log(Math.max(ctx.chain.lastTime - ctx.chain.startTime, 1000));
+      own.add(x);
+      peer?.add(x);
     },
 
     snapshot: (s) => s.toJSON(),
     restore: (json) => DecayedStats.fromJSON(json as [number, number, number, number], 500),
+    snapshotPeer: (p) => p.toJSON(),
+    restorePeer: (json) => DecayedStats.fromJSON(json as [number, number, number, number], 2000),
     bytes: () => 60,
   };
 }

@@ -4,13 +4,14 @@
  *
  * Catches runaway agents stuck retrying or paging without end, and tool-call loops induced by
  * poisoned tool output. Legitimate pagination learns a long normal run and raises the bar.
- * Fires once per chain, when the run crosses the limit.
+ * Fires once per chain, when the run crosses the limit. A learning agent is judged by its peer
+ * group's chains, pooled, once the group is mature.
  *
  * Cost: a string compare per call; ~60 bytes per agent.
  */
 import type { AgentCall } from '../src/agent-call.js';
 import { DecayedStats } from '../src/decayed-stats.js';
-import { type CallContext, type ChainContext, type Detector, type Finding, clamp, scratch } from './types.js';
+import { type CallContext, type ChainContext, type Detector, type Finding, chainNorm, clamp, scratch } from './types.js';
 
 interface LoopScratch {
   last: string;
@@ -23,7 +24,7 @@ interface LoopScratch {
 
 const newScratch = (call: AgentCall): LoopScratch => ({ last: '', last2: '', run: 0, cycle: 0, fired: false, first: call.spanId });
 
-export function loop(minRun = 12): Detector<DecayedStats> {
+export function loop(minRun = 12): Detector<DecayedStats, DecayedStats> {
   const limitOf = (s: DecayedStats): number => Math.max(minRun, Math.ceil(3 * Math.exp(s.max)), Math.ceil(Math.exp(s.mean + 4 * Math.max(s.sd, 0.3))));
   const track = (s: LoopScratch, sig: string): void => {
     s.run = sig === s.last ? s.run + 1 : 1;
@@ -33,10 +34,11 @@ export function loop(minRun = 12): Detector<DecayedStats> {
   };
   return {
     id: 'loop',
-    coldStart: false,
+    coldStart: true,
     init: () => new DecayedStats(500),
+    initPeer: () => new DecayedStats(2000),
 
-    scoreCall(ctx: CallContext, stats): Finding | undefined {
+    scoreCall(ctx: CallContext, own, peer): Finding | undefined {
       const { call, chain } = ctx;
       const s = scratch(chain, 'loop', newScratch, call);
       if (call.action.signature !== s.last) s.first = call.spanId;
@@ -44,29 +46,35 @@ export function loop(minRun = 12): Detector<DecayedStats> {
       const reps = Math.max(s.run, Math.floor(s.cycle / 2) + 1);
       // The limit is never below minRun: most calls are decided without its two exponentials.
       if (s.fired || reps <= minRun) return undefined;
+      const norm = chainNorm(ctx, own, peer);
+      if (norm === undefined) return undefined;
+      const { stats, whose } = norm;
       const limit = limitOf(stats);
       if (reps <= limit) return undefined;
       s.fired = true;
       return {
         detector: 'loop', score: clamp(0.5 + 0.05 * (reps - limit), 0.5, 0.8), signature: `loop:${call.action.signature}`,
         title: 'Runaway loop',
-        reason: `${ctx.agent.id} repeated ${call.action.signature} ${reps} times in a row in one chain; its longest normal run is ~${Math.round(Math.exp(stats.max))}`,
+        reason: `${ctx.agent.id} repeated ${call.action.signature} ${reps} times in a row in one chain; ${whose} longest normal run is ~${Math.round(Math.exp(stats.max))}`,
         expected: `≤ ${limit} repetitions`, observed: `${reps} repetitions`, spanIds: [s.first, call.spanId],
       };
     },
 
-    learnChain(ctx: ChainContext, stats) {
+    learnChain(ctx: ChainContext, own, peer) {
       const s: LoopScratch = { last: '', last2: '', run: 0, cycle: 0, fired: false, first: '' };
       let maxRun = 1;
       for (const call of ctx.chain.calls) {
         track(s, call.action.signature);
         maxRun = Math.max(maxRun, s.run, Math.floor(s.cycle / 2) + 1);
       }
-      stats.add(Math.log(maxRun));
+      own.add(Math.log(maxRun));
+      peer?.add(Math.log(maxRun));
     },
 
     snapshot: (s) => s.toJSON(),
     restore: (json) => DecayedStats.fromJSON(json as [number, number, number, number], 500),
+    snapshotPeer: (p) => p.toJSON(),
+    restorePeer: (json) => DecayedStats.fromJSON(json as [number, number, number, number], 2000),
     bytes: () => 60,
   };
 }

@@ -8,6 +8,7 @@
  */
 import type { AgentCall } from '../src/agent-call.js';
 import type { Chain } from '../src/chains.js';
+import type { DecayedStats } from '../src/decayed-stats.js';
 import type { Interner } from '../src/intern.js';
 
 export type Phase = 'learning' | 'enforcing';
@@ -139,6 +140,25 @@ export function clamp(x: number, lo = 0, hi = 1): number {
 /** Days of history the agent has, for evidence text. */
 export function historyDays(agent: AgentState): number {
   return Math.max(0, Math.round((agent.lastSeen - agent.firstSeen) / DAY));
+}
+
+/** The statistics a detector of chain statistics judges by, and whose they are, for its explanation. */
+export interface ChainNorm {
+  stats: DecayedStats;
+  /** "its", or "its 30 peers'". */
+  whose: string;
+}
+
+/**
+ * What a detector of chain statistics (distinct resources, repeat runs, duration) judges a chain
+ * by: the agent's own statistics once it enforces; while it learns, its peer group's pooled ones,
+ * once the group is mature and they describe `minChains` chains or more; undefined while there is nothing to
+ * judge by. Asked only when a chain has already passed the detector's fixed floor.
+ */
+export function chainNorm(ctx: CallContext, own: DecayedStats, peer: DecayedStats | undefined, minChains = 10): ChainNorm | undefined {
+  if (ctx.agent.phase === 'enforcing') return { stats: own, whose: 'its' };
+  if (!ctx.peersReady || peer === undefined || peer.n < minChains) return undefined;
+  return { stats: peer, whose: `its ${ctx.peers?.agents ?? 0} peers'` };
 }
 
 /** A per-chain scratch object owned by one detector. */

@@ -23,7 +23,7 @@ import { ChainwatchError } from './errors.js';
 import { evaluate, formatEvaluation } from './evaluate.js';
 import { readInputs, totalBytes, type LineError } from './input-files.js';
 import { Service } from './service.js';
-import { simulate, type LabelRecord } from './simulate.js';
+import { defaultSimOptions, simulate, type LabelRecord } from './simulate.js';
 import { parseSeverity } from './severity.js';
 import { StateStore } from './state-store.js';
 import { alertRow, callRow, chainRow } from './event-store.js';
@@ -293,8 +293,11 @@ program.command('simulate')
   .option('--history-days <n>', 'days of normal history', Number, 14)
   .option('--live-days <n>', 'days of live traffic with attacks', Number, 3)
   .option('--attacks <n>', 'attack chains per class', Number, 6)
-  .action((opts: { out: string; seed: number; agentsPerRole: number; historyDays: number; liveDays: number; attacks: number }) => {
-    const sim = simulate({ seed: opts.seed, agentsPerRole: opts.agentsPerRole, historyDays: opts.historyDays, liveDays: opts.liveDays, attacksPerClass: opts.attacks });
+  .option('--chains-per-day <n>', 'chains per agent on a weekday (a sixth of it on weekends, but for devops)', Number, defaultSimOptions.chainsPerAgentDay)
+  .action((opts: { out: string; seed: number; agentsPerRole: number; historyDays: number; liveDays: number; attacks: number; chainsPerDay: number }) => {
+    const sim = simulate({
+      seed: opts.seed, agentsPerRole: opts.agentsPerRole, historyDays: opts.historyDays, liveDays: opts.liveDays, attacksPerClass: opts.attacks, chainsPerAgentDay: opts.chainsPerDay,
+    });
     mkdirSync(opts.out, { recursive: true });
     const lines = (xs: object[]): string => xs.map((x) => JSON.stringify(x)).join('\n') + '\n';
     writeFileSync(join(opts.out, 'history.jsonl'), lines(sim.history));

@@ -22,6 +22,9 @@ describe('chainwatch CLI', () => {
     const sim = run(['simulate', '--out', 'sim', '--agents-per-role', '2', '--history-days', '8', '--live-days', '2', '--attacks', '2'], dir);
     expect(sim.status, sim.stderr).toBe(0);
     expect(sim.stdout).toMatch(/labels\.jsonl \(\d+ chains, 16 attacks\)/);
+    // A lighter fleet: 10 agents, one live Monday, 3 chains each.
+    const light = run(['simulate', '--out', 'light', '--agents-per-role', '2', '--history-days', '0', '--live-days', '1', '--attacks', '0', '--chains-per-day', '3'], dir);
+    expect(light.stdout, light.stderr).toMatch(/labels\.jsonl \(30 chains, 0 attacks\)/);
 
     const learn = run(['learn', 'sim/history.jsonl', '--state', 'st'], dir);
     expect(learn.status, learn.stderr).toBe(0);
