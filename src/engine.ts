@@ -32,7 +32,10 @@ export interface LifecycleConfig {
   minCalls: number;
   /** Event-time span of history before enforcing. */
   minHistoryMs: number;
-  /** Enforcing agents a peer group needs before it stands in for a learning agent. */
+  /**
+   * A peer group stands in for its learning agents once this many of them enforce, or once their
+   * calls pooled make this many agents' worth (see Engine.mature).
+   */
   minPeers: number;
 }
 
