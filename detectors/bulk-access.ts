@@ -8,11 +8,12 @@
  * chain; the set of resources is capped per chain. A learning agent is judged by its peer group's
  * chains, pooled, once the group is mature.
  *
- * Cost: one scan of a short list (a Set insert in long chains) per call; ~60 bytes per agent plus the open chain's set.
+ * Cost: one scan of a short list (a Set insert in long chains) per call; ~60 bytes per agent plus
+ * the open chain's set, and one statistic per peer group.
  */
 import type { AgentCall } from '../src/agent-call.js';
 import { DecayedStats } from '../src/decayed-stats.js';
-import { type CallContext, type ChainContext, type Detector, type Finding, SHORT_CHAIN, chainNorm, clamp, scratch, seenEarlier } from './types.js';
+import { type CallContext, type ChainContext, type Detector, type Finding, SHORT_CHAIN, PEER_CHAINS, chainNorm, clamp, scratch, seenEarlier } from './types.js';
 
 const MAX_TRACKED = 10_000;
 
@@ -62,7 +63,7 @@ export function bulkAccess(minResources = 25): Detector<DecayedStats, DecayedSta
     id: 'bulk-access',
     coldStart: true,
     init: () => new DecayedStats(500),
-    initPeer: () => new DecayedStats(2000),
+    initPeer: () => new DecayedStats(PEER_CHAINS),
 
     scoreCall(ctx: CallContext, own, peer): Finding | undefined {
       const { call, chain } = ctx;
@@ -95,7 +96,7 @@ export function bulkAccess(minResources = 25): Detector<DecayedStats, DecayedSta
     snapshot: (s) => s.toJSON(),
     restore: (json) => DecayedStats.fromJSON(json as [number, number, number, number], 500),
     snapshotPeer: (p) => p.toJSON(),
-    restorePeer: (json) => DecayedStats.fromJSON(json as [number, number, number, number], 2000),
+    restorePeer: (json) => DecayedStats.fromJSON(json as [number, number, number, number], PEER_CHAINS),
     bytes: () => 60,
   };
 }

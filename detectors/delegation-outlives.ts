@@ -9,10 +9,10 @@
  * long normal duration. A learning agent is judged by its peer group's chains, pooled, once the
  * group is mature.
  *
- * Cost: a subtraction per call; ~60 bytes per agent.
+ * Cost: a subtraction per call; ~60 bytes per agent, and one statistic per peer group.
  */
 import { DecayedStats } from '../src/decayed-stats.js';
-import { type CallContext, type ChainContext, type Detector, type Finding, chainNorm, scratch } from './types.js';
+import { type CallContext, type ChainContext, type Detector, type Finding, PEER_CHAINS, chainNorm, scratch } from './types.js';
 
 const newScratch = (): { fired: boolean } => ({ fired: false });
 
@@ -22,7 +22,7 @@ export function delegationOutlives(minMs = 15 * 60_000): Detector<DecayedStats, 
     id: 'delegation-outlives',
     coldStart: true,
     init: () => new DecayedStats(500),
-    initPeer: () => new DecayedStats(2000),
+    initPeer: () => new DecayedStats(PEER_CHAINS),
 
     scoreCall(ctx: CallContext, own, peer): Finding | undefined {
       const { call, chain } = ctx;
@@ -55,7 +55,7 @@ export function delegationOutlives(minMs = 15 * 60_000): Detector<DecayedStats, 
     snapshot: (s) => s.toJSON(),
     restore: (json) => DecayedStats.fromJSON(json as [number, number, number, number], 500),
     snapshotPeer: (p) => p.toJSON(),
-    restorePeer: (json) => DecayedStats.fromJSON(json as [number, number, number, number], 2000),
+    restorePeer: (json) => DecayedStats.fromJSON(json as [number, number, number, number], PEER_CHAINS),
     bytes: () => 60,
   };
 }

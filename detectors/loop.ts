@@ -7,11 +7,11 @@
  * Fires once per chain, when the run crosses the limit. A learning agent is judged by its peer
  * group's chains, pooled, once the group is mature.
  *
- * Cost: a string compare per call; ~60 bytes per agent.
+ * Cost: a string compare per call; ~60 bytes per agent, and one statistic per peer group.
  */
 import type { AgentCall } from '../src/agent-call.js';
 import { DecayedStats } from '../src/decayed-stats.js';
-import { type CallContext, type ChainContext, type Detector, type Finding, chainNorm, clamp, scratch } from './types.js';
+import { type CallContext, type ChainContext, type Detector, type Finding, PEER_CHAINS, chainNorm, clamp, scratch } from './types.js';
 
 interface LoopScratch {
   last: string;
@@ -36,7 +36,7 @@ export function loop(minRun = 12): Detector<DecayedStats, DecayedStats> {
     id: 'loop',
     coldStart: true,
     init: () => new DecayedStats(500),
-    initPeer: () => new DecayedStats(2000),
+    initPeer: () => new DecayedStats(PEER_CHAINS),
 
     scoreCall(ctx: CallContext, own, peer): Finding | undefined {
       const { call, chain } = ctx;
@@ -67,14 +67,15 @@ export function loop(minRun = 12): Detector<DecayedStats, DecayedStats> {
         track(s, call.action.signature);
         maxRun = Math.max(maxRun, s.run, Math.floor(s.cycle / 2) + 1);
       }
-      own.add(Math.log(maxRun));
-      peer?.add(Math.log(maxRun));
+      const x = Math.log(maxRun);
+      own.add(x);
+      peer?.add(x);
     },
 
     snapshot: (s) => s.toJSON(),
     restore: (json) => DecayedStats.fromJSON(json as [number, number, number, number], 500),
     snapshotPeer: (p) => p.toJSON(),
-    restorePeer: (json) => DecayedStats.fromJSON(json as [number, number, number, number], 2000),
+    restorePeer: (json) => DecayedStats.fromJSON(json as [number, number, number, number], PEER_CHAINS),
     bytes: () => 60,
   };
 }

@@ -142,6 +142,12 @@ export function historyDays(agent: AgentState): number {
   return Math.max(0, Math.round((agent.lastSeen - agent.firstSeen) / DAY));
 }
 
+/**
+ * Window of a peer group's chain statistics: the group's chains come as many times faster as it
+ * has agents, so it keeps more of them than an agent's own (500) to cover a like stretch of time.
+ */
+export const PEER_CHAINS = 2000;
+
 /** The statistics a detector of chain statistics judges by, and whose they are, for its explanation. */
 export interface ChainNorm {
   stats: DecayedStats;
@@ -152,8 +158,8 @@ export interface ChainNorm {
 /**
  * What a detector of chain statistics (distinct resources, repeat runs, duration) judges a chain
  * by: the agent's own statistics once it enforces; while it learns, its peer group's pooled ones,
- * once the group is mature and they describe `minChains` chains or more; undefined while there is nothing to
- * judge by. Asked only when a chain has already passed the detector's fixed floor.
+ * once the group is mature and they describe `minChains` chains or more; undefined while there is
+ * nothing to judge by. Asked only when a chain has already passed the detector's fixed floor.
  */
 export function chainNorm(ctx: CallContext, own: DecayedStats, peer: DecayedStats | undefined, minChains = 10): ChainNorm | undefined {
   if (ctx.agent.phase === 'enforcing') return { stats: own, whose: 'its' };
