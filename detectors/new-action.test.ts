@@ -1,13 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { defaultDetectorSettings } from './types.js';
+import { MIN_FINDING, defaultDetectorSettings } from './types.js';
 import { newAction } from './new-action.js';
-import { Harness, T0, DAY_MS, mkCall, routine } from '../test/helpers/detector-harness.js';
+import { Harness, T0, DAY_MS, HOUR, mkCall, routine } from '../test/helpers/detector-harness.js';
 
 const make = () => new Harness(newAction(defaultDetectorSettings));
 const v = (ver: string, t: number) => [
   mkCall({ time: t, sig: 'GET tickets.corp.internal/api/{ver}/tickets/{id}', tool: 'get_ticket', action: { kind: 'http', signature: 'GET tickets.corp.internal/api/{ver}/tickets/{id}', version: ver, write: false, tool: 'get_ticket' } }),
   mkCall({ time: t + 1, action: { kind: 'http', signature: 'POST tickets.corp.internal/api/{ver}/tickets/{id}/replies', version: ver, write: true, tool: 'reply_ticket' } }),
 ];
+
+/** One peer group for `h` and `other`, as in one engine: the group's table, and the interner its ids come from. */
+function joinGroup(h: ReturnType<typeof make>, other: ReturnType<typeof make>): void {
+  h.peerState = other.peerState;
+  (h as { intern: unknown }).intern = other.intern;
+}
 
 describe('new-action', () => {
   it('flags an admin endpoint never called before, naming what is normal', () => {
@@ -36,12 +42,31 @@ describe('new-action', () => {
     expect(h.score(v('v3', T0 + 21 * DAY_MS + 5000)).every((f) => f === undefined)).toBe(true);
   });
 
+  it('makes a switch three of its peers made before it an info finding, not alerted: a fleet-wide change', () => {
+    const group = make();
+    const agents = [0, 1, 2, 3].map(() => {
+      const h = make().withPeers(8, 8);
+      joinGroup(h, group);
+      routine(h, 20, 10, (t) => v('v2', t));
+      return h;
+    });
+    const drift = (h: (typeof agents)[number], t: number) => h.score(v('v3', t)).find((f) => f?.signature === 'api-drift:tickets.corp.internal');
+    const t = T0 + 21 * DAY_MS;
+    agents.slice(0, 3).forEach((h, i) => {
+      expect(drift(h, t + i * HOUR)?.score).toBe(0.35); // low: each of the first three is alerted
+      h.learn(v('v3', t + i * HOUR + 1000));
+    });
+    const last = drift(agents[3], t + 4 * HOUR);
+    expect(last?.score).toBe(MIN_FINDING);
+    expect(last?.reason).toMatch(/\(benign drift is likely; 3 of its peers made the same switch\)$/);
+  });
+
   it('checks a learning agent against its peers, damped by how often its calls have been new to them', () => {
     const veteran = make().withPeers(8, 8);
     routine(veteran, 20, 10, (t) => v('v2', t));
     const newcomer = (): Harness<ReturnType<typeof make>['state']> => {
       const h = make().withPeers(8, 8);
-      h.peerState = veteran.peerState; // one peer group
+      joinGroup(h, veteran);
       h.agent.phase = 'learning';
       return h;
     };

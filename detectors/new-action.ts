@@ -6,7 +6,9 @@
  * Catches privilege escalation through new endpoints ("POST /admin/users/{id}/roles") and
  * hijacked agents calling tools outside their task. Version segments are lifted out of the
  * signature, so an API version bump across all of an agent's calls is one low "API drift"
- * finding per host (deduplicated by the alert rollup), not one alert per call. Damped by the
+ * finding per host (deduplicated by the alert rollup), not one alert per call — and once three of
+ * the agent's peers have made the same switch, a fleet-wide change, an info finding that is not
+ * alerted (a fleet of 40 support agents moving to v3 was 40 low alerts). Damped by the
  * agent's action novelty rate. A learning agent is checked against its peers, damped by how often
  * its calls have been new to them: a research agent's new sites are new to its peers too, and
  * while it learned each one was an alert (on a simulated fleet, 62 low alerts from 13 of its 40
@@ -33,16 +35,25 @@ function versionOf(s: ActionState, host: number): number | undefined {
   return undefined;
 }
 
-function setVersion(s: ActionState, host: number, version: number): void {
+/** Set the host's version; returns the one it replaced, if any. */
+function setVersion(s: ActionState, host: number, version: number): number | undefined {
   for (let i = 0; i < s.hostVersions.length; i += 2) {
     if (s.hostVersions[i] === host) {
+      const before = s.hostVersions[i + 1];
       s.hostVersions[i + 1] = version;
-      return;
+      return before;
     }
   }
   if (s.hostVersions.length >= 2 * MAX_HOSTS) s.hostVersions.splice(0, 2);
   s.hostVersions.push(host, version);
+  return undefined;
 }
+
+/** The peer-group key of a switch of `host` to `version` (counted once per agent that made it). */
+const switchKey = (host: string, version: string): string => `api-drift:${host}>${version}`;
+
+/** Peers that made the same switch before an agent's is only a fleet-wide change: info, not alerted. */
+const FLEET_SWITCH = 3;
 
 const MAX_HOSTS = 16;
 
@@ -82,9 +93,11 @@ export function newAction(settings: DetectorSettings, maxSize = 48): Detector<Ac
         const hostId = intern.kindPeek('host', call.host);
         const last = hostId < 0 ? undefined : versionOf(state, hostId);
         if (last !== undefined && intern.str(last) !== version) {
+          const key = peer === undefined ? -1 : intern.peek(switchKey(call.host, version));
+          const same = key < 0 ? 0 : Math.round(peer!.count(key));
           return {
-            detector: 'new-action', score: 0.35, signature: `api-drift:${call.host}`, title: `API version change on ${call.host}`,
-            reason: `${agent.id} switched ${call.host} from ${intern.str(last)} to ${version}; the actions are otherwise known (benign drift is likely)`,
+            detector: 'new-action', score: same >= FLEET_SWITCH ? MIN_FINDING : 0.35, signature: `api-drift:${call.host}`, title: `API version change on ${call.host}`,
+            reason: `${agent.id} switched ${call.host} from ${intern.str(last)} to ${version}; the actions are otherwise known (benign drift is likely${same > 0 ? `; ${same} of its peers made the same switch` : ''})`,
             expected: `${call.host} at ${intern.str(last)}`, observed: `${call.action.signature} at ${version}`, spanIds: [call.spanId],
           };
         }
@@ -108,7 +121,9 @@ export function newAction(settings: DetectorSettings, maxSize = 48): Detector<Ac
         if (state.actions.add(t, call.time) && peer) peer.add(t, call.time);
       }
       if (call.action.version !== undefined && call.host !== undefined) {
-        setVersion(state, intern.kindId('host', call.host), intern.id(call.action.version));
+        const version = intern.id(call.action.version);
+        const before = setVersion(state, intern.kindId('host', call.host), version);
+        if (peer && before !== undefined && before !== version) peer.add(intern.id(switchKey(call.host, call.action.version)), call.time);
       }
     },
 

@@ -5,8 +5,9 @@
  *
  *   score < 0.30 info · < 0.50 low · < 0.70 medium · < 0.85 high · ≥ 0.85 critical
  *
- * So (tested in test/severity.test.ts): API drift alone (0.35) is low; a new external destination
- * for a stable agent (0.7) is high, for an agent with some routine novelty medium; a known
+ * So (tested in test/severity.test.ts): API drift alone (0.35) is low (info, 0.2, not alerted,
+ * once three of the agent's peers made the same switch: detectors/new-action.test.ts); a new
+ * external destination for a stable agent (0.7) is high, for an agent with some routine novelty medium; a known
  * agent's credential in another agent's hands (0.8) is high; a sensitive read then a write to a
  * new external destination (0.9, plus the new destination) is critical; novelty from an agent
  * whose work is novel is damped to info and not alerted.
