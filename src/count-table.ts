@@ -2,8 +2,10 @@ import { NO_WORDS, arena } from './arena.js';
 
 /**
  * A small, bounded table of decayed counts keyed by 32-bit ids: the building block of every
- * per-agent baseline. A block of the shared arena holds [key, count, lastSeen] per entry
- * (12 bytes; no typed array of its own, whose overhead would exceed the entries):
+ * per-agent baseline. A block of the shared arena holds the time of the last decay (a float64 in
+ * two words: as a field of the object it was a boxed number of its own, 24 bytes a table with its
+ * field, seven tables an agent) and then [key, count, lastSeen] per entry (12 bytes; no typed
+ * array of its own, whose overhead would exceed the entries):
  * counts are fixed point (1/1024), lastSeen is whole hours since the epoch. The array grows by
  * doubling up to `maxSize`; when full, the entry with the smallest count is evicted. Counts halve
  * every `halfLifeMs` of event time, applied lazily at most once an hour. Linear scans are fine
@@ -12,6 +14,11 @@ import { NO_WORDS, arena } from './arena.js';
 const HOUR = 3_600_000;
 const ONE = 1024;
 const MAX = 0xffffffff;
+/** Words before the entries: the last decay's event time, as float64. */
+const HEADER = 2;
+/** One float64 seen as two words, to move a time in and out of a block. */
+const time64 = new Float64Array(1);
+const timeWords = new Uint32Array(time64.buffer);
 
 /** Settings shared by every table of one kind, so each table does not carry them. */
 interface Spec {
@@ -29,17 +36,30 @@ function specOf(maxSize: number, halfLifeMs: number): Spec {
 export class CountTable {
   private readonly spec: Spec;
   private data: Uint32Array;
+  /** Word index of the first entry in `data`; the header is the HEADER words before it. */
   private base: number;
   private cap: number;
   size = 0;
-  private decayedAt = 0;
 
   constructor(maxSize: number, halfLifeMs: number, initial = 4) {
     this.spec = specOf(maxSize, halfLifeMs);
     this.cap = Math.min(initial, maxSize);
-    const block = arena.alloc(3 * this.cap);
+    const block = arena.alloc(HEADER + 3 * this.cap);
     this.data = block.data;
-    this.base = block.base;
+    this.base = block.base + HEADER;
+  }
+
+  /** Event time of the last decay; 0 before the first add. (A released table reads 0 and keeps nothing.) */
+  private get decayedAt(): number {
+    timeWords[0] = this.data[this.base - 2] ?? 0;
+    timeWords[1] = this.data[this.base - 1] ?? 0;
+    return time64[0];
+  }
+
+  private set decayedAt(t: number) {
+    time64[0] = t;
+    this.data[this.base - 2] = timeWords[0];
+    this.data[this.base - 1] = timeWords[1];
   }
 
   get maxSize(): number {
@@ -82,11 +102,12 @@ export class CountTable {
 
   /** Halve counts per elapsed half-life; called with event time. */
   decay(t: number): void {
-    if (this.decayedAt === 0) {
+    const at = this.decayedAt;
+    if (at === 0) {
       this.decayedAt = t;
       return;
     }
-    const dt = t - this.decayedAt;
+    const dt = t - at;
     if (dt < HOUR) return;
     const f = Math.pow(0.5, dt / this.spec.halfLifeMs);
     const d = this.data;
@@ -99,11 +120,13 @@ export class CountTable {
     if (this.size < this.cap) return this.base + 3 * this.size++;
     if (this.cap < this.spec.maxSize) {
       const cap = Math.min(Math.max(this.cap * 2, 4), this.spec.maxSize);
-      const next = arena.alloc(3 * cap);
-      next.data.set(this.data.subarray(this.base, this.base + 3 * this.size), next.base);
-      if (this.cap > 0) arena.release({ data: this.data, base: this.base, words: 3 * this.cap });
+      const next = arena.alloc(HEADER + 3 * cap);
+      if (this.cap > 0) {
+        next.data.set(this.data.subarray(this.base - HEADER, this.base + 3 * this.size), next.base);
+        arena.release({ data: this.data, base: this.base - HEADER, words: HEADER + 3 * this.cap });
+      }
       this.data = next.data;
-      this.base = next.base;
+      this.base = next.base + HEADER;
       this.cap = cap;
       return this.base + 3 * this.size++;
     }
@@ -120,7 +143,7 @@ export class CountTable {
    */
   release(): void {
     if (this.cap === 0) return;
-    arena.release({ data: this.data, base: this.base, words: 3 * this.cap });
+    arena.release({ data: this.data, base: this.base - HEADER, words: HEADER + 3 * this.cap });
     this.data = NO_WORDS;
     this.base = 0;
     this.cap = 0;
@@ -129,7 +152,7 @@ export class CountTable {
 
   /** Heap bytes: the block's words plus this object. */
   bytes(): number {
-    return this.cap * 12 + 80;
+    return HEADER * 4 + this.cap * 12 + 64;
   }
 
   /** Keys of the `n` most frequent entries, most frequent first, without naming the rest. */
