@@ -93,8 +93,7 @@ export function newAction(settings: DetectorSettings, maxSize = 48): Detector<Ac
         const hostId = intern.kindPeek('host', call.host);
         const last = hostId < 0 ? undefined : versionOf(state, hostId);
         if (last !== undefined && intern.str(last) !== version) {
-          const key = peer === undefined ? -1 : intern.peek(switchKey(call.host, version));
-          const same = key < 0 ? 0 : Math.round(peer!.count(key));
+          const same = peer === undefined ? 0 : Math.round(peer.count(intern.peek(switchKey(call.host, version))));
           return {
             detector: 'new-action', score: same >= FLEET_SWITCH ? MIN_FINDING : 0.35, signature: `api-drift:${call.host}`, title: `API version change on ${call.host}`,
             reason: `${agent.id} switched ${call.host} from ${intern.str(last)} to ${version}; the actions are otherwise known (benign drift is likely${same > 0 ? `; ${same} of its peers made the same switch` : ''})`,

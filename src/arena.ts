@@ -7,6 +7,8 @@
 import { pushTo } from './multimap.js';
 
 const CHUNK_WORDS = 1 << 18; // 1 MiB chunks
+/** The smallest block handed out: a request for fewer words gets this many. */
+const MIN_BLOCK = 4;
 
 export interface Block {
   /** The chunk holding the block (shared with other blocks). */
@@ -26,7 +28,7 @@ export class Arena {
 
   /** A zeroed block of at least `words` words. */
   alloc(words: number): Block {
-    const size = Math.max(words, 4);
+    const size = Math.max(words, MIN_BLOCK);
     const list = this.free.get(size);
     const reused = list?.pop();
     this.liveWords += size;
@@ -44,9 +46,11 @@ export class Arena {
     return block;
   }
 
+  /** Give a block back; `words` as asked of alloc (a block is never smaller than alloc made it). */
   release(block: Block): void {
-    this.liveWords -= block.words;
-    pushTo(this.free, block.words, block);
+    const size = Math.max(block.words, MIN_BLOCK);
+    this.liveWords -= size;
+    pushTo(this.free, size, { data: block.data, base: block.base, words: size });
   }
 }
 

@@ -51,15 +51,15 @@ export class CountTable {
 
   /** Event time of the last decay; 0 before the first add. (A released table reads 0 and keeps nothing.) */
   private get decayedAt(): number {
-    timeWords[0] = this.data[this.base - 2] ?? 0;
-    timeWords[1] = this.data[this.base - 1] ?? 0;
+    timeWords[0] = this.data[this.base - HEADER] ?? 0;
+    timeWords[1] = this.data[this.base - HEADER + 1] ?? 0;
     return time64[0];
   }
 
   private set decayedAt(t: number) {
     time64[0] = t;
-    this.data[this.base - 2] = timeWords[0];
-    this.data[this.base - 1] = timeWords[1];
+    this.data[this.base - HEADER] = timeWords[0];
+    this.data[this.base - HEADER + 1] = timeWords[1];
   }
 
   get maxSize(): number {
@@ -121,7 +121,7 @@ export class CountTable {
     if (this.cap < this.spec.maxSize) {
       const cap = Math.min(Math.max(this.cap * 2, 4), this.spec.maxSize);
       const next = arena.alloc(HEADER + 3 * cap);
-      if (this.cap > 0) {
+      if (this.data !== NO_WORDS) {
         next.data.set(this.data.subarray(this.base - HEADER, this.base + 3 * this.size), next.base);
         arena.release({ data: this.data, base: this.base - HEADER, words: HEADER + 3 * this.cap });
       }
@@ -142,7 +142,7 @@ export class CountTable {
    * into words lent to another table. Safe to call twice.
    */
   release(): void {
-    if (this.cap === 0) return;
+    if (this.data === NO_WORDS) return;
     arena.release({ data: this.data, base: this.base - HEADER, words: HEADER + 3 * this.cap });
     this.data = NO_WORDS;
     this.base = 0;

@@ -197,7 +197,7 @@ export class KafkaIngest {
       sessionTimeout: options.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 5)),
     });
     this.commitIntervalMs = options.commitIntervalMs;
-    this.timeWindow = { maxClockSkewMs: engine.chains.maxClockSkewMs, maxSpanAgeMs: engine.chains.maxSpanAgeMs };
+    this.timeWindow = engine.chains;
     this.maxUnackedBytes = options.maxUnackedBytes ?? MAX_UNACKED_BYTES;
     this.hold = new HoldLimit(options.maxHoldMs);
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });

@@ -34,6 +34,16 @@ describe('CountTable arena words', () => {
     next.forEach((t, i) => expect(t.count(0)).toBe(1 + i + 100));
   });
 
+  it('gives back every word of a table that started with no entries, and keeps its decay time as it grows', () => {
+    const before = arena.liveWords;
+    const t = new CountTable(48, DAY, 0);
+    t.add(1, T);
+    t.add(2, T + 3 * DAY); // decays the first from T: its count halves after a half-life (DAY)
+    expect(t.count(1)).toBeCloseTo(0.125, 3);
+    t.release();
+    expect(arena.liveWords).toBe(before);
+  });
+
   it('is empty after release and, used anyway, takes a block of its own', () => {
     const other = filled(10);
     const t = filled(10);
