@@ -14,7 +14,7 @@ import { CountTable } from '../src/count-table.js';
 import type { Destination, DestinationKind } from '../src/arg-destinations.js';
 import type { AgentCall } from '../src/agent-call.js';
 import type { Interner } from '../src/intern.js';
-import { type CallContext, type Detector, type DetectorSettings, type Finding, MIN_FINDING, Novelty, clamp, historyDays } from './types.js';
+import { type CallContext, type Detector, type DetectorSettings, type Finding, MIN_FINDING, Novelty, clamp, historyDays, usedByHalfOfPeers } from './types.js';
 
 const KINDS: DestinationKind[] = ['host', 'email-domain', 'account', 'channel', 'user', 'domain'];
 const BASE: Record<string, number> = { host: 0.6, 'email-domain': 0.55, account: 0.6, channel: 0.45, user: 0.4, domain: 0.5 };
@@ -69,7 +69,7 @@ export function newDestination(settings: DetectorSettings, maxSize = 48): Detect
         if (!enforcing && peerCount > 0) continue;
         const external = kind === 'host' ? call.external : true;
         let score = BASE[kind] * Novelty.damping(state.novelty, KINDS.indexOf(kind));
-        if (peerCount > 0) score *= peerCount * 2 >= peers ? 0.3 : 0.5;
+        if (peerCount > 0) score *= usedByHalfOfPeers(peerCount, peers) ? 0.3 : 0.5;
         if (external) score += 0.1;
         score = clamp(score, 0, 0.95);
         if (score < MIN_FINDING || (best !== undefined && best.score >= score)) continue;

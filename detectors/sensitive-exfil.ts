@@ -17,9 +17,8 @@
  */
 import type { Destination } from '../src/arg-destinations.js';
 import type { CountTable } from '../src/count-table.js';
-import { type CallContext, type Detector, type Finding } from './types.js';
+import { type CallContext, type Detector, type Finding, scratch, usedByHalfOfPeers } from './types.js';
 import { type DestinationState, destinationKindAt, destinationValueAt, skipDestination } from './new-destination.js';
-import { scratch } from './types.js';
 
 const newScratch = (): { read: string; readSig: string; fired: boolean } => ({ read: '', readSig: '', fired: false });
 
@@ -57,7 +56,7 @@ export function sensitiveExfil(): Detector<null> {
         if (dest !== undefined && id >= 0 && dest.table.has(id)) continue;
         if (!enforcing && peer !== undefined && id >= 0 && peer.has(id)) continue;
         const peerCount = enforcing && peer !== undefined && id >= 0 ? Math.round(peer.count(id)) : 0;
-        if (peers > 1 && peerCount * 2 >= peers) {
+        if (peers > 1 && usedByHalfOfPeers(peerCount, peers)) {
           if (common === undefined) {
             common = { kind, value: destinationValueAt(call, i) };
             commonPeers = peerCount;

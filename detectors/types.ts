@@ -137,6 +137,14 @@ export function clamp(x: number, lo = 0, hi = 1): number {
   return x < lo ? lo : x > hi ? hi : x;
 }
 
+/**
+ * Whether a destination `count` of an agent's `peers` use is common in its group: half of them or
+ * more. new-destination weakens such a novelty most, sensitive-exfil reports it at medium.
+ */
+export function usedByHalfOfPeers(count: number, peers: number): boolean {
+  return count * 2 >= peers;
+}
+
 /** Days of history the agent has, for evidence text. */
 export function historyDays(agent: AgentState): number {
   return Math.max(0, Math.round((agent.lastSeen - agent.firstSeen) / DAY));

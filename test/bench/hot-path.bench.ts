@@ -99,12 +99,11 @@ new PerformanceObserver((list) => {
 const plainWindows: [number, number][] = [];
 let alerts = 0;
 /**
- * Seconds of the last run spent after decode (normalize, chains, detectors, alerts): the path's
- * speed with a decoder that cost nothing. Two clock reads a request (947), inside the run.
+ * One engine run over the live replay, from the learned snapshot: its seconds, and those spent
+ * after decode (normalize, chains, detectors, alerts) — the path's speed with a decoder that cost
+ * nothing; two clock reads a request (947), inside the run.
  */
-let afterDecode = 0;
-/** One engine run over the live replay, from the learned snapshot; seconds. */
-function run(policies: PolicyEngine | undefined, onAlert: () => void): number {
+function run(policies: PolicyEngine | undefined, onAlert: () => void): { seconds: number; afterDecode: number } {
   const engine = new Engine(config, onAlert);
   engine.restore(JSON.parse(snapshot));
   engine.setPolicies(policies);
@@ -120,8 +119,7 @@ function run(policies: PolicyEngine | undefined, onAlert: () => void): number {
     engine.flush();
     rest += performance.now() - t;
   });
-  afterDecode = rest / 1000;
-  return seconds;
+  return { seconds, afterDecode: rest / 1000 };
 }
 
 for (let r = 0; r < WARMUP + ROUNDS; r++) {
@@ -138,7 +136,7 @@ for (let r = 0; r < WARMUP + ROUNDS; r++) {
   };
   const plain = (): void => {
     const t0 = performance.now();
-    const seconds = run(undefined, () => measured && alerts++);
+    const { seconds, afterDecode } = run(undefined, () => measured && alerts++);
     if (measured) plainWindows.push([performance.now() - seconds * 1000, performance.now()]);
     note('plain', t0, seconds);
     keep(whole, live.spans / seconds);
@@ -146,7 +144,7 @@ for (let r = 0; r < WARMUP + ROUNDS; r++) {
   };
   const governed = (): void => {
     const t0 = performance.now();
-    const seconds = run(policySets[2 * r], () => {});
+    const { seconds } = run(policySets[2 * r], () => {});
     note('governed', t0, seconds);
     keep(withPolicies, live.spans / seconds);
   };
@@ -170,7 +168,7 @@ for (let r = 0; r < WARMUP + ROUNDS; r++) {
       inEvaluate += performance.now() - t;
     }
   };
-  const seconds = run(policies, () => {});
+  const { seconds } = run(policies, () => {});
   keep(evaluateShare, inEvaluate / 1000 / seconds);
 }
 
