@@ -49,8 +49,10 @@ export function agentSummary(engine: Engine, agentId: string): AgentSummary {
   }
   const snap = engine.snapshot().agents.find((a) => a.id === agentId)!;
   const d = snap.detectors as Record<string, any>;
+  // Tables keep entries in arrival order: the n heaviest, not the first n learned.
   const list = (t: Table | undefined, n: number, strip = /^[a-z-]+:/): Weighted[] =>
-    (t?.e ?? []).slice(0, n).map(([name, count]) => ({ name: name.replace(strip, ''), weight: round(count) }));
+    [...(t?.e ?? [])].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).slice(0, n)
+      .map(([name, count]) => ({ name: name.replace(strip, ''), weight: round(count) }));
   const typical = (j: Joint | undefined, f: (x: number) => number): Typical | undefined =>
     j ? { typical: round(f(Math.exp(j[1]))), max: round(f(Math.exp(j[3]))), observations: j[0] } : undefined;
   const hours = (d['off-hours']?.h as number[] | undefined) ?? [];
