@@ -173,16 +173,6 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   if (issues.length) throw new ConfigError(issues);
   const source = deepMerge(fromFile as Record<string, unknown>, fromEnv as Record<string, unknown>) as ConfigFile;
 
-  // Durations: checked here, located in the file when they came from it.
-  const duration = (path: (string | number)[], v: string | number | undefined, fallback: number): number => {
-    if (v === undefined) return fallback;
-    const ms = parseDuration(v);
-    if (ms === undefined) {
-      const msg = `"${v}" is not a duration: write e.g. 90s, 10m, 1h or 30d`;
-      issues.push(located ? locate(located, path, msg) : { file: 'environment (CHAINWATCH_*)', line: 1, column: 1, path: path.join('.'), message: msg });
-    }
-    return ms ?? fallback;
-  };
   const e = source.engine ?? {};
   const st = source.store ?? {};
   const d = defaultEngineConfig;
@@ -207,43 +197,43 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
       prometheus: { enabled: source.telemetry?.prometheus?.enabled ?? true, host: source.telemetry?.prometheus?.host ?? '127.0.0.1', port: source.telemetry?.prometheus?.port ?? 9464 },
       otlp: {
         enabled: source.telemetry?.otlp?.enabled ?? false, endpoint: source.telemetry?.otlp?.endpoint ?? 'http://127.0.0.1:4318/v1/metrics',
-        intervalMs: duration(['telemetry', 'otlp', 'interval'], source.telemetry?.otlp?.interval, 30_000), headers: source.telemetry?.otlp?.headers ?? {},
+        intervalMs: duration(source.telemetry?.otlp?.interval, 30_000), headers: source.telemetry?.otlp?.headers ?? {},
         traces: source.telemetry?.otlp?.traces ?? false,
       },
     },
     logLevel: source.logging?.level ?? 'info',
-    shutdownDeadlineMs: duration(['shutdown', 'deadline'], source.shutdown?.deadline, 10_000),
+    shutdownDeadlineMs: duration(source.shutdown?.deadline, 10_000),
     store: {
       kind: st.kind ?? defaultStoreConfig.kind,
       recordCalls: st.record_calls ?? defaultStoreConfig.recordCalls,
       clickhouse: {
         url: st.clickhouse?.url ?? defaultClickHouseConfig.url, database: st.clickhouse?.database ?? defaultClickHouseConfig.database,
         username: st.clickhouse?.username ?? defaultClickHouseConfig.username,
-        requestTimeoutMs: duration(['store', 'clickhouse', 'request_timeout'], st.clickhouse?.request_timeout, defaultClickHouseConfig.requestTimeoutMs),
+        requestTimeoutMs: duration(st.clickhouse?.request_timeout, defaultClickHouseConfig.requestTimeoutMs),
         insertParallelism: st.clickhouse?.insert_parallelism ?? defaultClickHouseConfig.insertParallelism,
         ...(env.CHAINWATCH_CLICKHOUSE_PASSWORD !== undefined ? { password: env.CHAINWATCH_CLICKHOUSE_PASSWORD } : {}),
       },
       writer: {
         ...defaultStoreWriterConfig,
         batchRows: st.batch_rows ?? defaultStoreWriterConfig.batchRows,
-        flushMs: duration(['store', 'flush_interval'], st.flush_interval, defaultStoreWriterConfig.flushMs),
+        flushMs: duration(st.flush_interval, defaultStoreWriterConfig.flushMs),
         maxBufferRows: st.max_buffer_rows ?? defaultStoreWriterConfig.maxBufferRows,
         maxSpillBytes: st.max_spill_bytes ?? defaultStoreWriterConfig.maxSpillBytes,
       },
       retentionMs: {
-        calls: duration(['store', 'retention', 'calls'], st.retention?.calls, defaultStoreConfig.retentionMs.calls),
-        chains: duration(['store', 'retention', 'chains'], st.retention?.chains, defaultStoreConfig.retentionMs.chains),
-        alerts: duration(['store', 'retention', 'alerts'], st.retention?.alerts, defaultStoreConfig.retentionMs.alerts),
+        calls: duration(st.retention?.calls, defaultStoreConfig.retentionMs.calls),
+        chains: duration(st.retention?.chains, defaultStoreConfig.retentionMs.chains),
+        alerts: duration(st.retention?.alerts, defaultStoreConfig.retentionMs.alerts),
       },
     },
     api: { enabled: source.api?.enabled ?? defaultQueryApiConfig.enabled, host: source.api?.host ?? defaultQueryApiConfig.host, port: source.api?.port ?? defaultQueryApiConfig.port },
-    ...(source.kafka?.brokers !== undefined ? { kafka: kafkaConfig(source.kafka, source.kafka.brokers, duration) } : {}),
+    ...(source.kafka?.brokers !== undefined ? { kafka: kafkaConfig(source.kafka, source.kafka.brokers) } : {}),
     format: {
       ...defaultFormatOptions, vendor: source.alerts?.vendor ?? defaultFormatOptions.vendor, product: source.alerts?.product ?? defaultFormatOptions.product,
       ...(source.alerts?.link_template !== undefined ? { linkTemplate: source.alerts.link_template } : {}),
     },
     sinks: source.sinks ?? [],
-    ...(source.response !== undefined ? { response: responseConfig(source.response, duration) } : {}),
+    ...(source.response !== undefined ? { response: responseConfig(source.response) } : {}),
     engine: {
       ...d,
       normalize: {
@@ -254,23 +244,23 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
       },
       chains: {
         ...d.chains,
-        reorderToleranceMs: duration(['engine', 'chains', 'reorder_tolerance'], e.chains?.reorder_tolerance, d.chains.reorderToleranceMs),
-        identityWaitMs: duration(['engine', 'chains', 'identity_wait'], e.chains?.identity_wait, d.chains.identityWaitMs),
-        idleTimeoutMs: duration(['engine', 'chains', 'idle_timeout'], e.chains?.idle_timeout, d.chains.idleTimeoutMs),
+        reorderToleranceMs: duration(e.chains?.reorder_tolerance, d.chains.reorderToleranceMs),
+        identityWaitMs: duration(e.chains?.identity_wait, d.chains.identityWaitMs),
+        idleTimeoutMs: duration(e.chains?.idle_timeout, d.chains.idleTimeoutMs),
         maxChainCalls: e.chains?.max_chain_calls ?? d.chains.maxChainCalls,
         maxOpenTraces: e.chains?.max_open_traces ?? d.chains.maxOpenTraces,
-        maxClockSkewMs: duration(['engine', 'chains', 'max_clock_skew'], e.chains?.max_clock_skew, d.chains.maxClockSkewMs),
-        maxSpanAgeMs: duration(['engine', 'chains', 'max_span_age'], e.chains?.max_span_age, d.chains.maxSpanAgeMs),
+        maxClockSkewMs: duration(e.chains?.max_clock_skew, d.chains.maxClockSkewMs),
+        maxSpanAgeMs: duration(e.chains?.max_span_age, d.chains.maxSpanAgeMs),
       },
-      detectors: { halfLifeMs: duration(['engine', 'baseline', 'half_life'], e.baseline?.half_life, d.detectors.halfLifeMs) },
+      detectors: { halfLifeMs: duration(e.baseline?.half_life, d.detectors.halfLifeMs) },
       lifecycle: {
         minCalls: e.lifecycle?.min_calls ?? d.lifecycle.minCalls,
-        minHistoryMs: duration(['engine', 'lifecycle', 'min_history'], e.lifecycle?.min_history, d.lifecycle.minHistoryMs),
+        minHistoryMs: duration(e.lifecycle?.min_history, d.lifecycle.minHistoryMs),
         minPeers: e.lifecycle?.min_peers ?? d.lifecycle.minPeers,
       },
       alerts: {
         minSeverity: e.alerts?.min_severity ?? d.alerts.minSeverity,
-        rollupWindowMs: duration(['engine', 'alerts', 'rollup_window'], e.alerts?.rollup_window, d.alerts.rollupWindowMs),
+        rollupWindowMs: duration(e.alerts?.rollup_window, d.alerts.rollupWindowMs),
         protectMinSeverity: e.alerts?.protect_min_severity ?? d.alerts.protectMinSeverity,
       },
       maxAgents: e.baseline?.max_agents ?? d.maxAgents,
@@ -281,18 +271,26 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   return config;
 }
 
+/**
+ * A duration the schema validated (its pattern lets through only what parseDuration reads), in
+ * milliseconds, or the fallback when it is absent.
+ */
+function duration(v: string | number | undefined, fallback: number): number {
+  return v === undefined ? fallback : parseDuration(v) ?? fallback;
+}
+
 /** The Kafka section in the service's terms; `serve --kafka` builds one from the flags too. */
-export function kafkaConfig(k: NonNullable<ConfigFile['kafka']>, brokers: string[], duration: (path: (string | number)[], v: string | number | undefined, fallback: number) => number = (_p, v, f) => (v === undefined ? f : parseDuration(v) ?? f)): KafkaConfig {
+export function kafkaConfig(k: NonNullable<ConfigFile['kafka']>, brokers: string[]): KafkaConfig {
   const stages = k.stages ?? 'both';
   return {
     brokers, stages: stages === 'both' ? ['ingest', 'detect'] : [stages], group: k.group ?? 'chainwatch',
-    sessionTimeoutMs: duration(['kafka', 'session_timeout'], k.session_timeout, 30_000),
-    commitIntervalMs: duration(['kafka', 'commit_interval'], k.commit_interval, 1_000), callsPartitions: k.calls_partitions ?? 8,
+    sessionTimeoutMs: duration(k.session_timeout, 30_000),
+    commitIntervalMs: duration(k.commit_interval, 1_000), callsPartitions: k.calls_partitions ?? 8,
     topics: { ...defaultKafkaTopics, ...k.topics },
   };
 }
 
-function responseConfig(r: NonNullable<ConfigFile['response']>, duration: (path: (string | number)[], v: string | number | undefined, fallback: number) => number): NonNullable<Config['response']> {
+function responseConfig(r: NonNullable<ConfigFile['response']>): NonNullable<Config['response']> {
   const out: NonNullable<Config['response']> = {
     policy: {
       rules: (r.rules ?? []).map((x) => {
@@ -304,16 +302,16 @@ function responseConfig(r: NonNullable<ConfigFile['response']>, duration: (path:
         if (x.kill_switch !== undefined) rule.killSwitch = x.kill_switch;
         return rule;
       }),
-      blastRadius: { max: r.blast_radius?.max ?? 5, windowMs: duration(['response', 'blast_radius', 'window'], r.blast_radius?.window, 600_000) },
-      cooldownMs: duration(['response', 'cooldown'], r.cooldown, 1_800_000),
+      blastRadius: { max: r.blast_radius?.max ?? 5, windowMs: duration(r.blast_radius?.window, 600_000) },
+      cooldownMs: duration(r.cooldown, 1_800_000),
     },
     retry: {
-      maxAttempts: r.retry?.max_attempts ?? 12, baseMs: duration(['response', 'retry', 'base'], r.retry?.base, 1_000), maxMs: duration(['response', 'retry', 'max'], r.retry?.max, 300_000),
+      maxAttempts: r.retry?.max_attempts ?? 12, baseMs: duration(r.retry?.base, 1_000), maxMs: duration(r.retry?.max, 300_000),
     },
   };
-  if (r.webhook) out.webhook = { url: r.webhook.url, secretEnv: r.webhook.secret_env, timeoutMs: duration(['response', 'webhook', 'timeout'], r.webhook.timeout, 15_000) };
+  if (r.webhook) out.webhook = { url: r.webhook.url, secretEnv: r.webhook.secret_env, timeoutMs: duration(r.webhook.timeout, 15_000) };
   if (r.ssf) {
-    out.ssf = { endpoint: r.ssf.endpoint, issuer: r.ssf.issuer, audience: r.ssf.audience, credentialType: r.ssf.credential_type ?? 'agent-api-key', timeoutMs: duration(['response', 'ssf', 'timeout'], r.ssf.timeout, 15_000) };
+    out.ssf = { endpoint: r.ssf.endpoint, issuer: r.ssf.issuer, audience: r.ssf.audience, credentialType: r.ssf.credential_type ?? 'agent-api-key', timeoutMs: duration(r.ssf.timeout, 15_000) };
     if (r.ssf.authorization_env) out.ssf.authorizationEnv = r.ssf.authorization_env;
   }
   return out;

@@ -32,16 +32,37 @@ describe('configuration', () => {
     ['a port out of range', 'receiver:\n  port: 70000\n', /^2:9 receiver\.port: must be <= 65535$/],
     ['a bad log level', 'logging:\n  level: loud\n', /^2:10 logging\.level: must be one of "fatal", "error", "warn", "info", "debug", "trace", "silent"$/],
     ['a bad severity', 'engine:\n  alerts:\n    min_severity: urgent\n', /engine\.alerts\.min_severity: must be one of "info", "low"/],
-    ['a bad duration', 'engine:\n  chains:\n    idle_timeout: five minutes\n', /^3:19 engine\.chains\.idle_timeout: "five minutes" is not a duration: write e\.g\. 90s, 10m, 1h or 30d$/],
+    ['a bad duration', 'engine:\n  chains:\n    idle_timeout: five minutes\n', /^3:19 engine\.chains\.idle_timeout: "five minutes" is not valid here: write a duration, e\.g\. 90s, 10m, 1h30m or 30d \(units ms, s, m, h, d; a bare number is seconds\)$/],
     ['an unknown mapping field', 'engine:\n  normalize:\n    mapping:\n      agentIdd: [x]\n', /^4:7 engine\.normalize\.mapping\.agentIdd: unknown mapping field "agentIdd": use one of operation, agentId/],
     ['a non-http OTLP endpoint', 'telemetry:\n  otlp:\n    endpoint: ftp://x\n', /telemetry\.otlp\.endpoint: "ftp:\/\/x" is not valid here: /],
     ['a YAML syntax error', 'receiver: [\n', /YAML: /],
     ['a Kafka broker without a port', 'kafka:\n  brokers: [kafka-0]\n', /^2:13 kafka\.brokers\[0\]: "kafka-0" is not valid here: write host:port, e.g. kafka-0:9092$/],
     ['an unknown Kafka stage', 'kafka:\n  brokers: ["k:9092"]\n  stages: all\n', /^3:11 kafka\.stages: must be one of "ingest", "detect", "both"$/],
-    ['a bad Kafka commit interval', 'kafka:\n  brokers: ["k:9092"]\n  commit_interval: often\n', /^3:20 kafka\.commit_interval: "often" is not a duration/],
+    ['a bad Kafka commit interval', 'kafka:\n  brokers: ["k:9092"]\n  commit_interval: often\n', /^3:20 kafka\.commit_interval: "often" is not valid here: write a duration/],
   ])('reports %s', (_name, text, expected) => {
     const found = errors(text);
     expect(found.some((e) => expected.test(e)), found.join('\n')).toBe(true);
+  });
+
+  it('reports a bad duration with the other mistakes, all at once', () => {
+    const found = errors('engine:\n  lifecycle:\n    min_calls: -3\n  chains:\n    idle_timeout: 5 minutes\nreceiver:\n  port: 99999\n');
+    expect(found).toHaveLength(3);
+    expect(found.join('\n')).toMatch(/^3:16 engine\.lifecycle\.min_calls: .*\n5:19 engine\.chains\.idle_timeout: "5 minutes" is not valid here: write a duration/m);
+    expect(found.join('\n')).toMatch(/receiver\.port: must be <= 65535/);
+    // From the environment too, beside a bad file.
+    expect(errors('receiver:\n  port: 99999\n', { CHAINWATCH_ENGINE__CHAINS__IDLE_TIMEOUT: 'soon' }).join('\n')).toMatch(/receiver\.port[^]*engine\.chains\.idle_timeout: "soon" is not valid here/);
+  });
+
+  it('takes every duration the parser reads, and only those', async () => {
+    const { parseDuration } = await import('../src/duration.js');
+    const samples = ['90s', '10m', '1h30m', '30d', '250ms', '1.5h', '2D', '10M', ' 5m ', '5', '', '5 m', 'five', '1w', '-5m', '1h-', 'm', '1.m'];
+    for (const v of samples) {
+      const accepted = errors(`engine:\n  chains:\n    idle_timeout: "${v}"\n`).length === 0;
+      expect(accepted, v).toBe(parseDuration(v) !== undefined);
+    }
+    expect(loadConfig(file('engine:\n  chains:\n    idle_timeout: 1h30m\n'), {}).engine.chains.idleTimeoutMs).toBe(5_400_000);
+    expect(loadConfig(file('engine:\n  chains:\n    idle_timeout: 90\n'), {}).engine.chains.idleTimeoutMs).toBe(90_000);
+    expect(errors('engine:\n  chains:\n    idle_timeout: -90\n').join('\n')).toMatch(/idle_timeout: must be >= 0/);
   });
 
   it('reads the Kafka section with its defaults, environment over file', () => {
@@ -103,7 +124,7 @@ describe('sinks, response and store configuration', () => {
     expect(sink).toMatch(/sinks\[0\]/);
     expect(errors('response:\n  rules:\n    - { name: r, mode: nuke }\n').join('\n')).toMatch(/response\.rules\[0\]\.mode: must be one of "off", "dry-run", "approve", "auto"/);
     expect(errors('store:\n  kind: postgres\n').join('\n')).toMatch(/store\.kind: must be one of "sqlite", "clickhouse"/);
-    expect(errors('response:\n  cooldown: soon\n').join('\n')).toMatch(/response\.cooldown: "soon" is not a duration/);
+    expect(errors('response:\n  cooldown: soon\n').join('\n')).toMatch(/response\.cooldown: "soon" is not valid here: write a duration/);
   });
 
   it('reads secrets only from the environment variables the config names', async () => {

@@ -23,8 +23,8 @@ describe('policy validation', () => {
     ['an unknown key', `${head}    destinatons: { allow: [x] }\n`, /^fleet\.yaml:5:5: policies\[0\]\.destinatons: unknown key "destinatons": remove it or check its spelling$/],
     ['a bad enum, listing the choices', `${head}    destinations: { external: maybe }\n`, /^fleet\.yaml:5:31: policies\[0\]\.destinations\.external: must be one of "allow", "listed", "deny"$/],
     ['a missing required field', 'version: 1\npolicies:\n  - name: p\n', /^fleet\.yaml:3:5: policies\[0\]: missing "match": add it$/],
-    ['a bad duration', `${head}    delegation: { max_age: 30 minutes }\n`, /^fleet\.yaml:5:28: policies\[0\]\.delegation\.max_age: "30 minutes" is not a duration: write e\.g\. 90s, 10m, 1h30m or 2d$/],
-    ['a bad size', `${head}    limits: { external_bytes: lots }\n`, /policies\[0\]\.limits\.external_bytes: "lots" is not a size/],
+    ['a bad duration', `${head}    delegation: { max_age: 30 minutes }\n`, /^fleet\.yaml:5:28: policies\[0\]\.delegation\.max_age: "30 minutes" is not valid here: write a duration, e\.g\. 90s, 10m, 1h30m or 2d \(a number is seconds\)$/],
+    ['a bad size', `${head}    limits: { external_bytes: lots }\n`, /policies\[0\]\.limits\.external_bytes: "lots" is not valid here: write a size, e\.g\. 512KB or 1MB/],
     ['a rule condition syntax error, pointing into the condition', `${head}    rules:\n      - { rule: R, desc: d, output: o, priority: ERROR, condition: "tool x then frobnicate y" }\n`,
       /^fleet\.yaml:6:\d+: policies\[0\]\.rules\[0\]\.condition: rule "R": unknown field "frobnicate": use one of .* \(at column 13\)$/],
     ['a bad priority', `${head}    rules:\n      - { rule: R, desc: d, output: o, priority: LOUD, condition: "tool x" }\n`, /policies\[0\]\.rules\[0\]\.priority: must be one of "EMERGENCY"/],
@@ -39,7 +39,20 @@ describe('policy validation', () => {
 
   it('reports every problem at once', () => {
     const found = issues(`${head}    limits: { chain_calls: -1 }\n    destinatons: {}\n    delegation: { max_age: forever }\n`);
-    expect(found.length).toBeGreaterThanOrEqual(2);
+    expect(found, found.join('\n')).toHaveLength(3);
+    for (const problem of [/5:28: .*chain_calls: must be >= 1/, /6:5: .*destinatons: unknown key/, /7:28: .*delegation\.max_age: "forever" is not valid here/]) {
+      expect(found.some((i) => problem.test(i)), `${problem}`).toBe(true);
+    }
+  });
+
+  it('takes every duration and size the engine reads, and only those', async () => {
+    const { parseDuration, parseSize } = await import('../src/duration.js');
+    for (const v of ['90s', '1h30m', '2D', ' 5m ', '250ms', '5', '5 m', 'forever', '1w', '-5m']) {
+      expect(issues(`${head}    delegation: { max_age: "${v}" }\n`).length === 0, v).toBe(parseDuration(v) !== undefined);
+    }
+    for (const v of ['512KB', '1mb', '1.5 MB', '100', '100b', ' 2GB ', 'lots', '1TB', '-1KB', 'KB']) {
+      expect(issues(`${head}    limits: { external_bytes: "${v}" }\n`).length === 0, v).toBe(parseSize(v) !== undefined);
+    }
   });
 
   it('detects inheritance cycles', () => {
