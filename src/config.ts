@@ -30,7 +30,7 @@ export type SinkFile =
   | { type: 'kafka'; brokers: string[]; topic: string; format?: 'json' | 'ocsf' | 'ecs' | 'cef' };
 import type { Severity } from './severity.js';
 import { type KafkaConfig, type KafkaTopics, defaultKafkaTopics } from './kafka-config.js';
-import { locate, parseAndValidate } from './yaml-validate.js';
+import { type LocatedDoc, locate, parseLocated, validateLocated } from './yaml-validate.js';
 import { redactUrl } from './redact.js';
 
 const DAY_MS = 86_400_000;
@@ -150,11 +150,24 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
   return out;
 }
 
+/**
+ * Mapping fields the engine does not know (engine.normalize.mapping), with the list of those it
+ * does: checked beside the schema's errors, on a document the schema may have rejected.
+ */
+function checkMappingFields(located: LocatedDoc<unknown>, issues: PolicyIssue[]): void {
+  const path = ['engine', 'normalize', 'mapping'];
+  let mapping: unknown = located.data;
+  for (const key of path) mapping = typeof mapping === 'object' && mapping !== null ? (mapping as Record<string, unknown>)[key] : undefined;
+  if (typeof mapping !== 'object' || mapping === null) return;
+  for (const field of Object.keys(mapping)) {
+    if (!(field in defaultMapping)) issues.push(locate(located, [...path, field], `unknown mapping field "${field}": use one of ${Object.keys(defaultMapping).join(', ')}`, 0, true));
+  }
+}
+
 /** Load the file (optional) and the environment; throws ConfigError with every issue. */
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
   const issues: PolicyIssue[] = [];
   let fromFile: ConfigFile = {};
-  let located: ReturnType<typeof parseAndValidate<ConfigFile>>;
   if (file !== undefined) {
     let text: string;
     try {
@@ -162,13 +175,20 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
     } catch (err) {
       throw new ConfigError([{ file, line: 1, column: 1, path: '', message: `cannot read: ${(err as Error).message}` }]);
     }
-    located = parseAndValidate<ConfigFile>(file, text, validate, issues);
-    if (located) fromFile = located.data;
+    const located = parseLocated<ConfigFile>(file, text, issues);
+    if (located !== undefined) {
+      if (validateLocated(located, validate, issues)) fromFile = located.data;
+      checkMappingFields(located, issues);
+    }
   }
   const fromEnv = envOverrides(env);
-  if (Object.keys(fromEnv).length && !validate(fromEnv)) {
+  if (Object.keys(fromEnv).length) {
     const envText = stringify(fromEnv);
-    parseAndValidate('environment (CHAINWATCH_*)', envText, validate, issues);
+    const located = parseLocated<ConfigFile>('environment (CHAINWATCH_*)', envText, issues);
+    if (located !== undefined) {
+      validateLocated(located, validate, issues);
+      checkMappingFields(located, issues);
+    }
   }
   if (issues.length) throw new ConfigError(issues);
   const source = deepMerge(fromFile as Record<string, unknown>, fromEnv as Record<string, unknown>) as ConfigFile;
@@ -177,12 +197,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   const st = source.store ?? {};
   const d = defaultEngineConfig;
   const mapping: AttributeMapping = { ...defaultMapping };
-  for (const [field, names] of Object.entries(e.normalize?.mapping ?? {})) {
-    if (!(field in defaultMapping)) {
-      const msg = `unknown mapping field "${field}": use one of ${Object.keys(defaultMapping).join(', ')}`;
-      issues.push(located ? locate(located, ['engine', 'normalize', 'mapping', field], msg, 0, true) : { file: 'environment (CHAINWATCH_*)', line: 1, column: 1, path: `engine.normalize.mapping.${field}`, message: msg });
-    } else mapping[field as keyof AttributeMapping] = names;
-  }
+  for (const [field, names] of Object.entries(e.normalize?.mapping ?? {})) mapping[field as keyof AttributeMapping] = names;
   const config: Config = {
     stateDir: source.state_dir ?? '.chainwatch',
     alertsFile: source.alerts_file,

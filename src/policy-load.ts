@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { type LocatedDoc, locate, parseAndValidate } from './yaml-validate.js';
+import { type LocatedDoc, locate, parseLocated, validateLocated } from './yaml-validate.js';
 import { PolicyError, type PolicyIssue } from './errors.js';
 import { parseDuration, parseSize } from './duration.js';
 import { packagePath } from './package-path.js';
@@ -92,26 +92,38 @@ export function loadPolicyText(file: string, text: string): PolicySpec[] {
 }
 
 function parseText(file: string, text: string, issues: PolicyIssue[]): Loaded | undefined {
-  const loaded = parseAndValidate<Loaded['data']>(file, text, validate, issues);
-  if (loaded) checkValues(loaded, issues);
-  return loaded;
+  const loaded = parseLocated<Loaded['data']>(file, text, issues);
+  if (loaded === undefined) return undefined;
+  const valid = validateLocated(loaded, validate, issues);
+  // Beside the schema's errors, not after them: a file with a typo and a broken condition is
+  // mended in one round.
+  checkValues(loaded, issues);
+  return valid ? loaded : undefined;
 }
 
-/** What the schema cannot check: conditions, names (durations and sizes it checks by pattern). */
-function checkValues(l: Loaded, issues: PolicyIssue[]): void {
-  const scopes: [(string | number)[], Partial<PolicySpec>][] = [];
-  if (l.data.defaults) scopes.push([['defaults'], l.data.defaults]);
-  l.data.policies.forEach((p, i) => scopes.push([['policies', i], p]));
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * What the schema cannot check: conditions, names (durations and sizes it checks by pattern).
+ * Run on files the schema rejected too, so it reads only what has the shape it needs.
+ */
+function checkValues(l: LocatedDoc<unknown>, issues: PolicyIssue[]): void {
+  const data = l.data;
+  if (!isObject(data)) return;
+  const scopes: [(string | number)[], Record<string, unknown>][] = [];
+  if (isObject(data.defaults)) scopes.push([['defaults'], data.defaults]);
+  if (Array.isArray(data.policies)) data.policies.forEach((p: unknown, i) => isObject(p) && scopes.push([['policies', i], p]));
   const names = new Map<string, number>();
   for (const [at, p] of scopes) {
     const here = (rest: (string | number)[], msg: string, offset = 0): void => {
       issues.push(locate(l, [...at, ...rest], msg, offset));
     };
-    if (p.name !== undefined) {
+    if (typeof p.name === 'string') {
       if (names.has(p.name)) here(['name'], `duplicate policy name "${p.name}" (also policies[${names.get(p.name)}]): names must be unique`);
       names.set(p.name, at[1] as number);
     }
-    (p.rules ?? []).forEach((r, j) => {
+    (Array.isArray(p.rules) ? p.rules : []).forEach((r: unknown, j) => {
+      if (!isObject(r) || typeof r.condition !== 'string') return;
       try {
         parseCondition(r.condition);
       } catch (err) {

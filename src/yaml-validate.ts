@@ -18,6 +18,15 @@ export interface LocatedDoc<T> {
 
 /** Parse and validate; returns the document, or undefined with issues appended. */
 export function parseAndValidate<T>(file: string, text: string, validate: ValidateFunction, issues: Issue[]): LocatedDoc<T> | undefined {
+  const located = parseLocated<T>(file, text, issues);
+  return located !== undefined && validateLocated(located, validate, issues) ? located : undefined;
+}
+
+/**
+ * Parse only: the document, valid or not (for checks the schema cannot make, run beside its
+ * errors), or undefined with the YAML syntax errors appended.
+ */
+export function parseLocated<T>(file: string, text: string, issues: Issue[]): LocatedDoc<T> | undefined {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   for (const e of doc.errors) {
@@ -25,12 +34,14 @@ export function parseAndValidate<T>(file: string, text: string, validate: Valida
     issues.push({ file, line: pos.line, column: pos.col, path: '', message: `YAML: ${e.message.split('\n')[0]}` });
   }
   if (doc.errors.length) return undefined;
-  const located: LocatedDoc<T> = { file, doc, lines, data: (doc.toJS() ?? {}) as T };
-  if (!validate(located.data)) {
-    for (const e of dedupe(validate.errors ?? [])) issues.push(schemaIssue(located, e));
-    return undefined;
-  }
-  return located;
+  return { file, doc, lines, data: (doc.toJS() ?? {}) as T };
+}
+
+/** Whether the document is valid; its schema errors are appended when it is not. */
+export function validateLocated(located: LocatedDoc<unknown>, validate: ValidateFunction, issues: Issue[]): boolean {
+  if (validate(located.data)) return true;
+  for (const e of dedupe(validate.errors ?? [])) issues.push(schemaIssue(located, e));
+  return false;
 }
 
 /** Keep the most specific error per location: `if/allOf` wrappers repeat their children's. */

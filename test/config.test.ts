@@ -49,6 +49,11 @@ describe('configuration', () => {
     expect(found).toHaveLength(3);
     expect(found.join('\n')).toMatch(/^3:16 engine\.lifecycle\.min_calls: .*\n5:19 engine\.chains\.idle_timeout: "5 minutes" is not valid here: write a duration/m);
     expect(found.join('\n')).toMatch(/receiver\.port: must be <= 65535/);
+    // An unknown mapping field (the engine's list of fields, not the schema's) beside them too.
+    expect(errors('receiver:\n  port: 99999\nengine:\n  normalize:\n    mapping:\n      agentIdd: [x]\n')).toEqual([
+      '2:9 receiver.port: must be <= 65535',
+      expect.stringMatching(/^6:7 engine\.normalize\.mapping\.agentIdd: unknown mapping field "agentIdd": use one of operation, agentId/),
+    ]);
     // From the environment too, beside a bad file.
     expect(errors('receiver:\n  port: 99999\n', { CHAINWATCH_ENGINE__CHAINS__IDLE_TIMEOUT: 'soon' }).join('\n')).toMatch(/receiver\.port[^]*engine\.chains\.idle_timeout: "soon" is not valid here/);
   });

@@ -45,6 +45,17 @@ describe('policy validation', () => {
     }
   });
 
+  it('reports a broken condition and a duplicate name beside the schema\'s errors', () => {
+    const found = issues(`${head}    destinatons: {}\n    rules:\n      - { rule: R, desc: d, output: o, priority: ERROR, condition: "tool x then frobnicate y" }\n  - name: p\n    match: { name: [b] }\n`);
+    for (const problem of [/5:5: .*destinatons: unknown key/, /7:\d+: .*rules\[0\]\.condition: rule "R": unknown field "frobnicate"/, /8:\d+: policies\[1\]\.name: duplicate policy name "p"/]) {
+      expect(found.some((i) => problem.test(i)), `${problem}\n${found.join('\n')}`).toBe(true);
+    }
+    // Whatever shape a rejected file has, the checks beside the schema read it without failing.
+    for (const text of ['version: 1\npolicies: 5\n', 'version: 1\npolicies: [3, null, { rules: 7 }, { rules: [5, { condition: 4 }] }]\n', '7\n', 'version: 1\ndefaults: [1]\npolicies: []\n']) {
+      expect(issues(text).length, text).toBeGreaterThan(0);
+    }
+  });
+
   it('takes every duration and size the engine reads, and only those', async () => {
     const { parseDuration, parseSize } = await import('../src/duration.js');
     for (const v of ['90s', '1h30m', '2D', ' 5m ', '250ms', '5', '5 m', 'forever', '1w', '-5m']) {
