@@ -578,6 +578,7 @@ export class ChainAssembler {
   }
 
   private takeContext(buf: TraceBuffer, span: RawSpan, role: SpanRole): void {
+    if (!this.norm.mayCarryContext(span)) return;
     if (role === 'agent' || buf.principal === undefined) buf.principal ??= this.norm.principalOf(span);
     buf.conversation ??= this.norm.conversationOf(span);
     if (buf.identity !== undefined && buf.identity.source !== 'alias') return;

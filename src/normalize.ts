@@ -8,7 +8,7 @@ import { type AttributeMapping, KeyFilter, type MappingIndex, defaultMapping, in
 import { type AgentCall, type AgentIdentity, type ActionKind, agentIdentity } from './agent-call.js';
 import { argDestinations } from './arg-destinations.js';
 import { redactText, redactUrl } from './redact.js';
-import { type AttrValue, type Attrs, type FieldKeys, type RawSpan, SpanKind } from './span.js';
+import { type AttrValue, type Attrs, FieldKeys, type RawSpan, SpanKind } from './span.js';
 import { actionMatcher, globMatcher, memo } from './glob.js';
 import { ActionMemo, type KnownAction } from './action-memo.js';
 import { liftVersion, templateOf } from './url-template.js';
@@ -54,6 +54,22 @@ function operationRole(op: string): 'agent' | 'tool' | 'model' | undefined {
   }
 }
 
+/** An HTTP method in capitals: the usual ones as sent need no new string (toUpperCase makes one each call). */
+function upperMethod(method: string): string {
+  switch (method) {
+    case 'GET':
+    case 'POST':
+    case 'PUT':
+    case 'PATCH':
+    case 'DELETE':
+    case 'HEAD':
+    case 'OPTIONS':
+      return method;
+    default:
+      return method.toUpperCase();
+  }
+}
+
 const isWriteMethod = (method: string): boolean => method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'DELETE';
 const WRITE_WORD = /^(send|post|create|update|delete|remove|write|upload|transfer|publish|share|invite|grant|set|put|pay|refund|email|notify|insert|upsert|drop|deploy|merge|push|execute|run|approve)|(_|\b)(send|post|create|update|delete|write|upload|transfer|publish|share|grant|pay|refund|email|notify)(_|\b)/i;
 /** Bits of Normalizer.toolFacts. */
@@ -66,14 +82,15 @@ const PRIVATE_HOST = /^(localhost|127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\
 /** Classification of a span for call assembly. */
 export type SpanRole = 'agent' | 'tool' | 'client' | 'model' | 'other';
 
-/** Where the last URL given to authorityStart ends its authority and its path (before `?` or `#`). */
+/** Where the last URL given to authorityStart ends its authority and its path (before `?` or `#`), and its authority's last `@` (-1: none). */
 let urlAuthorityEnd = 0;
 let urlPathEnd = 0;
+let urlLastAt = -1;
 
 /**
  * scheme://authority/path?query — the parts we need, without a full WHATWG URL parse (or a
  * regular expression's match array) per call: the index where the authority starts, or -1 when
- * `raw` does not start with a scheme and `://`; sets urlAuthorityEnd and urlPathEnd.
+ * `raw` does not start with a scheme and `://`; sets urlAuthorityEnd, urlPathEnd and urlLastAt.
  */
 function authorityStart(raw: string): number {
   const first = raw.charCodeAt(0) | 0x20;
@@ -88,9 +105,11 @@ function authorityStart(raw: string): number {
   if (raw.charCodeAt(i) !== 58 || raw.charCodeAt(i + 1) !== 47 || raw.charCodeAt(i + 2) !== 47) return -1;
   const from = i + 3;
   let end = from;
+  urlLastAt = -1;
   for (; end < raw.length; end++) {
     const c = raw.charCodeAt(end);
     if (c === 47 || c === 63 || c === 35) break; // / ? #
+    if (c === 64) urlLastAt = end; // @: userinfo ends here
   }
   urlAuthorityEnd = end;
   for (; end < raw.length; end++) {
@@ -110,10 +129,14 @@ export class Normalizer {
   private readonly toolFactsMemo = new Map<string, number>();
   private readonly actions = new ActionMemo(20_000);
   private readonly resourceKeys = new Map<string, { service: string; key: string }>();
+  /** Every key a trace's context is read from (principal, conversation, agent id and name). */
+  private readonly contextKeys: FieldKeys;
 
   constructor(readonly config: NormalizeConfig = defaultNormalizeConfig) {
     this.filter = KeyFilter.forMapping(config.mapping);
     this.m = indexMapping(config.mapping, this.filter);
+    const m = this.m;
+    this.contextKeys = new FieldKeys([...m.principal.keys, ...m.conversation.keys, ...m.agentId.keys, ...m.agentName.keys]);
     this.isInternal = globMatcher(config.internalDomains, 20_000);
     this.isSensitive = actionMatcher(config.sensitive, 20_000);
   }
@@ -168,6 +191,15 @@ export class Normalizer {
     return key;
   }
 
+  /**
+   * False when neither the span nor its resource can name a principal, conversation or agent: the
+   * chain assembler then takes no context from it (most spans: tool, client and model spans
+   * before their trace's root arrives, four lookups each for nothing).
+   */
+  mayCarryContext(span: RawSpan): boolean {
+    return span.attrs.mayHold(this.contextKeys) || span.resource.mayHold(this.m.principal);
+  }
+
   /** Trace-level context found on agent spans: the human principal and conversation. */
   principalOf(span: RawSpan): string | undefined {
     return str(span.attrs, this.m.principal) ?? str(span.resource, this.m.principal);
@@ -213,7 +245,7 @@ export class Normalizer {
       if (rawUrl !== undefined) {
         const from = authorityStart(rawUrl);
         // Only URLs that may carry secrets (userinfo, a query; or a fragment) pay for a full parse and redaction.
-        const at = from < 0 ? -1 : rawUrl.lastIndexOf('@', urlAuthorityEnd - 1);
+        const at = from < 0 ? -1 : urlLastAt;
         const plain = from >= 0 && at < from && urlPathEnd === rawUrl.length;
         url = plain ? redactText(rawUrl) : redactUrl(rawUrl);
         if (from >= 0) {
@@ -245,7 +277,7 @@ export class Normalizer {
       const msgDest = str(a, m.messagingDestination);
       if (httpMethod !== undefined) {
         kind = 'http';
-        method = httpMethod.toUpperCase();
+        method = upperMethod(httpMethod);
         const spanTemplate = str(a, m.urlTemplate);
         const t = spanTemplate !== undefined ? liftVersion(spanTemplate) : templateOf(path ?? '/');
         template = t.template;
