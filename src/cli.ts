@@ -126,7 +126,7 @@ program.command('status')
       `  spans/s ${rate(a.receiver.spansAccepted, b.receiver.spansAccepted)}   calls/s ${rate(a.engine.calls, b.engine.calls)}   alerts/s ${rate(alerts(a), alerts(b))}`,
       `  open chains ${b.openChains}   agents ${b.agents.enforcing} enforcing, ${b.agents.learning} learning   quarantined chains ${b.engine.chainsQuarantined}`,
       `  alerts ${Object.entries(b.engine.alerts).map(([k, v]) => `${k} ${v}`).join(', ')}   policy violations ${b.engine.violations} (+${b.engine.shadowViolations} shadow)`,
-      `  rejected: ${b.receiver.spansRejected} spans${misdatedClause(b.receiver)}, requests ${JSON.stringify(b.receiver.badRequests)}   metrics ${b.metrics ?? 'off'}`,
+      `  rejected: ${b.receiver.spansRejected} spans${misdatedClause(b.receiver)}, ${badRequestsText(b.receiver.badRequests)}   metrics ${b.metrics ?? 'off'}`,
     ];
     for (const stage of ['ingest', 'detect'] as const) {
       const k = b.kafka?.[stage];
@@ -139,6 +139,13 @@ program.command('status')
   });
 
 /** How many of a stage's rejected spans were dated outside the span time window, when any were. */
+/** "requests none", or "requests 3 (malformed 2, too_large 1)": bad requests by reason, most first. */
+function badRequestsText(byReason: Record<string, number>): string {
+  const reasons = Object.entries(byReason).filter(([, n]) => n > 0).sort((x, y) => y[1] - x[1]);
+  if (reasons.length === 0) return 'requests none';
+  return `requests ${reasons.reduce((n, [, k]) => n + k, 0)} (${reasons.map(([r, n]) => `${r} ${n}`).join(', ')})`;
+}
+
 function misdatedClause(c: { spansSkewed?: number; spansTooOld?: number }): string {
   const parts: string[] = [];
   if (c.spansSkewed) parts.push(`${c.spansSkewed} dated ahead of this machine's clock`);

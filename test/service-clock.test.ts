@@ -48,7 +48,11 @@ describe('service event time', () => {
       expect(service.engine.now).toBe(eventTime);
       expect(service.receiver.counters).toMatchObject({ spansRejected: 3, spansSkewed: 3 });
       expect(service.engine.stats.calls).toBe(1);
-      await expectReported(service, url, 'clock_skew', "rejected: 3 spans (3 dated ahead of this machine's clock)");
+      await expectReported(service, url, 'clock_skew', "rejected: 3 spans (3 dated ahead of this machine's clock), requests none");
+      // Bad requests by reason, the commonest first.
+      const bad = (body: string, type: string): Promise<Response> => fetch(url, { method: 'POST', headers: { 'content-type': type }, body });
+      for (const res of [await bad('\u00ff\u00ff\u00ff', 'application/x-protobuf'), await bad('\u00ff\u00ff', 'application/x-protobuf'), await bad('x', 'text/plain')]) expect(res.status).toBeGreaterThanOrEqual(400);
+      await expectReported(service, url, 'clock_skew', "(3 dated ahead of this machine's clock), requests 3 (malformed 2, unsupported_media_type 1)");
     } finally {
       await service.stop();
     }
