@@ -138,7 +138,6 @@ program.command('status')
     process.stdout.write(`${out.join('\n')}\n`);
   });
 
-/** How many of a stage's rejected spans were dated outside the span time window, when any were. */
 /** "requests none", or "requests 3 (malformed 2, too_large 1)": bad requests by reason, most first. */
 function badRequestsText(byReason: Record<string, number>): string {
   const reasons = Object.entries(byReason).filter(([, n]) => n > 0).sort((x, y) => y[1] - x[1]);
@@ -146,6 +145,7 @@ function badRequestsText(byReason: Record<string, number>): string {
   return `requests ${reasons.reduce((n, [, k]) => n + k, 0)} (${reasons.map(([r, n]) => `${r} ${n}`).join(', ')})`;
 }
 
+/** How many of a stage's rejected spans were dated outside the span time window, when any were. */
 function misdatedClause(c: { spansSkewed?: number; spansTooOld?: number }): string {
   const parts: string[] = [];
   if (c.spansSkewed) parts.push(`${c.spansSkewed} dated ahead of this machine's clock`);

@@ -9,7 +9,6 @@ import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { type LocatedDoc, locate, parseLocated, validateLocated } from './yaml-validate.js';
 import { PolicyError, type PolicyIssue } from './errors.js';
-import { parseDuration, parseSize } from './duration.js';
 import { packagePath } from './package-path.js';
 import { ConditionSyntaxError, parseCondition } from './policy-condition.js';
 

@@ -16,12 +16,6 @@ export interface LocatedDoc<T> {
   data: T;
 }
 
-/** Parse and validate; returns the document, or undefined with issues appended. */
-export function parseAndValidate<T>(file: string, text: string, validate: ValidateFunction, issues: Issue[]): LocatedDoc<T> | undefined {
-  const located = parseLocated<T>(file, text, issues);
-  return located !== undefined && validateLocated(located, validate, issues) ? located : undefined;
-}
-
 /**
  * Parse only: the document, valid or not (for checks the schema cannot make, run beside its
  * errors), or undefined with the YAML syntax errors appended.
