@@ -29,7 +29,7 @@ export function rateBurst(minCalls = 30, minMinutes = 30): Detector<RateState> {
     observe(ctx: CallContext, s) {
       const minute = Math.floor(ctx.call.time / 60_000);
       if (minute > s.minute) {
-        if (s.minute >= 0 && s.count > 0 && !s.burst) s.stats.add(Math.log(s.count));
+        if (ctx.learning && s.minute >= 0 && s.count > 0 && !s.burst) s.stats.add(Math.log(s.count));
         s.minute = minute;
         s.count = 0;
         s.burst = false;

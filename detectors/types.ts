@@ -61,6 +61,8 @@ export interface DetectorContext {
   peers?: PeerGroup;
   /** True when the peer group is mature enough to stand in for a learning agent's own baseline. */
   peersReady: boolean;
+  /** False while the engine learns nothing (`replay --frozen`): `observe` then keeps its windows but folds nothing into a baseline. */
+  learning: boolean;
   global: GlobalState;
   intern: Interner;
   /** Another detector's state for this agent (e.g. the destination baseline), by detector id. */
@@ -97,7 +99,10 @@ export interface Detector<S = unknown, P = unknown> {
   readonly coldStart: boolean;
   init(): S;
   initPeer?(): P;
-  /** Called for every call before scoring, to advance time-window counters. */
+  /**
+   * Called for every call, before scoring and in learn mode too (where nothing is scored), to
+   * advance time-window counters; what a window ends with is learned only when `ctx.learning`.
+   */
   observe?(ctx: CallContext, state: S): void;
   scoreCall?(ctx: CallContext, state: S, peer?: P): Finding | undefined;
   learnCall?(ctx: CallContext, state: S, peer?: P): void;

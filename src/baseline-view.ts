@@ -53,8 +53,9 @@ export function agentSummary(engine: Engine, agentId: string): AgentSummary {
   const list = (t: Table | undefined, n: number, strip = /^[a-z-]+:/): Weighted[] =>
     [...(t?.e ?? [])].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).slice(0, n)
       .map(([name, count]) => ({ name: name.replace(strip, ''), weight: round(count) }));
+  // A statistic with no observations yet reads "no data", not the exp(0) = 1 of its empty mean.
   const typical = (j: Joint | undefined, f: (x: number) => number): Typical | undefined =>
-    j ? { typical: round(f(Math.exp(j[1]))), max: round(f(Math.exp(j[3]))), observations: j[0] } : undefined;
+    j && j[0] > 0 ? { typical: round(f(Math.exp(j[1]))), max: round(f(Math.exp(j[3]))), observations: j[0] } : undefined;
   const hours = (d['off-hours']?.h as number[] | undefined) ?? [];
   const total = hours.reduce((a, b) => a + b, 0) || 1;
   const peers = engine.peers.get(agent.group);

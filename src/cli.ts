@@ -3,7 +3,7 @@
  * The chainwatch command line. The only module that exits the process: everything else throws
  * typed errors, which are printed here with their code.
  */
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Command, Option } from 'commander';
@@ -159,6 +159,8 @@ interface RunOptions {
   policies?: string[];
   /** Dry run of policies: no learned detectors, no state written, violations printed. */
   policyTest?: boolean;
+  /** Detect without learning, and write nothing into the state directory. */
+  frozen?: boolean;
 }
 
 async function run(files: string[], state: string, mode: 'learn' | 'detect', o: RunOptions = {}): Promise<void> {
@@ -167,9 +169,10 @@ async function run(files: string[], state: string, mode: 'learn' | 'detect', o: 
   const writer = new AlertWriter(alertsFile);
   if (alertsFile) writeFileSync(alertsFile, '');
   const violations: Alert[] = [];
+  if (o.frozen && !existsSync(join(state, 'state.db'))) throw new ChainwatchError(`--frozen judges against a learned state, and ${state} has none: run chainwatch learn first, or replay without --frozen`);
   const store = new StateStore(state);
   // A replay lands in the embedded store like live traffic, so the query API can show it later.
-  const events = mode === 'detect' && !o.policyTest ? new StoreWriter(new SqliteEventStore(store.db), { ...defaultStoreWriterConfig, spillDir: join(state, 'spill') }) : undefined;
+  const events = mode === 'detect' && !o.policyTest && !o.frozen ? new StoreWriter(new SqliteEventStore(store.db), { ...defaultStoreWriterConfig, spillDir: join(state, 'spill') }) : undefined;
   const engine = new Engine(config, (a) => {
     if (o.policyTest) violations.push(a);
     else writer.write(a);
@@ -184,6 +187,7 @@ async function run(files: string[], state: string, mode: 'learn' | 'detect', o: 
     engine.setShadowSink((r) => shadow.push(r));
   }
   if (o.policyTest) engine.detectorsOn = false;
+  if (o.frozen) engine.learningOn = false;
   const filter = engine.norm.filter;
   const errors: LineError[] = [];
   let rejected = 0;
@@ -206,8 +210,10 @@ async function run(files: string[], state: string, mode: 'learn' | 'detect', o: 
     reportPolicyTest(violations, shadow, engine.stats.chains);
     return;
   }
-  store.save(engine);
-  if (shadow.length) appendFileSync(join(state, 'shadow.jsonl'), shadow.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  if (!o.frozen) {
+    store.save(engine);
+    if (shadow.length) appendFileSync(join(state, 'shadow.jsonl'), shadow.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  }
   const secs = (performance.now() - started) / 1000;
   const s = engine.stats;
   const out = process.stdout;
@@ -215,8 +221,8 @@ async function run(files: string[], state: string, mode: 'learn' | 'detect', o: 
   const phases = [...engine.agents.values()].reduce((acc, a) => ((acc[a.phase] = (acc[a.phase] ?? 0) + 1), acc), {} as Record<string, number>);
   out.write(`agents by phase: ${Object.entries(phases).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}\n`);
   if (mode === 'detect') {
-    out.write(`alerts: ${Object.entries(s.alerts).map(([k, v]) => `${k} ${v}`).join(', ')}; chains held back from learning: ${s.chainsQuarantined}\n`);
-    if (o.policies?.length) out.write(`policy violations: ${s.violations} enforced, ${s.shadowViolations} in shadow mode (${join(state, 'shadow.jsonl')})\n`);
+    out.write(`alerts: ${Object.entries(s.alerts).map(([k, v]) => `${k} ${v}`).join(', ')}; ${o.frozen ? `frozen: nothing learned, ${state} unchanged` : `chains held back from learning: ${s.chainsQuarantined}`}\n`);
+    if (o.policies?.length) out.write(`policy violations: ${s.violations} enforced, ${s.shadowViolations} in shadow mode${o.frozen ? '' : ` (${join(state, 'shadow.jsonl')})`}\n`);
     if (alertsFile) out.write(`alerts written to ${alertsFile}\n`);
   }
   if (rejected || errors.length) {
@@ -265,8 +271,9 @@ program.command('replay')
   .requiredOption('--alerts <file>', 'write alerts here as JSON lines')
   .option('--min-severity <level>', 'lowest severity to emit', 'low')
   .option('--policies <files...>', 'declared-scope policy files (YAML)')
-  .action((files: string[], opts: { state: string; alerts: string; minSeverity: string; policies?: string[] }) =>
-    run(files, opts.state, 'detect', { alertsFile: opts.alerts, minSeverity: opts.minSeverity, policies: opts.policies }));
+  .option('--frozen', 'judge against the learned state as it is: learn nothing, save nothing (a what-if: the same input gives the same alerts every time)')
+  .action((files: string[], opts: { state: string; alerts: string; minSeverity: string; policies?: string[]; frozen?: boolean }) =>
+    run(files, opts.state, 'detect', { alertsFile: opts.alerts, minSeverity: opts.minSeverity, policies: opts.policies, frozen: opts.frozen }));
 
 const policy = program.command('policy').description('declared scope: check, dry-run and draft policies');
 policy.command('check')

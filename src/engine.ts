@@ -181,6 +181,18 @@ export class Engine {
   }
   /** Off for `policy test`: declared scope only, no learned anomalies. */
   detectorsOn = true;
+  /**
+   * Off for `replay --frozen`: every chain is judged against the baselines as they were loaded,
+   * none is learned or held back for confirmation, so the same input gives the same alerts however
+   * often it is replayed.
+   */
+  get learningOn(): boolean {
+    return this.ctx.learning;
+  }
+
+  set learningOn(on: boolean) {
+    this.ctx.learning = on;
+  }
   private policies: PolicyEngine | undefined;
   private shadowSink: (r: ShadowRecord) => void = () => {};
   private recorder: EventRecorder | undefined;
@@ -239,7 +251,7 @@ export class Engine {
     this.assembler = new ChainAssembler(this.norm, { call: (c, ch) => this.onCall(c, ch), close: (ch) => this.onClose(ch), scratch: () => this.newScratch() }, config.chains);
     const self = this;
     this.ctx = {
-      agent: undefined as unknown as AgentState, peers: undefined, peersReady: false, global: this.global, intern: this.intern,
+      agent: undefined as unknown as AgentState, peers: undefined, peersReady: false, learning: true, global: this.global, intern: this.intern,
       call: undefined as unknown as AgentCall, chain: undefined as unknown as Chain,
       stateOf(id: string) {
         const i = self.index.get(id);
@@ -441,11 +453,14 @@ export class Engine {
     for (const a of this.rollup.expireAgent(agent.id, call.time)) this.emit(a);
     const ctx = this.context(agent, chain, call);
     let findings: Finding[] | undefined;
+    // Observers keep time windows (calls per minute) and learn what each window ends with: in
+    // learn mode too, or `learn` history would teach them nothing.
+    const { observers } = this;
+    if (this.detectorsOn) for (let j = 0; j < observers.fn.length; j++) observers.fn[j](ctx, agent.slots[observers.at[j]]);
     if (this.mode === 'detect' && this.detectorsOn) {
       const slots = agent.slots;
       const peerSlots = ctx.peers?.slots;
-      const { observers, callScorers, coldStart } = this;
-      for (let j = 0; j < observers.fn.length; j++) observers.fn[j](ctx, slots[observers.at[j]]);
+      const { callScorers, coldStart } = this;
       const enforcing = agent.phase === 'enforcing';
       const timed = this.stats.calls % DETECTOR_SAMPLE === 1;
       for (let j = 0; j < callScorers.fn.length; j++) {
@@ -462,7 +477,7 @@ export class Engine {
       if (findings !== undefined || violations !== undefined) this.raise(findings ?? [], agent, chain, call, violations);
     }
     // Calls past the chain cap are not kept for learning at close: learn them now.
-    if (chain.callCount > this.config.chains.maxChainCalls && !chain.flagged) this.learnCall(ctx);
+    if (chain.callCount > this.config.chains.maxChainCalls && !chain.flagged && this.learningOn) this.learnCall(ctx);
   }
 
   private addDetectorTime(id: string, t0: number): void {
@@ -499,6 +514,7 @@ export class Engine {
       if (findings.length) this.raise(findings, agent, chain, undefined);
     }
     this.recorder?.chain(chain);
+    if (!this.learningOn) return;
     if (chain.flagged) this.quarantineChain(agent, chain);
     else this.learnChain(agent, chain);
   }

@@ -30,5 +30,14 @@ describe('baseline show', () => {
       expect(list.map((w) => w.weight)).toEqual([...list.map((w) => w.weight)].sort((a, b) => b - a));
     }
     expect(describeAgent(engine, 'support-agent-01')).toMatch(/destinations \(decayed counts\):\n {4}tickets\.corp\.internal +\d+\.\d\n {4}rare-00\.corp\.internal/);
+    // One call a minute: every minute is folded into the rate baseline (the last one is still open).
+    expect(s.callsPerActiveMinute).toEqual({ typical: 1, max: 1, observations: 69 });
+    // A statistic nothing was observed for reads "no data", not 1.
+    const fresh = new Engine(defaultEngineConfig);
+    fresh.mode = 'learn';
+    fresh.ingestCall(mkCall({ time: T0, endTime: T0 + 100, traceId: hex(1, 32) }));
+    fresh.flush();
+    expect(agentSummary(fresh, 'support-agent-01').callsPerActiveMinute).toBeUndefined();
+    expect(describeAgent(fresh, 'support-agent-01')).toMatch(/calls per active minute: no data/);
   });
 });

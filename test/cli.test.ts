@@ -1,6 +1,7 @@
 /** The chainwatch command line, run as a child process the way users run it. */
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { appendFileSync, cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +74,27 @@ describe('chainwatch CLI', () => {
     expect(forget.status, forget.stderr).toBe(0);
     expect(run(['baseline', 'show', 'billing-agent-01', '--state', 'st'], dir).stderr).toMatch(/no baseline for agent "billing-agent-01"/);
   }, 120_000);
+
+  it('replays frozen: the same alerts however often, nothing learned and nothing saved', () => {
+    expect(run(['simulate', '--out', 'fz-sim', '--agents-per-role', '2', '--history-days', '8', '--live-days', '1', '--attacks', '1'], dir).status).toBe(0);
+    expect(run(['learn', 'fz-sim/history.jsonl', '--state', 'fz'], dir).status).toBe(0);
+    const saved = (): string => createHash('sha256').update(readFileSync(join(dir, 'fz', 'state.db'))).digest('hex');
+    const before = saved();
+    const baseline = run(['baseline', 'show', 'support-agent-01', '--state', 'fz'], dir).stdout;
+    const first = run(['replay', 'fz-sim/live.jsonl', '--state', 'fz', '--alerts', 'f1.jsonl', '--frozen'], dir);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/alerts: info 0, low \d+, medium \d+, high \d+, critical [1-9]\d*; frozen: nothing learned, fz unchanged/);
+    expect(run(['replay', 'fz-sim/live.jsonl', '--state', 'fz', '--alerts', 'f2.jsonl', '--frozen'], dir).status).toBe(0);
+    expect(readFileSync(join(dir, 'f2.jsonl'), 'utf8')).toBe(readFileSync(join(dir, 'f1.jsonl'), 'utf8'));
+    expect(saved()).toBe(before);
+    expect(run(['baseline', 'show', 'support-agent-01', '--state', 'fz'], dir).stdout).toBe(baseline);
+    // A replay that learns changes the state: the check above can fail.
+    expect(run(['replay', 'fz-sim/live.jsonl', '--state', 'fz', '--alerts', 'f3.jsonl'], dir).status).toBe(0);
+    expect(saved()).not.toBe(before);
+    const none = run(['replay', 'fz-sim/live.jsonl', '--state', 'nothing-here', '--alerts', 'f4.jsonl', '--frozen'], dir);
+    expect(none.status).toBe(1);
+    expect(none.stderr).toMatch(/--frozen judges against a learned state, and nothing-here has none: run chainwatch learn first/);
+  });
 
   it('fails with a clear message and exit code 1 for an unknown agent or missing state', () => {
     const none = run(['baseline', 'show', 'nobody', '--state', join(dir, 'empty')], dir);

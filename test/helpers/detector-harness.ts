@@ -60,7 +60,7 @@ export class Harness<S, P = unknown> {
 
   private ctx(chain: Chain, call?: AgentCall): CallContext {
     return {
-      agent: this.agent, peers: this.peer, peersReady: (this.peer?.enforcing ?? 0) >= 3, global: this.global, intern: this.intern,
+      agent: this.agent, peers: this.peer, peersReady: (this.peer?.enforcing ?? 0) >= 3, learning: true, global: this.global, intern: this.intern,
       stateOf: (id) => this.others.get(id), peerStateOf: (id) => this.otherPeers.get(id), chain, call: call as AgentCall,
     };
   }
