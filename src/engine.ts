@@ -179,7 +179,7 @@ export class Engine {
   set sharedFrozen(on: boolean) {
     this.global.frozen = on;
   }
-  /** Off for `policy test`: declared scope only, no learned anomalies. */
+  /** Off for `policy test`: declared scope only, no learned anomalies (neither a call's nor a chain's). */
   detectorsOn = true;
   /**
    * Off for `replay --frozen`: every chain is judged against the baselines as they were loaded,
@@ -504,7 +504,7 @@ export class Engine {
     }
     if (agent !== this.lastChanged) this.changedAgent(agent);
     const ctx = this.context(agent, chain, undefined) as ChainContext;
-    if (this.mode === 'detect' && agent.phase === 'enforcing') {
+    if (this.mode === 'detect' && this.detectorsOn && agent.phase === 'enforcing') {
       const findings: Finding[] = [];
       const { fn, at } = this.chainScorers;
       for (let j = 0; j < fn.length; j++) {

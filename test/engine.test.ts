@@ -70,6 +70,20 @@ describe('engine on a simulated fleet', () => {
     expect(r.alerts.some((a) => a.detectors.includes('rate-burst') && a.agent.id === agent.id)).toBe(true);
   });
 
+  it('with detectors off (policy test), raises no learned anomaly, of a call or of a chain, and holds no chain back', () => {
+    const r = newEngine();
+    r.engine.mode = 'learn';
+    feed(r.engine, r.filter, sim.history);
+    r.engine.flush();
+    r.engine.mode = 'detect';
+    r.engine.detectorsOn = false;
+    feed(r.engine, r.filter, sim.live);
+    r.engine.flush();
+    expect(r.alerts).toEqual([]);
+    expect(r.engine.quarantine.size).toBe(0);
+    expect(r.engine.stats.chains).toBeGreaterThan(100);
+  });
+
   it('with learning off (replay --frozen), judges every chain against the baselines as loaded and changes none', () => {
     const learned = newEngine();
     learned.engine.mode = 'learn';
