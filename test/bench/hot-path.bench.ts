@@ -3,7 +3,8 @@
  *  1. decode only: our targeted decoder vs protobufjs on the same OTLP protobuf batches;
  *  2. the whole hot path: protobuf decode → normalize → chains → every detector → alerts, on a
  *     fleet whose baselines were learned first (enforcing, so every detector runs), and the same
- *     runs' time after decode alone (what a decoder that cost nothing would leave);
+ *     runs' time after decode alone (what a decoder that cost nothing would leave); then runs of
+ *     chain assembly and normalize alone, with scoring, with learning: where a span's time goes;
  *  3. bytes per agent baseline, measured (V8 heap + arena words), for typical and saturated agents;
  *  4. the share of the whole-path runs spent in GC pauses (V8's own gc entries), and the time to
  *     save the learned fleet's state by agent into a fresh state dir (a first save: every agent).
@@ -99,14 +100,25 @@ new PerformanceObserver((list) => {
 const plainWindows: [number, number][] = [];
 let alerts = 0;
 /**
+ * What an engine run does after decode: everything, or chain assembly and normalize alone (no
+ * detector scores, nothing learned), or with scoring alone or learning alone on top.
+ */
+type Stage = 'all' | 'assembly' | 'scoring' | 'learning';
+const STAGES: Exclude<Stage, 'all'>[] = ['assembly', 'scoring', 'learning'];
+/** Microseconds a span after decode, per stage run, per measured round. */
+const stageMicros: Record<Exclude<Stage, 'all'>, number[]> = { assembly: [], scoring: [], learning: [] };
+
+/**
  * One engine run over the live replay, from the learned snapshot: its seconds, and those spent
  * after decode (normalize, chains, detectors, alerts) — the path's speed with a decoder that cost
  * nothing; two clock reads a request (947), inside the run.
  */
-function run(policies: PolicyEngine | undefined, onAlert: () => void): { seconds: number; afterDecode: number } {
+function run(policies: PolicyEngine | undefined, onAlert: () => void, stage: Stage = 'all'): { seconds: number; afterDecode: number } {
   const engine = new Engine(config, onAlert);
   engine.restore(JSON.parse(snapshot));
   engine.setPolicies(policies);
+  engine.detectorsOn = stage === 'all' || stage === 'scoring';
+  engine.learningOn = stage === 'all' || stage === 'learning';
   let rest = 0;
   const seconds = time(() => {
     for (const b of live.bufs) {
@@ -170,6 +182,8 @@ for (let r = 0; r < WARMUP + ROUNDS; r++) {
   };
   const { seconds } = run(policies, () => {});
   keep(evaluateShare, inEvaluate / 1000 / seconds);
+  // The stages apart: where a span's time goes after decode.
+  for (const stage of STAGES) keep(stageMicros[stage], (run(undefined, () => {}, stage).afterDecode * 1e6) / live.spans);
 }
 
 /** Heap + arena bytes per agent for `n` agents learning `make`'s calls. */
@@ -214,6 +228,18 @@ console.log(`| chainwatch targeted decode | ${k(median(ours))} | ${(median(ours)
 console.log(`| whole hot path: decode → normalize → chains → 12 detectors → alerts | ${k(median(whole))} | ${(median(whole) / median(reference)).toFixed(2)} |`);
 console.log(`| the same runs without their decode: normalize → chains → detectors → alerts (a decoder that cost nothing) | ${k(median(wholeAfterDecode))} | ${(median(wholeAfterDecode) / median(reference)).toFixed(2)} |`);
 console.log(`| same, with 5 policies and 100 chain rules loaded | ${k(median(withPolicies))} | ${(median(withPolicies) / median(reference)).toFixed(2)} |`);
+console.log('');
+// Stages timed in runs of their own (detectors and learning switched off in turn), so the parts
+// need not add up to the whole exactly; the target, 300k spans/s, allows 3.3 µs a span in all.
+const us = (x: number): string => `${x.toFixed(2)} µs`;
+const [assembly, scoring, learning] = STAGES.map((st) => median(stageMicros[st]));
+console.log('| where a span\'s time goes (medians, µs a span; 300k spans/s allows 3.33 in all) | time |');
+console.log('|---|---|');
+console.log(`| decode (ours) | ${us(1e6 / median(ours))} |`);
+console.log(`| chain assembly and normalize (no detector scores, nothing learned) | ${us(assembly)} |`);
+console.log(`| + the detectors' scoring | ${us(scoring - assembly)} |`);
+console.log(`| + learning | ${us(learning - assembly)} |`);
+console.log(`| all after decode (the whole-path runs) | ${us(1e6 / median(wholeAfterDecode))} |`);
 console.log('');
 // Each round pairs a plain and a governed run adjacent in time: the median of per-round ratios
 // cancels the machine's speed drift better than a ratio of medians.
