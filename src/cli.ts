@@ -221,7 +221,7 @@ async function run(files: string[], state: string, mode: 'learn' | 'detect', o: 
   const phases = [...engine.agents.values()].reduce((acc, a) => ((acc[a.phase] = (acc[a.phase] ?? 0) + 1), acc), {} as Record<string, number>);
   out.write(`agents by phase: ${Object.entries(phases).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}\n`);
   if (mode === 'detect') {
-    out.write(`alerts: ${Object.entries(s.alerts).map(([k, v]) => `${k} ${v}`).join(', ')}; ${o.frozen ? `frozen: nothing learned, ${state} unchanged` : `chains held back from learning: ${s.chainsQuarantined}`}\n`);
+    out.write(`alerts: ${Object.entries(s.alerts).map(([k, v]) => `${k} ${v}`).join(', ')}; ${o.frozen ? `frozen: nothing learned, nothing saved to ${state}` : `chains held back from learning: ${s.chainsQuarantined}`}\n`);
     if (o.policies?.length) out.write(`policy violations: ${s.violations} enforced, ${s.shadowViolations} in shadow mode${o.frozen ? '' : ` (${join(state, 'shadow.jsonl')})`}\n`);
     if (alertsFile) out.write(`alerts written to ${alertsFile}\n`);
   }
