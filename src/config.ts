@@ -160,9 +160,16 @@ function checkMappingFields(located: LocatedDoc<unknown>, issues: PolicyIssue[])
   for (const key of path) mapping = typeof mapping === 'object' && mapping !== null ? (mapping as Record<string, unknown>)[key] : undefined;
   if (typeof mapping !== 'object' || mapping === null) return;
   for (const field of Object.keys(mapping)) {
-    if (!(field in defaultMapping)) issues.push(locate(located, [...path, field], `unknown mapping field "${field}": use one of ${Object.keys(defaultMapping).join(', ')}`, 0, true));
+    if (mappingField(field) === undefined) issues.push(locate(located, [...path, field], `unknown mapping field "${field}": use one of ${Object.keys(defaultMapping).join(', ')}`, 0, true));
   }
 }
+
+/**
+ * The mapping field a config key names, whatever its case: environment variables can only spell
+ * it in one case (CHAINWATCH_ENGINE__NORMALIZE__MAPPING__AGENTID is agentId).
+ */
+const MAPPING_FIELDS = new Map(Object.keys(defaultMapping).map((f) => [f.toLowerCase(), f as keyof AttributeMapping]));
+const mappingField = (key: string): keyof AttributeMapping | undefined => MAPPING_FIELDS.get(key.toLowerCase());
 
 /** Load the file (optional) and the environment; throws ConfigError with every issue. */
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
@@ -197,7 +204,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   const st = source.store ?? {};
   const d = defaultEngineConfig;
   const mapping: AttributeMapping = { ...defaultMapping };
-  for (const [field, names] of Object.entries(e.normalize?.mapping ?? {})) mapping[field as keyof AttributeMapping] = names;
+  for (const [field, names] of Object.entries(e.normalize?.mapping ?? {})) mapping[mappingField(field)!] = names;
   const config: Config = {
     stateDir: source.state_dir ?? '.chainwatch',
     alertsFile: source.alerts_file,

@@ -70,6 +70,12 @@ describe('configuration', () => {
     expect(errors('engine:\n  chains:\n    idle_timeout: -90\n').join('\n')).toMatch(/idle_timeout: must be >= 0/);
   });
 
+  it('takes a mapping field from the environment, which can spell it in capitals only', () => {
+    const c = loadConfig(undefined, { CHAINWATCH_ENGINE__NORMALIZE__MAPPING__AGENTID: '["my.agent.id", "gen_ai.agent.id"]' });
+    expect(c.engine.normalize.mapping.agentId).toEqual(['my.agent.id', 'gen_ai.agent.id']);
+    expect(loadConfig(file('engine:\n  normalize:\n    mapping:\n      AgentName: [my.agent.name]\n'), {}).engine.normalize.mapping.agentName).toEqual(['my.agent.name']);
+  });
+
   it('reads the Kafka section with its defaults, environment over file', () => {
     const c = loadConfig(file('kafka:\n  brokers: ["kafka-0:9092", "kafka-1:9092"]\n  stages: detect\n  topics: { calls: agent_calls }\n'), { CHAINWATCH_KAFKA__SESSION_TIMEOUT: '10s' });
     expect(c.kafka).toEqual({
