@@ -308,9 +308,11 @@ program.command('simulate')
   .option('--live-days <n>', 'days of live traffic with attacks', Number, 3)
   .option('--attacks <n>', 'attack chains per class', Number, 6)
   .option('--chains-per-day <n>', 'chains per agent on a weekday (a sixth of it on weekends, but for devops)', Number, defaultSimOptions.chainsPerAgentDay)
-  .action((opts: { out: string; seed: number; agentsPerRole: number; historyDays: number; liveDays: number; attacks: number; chainsPerDay: number }) => {
+  .option('--shared-service <name>', 'one service.name for every agent and no gen_ai.agent.name: one peer group of every role')
+  .action((opts: { out: string; seed: number; agentsPerRole: number; historyDays: number; liveDays: number; attacks: number; chainsPerDay: number; sharedService?: string }) => {
     const sim = simulate({
       seed: opts.seed, agentsPerRole: opts.agentsPerRole, historyDays: opts.historyDays, liveDays: opts.liveDays, attacksPerClass: opts.attacks, chainsPerAgentDay: opts.chainsPerDay,
+      sharedService: opts.sharedService,
     });
     mkdirSync(opts.out, { recursive: true });
     const lines = (xs: object[]): string => xs.map((x) => JSON.stringify(x)).join('\n') + '\n';

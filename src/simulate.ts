@@ -29,6 +29,11 @@ export interface SimOptions {
    * past the first shares no agent or credential with it (principals, a handful of users, recur).
    */
   firstAgent: number;
+  /**
+   * One `service.name` for every agent, and no `gen_ai.agent.name`: a runtime hosting every kind
+   * of agent, whose agents then form one peer group (undefined: a service and a name per role).
+   */
+  sharedService?: string;
 }
 
 export const defaultSimOptions: SimOptions = {
@@ -227,14 +232,15 @@ function trace(f: Fleet, a: Agent, start: number, steps: Step[], opts: TraceOpti
     span(toolId, rootId, `execute_tool ${step.tool}`, 1, toolStart, t, toolAttrs);
     t += 20 + f.int(200);
   });
+  const shared = f.o.sharedService;
   span(rootId, '', `invoke_agent ${a.name}`, 1, start, t + 100, [
-    str('gen_ai.operation.name', 'invoke_agent'), str('gen_ai.agent.id', a.id), str('gen_ai.agent.name', a.name),
+    str('gen_ai.operation.name', 'invoke_agent'), str('gen_ai.agent.id', a.id), ...(shared === undefined ? [str('gen_ai.agent.name', a.name)] : []),
     str('enduser.id', principal), str('gen_ai.conversation.id', `conv-${f.hex(4)}`),
   ]);
   spans.sort((x, y) => x.end - y.end);
   const render = (list: { span: object }[]): object => ({
     resourceSpans: [{
-      resource: { attributes: [str('service.name', `${a.role}-svc`), str('service.instance.id', a.instance)] },
+      resource: { attributes: [str('service.name', shared ?? `${a.role}-svc`), str('service.instance.id', a.instance)] },
       scopeSpans: [{ scope: { name: 'agent-framework', version: '1.4.0' }, spans: list.map((s) => s.span) }],
     }],
   });

@@ -15,4 +15,17 @@ describe('simulate', () => {
     expect(text).not.toContain('key_support_01');
     expect(text).not.toContain('support-agent-02');
   });
+
+  it('puts every agent in one service without a role name when asked, the traffic otherwise the same', () => {
+    const options = { seed: 5, agentsPerRole: 2, historyDays: 1, liveDays: 1, chainsPerAgentDay: 3, attacksPerClass: 1 };
+    const apart = simulate(options);
+    const shared = simulate({ ...options, sharedService: 'agent-runtime' });
+    expect(shared.labels).toEqual(apart.labels);
+    const text = JSON.stringify(shared.live);
+    expect(text).not.toContain('gen_ai.agent.name');
+    expect(text.match(/"key":"service\.name","value":\{"stringValue":"([^"]*)"/g)?.every((m) => m.endsWith('"agent-runtime"'))).toBe(true);
+    // Without those two attributes, the same spans.
+    const strip = (t: string): string => t.replace(/\{"key":"gen_ai\.agent\.name","value":\{"stringValue":"[^"]*"\}\},?/g, '').replace(/"stringValue":"[a-z]+-svc"/g, '"stringValue":"agent-runtime"');
+    expect(strip(JSON.stringify(apart.live))).toBe(text);
+  });
 });
