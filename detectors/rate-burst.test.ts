@@ -17,6 +17,18 @@ describe('rate-burst', () => {
     expect(h.state.stats.mean).toBeCloseTo(before, 6);
   });
 
+  it('does not count calls of a minute already closed into the current one (out-of-order arrival)', () => {
+    const h = new Harness(rateBurst());
+    for (let m = 0; m < 200; m++) h.learn(Array.from({ length: 2 + (m % 4) }, (_, i) => mkCall({ time: T0 + m * MIN + i * 1000 })));
+    const t = T0 + 300 * MIN;
+    // Three calls a minute over an hour, but each minute's calls arrive after the next minute began.
+    const calls = [mkCall({ time: t + 60 * MIN })];
+    for (let m = 0; m < 60; m++) for (let i = 0; i < 3; i++) calls.push(mkCall({ time: t + m * MIN + i * 1000 }));
+    expect(h.score(calls, mkChain([])).every((f) => f === undefined)).toBe(true);
+    // Nothing late was folded into the baseline either.
+    expect(h.state.stats.n).toBe(200); // the 200 learned minutes, nothing of the late hour
+  });
+
   it('does not fire on normal minutes', () => {
     const h = new Harness(rateBurst());
     for (let m = 0; m < 100; m++) h.learn([mkCall({ time: T0 + m * MIN }), mkCall({ time: T0 + m * MIN + 500 })]);

@@ -3,9 +3,11 @@
  * its usual calls per active minute (log-scale mean + 4 sd, and at least `minCalls`).
  *
  * Catches runaway agents and scripted abuse of a stolen agent credential. Minutes that burst are
- * not folded into the baseline, so a sustained attack does not teach itself. Fails for agents
- * with legitimately spiky batch work until those spikes are in the baseline (the max decays
- * slowly). Fires on every call of a bursting minute; the alert rollup folds them into one.
+ * not folded into the baseline, so a sustained attack does not teach itself. Calls that arrive
+ * after a later minute has begun are left uncounted (a burst spread over late arrivals is missed,
+ * never invented). Fails for agents with legitimately spiky batch work until those spikes are in
+ * the baseline (the max decays slowly). Fires on every call of a bursting minute; the alert
+ * rollup folds them into one.
  *
  * Cost: a counter update per call; ~80 bytes per agent.
  */
@@ -28,6 +30,10 @@ export function rateBurst(minCalls = 30, minMinutes = 30): Detector<RateState> {
 
     observe(ctx: CallContext, s) {
       const minute = Math.floor(ctx.call.time / 60_000);
+      // A call of a minute already closed (calls of concurrent chains, read through Kafka
+      // partitions, come out of time order) is not counted into the current one: piled there,
+      // hours of late calls made a "burst" of an agent's usual pace.
+      if (minute < s.minute) return;
       if (minute > s.minute) {
         if (ctx.learning && s.minute >= 0 && s.count > 0 && !s.burst) s.stats.add(Math.log(s.count));
         s.minute = minute;

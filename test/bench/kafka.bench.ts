@@ -20,7 +20,8 @@
  * broker). For each timed run it prints the CPU time each process (this one, the detect process,
  * the broker) spent in it: on a shared 2-core machine, what a stage costs per span is what bounds
  * the run.
- * It also scores the combined run's alerts against the fleet's labels (as `chainwatch eval` does).
+ * It also scores the combined run's alerts against the fleet's labels (as `chainwatch eval` does);
+ * CHAINWATCH_BENCH_ALERTS=FILE keeps a copy of those alerts (and the labels beside it, FILE.labels).
  * BENCH_LIVE_DAYS (default 12: ~340k spans; each stage alone then runs for seconds, not for the
  * fetch waits and commit interval at its ends) sets the size of the timed traffic.
  * Profiling: CHAINWATCH_BENCH_PROFILE=FILE writes this process's (ingest) CPU profile of the timed
@@ -220,7 +221,13 @@ async function main(): Promise<void> {
       const st = await detect.status();
       // The combined run's alerts against the fleet's labels: what reading through Kafka does to
       // the verdicts (an agent's calls reach detect in the order ingest reads its partitions).
-      const verdicts = evaluate(labels, readFileSync(join(dir, 'detect', 'alerts.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Alert));
+      const alertsText = readFileSync(join(dir, 'detect', 'alerts.jsonl'), 'utf8');
+      const verdicts = evaluate(labels, alertsText.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Alert));
+      const keep = process.env.CHAINWATCH_BENCH_ALERTS;
+      if (keep) {
+        writeFileSync(keep, alertsText);
+        writeFileSync(`${keep}.labels`, labels.map((l) => JSON.stringify(l)).join('\n') + '\n');
+      }
       detect.kill();
       const counters = { ...ingest() };
 
