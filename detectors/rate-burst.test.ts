@@ -29,6 +29,16 @@ describe('rate-burst', () => {
     expect(h.state.stats.n).toBe(200); // the 200 learned minutes, nothing of the late hour
   });
 
+  it('takes the spikes of learned history as normal, so the same spike live is not a burst', () => {
+    const h = new Harness(rateBurst());
+    // Three calls a minute; after the first 100 minutes (a baseline by then), a batch of 60 every tenth.
+    for (let m = 0; m < 300; m++) h.learn(Array.from({ length: m >= 100 && m % 10 === 9 ? 60 : 3 }, (_, i) => mkCall({ time: T0 + m * MIN + i * 900 })));
+    const t = T0 + 400 * MIN;
+    expect(h.score(Array.from({ length: 60 }, (_, i) => mkCall({ time: t + i * 900 })), mkChain([])).every((f) => f === undefined)).toBe(true);
+    // A run far past its largest learned minute still is.
+    expect(h.score(Array.from({ length: 500 }, (_, i) => mkCall({ time: t + 10 * MIN + i * 100 })), mkChain([])).some((f) => f !== undefined)).toBe(true);
+  });
+
   it('does not fire on normal minutes', () => {
     const h = new Harness(rateBurst());
     for (let m = 0; m < 100; m++) h.learn([mkCall({ time: T0 + m * MIN }), mkCall({ time: T0 + m * MIN + 500 })]);

@@ -6,8 +6,9 @@
  * not folded into the baseline, so a sustained attack does not teach itself. Calls that arrive
  * after a later minute has begun are left uncounted (a burst spread over late arrivals is missed,
  * never invented). Fails for agents with legitimately spiky batch work until those spikes are in
- * the baseline (the max decays slowly). Fires on every call of a bursting minute; the alert
- * rollup folds them into one.
+ * the baseline (the max decays slowly) — at once when the history `chainwatch learn` read has
+ * them: what it learns is normal, spikes included. Fires on every call of a bursting minute; the
+ * alert rollup folds them into one.
  *
  * Cost: a counter update per call; ~80 bytes per agent.
  */
@@ -41,7 +42,8 @@ export function rateBurst(minCalls = 30, minMinutes = 30): Detector<RateState> {
         s.burst = false;
       }
       s.count++;
-      if (s.stats.n >= minMinutes && s.count > limitOf(s.stats)) s.burst = true;
+      // Learned history is normal, spikes and all: a minute bursts only under detection.
+      if (ctx.detecting && s.stats.n >= minMinutes && s.count > limitOf(s.stats)) s.burst = true;
     },
 
     scoreCall(ctx: CallContext, s): Finding | undefined {

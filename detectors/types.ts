@@ -63,6 +63,8 @@ export interface DetectorContext {
   peersReady: boolean;
   /** False while the engine learns nothing (`replay --frozen`): `observe` then keeps its windows but folds nothing into a baseline. */
   learning: boolean;
+  /** False while the engine learns history (`chainwatch learn`): all it sees is normal, nothing is judged. */
+  detecting: boolean;
   global: GlobalState;
   intern: Interner;
   /** Another detector's state for this agent (e.g. the destination baseline), by detector id. */

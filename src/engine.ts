@@ -251,7 +251,7 @@ export class Engine {
     this.assembler = new ChainAssembler(this.norm, { call: (c, ch) => this.onCall(c, ch), close: (ch) => this.onClose(ch), scratch: () => this.newScratch() }, config.chains);
     const self = this;
     this.ctx = {
-      agent: undefined as unknown as AgentState, peers: undefined, peersReady: false, learning: true, global: this.global, intern: this.intern,
+      agent: undefined as unknown as AgentState, peers: undefined, peersReady: false, learning: true, detecting: true, global: this.global, intern: this.intern,
       call: undefined as unknown as AgentCall, chain: undefined as unknown as Chain,
       stateOf(id: string) {
         const i = self.index.get(id);
@@ -426,6 +426,7 @@ export class Engine {
     if (call !== undefined) ctx.call = call;
     ctx.peers = agent === this.lastAgent ? this.lastPeers : this.peers.get(agent.group);
     ctx.peersReady = ctx.peers !== undefined && this.mature(ctx.peers);
+    ctx.detecting = this.mode === 'detect';
     return ctx;
   }
 

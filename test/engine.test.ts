@@ -7,7 +7,7 @@ import { Engine, defaultEngineConfig } from '../src/engine.js';
 import { evaluate } from '../src/evaluate.js';
 import { simulate } from '../src/simulate.js';
 import { feed, newEngine } from './helpers/pipeline.js';
-import { MIN, mkCall } from './helpers/detector-harness.js';
+import { MIN, T0, mkCall } from './helpers/detector-harness.js';
 
 const sim = simulate({ agentsPerRole: 3, historyDays: 10, liveDays: 2, chainsPerAgentDay: 16, attacksPerClass: 3 });
 
@@ -68,6 +68,24 @@ describe('engine on a simulated fleet', () => {
     }
     r.engine.flush();
     expect(r.alerts.some((a) => a.detectors.includes('rate-burst') && a.agent.id === agent.id)).toBe(true);
+  });
+
+  it('takes a learned history\'s spikes as normal: the same spike live raises no burst', () => {
+    const r = newEngine({ lifecycle: { minCalls: 50, minHistoryMs: 0, minPeers: 3 } });
+    const identity = { id: 'batch-agent-01', name: 'batch-agent', source: 'trace' as const };
+    let span = 0;
+    const minuteOf = (m: number, calls: number): void => {
+      const t = T0 + m * MIN;
+      for (let i = 0; i < calls; i++) r.engine.ingestCall(mkCall({ time: t + i * 900, endTime: t + i * 900 + 50, traceId: (m + 1).toString(16).padStart(32, '0'), spanId: (++span).toString(16).padStart(16, '0'), agent: identity }));
+    };
+    r.engine.mode = 'learn';
+    // Three calls a minute; after 100 minutes, a batch of 60 every tenth minute.
+    for (let m = 0; m < 300; m++) minuteOf(m, m >= 100 && m % 10 === 9 ? 60 : 3);
+    r.engine.flush();
+    r.engine.mode = 'detect';
+    minuteOf(400, 60);
+    r.engine.flush();
+    expect(r.alerts.filter((a) => a.detectors.includes('rate-burst'))).toEqual([]);
   });
 
   it('with detectors off (policy test), raises no learned anomaly, of a call or of a chain, and holds no chain back', () => {

@@ -58,9 +58,10 @@ export class Harness<S, P = unknown> {
     return this;
   }
 
-  private ctx(chain: Chain, call?: AgentCall): CallContext {
+  /** `detecting`: false for learn(), history taken as normal (as `chainwatch learn` does). */
+  private ctx(chain: Chain, call?: AgentCall, detecting = true): CallContext {
     return {
-      agent: this.agent, peers: this.peer, peersReady: (this.peer?.enforcing ?? 0) >= 3, learning: true, global: this.global, intern: this.intern,
+      agent: this.agent, peers: this.peer, peersReady: (this.peer?.enforcing ?? 0) >= 3, learning: true, detecting, global: this.global, intern: this.intern,
       stateOf: (id) => this.others.get(id), peerStateOf: (id) => this.otherPeers.get(id), chain, call: call as AgentCall,
     };
   }
@@ -75,7 +76,7 @@ export class Harness<S, P = unknown> {
     const chain = mkChain(calls);
     for (const call of calls) {
       this.see(call);
-      const ctx = this.ctx(chain, call);
+      const ctx = this.ctx(chain, call, false);
       this.det.observe?.(ctx, this.state);
       this.det.learnCall?.(ctx, this.state, this.peerState);
       this.agent.calls++;
