@@ -12,8 +12,8 @@
  * the open chain's set, and one statistic per peer group.
  */
 import type { AgentCall } from '../src/agent-call.js';
-import { DecayedStats } from '../src/decayed-stats.js';
-import { type CallContext, type ChainContext, type Detector, type Finding, SHORT_CHAIN, PEER_CHAINS, chainNorm, clamp, scratch, seenEarlier } from './types.js';
+import type { DecayedStats } from '../src/decayed-stats.js';
+import { type CallContext, type ChainContext, type Detector, type Finding, SHORT_CHAIN, chainNorm, chainStatsState, learnChainValue, clamp, scratch, seenEarlier } from './types.js';
 
 const MAX_TRACKED = 10_000;
 
@@ -62,8 +62,7 @@ export function bulkAccess(minResources = 25): Detector<DecayedStats, DecayedSta
   return {
     id: 'bulk-access',
     coldStart: true,
-    init: () => new DecayedStats(500),
-    initPeer: () => new DecayedStats(PEER_CHAINS),
+    ...chainStatsState,
 
     scoreCall(ctx: CallContext, own, peer): Finding | undefined {
       const { call, chain } = ctx;
@@ -88,15 +87,7 @@ export function bulkAccess(minResources = 25): Detector<DecayedStats, DecayedSta
     },
 
     learnChain(ctx: ChainContext, own, peer) {
-      const x = Math.log(Math.max(distinctResources(ctx.chain.calls), 1));
-      own.add(x);
-      peer?.add(x);
+      learnChainValue(own, peer, Math.log(Math.max(distinctResources(ctx.chain.calls), 1)));
     },
-
-    snapshot: (s) => s.toJSON(),
-    restore: (json) => DecayedStats.fromJSON(json as [number, number, number, number], 500),
-    snapshotPeer: (p) => p.toJSON(),
-    restorePeer: (json) => DecayedStats.fromJSON(json as [number, number, number, number], PEER_CHAINS),
-    bytes: () => 60,
   };
 }

@@ -11,8 +11,8 @@
  *
  * Cost: a subtraction per call; ~60 bytes per agent, and one statistic per peer group.
  */
-import { DecayedStats } from '../src/decayed-stats.js';
-import { type CallContext, type ChainContext, type Detector, type Finding, PEER_CHAINS, chainNorm, scratch } from './types.js';
+import type { DecayedStats } from '../src/decayed-stats.js';
+import { type CallContext, type ChainContext, type Detector, type Finding, chainNorm, chainStatsState, learnChainValue, scratch } from './types.js';
 
 const newScratch = (): { fired: boolean } => ({ fired: false });
 
@@ -21,8 +21,7 @@ export function delegationOutlives(minMs = 15 * 60_000): Detector<DecayedStats, 
   return {
     id: 'delegation-outlives',
     coldStart: true,
-    init: () => new DecayedStats(500),
-    initPeer: () => new DecayedStats(PEER_CHAINS),
+    ...chainStatsState,
 
     scoreCall(ctx: CallContext, own, peer): Finding | undefined {
       const { call, chain } = ctx;
@@ -47,16 +46,8 @@ export function delegationOutlives(minMs = 15 * 60_000): Detector<DecayedStats, 
     },
 
     learnChain(ctx: ChainContext, own, peer) {
-      const x = Math.log(Math.max(ctx.chain.lastTime - ctx.chain.startTime, 1000));
-      own.add(x);
-      peer?.add(x);
+      learnChainValue(own, peer, Math.log(Math.max(ctx.chain.lastTime - ctx.chain.startTime, 1000)));
     },
-
-    snapshot: (s) => s.toJSON(),
-    restore: (json) => DecayedStats.fromJSON(json as [number, number, number, number], 500),
-    snapshotPeer: (p) => p.toJSON(),
-    restorePeer: (json) => DecayedStats.fromJSON(json as [number, number, number, number], PEER_CHAINS),
-    bytes: () => 60,
   };
 }
 

@@ -10,8 +10,8 @@
  * Cost: a string compare per call; ~60 bytes per agent, and one statistic per peer group.
  */
 import type { AgentCall } from '../src/agent-call.js';
-import { DecayedStats } from '../src/decayed-stats.js';
-import { type CallContext, type ChainContext, type Detector, type Finding, PEER_CHAINS, chainNorm, clamp, scratch } from './types.js';
+import type { DecayedStats } from '../src/decayed-stats.js';
+import { type CallContext, type ChainContext, type Detector, type Finding, chainNorm, chainStatsState, learnChainValue, clamp, scratch } from './types.js';
 
 interface LoopScratch {
   last: string;
@@ -35,8 +35,7 @@ export function loop(minRun = 12): Detector<DecayedStats, DecayedStats> {
   return {
     id: 'loop',
     coldStart: true,
-    init: () => new DecayedStats(500),
-    initPeer: () => new DecayedStats(PEER_CHAINS),
+    ...chainStatsState,
 
     scoreCall(ctx: CallContext, own, peer): Finding | undefined {
       const { call, chain } = ctx;
@@ -67,15 +66,7 @@ export function loop(minRun = 12): Detector<DecayedStats, DecayedStats> {
         track(s, call.action.signature);
         maxRun = Math.max(maxRun, s.run, Math.floor(s.cycle / 2) + 1);
       }
-      const x = Math.log(maxRun);
-      own.add(x);
-      peer?.add(x);
+      learnChainValue(own, peer, Math.log(maxRun));
     },
-
-    snapshot: (s) => s.toJSON(),
-    restore: (json) => DecayedStats.fromJSON(json as [number, number, number, number], 500),
-    snapshotPeer: (p) => p.toJSON(),
-    restorePeer: (json) => DecayedStats.fromJSON(json as [number, number, number, number], PEER_CHAINS),
-    bytes: () => 60,
   };
 }

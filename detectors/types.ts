@@ -8,7 +8,7 @@
  */
 import type { AgentCall } from '../src/agent-call.js';
 import type { Chain } from '../src/chains.js';
-import type { DecayedStats } from '../src/decayed-stats.js';
+import { DecayedStats } from '../src/decayed-stats.js';
 import type { Interner } from '../src/intern.js';
 
 export type Phase = 'learning' | 'enforcing';
@@ -162,6 +162,30 @@ export function historyDays(agent: AgentState): number {
  * has agents, so it keeps more of them than an agent's own (500) to cover a like stretch of time.
  */
 export const PEER_CHAINS = 2000;
+
+/** A detector of chain statistics keeps its agent's last 500 chains' statistic. */
+const OWN_CHAINS = 500;
+type StatsJson = [number, number, number, number];
+
+/**
+ * The state of a detector of chain statistics (distinct resources, repeat runs, duration): one
+ * statistic per agent and one per peer group, made, saved and restored alike.
+ */
+export const chainStatsState = {
+  init: (): DecayedStats => new DecayedStats(OWN_CHAINS),
+  initPeer: (): DecayedStats => new DecayedStats(PEER_CHAINS),
+  snapshot: (s: DecayedStats): unknown => s.toJSON(),
+  restore: (json: unknown): DecayedStats => DecayedStats.fromJSON(json as StatsJson, OWN_CHAINS),
+  snapshotPeer: (p: DecayedStats): unknown => p.toJSON(),
+  restorePeer: (json: unknown): DecayedStats => DecayedStats.fromJSON(json as StatsJson, PEER_CHAINS),
+  bytes: (): number => 60,
+};
+
+/** A closed chain's value, learned into its agent's statistic and its group's (none when frozen). */
+export function learnChainValue(own: DecayedStats, peer: DecayedStats | undefined, x: number): void {
+  own.add(x);
+  peer?.add(x);
+}
 
 /** The statistics a detector of chain statistics judges by, and whose they are, for its explanation. */
 export interface ChainNorm {
