@@ -166,7 +166,14 @@ export class Engine {
     detectorSeconds: {},
     selfSpansDropped: 0,
   };
-  mode: 'detect' | 'learn' = 'detect';
+  /** `learn`: everything seen is normal history (`chainwatch learn`), nothing is judged. Kept in the detectors' context. */
+  get mode(): 'detect' | 'learn' {
+    return this.ctx.detecting ? 'detect' : 'learn';
+  }
+
+  set mode(mode: 'detect' | 'learn') {
+    this.ctx.detecting = mode === 'detect';
+  }
   /**
    * Partitioned mode (Kafka detect workers): state shared across agents — peer baselines and
    * credential ownership — is read-only, as loaded from the learned state, so that every worker
@@ -426,7 +433,6 @@ export class Engine {
     if (call !== undefined) ctx.call = call;
     ctx.peers = agent === this.lastAgent ? this.lastPeers : this.peers.get(agent.group);
     ctx.peersReady = ctx.peers !== undefined && this.mature(ctx.peers);
-    ctx.detecting = this.mode === 'detect';
     return ctx;
   }
 
@@ -458,7 +464,7 @@ export class Engine {
     // learn mode too, or `learn` history would teach them nothing.
     const { observers } = this;
     if (this.detectorsOn) for (let j = 0; j < observers.fn.length; j++) observers.fn[j](ctx, agent.slots[observers.at[j]]);
-    if (this.mode === 'detect' && this.detectorsOn) {
+    if (this.ctx.detecting && this.detectorsOn) {
       const slots = agent.slots;
       const peerSlots = ctx.peers?.slots;
       const { callScorers, coldStart } = this;
@@ -473,7 +479,7 @@ export class Engine {
         if (timed) this.addDetectorTime(this.detectors[i].id, t0);
       }
     }
-    if (this.mode === 'detect') {
+    if (this.ctx.detecting) {
       const violations = this.policies ? this.checkPolicy(call, chain, agent) : undefined;
       if (findings !== undefined || violations !== undefined) this.raise(findings ?? [], agent, chain, call, violations);
     }
@@ -505,7 +511,7 @@ export class Engine {
     }
     if (agent !== this.lastChanged) this.changedAgent(agent);
     const ctx = this.context(agent, chain, undefined) as ChainContext;
-    if (this.mode === 'detect' && this.detectorsOn && agent.phase === 'enforcing') {
+    if (this.ctx.detecting && this.detectorsOn && agent.phase === 'enforcing') {
       const findings: Finding[] = [];
       const { fn, at } = this.chainScorers;
       for (let j = 0; j < fn.length; j++) {
