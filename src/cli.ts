@@ -169,7 +169,9 @@ async function run(files: string[], state: string, mode: 'learn' | 'detect', o: 
   const writer = new AlertWriter(alertsFile);
   if (alertsFile) writeFileSync(alertsFile, '');
   const violations: Alert[] = [];
-  if (o.frozen && !existsSync(join(state, 'state.db'))) throw new ChainwatchError(`--frozen judges against a learned state, and ${state} has none: run chainwatch learn first, or replay without --frozen`);
+  const noState = (): ChainwatchError => new ChainwatchError(`--frozen judges against a learned state, and ${state} has none: run chainwatch learn first, or replay without --frozen`);
+  // Not even a directory: refused before opening the store would make one.
+  if (o.frozen && !existsSync(state)) throw noState();
   const store = new StateStore(state);
   // A replay lands in the embedded store like live traffic, so the query API can show it later.
   const events = mode === 'detect' && !o.policyTest && !o.frozen ? new StoreWriter(new SqliteEventStore(store.db), { ...defaultStoreWriterConfig, spillDir: join(state, 'spill') }) : undefined;
@@ -179,7 +181,7 @@ async function run(files: string[], state: string, mode: 'learn' | 'detect', o: 
     events?.add('alerts', alertRow(a));
   });
   if (events) engine.setRecorder({ call: (c) => events.add('calls', callRow(c)), chain: (ch) => events.add('chains', chainRow(ch)) });
-  store.load(engine);
+  if (!store.load(engine) && o.frozen) throw noState();
   engine.mode = mode;
   const shadow: ShadowRecord[] = [];
   if (o.policies?.length) {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,12 +88,25 @@ describe('chainwatch CLI', () => {
     expect(readFileSync(join(dir, 'f2.jsonl'), 'utf8')).toBe(readFileSync(join(dir, 'f1.jsonl'), 'utf8'));
     expect(saved()).toBe(before);
     expect(run(['baseline', 'show', 'support-agent-01', '--state', 'fz'], dir).stdout).toBe(baseline);
+    // A state from before the SQLite store (a state.json alone) is a learned state too.
+    const store = new StateStore(join(dir, 'fz'));
+    const learned = store.latest()!.snapshot;
+    store.close();
+    mkdirSync(join(dir, 'fz-legacy'));
+    writeFileSync(join(dir, 'fz-legacy', 'state.json'), JSON.stringify(learned));
+    const legacy = run(['replay', 'fz-sim/live.jsonl', '--state', 'fz-legacy', '--alerts', 'f6.jsonl', '--frozen'], dir);
+    expect(legacy.status, legacy.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'f6.jsonl'), 'utf8')).toBe(readFileSync(join(dir, 'f1.jsonl'), 'utf8'));
     // A replay that learns changes the state: the check above can fail.
     expect(run(['replay', 'fz-sim/live.jsonl', '--state', 'fz', '--alerts', 'f3.jsonl'], dir).status).toBe(0);
     expect(saved()).not.toBe(before);
     const none = run(['replay', 'fz-sim/live.jsonl', '--state', 'nothing-here', '--alerts', 'f4.jsonl', '--frozen'], dir);
     expect(none.status).toBe(1);
     expect(none.stderr).toMatch(/--frozen judges against a learned state, and nothing-here has none: run chainwatch learn first/);
+    expect(existsSync(join(dir, 'nothing-here'))).toBe(false);
+    // A directory with no saved state in it is refused too.
+    mkdirSync(join(dir, 'empty-state'));
+    expect(run(['replay', 'fz-sim/live.jsonl', '--state', 'empty-state', '--alerts', 'f5.jsonl', '--frozen'], dir).stderr).toMatch(/and empty-state has none/);
   });
 
   it('fails with a clear message and exit code 1 for an unknown agent or missing state', () => {
