@@ -3,6 +3,7 @@
  * same for a human (`chainwatch baseline show AGENT`).
  */
 import type { Engine } from './engine.js';
+import { heaviestFirst } from './count-table.js';
 import { StateError } from './errors.js';
 import { DAY } from '../detectors/types.js';
 
@@ -51,7 +52,7 @@ export function agentSummary(engine: Engine, agentId: string): AgentSummary {
   const d = snap.detectors as Record<string, any>;
   // Tables keep entries in arrival order: the n heaviest, not the first n learned.
   const list = (t: Table | undefined, n: number, strip = /^[a-z-]+:/): Weighted[] =>
-    [...(t?.e ?? [])].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).slice(0, n)
+    [...(t?.e ?? [])].sort(heaviestFirst).slice(0, n)
       .map(([name, count]) => ({ name: name.replace(strip, ''), weight: round(count) }));
   // A statistic with no observations yet reads "no data", not the exp(0) = 1 of its empty mean.
   const typical = (j: Joint | undefined, f: (x: number) => number): Typical | undefined =>

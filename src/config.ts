@@ -30,7 +30,7 @@ export type SinkFile =
   | { type: 'kafka'; brokers: string[]; topic: string; format?: 'json' | 'ocsf' | 'ecs' | 'cef' };
 import type { Severity } from './severity.js';
 import { type KafkaConfig, type KafkaTopics, defaultKafkaTopics } from './kafka-config.js';
-import { type LocatedDoc, locate, parseLocated, validateLocated } from './yaml-validate.js';
+import { type LocatedDoc, isMapping, locate, parseLocated, validateLocated } from './yaml-validate.js';
 import { redactUrl } from './redact.js';
 
 const DAY_MS = 86_400_000;
@@ -157,8 +157,8 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
 function checkMappingFields(located: LocatedDoc<unknown>, issues: PolicyIssue[]): void {
   const path = ['engine', 'normalize', 'mapping'];
   let mapping: unknown = located.data;
-  for (const key of path) mapping = typeof mapping === 'object' && mapping !== null ? (mapping as Record<string, unknown>)[key] : undefined;
-  if (typeof mapping !== 'object' || mapping === null) return;
+  for (const key of path) mapping = isMapping(mapping) ? mapping[key] : undefined;
+  if (!isMapping(mapping)) return;
   for (const field of Object.keys(mapping)) {
     if (mappingField(field) === undefined) issues.push(locate(located, [...path, field], `unknown mapping field "${field}": use one of ${Object.keys(defaultMapping).join(', ')}`, 0, true));
   }

@@ -33,6 +33,11 @@ function specOf(maxSize: number, halfLifeMs: number): Spec {
   return spec;
 }
 
+/** Orders [name, count, …] entries most frequent first, ties by name (a stable order). */
+export function heaviestFirst(a: readonly [string, number, ...unknown[]], b: readonly [string, number, ...unknown[]]): number {
+  return b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+}
+
 export class CountTable {
   private readonly spec: Spec;
   private data: Uint32Array;
@@ -172,7 +177,7 @@ export class CountTable {
 
   /** Entries as [name, count, lastSeenMs], most frequent first (ties by name, so order is stable). */
   entries(name: (key: number) => string): [string, number, number][] {
-    return this.toJSON(name).e.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return this.toJSON(name).e.sort(heaviestFirst);
   }
 
   /** Exact: counts are multiples of 1/1024 and survive JSON unchanged. */

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { type LocatedDoc, locate, parseLocated, validateLocated } from './yaml-validate.js';
+import { type LocatedDoc, isMapping, locate, parseLocated, validateLocated } from './yaml-validate.js';
 import { PolicyError, type PolicyIssue } from './errors.js';
 import { packagePath } from './package-path.js';
 import { ConditionSyntaxError, parseCondition } from './policy-condition.js';
@@ -100,18 +100,16 @@ function parseText(file: string, text: string, issues: PolicyIssue[]): Loaded | 
   return valid ? loaded : undefined;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /**
  * What the schema cannot check: conditions, names (durations and sizes it checks by pattern).
  * Run on files the schema rejected too, so it reads only what has the shape it needs.
  */
 function checkValues(l: LocatedDoc<unknown>, issues: PolicyIssue[]): void {
   const data = l.data;
-  if (!isObject(data)) return;
+  if (!isMapping(data)) return;
   const scopes: [(string | number)[], Record<string, unknown>][] = [];
-  if (isObject(data.defaults)) scopes.push([['defaults'], data.defaults]);
-  if (Array.isArray(data.policies)) data.policies.forEach((p: unknown, i) => isObject(p) && scopes.push([['policies', i], p]));
+  if (isMapping(data.defaults)) scopes.push([['defaults'], data.defaults]);
+  if (Array.isArray(data.policies)) data.policies.forEach((p: unknown, i) => isMapping(p) && scopes.push([['policies', i], p]));
   const names = new Map<string, number>();
   for (const [at, p] of scopes) {
     const here = (rest: (string | number)[], msg: string, offset = 0): void => {
@@ -122,7 +120,7 @@ function checkValues(l: LocatedDoc<unknown>, issues: PolicyIssue[]): void {
       names.set(p.name, at[1] as number);
     }
     (Array.isArray(p.rules) ? p.rules : []).forEach((r: unknown, j) => {
-      if (!isObject(r) || typeof r.condition !== 'string') return;
+      if (!isMapping(r) || typeof r.condition !== 'string') return;
       try {
         parseCondition(r.condition);
       } catch (err) {

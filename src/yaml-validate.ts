@@ -16,6 +16,11 @@ export interface LocatedDoc<T> {
   data: T;
 }
 
+/** Whether a parsed value is a mapping (for checks run on documents the schema may have rejected). */
+export function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 /**
  * Parse only: the document, valid or not (for checks the schema cannot make, run beside its
  * errors), or undefined with the YAML syntax errors appended.
