@@ -99,6 +99,9 @@ export function chainShape(settings: DetectorSettings, minChains = 30): Detector
       return { length: DecayedStats.fromJSON(j.l, 500), shapes: CountTable.fromJSON(j.s, 16, settings.halfLifeMs, Number), novelty: [...j.n] };
     },
     bytes: (s) => s.shapes.bytes() + 120,
-    release: (s) => s.shapes.release(),
+    release(s) {
+      s.shapes.release();
+      s.length.release();
+    },
   };
 }

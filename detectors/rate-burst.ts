@@ -64,5 +64,6 @@ export function rateBurst(minCalls = 30, minMinutes = 30): Detector<RateState> {
       return { minute: j.m, count: j.c, burst: j.b, stats: DecayedStats.fromJSON(j.s, 2000) };
     },
     bytes: () => 80,
+    release: (s) => s.stats.release(),
   };
 }

@@ -179,6 +179,8 @@ export const chainStatsState = {
   snapshotPeer: (p: DecayedStats): unknown => p.toJSON(),
   restorePeer: (json: unknown): DecayedStats => DecayedStats.fromJSON(json as StatsJson, PEER_CHAINS),
   bytes: (): number => 60,
+  release: (s: DecayedStats): void => s.release(),
+  releasePeer: (p: DecayedStats): void => p.release(),
 };
 
 /** A closed chain's value, learned into its agent's statistic and its group's (none when frozen). */

@@ -7,8 +7,22 @@
 import { pushTo } from './multimap.js';
 
 const CHUNK_WORDS = 1 << 18; // 1 MiB chunks
+
+/**
+ * What a released table or block points at: no words. A holder that used it after all reads
+ * nothing and writes nowhere (typed arrays ignore writes past their end), never into words the
+ * arena has lent to another agent.
+ */
+export const NO_WORDS = new Uint32Array(0);
+export const NO_DOUBLES = new Float64Array(0);
 /** The smallest block handed out: a request for fewer words gets this many. */
 const MIN_BLOCK = 4;
+
+/**
+ * Words a request gets: at least MIN_BLOCK, and even, so every block starts at an even word and
+ * can hold float64s (DecayedStats) as well as words.
+ */
+const blockSize = (words: number): number => (Math.max(words, MIN_BLOCK) + 1) & ~1;
 
 export interface Block {
   /** The chunk holding the block (shared with other blocks). */
@@ -23,12 +37,14 @@ export class Arena {
   private readonly chunks: Uint32Array[] = [];
   private used = CHUNK_WORDS;
   private readonly free = new Map<number, Block[]>();
+  /** Each chunk seen as float64s (blocks start at even words: see blockSize). */
+  private readonly doubles = new Map<Uint32Array, Float64Array>([[NO_WORDS, NO_DOUBLES]]);
   /** Words in blocks handed out and not released. */
   liveWords = 0;
 
   /** A zeroed block of at least `words` words. */
   alloc(words: number): Block {
-    const size = Math.max(words, MIN_BLOCK);
+    const size = blockSize(words);
     const list = this.free.get(size);
     const reused = list?.pop();
     this.liveWords += size;
@@ -38,7 +54,9 @@ export class Arena {
     }
     if (size > CHUNK_WORDS) throw new RangeError(`arena block of ${size} words exceeds the chunk size`);
     if (this.used + size > CHUNK_WORDS) {
-      this.chunks.push(new Uint32Array(CHUNK_WORDS));
+      const chunk = new Uint32Array(CHUNK_WORDS);
+      this.chunks.push(chunk);
+      this.doubles.set(chunk, new Float64Array(chunk.buffer));
       this.used = 0;
     }
     const block = { data: this.chunks[this.chunks.length - 1], base: this.used, words: size };
@@ -46,20 +64,19 @@ export class Arena {
     return block;
   }
 
+  /** The block's chunk as float64s; the block's first double is at index base / 2. */
+  doublesOf(block: Block): Float64Array {
+    return this.doubles.get(block.data) ?? NO_DOUBLES;
+  }
+
   /** Give a block back; `words` as asked of alloc (a block is never smaller than alloc made it). */
   release(block: Block): void {
-    const size = Math.max(block.words, MIN_BLOCK);
+    const size = blockSize(block.words);
     this.liveWords -= size;
     pushTo(this.free, size, { data: block.data, base: block.base, words: size });
   }
 }
 
-/**
- * What a released table or block points at: no words. A holder that used it after all reads
- * nothing and writes nowhere (typed arrays ignore writes past their end), never into words the
- * arena has lent to another agent.
- */
-export const NO_WORDS = new Uint32Array(0);
 
 /** The process-wide arena used by baselines. */
 export const arena = new Arena();
