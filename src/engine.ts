@@ -457,7 +457,9 @@ export class Engine {
     if (agent !== this.lastChanged) this.changedAgent(agent);
     if (agent.firstSeen === 0 || call.time < agent.firstSeen) agent.firstSeen = call.time;
     if (call.time > agent.lastSeen) agent.lastSeen = call.time;
-    for (const a of this.rollup.expireAgent(agent.id, call.time)) this.emit(a);
+    // By index: for-of made an iterator object on every call, for a list nearly always empty.
+    const expired = this.rollup.expireAgent(agent.id, call.time);
+    for (let i = 0; i < expired.length; i++) this.emit(expired[i]);
     const ctx = this.context(agent, chain, call);
     let findings: Finding[] | undefined;
     // Observers keep time windows (calls per minute) and learn what each window ends with: in
