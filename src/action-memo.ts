@@ -12,6 +12,7 @@
  * Shared action objects are read-only: nothing downstream of normalize changes a call's action.
  */
 import type { AgentCall } from './agent-call.js';
+import type { PathScan } from './url-template.js';
 
 export type Action = AgentCall['action'];
 
@@ -44,6 +45,20 @@ export class ActionMemo {
     for (let i = 0; i < list.length; i++) {
       const a = list[i].action;
       if (a.kind === kind && a.method === method && a.template === template && a.version === version && a.tool === tool) return list[i];
+    }
+    return undefined;
+  }
+
+  /**
+   * The HTTP entry at `place` whose template is the scanned path's (see PathScan.is): find without
+   * the call's template built first.
+   */
+  findByPath(place: string, method: string, tool: string | undefined, path: PathScan): KnownAction | undefined {
+    const list = this.byPlace.get(place);
+    if (list === undefined) return undefined;
+    for (let i = 0; i < list.length; i++) {
+      const a = list[i].action;
+      if (a.kind === 'http' && a.method === method && a.tool === tool && a.template !== undefined && path.is(a.template, a.version)) return list[i];
     }
     return undefined;
   }

@@ -11,7 +11,7 @@ import { redactText, redactUrl } from './redact.js';
 import { type AttrValue, type Attrs, FieldKeys, type RawSpan, SpanKind } from './span.js';
 import { actionMatcher, globMatcher, memo } from './glob.js';
 import { ActionMemo, type KnownAction } from './action-memo.js';
-import { liftVersion, templateOf } from './url-template.js';
+import { PathScan, liftVersion } from './url-template.js';
 
 export interface NormalizeConfig {
   mapping: AttributeMapping;
@@ -128,6 +128,7 @@ export class Normalizer {
   private readonly isSensitive: (s: string) => boolean;
   private readonly toolFactsMemo = new Map<string, number>();
   private readonly actions = new ActionMemo(20_000);
+  private readonly pathScan = new PathScan();
   private readonly resourceKeys = new Map<string, { service: string; key: string }>();
   /** Every key a trace's context is read from (principal, conversation, agent id and name). */
   private readonly contextKeys: FieldKeys;
@@ -279,11 +280,20 @@ export class Normalizer {
         kind = 'http';
         method = upperMethod(httpMethod);
         const spanTemplate = str(a, m.urlTemplate);
-        const t = spanTemplate !== undefined ? liftVersion(spanTemplate) : templateOf(path ?? '/');
-        template = t.template;
-        version = t.version;
         const place = host ?? '?';
-        known = this.actions.find(place, kind, method, template, version, toolName);
+        if (spanTemplate !== undefined) {
+          const t = liftVersion(spanTemplate);
+          template = t.template;
+          version = t.version;
+          known = this.actions.find(place, kind, method, template, version, toolName);
+        } else {
+          // The path's template is built only when the memo has no action with it.
+          const scan = this.pathScan.scan(path ?? '/');
+          known = this.actions.findByPath(place, method, toolName, scan);
+          const t = known === undefined ? scan.template() : known.action;
+          template = t.template;
+          version = t.version;
+        }
         if (known === undefined) {
           signature = `${method} ${place}${template}`;
           const facts = this.toolFacts(toolName);

@@ -16,39 +16,131 @@ export interface Template {
   version?: string;
 }
 
-export function templateOf(path: string): Template {
-  const q = path.indexOf('?');
-  if (q >= 0) path = path.slice(0, q);
-  let version: string | undefined;
-  // Built only from the first segment that changes; a path with no ids is its own template, and a
-  // segment is cut out of the path only when it may be an id or a version.
-  let out: string | undefined;
-  let start = 0;
-  for (;;) {
-    const slash = path.indexOf('/', start);
-    const end = slash < 0 ? path.length : slash;
-    let rep: string | undefined;
-    if (end > start && path.charCodeAt(start) !== 123 /* { */ && !plainWord(path, start, end)) {
-      // The two commonest kinds told by a scan, not a slice and regular expressions: numbers
-      // (ids: VERSION needs a 'v' or a '-') and versions like v2 or v1.2.
-      if (allDigits(path, start, end)) rep = '{id}';
-      else if (simpleVersion(path, start, end)) {
-        version ??= path.slice(start, end).toLowerCase();
-        rep = '{ver}';
-      } else {
-        const seg = path.slice(start, end);
-        if (VERSION.test(seg)) {
-          version ??= seg.toLowerCase();
-          rep = '{ver}';
-        } else if (ID.test(seg) || TOKEN.test(seg) || seg.length > 64) rep = '{id}';
-      }
+/** What a path segment becomes in its template. */
+const KEPT = 0;
+const AS_ID = 1;
+const AS_VERSION = 2;
+
+/** What templateOf makes of path[start, end): kept as it is, `{id}` or `{ver}`. */
+function segmentKind(path: string, start: number, end: number): number {
+  if (end === start || path.charCodeAt(start) === 123 /* { */ || plainWord(path, start, end)) return KEPT;
+  // The two commonest kinds told by a scan, not a slice and regular expressions: numbers (ids:
+  // VERSION needs a 'v' or a '-') and versions like v2 or v1.2.
+  if (allDigits(path, start, end)) return AS_ID;
+  if (simpleVersion(path, start, end)) return AS_VERSION;
+  const seg = path.slice(start, end);
+  if (VERSION.test(seg)) return AS_VERSION;
+  return ID.test(seg) || TOKEN.test(seg) || seg.length > 64 ? AS_ID : KEPT;
+}
+
+/**
+ * A path cut into its segments, each classified as templateOf classifies it — then either the
+ * template built, or a template already known checked against the path without building one (the
+ * action memo's lookup: on a hit, no string is made for the call's template). One is reused for
+ * path after path; it keeps no path past the next scan.
+ */
+export class PathScan {
+  private path = '';
+  /** End of the path proper (where its query starts). */
+  private end = 0;
+  private n = 0;
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+  private readonly kinds: number[] = [];
+
+  scan(path: string): this {
+    const q = path.indexOf('?');
+    const end = q < 0 ? path.length : q;
+    this.path = path;
+    this.end = end;
+    let n = 0;
+    let start = 0;
+    for (;;) {
+      let slash = path.indexOf('/', start);
+      if (slash >= end) slash = -1;
+      const segEnd = slash < 0 ? end : slash;
+      this.starts[n] = start;
+      this.ends[n] = segEnd;
+      this.kinds[n] = segmentKind(path, start, segEnd);
+      n++;
+      if (slash < 0) break;
+      start = slash + 1;
     }
-    if (out !== undefined) out += `/${rep ?? path.slice(start, end)}`;
-    else if (rep !== undefined) out = path.slice(0, start) + rep;
-    if (slash < 0) break;
-    start = slash + 1;
+    this.n = n;
+    return this;
   }
-  return { template: (out ?? path) || '/', version };
+
+  /** The scanned path's template and version. */
+  template(): Template {
+    const path = this.path;
+    let version: string | undefined;
+    // Built only from the first segment that changes: a path with no ids is its own template.
+    let out: string | undefined;
+    for (let i = 0; i < this.n; i++) {
+      const kind = this.kinds[i];
+      const start = this.starts[i];
+      let rep: string | undefined;
+      if (kind === AS_ID) rep = '{id}';
+      else if (kind === AS_VERSION) {
+        version ??= path.slice(start, this.ends[i]).toLowerCase();
+        rep = '{ver}';
+      }
+      if (out !== undefined) out += `/${rep ?? path.slice(start, this.ends[i])}`;
+      else if (rep !== undefined) out = path.slice(0, start) + rep;
+    }
+    return { template: (out ?? path.slice(0, this.end)) || '/', version };
+  }
+
+  /** Whether template() would return exactly this template and version. */
+  is(template: string, version: string | undefined): boolean {
+    if (this.end === 0) return template === '/' && version === undefined;
+    const path = this.path;
+    let from = 0;
+    let versionSeen = false;
+    for (let i = 0; i < this.n; i++) {
+      const slash = template.indexOf('/', from);
+      // The template has a segment for each of the path's, no more.
+      if ((slash < 0) !== (i === this.n - 1)) return false;
+      const to = slash < 0 ? template.length : slash;
+      const start = this.starts[i];
+      const end = this.ends[i];
+      const kind = this.kinds[i];
+      if (kind === KEPT) {
+        if (to - from !== end - start || !sameChars(template, from, path, start, end - start)) return false;
+      } else if (kind === AS_ID) {
+        if (to - from !== 4 || !template.startsWith('{id}', from)) return false;
+      } else {
+        if (to - from !== 5 || !template.startsWith('{ver}', from)) return false;
+        // The version is the first version segment's, lower-cased (versions are ASCII).
+        if (!versionSeen && (version === undefined || !sameLowerCase(version, path, start, end))) return false;
+        versionSeen = true;
+      }
+      from = to + 1;
+    }
+    return versionSeen || version === undefined;
+  }
+}
+
+function sameChars(a: string, from: number, b: string, start: number, length: number): boolean {
+  for (let i = 0; i < length; i++) if (a.charCodeAt(from + i) !== b.charCodeAt(start + i)) return false;
+  return true;
+}
+
+/** Whether `lower` is path[start, end) lower-cased, for ASCII. */
+function sameLowerCase(lower: string, path: string, start: number, end: number): boolean {
+  if (lower.length !== end - start) return false;
+  for (let i = start; i < end; i++) {
+    let c = path.charCodeAt(i);
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lower.charCodeAt(i - start)) return false;
+  }
+  return true;
+}
+
+const shared = new PathScan();
+
+export function templateOf(path: string): Template {
+  return shared.scan(path).template();
 }
 
 /**

@@ -3,7 +3,7 @@
  * the plain split-and-test formulation it replaced, on generated paths of every segment kind.
  */
 import { describe, expect, it } from 'vitest';
-import { liftVersion, templateOf } from '../src/url-template.js';
+import { PathScan, liftVersion, templateOf } from '../src/url-template.js';
 import { rng } from './helpers/rng.js';
 
 const VERSION = /^(v\d+(\.\d+)*|\d{4}-\d{2}(-\d{2})?)$/i;
@@ -33,16 +33,52 @@ const SEGMENTS = [
   'v', 'V', 'v.', 'v1.', 'v1..2', 'v.1', 'V10.0.3', '007', '12.5', '1'.repeat(70), 'v1a', 'w1',
 ];
 
+function randomPath(r: () => number): string {
+  const n = Math.floor(r() * 6);
+  let path = (r() < 0.8 ? '/' : '') + Array.from({ length: n }, () => SEGMENTS[Math.floor(r() * SEGMENTS.length)]).join('/');
+  if (r() < 0.2) path += '?q=1&id=42';
+  if (r() < 0.1) path += '/';
+  return path;
+}
+
 describe('templateOf', () => {
   it('agrees with the split-and-test formulation on 5,000 generated paths', () => {
     const r = rng(11);
     for (let i = 0; i < 5_000; i++) {
-      const n = Math.floor(r() * 6);
-      let path = (r() < 0.8 ? '/' : '') + Array.from({ length: n }, () => SEGMENTS[Math.floor(r() * SEGMENTS.length)]).join('/');
-      if (r() < 0.2) path += '?q=1&id=42';
-      if (r() < 0.1) path += '/';
+      const path = randomPath(r);
       expect(templateOf(path), JSON.stringify(path)).toEqual(reference(path));
     }
+  });
+
+  it('tells a known template apart without building the path\'s: PathScan.is is true exactly when the built template and version are equal', () => {
+    // Candidates: templates of other generated paths (many share segments), the path's own with
+    // its version changed or a segment cut, and templates that came with a span (liftVersion).
+    const r = rng(12);
+    const scan = new PathScan();
+    const known = Array.from({ length: 300 }, () => reference(randomPath(r)));
+    known.push(liftVersion('/api/v2/{id}'), liftVersion('/{id}'), { template: '/', version: undefined }, { template: '/', version: 'v1' });
+    let matches = 0;
+    for (let i = 0; i < 3_000; i++) {
+      const path = randomPath(r);
+      const own = reference(path);
+      scan.scan(path);
+      const candidates = [
+        ...known.slice(i % 280, (i % 280) + 20), own,
+        { template: own.template, version: own.version === undefined ? 'v9' : undefined },
+        { template: own.template, version: own.version?.toUpperCase() },
+        { template: own.template.slice(0, own.template.lastIndexOf('/')) || '/', version: own.version },
+        { template: `${own.template}/`, version: own.version },
+        { template: own.template.replace('{id}', '{id}s'), version: own.version },
+        { template: own.template.replace('{ver}', '{ver}s'), version: own.version },
+      ];
+      for (const c of candidates) {
+        const equal = c.template === own.template && c.version === own.version;
+        expect(scan.is(c.template, c.version), `${JSON.stringify(path)} against ${JSON.stringify(c)}`).toBe(equal);
+        if (equal) matches++;
+      }
+      expect(scan.template()).toEqual(own);
+    }
+    expect(matches).toBeGreaterThan(3_000); // its own every time, and others' that share it
   });
 
   it('templates ids and versions, and keeps a template that came with the span', () => {
