@@ -139,9 +139,19 @@ export class CountTable {
       this.cap = cap;
       return this.base + 3 * this.size++;
     }
+    // The smallest count, the first of equals: a full table takes each new key this way (a peer
+    // group's 512 entries for a research agent's every new site), so the least is kept in a local.
+    const d = this.data;
     let min = this.base;
+    let least = d[min + 1];
     const end = this.base + this.size * 3;
-    for (let i = this.base + 3; i < end; i += 3) if (this.data[i + 1] < this.data[min + 1]) min = i;
+    for (let i = this.base + 3; i < end; i += 3) {
+      const c = d[i + 1];
+      if (c < least) {
+        min = i;
+        least = c;
+      }
+    }
     return min;
   }
 
