@@ -9,9 +9,9 @@ import { pushTo } from './multimap.js';
 const CHUNK_WORDS = 1 << 18; // 1 MiB chunks
 
 /**
- * What a released table or block points at: no words. A holder that used it after all reads
- * nothing and writes nowhere (typed arrays ignore writes past their end), never into words the
- * arena has lent to another agent.
+ * What a released table or block points at: no words (or doubles). A holder that used it after
+ * all reads nothing and writes nowhere (typed arrays ignore writes past their end), never into
+ * words the arena has lent to another agent.
  */
 export const NO_WORDS = new Uint32Array(0);
 export const NO_DOUBLES = new Float64Array(0);
@@ -76,7 +76,6 @@ export class Arena {
     pushTo(this.free, size, { data: block.data, base: block.base, words: size });
   }
 }
-
 
 /** The process-wide arena used by baselines. */
 export const arena = new Arena();

@@ -10,9 +10,9 @@ const FIELDS = 4;
  * durations, counts and rates, whose distributions are heavy-tailed.
  *
  * The four numbers live in a block of the shared arena, not in fields: a double field is a boxed
- * number of its own (16 bytes each, four a statistic, five statistics an agent — a sixth of a
- * typical agent's baseline, and as many more objects for every GC to visit). Give the block back
- * with `release` when the statistic's agent is dropped.
+ * number of its own (16 bytes each, four a statistic, five statistics an agent — 320 bytes and
+ * twenty objects for every GC to visit; in the arena, 160 bytes and none: ~120 bytes less a typical
+ * agent, measured). Give the block back with `release` when the statistic's agent is dropped.
  */
 export class DecayedStats {
   /** The block's chunk, as words (to give the block back) and as float64s. */

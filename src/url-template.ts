@@ -37,7 +37,7 @@ function segmentKind(path: string, start: number, end: number): number {
  * A path cut into its segments, each classified as templateOf classifies it — then either the
  * template built, or a template already known checked against the path without building one (the
  * action memo's lookup: on a hit, no string is made for the call's template). One is reused for
- * path after path; it keeps no path past the next scan.
+ * path after path; it holds only the last path scanned.
  */
 export class PathScan {
   private path = '';
@@ -139,6 +139,7 @@ function sameLowerCase(lower: string, path: string, start: number, end: number):
 
 const shared = new PathScan();
 
+/** The path's template and version (a PathScan's, built). */
 export function templateOf(path: string): Template {
   return shared.scan(path).template();
 }
