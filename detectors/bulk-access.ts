@@ -13,7 +13,7 @@
  */
 import type { AgentCall } from '../src/agent-call.js';
 import type { DecayedStats } from '../src/decayed-stats.js';
-import { type CallContext, type ChainContext, type Detector, type Finding, SHORT_CHAIN, chainNorm, chainStatsState, learnChainValue, clamp, scratch, seenEarlier } from './types.js';
+import { type CallContext, type ChainContext, type Detector, type Finding, SHORT_CHAIN, chainCountLimit, chainNorm, chainStatsState, learnChainValue, clamp, scratch, seenEarlier } from './types.js';
 
 const MAX_TRACKED = 10_000;
 
@@ -57,8 +57,6 @@ function distinctResources(calls: readonly AgentCall[]): number {
 }
 
 export function bulkAccess(minResources = 25): Detector<DecayedStats, DecayedStats> {
-  const limitOf = (s: DecayedStats): number =>
-    Math.max(minResources, Math.ceil(3 * Math.exp(s.max)), Math.ceil(Math.exp(s.mean + 4 * Math.max(s.sd, 0.3))));
   return {
     id: 'bulk-access',
     coldStart: true,
@@ -74,7 +72,7 @@ export function bulkAccess(minResources = 25): Detector<DecayedStats, DecayedSta
       const norm = chainNorm(ctx, own, peer);
       if (norm === undefined) return undefined;
       const { stats, whose } = norm;
-      const limit = limitOf(stats);
+      const limit = chainCountLimit(stats, minResources);
       if (size <= limit) return undefined;
       s.fired = true;
       return {

@@ -12,12 +12,12 @@
  * Cost: a subtraction per call; ~60 bytes per agent, and one statistic per peer group.
  */
 import type { DecayedStats } from '../src/decayed-stats.js';
-import { type CallContext, type ChainContext, type Detector, type Finding, chainNorm, chainStatsState, learnChainValue, scratch } from './types.js';
+import { type CallContext, type ChainContext, type Detector, type Finding, chainNorm, chainStatsState, learnChainValue, scratch, topOfNormal } from './types.js';
 
 const newScratch = (): { fired: boolean } => ({ fired: false });
 
 export function delegationOutlives(minMs = 15 * 60_000): Detector<DecayedStats, DecayedStats> {
-  const limitOf = (s: DecayedStats): number => Math.max(minMs, 4 * Math.exp(s.max), Math.exp(s.mean + 4 * Math.max(s.sd, 0.3)));
+  const limitOf = (s: DecayedStats): number => Math.max(minMs, 4 * Math.exp(s.max), topOfNormal(s));
   return {
     id: 'delegation-outlives',
     coldStart: true,

@@ -11,7 +11,7 @@
  */
 import type { AgentCall } from '../src/agent-call.js';
 import type { DecayedStats } from '../src/decayed-stats.js';
-import { type CallContext, type ChainContext, type Detector, type Finding, chainNorm, chainStatsState, learnChainValue, clamp, scratch } from './types.js';
+import { type CallContext, type ChainContext, type Detector, type Finding, chainCountLimit, chainNorm, chainStatsState, learnChainValue, clamp, scratch } from './types.js';
 
 interface LoopScratch {
   last: string;
@@ -25,7 +25,6 @@ interface LoopScratch {
 const newScratch = (call: AgentCall): LoopScratch => ({ last: '', last2: '', run: 0, cycle: 0, fired: false, first: call.spanId });
 
 export function loop(minRun = 12): Detector<DecayedStats, DecayedStats> {
-  const limitOf = (s: DecayedStats): number => Math.max(minRun, Math.ceil(3 * Math.exp(s.max)), Math.ceil(Math.exp(s.mean + 4 * Math.max(s.sd, 0.3))));
   const track = (s: LoopScratch, sig: string): void => {
     s.run = sig === s.last ? s.run + 1 : 1;
     s.cycle = sig === s.last2 && sig !== s.last ? s.cycle + 1 : 0;
@@ -48,7 +47,7 @@ export function loop(minRun = 12): Detector<DecayedStats, DecayedStats> {
       const norm = chainNorm(ctx, own, peer);
       if (norm === undefined) return undefined;
       const { stats, whose } = norm;
-      const limit = limitOf(stats);
+      const limit = chainCountLimit(stats, minRun);
       if (reps <= limit) return undefined;
       s.fired = true;
       return {

@@ -13,7 +13,7 @@
  * Cost: a counter update per call; ~80 bytes per agent.
  */
 import { DecayedStats } from '../src/decayed-stats.js';
-import { type CallContext, type Detector, type Finding, clamp } from './types.js';
+import { type CallContext, type Detector, type Finding, clamp, topOfNormal } from './types.js';
 
 export interface RateState {
   minute: number;
@@ -23,7 +23,7 @@ export interface RateState {
 }
 
 export function rateBurst(minCalls = 30, minMinutes = 30): Detector<RateState> {
-  const limitOf = (s: DecayedStats): number => Math.max(minCalls, 2 * Math.exp(s.mean + 4 * Math.max(s.sd, 0.3)), 1.5 * Math.exp(s.max));
+  const limitOf = (s: DecayedStats): number => Math.max(minCalls, 2 * topOfNormal(s), 1.5 * Math.exp(s.max));
   return {
     id: 'rate-burst',
     coldStart: false,

@@ -183,6 +183,21 @@ export const chainStatsState = {
   releasePeer: (p: DecayedStats): void => p.release(),
 };
 
+/**
+ * The top of normal for a value learned on log scale: its mean plus 4 standard deviations, the
+ * deviation at least 0.3 (a factor of ~3.3 at the top), so an agent whose value never varied
+ * still has room above it. Every limit learned from a DecayedStats is built on it.
+ */
+export const topOfNormal = (s: DecayedStats): number => Math.exp(s.mean + 4 * Math.max(s.sd, 0.3));
+
+/**
+ * A chain count's limit (distinct resources, a repeat run): the floor, three times the largest
+ * normal chain's, or the top of normal, whichever is highest, in whole calls.
+ */
+export function chainCountLimit(s: DecayedStats, floor: number): number {
+  return Math.max(floor, Math.ceil(3 * Math.exp(s.max)), Math.ceil(topOfNormal(s)));
+}
+
 /** A closed chain's value, learned into its agent's statistic and its group's (none when frozen). */
 export function learnChainValue(own: DecayedStats, peer: DecayedStats | undefined, x: number): void {
   own.add(x);
