@@ -16,6 +16,9 @@ export interface Template {
   version?: string;
 }
 
+/** Segments a PathScan's lists keep room for between scans. */
+const MAX_KEPT_SEGMENTS = 256;
+
 /** What a path segment becomes in its template. */
 const KEPT = 0;
 const AS_ID = 1;
@@ -49,6 +52,13 @@ export class PathScan {
   private readonly kinds: number[] = [];
 
   scan(path: string): this {
+    // A path of thousands of segments is scanned like any other, but its lists are not kept at
+    // that size for the life of the process.
+    if (this.starts.length > MAX_KEPT_SEGMENTS) {
+      this.starts.length = 0;
+      this.ends.length = 0;
+      this.kinds.length = 0;
+    }
     const q = path.indexOf('?');
     const end = q < 0 ? path.length : q;
     this.path = path;

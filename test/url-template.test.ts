@@ -81,6 +81,16 @@ describe('templateOf', () => {
     expect(matches).toBeGreaterThan(3_000); // its own every time, and others' that share it
   });
 
+  it('scans a path of thousands of segments, and the next short one, alike', () => {
+    const scan = new PathScan();
+    const long = `/v2${'/items/42'.repeat(5_000)}`;
+    expect(scan.scan(long).template()).toEqual(reference(long));
+    expect(scan.is(reference(long).template, 'v2')).toBe(true);
+    expect(scan.scan('/a/7').template()).toEqual({ template: '/a/{id}', version: undefined });
+    expect(scan.is('/a/{id}', undefined)).toBe(true);
+    expect(scan.is(reference(long).template, 'v2')).toBe(false);
+  });
+
   it('templates ids and versions, and keeps a template that came with the span', () => {
     expect(templateOf('/api/v2/tickets/123e4567-e89b-12d3-a456-426614174000/notes/42?x=1')).toEqual({ template: '/api/{ver}/tickets/{id}/notes/{id}', version: 'v2' });
     expect(templateOf('/health')).toEqual({ template: '/health', version: undefined });
