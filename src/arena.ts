@@ -37,8 +37,9 @@ export class Arena {
   private readonly chunks: Uint32Array[] = [];
   private used = CHUNK_WORDS;
   private readonly free = new Map<number, Block[]>();
-  /** Each chunk seen as float64s (blocks start at even words: see blockSize). */
+  /** Each chunk seen as float64s (blocks start at even words: see blockSize), and back. */
   private readonly doubles = new Map<Uint32Array, Float64Array>([[NO_WORDS, NO_DOUBLES]]);
+  private readonly words = new Map<Float64Array, Uint32Array>([[NO_DOUBLES, NO_WORDS]]);
   /** Words in blocks handed out and not released. */
   liveWords = 0;
 
@@ -55,8 +56,10 @@ export class Arena {
     if (size > CHUNK_WORDS) throw new RangeError(`arena block of ${size} words exceeds the chunk size`);
     if (this.used + size > CHUNK_WORDS) {
       const chunk = new Uint32Array(CHUNK_WORDS);
+      const doubles = new Float64Array(chunk.buffer);
       this.chunks.push(chunk);
-      this.doubles.set(chunk, new Float64Array(chunk.buffer));
+      this.doubles.set(chunk, doubles);
+      this.words.set(doubles, chunk);
       this.used = 0;
     }
     const block = { data: this.chunks[this.chunks.length - 1], base: this.used, words: size };
@@ -67,6 +70,11 @@ export class Arena {
   /** The block's chunk as float64s; the block's first double is at index base / 2. */
   doublesOf(block: Block): Float64Array {
     return this.doubles.get(block.data) ?? NO_DOUBLES;
+  }
+
+  /** Give back a block held as float64s: `count` of them from index `at` of a chunk's doublesOf view. */
+  releaseDoubles(doubles: Float64Array, at: number, count: number): void {
+    this.release({ data: this.words.get(doubles) ?? NO_WORDS, base: 2 * at, words: 2 * count });
   }
 
   /** Give a block back; `words` as asked of alloc (a block is never smaller than alloc made it). */

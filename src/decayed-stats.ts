@@ -1,4 +1,4 @@
-import { NO_DOUBLES, NO_WORDS, arena } from './arena.js';
+import { NO_DOUBLES, arena } from './arena.js';
 
 /** Float64s a statistic keeps: n, mean, variance, max. */
 const FIELDS = 4;
@@ -11,19 +11,18 @@ const FIELDS = 4;
  *
  * The four numbers live in a block of the shared arena, not in fields: a double field is a boxed
  * number of its own (16 bytes each, four a statistic, five statistics an agent — 320 bytes and
- * twenty objects for every GC to visit; in the arena, 160 bytes and none: ~120 bytes less a typical
- * agent, measured). Give the block back with `release` when the statistic's agent is dropped.
+ * twenty objects for every GC to visit; in the arena, 160 bytes and none: ~160 bytes less a typical
+ * agent, measured). The statistic keeps only the chunk's float64 view and its index; the arena
+ * finds the chunk's words again when the block is given back. Give the block back with `release` when the statistic's agent is dropped.
  */
 export class DecayedStats {
-  /** The block's chunk, as words (to give the block back) and as float64s. */
-  private data: Uint32Array;
+  /** The block's chunk, as float64s. */
   private f: Float64Array;
   /** Index of `n` in `f`; mean, variance and max follow. */
   private at: number;
 
   constructor(readonly window = 500) {
     const block = arena.alloc(2 * FIELDS);
-    this.data = block.data;
     this.f = arena.doublesOf(block);
     this.at = block.base / 2;
   }
@@ -45,9 +44,9 @@ export class DecayedStats {
   }
 
   add(x: number): void {
+    // Released: reads are undefined and writes past a typed array's end go nowhere.
     const f = this.f;
     const at = this.at;
-    if (f.length === 0) return; // released
     const n = Math.min(f[at] + 1, this.window);
     const a = 1 / n;
     const d = x - f[at + 1];
@@ -70,8 +69,7 @@ export class DecayedStats {
   /** Give the block back (the agent or group was dropped); the statistic then reads zeros and learns nothing. Safe to call twice. */
   release(): void {
     if (this.f === NO_DOUBLES) return;
-    arena.release({ data: this.data, base: 2 * this.at, words: 2 * FIELDS });
-    this.data = NO_WORDS;
+    arena.releaseDoubles(this.f, this.at, FIELDS);
     this.f = NO_DOUBLES;
     this.at = 0;
   }

@@ -64,6 +64,9 @@ describe('DecayedStats', () => {
     const next = new DecayedStats(500);
     s.add(99);
     expect(next.n).toBe(0);
+    // …and is whole: it learns and reads back like any other.
+    next.add(5);
+    expect(next.toJSON()).toEqual([1, 5, 0, 5]);
     next.release();
   });
 });
