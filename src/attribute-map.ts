@@ -110,7 +110,8 @@ export function indexMapping(mapping: AttributeMapping, filter: KeyFilter): Mapp
  * key is usually rejected after one or two byte compares.
  */
 export class KeyFilter {
-  private readonly byLength: { index: number; bytes: Uint8Array }[][] = [];
+  /** By byte length: each wanted name's index, bytes, and its bytes as little-endian words (whole words only). */
+  private readonly byLength: { index: number; bytes: Uint8Array; words: Uint32Array }[][] = [];
   private readonly exact = new Map<string, number>();
   /** By index: 1 for attributes whose values rarely repeat (see `unique`). */
   private readonly uniqueValued: Uint8Array;
@@ -121,7 +122,9 @@ export class KeyFilter {
     this.uniqueValued = new Uint8Array(names.length);
     names.forEach((key, index) => {
       const bytes = enc.encode(key);
-      (this.byLength[bytes.length] ??= []).push({ index, bytes });
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const words = Uint32Array.from({ length: bytes.length >> 2 }, (_, i) => view.getUint32(4 * i, true));
+      (this.byLength[bytes.length] ??= []).push({ index, bytes, words });
       this.exact.set(key, index);
       if (unique.includes(key)) this.uniqueValued[index] = 1;
     });
@@ -136,15 +139,25 @@ export class KeyFilter {
     return this.uniqueValued[index] === 1;
   }
 
-  /** The key's index when wanted, else -1. */
-  match(buf: Uint8Array, start: number, end: number): number {
-    const bucket = this.byLength[end - start];
+  /**
+   * The key's index when wanted, else -1. `view` reads the same bytes as `buf`: a candidate of the
+   * key's length is rejected on its last byte (where mapped names differ most), and a wanted key
+   * is confirmed four bytes at a time.
+   */
+  match(buf: Uint8Array, view: DataView, start: number, end: number): number {
+    const len = end - start;
+    const bucket = this.byLength[len];
     if (bucket === undefined) return -1;
+    const last = buf[end - 1];
     for (let b = 0; b < bucket.length; b++) {
-      const bytes = bucket[b].bytes;
-      let i = bytes.length - 1;
-      while (i >= 0 && bytes[i] === buf[start + i]) i--;
-      if (i < 0) return bucket[b].index;
+      const { bytes, words } = bucket[b];
+      if (bytes[len - 1] !== last) continue;
+      let i = 0;
+      while (i < words.length && words[i] === view.getUint32(start + 4 * i, true)) i++;
+      if (i < words.length) continue;
+      let j = 4 * words.length;
+      while (j < len && bytes[j] === buf[start + j]) j++;
+      if (j === len) return bucket[b].index;
     }
     return -1;
   }

@@ -19,10 +19,20 @@ const hexCodes16: number[] = new Array<number>(16).fill(0);
 /** Attribute values longer than this are cut: arguments can be huge and we only need their head. */
 export const MAX_VALUE_CHARS = 16_384;
 
+/**
+ * Whether this machine stores a Uint32Array's words little-endian: the caches below compare their
+ * bytes four at a time through a Uint32Array, against the request's bytes read by a DataView,
+ * which must read them the same way.
+ */
+const NATIVE_LE = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
 class Reader {
   pos = 0;
-  /** Mutable so that one Reader serves every span of a scope (no object per span). */
-  constructor(readonly buf: Buffer, public end: number) {}
+  /**
+   * Mutable so that one Reader serves every span of a scope (no object per span). `view` reads the
+   * request's bytes four at a time (one per request, handed to the readers of its parts).
+   */
+  constructor(readonly buf: Buffer, public end: number, readonly view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)) {}
 
   varint(): number {
     const buf = this.buf;
@@ -106,7 +116,7 @@ class Reader {
   }
 
   string(len: number): string {
-    const s = readString(this.buf, this.pos, this.pos + len);
+    const s = readString(this.buf, this.view, this.pos, this.pos + len);
     this.pos += len;
     return s;
   }
@@ -142,8 +152,9 @@ const CACHE_WIDTH = 48;
 const cacheBytes = new Uint8Array(CACHE_SLOTS * CACHE_WIDTH);
 const cacheLength = new Int32Array(CACHE_SLOTS).fill(-1);
 const cacheString: string[] = new Array<string>(CACHE_SLOTS).fill('');
+const cacheWords = new Uint32Array(cacheBytes.buffer);
 
-function readString(buf: Buffer, start: number, end: number): string {
+function readString(buf: Buffer, view: DataView, start: number, end: number): string {
   if (end - start > MAX_VALUE_CHARS) end = start + MAX_VALUE_CHARS;
   const len = end - start;
   if (len > CACHE_WIDTH) return buf.toString('utf8', start, end);
@@ -157,17 +168,26 @@ function readString(buf: Buffer, start: number, end: number): string {
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   const slot = (h ^ (h >>> 16)) & (CACHE_SLOTS - 1);
   const base = slot * CACHE_WIDTH;
-  if (cacheLength[slot] === len) {
-    let i = 0;
-    while (i < len && cacheBytes[base + i] === buf[start + i]) i++;
-    if (i === len) return cacheString[slot];
-  }
+  // A hit is confirmed four bytes at a time (slots start on a word: CACHE_WIDTH is a multiple of 4).
+  if (cacheLength[slot] === len && sameBytes(cacheWords, cacheBytes, base, buf, view, start, len)) return cacheString[slot];
   // Equal bytes decode to equal strings, so any string may be cached (UTF-8 included).
   const s = buf.toString('utf8', start, end);
   for (let i = 0; i < len; i++) cacheBytes[base + i] = buf[start + i];
   cacheLength[slot] = len;
   cacheString[slot] = s;
   return s;
+}
+
+/**
+ * Whether `len` bytes of `buf` at `start` equal those of a cache at byte `base` (a multiple of 4):
+ * four at a time through the cache's word view and the request's DataView, then the tail.
+ */
+function sameBytes(words: Uint32Array, bytes: Uint8Array, base: number, buf: Buffer, view: DataView, start: number, len: number): boolean {
+  const n = len >> 2;
+  const w = base >> 2;
+  for (let i = 0; i < n; i++) if (words[w + i] !== view.getUint32(start + 4 * i, NATIVE_LE)) return false;
+  for (let i = n * 4; i < len; i++) if (bytes[base + i] !== buf[start + i]) return false;
+  return true;
 }
 
 function expectWire(actual: number, wanted: number, field: string, pos: number): void {
@@ -187,7 +207,7 @@ export function decodeTraceRequest(buf: Uint8Array, filter: KeyFilter): DecodedB
     if (tag >>> 3 === 1) {
       expectWire(tag & 7, 2, 'resource_spans', r.pos);
       const len = r.length();
-      decodeResourceSpans(new Reader(r.buf, r.pos + len), r.pos, filter, batch);
+      decodeResourceSpans(new Reader(r.buf, r.pos + len, r.view), r.pos, filter, batch);
       r.pos += len;
     } else r.skip(tag & 7);
   }
@@ -214,9 +234,9 @@ function decodeResourceSpans(r: Reader, start: number, filter: KeyFilter, batch:
     } else r.skip(tag & 7);
   }
   // Resource may follow its spans on the wire; spans need it, so scopes are decoded after.
-  const spanReader = new Reader(r.buf, 0);
+  const spanReader = new Reader(r.buf, 0, r.view);
   for (const [s, e] of scopes) {
-    const sr = new Reader(r.buf, e);
+    const sr = new Reader(r.buf, e, r.view);
     sr.pos = s;
     while (sr.pos < sr.end) {
       const tag = sr.varint();
@@ -236,7 +256,7 @@ function decodeResourceSpans(r: Reader, start: number, filter: KeyFilter, batch:
 
 /** The wanted attributes of the Resource at the reader's position, `len` bytes long (the reader stays where it was). */
 function decodeResource(r: Reader, len: number, filter: KeyFilter, into: Attrs): void {
-  const sub = new Reader(r.buf, r.pos + len);
+  const sub = new Reader(r.buf, r.pos + len, r.view);
   sub.pos = r.pos;
   while (sub.pos < sub.end) {
     const t = sub.varint();
@@ -248,6 +268,7 @@ function decodeResource(r: Reader, len: number, filter: KeyFilter, into: Attrs):
 }
 
 const lastTraceBytes = new Uint8Array(16);
+const lastTraceWords = new Uint32Array(lastTraceBytes.buffer);
 let lastTraceHex = '';
 
 function decodeSpan(r: Reader, start: number, filter: KeyFilter, resource: Attrs): RawSpan {
@@ -323,6 +344,7 @@ function decodeSpan(r: Reader, start: number, filter: KeyFilter, resource: Attrs
  */
 const ID_SLOTS = 1024;
 const idBytes = new Uint8Array(ID_SLOTS * 8);
+const idWords = new Uint32Array(idBytes.buffer);
 const idStrings: string[] = new Array<string>(ID_SLOTS).fill('');
 
 function spanHex(r: Reader): string {
@@ -330,13 +352,9 @@ function spanHex(r: Reader): string {
   const p = r.pos;
   const slot = (b[p] | (b[p + 1] << 8)) & (ID_SLOTS - 1);
   const base = slot * 8;
-  if (idStrings[slot] !== '') {
-    let i = 0;
-    while (i < 8 && idBytes[base + i] === b[p + i]) i++;
-    if (i === 8) {
-      r.pos += 8;
-      return idStrings[slot];
-    }
+  if (idStrings[slot] !== '' && idWords[2 * slot] === r.view.getUint32(p, NATIVE_LE) && idWords[2 * slot + 1] === r.view.getUint32(p + 4, NATIVE_LE)) {
+    r.pos += 8;
+    return idStrings[slot];
   }
   for (let i = 0; i < 8; i++) idBytes[base + i] = b[p + i];
   const s = r.hex(8);
@@ -348,9 +366,9 @@ function spanHex(r: Reader): string {
 function traceHex(r: Reader): string {
   const b = r.buf;
   const p = r.pos;
-  let same = lastTraceHex !== '';
-  for (let i = 0; same && i < 16; i++) same = b[p + i] === lastTraceBytes[i];
-  if (same) {
+  const v = r.view;
+  const w = lastTraceWords;
+  if (lastTraceHex !== '' && w[0] === v.getUint32(p, NATIVE_LE) && w[1] === v.getUint32(p + 4, NATIVE_LE) && w[2] === v.getUint32(p + 8, NATIVE_LE) && w[3] === v.getUint32(p + 12, NATIVE_LE)) {
     r.pos += 16;
     return lastTraceHex;
   }
@@ -369,7 +387,7 @@ function decodeKeyValue(r: Reader, len: number, filter: KeyFilter, into: Attrs):
     const field = tag >>> 3;
     if (field === 1 && (tag & 7) === 2) {
       const klen = r.length();
-      key = filter.match(r.buf, r.pos, r.pos + klen);
+      key = filter.match(r.buf, r.view, r.pos, r.pos + klen);
       sawKey = true;
       r.pos += klen;
     } else if (field === 2 && (tag & 7) === 2) {

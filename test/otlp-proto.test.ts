@@ -197,6 +197,55 @@ describe('targeted OTLP protobuf decoder', () => {
     expect(wrong.slice(0, 3).map((s) => s.name)).toEqual([]);
   });
 
+  it('never answers a string from its cache for bytes that differ anywhere, at every length it caches', () => {
+    // The cache's slot is a hash of a few sampled bytes, and a hit is confirmed four bytes at a
+    // time and then byte by byte: each value differs from the one before it at one position
+    // only, of every length from 1 to 48, so a value that shares its slot is told apart by the
+    // compare alone.
+    const base = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKL';
+    const values: string[] = [];
+    for (let len = 1; len <= 48; len++) {
+      for (let at = 0; at < len; at++) values.push(base.slice(0, len), `${base.slice(0, at)}#${base.slice(at + 1, len)}`);
+    }
+    // And 8,100 values that share their first 12 bytes (three words) and differ in their last two:
+    // nearly as many as the cache has slots, so many share one, told apart by the tail alone.
+    const tails = Array.from({ length: 90 }, (_, i) => String.fromCharCode(33 + i));
+    for (const a of tails) for (const b of tails) values.push(`shared-words${a}${b}`);
+    const r = rng(9);
+    const spans = values.map((v) => ({ traceId: bytes(r, 16), spanId: bytes(r, 8), name: v, ...TIMES }));
+    const buf = Request.encode(Request.fromObject({ resourceSpans: [{ scopeSpans: [{ spans }] }] })).finish();
+    const names = decodeTraceRequest(buf, filter).spans.map((s) => s.name);
+    expect(names.filter((n, i) => n !== values[i]).slice(0, 3)).toEqual([]);
+  });
+
+  it('tells trace ids apart that differ in any one byte, span after span', () => {
+    const first = Buffer.from(bytes(rng(3), 16));
+    const ids: Buffer[] = [];
+    for (let at = 0; at < 16; at++) {
+      const other = Buffer.from(first);
+      other[at] ^= 0x5a;
+      ids.push(first, other);
+    }
+    const r = rng(4);
+    const spans = ids.map((traceId) => ({ traceId, spanId: bytes(r, 8), name: 's', ...TIMES }));
+    const buf = Request.encode(Request.fromObject({ resourceSpans: [{ scopeSpans: [{ spans }] }] })).finish();
+    expect(decodeTraceRequest(buf, filter).spans.map((s) => s.traceId)).toEqual(ids.map((b) => b.toString('hex')));
+  });
+
+  it('takes a wanted attribute by its exact name only, not a name of its length that differs in any byte', () => {
+    const attributes: { key: string; value: { stringValue: string } }[] = [];
+    for (const name of WANTED) {
+      for (let at = 0; at < name.length; at++) attributes.push({ key: `${name.slice(0, at)}${name[at] === '#' ? '$' : '#'}${name.slice(at + 1)}`, value: { stringValue: `near ${name}` } });
+    }
+    const r = rng(5);
+    const near = { traceId: bytes(r, 16), spanId: bytes(r, 8), name: 'near', ...TIMES, attributes };
+    const exact = { traceId: bytes(r, 16), spanId: bytes(r, 8), name: 'exact', ...TIMES, attributes: WANTED.map((key) => ({ key, value: { stringValue: key } })) };
+    const buf = Request.encode(Request.fromObject({ resourceSpans: [{ scopeSpans: [{ spans: [near, exact] }] }] })).finish();
+    const [a, b] = decodeTraceRequest(buf, filter).spans;
+    expect(a.attrs.toObject(filter.names)).toEqual({});
+    expect(b.attrs.toObject(filter.names)).toEqual(Object.fromEntries(WANTED.map((k) => [k, k])));
+  });
+
   it('never answers a span id from its cache of recent ids for different bytes, and shares the string with a child', () => {
     // 20,000 ids whose first two bytes repeat (the cache's slot key), each a parent of the next:
     // every slot is overwritten many times, and parent ids hit the entries their parents left.
