@@ -14,7 +14,17 @@ import { type AttrValue, Attrs, type DecodedBatch, RawSpan, rejectSpan, spanProb
 const HEX_HI = Uint8Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0').charCodeAt(0));
 const HEX_LO = Uint8Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0').charCodeAt(1));
 const hexCodes: number[] = new Array<number>(32).fill(0);
-const hexCodes16: number[] = new Array<number>(16).fill(0);
+
+/**
+ * A span id (eight bytes) as hex: one fromCharCode call with its sixteen arguments written out,
+ * a third faster than applying it to an array of them (every span has a new id).
+ */
+function hex8(b: Buffer, p: number): string {
+  return String.fromCharCode(
+    HEX_HI[b[p]], HEX_LO[b[p]], HEX_HI[b[p + 1]], HEX_LO[b[p + 1]], HEX_HI[b[p + 2]], HEX_LO[b[p + 2]], HEX_HI[b[p + 3]], HEX_LO[b[p + 3]],
+    HEX_HI[b[p + 4]], HEX_LO[b[p + 4]], HEX_HI[b[p + 5]], HEX_LO[b[p + 5]], HEX_HI[b[p + 6]], HEX_LO[b[p + 6]], HEX_HI[b[p + 7]], HEX_LO[b[p + 7]],
+  );
+}
 
 /** Attribute values longer than this are cut: arguments can be huge and we only need their head. */
 export const MAX_VALUE_CHARS = 16_384;
@@ -124,8 +134,13 @@ class Reader {
   /** Lowercase hex of `len` bytes, built flat in one call (ids become Map keys right away). */
   hex(len: number): string {
     const b = this.buf;
-    if (len === 8 || len === 16) {
-      const codes = len === 8 ? hexCodes16 : hexCodes;
+    if (len === 8) {
+      const s = hex8(b, this.pos);
+      this.pos += 8;
+      return s;
+    }
+    if (len === 16) {
+      const codes = hexCodes;
       for (let i = 0; i < len; i++) {
         codes[2 * i] = HEX_HI[b[this.pos + i]];
         codes[2 * i + 1] = HEX_LO[b[this.pos + i]];
