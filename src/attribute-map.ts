@@ -6,6 +6,7 @@
  * (2026-08); see ../shared/FORMATS.md section 1.
  */
 import { FieldKeys } from './span.js';
+import { sameBytes, wordAligned } from './bytes.js';
 
 export interface AttributeMapping {
   operation: string[];
@@ -110,7 +111,7 @@ export function indexMapping(mapping: AttributeMapping, filter: KeyFilter): Mapp
  * key is usually rejected after one or two byte compares.
  */
 export class KeyFilter {
-  /** By byte length: each wanted name's index, bytes, and its bytes as little-endian words (whole words only). */
+  /** By byte length: each wanted name's index, and its bytes word-aligned with their words (see sameBytes). */
   private readonly byLength: { index: number; bytes: Uint8Array; words: Uint32Array }[][] = [];
   private readonly exact = new Map<string, number>();
   /** By index: 1 for attributes whose values rarely repeat (see `unique`). */
@@ -121,10 +122,9 @@ export class KeyFilter {
     const enc = new TextEncoder();
     this.uniqueValued = new Uint8Array(names.length);
     names.forEach((key, index) => {
-      const bytes = enc.encode(key);
-      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      const words = Uint32Array.from({ length: bytes.length >> 2 }, (_, i) => view.getUint32(4 * i, true));
-      (this.byLength[bytes.length] ??= []).push({ index, bytes, words });
+      const utf8 = enc.encode(key);
+      const { bytes, words } = wordAligned(utf8);
+      (this.byLength[utf8.length] ??= []).push({ index, bytes, words });
       this.exact.set(key, index);
       if (unique.includes(key)) this.uniqueValued[index] = 1;
     });
@@ -151,13 +151,7 @@ export class KeyFilter {
     const last = buf[end - 1];
     for (let b = 0; b < bucket.length; b++) {
       const { bytes, words } = bucket[b];
-      if (bytes[len - 1] !== last) continue;
-      let i = 0;
-      while (i < words.length && words[i] === view.getUint32(start + 4 * i, true)) i++;
-      if (i < words.length) continue;
-      let j = 4 * words.length;
-      while (j < len && bytes[j] === buf[start + j]) j++;
-      if (j === len) return bucket[b].index;
+      if (bytes[len - 1] === last && sameBytes(words, bytes, 0, buf, view, start, len)) return bucket[b].index;
     }
     return -1;
   }

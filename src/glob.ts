@@ -44,9 +44,10 @@ export function actionMatcher(globs: string | readonly string[], max = 1024): Ma
   const list = typeof globs === 'string' ? [globs] : globs;
   const re = anyOf(list.map((g) => g.replaceAll('/', '\u0001')));
   const all = (s: string): boolean => re.test(s.replaceAll('/', '\u0001'));
-  const literals = list.map(literalGlob).filter((l) => l !== undefined);
+  const tests = list.map(literalGlob);
+  const literals = tests.filter((t) => t !== undefined);
   if (literals.length === 0) return memo(all, max);
-  const others = list.filter((g) => literalGlob(g) === undefined);
+  const others = list.filter((_, i) => tests[i] === undefined);
   const rest = others.length ? anyOf(others.map((g) => g.replaceAll('/', '\u0001'))) : undefined;
   return memo((s) => {
     // The literals answer for ASCII subjects (lower-casing one is then what the pattern's

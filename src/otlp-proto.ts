@@ -9,6 +9,7 @@
 import { OtlpDecodeError } from './errors.js';
 import type { KeyFilter } from './attribute-map.js';
 import { type AttrValue, Attrs, type DecodedBatch, RawSpan, rejectSpan, spanProblem } from './span.js';
+import { sameBytes } from './bytes.js';
 
 /** Char codes of the two hex digits of each byte value. */
 const HEX_HI = Uint8Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0').charCodeAt(0));
@@ -28,13 +29,6 @@ function hex8(b: Buffer, p: number): string {
 
 /** Attribute values longer than this are cut: arguments can be huge and we only need their head. */
 export const MAX_VALUE_CHARS = 16_384;
-
-/**
- * Whether this machine stores a Uint32Array's words little-endian: the caches below compare their
- * bytes four at a time through a Uint32Array, against the request's bytes read by a DataView,
- * which must read them the same way.
- */
-const NATIVE_LE = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
 class Reader {
   pos = 0;
@@ -191,18 +185,6 @@ function readString(buf: Buffer, view: DataView, start: number, end: number): st
   cacheLength[slot] = len;
   cacheString[slot] = s;
   return s;
-}
-
-/**
- * Whether `len` bytes of `buf` at `start` equal those of a cache at byte `base` (a multiple of 4):
- * four at a time through the cache's word view and the request's DataView, then the tail.
- */
-function sameBytes(words: Uint32Array, bytes: Uint8Array, base: number, buf: Buffer, view: DataView, start: number, len: number): boolean {
-  const n = len >> 2;
-  const w = base >> 2;
-  for (let i = 0; i < n; i++) if (words[w + i] !== view.getUint32(start + 4 * i, NATIVE_LE)) return false;
-  for (let i = n * 4; i < len; i++) if (bytes[base + i] !== buf[start + i]) return false;
-  return true;
 }
 
 function expectWire(actual: number, wanted: number, field: string, pos: number): void {
@@ -367,7 +349,7 @@ function spanHex(r: Reader): string {
   const p = r.pos;
   const slot = (b[p] | (b[p + 1] << 8)) & (ID_SLOTS - 1);
   const base = slot * 8;
-  if (idStrings[slot] !== '' && idWords[2 * slot] === r.view.getUint32(p, NATIVE_LE) && idWords[2 * slot + 1] === r.view.getUint32(p + 4, NATIVE_LE)) {
+  if (idStrings[slot] !== '' && sameBytes(idWords, idBytes, base, b, r.view, p, 8)) {
     r.pos += 8;
     return idStrings[slot];
   }
@@ -381,9 +363,7 @@ function spanHex(r: Reader): string {
 function traceHex(r: Reader): string {
   const b = r.buf;
   const p = r.pos;
-  const v = r.view;
-  const w = lastTraceWords;
-  if (lastTraceHex !== '' && w[0] === v.getUint32(p, NATIVE_LE) && w[1] === v.getUint32(p + 4, NATIVE_LE) && w[2] === v.getUint32(p + 8, NATIVE_LE) && w[3] === v.getUint32(p + 12, NATIVE_LE)) {
+  if (lastTraceHex !== '' && sameBytes(lastTraceWords, lastTraceBytes, 0, b, r.view, p, 16)) {
     r.pos += 16;
     return lastTraceHex;
   }
