@@ -107,8 +107,8 @@ export function indexMapping(mapping: AttributeMapping, filter: KeyFilter): Mapp
 /**
  * Decides from raw UTF-8 key bytes whether an attribute is wanted, and returns its index without
  * allocating a string for the keys we skip (most of them, on real spans). Candidates are bucketed
- * by byte length and compared from the last byte, where mapped names differ most, so an unwanted
- * key is usually rejected after one or two byte compares.
+ * by byte length and checked on their last byte first, where mapped names differ most, so an
+ * unwanted key is usually rejected at once; a candidate that passes is compared four bytes at a time.
  */
 export class KeyFilter {
   /** By byte length: each wanted name's index, and its bytes word-aligned with their words (see sameBytes). */

@@ -135,7 +135,7 @@ class Reader {
     }
     if (len === 16) {
       const codes = hexCodes;
-      for (let i = 0; i < len; i++) {
+      for (let i = 0; i < 16; i++) {
         codes[2 * i] = HEX_HI[b[this.pos + i]];
         codes[2 * i + 1] = HEX_LO[b[this.pos + i]];
       }
