@@ -23,7 +23,7 @@ import type * as self from '../../src/engine.js';
 import type { decodeTraceRequest } from '../../src/otlp-proto.js';
 import { simulate } from '../../src/simulate.js';
 import { toBatches } from '../helpers/batches.js';
-import { median } from '../helpers/bench.js';
+import { median, promote } from '../helpers/bench.js';
 
 interface Build {
   Engine: typeof self.Engine;
@@ -106,6 +106,7 @@ for (let r = 0; r < WARMUP + ROUNDS; r++) {
   const eb = new b.Engine(b.config, () => {});
   eb.restore(JSON.parse(snapB));
   eb.setPolicies(b.policies());
+  promote();
   const stepsA: number[] = [];
   const stepsB: number[] = [];
   let ta = 0;

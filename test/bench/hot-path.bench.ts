@@ -24,7 +24,7 @@ import { PolicyEngine } from '../../src/policy-engine.js';
 import { loadPolicyText } from '../../src/policy-load.js';
 import { toBatches } from '../helpers/batches.js';
 import { fleetCall } from '../helpers/fleet-calls.js';
-import { median } from '../helpers/bench.js';
+import { median, promote } from '../helpers/bench.js';
 import { BENCH_RULES, hundredRulesText } from '../helpers/bench-policies.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
@@ -117,6 +117,7 @@ function run(policies: PolicyEngine | undefined, onAlert: () => void, stage: Sta
   const engine = new Engine(config, onAlert);
   engine.restore(JSON.parse(snapshot));
   engine.setPolicies(policies);
+  promote();
   engine.detectorsOn = stage === 'all' || stage === 'scoring';
   engine.learningOn = stage === 'all' || stage === 'learning';
   let rest = 0;

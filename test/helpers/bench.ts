@@ -62,3 +62,17 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
+
+/**
+ * Move everything alive now into V8's old generation, where a running service's engine and
+ * state are: an engine restored right before a timed run is young, so the run's first scavenges
+ * would copy and promote it (a restore's cost, timed), and its Maps, young, would hide what old
+ * ones cost (see `retire` in src/chains.ts). A young object survives one minor GC into the
+ * survivor space and is promoted by the next. Needs `node --expose-gc` (the bench scripts pass it).
+ */
+export function promote(): void {
+  const gc = (globalThis as { gc?: (options?: { type: 'minor' | 'major' }) => void }).gc;
+  if (gc === undefined) throw new Error('this bench needs node --expose-gc (its npm script passes it)');
+  gc({ type: 'minor' });
+  gc({ type: 'minor' });
+}
