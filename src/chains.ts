@@ -263,7 +263,7 @@ const NO_RESOURCE = NO_BUFFER.resource;
  * one table of the Map sits in the old generation — as in any process that has run a while —
  * every table since, and every buffer they held, is kept and promoted until the next full GC.
  * A bench run with the assembler promoted before it started (as a running service's is) kept
- * 6.5–11 MB at each scavenge against 0.8–1.6 MB with it young; emptied here, 1.7–1.8 MB.
+ * 6.5–11.2 MB at each scavenge against 0.7–2.3 MB with it young; emptied here, 1.7–1.9 MB.
  */
 function retire(buf: TraceBuffer): void {
   buf.chain = undefined;
