@@ -9,6 +9,9 @@
  * after BENCH_WARMUP (default 4) not counted, with GC pauses and without them (see
  * mutatorRatios). Interleaving shares caches and the GC between the two, so absolute spans/s are
  * lower than `npm run bench`'s; the ratio is what it is for.
+ * Both engines are moved to the old generation before each round (`promote`), as a running
+ * service's is. A change to what the GC keeps alive shows poorly here: one build's retained
+ * garbage makes the scavenges that stop both. Compare such a change in separate processes.
  * BENCH_POLICIES=1 loads the bench's 100-rule policy set (test/helpers/bench-policies.ts) into
  * both, each through its own policy engine: a change can speed the plain path and slow policy
  * evaluation.
