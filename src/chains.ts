@@ -17,6 +17,7 @@
  */
 import { type AgentCall, type AgentIdentity, agentIdentity } from './agent-call.js';
 import type { Normalizer, SpanRole } from './normalize.js';
+import { TraceTable } from './trace-table.js';
 import { Attrs, type RawSpan, type SpanTimeWindow } from './span.js';
 import { FifoMap } from './fifo-map.js';
 import { pushTo } from './multimap.js';
@@ -227,6 +228,11 @@ interface TraceBuffer {
   fromCalls?: boolean;
   /** The number of the last batch (addBatch) that had a span of this trace. */
   batch: number;
+  /** The open-trace table's (TraceTable). */
+  prev: TraceBuffer | undefined;
+  next: TraceBuffer | undefined;
+  hash: number;
+  listed: boolean;
 }
 
 /**
@@ -249,6 +255,7 @@ function traceBuffer(traceId: string, resource: Attrs, firstEnd: number, lastEnd
   return {
     traceId, identity: undefined, resource, principal: undefined, conversation: undefined, ids: [], flags: [], index: undefined, pending: [],
     firstEnd, lastEnd, done: false, chain: undefined, startedAt: undefined, sources: undefined, fromCalls: false, batch: 0,
+    prev: undefined, next: undefined, hash: 0, listed: false,
   };
 }
 
@@ -258,11 +265,11 @@ const NO_RESOURCE = NO_BUFFER.resource;
 
 /**
  * Drop a closed trace's buffer's hold on its spans, chain and calls. A finished buffer can stay
- * reachable, to the scavenger, long after it left `open`: when a Map that churns (`open`, with a
- * set and a delete per trace) rehashes, V8 links the obsolete table to its successor, so once
- * one table of the Map sits in the old generation — as in any process that has run a while —
+ * reachable, to the scavenger, long after it closed: when a Map or Set that churns (`waiting`,
+ * an add and a delete per trace; the open traces too, until they moved to a TraceTable) rehashes,
+ * V8 links the obsolete table to its successor, so once one table sits in the old generation —
+ * as in any process that has run a while; a table of a thousand entries gets there on its own —
  * every table since, and every buffer they held, is kept and promoted until the next full GC.
- * A Map of a thousand live entries gets there on its own (its tables outlive two scavenges).
  * A bench run with the assembler promoted before it started (as a running service's is) kept
  * 6.5–11.2 MB at each scavenge against 0.7–2.3 MB with it young; emptied here, 1.7–1.9 MB.
  */
@@ -301,7 +308,7 @@ interface Alias {
 }
 
 export class ChainAssembler {
-  private readonly open = new Map<string, TraceBuffer>();
+  private readonly open = new TraceTable<TraceBuffer>();
   /**
    * Scratch lists handed to the normalizer, which reads them before it returns and keeps none:
    * a lone client span, and a tool's pending children (no array per call).
@@ -389,7 +396,7 @@ export class ChainAssembler {
     for (let i = 0; i < n; i++) {
       const buf = touched[i];
       touched[i] = NO_BUFFER; // not kept alive by the scratch list
-      if (this.open.get(buf.traceId) === buf) this.progress(buf);
+      if (buf.listed) this.progress(buf);
     }
     if (this.watermark - this.lastScan >= 250) this.advance(this.watermark);
   }
@@ -410,12 +417,11 @@ export class ChainAssembler {
     if (buf === undefined) {
       buf = this.newBuffer(span);
       if (this.open.size >= this.config.maxOpenTraces) this.evictOldest();
-      this.open.set(span.traceId, buf);
+      this.open.add(buf);
     } else if (buf !== this.newest) {
       // Most recently active last (the idle scan stops at the first trace not idle); the spans of
       // one trace come together, so most spans find their trace there already.
-      this.open.delete(span.traceId);
-      this.open.set(span.traceId, buf);
+      this.open.touch(buf);
     }
     this.newest = buf;
     if (span.endMs > buf.lastEnd) buf.lastEnd = span.endMs;
@@ -456,8 +462,8 @@ export class ChainAssembler {
       const known = this.closed.get(call.traceId);
       if (known) buf.startedAt = known.startTime;
       if (this.open.size >= this.config.maxOpenTraces) this.evictOldest();
-    } else this.open.delete(call.traceId);
-    this.open.set(call.traceId, buf);
+      this.open.add(buf);
+    } else this.open.touch(buf);
     this.newest = buf;
     if (call.endTime > this.watermark) this.watermark = call.endTime;
     if (call.endTime > buf.lastEnd) buf.lastEnd = call.endTime;
@@ -535,9 +541,9 @@ export class ChainAssembler {
 
   /** Forget one agent's open chains without closing them, and its closed traces (they moved to another worker). */
   dropChainsOf(agentId: string): void {
-    for (const [trace, buf] of this.open) {
+    for (const buf of this.open.values()) {
       if (buf.chain?.agent.id === agentId) {
-        this.open.delete(trace);
+        this.open.delete(buf);
         this.waiting.delete(buf);
         if (this.newest === buf) this.newest = undefined;
       }
@@ -568,8 +574,9 @@ export class ChainAssembler {
     buf.chain = chain;
     buf.startedAt = item.startedAt;
     buf.fromCalls = true;
-    this.open.delete(chain.traceId);
-    this.open.set(chain.traceId, buf);
+    const old = this.open.get(chain.traceId);
+    if (old !== undefined) this.open.delete(old);
+    this.open.add(buf);
     this.newest = buf;
   }
 
@@ -724,7 +731,7 @@ export class ChainAssembler {
 
   private finish(buf: TraceBuffer, force: boolean): void {
     if (force) this.release(buf, true);
-    this.open.delete(buf.traceId);
+    this.open.delete(buf);
     this.waiting.delete(buf);
     if (this.newest === buf) this.newest = undefined;
     if (buf.identity !== undefined) {
@@ -742,7 +749,7 @@ export class ChainAssembler {
   }
 
   private evictOldest(): void {
-    const oldest = this.open.values().next().value;
+    const oldest = this.open.first();
     if (oldest !== undefined) this.finish(oldest, true);
   }
 }
