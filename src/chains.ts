@@ -494,7 +494,7 @@ export class ChainAssembler {
    */
   closeWhere(stale: (agentId: string, lastEnd: number) => boolean): Set<string> {
     const closed = new Set<string>();
-    // Deleting the entry being visited is safe while iterating a Map: no copy every commit.
+    // Deleting the entry being visited is safe while iterating the table: no copy every commit.
     for (const buf of this.open.values()) {
       const id = buf.chain?.agent.id;
       if (id === undefined || !stale(id, buf.lastEnd)) continue;
