@@ -2,7 +2,7 @@
  * Byte ranges compared four bytes at a time: the key filter's names and the decoder's caches of
  * recent strings and ids against the bytes of a request, which a DataView reads as words (a
  * request's fields sit at any offset). Going by word made decode alone 1.135× as fast as byte by
-byte (docs/benchmarks.md, twenty-first session).
+ * byte (docs/benchmarks.md, twenty-first session).
  */
 
 /**

@@ -42,22 +42,25 @@ export function globMatcher(globs: string | readonly string[], max = 1024): Matc
 /** For action signatures ("POST api.stripe.com/{ver}/refunds"): `*` matches anything, slashes included. */
 export function actionMatcher(globs: string | readonly string[], max = 1024): Matcher {
   const list = typeof globs === 'string' ? [globs] : globs;
-  const re = anyOf(list.map((g) => g.replaceAll('/', '\u0001')));
-  const all = (s: string): boolean => re.test(s.replaceAll('/', '\u0001'));
+  const re = anyOf(list.map(slashless));
+  const all = (s: string): boolean => re.test(slashless(s));
   const tests = list.map(literalGlob);
   const literals = tests.filter((t) => t !== undefined);
   if (literals.length === 0) return memo(all, max);
   const others = list.filter((_, i) => tests[i] === undefined);
-  const rest = others.length ? anyOf(others.map((g) => g.replaceAll('/', '\u0001'))) : undefined;
+  const rest = others.length ? anyOf(others.map(slashless)) : undefined;
   return memo((s) => {
     // The literals answer for ASCII subjects (lower-casing one is then what the pattern's
     // case-insensitive flag does); "." and ".." are subjects picomatch's patterns refuse.
     if (NON_ASCII.test(s) || s === '.' || s === '..') return all(s);
     const lower = s.toLowerCase();
     for (let i = 0; i < literals.length; i++) if (literals[i](lower)) return true;
-    return rest !== undefined && rest.test(s.replaceAll('/', '\u0001'));
+    return rest !== undefined && rest.test(slashless(s));
   }, max);
 }
+
+/** Slashes out of the way of picomatch's `*`, which stops at them, in globs and subjects alike. */
+const slashless = (s: string): string => s.replaceAll('/', '\u0001');
 
 const NON_ASCII = /[^\x00-\x7f]/;
 

@@ -134,13 +134,12 @@ class Reader {
       return s;
     }
     if (len === 16) {
-      const codes = hexCodes;
       for (let i = 0; i < 16; i++) {
-        codes[2 * i] = HEX_HI[b[this.pos + i]];
-        codes[2 * i + 1] = HEX_LO[b[this.pos + i]];
+        hexCodes[2 * i] = HEX_HI[b[this.pos + i]];
+        hexCodes[2 * i + 1] = HEX_LO[b[this.pos + i]];
       }
       this.pos += len;
-      return String.fromCharCode.apply(null, codes);
+      return String.fromCharCode.apply(null, hexCodes);
     }
     const s = b.toString('hex', this.pos, this.pos + len);
     this.pos += len;
