@@ -233,6 +233,10 @@ interface TraceBuffer {
   next: TraceBuffer | undefined;
   hash: number;
   listed: boolean;
+  /** The waiting list's (WaitList). */
+  waitPrev: TraceBuffer | undefined;
+  waitNext: TraceBuffer | undefined;
+  waiting: boolean;
 }
 
 /**
@@ -255,7 +259,7 @@ function traceBuffer(traceId: string, resource: Attrs, firstEnd: number, lastEnd
   return {
     traceId, identity: undefined, resource, principal: undefined, conversation: undefined, ids: [], flags: [], index: undefined, pending: [],
     firstEnd, lastEnd, done: false, chain: undefined, startedAt: undefined, sources: undefined, fromCalls: false, batch: 0,
-    prev: undefined, next: undefined, hash: 0, listed: false,
+    prev: undefined, next: undefined, hash: 0, listed: false, waitPrev: undefined, waitNext: undefined, waiting: false,
   };
 }
 
@@ -264,14 +268,13 @@ const NO_BUFFER = traceBuffer('', new Attrs(), 0, 0);
 const NO_RESOURCE = NO_BUFFER.resource;
 
 /**
- * Drop a closed trace's buffer's hold on its spans, chain and calls. A finished buffer can stay
- * reachable, to the scavenger, long after it closed: when a Map or Set that churns (`waiting`,
- * an add and a delete per trace; the open traces too, until they moved to a TraceTable) rehashes,
- * V8 links the obsolete table to its successor, so once one table sits in the old generation —
- * as in any process that has run a while; a table of a thousand entries gets there on its own —
- * every table since, and every buffer they held, is kept and promoted until the next full GC.
- * A bench run with the assembler promoted before it started (as a running service's is) kept
- * 6.5–11.2 MB at each scavenge against 0.7–2.3 MB with it young; emptied here, 1.7–1.9 MB.
+ * Drop a closed trace's buffer's hold on its spans, chain and calls. A buffer outlives its trace
+ * in the old generation, where a minor GC takes every object as live: a trace open for a few
+ * seconds in a busy service is promoted while it is open, and the spans, calls and chain that
+ * came after, still young, would be kept — copied and promoted by every scavenge — until the next
+ * full GC (test/chain-retention.test.ts: 2.2 KB a trace kept without this, 0.75 KB with it). The
+ * same held for every buffer a churning Map or Set had held (docs/benchmarks.md, "What a young
+ * engine hid"); the open and the waiting traces are in lists of their own now.
  */
 function retire(buf: TraceBuffer): void {
   buf.chain = undefined;
@@ -281,6 +284,61 @@ function retire(buf: TraceBuffer): void {
   buf.index = undefined;
   buf.resource = NO_RESOURCE;
   buf.sources = undefined;
+}
+
+/**
+ * The traces with spans still pending, in the order they last began to wait (a Set's order: one
+ * that stops waiting and waits again goes to the end). Threaded through the buffers, not a Set:
+ * a Set with an add and a delete per trace rehashes every few traces, and its obsolete tables,
+ * once one is in the old generation, keep every buffer they held alive until a full GC (see
+ * retire); a buffer taken off the list keeps no link to the ones still on it.
+ */
+class WaitList {
+  private head: TraceBuffer | undefined;
+  private tail: TraceBuffer | undefined;
+  /** What forEach fills, reused; and whether a forEach is using it. */
+  private readonly scratch: TraceBuffer[] = [];
+  private visiting = false;
+
+  add(buf: TraceBuffer): void {
+    if (buf.waiting) return;
+    buf.waiting = true;
+    buf.waitPrev = this.tail;
+    buf.waitNext = undefined;
+    if (this.tail !== undefined) this.tail.waitNext = buf;
+    else this.head = buf;
+    this.tail = buf;
+  }
+
+  delete(buf: TraceBuffer): void {
+    if (!buf.waiting) return;
+    const { waitPrev: prev, waitNext: next } = buf;
+    if (prev !== undefined) prev.waitNext = next;
+    else this.head = next;
+    if (next !== undefined) next.waitPrev = prev;
+    else this.tail = prev;
+    buf.waitPrev = undefined;
+    buf.waitNext = undefined;
+    buf.waiting = false;
+  }
+
+  /**
+   * Visit the traces waiting now, in order, each once, whatever `visit` adds or deletes: the
+   * list is copied first, into an array kept for the next time.
+   */
+  forEach(visit: (buf: TraceBuffer) => void): void {
+    // A visit that visits again (none does now) gets a list of its own.
+    const list = this.visiting ? [] : this.scratch;
+    this.visiting = true;
+    let n = 0;
+    for (let b = this.head; b !== undefined; b = b.waitNext) list[n++] = b;
+    try {
+      for (let i = 0; i < n; i++) visit(list[i]);
+    } finally {
+      list.fill(NO_BUFFER, 0, n); // not kept alive by the copy
+      if (list === this.scratch) this.visiting = false;
+    }
+  }
 }
 
 /** An open chain with the times its buffer keeps: what moves with an agent to another worker. */
@@ -320,7 +378,7 @@ export class ChainAssembler {
   private batches = 0;
   /** The trace last moved to the end of `open` (an entry is moved there only when it is not already). */
   private newest: TraceBuffer | undefined;
-  private readonly waiting = new Set<TraceBuffer>();
+  private readonly waiting = new WaitList();
   /** Recently closed traces, for spans that arrive after their chain closed (long-lived delegation). */
   private readonly closed = new FifoMap<string, Omit<ClosedTrace, 'traceId'>>(MAX_CLOSED_TRACES);
   /** Resource key → agent id; the earliest learned forgotten first past 50,000 (a ring, not Map#keys: see FifoMap). */
@@ -475,7 +533,7 @@ export class ChainAssembler {
   advance(watermark: number): void {
     if (watermark > this.watermark) this.watermark = watermark;
     this.lastScan = this.watermark;
-    for (const buf of [...this.waiting]) this.progress(buf);
+    this.waiting.forEach((buf) => this.progress(buf));
     for (const buf of this.open.values()) {
       if (buf.lastEnd + this.config.idleTimeoutMs > this.watermark) break;
       this.finish(buf, true);
