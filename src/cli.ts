@@ -24,7 +24,8 @@ import { evaluate, formatEvaluation } from './evaluate.js';
 import { readInputs, totalBytes, type LineError } from './input-files.js';
 import { Service } from './service.js';
 import { defaultSimOptions, simulate, type LabelRecord } from './simulate.js';
-import { parseSeverity } from './severity.js';
+import type { Severity } from './severity.js';
+import * as arg from './cli-args.js';
 import { StateStore } from './state-store.js';
 import { alertRow, callRow, chainRow } from './event-store.js';
 import { SqliteEventStore } from './sqlite-store.js';
@@ -44,7 +45,7 @@ program.command('serve')
   .option('--config <file>', 'YAML configuration (schemas/config.schema.json); CHAINWATCH_* variables override it')
   .option('--state <dir>', 'state directory (default .chainwatch)')
   .option('--host <host>', 'listen address (default 127.0.0.1)')
-  .option('--port <port>', 'listen port (default 4318)', (v) => Number(v))
+  .option('--port <port>', 'listen port (default 4318)', arg.port)
   .option('--alerts <file>', 'alerts JSONL file (default: STATE/alerts.jsonl)')
   .option('--pretty', 'human-readable alerts on stdout instead of JSON lines')
   .option('--policies <files...>', 'declared-scope policy files (YAML), reloaded on change')
@@ -107,7 +108,7 @@ configCmd.command('show')
 program.command('status')
   .description('summary of a running instance: rates, open chains, alerts, Kafka lag')
   .option('--url <url>', 'the instance (its receiver address)', 'http://127.0.0.1:4318')
-  .option('--interval <seconds>', 'seconds between the two samples used for rates', Number, 2)
+  .option('--interval <seconds>', 'seconds between the two samples used for rates', arg.seconds, 2)
   .action(async (opts: { url: string; interval: number }) => {
     const get = async (): Promise<any> => {
       const res = await fetch(`${opts.url}/status`).catch((err: Error) => {
@@ -155,7 +156,7 @@ function misdatedClause(c: { spansSkewed?: number; spansTooOld?: number }): stri
 
 interface RunOptions {
   alertsFile?: string;
-  minSeverity?: string;
+  minSeverity?: Severity;
   policies?: string[];
   /** Dry run of policies: no learned detectors, no state written, violations printed. */
   policyTest?: boolean;
@@ -164,7 +165,7 @@ interface RunOptions {
 }
 
 async function run(files: string[], state: string, mode: 'learn' | 'detect', o: RunOptions = {}): Promise<void> {
-  const config = { ...defaultEngineConfig, alerts: { ...defaultEngineConfig.alerts, minSeverity: parseSeverity(o.minSeverity ?? 'low') } };
+  const config = { ...defaultEngineConfig, alerts: { ...defaultEngineConfig.alerts, minSeverity: o.minSeverity ?? 'low' } };
   const alertsFile = o.alertsFile;
   const writer = new AlertWriter(alertsFile);
   if (alertsFile) writeFileSync(alertsFile, '');
@@ -271,10 +272,10 @@ program.command('replay')
   .argument('<files...>', 'OTLP/JSON lines or AgentCall JSON lines')
   .addOption(stateOption())
   .requiredOption('--alerts <file>', 'write alerts here as JSON lines')
-  .option('--min-severity <level>', 'lowest severity to emit', 'low')
+  .option('--min-severity <level>', 'lowest severity to emit', arg.severity, 'low')
   .option('--policies <files...>', 'declared-scope policy files (YAML)')
   .option('--frozen', 'judge against the learned state as it is: learn nothing, save nothing (a what-if: the same input gives the same alerts every time)')
-  .action((files: string[], opts: { state: string; alerts: string; minSeverity: string; policies?: string[]; frozen?: boolean }) =>
+  .action((files: string[], opts: { state: string; alerts: string; minSeverity: Severity; policies?: string[]; frozen?: boolean }) =>
     run(files, opts.state, 'detect', { alertsFile: opts.alerts, minSeverity: opts.minSeverity, policies: opts.policies, frozen: opts.frozen }));
 
 const policy = program.command('policy').description('declared scope: check, dry-run and draft policies');
@@ -304,12 +305,12 @@ policy.command('suggest')
 program.command('simulate')
   .description('write a simulated fleet: history.jsonl, live.jsonl (OTLP/JSON lines) and labels.jsonl')
   .option('--out <dir>', 'output directory', 'sim')
-  .option('--seed <n>', 'random seed', Number, 7)
-  .option('--agents-per-role <n>', 'agents of each of the 5 roles', Number, 4)
-  .option('--history-days <n>', 'days of normal history', Number, 14)
-  .option('--live-days <n>', 'days of live traffic with attacks', Number, 3)
-  .option('--attacks <n>', 'attack chains per class', Number, 6)
-  .option('--chains-per-day <n>', 'chains per agent on a weekday (a sixth of it on weekends, but for devops)', Number, defaultSimOptions.chainsPerAgentDay)
+  .option('--seed <n>', 'random seed', arg.wholeNumber(0), 7)
+  .option('--agents-per-role <n>', 'agents of each of the 5 roles', arg.wholeNumber(1), 4)
+  .option('--history-days <n>', 'days of normal history', arg.wholeNumber(0), 14)
+  .option('--live-days <n>', 'days of live traffic with attacks', arg.wholeNumber(0), 3)
+  .option('--attacks <n>', 'attack chains per class', arg.wholeNumber(0), 6)
+  .option('--chains-per-day <n>', 'chains per agent on a weekday (a sixth of it on weekends, but for devops)', arg.wholeNumber(0), defaultSimOptions.chainsPerAgentDay)
   .option('--shared-service <name>', 'one service.name for every agent and no gen_ai.agent.name: one peer group of every role')
   .action((opts: { out: string; seed: number; agentsPerRole: number; historyDays: number; liveDays: number; attacks: number; chainsPerDay: number; sharedService?: string }) => {
     const sim = simulate({
@@ -333,15 +334,15 @@ program.command('eval')
   .description('precision, recall and F1 per attack class, and false positives per 1,000 benign chains')
   .requiredOption('--labels <file>', 'labels.jsonl from chainwatch simulate')
   .requiredOption('--alerts <file>', 'alerts JSONL from chainwatch replay')
-  .option('--min-severity <level>', 'count alerts at or above this severity', 'low')
-  .action((opts: { labels: string; alerts: string; minSeverity: string }) => {
-    const result = evaluate(readJsonl<LabelRecord>(opts.labels), readJsonl<Alert>(opts.alerts), parseSeverity(opts.minSeverity));
+  .option('--min-severity <level>', 'count alerts at or above this severity', arg.severity, 'low')
+  .action((opts: { labels: string; alerts: string; minSeverity: Severity }) => {
+    const result = evaluate(readJsonl<LabelRecord>(opts.labels), readJsonl<Alert>(opts.alerts), opts.minSeverity);
     process.stdout.write(`${formatEvaluation(result)}\n`);
   });
 
 program.command('demo')
   .description('simulate a small fleet through the real HTTP receiver and show alerts as they fire')
-  .option('--port <port>', 'receiver port (0 = any free port)', Number, 0)
+  .option('--port <port>', 'receiver port (0 = any free port)', arg.port, 0)
   .action(async (opts: { port: number }) => {
     const dir = mkdtempSync(join(tmpdir(), 'chainwatch-demo-'));
     const service = new Service({ stateDir: dir, receiver: { port: opts.port }, out: process.stdout, pretty: true });
@@ -388,7 +389,7 @@ function withState<T>(dir: string, work: (db: StateStore['db']) => T): T {
 const revocations = program.command('revocations').description('the kill-switch\'s revocations: list, approve, undo (audited)');
 revocations.command('list')
   .option('--json', 'JSON instead of a table')
-  .option('--limit <n>', 'most recent first', Number, 50)
+  .option('--limit <n>', 'most recent first', arg.wholeNumber(1), 50)
   .addOption(stateOption())
   .action((opts: { json?: boolean; limit: number; state: string }) => {
     const list = withState(opts.state, (db) => listRevocations(db, opts.limit));
@@ -461,6 +462,13 @@ program.command('pretty')
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ChainwatchError) process.stderr.write(`chainwatch: ${err.message} [${err.code}]\n`);
+  // A file or socket the system refused (a path given that does not exist, a port taken): its
+  // message names the path and the reason; a stack trace would only bury it.
+  else if (isSystemError(err)) process.stderr.write(`chainwatch: ${err.message}\n`);
   else process.stderr.write(`chainwatch: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });
+
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string' && /^E[A-Z]+$/.test(String((err as NodeJS.ErrnoException).code));
+}

@@ -32,8 +32,3 @@ export function severityOf(score: number): Severity {
 export function severityRank(s: Severity): number {
   return SEVERITIES.indexOf(s);
 }
-
-export function parseSeverity(s: string): Severity {
-  if (!(SEVERITIES as string[]).includes(s)) throw new Error(`unknown severity "${s}": use one of ${SEVERITIES.join(', ')}`);
-  return s as Severity;
-}

@@ -118,6 +118,24 @@ describe('chainwatch CLI', () => {
     expect(unknown.stderr).toMatch(/no baseline for agent "nobody"; known agents: /);
   }, 60_000);
 
+  it('refuses a bad option value or a missing file before doing anything: the option, what it takes, no stack trace', () => {
+    const cases: [string[], RegExp][] = [
+      [['simulate', '--out', 'bad-sim', '--agents-per-role', 'abc'], /option '--agents-per-role <n>' argument 'abc' is invalid\. Give a whole number, 1 or more\./],
+      [['simulate', '--out', 'bad-sim', '--attacks', '2.5'], /option '--attacks <n>' argument '2\.5' is invalid\. Give a whole number, 0 or more\./],
+      [['serve', '--port', '99999', '--state', 'bad-state'], /option '--port <port>' argument '99999' is invalid\. Give a whole number from 0 to 65535\./],
+      [['replay', 'sim/live.jsonl', '--alerts', 'bad.jsonl', '--min-severity', 'loud'], /option '--min-severity <level>' argument 'loud' is invalid\. Give one of info, low, medium, high, critical\./],
+      [['status', '--interval', '0'], /option '--interval <seconds>' argument '0' is invalid\. Give a number of seconds above 0/],
+      [['pretty', 'no-such-alerts.jsonl'], /^chainwatch: ENOENT: no such file or directory, open 'no-such-alerts\.jsonl'\n$/],
+    ];
+    for (const [args, message] of cases) {
+      const out = run(args, dir);
+      expect(out.status, args.join(' ')).toBe(1);
+      expect(out.stderr, args.join(' ')).toMatch(message);
+      expect(out.stderr).not.toMatch(/\n\s+at /);
+    }
+    for (const made of ['bad-sim', 'bad-state', 'bad.jsonl']) expect(existsSync(join(dir, made)), made).toBe(false);
+  });
+
   it('prints help listing every command', () => {
     const out = execFileSync(process.execPath, ['--import', tsx, cli, '--help'], { encoding: 'utf8' });
     for (const c of ['serve', 'learn', 'replay', 'simulate', 'eval', 'demo', 'baseline']) expect(out).toContain(c);
