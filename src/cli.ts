@@ -38,6 +38,20 @@ const program = new Command('chainwatch')
   .description('Streaming behavioral anomaly detection for AI-agent API access')
   .version('0.1.0');
 
+/**
+ * A reader that closes stdout early (`chainwatch pretty alerts.jsonl | head`) ends a one-shot
+ * command quietly, as Unix tools do, where it crashed with an unhandled EPIPE. `serve` keeps
+ * serving — its alerts still go to the alerts file and the sinks — and says so once.
+ */
+let serving = false;
+let stdoutGone = false;
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  if (!serving) process.exit(0);
+  if (!stdoutGone) log.warn('stdout was closed by its reader: alerts are no longer printed; they still go to the alerts file and the sinks');
+  stdoutGone = true;
+});
+
 const stateOption = (): Option => new Option('--state <dir>', 'state directory (baselines, alerts)').default('.chainwatch');
 
 program.command('serve')
@@ -55,6 +69,7 @@ program.command('serve')
   .action(async (opts: { config?: string; state?: string; host?: string; port?: number; alerts?: string; pretty?: boolean; policies?: string[]; kafka?: string; kafkaStage?: string; kafkaGroup?: string }) => {
     const config = loadConfig(opts.config);
     log.level = process.env.CHAINWATCH_LOG_LEVEL ?? config.logLevel;
+    serving = true;
     const service = new Service({
       stateDir: opts.state ?? config.stateDir, alertsFile: opts.alerts ?? config.alertsFile,
       receiver: { ...config.receiver, ...(opts.host ? { host: opts.host } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) },

@@ -1,6 +1,6 @@
 /** The chainwatch command line, run as a child process the way users run it. */
 import { describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -135,6 +135,19 @@ describe('chainwatch CLI', () => {
     }
     for (const made of ['bad-sim', 'bad-state', 'bad.jsonl']) expect(existsSync(join(dir, made)), made).toBe(false);
   });
+
+  it('ends quietly when its reader closes stdout early (chainwatch pretty alerts.jsonl | head)', async () => {
+    const line = readFileSync(join(dir, 'a1.jsonl'), 'utf8').split('\n')[0];
+    expect(line).toMatch(/^\{"/);
+    writeFileSync(join(dir, 'many.jsonl'), `${line}\n`.repeat(5000));
+    const child = spawn(process.execPath, ['--import', tsx, cli, 'pretty', 'many.jsonl'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  }, 60_000);
 
   it('prints help listing every command', () => {
     const out = execFileSync(process.execPath, ['--import', tsx, cli, '--help'], { encoding: 'utf8' });

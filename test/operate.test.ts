@@ -118,4 +118,20 @@ describe('chainwatch serve, operated', () => {
     const accepted = JSON.parse(stderr().split('\n').find((l) => l.includes('"stopped"'))!).receiver.spansAccepted as number;
     expect(accepted).toBe(3 * sent.filter((s) => s.ok).length);
   }, 40_000);
+  it('keeps serving when the reader of its stdout goes away: alerts still reach the file, said once on stderr', async () => {
+    rmSync(join(dir, 'state'), { recursive: true, force: true });
+    const { proc, url, stderr } = await start();
+    proc.stdout!.destroy(); // as `chainwatch serve | head -1` has it once head exits
+    for (const host of ['paste-a.io', 'paste-b.io', 'paste-c.io']) expect((await post(url, host)).status).toBe(200);
+    const alerted = (): string[] => {
+      const file = join(dir, 'state', 'alerts.jsonl');
+      return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l).call?.host as string) : [];
+    };
+    for (let i = 0; i < 100 && alerted().length < 3; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alerted().sort()).toEqual(['paste-a.io', 'paste-b.io', 'paste-c.io']);
+    expect(await (await fetch(`${url}/readyz`)).json()).toEqual({ status: 'ready' });
+    expect(stderr().match(/stdout was closed by its reader/g)).toHaveLength(1);
+    proc.kill('SIGTERM');
+    expect(await new Promise((r) => proc.on('exit', r))).toBe(0);
+  }, 40_000);
 });
