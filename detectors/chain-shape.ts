@@ -96,7 +96,7 @@ export function chainShape(settings: DetectorSettings, minChains = 30): Detector
     snapshot: (s) => ({ l: s.length.toJSON(), s: s.shapes.toJSON(String), n: [...s.novelty] }),
     restore(json) {
       const j = json as { l: [number, number, number, number]; s: Parameters<typeof CountTable.fromJSON>[0]; n: number[] };
-      return { length: DecayedStats.fromJSON(j.l, 500), shapes: CountTable.fromJSON(j.s, 16, settings.halfLifeMs, Number), novelty: [...j.n] };
+      return { length: DecayedStats.fromJSON(j.l, 500), shapes: CountTable.fromJSON(j.s, 16, settings.halfLifeMs, Number), novelty: Novelty.from(j.n) };
     },
     bytes: (s) => s.shapes.bytes() + 120,
     release(s) {

@@ -137,7 +137,7 @@ export function newAction(settings: DetectorSettings, maxSize = 48): Detector<Ac
         actions: CountTable.fromJSON(j.a, maxSize, settings.halfLifeMs, (s) => intern.id(s)),
         hostVersions: j.v.map((s) => intern.id(s)),
         // States saved before the peer-group rate: it starts at none seen.
-        novelty: j.n.length >= 4 ? [...j.n] : [...j.n, 0, 0],
+        novelty: Novelty.from(j.n, 2),
       };
     },
     snapshotPeer: (p, intern) => p.toJSON((k) => intern.str(k)),

@@ -110,7 +110,7 @@ export function newDestination(settings: DetectorSettings, maxSize = 48): Detect
     snapshot: (s, intern) => ({ t: s.table.toJSON((k) => intern.str(k)), n: [...s.novelty] }),
     restore(json, intern) {
       const j = json as { t: Parameters<typeof CountTable.fromJSON>[0]; n: number[] };
-      return { table: CountTable.fromJSON(j.t, maxSize, settings.halfLifeMs, (s) => intern.id(s)), novelty: [...j.n] };
+      return { table: CountTable.fromJSON(j.t, maxSize, settings.halfLifeMs, (s) => intern.id(s)), novelty: Novelty.from(j.n, KINDS.length) };
     },
     snapshotPeer: (p, intern) => p.toJSON((k) => intern.str(k)),
     restorePeer: (json, intern) => CountTable.fromJSON(json as Parameters<typeof CountTable.fromJSON>[0], 512, settings.halfLifeMs, (s) => intern.id(s)),

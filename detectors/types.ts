@@ -254,8 +254,23 @@ export function seenEarlier(calls: readonly AgentCall[], i: number, value: (call
  * per rate: at a few hundred bytes per agent, object headers matter).
  */
 export const Novelty = {
+  /**
+   * Rates for `kinds` kinds, all 0, in an array of doubles from the start (V8's packed-double
+   * elements): `new Array(n).fill(0)` made a holey array of small integers, and states read back
+   * from JSON packed ones, so the code that reads rates saw arrays of several element kinds —
+   * in a service, those of the agents it restored beside those of the agents it met since.
+   */
   create(kinds = 1): number[] {
-    return new Array<number>(2 * kinds).fill(0);
+    const r = [-0]; // not a small integer: the array holds doubles, and never changes kind
+    for (let i = 1; i < 2 * kinds; i++) r.push(0);
+    r[0] = 0;
+    return r;
+  },
+  /** Rates read back from a state: `kinds` of them, those the state lacks at 0 (states saved before a kind was added). */
+  from(saved: readonly number[], kinds = 1): number[] {
+    const r = Novelty.create(kinds);
+    for (let i = 0; i < r.length && i < saved.length; i++) r[i] = saved[i];
+    return r;
   },
   add(r: number[], i: number, isNew: boolean, window = 200): void {
     const n = Math.min(r[2 * i] + 1, window);

@@ -52,7 +52,7 @@ export function unusualPrincipal(settings: DetectorSettings, minChains = 20): De
     snapshot: (s, intern) => ({ t: s.table.toJSON((k) => intern.str(k)), n: [...s.novelty] }),
     restore(json, intern) {
       const j = json as { t: Parameters<typeof CountTable.fromJSON>[0]; n: number[] };
-      return { table: CountTable.fromJSON(j.t, 16, settings.halfLifeMs, (s) => intern.id(s)), novelty: [...j.n] };
+      return { table: CountTable.fromJSON(j.t, 16, settings.halfLifeMs, (s) => intern.id(s)), novelty: Novelty.from(j.n) };
     },
     snapshotPeer: (p, intern) => p.toJSON((k) => intern.str(k)),
     restorePeer: (json, intern) => CountTable.fromJSON(json as Parameters<typeof CountTable.fromJSON>[0], 256, settings.halfLifeMs, (s) => intern.id(s)),
