@@ -15,7 +15,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
-import { arena } from '../../src/arena.js';
 import { Engine, defaultEngineConfig } from '../../src/engine.js';
 import { decodeTraceRequest } from '../../src/otlp-proto.js';
 import { simulate } from '../../src/simulate.js';
@@ -23,7 +22,7 @@ import { StateStore } from '../../src/state-store.js';
 import { PolicyEngine } from '../../src/policy-engine.js';
 import { loadPolicyText } from '../../src/policy-load.js';
 import { toBatches } from '../helpers/batches.js';
-import { fleetCall } from '../helpers/fleet-calls.js';
+import { bytesPerAgent } from '../helpers/agent-bytes.js';
 import { median, promote } from '../helpers/bench.js';
 import { BENCH_RULES, hundredRulesText } from '../helpers/bench-policies.js';
 
@@ -187,36 +186,8 @@ for (let r = 0; r < WARMUP + ROUNDS; r++) {
   for (const stage of STAGES) keep(stageMicros[stage], (run(undefined, () => {}, stage).afterDecode * 1e6) / live.spans);
 }
 
-/** Heap + arena bytes per agent for `n` agents learning `make`'s calls. */
-function perAgent(n: number, saturate: boolean): { measured: number; estimated: number } {
-  const engine = new Engine(config);
-  engine.mode = 'learn';
-  let seq = 0;
-  const T0 = Date.UTC(2026, 5, 1);
-  const load = (from: number, to: number): void => {
-    for (let a = from; a < to; a++) {
-      for (let c = 0; c < 60; c++) {
-        const t = T0 + c * 5 * 3_600_000;
-        const traceId = (a * 1000 + c + 1).toString(16).padStart(32, '0');
-        for (let j = 0; j < 6; j++) engine.ingestCall(fleetCall(a, c * 6 + j, t + j * 1000, traceId, (++seq).toString(16).padStart(16, '0'), saturate));
-      }
-    }
-    engine.flush();
-  };
-  load(0, 300); // warm-up: interner, peer group, the assembler's bounded map of closed traces
-  gc();
-  gc();
-  const before = process.memoryUsage().heapUsed + arena.liveWords * 4;
-  load(300, 300 + n);
-  gc();
-  gc();
-  const after = process.memoryUsage().heapUsed + arena.liveWords * 4;
-  const agents = [...engine.agents.values()].slice(300);
-  return { measured: (after - before) / n, estimated: agents.reduce((s, a) => s + engine.agentBytes(a), 0) / agents.length };
-}
-
-const typical = perAgent(3000, false);
-const saturated = perAgent(3000, true);
+const typical = bytesPerAgent(config, 3000, false, gc);
+const saturated = bytesPerAgent(config, 3000, true, gc);
 const k = (x: number): string => `${Math.round(x / 1000)}k`;
 console.log(`machine: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores visible, Node ${process.version}`);
 console.log(`live replay: ${live.spans} spans in ${live.bufs.length} protobuf requests (${(bytes / live.spans).toFixed(0)} B/span), ${enforcing} enforcing agents, ${alerts / ROUNDS} alerts per round`);

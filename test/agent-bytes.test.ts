@@ -1,0 +1,24 @@
+/**
+ * An agent's baseline stays within its memory budget: ≤ 4 KB for a typical agent (8 hosts,
+ * 8 actions, 5 tools, 3 principals), measured on the V8 heap and the arena as `npm run bench`
+ * measures it. A representation that looks alike and costs more — an array grown by push keeps
+ * room for 17 numbers — shows here once it crosses the budget, not only when someone runs the
+ * bench (3.4–3.6 KB measured here with 1,000 agents; the bench, with 3,000, 3.7 KB).
+ */
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { defaultEngineConfig } from '../src/engine.js';
+import { bytesPerAgent } from './helpers/agent-bytes.js';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+const config = { ...defaultEngineConfig, lifecycle: { minCalls: 50, minHistoryMs: 0, minPeers: 3 } };
+
+describe('memory per agent baseline', () => {
+  it("a typical agent costs under 4 KB, and the engine's estimate does not overstate it", () => {
+    const typical = bytesPerAgent(config, 1000, false, gc);
+    expect(typical.measured).toBeLessThan(4096);
+    expect(typical.estimated).toBeLessThanOrEqual(typical.measured);
+  }, 60_000);
+});
