@@ -20,10 +20,10 @@ export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER): (value:
 
 export const port = wholeNumber(0, 65_535);
 
-/** A number of seconds above 0 (fractions allowed). */
+/** A number of seconds, 0 or more (fractions allowed). */
 export function seconds(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError('Give a number of seconds above 0, e.g. 2 or 0.5.');
+  if (value.trim() === '' || !(n >= 0) || !Number.isFinite(n)) throw new InvalidArgumentError('Give a number of seconds, 0 or more, e.g. 2 or 0.5.');
   return n;
 }
 

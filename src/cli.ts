@@ -123,7 +123,7 @@ configCmd.command('show')
 program.command('status')
   .description('summary of a running instance: rates, open chains, alerts, Kafka lag')
   .option('--url <url>', 'the instance (its receiver address)', 'http://127.0.0.1:4318')
-  .option('--interval <seconds>', 'seconds between the two samples used for rates', arg.seconds, 2)
+  .option('--interval <seconds>', 'seconds between the two samples used for rates (0: one sample, no rates)', arg.seconds, 2)
   .action(async (opts: { url: string; interval: number }) => {
     const get = async (): Promise<any> => {
       const res = await fetch(`${opts.url}/status`).catch((err: Error) => {
@@ -133,9 +133,8 @@ program.command('status')
       return res.json();
     };
     const a = await get();
-    await new Promise((r) => setTimeout(r, opts.interval * 1000));
-    const b = await get();
-    const rate = (x: number, y: number): string => ((y - x) / opts.interval).toFixed(1);
+    const b = opts.interval > 0 ? await new Promise((r) => setTimeout(r, opts.interval * 1000)).then(get) : a;
+    const rate = (x: number, y: number): string => (opts.interval > 0 ? ((y - x) / opts.interval).toFixed(1) : '—');
     const alerts = (s: any): number => Object.values(s.engine.alerts as Record<string, number>).reduce((n, v) => n + v, 0);
     const out = [
       `chainwatch at ${opts.url}: ${b.ready ? pc.green('ready') : pc.yellow('not ready')}, up ${b.uptimeSeconds} s, event time ${b.watermark ?? '—'}`,

@@ -26,6 +26,8 @@ async function expectReported(service: Service, url: string, reason: string, sta
   expect(metrics).toMatch(/chainwatch_spans_dropped_total\{reason="invalid_span"[^}]*\} 0\n/);
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', tsx, cli, 'status', '--url', url.replace('/v1/traces', ''), '--interval', '0'], { timeout: 20_000 });
   expect(stdout).toContain(statusLine);
+  // One sample (--interval 0): no rates to tell, rather than 0/0.
+  expect(stdout).toMatch(/spans\/s —\s+calls\/s —\s+alerts\/s —/);
 }
 
 describe('service event time', () => {
