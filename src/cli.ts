@@ -21,7 +21,7 @@ import { loadPolicies } from './policy-load.js';
 import { suggestPolicy } from './policy-suggest.js';
 import { ChainwatchError } from './errors.js';
 import { evaluate, formatEvaluation } from './evaluate.js';
-import { readInputs, totalBytes, type LineError } from './input-files.js';
+import { checkInputs, readInputs, totalBytes, type LineError } from './input-files.js';
 import { Service } from './service.js';
 import { defaultSimOptions, simulate, type LabelRecord } from './simulate.js';
 import type { Severity } from './severity.js';
@@ -179,6 +179,7 @@ interface RunOptions {
 }
 
 async function run(files: string[], state: string, mode: 'learn' | 'detect', o: RunOptions = {}): Promise<void> {
+  checkInputs(files);
   const config = { ...defaultEngineConfig, alerts: { ...defaultEngineConfig.alerts, minSeverity: o.minSeverity ?? 'low' } };
   const alertsFile = o.alertsFile;
   const writer = new AlertWriter(alertsFile);

@@ -1,10 +1,13 @@
 /**
  * Replay and history files: JSON lines, each either an OTLP/JSON ExportTraceServiceRequest (the
  * Collector file exporter's format) or one of our AgentCall records. The format is detected per
- * line by content. A bad line is counted and reported with file:line, never fatal.
+ * line by content; a gzip-compressed file (archived telemetry) is read through gunzip, told by its
+ * first bytes. A bad line is counted and reported with file:line, never fatal.
  */
-import { createReadStream, statSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
 import type { KeyFilter } from './attribute-map.js';
 import type { AgentCall } from './agent-call.js';
 import { redactText, redactUrl } from './redact.js';
@@ -65,21 +68,68 @@ function redactCall(c: AgentCall): AgentCall {
   return c;
 }
 
-/** Stream records from files in order; errors go to `onError` and reading goes on. */
+type Compression = 'gzip' | 'zstd' | undefined;
+
+/** What a file's first bytes say it is compressed with. */
+function compressionOf(file: string): Compression {
+  const head = Buffer.alloc(4);
+  const fd = openSync(file, 'r');
+  try {
+    const n = readSync(fd, head, 0, 4, 0);
+    if (n >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+    if (n === 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Refuse inputs that cannot be read before anything is read or written (a learn that stopped at
+ * its third file would have learned two): each must be a readable file, plain or gzip.
+ */
+export function checkInputs(files: string[]): void {
+  for (const file of files) {
+    let isDirectory: boolean;
+    try {
+      isDirectory = statSync(file).isDirectory();
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new InputFormatError(e.code === 'ENOENT' ? 'no such file' : `cannot read: ${e.message}`, file);
+    }
+    if (isDirectory) throw new InputFormatError(`is a directory: give the files in it, e.g. ${join(file, '*.jsonl')}`, file);
+    if (compressionOf(file) === 'zstd') throw new InputFormatError(`is compressed with zstd (the Collector file exporter's compression): decompress it first, e.g. zstd -d ${file}; gzip is read as it is`, file);
+  }
+}
+
+/**
+ * Stream records from files in order; errors go to `onError` and reading goes on. `onBytes` is
+ * told the bytes read from each file as they are read (compressed ones included, so progress
+ * against totalBytes holds). A compressed file that breaks off keeps the lines before the break.
+ */
 export async function* readInputs(files: string[], filter: KeyFilter, onError: (e: LineError) => void, onBytes?: (n: number) => void): AsyncGenerator<InputRecord> {
   for (const file of files) {
-    const rl = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+    const raw = createReadStream(file);
+    if (onBytes) raw.on('data', (chunk) => onBytes(chunk.length));
+    const gzip = compressionOf(file) === 'gzip';
+    const input = gzip ? raw.pipe(createGunzip()) : raw;
+    if (gzip) raw.on('error', (err) => input.destroy(err));
+    const rl = createInterface({ input: input.setEncoding('utf8'), crlfDelay: Infinity });
     let line = 0;
-    for await (const text of rl) {
-      line++;
-      onBytes?.(Buffer.byteLength(text) + 1);
-      try {
-        const rec = parseLine(text, filter, file, line);
-        if (rec) yield rec;
-      } catch (err) {
-        if (err instanceof InputFormatError) onError({ file, line, message: err.message });
-        else throw err;
+    try {
+      for await (const text of rl) {
+        line++;
+        try {
+          const rec = parseLine(text, filter, file, line);
+          if (rec) yield rec;
+        } catch (err) {
+          if (err instanceof InputFormatError) onError({ file, line, message: err.message });
+          else throw err;
+        }
       }
+    } catch (err) {
+      if (!gzip || (err as NodeJS.ErrnoException).code === undefined || !String((err as NodeJS.ErrnoException).code).startsWith('Z_')) throw err;
+      onError({ file, line: line + 1, message: `${file}:${line + 1}: gzip stream broken off (${(err as Error).message}): the lines before it were read` });
     }
   }
 }

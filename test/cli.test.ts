@@ -126,6 +126,9 @@ describe('chainwatch CLI', () => {
       [['replay', 'sim/live.jsonl', '--alerts', 'bad.jsonl', '--min-severity', 'loud'], /option '--min-severity <level>' argument 'loud' is invalid\. Give one of info, low, medium, high, critical\./],
       [['status', '--interval', 'soon'], /option '--interval <seconds>' argument 'soon' is invalid\. Give a number of seconds, 0 or more/],
       [['pretty', 'no-such-alerts.jsonl'], /^chainwatch: ENOENT: no such file or directory, open 'no-such-alerts\.jsonl'\n$/],
+      // Inputs are checked before the state or the alerts file is touched.
+      [['learn', 'sim/history.jsonl', 'no-such.jsonl', '--state', 'bad-state'], /^chainwatch: no-such\.jsonl: no such file \[CW_ERR_INPUT_FORMAT\]\n$/],
+      [['replay', 'sim', '--state', 'bad-state', '--alerts', 'bad.jsonl'], /^chainwatch: sim: is a directory: give the files in it, e\.g\. sim\/\*\.jsonl \[CW_ERR_INPUT_FORMAT\]\n$/],
     ];
     for (const [args, message] of cases) {
       const out = run(args, dir);
