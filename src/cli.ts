@@ -403,6 +403,7 @@ function withState<T>(dir: string, work: (db: StateStore['db']) => T): T {
 
 const revocations = program.command('revocations').description('the kill-switch\'s revocations: list, approve, undo (audited)');
 revocations.command('list')
+  .description('revocations, newest first: what was revoked, for which agent and chain, and whether it was sent')
   .option('--json', 'JSON instead of a table')
   .option('--limit <n>', 'most recent first', arg.wholeNumber(1), 50)
   .addOption(stateOption())
@@ -419,19 +420,20 @@ revocations.command('list')
     }
   });
 /** A revocation subcommand acting on one id, audited with who and why. */
-function revocationAction(name: string, who: string): Command {
+function revocationAction(name: string, description: string, who: string): Command {
   return revocations.command(name)
+    .description(description)
     .argument('<id>', 'revocation id (rev_…)')
     .requiredOption('--by <name>', who)
     .option('--note <text>', 'why', '')
     .addOption(stateOption());
 }
-revocationAction('approve', 'who approves (audited)')
+revocationAction('approve', 'release a revocation held for approval (a response rule in mode approve)', 'who approves (audited)')
   .action((id: string, opts: { by: string; note: string; state: string }) => {
     withState(opts.state, (db) => approveRevocation(db, id, opts.by, opts.note));
     process.stdout.write(`approved ${id}; the running chainwatch sends it on its next pass\n`);
   });
-revocationAction('undo', 'who undoes it (audited)')
+revocationAction('undo', 'cancel a revocation not yet sent, or queue a restore message for one that was', 'who undoes it (audited)')
   .action((id: string, opts: { by: string; note: string; state: string }) => {
     const r = withState(opts.state, (db) => undoRevocation(db, id, opts.by, opts.note));
     process.stdout.write(r.restoreId ? `undone ${id}; restore message ${r.restoreId} queued for the webhook receiver\n` : `cancelled ${id} before it was sent\n`);
@@ -439,6 +441,7 @@ revocationAction('undo', 'who undoes it (audited)')
 
 const baseline = program.command('baseline').description('inspect learned baselines');
 baseline.command('show')
+  .description("an agent's learned baseline: phase, history, destinations, actions and tools, principals, peer group")
   .argument('<agent>', 'agent id')
   .addOption(stateOption())
   .action((agent: string, opts: { state: string }) => {
