@@ -10,6 +10,7 @@ import type { AgentCall } from '../src/agent-call.js';
 import type { Chain } from '../src/chains.js';
 import { DecayedStats } from '../src/decayed-stats.js';
 import type { Interner } from '../src/intern.js';
+import { InternalError } from '../src/errors.js';
 
 export type Phase = 'learning' | 'enforcing';
 
@@ -268,7 +269,7 @@ export const Novelty = {
   create(kinds = 1): number[] {
     // A slice: the template's element kind, and room for these rates alone (an array grown by
     // push kept room for 17: 450 bytes more an agent over four detectors, measured).
-    if (2 * kinds > ZEROS.length) throw new RangeError(`Novelty.create: at most ${ZEROS.length / 2} kinds, asked for ${kinds}`);
+    if (2 * kinds > ZEROS.length) throw new InternalError(`Novelty.create: at most ${ZEROS.length / 2} kinds, asked for ${kinds}`);
     return ZEROS.slice(0, 2 * kinds);
   },
   /** Rates read back from a state: `kinds` of them, those the state lacks at 0 (states saved before a kind was added). */

@@ -7,6 +7,7 @@
  */
 import { FieldKeys } from './span.js';
 import { sameBytes, wordAligned } from './bytes.js';
+import { InternalError } from './errors.js';
 
 export interface AttributeMapping {
   operation: string[];
@@ -163,7 +164,7 @@ export class KeyFilter {
 
   index(name: string): number {
     const i = this.exact.get(name);
-    if (i === undefined) throw new Error(`attribute ${name} is not in the key filter`);
+    if (i === undefined) throw new InternalError(`KeyFilter.index: attribute ${name} is not in the key filter`);
     return i;
   }
 }

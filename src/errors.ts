@@ -11,6 +11,19 @@ export class ChainwatchError extends Error {
   }
 }
 
+/**
+ * A broken invariant inside chainwatch — a bug, never bad input: the message says which one, so
+ * that a report of it can be traced to its place.
+ */
+export class InternalError extends ChainwatchError {
+  override readonly code = 'CW_ERR_INTERNAL';
+}
+
+/** A message the kill-switch cannot send as configured now (its channel was removed while messages for it waited). */
+export class ResponseConfigError extends ChainwatchError {
+  override readonly code = 'CW_ERR_RESPONSE_CONFIG';
+}
+
 /** A telemetry payload that cannot be decoded. `offset` is the byte where decoding stopped. */
 export class OtlpDecodeError extends ChainwatchError {
   override readonly code = 'CW_ERR_OTLP_DECODE';

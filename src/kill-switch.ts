@@ -15,6 +15,7 @@ import { type Decision, ResponseDecider, type ResponsePolicy } from './response-
 import { audit, type Db } from './sqlite-db.js';
 import { type SsfSigner, signSet } from './ssf.js';
 import { signWebhook } from './webhook-sign.js';
+import { ResponseConfigError } from './errors.js';
 
 export interface KillSwitchConfig {
   policy: ResponsePolicy;
@@ -214,11 +215,11 @@ export class KillSwitch {
     const signal = AbortSignal.timeout((row.channel === 'webhook' ? this.config.webhook?.timeoutMs : this.config.ssf?.timeoutMs) ?? 10_000);
     if (row.channel === 'webhook') {
       const w = this.config.webhook;
-      if (!w) throw new Error('no webhook configured for a webhook message (response.webhook was removed?)');
+      if (!w) throw new ResponseConfigError('no webhook configured for a webhook message (response.webhook was removed?)');
       return fetch(w.url, { method: 'POST', redirect: 'manual', signal, body: row.body, headers: { 'content-type': 'application/json', 'idempotency-key': row.id, ...signWebhook(w.key, row.id, row.body) } });
     }
     const s = this.config.ssf;
-    if (!s) throw new Error('no SSF receiver configured for a SET (response.ssf was removed?)');
+    if (!s) throw new ResponseConfigError('no SSF receiver configured for a SET (response.ssf was removed?)');
     const headers: Record<string, string> = { 'content-type': 'application/secevent+jwt', accept: 'application/json' };
     if (s.authorization) headers.authorization = s.authorization;
     return fetch(s.endpoint, { method: 'POST', redirect: 'manual', signal, body: row.body, headers });

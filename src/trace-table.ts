@@ -12,6 +12,7 @@
  * long probe; nothing that is observable depends on it (order is the list's).
  */
 import { randomInt } from 'node:crypto';
+import { InternalError } from './errors.js';
 
 export interface TraceEntry<T> {
   readonly traceId: string;
@@ -70,7 +71,7 @@ export class TraceTable<T extends TraceEntry<T>> {
 
   /** Add an entry whose id the table does not hold, as the most recently touched. */
   add(entry: T): void {
-    if (entry.listed) throw new Error(`trace ${entry.traceId} is in the table already`);
+    if (entry.listed) throw new InternalError(`TraceTable.add: trace ${entry.traceId} is in the table already`);
     if (2 * (this.size + 1) > this.slots.length) this.resize(2 * this.slots.length);
     entry.hash = this.hash(entry.traceId);
     this.place(entry);

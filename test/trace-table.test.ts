@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type TraceEntry, TraceTable } from '../src/trace-table.js';
 import { rng } from './helpers/rng.js';
+import { InternalError } from '../src/errors.js';
 
 interface Entry extends TraceEntry<Entry> {
   n: number;
@@ -88,5 +89,6 @@ describe('TraceTable', () => {
     const e = entry('a', 0);
     table.add(e);
     expect(() => table.add(e)).toThrow(/trace a is in the table already/);
+    expect(() => table.add(e)).toThrow(InternalError);
   });
 });
