@@ -24,7 +24,7 @@ const KEPT = 0;
 const AS_ID = 1;
 const AS_VERSION = 2;
 
-/** What templateOf makes of path[start, end): kept as it is, `{id}` or `{ver}`. */
+/** What a path segment path[start, end) becomes in its template: kept as it is, `{id}` or `{ver}`. */
 function segmentKind(path: string, start: number, end: number): number {
   if (end === start || path.charCodeAt(start) === 123 /* { */ || plainWord(path, start, end)) return KEPT;
   // The two commonest kinds told by a scan, not a slice and regular expressions: numbers (ids:
@@ -37,7 +37,7 @@ function segmentKind(path: string, start: number, end: number): number {
 }
 
 /**
- * A path cut into its segments, each classified as templateOf classifies it — then either the
+ * A path cut into its segments, each classified (kept, `{id}` or `{ver}`) — then either the
  * template built, or a template already known checked against the path without building one (the
  * action memo's lookup: on a hit, no string is made for the call's template). One is reused for
  * path after path; it holds only the last path scanned.
@@ -147,13 +147,6 @@ function sameLowerCase(lower: string, path: string, start: number, end: number):
   return true;
 }
 
-const shared = new PathScan();
-
-/** The path's template and version (a PathScan's, built). */
-export function templateOf(path: string): Template {
-  return shared.scan(path).template();
-}
-
 /**
  * Whether path[start, end) is a segment none of VERSION, ID and TOKEN can match, told without
  * them: they all need a digit, a dot, an `eyJ` start or at least 12 characters.
@@ -188,7 +181,7 @@ function simpleVersion(path: string, start: number, end: number): boolean {
   return digits > 0;
 }
 
-/** Same as templateOf but for a template that came from the span: only the version is lifted. */
+/** A template that came from the span: only its version is lifted (PathScan builds a path's). */
 export function liftVersion(template: string): Template {
   let version: string | undefined;
   const parts = template.split('/').map((seg) => {
