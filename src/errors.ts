@@ -102,10 +102,10 @@ export class StoreError extends ChainwatchError {
   }
 }
 
-/** A query API request whose parameters are invalid; `field` names the one to fix. */
+/** A query API request whose parameters are invalid; `field` names the one to fix, `reason` what is wrong with it. */
 export class QueryError extends ChainwatchError {
   override readonly code = 'CW_ERR_QUERY';
-  constructor(readonly field: string, message: string) {
-    super(`${field}: ${message}`);
+  constructor(readonly field: string, readonly reason: string) {
+    super(`${field}: ${reason}`);
   }
 }

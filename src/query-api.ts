@@ -94,7 +94,8 @@ export function buildQueryApi(deps: QueryApiDeps): FastifyInstance {
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err.validation) return reply.code(400).send({ error: { field: fieldOf(err), message: hint(err) } });
-    if (err instanceof QueryError) return reply.code(400).send({ error: { field: err.field, message: err.message } });
+    // The field apart from the reason, as for schema errors: the message does not name it again.
+    if (err instanceof QueryError) return reply.code(400).send({ error: { field: err.field, message: err.reason } });
     if (err instanceof StateError) return reply.code(404).send({ error: { field: 'agent', message: err.message } });
     if (err.statusCode !== undefined && err.statusCode < 500) return reply.code(err.statusCode).send({ error: { field: 'request', message: err.message } });
     const retry = err instanceof ChainwatchError && err.retryable;

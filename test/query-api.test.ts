@@ -151,7 +151,9 @@ describe('query API', () => {
       const r = await get(path);
       expect([path, r.status, r.body.error?.field]).toEqual([path, 400, field]);
       expect(r.body.error.message.length).toBeGreaterThan(5);
+      expect(r.body.error.message.startsWith(`${field}:`), r.body.error.message).toBe(false);
     }
+    expect((await get('/api/v1/alerts?from=yesterday')).body.error).toEqual({ field: 'from', message: '"yesterday" is not a time: send ISO 8601 (2026-11-25T10:00:00Z) or epoch milliseconds' });
     const noBy = await post(`/api/v1/alerts/${'a'.repeat(32)}/ack`, { note: 'x' });
     expect([noBy.status, noBy.body.error.field]).toEqual([400, 'by']);
   });
