@@ -482,10 +482,18 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ChainwatchError) process.stderr.write(`chainwatch: ${err.message} [${err.code}]\n`);
   // A file or socket the system refused (a path given that does not exist, a port taken): its
   // message names the path and the reason; a stack trace would only bury it.
-  else if (isSystemError(err)) process.stderr.write(`chainwatch: ${err.message}\n`);
+  else if (isSystemError(err)) process.stderr.write(`chainwatch: ${err.message}${systemHint(err)}\n`);
   else process.stderr.write(`chainwatch: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });
+
+/** What to do about a refused listen: the port is the one thing the user can change. */
+function systemHint(err: NodeJS.ErrnoException): string {
+  if (err.syscall !== 'listen') return '';
+  if (err.code === 'EADDRINUSE') return ' (another process listens there — another chainwatch, or a collector on the OTLP port: stop it, or choose another port with --port or receiver.port, api.port, telemetry.prometheus.port)';
+  if (err.code === 'EACCES') return ' (ports below 1024 need privileges: choose a port above 1023)';
+  return '';
+}
 
 function isSystemError(err: unknown): err is NodeJS.ErrnoException {
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string' && /^E[A-Z]+$/.test(String((err as NodeJS.ErrnoException).code));

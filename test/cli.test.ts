@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Alert } from '../src/alerts.js';
 import { KillSwitch } from '../src/kill-switch.js';
 import { StateStore } from '../src/state-store.js';
+import { type AddressInfo, createServer } from 'node:net';
 
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 // The TypeScript loader by absolute URL: the commands run in temporary directories.
@@ -138,6 +139,20 @@ describe('chainwatch CLI', () => {
     }
     for (const made of ['bad-sim', 'bad-state', 'bad.jsonl']) expect(existsSync(join(dir, made)), made).toBe(false);
   });
+
+  it('says what to do when the port it should listen on is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const out = run(['serve', '--port', String(port), '--state', 'taken-state'], dir);
+      expect(out.status).toBe(1);
+      expect(out.stderr).toMatch(new RegExp(`listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port} \\(another process listens there .*choose another port with --port`));
+      expect(out.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      taken.close();
+    }
+  }, 60_000);
 
   it('ends quietly when its reader closes stdout early (chainwatch pretty alerts.jsonl | head)', async () => {
     const line = readFileSync(join(dir, 'a1.jsonl'), 'utf8').split('\n')[0];
