@@ -128,7 +128,8 @@ export async function* readInputs(files: string[], filter: KeyFilter, onError: (
         }
       }
     } catch (err) {
-      if (!gzip || (err as NodeJS.ErrnoException).code === undefined || !String((err as NodeJS.ErrnoException).code).startsWith('Z_')) throw err;
+      // zlib's errors (Z_BUF_ERROR for a file cut short, Z_DATA_ERROR for damage) end this file only.
+      if (!gzip || !String((err as NodeJS.ErrnoException).code).startsWith('Z_')) throw err;
       onError({ file, line: line + 1, message: `${file}:${line + 1}: gzip stream broken off (${(err as Error).message}): the lines before it were read` });
     }
   }
