@@ -36,7 +36,8 @@ import { redactUrl } from './redact.js';
 const DAY_MS = 86_400_000;
 const SCHEMA = JSON.parse(readFileSync(packagePath('schemas', 'config.schema.json'), 'utf8')) as { properties: Record<string, unknown> };
 const TOP_LEVEL = new Set(Object.keys(SCHEMA.properties));
-const validate = new Ajv2020({ allErrors: true, strict: false, verbose: true }).compile(SCHEMA);
+// `discriminator`: a sink is checked against the kind its `type` names alone, not against every kind.
+const validate = new Ajv2020({ allErrors: true, strict: false, verbose: true, discriminator: true }).compile(SCHEMA);
 
 export interface ConfigFile {
   state_dir?: string;

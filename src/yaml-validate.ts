@@ -86,6 +86,22 @@ function schemaIssue(l: LocatedDoc<unknown>, e: ErrorObject): Issue {
       message = `${describe(l.doc.getIn(segments, true))} is not valid here: ${hint ?? `must match ${(e.params as { pattern: string }).pattern}`}`;
       break;
     }
+    case 'discriminator': {
+      // A oneOf told apart by one property (a sink's `type`): name the kinds there are, not each
+      // kind's every complaint about a mapping that was never meant to be it.
+      const { tag, tagValue } = e.params as { tag: string; tagValue: unknown };
+      const kinds = ((e.parentSchema as { oneOf?: { properties?: Record<string, { const?: unknown }> }[] } | undefined)?.oneOf ?? [])
+        .map((branch) => branch.properties?.[tag]?.const).filter((k): k is string => typeof k === 'string');
+      const listed = kinds.map((k) => JSON.stringify(k)).join(', ');
+      if (tagValue === undefined) message = `missing "${tag}": add one of ${listed}`;
+      else {
+        // "splunk" for "splunk_hec": a kind that begins with what was written, or the other way round.
+        const near = typeof tagValue === 'string' && tagValue !== '' ? kinds.find((k) => k.startsWith(tagValue) || tagValue.startsWith(k)) : undefined;
+        message = `${describe(l.doc.getIn([...segments, tag], true))} is not a known ${tag}: ${near === undefined ? '' : `did you mean "${near}"? `}use one of ${listed}`;
+        at = [...segments, tag];
+      }
+      break;
+    }
     default:
       message = e.message ?? 'is invalid';
   }
