@@ -86,6 +86,13 @@ function schemaIssue(l: LocatedDoc<unknown>, e: ErrorObject): Issue {
       message = `${describe(l.doc.getIn(segments, true))} is not valid here: ${hint ?? `must match ${(e.params as { pattern: string }).pattern}`}`;
       break;
     }
+    case 'minLength':
+    case 'minItems': {
+      const limit = (e.params as { limit: number }).limit;
+      const unit = e.keyword === 'minLength' ? 'character' : 'item';
+      message = limit === 1 ? 'must not be empty' : `must have at least ${limit} ${unit}s`;
+      break;
+    }
     case 'discriminator': {
       // A oneOf told apart by one property (a sink's `type`): name the kinds there are, not each
       // kind's every complaint about a mapping that was never meant to be it.

@@ -36,6 +36,8 @@ describe('configuration', () => {
     ['an unknown mapping field', 'engine:\n  normalize:\n    mapping:\n      agentIdd: [x]\n', /^4:7 engine\.normalize\.mapping\.agentIdd: unknown mapping field "agentIdd": use one of operation, agentId/],
     ['a non-http OTLP endpoint', 'telemetry:\n  otlp:\n    endpoint: ftp://x\n', /telemetry\.otlp\.endpoint: "ftp:\/\/x" is not valid here: /],
     ['a YAML syntax error', 'receiver: [\n', /YAML: /],
+    ['an empty state directory', 'state_dir: ""\n', /^1:12 state_dir: must not be empty$/],
+    ['a Kafka section without brokers', 'kafka:\n  brokers: []\n', /^2:12 kafka\.brokers: must not be empty$/],
     ['a Kafka broker without a port', 'kafka:\n  brokers: [kafka-0]\n', /^2:13 kafka\.brokers\[0\]: "kafka-0" is not valid here: write host:port, e.g. kafka-0:9092$/],
     ['an unknown Kafka stage', 'kafka:\n  brokers: ["k:9092"]\n  stages: all\n', /^3:11 kafka\.stages: must be one of "ingest", "detect", "both"$/],
     ['a bad Kafka commit interval', 'kafka:\n  brokers: ["k:9092"]\n  commit_interval: often\n', /^3:20 kafka\.commit_interval: "often" is not valid here: write a duration/],
