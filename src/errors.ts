@@ -24,6 +24,12 @@ export class ResponseConfigError extends ChainwatchError {
   override readonly code = 'CW_ERR_RESPONSE_CONFIG';
 }
 
+/** Kafka brokers that could not be reached or refused what chainwatch asked at start (topics, groups). */
+export class KafkaStartError extends ChainwatchError {
+  override readonly code = 'CW_ERR_KAFKA';
+  override readonly retryable = true;
+}
+
 /** A telemetry payload that cannot be decoded. `offset` is the byte where decoding stopped. */
 export class OtlpDecodeError extends ChainwatchError {
   override readonly code = 'CW_ERR_OTLP_DECODE';

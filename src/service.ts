@@ -9,7 +9,7 @@ import type { Alert } from './alerts.js';
 import { AlertWriter } from './alert-writer.js';
 import { runInSteps } from './steps.js';
 import { Engine, type EngineConfig, defaultEngineConfig } from './engine.js';
-import { BackpressureError } from './errors.js';
+import { BackpressureError, KafkaStartError } from './errors.js';
 import { OtlpReceiver, type ReceiverConfig, defaultReceiverConfig } from './receiver.js';
 import type { RawSpan } from './span.js';
 import { StateStore } from './state-store.js';
@@ -239,7 +239,11 @@ export class Service {
       const groupId = `${k.group}-detect`;
       const ingestGroup = `${k.group}-ingest`;
       const changelog = changelogTopic(groupId);
-      await ensureTopics(kafka, k.topics, { callsPartitions: k.callsPartitions, changelog });
+      await ensureTopics(kafka, k.topics, { callsPartitions: k.callsPartitions, changelog }).catch((err: Error) => {
+        // kafkajs gives up with "KafkaJSNonRetriableError" and the reason in its cause: say which brokers, and why.
+        const reason = (err.cause as Error | undefined)?.message ?? err.message;
+        throw new KafkaStartError(`cannot use the Kafka brokers ${k.brokers.join(', ')}: ${reason}; is Kafka running there? (--kafka or kafka.brokers)`, { cause: err });
+      });
       if (k.stages.includes('detect')) {
         // A detect worker owns some agents only: what spans agents (peers, credential owners) is read-only.
         this.engine.sharedFrozen = true;

@@ -154,6 +154,14 @@ describe('chainwatch CLI', () => {
     }
   }, 60_000);
 
+  it('says which Kafka brokers it could not use, and why, when they are not there', () => {
+    // Port 1 on loopback: nothing listens; kafkajs retries for ~10 s, then gives up.
+    const out = run(['serve', '--kafka', '127.0.0.1:1', '--port', '0', '--state', 'kafka-state'], dir);
+    expect(out.status).toBe(1);
+    expect(out.stderr).toMatch(/^chainwatch: cannot use the Kafka brokers 127\.0\.0\.1:1: Connection error: connect ECONNREFUSED 127\.0\.0\.1:1; is Kafka running there\? \(--kafka or kafka\.brokers\) \[CW_ERR_KAFKA\]$/m);
+    expect(out.stderr).not.toMatch(/\n\s+at /);
+  }, 60_000);
+
   it('ends quietly when its reader closes stdout early (chainwatch pretty alerts.jsonl | head)', async () => {
     const line = readFileSync(join(dir, 'a1.jsonl'), 'utf8').split('\n')[0];
     expect(line).toMatch(/^\{"/);
