@@ -46,7 +46,8 @@ const program = new Command('chainwatch')
 let serving = false;
 let stdoutGone = false;
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code !== 'EPIPE') throw err;
+  // A write after the first failure finds the stream destroyed: the same closed reader.
+  if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
   if (!serving) process.exit(0);
   if (!stdoutGone) log.warn('stdout was closed by its reader: alerts are no longer printed; they still go to the alerts file and the sinks');
   stdoutGone = true;
