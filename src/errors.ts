@@ -65,6 +65,7 @@ export class InputFormatError extends ChainwatchError {
 
 /** One problem in a policy or config file, located for the person who will fix it. */
 export interface FileIssue {
+  /** Empty, with line 0, for a setting read from where no file says (a secret's environment variable): `path` names it. */
   file: string;
   line: number;
   column: number;
@@ -78,7 +79,7 @@ export type PolicyIssue = FileIssue;
 /** A file that failed validation: every issue at once, each with file:line:column. */
 export class FileIssuesError extends ChainwatchError {
   constructor(readonly issues: FileIssue[]) {
-    super(issues.map((i) => `${i.file}:${i.line}:${i.column}: ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n'));
+    super(issues.map((i) => `${i.line > 0 ? `${i.file}:${i.line}:${i.column}: ` : ''}${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n'));
   }
 }
 

@@ -150,7 +150,7 @@ describe('sinks, response and store configuration', () => {
     const c = loadConfig(file('sinks:\n  - { type: splunk_hec, url: "https://splunk:8088/services/collector/event", token_env: CHAINWATCH_HEC_TOKEN }\nresponse:\n  webhook: { url: "https://idp/revoke", secret_env: REVOKE_SECRET }\n'), { CHAINWATCH_HEC_TOKEN: 'x' });
     // A secret's variable is not mistaken for a config path, even with our prefix.
     expect(envOverrides({ CHAINWATCH_HEC_TOKEN: 'x' })).toEqual({});
-    expect(() => buildSink(c.sinks[0], 0, {}, c.format)).toThrow(/sinks\[0\]\.token_env: environment variable CHAINWATCH_HEC_TOKEN is not set/);
+    expect(() => buildSink(c.sinks[0], 0, {}, c.format)).toThrow(/^sinks\[0\]\.token_env: environment variable CHAINWATCH_HEC_TOKEN is not set: export it/);
     expect(buildSink(c.sinks[0], 0, { CHAINWATCH_HEC_TOKEN: 'abc' }, c.format).name).toBe('splunk_hec splunk:8088');
     expect(() => killSwitchConfig(c.response!, { REVOKE_SECRET: 'whsec_c2hvcnQ=' })).toThrow(/whsec_ \+ base64 of 24–64 random bytes/);
     expect(killSwitchConfig(c.response!, { REVOKE_SECRET: `whsec_${Buffer.alloc(32).toString('base64')}` }).webhook?.key).toHaveLength(32);
