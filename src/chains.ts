@@ -296,9 +296,6 @@ function retire(buf: TraceBuffer): void {
 class WaitList {
   private head: TraceBuffer | undefined;
   private tail: TraceBuffer | undefined;
-  /** What forEach fills, reused; and whether a forEach is using it. */
-  private readonly scratch: TraceBuffer[] = [];
-  private visiting = false;
 
   add(buf: TraceBuffer): void {
     if (buf.waiting) return;
@@ -323,21 +320,13 @@ class WaitList {
   }
 
   /**
-   * Visit the traces waiting now, in order, each once, whatever `visit` adds or deletes: the
-   * list is copied first, into an array kept for the next time.
+   * The traces waiting now, in order: a copy, so that a caller may add and delete while it goes
+   * through them (one short-lived array each event-time scan, as the Set's spread was).
    */
-  forEach(visit: (buf: TraceBuffer) => void): void {
-    // A visit that visits again (none does now) gets a list of its own.
-    const list = this.visiting ? [] : this.scratch;
-    this.visiting = true;
-    let n = 0;
-    for (let b = this.head; b !== undefined; b = b.waitNext) list[n++] = b;
-    try {
-      for (let i = 0; i < n; i++) visit(list[i]);
-    } finally {
-      list.fill(NO_BUFFER, 0, n); // not kept alive by the copy
-      if (list === this.scratch) this.visiting = false;
-    }
+  toArray(): TraceBuffer[] {
+    const list: TraceBuffer[] = [];
+    for (let b = this.head; b !== undefined; b = b.waitNext) list.push(b);
+    return list;
   }
 }
 
@@ -533,7 +522,7 @@ export class ChainAssembler {
   advance(watermark: number): void {
     if (watermark > this.watermark) this.watermark = watermark;
     this.lastScan = this.watermark;
-    this.waiting.forEach((buf) => this.progress(buf));
+    for (const buf of this.waiting.toArray()) this.progress(buf);
     for (const buf of this.open.values()) {
       if (buf.lastEnd + this.config.idleTimeoutMs > this.watermark) break;
       this.finish(buf, true);
