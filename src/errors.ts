@@ -65,7 +65,7 @@ export class InputFormatError extends ChainwatchError {
 
 /** One problem in a policy or config file, located for the person who will fix it. */
 export interface FileIssue {
-  /** Empty, with line 0, for a setting read from where no file says (a secret's environment variable): `path` names it. */
+  /** Empty, with line 0, for a setting no file locates (ConfigError.ofSetting): `path` names it. */
   file: string;
   line: number;
   column: number;
@@ -91,6 +91,11 @@ export class PolicyError extends FileIssuesError {
 /** A configuration that failed validation at start. */
 export class ConfigError extends FileIssuesError {
   override readonly code = 'CW_ERR_CONFIG';
+
+  /** One bad setting checked where no file locates it (a secret read from the environment): `path` names it. */
+  static ofSetting(path: string, message: string): ConfigError {
+    return new ConfigError([{ file: '', line: 0, column: 0, path, message }]);
+  }
 }
 
 /** Persisted state that cannot be read back (corrupt file, unknown version). */

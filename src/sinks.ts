@@ -105,7 +105,7 @@ export class SinkRunner {
 export function secretFromEnv(env: NodeJS.ProcessEnv, name: string | undefined, where: string): string | undefined {
   if (name === undefined) return undefined;
   const v = env[name];
-  if (v === undefined || v === '') throw new ConfigError([{ file: '', line: 0, column: 0, path: where, message: `environment variable ${name} is not set: export it (secrets are never read from the config file)` }]);
+  if (v === undefined || v === '') throw ConfigError.ofSetting(where, `environment variable ${name} is not set: export it (secrets are never read from the config file)`);
   return v;
 }
 

@@ -10,7 +10,7 @@ import { ConfigError } from './errors.js';
 export function webhookKey(secret: string, where: string): Buffer {
   const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
   if (key.length < 24 || key.length > 64) {
-    throw new ConfigError([{ file: '', line: 0, column: 0, path: where, message: `the webhook secret must be whsec_ + base64 of 24–64 random bytes (got ${key.length} bytes); generate one with: node -e "console.log('whsec_'+require('crypto').randomBytes(32).toString('base64'))"` }]);
+    throw ConfigError.ofSetting(where, `the webhook secret must be whsec_ + base64 of 24–64 random bytes (got ${key.length} bytes); generate one with: node -e "console.log('whsec_'+require('crypto').randomBytes(32).toString('base64'))"`);
   }
   return key;
 }
