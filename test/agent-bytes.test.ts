@@ -5,14 +5,11 @@
  * room for 17 numbers — shows here once it crosses the budget, not only when someone runs the
  * bench (3.4–3.6 KB measured here with 1,000 agents; the bench, with 3,000, 3.7 KB).
  */
-import v8 from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
+import { gc } from './helpers/gc.js';
 import { defaultEngineConfig } from '../src/engine.js';
 import { bytesPerAgent } from './helpers/agent-bytes.js';
 
-v8.setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 const config = { ...defaultEngineConfig, lifecycle: { minCalls: 50, minHistoryMs: 0, minPeers: 3 } };
 
 describe('memory per agent baseline', () => {

@@ -9,16 +9,13 @@
  * still points to, unless it lets go (retire).
  */
 import v8 from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
+import { gc } from './helpers/gc.js';
 import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
 import { ChainAssembler } from '../src/chains.js';
 import { Normalizer } from '../src/normalize.js';
 import { decodeTraceRequestJson } from '../src/otlp-json.js';
 import { agentTrace } from './helpers/spans.js';
-
-v8.setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
 
 const T = Date.UTC(2026, 5, 1, 10);
 const filter = KeyFilter.forMapping(defaultMapping);
