@@ -5,7 +5,7 @@
  * abc` crashed the simulator, `--port 99999` the listener).
  */
 import { InvalidArgumentError } from 'commander';
-import { type Severity, SEVERITIES } from './severity.js';
+import { SEVERITIES } from './severity.js';
 
 /** A whole number from `min` to `max`. */
 export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
@@ -27,7 +27,12 @@ export function seconds(value: string): number {
   return n;
 }
 
-export function severity(value: string): Severity {
-  if (!(SEVERITIES as readonly string[]).includes(value)) throw new InvalidArgumentError(`Give one of ${SEVERITIES.join(', ')}.`);
-  return value as Severity;
+/** One of `choices`, as written. */
+export function oneOf<T extends string>(choices: readonly T[]): (value: string) => T {
+  return (value) => {
+    if (!(choices as readonly string[]).includes(value)) throw new InvalidArgumentError(`Give one of ${choices.join(', ')}.`);
+    return value as T;
+  };
 }
+
+export const severity = oneOf(SEVERITIES);

@@ -33,6 +33,10 @@ import { StoreWriter, defaultStoreWriterConfig } from './store-writer.js';
 import { buildSink, killSwitchConfig } from './sink-factory.js';
 import { approveRevocation, listRevocations, undoRevocation } from './revocations.js';
 
+
+/** What `--kafka-stage` takes: the config's kafka.stages values. */
+type KafkaStage = NonNullable<NonNullable<Config['source']['kafka']>['stages']>;
+
 const log = pino({ name: 'chainwatch', level: process.env.CHAINWATCH_LOG_LEVEL ?? 'info' }, pino.destination(2));
 const program = new Command('chainwatch')
   .description('Streaming behavioral anomaly detection for AI-agent API access')
@@ -65,9 +69,9 @@ program.command('serve')
   .option('--pretty', 'human-readable alerts on stdout instead of JSON lines')
   .option('--policies <files...>', 'declared-scope policy files (YAML), reloaded on change')
   .option('--kafka <brokers>', 'also consume the Collector\'s otlp_spans topic from these brokers (comma-separated)')
-  .option('--kafka-stage <stage>', 'ingest, detect or both (default both, or the config\'s kafka.stages)')
+  .option('--kafka-stage <stage>', 'ingest, detect or both (default both, or the config\'s kafka.stages)', arg.oneOf(['ingest', 'detect', 'both'] as const))
   .option('--kafka-group <group>', 'consumer group prefix (default chainwatch, or the config\'s kafka.group)')
-  .action(async (opts: { config?: string; state?: string; host?: string; port?: number; alerts?: string; pretty?: boolean; policies?: string[]; kafka?: string; kafkaStage?: string; kafkaGroup?: string }) => {
+  .action(async (opts: { config?: string; state?: string; host?: string; port?: number; alerts?: string; pretty?: boolean; policies?: string[]; kafka?: string; kafkaStage?: KafkaStage; kafkaGroup?: string }) => {
     const config = loadConfig(opts.config);
     log.level = process.env.CHAINWATCH_LOG_LEVEL ?? config.logLevel;
     serving = true;
@@ -94,14 +98,13 @@ program.command('serve')
   });
 
 /** The config's kafka section with the command line's brokers, stage and group over it. */
-function kafkaOptions(config: Config, opts: { kafka?: string; kafkaStage?: string; kafkaGroup?: string }): { kafka?: KafkaConfig } {
+function kafkaOptions(config: Config, opts: { kafka?: string; kafkaStage?: KafkaStage; kafkaGroup?: string }): { kafka?: KafkaConfig } {
   const brokers = opts.kafka?.split(',') ?? config.kafka?.brokers;
   if (brokers === undefined) {
     if (opts.kafkaStage !== undefined || opts.kafkaGroup !== undefined) throw new ChainwatchError('--kafka-stage and --kafka-group need brokers: add --kafka host:port or kafka.brokers in the config');
     return {};
   }
   const stage = opts.kafkaStage;
-  if (stage !== undefined && stage !== 'both' && stage !== 'ingest' && stage !== 'detect') throw new ChainwatchError(`--kafka-stage ${stage}: use ingest, detect or both`);
   const file = config.source.kafka ?? {};
   return { kafka: kafkaConfig({ ...file, ...(stage ? { stages: stage } : {}), ...(opts.kafkaGroup ? { group: opts.kafkaGroup } : {}) }, brokers) };
 }

@@ -125,6 +125,7 @@ describe('chainwatch CLI', () => {
       [['simulate', '--out', 'bad-sim', '--attacks', '2.5'], /option '--attacks <n>' argument '2\.5' is invalid\. Give a whole number, 0 or more\./],
       [['serve', '--port', '99999', '--state', 'bad-state'], /option '--port <port>' argument '99999' is invalid\. Give a whole number from 0 to 65535\./],
       [['replay', 'sim/live.jsonl', '--alerts', 'bad.jsonl', '--min-severity', 'loud'], /option '--min-severity <level>' argument 'loud' is invalid\. Give one of info, low, medium, high, critical\./],
+      [['serve', '--kafka', '127.0.0.1:9092', '--kafka-stage', 'all', '--state', 'bad-state'], /option '--kafka-stage <stage>' argument 'all' is invalid\. Give one of ingest, detect, both\./],
       [['status', '--interval', 'soon'], /option '--interval <seconds>' argument 'soon' is invalid\. Give a number of seconds, 0 or more/],
       [['pretty', 'no-such-alerts.jsonl'], /^chainwatch: ENOENT: no such file or directory, open 'no-such-alerts\.jsonl'\n$/],
       // Inputs are checked before the state or the alerts file is touched.
