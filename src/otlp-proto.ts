@@ -619,7 +619,7 @@ export function encodeExportResponse(rejected: number, message: string): Uint8Ar
   return Uint8Array.from([...out, ...inner]);
 }
 
-/** google.rpc.Status with the message; the code field is unused by OTLP/HTTP. */
+/** google.rpc.Status: a google.rpc.Code (see rpcCode in the receiver) and the message. */
 export function encodeRpcStatus(code: number, message: string): Uint8Array {
   const out: number[] = [];
   if (code !== 0) {

@@ -55,6 +55,20 @@ export class OtlpReceiver {
     this.app.removeAllContentTypeParsers();
     this.app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
     this.app.post('/v1/traces', (req, reply) => this.handle(req, reply));
+    // A browser or a misconfigured exporter sending GET (or a logs/metrics exporter pointed at the
+    // traces path) is told what this path takes, not that it does not exist.
+    this.app.route({
+      method: ['GET', 'PUT', 'DELETE', 'PATCH'], url: '/v1/traces',
+      handler: (req, reply) => {
+        this.count('method_not_allowed');
+        reply.header('allow', 'POST');
+        this.fail(req, reply, 405, `${req.method} is not allowed on /v1/traces: POST an OTLP ExportTraceServiceRequest (application/x-protobuf or application/json)`);
+      },
+    });
+    this.app.setNotFoundHandler((req, reply) => {
+      const hint = /^\/v1\/(logs|metrics)\b/.test(req.url) ? ': chainwatch takes traces only; point the traces exporter at /v1/traces' : ': OTLP traces go to POST /v1/traces';
+      this.fail(req, reply, 404, `no such path ${req.method} ${req.url.split('?')[0]}${hint}`);
+    });
     this.app.get('/healthz', (_req, reply) => reply.send({ status: 'ok' }));
     this.app.get('/readyz', (_req, reply) => reply.code(this.ready ? 200 : 503).send({ status: this.ready ? 'ready' : 'not ready' }));
     this.app.get('/status', (_req, reply) => reply.send(this.status()));
@@ -139,11 +153,36 @@ export class OtlpReceiver {
   }
 
   private fail(req: FastifyRequest, reply: FastifyReply, status: number, message: string): void {
+    const code = rpcCode(status);
     if (mediaType(req.headers['content-type']) === 'application/x-protobuf') {
-      reply.code(status).type('application/x-protobuf').send(Buffer.from(encodeRpcStatus(0, message)));
+      reply.code(status).type('application/x-protobuf').send(Buffer.from(encodeRpcStatus(code, message)));
     } else {
-      reply.code(status).type('application/json').send({ code: status === 400 ? 3 : 0, message });
+      reply.code(status).type('application/json').send({ code, message });
     }
+  }
+}
+
+/**
+ * The google.rpc.Code a failed request's Status carries, from its HTTP status (the mapping gRPC
+ * gateways use). OTLP/HTTP clients act on the HTTP status alone, but a Status saying 0 (OK) on a
+ * refusal misleads whoever reads it in a collector's log.
+ */
+export function rpcCode(status: number): number {
+  switch (status) {
+    case 400:
+    case 415:
+      return 3; // INVALID_ARGUMENT
+    case 404:
+      return 5; // NOT_FOUND
+    case 405:
+      return 12; // UNIMPLEMENTED
+    case 413:
+    case 429:
+      return 8; // RESOURCE_EXHAUSTED
+    case 503:
+      return 14; // UNAVAILABLE
+    default:
+      return status >= 500 ? 13 : 2; // INTERNAL, UNKNOWN
   }
 }
 

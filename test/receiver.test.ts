@@ -164,12 +164,13 @@ describe('OTLP/HTTP receiver', () => {
     expect(garbage.status).toBe(400);
     const status = Status.toObject(Status.decode(Buffer.from(await garbage.arrayBuffer()))) as any;
     expect(status.message).toMatch(/cannot decode application\/x-protobuf ExportTraceServiceRequest: length \d+ runs past the end/);
+    expect(status.code).toBe(3); // INVALID_ARGUMENT, not 0 (OK)
     const full = toProto(json().doc);
     const truncated = await post(full.subarray(0, full.length - 7), 'application/x-protobuf');
     expect(truncated.status).toBe(400);
     const notJson = await post('{"resourceSpans": [', 'application/json');
     expect(notJson.status).toBe(400);
-    expect((await notJson.json()).message).toMatch(/not valid JSON/);
+    expect(await notJson.json()).toEqual({ code: 3, message: expect.stringMatching(/not valid JSON/) });
     const wrongShape = await post('{"resourceSpans": 5}', 'application/json');
     expect(wrongShape.status).toBe(400);
     expect((await wrongShape.json()).message).toMatch(/request\.resourceSpans must be an array/);
@@ -186,7 +187,18 @@ describe('OTLP/HTTP receiver', () => {
     expect(bomb.length).toBeLessThan(256 * 1024);
     const res = await post(bomb, 'application/x-protobuf', { 'content-encoding': 'gzip' });
     expect(res.status).toBe(413);
-    expect((Status.toObject(Status.decode(Buffer.from(await res.arrayBuffer()))) as any).message).toMatch(/exceeds 262144 bytes/);
+    expect(Status.toObject(Status.decode(Buffer.from(await res.arrayBuffer())))).toEqual({ code: 8, message: expect.stringMatching(/exceeds 262144 bytes/) });
+  });
+
+  it('answers a GET on the traces path with 405 and what it takes, and a logs or metrics path with what chainwatch reads', async () => {
+    const get = await fetch(url);
+    expect(get.status).toBe(405);
+    expect(get.headers.get('allow')).toBe('POST');
+    expect(await get.json()).toEqual({ code: 12, message: expect.stringMatching(/GET is not allowed on \/v1\/traces: POST an OTLP ExportTraceServiceRequest/) });
+    expect(receiver.counters.badRequests.method_not_allowed).toBe(1);
+    const logs = await fetch(url.replace('/v1/traces', '/v1/logs'), { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: Buffer.alloc(0) });
+    expect(logs.status).toBe(404);
+    expect((Status.toObject(Status.decode(Buffer.from(await logs.arrayBuffer()))) as any).message).toMatch(/chainwatch takes traces only; point the traces exporter at \/v1\/traces/);
   });
 
   it('cuts huge attribute values instead of keeping them whole', async () => {
@@ -202,12 +214,13 @@ describe('OTLP/HTTP receiver', () => {
   it('answers 415 for other media types and 503 with Retry-After under backpressure', async () => {
     const res = await post('hello', 'text/plain');
     expect(res.status).toBe(415);
-    expect((await res.json()).message).toMatch(/send application\/x-protobuf or application\/json/);
+    expect(await res.json()).toEqual({ code: 3, message: expect.stringMatching(/send application\/x-protobuf or application\/json/) });
     saturated = true;
     try {
       const busy = await post(toProto(json().doc), 'application/x-protobuf');
       expect(busy.status).toBe(503);
       expect(busy.headers.get('retry-after')).toBe('7');
+      expect((Status.toObject(Status.decode(Buffer.from(await busy.arrayBuffer()))) as any).code).toBe(14); // UNAVAILABLE
     } finally {
       saturated = false;
     }
