@@ -19,6 +19,7 @@ import type { KafkaConfig } from './kafka-config.js';
 import { PolicyEngine } from './policy-engine.js';
 import { loadPolicies } from './policy-load.js';
 import { suggestPolicy } from './policy-suggest.js';
+import { formatPolicyTest } from './policy-report.js';
 import { ChainwatchError } from './errors.js';
 import { evaluate, formatEvaluation } from './evaluate.js';
 import { checkInputs, readInputs, totalBytes, type LineError } from './input-files.js';
@@ -229,7 +230,7 @@ async function run(files: string[], state: string, mode: 'learn' | 'detect', o: 
   writer.flush();
   await events?.close();
   if (o.policyTest) {
-    reportPolicyTest(violations, shadow, engine.stats.chains);
+    process.stdout.write(formatPolicyTest(violations, shadow, engine.stats.chains));
     return;
   }
   if (!o.frozen) {
@@ -258,33 +259,6 @@ program.command('learn')
   .argument('<files...>', 'OTLP/JSON lines or AgentCall JSON lines')
   .addOption(stateOption())
   .action((files: string[], opts: { state: string }) => run(files, opts.state, 'learn'));
-
-function reportPolicyTest(alerts: Alert[], shadow: ShadowRecord[], chains: number): void {
-  const out = process.stdout;
-  const byRule = new Map<string, { calls: number; chains: Set<string>; shadow: boolean }>();
-  for (const a of alerts) {
-    for (const p of a.policy ?? []) {
-      out.write(`${a.time} ${a.agent.id} trace ${a.traceId} span ${p.spanIds.join(',')}: [${p.policy}/${p.rule}] ${p.observed} — allowed: ${p.allowed}\n`);
-      const k = `${p.policy}/${p.rule}`;
-      const e = byRule.get(k) ?? { calls: 0, chains: new Set<string>(), shadow: false };
-      e.calls += a.update ? 0 : 1;
-      e.chains.add(a.traceId);
-      byRule.set(k, e);
-    }
-  }
-  for (const r of shadow) {
-    out.write(`${r.time} ${r.agent} trace ${r.traceId} span ${r.violation.spanIds.join(',')}: [${r.violation.policy}/${r.violation.rule}] (shadow) ${r.violation.observed}\n`);
-    const k = `${r.violation.policy}/${r.violation.rule}`;
-    const e = byRule.get(k) ?? { calls: 0, chains: new Set<string>(), shadow: true };
-    e.calls++;
-    e.chains.add(r.traceId);
-    byRule.set(k, e);
-  }
-  out.write(`\n${byRule.size ? '' : 'no violations; '}${chains} chains checked\n`);
-  for (const [k, e] of [...byRule].sort((a, b) => b[1].chains.size - a[1].chains.size)) {
-    out.write(`  ${k.padEnd(60)} ${String(e.calls).padStart(5)} calls ${String(e.chains.size).padStart(5)} chains${e.shadow ? ' (shadow)' : ''}\n`);
-  }
-}
 
 program.command('replay')
   .description('detect over recorded telemetry as it would live (and keep learning)')
