@@ -30,7 +30,7 @@ export type SinkFile =
   | { type: 'kafka'; brokers: string[]; topic: string; format?: 'json' | 'ocsf' | 'ecs' | 'cef' };
 import type { Severity } from './severity.js';
 import { type KafkaConfig, type KafkaTopics, defaultKafkaTopics } from './kafka-config.js';
-import { type LocatedDoc, isMapping, locate, parseLocated, validateLocated } from './yaml-validate.js';
+import { type LocatedDoc, isMapping, locate, nearest, parseLocated, validateLocated } from './yaml-validate.js';
 import { redactUrl } from './redact.js';
 
 const DAY_MS = 86_400_000;
@@ -161,7 +161,7 @@ function checkMappingFields(located: LocatedDoc<unknown>, issues: PolicyIssue[])
   for (const key of path) mapping = isMapping(mapping) ? mapping[key] : undefined;
   if (!isMapping(mapping)) return;
   for (const field of Object.keys(mapping)) {
-    if (mappingField(field) === undefined) issues.push(locate(located, [...path, field], `unknown mapping field "${field}": use one of ${Object.keys(defaultMapping).join(', ')}`, 0, true));
+    if (mappingField(field) === undefined) issues.push(locate(located, [...path, field], unknownMappingField(field), 0, true));
   }
 }
 
@@ -363,4 +363,10 @@ export function showConfig(config: Config): string {
     engine: config.source.engine ?? {},
   };
   return stringify(effective);
+}
+
+function unknownMappingField(field: string): string {
+  const fields = Object.keys(defaultMapping);
+  const near = nearest(field, fields);
+  return `unknown mapping field "${field}": ${near === undefined ? '' : `did you mean "${near}"? `}use one of ${fields.join(', ')}`;
 }

@@ -5,6 +5,7 @@
  */
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import { closest, distance } from 'fastest-levenshtein';
 import type { PolicyIssue as Issue } from './errors.js';
 
 export type { Issue };
@@ -39,7 +40,7 @@ export function parseLocated<T>(file: string, text: string, issues: Issue[]): Lo
 /** Whether the document is valid; its schema errors are appended when it is not. */
 export function validateLocated(located: LocatedDoc<unknown>, validate: ValidateFunction, issues: Issue[]): boolean {
   if (validate(located.data)) return true;
-  for (const e of dedupe(validate.errors ?? [])) issues.push(schemaIssue(located, e));
+  for (const e of dedupe(validate.errors ?? [])) issues.push(schemaIssue(located, e, validate.schema));
   return false;
 }
 
@@ -55,7 +56,7 @@ function dedupe(errors: ErrorObject[]): ErrorObject[] {
   });
 }
 
-function schemaIssue(l: LocatedDoc<unknown>, e: ErrorObject): Issue {
+function schemaIssue(l: LocatedDoc<unknown>, e: ErrorObject, root: unknown): Issue {
   const segments = e.instancePath.split('/').slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s.replace(/~1/g, '/').replace(/~0/g, '~')));
   let message: string;
   let at = segments;
@@ -64,7 +65,11 @@ function schemaIssue(l: LocatedDoc<unknown>, e: ErrorObject): Issue {
     case 'unevaluatedProperties': {
       const p = e.params as { additionalProperty?: string; unevaluatedProperty?: string };
       const key = p.additionalProperty ?? p.unevaluatedProperty ?? '?';
-      message = `unknown key "${key}": remove it or check its spelling`;
+      const known = [...knownKeys(e.parentSchema, root)];
+      const near = nearest(key, known);
+      message = near === undefined
+        ? `unknown key "${key}": remove it or check its spelling${known.length && known.length <= 12 ? ` (known here: ${known.join(', ')})` : ''}`
+        : `unknown key "${key}": did you mean "${near}"?`;
       at = [...segments, key];
       break;
     }
@@ -102,8 +107,7 @@ function schemaIssue(l: LocatedDoc<unknown>, e: ErrorObject): Issue {
       const listed = kinds.map((k) => JSON.stringify(k)).join(', ');
       if (tagValue === undefined) message = `missing "${tag}": add one of ${listed}`;
       else {
-        // "splunk" for "splunk_hec": a kind that begins with what was written, or the other way round.
-        const near = typeof tagValue === 'string' && tagValue !== '' ? kinds.find((k) => k.startsWith(tagValue) || tagValue.startsWith(k)) : undefined;
+        const near = typeof tagValue === 'string' ? nearest(tagValue, kinds) : undefined;
         message = `${describe(l.doc.getIn([...segments, tag], true))} is not a known ${tag}: ${near === undefined ? '' : `did you mean "${near}"? `}use one of ${listed}`;
         at = [...segments, tag];
       }
@@ -113,6 +117,49 @@ function schemaIssue(l: LocatedDoc<unknown>, e: ErrorObject): Issue {
       message = e.message ?? 'is invalid';
   }
   return locate(l, at, message, 0, at !== segments);
+}
+
+interface SchemaNode {
+  properties?: Record<string, unknown>;
+  allOf?: SchemaNode[];
+  anyOf?: SchemaNode[];
+  oneOf?: SchemaNode[];
+  then?: SchemaNode;
+  else?: SchemaNode;
+  $ref?: string;
+}
+
+/**
+ * The keys a mapping may have where this schema applies: its own properties and those of the
+ * schemas it is composed of (a policy's are its scope's too, through allOf and a local $ref:
+ * unevaluatedProperties reports the policy's schema alone).
+ */
+function knownKeys(schema: unknown, root: unknown, into = new Set<string>(), depth = 0): Set<string> {
+  if (typeof schema !== 'object' || schema === null || depth > 8) return into;
+  const s = schema as SchemaNode;
+  for (const k of Object.keys(s.properties ?? {})) into.add(k);
+  for (const sub of [...(s.allOf ?? []), ...(s.anyOf ?? []), ...(s.oneOf ?? []), s.then, s.else]) knownKeys(sub, root, into, depth + 1);
+  if (typeof s.$ref === 'string' && s.$ref.startsWith('#/')) {
+    let target: unknown = root;
+    for (const part of s.$ref.slice(2).split('/')) target = (target as Record<string, unknown> | undefined)?.[part];
+    knownKeys(target, root, into, depth + 1);
+  }
+  return into;
+}
+
+/**
+ * The known name a mistyped one most likely meant, if any is near enough to say so: one that
+ * begins with what was written or the other way round ("splunk" for "splunk_hec", "max_body" for
+ * "max_body_bytes"), else the closest within two edits or a third of its length ("prot", "retry_afer_seconds").
+ */
+export function nearest(written: string, known: readonly string[]): string | undefined {
+  if (written === '' || known.length === 0) return undefined;
+  const w = written.toLowerCase();
+  const lower = known.map((k) => k.toLowerCase());
+  const prefix = lower.findIndex((k) => k.startsWith(w) || w.startsWith(k));
+  if (prefix >= 0) return known[prefix];
+  const best = closest(w, lower);
+  return distance(w, best) <= Math.max(2, Math.floor(best.length / 3)) ? known[lower.indexOf(best)] : undefined;
 }
 
 function describe(v: unknown): string {

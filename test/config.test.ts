@@ -26,14 +26,17 @@ function errors(text: string, env: NodeJS.ProcessEnv = {}): string[] {
 
 describe('configuration', () => {
   it.each([
-    ['an unknown top-level key', 'recevier: { port: 1 }\n', /^1:1 recevier: unknown key "recevier": remove it or check its spelling$/],
-    ['an unknown nested key', 'receiver:\n  prot: 4318\n', /^2:3 receiver\.prot: unknown key "prot"/],
+    ['a misspelt top-level key', 'recevier: { port: 1 }\n', /^1:1 recevier: unknown key "recevier": did you mean "receiver"\?$/],
+    ['a misspelt nested key', 'receiver:\n  prot: 4318\n', /^2:3 receiver\.prot: unknown key "prot": did you mean "port"\?$/],
+    ['a key cut short', 'receiver:\n  max_body: 1048576\n', /^2:3 receiver\.max_body: unknown key "max_body": did you mean "max_body_bytes"\?$/],
+    ['a key like none known', 'receiver:\n  tls: true\n', /^2:3 receiver\.tls: unknown key "tls": remove it or check its spelling \(known here: host, port, max_body_bytes, retry_after_seconds\)$/],
+    ['an unknown key among many', 'frobnicate: 1\n', /^1:1 frobnicate: unknown key "frobnicate": remove it or check its spelling$/],
     ['a port of the wrong type', 'receiver:\n  port: "http"\n', /^2:9 receiver\.port: must be integer, not "http"$/],
     ['a port out of range', 'receiver:\n  port: 70000\n', /^2:9 receiver\.port: must be <= 65535$/],
     ['a bad log level', 'logging:\n  level: loud\n', /^2:10 logging\.level: must be one of "fatal", "error", "warn", "info", "debug", "trace", "silent"$/],
     ['a bad severity', 'engine:\n  alerts:\n    min_severity: urgent\n', /engine\.alerts\.min_severity: must be one of "info", "low"/],
     ['a bad duration', 'engine:\n  chains:\n    idle_timeout: five minutes\n', /^3:19 engine\.chains\.idle_timeout: "five minutes" is not valid here: write a duration, e\.g\. 90s, 10m, 1h30m or 30d \(units ms, s, m, h, d; a bare number is seconds\)$/],
-    ['an unknown mapping field', 'engine:\n  normalize:\n    mapping:\n      agentIdd: [x]\n', /^4:7 engine\.normalize\.mapping\.agentIdd: unknown mapping field "agentIdd": use one of operation, agentId/],
+    ['an unknown mapping field', 'engine:\n  normalize:\n    mapping:\n      agentIdd: [x]\n', /^4:7 engine\.normalize\.mapping\.agentIdd: unknown mapping field "agentIdd": did you mean "agentId"\? use one of operation, agentId/],
     ['a non-http OTLP endpoint', 'telemetry:\n  otlp:\n    endpoint: ftp://x\n', /telemetry\.otlp\.endpoint: "ftp:\/\/x" is not valid here: /],
     ['a YAML syntax error', 'receiver: [\n', /YAML: /],
     ['an empty state directory', 'state_dir: ""\n', /^1:12 state_dir: must not be empty$/],
@@ -54,7 +57,7 @@ describe('configuration', () => {
     // An unknown mapping field (the engine's list of fields, not the schema's) beside them too.
     expect(errors('receiver:\n  port: 99999\nengine:\n  normalize:\n    mapping:\n      agentIdd: [x]\n')).toEqual([
       '2:9 receiver.port: must be <= 65535',
-      expect.stringMatching(/^6:7 engine\.normalize\.mapping\.agentIdd: unknown mapping field "agentIdd": use one of operation, agentId/),
+      expect.stringMatching(/^6:7 engine\.normalize\.mapping\.agentIdd: unknown mapping field "agentIdd": did you mean "agentId"\? use one of operation, agentId/),
     ]);
     // From the environment too, beside a bad file.
     expect(errors('receiver:\n  port: 99999\n', { CHAINWATCH_ENGINE__CHAINS__IDLE_TIMEOUT: 'soon' }).join('\n')).toMatch(/receiver\.port[^]*engine\.chains\.idle_timeout: "soon" is not valid here/);

@@ -20,7 +20,9 @@ describe('policy validation', () => {
   it.each([
     ['a YAML syntax error', 'version: 1\npolicies:\n  - name: p\n    match: { name: [a\n', /^fleet\.yaml:\d+:\d+: : YAML: /],
     ['a wrong type, with the value found', `${head}    limits: { chain_calls: "many" }\n`, /^fleet\.yaml:5:28: policies\[0\]\.limits\.chain_calls: must be integer, not "many"$/],
-    ['an unknown key', `${head}    destinatons: { allow: [x] }\n`, /^fleet\.yaml:5:5: policies\[0\]\.destinatons: unknown key "destinatons": remove it or check its spelling$/],
+    ['an unknown key', `${head}    destinatons: { allow: [x] }\n`, /^fleet\.yaml:5:5: policies\[0\]\.destinatons: unknown key "destinatons": did you mean "destinations"\?$/],
+    ['a key of the scope a policy is built on, misspelt', `${head}    limits: { chain_call: 5 }\n`, /^fleet\.yaml:5:15: policies\[0\]\.limits\.chain_call: unknown key "chain_call": did you mean "chain_calls"\?$/],
+    ['a key like none a policy has', `${head}    owner: sec-team\n`, /^fleet\.yaml:5:5: policies\[0\]\.owner: unknown key "owner": remove it or check its spelling$/],
     ['a bad enum, listing the choices', `${head}    destinations: { external: maybe }\n`, /^fleet\.yaml:5:31: policies\[0\]\.destinations\.external: must be one of "allow", "listed", "deny"$/],
     ['a missing required field', 'version: 1\npolicies:\n  - name: p\n', /^fleet\.yaml:3:5: policies\[0\]: missing "match": add it$/],
     ['a bad duration', `${head}    delegation: { max_age: 30 minutes }\n`, /^fleet\.yaml:5:28: policies\[0\]\.delegation\.max_age: "30 minutes" is not valid here: write a duration, e\.g\. 90s, 10m, 1h30m or 2d \(a number is seconds\)$/],
