@@ -141,6 +141,27 @@ export function envOverrides(env: NodeJS.ProcessEnv): ConfigFile {
   return out as ConfigFile;
 }
 
+/**
+ * An issue found in the settings the environment gave, named by the variable that gave it (a line
+ * and column of the YAML made from the variables would point at nothing the user wrote); a
+ * suggested key is spelt as the variable to set.
+ */
+function byVariable(issue: PolicyIssue, env: NodeJS.ProcessEnv): PolicyIssue {
+  const segments = issue.path.split(/[.[\]]+/).filter(Boolean).map((p) => p.toLowerCase());
+  // The variable whose path runs through the issue's (or ends inside it: a list or a mapping given whole).
+  const variable = Object.keys(env).filter((v) => v.startsWith(ENV_PREFIX) && !ENV_RESERVED.has(v)).map((v) => ({ v, path: v.slice(ENV_PREFIX.length).toLowerCase().split('__') }))
+    .find(({ path }) => path.every((p, i) => i >= segments.length || segments[i] === p));
+  const at = { file: '', line: 0, column: 0 };
+  if (variable === undefined) return { ...issue, ...at, path: `environment ${issue.path}` };
+  const { v, path } = variable;
+  const message = issue.message.replace(/^(unknown key "[^"]*"): did you mean "([^"]*)"\?$/, (_m, head: string, near: string) => {
+    const fixed = v.slice(ENV_PREFIX.length).split('__');
+    fixed[segments.length - 1] = near.toUpperCase();
+    return `${head}: did you mean ${ENV_PREFIX}${fixed.join('__')}?`;
+  });
+  return { ...issue, ...at, path: path.length >= segments.length ? v : `${v} (${issue.path})`, message };
+}
+
 function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {
@@ -192,11 +213,13 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   const fromEnv = envOverrides(env);
   if (Object.keys(fromEnv).length) {
     const envText = stringify(fromEnv);
-    const located = parseLocated<ConfigFile>('environment (CHAINWATCH_*)', envText, issues);
+    const envIssues: PolicyIssue[] = [];
+    const located = parseLocated<ConfigFile>('environment (CHAINWATCH_*)', envText, envIssues);
     if (located !== undefined) {
-      validateLocated(located, validate, issues);
-      checkMappingFields(located, issues);
+      validateLocated(located, validate, envIssues);
+      checkMappingFields(located, envIssues);
     }
+    for (const issue of envIssues) issues.push(byVariable(issue, env));
   }
   if (issues.length) throw new ConfigError(issues);
   const source = deepMerge(fromFile as Record<string, unknown>, fromEnv as Record<string, unknown>) as ConfigFile;

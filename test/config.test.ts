@@ -60,7 +60,7 @@ describe('configuration', () => {
       expect.stringMatching(/^6:7 engine\.normalize\.mapping\.agentIdd: unknown mapping field "agentIdd": did you mean "agentId"\? use one of operation, agentId/),
     ]);
     // From the environment too, beside a bad file.
-    expect(errors('receiver:\n  port: 99999\n', { CHAINWATCH_ENGINE__CHAINS__IDLE_TIMEOUT: 'soon' }).join('\n')).toMatch(/receiver\.port[^]*engine\.chains\.idle_timeout: "soon" is not valid here/);
+    expect(errors('receiver:\n  port: 99999\n', { CHAINWATCH_ENGINE__CHAINS__IDLE_TIMEOUT: 'soon' }).join('\n')).toMatch(/receiver\.port[^]*CHAINWATCH_ENGINE__CHAINS__IDLE_TIMEOUT: "soon" is not valid here/);
   });
 
   it('takes every duration the parser reads, and only those', async () => {
@@ -94,9 +94,14 @@ describe('configuration', () => {
     expect(errors('receiver:\n  port: "x"\n  hots: y\nlogging:\n  level: loud\n').length).toBe(3);
   });
 
-  it('rejects bad values from the environment, naming the variable path', () => {
-    const found = errors('{}\n', { CHAINWATCH_RECEIVER__PORT: 'abc' });
-    expect(found.join('\n')).toMatch(/receiver\.port: must be integer, not "abc"/);
+  it('rejects bad values from the environment, naming the variable to fix, and spells a suggested key as a variable', () => {
+    expect(errors('{}\n', { CHAINWATCH_RECEIVER__PORT: 'abc' })).toEqual(['0:0 CHAINWATCH_RECEIVER__PORT: must be integer, not "abc"']);
+    expect(errors('{}\n', { CHAINWATCH_RECEIVER__PROT: '1' })).toEqual(['0:0 CHAINWATCH_RECEIVER__PROT: unknown key "prot": did you mean CHAINWATCH_RECEIVER__PORT?']);
+    expect(errors('{}\n', { CHAINWATCH_RECIEVER__PORT: '1' })).toEqual(['0:0 CHAINWATCH_RECIEVER__PORT: unknown key "reciever": did you mean CHAINWATCH_RECEIVER__PORT?']);
+    // A value given whole (a list, a mapping): the variable, and where inside it.
+    expect(errors('{}\n', { CHAINWATCH_KAFKA__BROKERS: '[kafka0]' })).toEqual([expect.stringMatching(/^0:0 CHAINWATCH_KAFKA__BROKERS \(kafka\.brokers\[0\]\): "kafka0" is not valid here: write host:port/)]);
+    const e = (() => { try { loadConfig(undefined, { CHAINWATCH_RECEIVER__PORT: 'abc' }); } catch (err) { return err as Error; } })();
+    expect(e?.message).toBe('CHAINWATCH_RECEIVER__PORT: must be integer, not "abc"');
   });
 
   it('lets CHAINWATCH_* variables override the file, typed as YAML scalars', () => {
