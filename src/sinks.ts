@@ -65,32 +65,33 @@ export class SinkRunner {
 
   /** Send what is queued, batch by batch; a batch that keeps failing is dropped and counted. */
   pump(): Promise<void> {
-    this.running ??= (async () => {
-      try {
-        while (this.queue.length) {
-          const batch = this.queue.slice(0, this.o.batch);
-          let ok = false;
-          for (let attempt = 1; attempt <= this.o.maxAttempts && !ok; attempt++) {
-            try {
-              await this.transport.send(batch);
-              ok = true;
-            } catch (err) {
-              this.counters.failedAttempts++;
-              this.counters.lastError = (err as Error).message;
-              if (attempt < this.o.maxAttempts && !this.closed) await new Promise((r) => setTimeout(r, this.o.backoffMs * 2 ** (attempt - 1) * (0.5 + Math.random())));
-            }
-          }
-          this.queue.splice(0, batch.length);
-          if (ok) this.counters.sent += batch.length;
-          else this.counters.dropped += batch.length;
-          this.counters.queued = this.queue.length;
-          if (!ok && this.closed) break;
+    // Cleared in a `finally` of the promise itself, which runs after this assignment: cleared
+    // inside the async body instead, a pump that found nothing to send finished before `running`
+    // was set, left it set for good, and every later pump returned it without sending anything.
+    if (this.running === undefined && this.queue.length > 0) this.running = this.drain().finally(() => (this.running = undefined));
+    return this.running ?? Promise.resolve();
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length) {
+      const batch = this.queue.slice(0, this.o.batch);
+      let ok = false;
+      for (let attempt = 1; attempt <= this.o.maxAttempts && !ok; attempt++) {
+        try {
+          await this.transport.send(batch);
+          ok = true;
+        } catch (err) {
+          this.counters.failedAttempts++;
+          this.counters.lastError = (err as Error).message;
+          if (attempt < this.o.maxAttempts && !this.closed) await new Promise((r) => setTimeout(r, this.o.backoffMs * 2 ** (attempt - 1) * (0.5 + Math.random())));
         }
-      } finally {
-        this.running = undefined;
       }
-    })();
-    return this.running;
+      this.queue.splice(0, batch.length);
+      if (ok) this.counters.sent += batch.length;
+      else this.counters.dropped += batch.length;
+      this.counters.queued = this.queue.length;
+      if (!ok && this.closed) break;
+    }
   }
 
   async close(): Promise<void> {
