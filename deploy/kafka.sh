@@ -3,6 +3,7 @@
 #   deploy/kafka.sh fetch   broker jars and dependencies via mvn (deploy/kafka/pom.xml) into the cache
 #   deploy/kafka.sh start   format the KRaft store, start on 127.0.0.1:9092, wait until it serves
 #   deploy/kafka.sh stop    stop it (SIGTERM, then SIGKILL after 20 s)
+#   deploy/kafka.sh resume  start it again on the data it had when stopped (a broker restart)
 #   deploy/kafka.sh status  exit 0 when it is running
 # Environment: CHAINWATCH_CACHE (default ~/.cache/chainwatch), KAFKA_DIR (data, logs, pid;
 # default /tmp/chainwatch-kafka), KAFKA_PORT (default 9092).
@@ -61,6 +62,14 @@ LOG
   local id
   id=$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
   java -cp "$cp" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" > "$dir/format.log" 2>&1
+  launch
+}
+
+# Start a broker on the formatted store in $dir, and wait until it serves.
+launch() {
+  local cp="$cache/lib/*"
+  # The wait below looks for the start line: a resumed broker's log holds the previous one.
+  : > "$dir/server.log"
   # The JVM options Kafka's own start scripts (kafka-server-start.sh, kafka-run-class.sh) give a
   # broker: a 1 GB heap, G1 with a 20 ms pause goal. The heap is what counts: with the 512 MB this
   # script gave it before, the broker collected about three times a second and spent twice the CPU
@@ -92,10 +101,17 @@ stop() {
   pid_stop "$dir/kafka.pid"
 }
 
+resume() {
+  if running; then echo "kafka already running (pid $(cat "$dir/kafka.pid"))"; return 0; fi
+  if [ ! -f "$dir/server.properties" ]; then echo "no stopped broker in $dir to resume: use start" >&2; return 1; fi
+  launch
+}
+
 case "${1:-}" in
   fetch) fetch ;;
   start) start ;;
   stop) stop ;;
+  resume) resume ;;
   status) running ;;
-  *) echo "usage: $0 fetch|start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch|start|stop|resume|status" >&2; exit 2 ;;
 esac

@@ -20,6 +20,7 @@ import { PolicyEngine } from './policy-engine.js';
 import { loadPolicies } from './policy-load.js';
 import { suggestPolicy } from './policy-suggest.js';
 import { formatPolicyTest } from './policy-report.js';
+import { type StatusDoc, formatStatus } from './status-view.js';
 import { ChainwatchError } from './errors.js';
 import { evaluate, formatEvaluation } from './evaluate.js';
 import { checkInputs, readInputs, totalBytes, type LineError } from './input-files.js';
@@ -130,7 +131,7 @@ program.command('status')
   .option('--url <url>', 'the instance (its receiver address)', 'http://127.0.0.1:4318')
   .option('--interval <seconds>', 'seconds between the two samples used for rates (0: one sample, no rates)', arg.seconds, 2)
   .action(async (opts: { url: string; interval: number }) => {
-    const get = async (): Promise<any> => {
+    const get = async (): Promise<StatusDoc> => {
       const res = await fetch(`${opts.url}/status`).catch((err: Error) => {
         throw new ChainwatchError(`cannot reach chainwatch at ${opts.url}: ${err.message}; is it running? (chainwatch serve)`);
       });
@@ -139,39 +140,8 @@ program.command('status')
     };
     const a = await get();
     const b = opts.interval > 0 ? await new Promise((r) => setTimeout(r, opts.interval * 1000)).then(get) : a;
-    const rate = (x: number, y: number): string => (opts.interval > 0 ? ((y - x) / opts.interval).toFixed(1) : '—');
-    const alerts = (s: any): number => Object.values(s.engine.alerts as Record<string, number>).reduce((n, v) => n + v, 0);
-    const out = [
-      `chainwatch at ${opts.url}: ${b.ready ? pc.green('ready') : pc.yellow('not ready')}, up ${b.uptimeSeconds} s, event time ${b.watermark ?? '—'}`,
-      `  spans/s ${rate(a.receiver.spansAccepted, b.receiver.spansAccepted)}   calls/s ${rate(a.engine.calls, b.engine.calls)}   alerts/s ${rate(alerts(a), alerts(b))}`,
-      `  open chains ${b.openChains}   agents ${b.agents.enforcing} enforcing, ${b.agents.learning} learning   quarantined chains ${b.engine.chainsQuarantined}`,
-      `  alerts ${Object.entries(b.engine.alerts).map(([k, v]) => `${k} ${v}`).join(', ')}   policy violations ${b.engine.violations} (+${b.engine.shadowViolations} shadow)`,
-      `  rejected: ${b.receiver.spansRejected} spans${misdatedClause(b.receiver)}, ${badRequestsText(b.receiver.badRequests)}   metrics ${b.metrics ?? 'off'}`,
-    ];
-    for (const stage of ['ingest', 'detect'] as const) {
-      const k = b.kafka?.[stage];
-      if (!k) continue;
-      const lag = k.lag ? `lag ${k.lag.total} records` : 'lag not measured yet';
-      const rejected = stage === 'ingest' && k.spansRejected > 0 ? `   rejected ${k.spansRejected} spans${misdatedClause(k)}` : '';
-      out.push(`  kafka ${stage}: ${rate(a.kafka[stage].records, k.records)} records/s   ${lag}${stage === 'detect' ? `   partitions [${k.partitions.join(', ')}]` : ''}${rejected}`);
-    }
-    process.stdout.write(`${out.join('\n')}\n`);
+    process.stdout.write(formatStatus(opts.url, a, b, opts.interval, Date.now()));
   });
-
-/** "requests none", or "requests 3 (malformed 2, too_large 1)": bad requests by reason, most first. */
-function badRequestsText(byReason: Record<string, number>): string {
-  const reasons = Object.entries(byReason).filter(([, n]) => n > 0).sort((x, y) => y[1] - x[1]);
-  if (reasons.length === 0) return 'requests none';
-  return `requests ${reasons.reduce((n, [, k]) => n + k, 0)} (${reasons.map(([r, n]) => `${r} ${n}`).join(', ')})`;
-}
-
-/** How many of a stage's rejected spans were dated outside the span time window, when any were. */
-function misdatedClause(c: { spansSkewed?: number; spansTooOld?: number }): string {
-  const parts: string[] = [];
-  if (c.spansSkewed) parts.push(`${c.spansSkewed} dated ahead of this machine's clock`);
-  if (c.spansTooOld) parts.push(`${c.spansTooOld} older than engine.chains.max_span_age`);
-  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
-}
 
 interface RunOptions {
   alertsFile?: string;

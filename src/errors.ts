@@ -24,8 +24,8 @@ export class ResponseConfigError extends ChainwatchError {
   override readonly code = 'CW_ERR_RESPONSE_CONFIG';
 }
 
-/** Kafka brokers that could not be reached or refused what chainwatch asked at start (topics, groups). */
-export class KafkaStartError extends ChainwatchError {
+/** Kafka brokers that could not be reached or refused what chainwatch asked (topics and groups at start, a changelog read later). */
+export class KafkaError extends ChainwatchError {
   override readonly code = 'CW_ERR_KAFKA';
   override readonly retryable = true;
 }

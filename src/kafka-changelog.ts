@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
+import { KafkaError } from './errors.js';
 
 export interface Ends { low: number; high: number }
 export interface Latest { partition: number; value: string | null }
@@ -13,7 +14,9 @@ export async function changelogEnds(kafka: Kafka, topic: string): Promise<Map<nu
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const offsets = await admin.fetchTopicOffsets(topic);
+    const offsets = await admin.fetchTopicOffsets(topic).catch((err: Error) => {
+      throw new KafkaError(`reading the ends of changelog topic ${topic}: ${err.message}`, { cause: err });
+    });
     return new Map(offsets.map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]));
   } finally {
     await admin.disconnect();

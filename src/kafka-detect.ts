@@ -32,7 +32,9 @@ export interface DetectCounters {
   /** Changelog records that could not be read: their agents fell back to their learned baseline. */
   restoreErrors: number;
   changelogRecords: number; changelogBytes: number;
-  commits: number; commitErrors: number; lastError?: string;
+  commits: number; commitErrors: number;
+  /** The latest error, and when it happened (ISO time): it stays after the stage recovers. */
+  lastError?: string; lastErrorAt?: string;
   partitions: number[];
   /** Group generations joined, and when the last one was (ISO time). */
   rebalances: number; lastRebalanceAt?: string;
@@ -100,6 +102,12 @@ export class KafkaDetect {
     for (const a of engine.snapshot().agents) this.base.set(a.id, a);
   }
 
+  /** Keep the stage's latest error for /status (the service logs it once). */
+  private failed(message: string): void {
+    this.counters.lastError = message;
+    this.counters.lastErrorAt = new Date().toISOString();
+  }
+
   async start(): Promise<void> {
     // The calls topic is LZ4, the Collector's topic any codec: kafkajs knows only gzip by itself.
     registerKafkaCodecs();
@@ -111,7 +119,7 @@ export class KafkaDetect {
       // agents' state (open rollup windows and chains) would wait for its next record — for an
       // agent the kill-switch stopped, for ever. Batches that come meanwhile wait for it.
       this.restoreAssigned(noHeartbeat).catch((err: Error) => {
-        this.counters.lastError = `restoring partitions: ${err.message}`;
+        this.failed(`restoring partitions: ${err.message}`);
       });
     });
     await this.consumer.subscribe({ topic: this.options.calls, fromBeginning: true });
@@ -208,7 +216,7 @@ export class KafkaDetect {
         this.counters.commits++;
       } catch (err) {
         this.counters.commitErrors++;
-        this.counters.lastError = (err as Error).message;
+        this.failed((err as Error).message);
         throw err;
       }
     });
@@ -361,7 +369,7 @@ export class KafkaDetect {
         // from its learned baseline, as a new owner without a changelog would, instead of the
         // partition failing to restore on every attempt.
         this.counters.restoreErrors++;
-        this.counters.lastError = `restoring ${agent}: ${err.message}`;
+        this.failed(`restoring ${agent}: ${err.message}`);
         this.reset(agent);
         continue;
       }

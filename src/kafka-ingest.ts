@@ -41,7 +41,7 @@ const RECORD_BYTES = 256 << 10;
 const MAX_UNACKED_BYTES = 16 << 20;
 
 /** `callBytes`: bytes of calls-topic records built, before compression. */
-export interface IngestCounters { records: number; spans: number; spansRejected: number; spansSkewed: number; spansTooOld: number; calls: number; closes: number; callBytes: number; deadLettered: number; produceErrors: number; commits: number; commitErrors: number; rebalances: number; lastRebalanceAt?: string; lastError?: string }
+export interface IngestCounters { records: number; spans: number; spansRejected: number; spansSkewed: number; spansTooOld: number; calls: number; closes: number; callBytes: number; deadLettered: number; produceErrors: number; commits: number; commitErrors: number; rebalances: number; lastRebalanceAt?: string; lastError?: string; lastErrorAt?: string }
 
 export interface IngestOptions {
   groupId: string;
@@ -203,6 +203,12 @@ export class KafkaIngest {
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
   }
 
+  /** Keep the stage's latest error for /status (the service logs it once). */
+  private failed(message: string): void {
+    this.counters.lastError = message;
+    this.counters.lastErrorAt = new Date().toISOString();
+  }
+
   async start(): Promise<void> {
     // The calls topic is LZ4, the Collector's topic any codec: kafkajs knows only gzip by itself.
     registerKafkaCodecs();
@@ -291,7 +297,7 @@ export class KafkaIngest {
     this.timer.unref();
     this.commitTimer = setInterval(() => void this.commit().catch((err: Error) => {
       this.counters.commitErrors++;
-      this.counters.lastError = err.message;
+      this.failed(err.message);
     }), this.commitIntervalMs);
     this.commitTimer.unref();
   }
@@ -393,7 +399,7 @@ export class KafkaIngest {
         if (dead.length) await this.producer.send({ topic: this.topics.dlq, messages: dead, acks: -1 });
       } catch (err) {
         this.counters.produceErrors++;
-        this.counters.lastError = (err as Error).message;
+        this.failed((err as Error).message);
         // Still unacknowledged (and still counted): back to the front of the queue.
         this.out = out.slice(i).concat(this.out);
         throw err;

@@ -26,6 +26,8 @@ export interface Lag {
   byPartition: Record<number, number>;
   /** When it was last measured (epoch ms); 0 before the first sample. */
   at: number;
+  /** Why the latest sample failed (the figures are then those measured at `at`); absent when it succeeded. */
+  error?: string;
 }
 
 export class LagProbe {
@@ -38,9 +40,18 @@ export class LagProbe {
   async start(): Promise<void> {
     this.admin = this.kafka.admin();
     await this.admin.connect();
-    await this.sample().catch(() => undefined);
-    this.timer = setInterval(() => void this.sample().catch(() => undefined), this.intervalMs);
+    await this.trySample();
+    this.timer = setInterval(() => void this.trySample(), this.intervalMs);
     this.timer.unref();
+  }
+
+  /** A sample whose failure is kept with the last figures measured (brokers away: lag unknown, not 0). */
+  private async trySample(): Promise<void> {
+    try {
+      await this.sample();
+    } catch (err) {
+      this.lag = { ...this.lag, error: (err as Error).message };
+    }
   }
 
   async sample(): Promise<Lag> {

@@ -9,7 +9,7 @@ import type { Alert } from './alerts.js';
 import { AlertWriter } from './alert-writer.js';
 import { runInSteps } from './steps.js';
 import { Engine, type EngineConfig, defaultEngineConfig } from './engine.js';
-import { BackpressureError, KafkaStartError } from './errors.js';
+import { BackpressureError, KafkaError } from './errors.js';
 import { OtlpReceiver, type ReceiverConfig, defaultReceiverConfig } from './receiver.js';
 import type { RawSpan } from './span.js';
 import { StateStore } from './state-store.js';
@@ -99,6 +99,8 @@ export class Service {
   readonly telemetry?: SelfTelemetry;
   metricsUrl?: string;
   private readonly started = Date.now();
+  /** The Kafka error each stage last logged (reportKafkaErrors). */
+  private readonly kafkaErrors = new Map<string, string | undefined>();
   readonly events: EventStore;
   readonly eventWriter: StoreWriter;
   private api?: FastifyInstance;
@@ -242,7 +244,7 @@ export class Service {
       await ensureTopics(kafka, k.topics, { callsPartitions: k.callsPartitions, changelog }).catch((err: Error) => {
         // kafkajs gives up with "KafkaJSNonRetriableError" and the reason in its cause: say which brokers, and why.
         const reason = (err.cause as Error | undefined)?.message ?? err.message;
-        throw new KafkaStartError(`cannot use the Kafka brokers ${k.brokers.join(', ')}: ${reason}; is Kafka running there? (--kafka or kafka.brokers)`, { cause: err });
+        throw new KafkaError(`cannot use the Kafka brokers ${k.brokers.join(', ')}: ${reason}; is Kafka running there? (--kafka or kafka.brokers)`, { cause: err });
       });
       if (k.stages.includes('detect')) {
         // A detect worker owns some agents only: what spans agents (peers, credential owners) is read-only.
@@ -345,6 +347,31 @@ export class Service {
     }
     this.lastTick = now;
     this.writer.flush();
+    this.reportKafkaErrors();
+  }
+
+  /**
+   * Log what goes wrong with Kafka once, when it first shows (the stages keep running and retry on
+   * their own; without this, brokers gone away showed only in `/status`): the lag probe's failure
+   * (it asks the brokers every 10 s; logged again when they answer), and a stage's latest error.
+   */
+  private reportKafkaErrors(): void {
+    for (const stage of ['ingest', 'detect'] as const) {
+      const probe = this.lag.get(stage);
+      if (probe === undefined) continue;
+      const reach = probe.lag.error;
+      const seen = this.kafkaErrors.get(`${stage}:brokers`);
+      if (reach !== seen) {
+        if (reach !== undefined) this.options.log?.warn({ stage, err: reach }, `kafka ${stage}: cannot reach the brokers: ${reach}`);
+        else this.options.log?.info({ stage }, `kafka ${stage}: brokers reachable again`);
+        this.kafkaErrors.set(`${stage}:brokers`, reach);
+      }
+      const last = stage === 'ingest' ? this.ingest?.counters.lastError : this.detect?.counters.lastError;
+      if (last !== undefined && last !== this.kafkaErrors.get(stage)) {
+        this.options.log?.warn({ stage, err: last }, `kafka ${stage}: ${last}`);
+        this.kafkaErrors.set(stage, last);
+      }
+    }
   }
 
   /**

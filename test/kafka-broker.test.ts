@@ -286,4 +286,43 @@ describe('development Kafka broker', () => {
     for (const items of a.values()) expect(items.at(-1)).toContain('"t":"close"');
     expect([...a.values()].some((items) => items.filter((i) => i.includes('"t":"close"')).length === 2)).toBe(true);
   }, 120_000);
+
+  // Last in this file: it stops the broker and starts it again on its data.
+  it('says when the brokers went away and when they are back, and goes on with what is sent after', async () => {
+    registerKafkaCodecs();
+    const topics = { spans: 'otlp_spans_outage', calls: 'chainwatch_calls_outage', dlq: 'otlp_spans_outage_dlq' };
+    const logged: string[] = [];
+    const log = {
+      info: (_o: object, msg: string) => logged.push(`info ${msg}`),
+      warn: (_o: object, msg: string) => logged.push(`warn ${msg}`),
+      error: (_o: object, msg: string) => logged.push(`error ${msg}`),
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'cw-outage-'));
+    const svc = new Service({ stateDir: dir, receiver: { port: 0 }, log, kafka: kafkaConfig({ topics, group: 'outage' }, [`127.0.0.1:${port}`]) });
+    const lagError = (stage: 'ingest' | 'detect'): string | undefined => (svc.status() as any).kafka[stage].lag?.error;
+    await svc.start();
+    try {
+      expect(lagError('ingest')).toBeUndefined();
+      execFileSync('bash', [script, 'stop'], { env, stdio: 'pipe', timeout: 60_000 });
+      // The lag probes ask every 10 s; kafkajs retries a while before it gives up on a request.
+      await until(() => lagError('ingest') !== undefined && lagError('detect') !== undefined, 90_000, 200);
+      expect(lagError('ingest')).toMatch(/ECONNREFUSED|Connection error|not.*reach/i);
+      await until(() => logged.some((l) => l.startsWith('warn kafka ingest: cannot reach the brokers: ')), 2_000);
+      await until(() => logged.some((l) => l.startsWith('warn kafka detect: cannot reach the brokers: ')), 2_000);
+
+      execFileSync('bash', [script, 'resume'], { env, stdio: 'pipe', timeout: 180_000 });
+      await until(() => logged.includes('info kafka ingest: brokers reachable again') && logged.includes('info kafka detect: brokers reachable again'), 90_000, 200);
+      expect(lagError('ingest')).toBeUndefined();
+      // Both stages consume again: a trace sent now becomes a call in the detect stage's engine.
+      const producer = new Kafka({ clientId: 'collector', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING }).producer();
+      await producer.connect();
+      const { doc } = agentTrace({ t0: Date.now() - 60_000, agentId: 'after-outage-agent', tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7' }] });
+      await producer.send({ topic: topics.spans, messages: [{ value: Buffer.from(toProto(doc)) }] });
+      await producer.disconnect();
+      await until(() => svc.engine.agents.has('after-outage-agent'), 90_000, 200);
+    } finally {
+      await svc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
 });
