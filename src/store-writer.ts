@@ -94,7 +94,18 @@ export class StoreWriter {
 
   private toSpill(table: Table, rows: object[]): void {
     if (rows.length === 0) return;
-    if (this.spill.append(table, rows)) this.counters.rowsSpilled += rows.length;
+    let spilled: boolean;
+    try {
+      spilled = this.spill.append(table, rows);
+    } catch (err) {
+      // A disk that is full or a spill directory gone: these rows are lost, not the writer — thrown
+      // from here, the error reached the engine through add() and stopped every later flush.
+      this.counters.rowsDropped += rows.length;
+      this.counters.lastError = (err as Error).message;
+      this.log?.error({ table, rows: rows.length, err: (err as Error).message }, 'cannot write the event store spill: rows dropped');
+      return;
+    }
+    if (spilled) this.counters.rowsSpilled += rows.length;
     else {
       this.counters.rowsDropped += rows.length;
       this.log?.error({ table, rows: rows.length, spillBytes: this.spill.bytes }, 'event store spill is full: rows dropped; raise store.max_spill_bytes or bring the store back');
@@ -110,7 +121,7 @@ export class StoreWriter {
 
   /** Send every buffered row (serialized with replay: one batch in flight at a time). */
   flush(): Promise<void> {
-    this.busy = this.busy.then(async () => {
+    return this.serial(async () => {
       this.flushing = true;
       try {
         for (const table of TABLES) {
@@ -125,6 +136,17 @@ export class StoreWriter {
       } finally {
         this.flushing = false;
       }
+    });
+  }
+
+  /**
+   * Run `step` after the steps before it. A step that fails is logged and counted, and the ones
+   * after it still run: a rejected chain would skip every later flush and replay for good.
+   */
+  private serial(step: () => Promise<void>): Promise<void> {
+    this.busy = this.busy.then(step).catch((err: Error) => {
+      this.counters.lastError = err.message;
+      this.log?.error({ err: err.message }, 'event store writer step failed; the next one runs as usual');
     });
     return this.busy;
   }
@@ -146,7 +168,7 @@ export class StoreWriter {
 
   /** Replay the spill, oldest batch first, while the store takes it. */
   replay(): Promise<void> {
-    this.busy = this.busy.then(async () => {
+    return this.serial(async () => {
       for (let batch = this.spill.oldest(); batch !== undefined; batch = this.spill.oldest()) {
         try {
           await this.ensureInit();
@@ -170,7 +192,6 @@ export class StoreWriter {
         }
       }
     });
-    return this.busy;
   }
 
   private up(): void {

@@ -5,7 +5,7 @@
  * ClickHouse taken down and brought back: test/clickhouse-outage.test.ts.)
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EventStore, Table } from '../src/event-store.js';
@@ -49,6 +49,30 @@ describe('StoreWriter', () => {
     const replayed = store.got.flatMap((g) => g.rows.map((r) => (r as { ts: number }).ts));
     expect(replayed).toEqual([...replayed].sort((a, b) => a - b));
     expect(new Set(replayed).size).toBe(c.rowsSpilled);
+    await w.close();
+  });
+
+  it('drops and counts what it cannot spill (disk full, directory gone), and goes on writing once the store answers', async () => {
+    const store = flakyStore();
+    const spillDir = join(dir, 'gone');
+    const logged: string[] = [];
+    const log = { info: () => {}, warn: () => {}, error: (_o: object, msg: string) => logged.push(msg) };
+    const w = new StoreWriter(store, { ...defaultStoreWriterConfig, batchRows: 5, spillDir }, log);
+    // The spill directory replaced by a file: every write to it fails (as on a full disk).
+    rmSync(spillDir, { recursive: true, force: true });
+    writeFileSync(spillDir, 'not a directory');
+    const row = (i: number): object => ({ ts: i, trace_id: 't'.repeat(32), span_id: String(i).padStart(16, '0') });
+    // Adding rows never throws into the caller (the engine's recorder), whatever the disk does.
+    expect(() => { for (let i = 0; i < 20; i++) w.add('calls', row(i)); }).not.toThrow();
+    await w.flush();
+    expect(w.counters).toMatchObject({ rowsSpilled: 0, rowsDropped: 20, storeUp: false });
+    expect(logged).toContain('cannot write the event store spill: rows dropped');
+    // The store comes back: later rows are written, by flushes that still run.
+    store.up = true;
+    for (let i = 20; i < 30; i++) w.add('calls', row(i));
+    await w.flush();
+    expect(store.got.flatMap((g) => g.rows.map((r) => (r as { ts: number }).ts))).toEqual(Array.from({ length: 10 }, (_, i) => 20 + i));
+    expect(w.counters).toMatchObject({ rowsDropped: 20, storeUp: true });
     await w.close();
   });
 });
