@@ -199,6 +199,7 @@ async function run(files: string[], state: string, mode: 'learn' | 'detect', o: 
   bar?.stop();
   writer.flush();
   await events?.close();
+  if (writer.pending > 0) throw new ChainwatchError(`cannot write the alerts file ${alertsFile}: ${writer.counters.lastError}; ${writer.pending} alerts were not written, and the baselines in ${state} were not saved: replay again once the file can be written`);
   if (o.policyTest) {
     process.stdout.write(formatPolicyTest(violations, shadow, engine.stats.chains));
     return;

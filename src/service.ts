@@ -9,7 +9,7 @@ import type { Alert } from './alerts.js';
 import { AlertWriter } from './alert-writer.js';
 import { runInSteps } from './steps.js';
 import { Engine, type EngineConfig, defaultEngineConfig } from './engine.js';
-import { BackpressureError, KafkaError } from './errors.js';
+import { BackpressureError, KafkaError, StoreError } from './errors.js';
 import { OtlpReceiver, type ReceiverConfig, defaultReceiverConfig } from './receiver.js';
 import type { RawSpan } from './span.js';
 import { StateStore } from './state-store.js';
@@ -119,6 +119,10 @@ export class Service {
     this.engineConfig = options.engine ?? defaultEngineConfig;
     this.store = new StateStore(options.stateDir);
     this.writer = new AlertWriter(options.alertsFile ?? this.store.alertsPath, options.out, !options.pretty);
+    this.writer.onFileError = (err) => {
+      if (err !== undefined) options.log?.error({ file: this.writer.file, err: err.message }, 'cannot write the alerts file: alerts are kept in memory and written when it can be; sinks and the event store still get them');
+      else options.log?.info({ file: this.writer.file }, 'alerts file written again');
+    };
     const storeConfig = options.store ?? defaultStoreConfig;
     // One process on its own: the embedded store writes on a thread of its own, on the core the
     // receiver and engine leave (`npm run bench:serve`: +18% until every call is stored). Not for a
@@ -211,6 +215,7 @@ export class Service {
       agents: phases, watermark: this.engine.now > 0 ? new Date(Math.round(this.engine.now)).toISOString() : null,
       metrics: this.metricsUrl ?? null, api: this.apiUrl ?? null,
       store: { kind: this.events.kind, ...this.eventWriter.counters, ...this.eventWriter.pending },
+      alertsFile: { path: this.writer.file ?? null, ...this.writer.counters, pending: this.writer.pending },
       sinks: Object.fromEntries(this.sinks.map((s) => [s.transport.name, s.counters])),
       kafka: this.options.kafka ? {
         ingest: this.ingest ? { ...this.ingest.counters, lag: this.lag.get('ingest')?.lag ?? null } : null,
@@ -281,6 +286,7 @@ export class Service {
   /** Alerts written and revocations recorded: what a Kafka offset commit must wait for. */
   async durable(): Promise<void> {
     this.writer.flush();
+    if (this.writer.pending > 0) throw new StoreError(`the alerts file ${this.writer.file} cannot be written (${this.writer.counters.lastError}): offsets are not committed until its alerts are in it`, true);
     await this.responses;
   }
 

@@ -1,10 +1,11 @@
 /**
- * A running service's sinks get its alerts: alerts raised long after start (the sinks' loops
- * have ticked idle many times by then) reach them while it runs, and every alert raised is in
- * the sink once the service has stopped.
+ * Where a running service's alerts go. Its sinks get them: alerts raised long after start (the
+ * sinks' loops have ticked idle many times by then) reach them while it runs, and every alert
+ * raised is in the sink once the service has stopped. Its alerts file, when it cannot be written,
+ * holds nothing up: requests are answered, the alerts wait and are written once it can be.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Alert } from '../src/alerts.js';
@@ -54,5 +55,39 @@ describe('service sinks', () => {
     expect(lines(ocsf)).toHaveLength(alerts.length);
     expect(lines(cef)).toHaveLength(alerts.length);
     expect(service.sinks.map((s) => s.counters)).toEqual([0, 1].map(() => expect.objectContaining({ sent: alerts.length, dropped: 0, queued: 0 })));
+  }, 30_000);
+
+  it('answers requests while its alerts file cannot be written, holds Kafka commits back, and writes the alerts once it can', async () => {
+    const out = join(dir, 'out');
+    const file = join(out, 'alerts.jsonl');
+    const alerts: Alert[] = [];
+    const logged: string[] = [];
+    const log = { info: (_o: object, m: string) => logged.push(m), warn: (_o: object, m: string) => logged.push(m), error: (_o: object, m: string) => logged.push(m) };
+    const service = new Service({ stateDir: join(dir, 'state2'), alertsFile: file, receiver: { port: 0 }, onAlert: (a) => alerts.push(a), log });
+    const url = `${await service.start()}/v1/traces`;
+    const post = async (agentId: string, t0: number): Promise<number> => {
+      const { doc } = agentTrace({ t0, agentId, tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7', credential: 'shared-key' }] });
+      return (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) })).status;
+    };
+    try {
+      rmSync(out, { recursive: true, force: true });
+      writeFileSync(out, 'in the way'); // as a full disk: every append fails
+      let t = Date.UTC(2026, 5, 1, 10);
+      expect(await post('owner-agent', t)).toBe(200);
+      expect(await post('borrower-agent', (t += 60_000))).toBe(200);
+      await until(() => alerts.length > 0, 10_000);
+      await until(() => logged.some((m) => m.startsWith('cannot write the alerts file')), 5_000);
+      const status = (): { pending: number; written: number } => (service.status() as { alertsFile: { pending: number; written: number } }).alertsFile;
+      expect(status().pending).toBe(alerts.length);
+      await expect(service.durable()).rejects.toThrow(/the alerts file .* cannot be written .*offsets are not committed/);
+      rmSync(out);
+      mkdirSync(out);
+      await until(() => status().pending === 0, 5_000);
+      expect(readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as Alert).id)).toEqual(alerts.map((a) => a.id));
+      expect(logged).toContain('alerts file written again');
+      await expect(service.durable()).resolves.toBeUndefined();
+    } finally {
+      await service.stop();
+    }
   }, 30_000);
 });
