@@ -73,8 +73,9 @@ function fieldOf(err: FastifyError): string {
 function hint(err: FastifyError): string {
   const v = err.validation?.[0];
   if (v === undefined) return err.message;
-  const p = v.params as { additionalProperty?: string; allowedValues?: unknown[] };
+  const p = v.params as { additionalProperty?: string; allowedValues?: unknown[]; pattern?: string };
   if (p.additionalProperty !== undefined) return `is not a parameter of this endpoint; remove it (see docs/operations.md, "Query API")`;
+  if (p.pattern === ALERT_ID) return 'an alert id is 32 lowercase hex digits: the "id" of an alert as listed by /api/v1/alerts';
   if (p.allowedValues !== undefined) return `must be one of ${p.allowedValues.join(', ')}`;
   return v.message ?? 'is invalid';
 }

@@ -154,6 +154,7 @@ describe('query API', () => {
       expect(r.body.error.message.startsWith(`${field}:`), r.body.error.message).toBe(false);
     }
     expect((await get('/api/v1/alerts?from=yesterday')).body.error).toEqual({ field: 'from', message: '"yesterday" is not a time: send ISO 8601 (2026-11-25T10:00:00Z) or epoch milliseconds' });
+    expect((await get('/api/v1/alerts/ABC')).body.error).toEqual({ field: 'id', message: 'an alert id is 32 lowercase hex digits: the "id" of an alert as listed by /api/v1/alerts' });
     const noBy = await post(`/api/v1/alerts/${'a'.repeat(32)}/ack`, { note: 'x' });
     expect([noBy.status, noBy.body.error.field]).toEqual([400, 'by']);
   });
