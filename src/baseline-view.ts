@@ -2,6 +2,7 @@
  * What an agent normally does: a structured summary of its learned baseline (query API) and the
  * same for a human (`chainwatch baseline show AGENT`).
  */
+import { mostLike, nearest } from './nearest.js';
 import type { Engine } from './engine.js';
 import { heaviestFirst } from './count-table.js';
 import { StateError } from './errors.js';
@@ -45,8 +46,11 @@ const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d;
 export function agentSummary(engine: Engine, agentId: string): AgentSummary {
   const agent = engine.agents.get(agentId);
   if (agent === undefined) {
-    const known = [...engine.agents.keys()].slice(0, 10).join(', ');
-    throw new StateError(`no baseline for agent "${agentId}"; known agents: ${known || 'none (run chainwatch learn first)'}`);
+    const ids = [...engine.agents.keys()].sort();
+    if (ids.length === 0) throw new StateError(`no baseline for agent "${agentId}"; known agents: none (run chainwatch learn first)`);
+    const near = nearest(agentId, ids);
+    const like = mostLike(agentId, ids, 10).join(', ');
+    throw new StateError(`no baseline for agent "${agentId}"; ${near === undefined ? '' : `did you mean "${near}"? `}known agents${ids.length > 10 ? ` most like it (of ${ids.length})` : ''}: ${like}`);
   }
   const snap = engine.snapshot().agents.find((a) => a.id === agentId)!;
   const d = snap.detectors as Record<string, any>;

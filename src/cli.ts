@@ -332,17 +332,23 @@ program.command('demo')
     rmSync(dir, { recursive: true, force: true });
   });
 
+/** A state directory that exists: the commands that read one must not leave an empty one behind. */
+function existingState(dir: string): string {
+  if (!existsSync(join(dir, 'state.db'))) throw new ChainwatchError(`no state in ${dir}: give --state the directory chainwatch serve or learn uses, or run chainwatch learn first`);
+  return dir;
+}
+
 /** The engine saved in a state directory, and a way to write it back. */
 function openState(dir: string): { engine: Engine; save(): void } {
   const engine = new Engine();
-  const store = new StateStore(dir);
+  const store = new StateStore(existingState(dir));
   if (!store.load(engine)) throw new ChainwatchError(`no state in ${dir}: run chainwatch learn first`);
   return { engine, save: () => store.save(engine) };
 }
 
 /** Work on the state dir's database, closed afterwards (the running service follows our commits). */
 function withState<T>(dir: string, work: (db: StateStore['db']) => T): T {
-  const store = new StateStore(dir);
+  const store = new StateStore(existingState(dir));
   try {
     return work(store.db);
   } finally {
@@ -414,6 +420,7 @@ alerts.command('confirm')
   .argument('<traceId>', 'trace id of the chain')
   .addOption(stateOption())
   .action((traceId: string, opts: { state: string }) => {
+    if (!/^[0-9a-f]{32}$/i.test(traceId)) throw new ChainwatchError(`"${traceId}" is not a trace id: give the 32 hex digits of the chain's trace (an alert's traceId)`);
     const state = openState(opts.state);
     if (!state.engine.confirm(traceId.toLowerCase())) throw new ChainwatchError(`trace ${traceId} is not held back in ${opts.state} (unknown, or already learned)`);
     state.save();

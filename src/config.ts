@@ -30,7 +30,8 @@ export type SinkFile =
   | { type: 'kafka'; brokers: string[]; topic: string; format?: 'json' | 'ocsf' | 'ecs' | 'cef' };
 import type { Severity } from './severity.js';
 import { type KafkaConfig, type KafkaTopics, defaultKafkaTopics } from './kafka-config.js';
-import { type LocatedDoc, isMapping, locate, nearest, parseLocated, validateLocated } from './yaml-validate.js';
+import { type LocatedDoc, isMapping, locate, parseLocated, validateLocated } from './yaml-validate.js';
+import { nearest } from './nearest.js';
 import { redactUrl } from './redact.js';
 
 const DAY_MS = 86_400_000;

@@ -5,7 +5,7 @@
  */
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
-import { closest, distance } from 'fastest-levenshtein';
+import { nearest } from './nearest.js';
 import type { PolicyIssue as Issue } from './errors.js';
 
 export type { Issue };
@@ -145,21 +145,6 @@ function knownKeys(schema: unknown, root: unknown, into = new Set<string>(), dep
     knownKeys(target, root, into, depth + 1);
   }
   return into;
-}
-
-/**
- * The known name a mistyped one most likely meant, if any is near enough to say so: one that
- * begins with what was written or the other way round ("splunk" for "splunk_hec", "max_body" for
- * "max_body_bytes"), else the closest within two edits or a third of its length ("prot", "retry_afer_seconds").
- */
-export function nearest(written: string, known: readonly string[]): string | undefined {
-  if (written === '' || known.length === 0) return undefined;
-  const w = written.toLowerCase();
-  const lower = known.map((k) => k.toLowerCase());
-  const prefix = lower.findIndex((k) => k.startsWith(w) || w.startsWith(k));
-  if (prefix >= 0) return known[prefix];
-  const best = closest(w, lower);
-  return distance(w, best) <= Math.max(2, Math.floor(best.length / 3)) ? known[lower.indexOf(best)] : undefined;
 }
 
 function describe(v: unknown): string {

@@ -113,10 +113,17 @@ describe('chainwatch CLI', () => {
   it('fails with a clear message and exit code 1 for an unknown agent or missing state', () => {
     const none = run(['baseline', 'show', 'nobody', '--state', join(dir, 'empty')], dir);
     expect(none.status).toBe(1);
-    expect(none.stderr).toMatch(/no state in .*empty: run chainwatch learn first \[CW_ERR\]/);
+    expect(none.stderr).toMatch(/no state in .*empty: give --state the directory chainwatch serve or learn uses, or run chainwatch learn first \[CW_ERR\]/);
+    // Reading commands leave no empty state directory behind.
+    expect(existsSync(join(dir, 'empty'))).toBe(false);
+    expect(run(['revocations', 'list', '--state', join(dir, 'empty')], dir).stderr).toMatch(/no state in .*empty/);
+    expect(existsSync(join(dir, 'empty'))).toBe(false);
     const unknown = run(['baseline', 'show', 'nobody', '--state', 'st'], dir);
     expect(unknown.status).toBe(1);
     expect(unknown.stderr).toMatch(/no baseline for agent "nobody"; known agents: /);
+    // A near miss: the agent meant, and the known ones most like it first.
+    expect(run(['baseline', 'show', 'devops-agent-1', '--state', 'st'], dir).stderr).toMatch(/no baseline for agent "devops-agent-1"; did you mean "devops-agent-01"\? known agents: devops-agent-01, devops-agent-02, /);
+    expect(run(['alerts', 'confirm', 'xyz', '--state', 'st'], dir).stderr).toMatch(/"xyz" is not a trace id: give the 32 hex digits of the chain's trace/);
   }, 60_000);
 
   it('refuses a bad option value or a missing file before doing anything: the option, what it takes, no stack trace', () => {
