@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Alert } from '../src/alerts.js';
 import { Service } from '../src/service.js';
-import { agentTrace } from './helpers/spans.js';
+import { postLookup } from './helpers/spans.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-rollup-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,9 +20,7 @@ describe('service rollups', () => {
     const service = new Service({ stateDir: dir, receiver: { port: 0 }, onAlert: (a) => alerts.push(a) });
     const url = `${await service.start()}/v1/traces`;
     const post = async (agentId: string, t0: number): Promise<void> => {
-      const { doc } = agentTrace({ t0, agentId, tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7', credential: 'shared-key' }] });
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) });
-      expect(res.status).toBe(200);
+      expect(await postLookup(url, agentId, t0)).toBe(200);
     };
     try {
       let t = Date.UTC(2026, 5, 1, 10);

@@ -12,7 +12,7 @@ import type { Alert } from '../src/alerts.js';
 import { defaultFormatOptions } from '../src/format-common.js';
 import { Service } from '../src/service.js';
 import { FileSink } from '../src/sinks.js';
-import { agentTrace } from './helpers/spans.js';
+import { postLookup } from './helpers/spans.js';
 import { until } from './helpers/until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-service-sinks-'));
@@ -30,9 +30,7 @@ describe('service sinks', () => {
     });
     const url = `${await service.start()}/v1/traces`;
     const post = async (agentId: string, t0: number): Promise<void> => {
-      const { doc } = agentTrace({ t0, agentId, tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7', credential: 'shared-key' }] });
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) });
-      expect(res.status).toBe(200);
+      expect(await postLookup(url, agentId, t0)).toBe(200);
     };
     try {
       // Past several of the sinks' flush ticks (200 ms) with nothing to send, as in any real start.
@@ -65,10 +63,7 @@ describe('service sinks', () => {
     const log = { info: (_o: object, m: string) => logged.push(m), warn: (_o: object, m: string) => logged.push(m), error: (_o: object, m: string) => logged.push(m) };
     const service = new Service({ stateDir: join(dir, 'state2'), alertsFile: file, receiver: { port: 0 }, onAlert: (a) => alerts.push(a), log });
     const url = `${await service.start()}/v1/traces`;
-    const post = async (agentId: string, t0: number): Promise<number> => {
-      const { doc } = agentTrace({ t0, agentId, tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7', credential: 'shared-key' }] });
-      return (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) })).status;
-    };
+    const post = (agentId: string, t0: number): Promise<number> => postLookup(url, agentId, t0);
     try {
       rmSync(out, { recursive: true, force: true });
       writeFileSync(out, 'in the way'); // as a full disk: every append fails

@@ -90,3 +90,14 @@ export function toProto(doc: object): Uint8Array {
   }
   return ExportRequest.encode(ExportRequest.fromObject(clone)).finish();
 }
+
+/**
+ * POST one agent's trace of a single ticket lookup made with `credential` (OTLP/JSON) to a
+ * receiver: the first agent to use a credential owns it, a second one using it raises
+ * credential misuse. Returns the HTTP status.
+ */
+export async function postLookup(url: string, agentId: string, t0: number, credential = 'shared-key'): Promise<number> {
+  const { doc } = agentTrace({ t0, agentId, tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7', credential }] });
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) });
+  return res.status;
+}
