@@ -200,8 +200,12 @@ export class Service {
   /** The running Kafka stages, for metrics (read at scrape time). */
   private kafkaStages(): KafkaStageMetrics[] {
     const out: KafkaStageMetrics[] = [];
-    if (this.ingest) out.push({ stage: 'ingest', records: this.ingest.counters.records, deadLettered: this.ingest.counters.deadLettered, lag: this.lag.get('ingest')?.lag.byPartition ?? {} });
-    if (this.detect) out.push({ stage: 'detect', records: this.detect.counters.records, deadLettered: this.detect.counters.malformed, lag: this.lag.get('detect')?.lag.byPartition ?? {} });
+    const lag = (stage: 'ingest' | 'detect'): { lag: Record<number, number>; brokersReachable: boolean } => {
+      const l = this.lag.get(stage)?.lag;
+      return { lag: l?.byPartition ?? {}, brokersReachable: l?.error === undefined };
+    };
+    if (this.ingest) out.push({ stage: 'ingest', records: this.ingest.counters.records, deadLettered: this.ingest.counters.deadLettered, ...lag('ingest') });
+    if (this.detect) out.push({ stage: 'detect', records: this.detect.counters.records, deadLettered: this.detect.counters.malformed, ...lag('detect') });
     return out;
   }
 

@@ -32,6 +32,8 @@ export interface KafkaStageMetrics {
   records: number;
   deadLettered: number;
   lag: Record<number, number>;
+  /** Whether the brokers answered the latest lag sample (when not, `lag` is the last one measured). */
+  brokersReachable: boolean;
 }
 
 export class SelfTelemetry {
@@ -140,6 +142,9 @@ export class SelfTelemetry {
     }
     meter.createObservableGauge('chainwatch_kafka_consumer_lag', { description: 'Records not yet committed by a Kafka stage, per stage and partition (what the autoscaler reads)' }).addCallback((r) => {
       for (const k of kafka()) for (const [partition, lag] of Object.entries(k.lag)) r.observe(lag, { stage: k.stage, partition });
+    });
+    meter.createObservableGauge('chainwatch_kafka_brokers_reachable', { description: 'Whether the Kafka brokers answered a stage\'s latest lag sample (every 10 s): 0 while they do not, and chainwatch_kafka_consumer_lag is then the last lag measured' }).addCallback((r) => {
+      for (const k of kafka()) r.observe(k.brokersReachable ? 1 : 0, { stage: k.stage });
     });
     counter('chainwatch_kafka_records', 'Kafka records consumed, per stage', (o) => {
       for (const k of kafka()) o(k.records, { stage: k.stage });

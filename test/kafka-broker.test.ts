@@ -189,6 +189,7 @@ describe('development Kafka broker', () => {
       await never.stop();
       const metrics = await (await fetch(viaK.metricsUrl!)).text();
       expect(metrics).toMatch(/chainwatch_kafka_consumer_lag\{stage="detect",partition="0"[^}]*\} 0\n/);
+      expect(metrics).toMatch(/chainwatch_kafka_brokers_reachable\{stage="detect"[^}]*\} 1\n/);
       expect(metrics).toMatch(/chainwatch_kafka_dead_letters_total\{stage="ingest"[^}]*\} 4\n/);
       expect((viaK.status() as any).kafka.detect.lag.total).toBe(0);
       expect(viaK.detect!.counters.malformed).toBe(1);
@@ -298,7 +299,9 @@ describe('development Kafka broker', () => {
       error: (_o: object, msg: string) => logged.push(`error ${msg}`),
     };
     const dir = mkdtempSync(join(tmpdir(), 'cw-outage-'));
-    const svc = new Service({ stateDir: dir, receiver: { port: 0 }, log, kafka: kafkaConfig({ topics, group: 'outage' }, [`127.0.0.1:${port}`]) });
+    const svc = new Service({ stateDir: dir, receiver: { port: 0 }, log, kafka: kafkaConfig({ topics, group: 'outage' }, [`127.0.0.1:${port}`]),
+      telemetry: { prometheus: { enabled: true, host: '127.0.0.1', port: 0 }, otlp: { enabled: false, endpoint: '', intervalMs: 60_000, headers: {}, traces: false } } });
+    const reachable = async (): Promise<string[]> => [...(await (await fetch(svc.metricsUrl!)).text()).matchAll(/^chainwatch_kafka_brokers_reachable\{stage="(\w+)"[^}]*\} (\d)$/gm)].map((m) => `${m[1]} ${m[2]}`).sort();
     const lagError = (stage: 'ingest' | 'detect'): string | undefined => (svc.status() as any).kafka[stage].lag?.error;
     await svc.start();
     try {
@@ -309,10 +312,12 @@ describe('development Kafka broker', () => {
       expect(lagError('ingest')).toMatch(/ECONNREFUSED|Connection error|not.*reach/i);
       await until(() => logged.some((l) => l.startsWith('warn kafka ingest: cannot reach the brokers: ')), 2_000);
       await until(() => logged.some((l) => l.startsWith('warn kafka detect: cannot reach the brokers: ')), 2_000);
+      expect(await reachable()).toEqual(['detect 0', 'ingest 0']);
 
       execFileSync('bash', [script, 'resume'], { env, stdio: 'pipe', timeout: 180_000 });
       await until(() => logged.includes('info kafka ingest: brokers reachable again') && logged.includes('info kafka detect: brokers reachable again'), 90_000, 200);
       expect(lagError('ingest')).toBeUndefined();
+      expect(await reachable()).toEqual(['detect 1', 'ingest 1']);
       // Both stages consume again: a trace sent now becomes a call in the detect stage's engine.
       const producer = new Kafka({ clientId: 'collector', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING }).producer();
       await producer.connect();
