@@ -121,7 +121,13 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Open (creating if needed) the state dir's database and bring its schema up to date. */
 export function openDatabase(dir: string, file = 'state.db'): Db {
-  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'it, or a directory above it, is a file' : (err as Error).message;
+    throw new StateError(`cannot use ${dir} as the state directory: ${why}; give --state (or state_dir) a directory chainwatch may create and write`, { cause: err });
+  }
   const path = join(dir, file);
   let db: Db;
   try {

@@ -164,4 +164,11 @@ describe('state store', () => {
     writeFileSync(join(legacy, 'state.json'), '{');
     expect(() => new StateStore(legacy).load(new Engine())).toThrow(/state\.json/);
   });
+
+  it('says what is wrong with a state directory that is a file', () => {
+    const file = join(root, 'not-a-dir');
+    writeFileSync(file, 'x');
+    expect(() => new StateStore(file)).toThrow(/^cannot use .*not-a-dir as the state directory: it, or a directory above it, is a file; give --state \(or state_dir\) a directory/);
+    expect(() => new StateStore(join(file, 'below'))).toThrow(/below as the state directory: it, or a directory above it, is a file/);
+  });
 });
