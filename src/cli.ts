@@ -29,6 +29,8 @@ import { defaultSimOptions, simulate, type LabelRecord } from './simulate.js';
 import type { Severity } from './severity.js';
 import * as arg from './cli-args.js';
 import { StateStore } from './state-store.js';
+import { StateLock } from './state-lock.js';
+import { makeStateDir } from './sqlite-db.js';
 import { alertRow, callRow, chainRow } from './event-store.js';
 import { SqliteEventStore } from './sqlite-store.js';
 import { StoreWriter, defaultStoreWriterConfig } from './store-writer.js';
@@ -155,6 +157,16 @@ interface RunOptions {
 
 async function run(files: string[], state: string, mode: 'learn' | 'detect', o: RunOptions = {}): Promise<void> {
   checkInputs(files);
+  // Only what saves into the state holds it; --frozen and policy test read it.
+  const lock = o.frozen || o.policyTest ? undefined : StateLock.acquire(makeStateDir(state), `chainwatch ${mode === 'learn' ? 'learn' : 'replay'}`);
+  try {
+    await runOn(files, state, mode, o);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function runOn(files: string[], state: string, mode: 'learn' | 'detect', o: RunOptions): Promise<void> {
   const config = { ...defaultEngineConfig, alerts: { ...defaultEngineConfig.alerts, minSeverity: o.minSeverity ?? 'low' } };
   const alertsFile = o.alertsFile;
   const writer = new AlertWriter(alertsFile);
@@ -263,7 +275,7 @@ policy.command('suggest')
   .argument('<agent>', 'agent id')
   .addOption(stateOption())
   .action((agent: string, opts: { state: string }) => {
-    process.stdout.write(suggestPolicy(openState(opts.state).engine, agent));
+    process.stdout.write(suggestPolicy(openState(opts.state), agent));
   });
 
 program.command('simulate')
@@ -338,12 +350,27 @@ function existingState(dir: string): string {
   return dir;
 }
 
-/** The engine saved in a state directory, and a way to write it back. */
-function openState(dir: string): { engine: Engine; save(): void } {
+/** The engine saved in a state directory. */
+function openState(dir: string): Engine {
   const engine = new Engine();
   const store = new StateStore(existingState(dir));
   if (!store.load(engine)) throw new ChainwatchError(`no state in ${dir}: run chainwatch learn first`);
-  return { engine, save: () => store.save(engine) };
+  return engine;
+}
+
+/** Change the engine saved in a state directory and save it, holding the directory meanwhile (see StateLock). */
+function changeState(dir: string, command: string, change: (engine: Engine) => void): void {
+  const lock = StateLock.acquire(existingState(dir), command);
+  try {
+    const engine = new Engine();
+    const store = new StateStore(dir);
+    if (!store.load(engine)) throw new ChainwatchError(`no state in ${dir}: run chainwatch learn first`);
+    change(engine);
+    store.save(engine);
+    store.close();
+  } finally {
+    lock.release();
+  }
 }
 
 /** Work on the state dir's database, closed afterwards (the running service follows our commits). */
@@ -400,7 +427,7 @@ baseline.command('show')
   .argument('<agent>', 'agent id')
   .addOption(stateOption())
   .action((agent: string, opts: { state: string }) => {
-    process.stdout.write(`${describeAgent(openState(opts.state).engine, agent)}\n`);
+    process.stdout.write(`${describeAgent(openState(opts.state), agent)}\n`);
   });
 
 baseline.command('forget')
@@ -408,9 +435,9 @@ baseline.command('forget')
   .argument('<agent>', 'agent id')
   .addOption(stateOption())
   .action((agent: string, opts: { state: string }) => {
-    const state = openState(opts.state);
-    if (!state.engine.forget(agent)) throw new ChainwatchError(`no baseline for agent "${agent}" in ${opts.state}`);
-    state.save();
+    changeState(opts.state, 'chainwatch baseline forget', (engine) => {
+      if (!engine.forget(agent)) throw new ChainwatchError(`no baseline for agent "${agent}" in ${opts.state}`);
+    });
     process.stdout.write(`forgot ${agent}: it is learning again\n`);
   });
 
@@ -421,9 +448,9 @@ alerts.command('confirm')
   .addOption(stateOption())
   .action((traceId: string, opts: { state: string }) => {
     if (!/^[0-9a-f]{32}$/i.test(traceId)) throw new ChainwatchError(`"${traceId}" is not a trace id: give the 32 hex digits of the chain's trace (an alert's traceId)`);
-    const state = openState(opts.state);
-    if (!state.engine.confirm(traceId.toLowerCase())) throw new ChainwatchError(`trace ${traceId} is not held back in ${opts.state} (unknown, or already learned)`);
-    state.save();
+    changeState(opts.state, 'chainwatch alerts confirm', (engine) => {
+      if (!engine.confirm(traceId.toLowerCase())) throw new ChainwatchError(`trace ${traceId} is not held back in ${opts.state} (unknown, or already learned)`);
+    });
     process.stdout.write(`learned chain ${traceId}\n`);
   });
 

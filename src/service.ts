@@ -13,6 +13,7 @@ import { BackpressureError, KafkaError, StoreError } from './errors.js';
 import { OtlpReceiver, type ReceiverConfig, defaultReceiverConfig } from './receiver.js';
 import type { RawSpan } from './span.js';
 import { StateStore } from './state-store.js';
+import { StateLock } from './state-lock.js';
 import { PolicyWatcher } from './policy-watch.js';
 import { type KafkaStageMetrics, SelfTelemetry } from './telemetry.js';
 import { type Config, defaultStoreConfig } from './config.js';
@@ -99,6 +100,8 @@ export class Service {
   readonly telemetry?: SelfTelemetry;
   metricsUrl?: string;
   private readonly started = Date.now();
+  /** The state directory, held from start to stop (one writer per directory). */
+  private lock?: StateLock;
   /** The Kafka error each stage last logged (reportKafkaErrors). */
   private readonly kafkaErrors = new Map<string, string | undefined>();
   readonly events: EventStore;
@@ -238,6 +241,16 @@ export class Service {
   }
 
   async start(): Promise<string> {
+    this.lock = StateLock.acquire(this.options.stateDir, 'chainwatch serve');
+    try {
+      return await this.startHolding();
+    } catch (err) {
+      this.lock.release();
+      throw err;
+    }
+  }
+
+  private async startHolding(): Promise<string> {
     if (this.killSwitch) {
       if (this.options.killSwitch?.ssf) this.killSwitch.signer = await loadSigner(this.options.stateDir);
       this.killSwitch.start();
@@ -422,6 +435,7 @@ export class Service {
       this.eventWriter.spillPending();
       await bounded(this.events.close());
       this.store.close();
+      this.lock?.release();
       // Exporters retry an unreachable collector; the deadline bounds that too.
       if (this.telemetry) await bounded(this.telemetry.shutdown());
     })();

@@ -120,7 +120,8 @@ export const MIGRATIONS: string[] = [
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Open (creating if needed) the state dir's database and bring its schema up to date. */
-export function openDatabase(dir: string, file = 'state.db'): Db {
+/** The state directory, created if need be; a StateError that says what to give instead when it cannot be. */
+export function makeStateDir(dir: string): string {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (err) {
@@ -128,6 +129,11 @@ export function openDatabase(dir: string, file = 'state.db'): Db {
     const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'it, or a directory above it, is a file' : (err as Error).message;
     throw new StateError(`cannot use ${dir} as the state directory: ${why}; give --state (or state_dir) a directory chainwatch may create and write`, { cause: err });
   }
+  return dir;
+}
+
+export function openDatabase(dir: string, file = 'state.db'): Db {
+  makeStateDir(dir);
   const path = join(dir, file);
   let db: Db;
   try {
