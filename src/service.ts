@@ -135,7 +135,15 @@ export class Service {
     this.events = storeConfig.kind === 'clickhouse' ? new ClickHouseEventStore(storeConfig.clickhouse, storeConfig.retentionMs)
       : new SqliteEventStore(this.store.db, threaded ? new SqliteInsertThread(this.store.dir) : localInserter(this.store.db));
     this.eventWriter = new StoreWriter(this.events, { ...storeConfig.writer, spillDir: join(options.stateDir, 'spill') }, options.log);
-    this.sinks = (options.sinks ?? []).map((t) => new SinkRunner(t));
+    this.sinks = (options.sinks ?? []).map((t) => {
+      const runner = new SinkRunner(t);
+      runner.onTrouble = (err, dropped) => {
+        if (dropped !== undefined) options.log?.error({ sink: t.name, err, dropped }, `sink ${t.name}: ${dropped} alerts dropped after every retry failed: ${err}`);
+        else if (err !== undefined) options.log?.warn({ sink: t.name, err }, `sink ${t.name}: cannot deliver (retrying): ${err}`);
+        else options.log?.info({ sink: t.name }, `sink ${t.name}: delivering again`);
+      };
+      return runner;
+    });
     const publish = (a: Alert): void => {
       this.writer.write(a);
       this.eventWriter.add('alerts', alertRow(a));

@@ -46,7 +46,13 @@ export class SinkRunner {
   private running: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private failing = false;
   readonly counters: SinkCounters = { sent: 0, failedAttempts: 0, dropped: 0, queued: 0 };
+  /**
+   * Told when delivery starts failing (the error), when it works again (undefined), and of every
+   * batch given up (`dropped`): a sink that stays down showed only in /status before.
+   */
+  onTrouble: (err: string | undefined, dropped?: number) => void = () => {};
 
   constructor(readonly transport: SinkTransport, private readonly o: SinkRunnerOptions = defaultSinkRunnerOptions) {
     this.timer = setInterval(() => void this.pump(), o.flushMs);
@@ -80,15 +86,26 @@ export class SinkRunner {
         try {
           await this.transport.send(batch);
           ok = true;
+          if (this.failing) {
+            this.failing = false;
+            this.onTrouble(undefined);
+          }
         } catch (err) {
           this.counters.failedAttempts++;
           this.counters.lastError = (err as Error).message;
+          if (!this.failing) {
+            this.failing = true;
+            this.onTrouble(this.counters.lastError);
+          }
           if (attempt < this.o.maxAttempts && !this.closed) await new Promise((r) => setTimeout(r, this.o.backoffMs * 2 ** (attempt - 1) * (0.5 + Math.random())));
         }
       }
       this.queue.splice(0, batch.length);
       if (ok) this.counters.sent += batch.length;
-      else this.counters.dropped += batch.length;
+      else {
+        this.counters.dropped += batch.length;
+        this.onTrouble(this.counters.lastError, batch.length);
+      }
       this.counters.queued = this.queue.length;
       if (!ok && this.closed) break;
     }

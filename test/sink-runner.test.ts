@@ -54,18 +54,22 @@ describe('sink runner', () => {
     expect(runner.counters).toMatchObject({ sent: 3, queued: 0 });
   });
 
-  it('retries a failed batch, and drops and counts one that fails every attempt', async () => {
+  it('retries a failed batch, and drops and counts one that fails every attempt, saying so each way', async () => {
     const t = new Recording();
     const runner = new SinkRunner(t, options);
+    const told: string[] = [];
+    runner.onTrouble = (err, dropped) => told.push(dropped !== undefined ? `dropped ${dropped}: ${err}` : err ?? 'delivering');
     try {
       t.failures = 2;
       runner.offer(alert('a'));
       await until(() => t.batches.length === 1, 5_000);
       expect(runner.counters).toMatchObject({ sent: 1, failedAttempts: 2, dropped: 0 });
+      expect(told).toEqual(['receiver down', 'delivering']); // once when it fails, once when it works again
       t.failures = 3;
       runner.offer(alert('b'));
       await until(() => runner.counters.dropped === 1, 5_000);
       expect(runner.counters).toMatchObject({ sent: 1, failedAttempts: 5, lastError: 'receiver down' });
+      expect(told).toEqual(['receiver down', 'delivering', 'receiver down', 'dropped 1: receiver down']);
     } finally {
       await runner.close();
     }
