@@ -137,10 +137,12 @@ export class Service {
     this.eventWriter = new StoreWriter(this.events, { ...storeConfig.writer, spillDir: join(options.stateDir, 'spill') }, options.log);
     this.sinks = (options.sinks ?? []).map((t) => {
       const runner = new SinkRunner(t);
-      runner.onTrouble = (err, dropped) => {
-        if (dropped !== undefined) options.log?.error({ sink: t.name, err, dropped }, `sink ${t.name}: ${dropped} alerts dropped after every retry failed: ${err}`);
-        else if (err !== undefined) options.log?.warn({ sink: t.name, err }, `sink ${t.name}: cannot deliver (retrying): ${err}`);
-        else options.log?.info({ sink: t.name }, `sink ${t.name}: delivering again`);
+      runner.onTrouble = (e) => {
+        const log = options.log;
+        if (e.kind === 'failing') log?.warn({ sink: t.name, err: e.err }, `sink ${t.name}: cannot deliver, retrying (alerts wait in its queue): ${e.err}`);
+        else if (e.kind === 'recovered') log?.info({ sink: t.name }, `sink ${t.name}: delivering again`);
+        else if (e.kind === 'overflow') log?.error({ sink: t.name, err: e.err }, `sink ${t.name}: ${e.queued} alerts wait, the most it keeps: the oldest are dropped from now on (counted in /status): ${e.err}`);
+        else log?.error({ sink: t.name, err: e.err, dropped: e.dropped }, `sink ${t.name}: ${e.dropped} alerts undelivered at shutdown: ${e.err}`);
       };
       return runner;
     });

@@ -35,24 +35,46 @@ export interface SinkTransport {
   close(): Promise<void>;
 }
 
+export type SinkTrouble =
+  | { kind: 'failing'; err: string }
+  | { kind: 'recovered' }
+  | { kind: 'overflow'; err: string; queued: number }
+  | { kind: 'gave-up'; err: string; dropped: number };
+
 export interface SinkCounters { sent: number; failedAttempts: number; dropped: number; queued: number; lastError?: string }
 
-export interface SinkRunnerOptions { maxQueue: number; batch: number; flushMs: number; maxAttempts: number; backoffMs: number }
-export const defaultSinkRunnerOptions: SinkRunnerOptions = { maxQueue: 10_000, batch: 500, flushMs: 200, maxAttempts: 5, backoffMs: 500 };
+/**
+ * `maxAttempts`: tries of what is left once the sink is closing (a service stopping); until then a
+ * failing batch is retried for as long as the queue has room, every `backoffMs` doubled up to
+ * `maxBackoffMs`.
+ */
+export interface SinkRunnerOptions { maxQueue: number; batch: number; flushMs: number; maxAttempts: number; backoffMs: number; maxBackoffMs: number }
+export const defaultSinkRunnerOptions: SinkRunnerOptions = { maxQueue: 10_000, batch: 500, flushMs: 200, maxAttempts: 5, backoffMs: 500, maxBackoffMs: 30_000 };
 
-/** One sink's queue and delivery loop. */
+/**
+ * One sink's queue and delivery loop. A sink that is down keeps its alerts and retries: a SIEM
+ * restarting for a minute or two loses nothing (a batch used to be given up after five tries, a
+ * few seconds). Only past `maxQueue` alerts waiting are the oldest dropped, counted; and what is
+ * still undelivered when the sink closes, after `maxAttempts` more tries.
+ */
 export class SinkRunner {
   private queue: Alert[] = [];
+  /** Alerts at the head of the queue being sent now: overflow drops the oldest after them. */
+  private inflight = 0;
   private running: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Ends the wait between retries early (close). */
+  private wake: (() => void) | undefined;
   private closed = false;
   private failing = false;
+  private overflowing = false;
   readonly counters: SinkCounters = { sent: 0, failedAttempts: 0, dropped: 0, queued: 0 };
   /**
-   * Told when delivery starts failing (the error), when it works again (undefined), and of every
-   * batch given up (`dropped`): a sink that stays down showed only in /status before.
+   * Told when delivery starts failing, when it works again, when the queue starts to overflow
+   * (from then the oldest are dropped, counted), and of what was left undelivered at close — a
+   * sink that stayed down showed only in /status before.
    */
-  onTrouble: (err: string | undefined, dropped?: number) => void = () => {};
+  onTrouble: (event: SinkTrouble) => void = () => {};
 
   constructor(readonly transport: SinkTransport, private readonly o: SinkRunnerOptions = defaultSinkRunnerOptions) {
     this.timer = setInterval(() => void this.pump(), o.flushMs);
@@ -61,15 +83,21 @@ export class SinkRunner {
 
   offer(alert: Alert): void {
     if (this.queue.length >= this.o.maxQueue) {
-      this.queue.shift();
+      // The oldest not in flight goes (the batch being sent is the transport's to answer for).
+      if (this.queue.length > this.inflight) this.queue.splice(this.inflight, 1);
       this.counters.dropped++;
+      if (!this.overflowing) {
+        this.overflowing = true;
+        this.onTrouble({ kind: 'overflow', err: this.counters.lastError ?? 'the sink is slower than the alerts come', queued: this.o.maxQueue });
+      }
+      if (this.queue.length >= this.o.maxQueue) return; // all of it in flight: the new alert is the one dropped
     }
     this.queue.push(alert);
     this.counters.queued = this.queue.length;
     if (this.queue.length >= this.o.batch) void this.pump();
   }
 
-  /** Send what is queued, batch by batch; a batch that keeps failing is dropped and counted. */
+  /** Send what is queued, batch by batch, retrying a batch that fails (see the class). */
   pump(): Promise<void> {
     // Cleared in a `finally` of the promise itself, which runs after this assignment: cleared
     // inside the async body instead, a pump that found nothing to send finished before `running`
@@ -79,42 +107,58 @@ export class SinkRunner {
   }
 
   private async drain(): Promise<void> {
+    let failures = 0;
     while (this.queue.length) {
       const batch = this.queue.slice(0, this.o.batch);
-      let ok = false;
-      for (let attempt = 1; attempt <= this.o.maxAttempts && !ok; attempt++) {
-        try {
-          await this.transport.send(batch);
-          ok = true;
-          if (this.failing) {
-            this.failing = false;
-            this.onTrouble(undefined);
-          }
-        } catch (err) {
-          this.counters.failedAttempts++;
-          this.counters.lastError = (err as Error).message;
-          if (!this.failing) {
-            this.failing = true;
-            this.onTrouble(this.counters.lastError);
-          }
-          if (attempt < this.o.maxAttempts && !this.closed) await new Promise((r) => setTimeout(r, this.o.backoffMs * 2 ** (attempt - 1) * (0.5 + Math.random())));
+      this.inflight = batch.length;
+      try {
+        await this.transport.send(batch);
+      } catch (err) {
+        this.inflight = 0;
+        failures++;
+        this.counters.failedAttempts++;
+        this.counters.lastError = (err as Error).message;
+        if (!this.failing) {
+          this.failing = true;
+          this.onTrouble({ kind: 'failing', err: this.counters.lastError });
         }
+        if (this.closed && failures >= this.o.maxAttempts) {
+          const lost = this.queue.length;
+          this.queue = [];
+          this.counters.dropped += lost;
+          this.counters.queued = 0;
+          this.onTrouble({ kind: 'gave-up', err: this.counters.lastError, dropped: lost });
+          return;
+        }
+        const wait = this.closed ? this.o.backoffMs : Math.min(this.o.maxBackoffMs, this.o.backoffMs * 2 ** (failures - 1));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait * (0.5 + Math.random()));
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+        continue;
       }
+      this.inflight = 0;
       this.queue.splice(0, batch.length);
-      if (ok) this.counters.sent += batch.length;
-      else {
-        this.counters.dropped += batch.length;
-        this.onTrouble(this.counters.lastError, batch.length);
-      }
+      this.counters.sent += batch.length;
       this.counters.queued = this.queue.length;
-      if (!ok && this.closed) break;
+      failures = 0;
+      this.overflowing = false;
+      if (this.failing) {
+        this.failing = false;
+        this.onTrouble({ kind: 'recovered' });
+      }
     }
   }
 
   async close(): Promise<void> {
     clearInterval(this.timer);
-    await this.pump();
     this.closed = true;
+    this.wake?.();
+    await this.pump();
     await this.transport.close();
   }
 }

@@ -1,11 +1,11 @@
 /**
  * A sink's queue and delivery loop, with a transport that records what it is given: alerts
- * offered at any time reach it — after the loop has ticked idle too — and failures are retried,
- * then dropped and counted.
+ * offered at any time reach it — after the loop has ticked idle too; a sink that is down keeps
+ * them and retries until it answers; only overflow and what is left at close are dropped, counted.
  */
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../src/alerts.js';
-import { SinkRunner, type SinkTransport } from '../src/sinks.js';
+import { SinkRunner, type SinkTransport, type SinkTrouble } from '../src/sinks.js';
 import { until } from './helpers/until.js';
 
 class Recording implements SinkTransport {
@@ -23,7 +23,8 @@ class Recording implements SinkTransport {
 }
 
 const alert = (id: string): Alert => ({ id }) as Alert;
-const options = { maxQueue: 5, batch: 2, flushMs: 10, maxAttempts: 3, backoffMs: 1 };
+const options = { maxQueue: 5, batch: 2, flushMs: 10, maxAttempts: 3, backoffMs: 1, maxBackoffMs: 20 };
+const said = (e: SinkTrouble): string => (e.kind === 'recovered' ? 'recovered' : e.kind === 'gave-up' ? `gave up ${e.dropped}: ${e.err}` : `${e.kind}: ${e.err}`);
 const idle = (ticks: number): Promise<void> => new Promise((r) => setTimeout(r, options.flushMs * ticks));
 
 describe('sink runner', () => {
@@ -54,35 +55,50 @@ describe('sink runner', () => {
     expect(runner.counters).toMatchObject({ sent: 3, queued: 0 });
   });
 
-  it('retries a failed batch, and drops and counts one that fails every attempt, saying so each way', async () => {
+  it('keeps retrying a failed batch until the sink answers, losing nothing, and says so each way', async () => {
     const t = new Recording();
     const runner = new SinkRunner(t, options);
     const told: string[] = [];
-    runner.onTrouble = (err, dropped) => told.push(dropped !== undefined ? `dropped ${dropped}: ${err}` : err ?? 'delivering');
+    runner.onTrouble = (e) => told.push(said(e));
     try {
-      t.failures = 2;
+      t.failures = 40; // a receiver down for a while: far more tries than the few it once gave a batch
       runner.offer(alert('a'));
-      await until(() => t.batches.length === 1, 5_000);
-      expect(runner.counters).toMatchObject({ sent: 1, failedAttempts: 2, dropped: 0 });
-      expect(told).toEqual(['receiver down', 'delivering']); // once when it fails, once when it works again
-      t.failures = 3;
       runner.offer(alert('b'));
-      await until(() => runner.counters.dropped === 1, 5_000);
-      expect(runner.counters).toMatchObject({ sent: 1, failedAttempts: 5, lastError: 'receiver down' });
-      expect(told).toEqual(['receiver down', 'delivering', 'receiver down', 'dropped 1: receiver down']);
+      await until(() => t.batches.length === 1, 10_000);
+      expect(t.batches).toEqual([['a', 'b']]);
+      expect(runner.counters).toMatchObject({ sent: 2, failedAttempts: 40, dropped: 0, queued: 0 });
+      expect(told).toEqual(['failing: receiver down', 'recovered']); // once when it fails, once when it works again
     } finally {
       await runner.close();
     }
   });
 
-  it('keeps the newest alerts when its queue overflows, counting the ones it lost', async () => {
+  it('gives up what is left after its last tries when it closes down, counting it', async () => {
     const t = new Recording();
     t.failures = Number.POSITIVE_INFINITY;
     const runner = new SinkRunner(t, { ...options, flushMs: 60_000, batch: 100 });
-    for (let i = 0; i < 8; i++) runner.offer(alert(String(i)));
-    expect(runner.counters).toMatchObject({ dropped: 3, queued: 5 });
-    t.failures = 0;
+    const told: string[] = [];
+    runner.onTrouble = (e) => told.push(said(e));
+    runner.offer(alert('a'));
+    runner.offer(alert('b'));
     await runner.close();
-    expect(t.batches.flat()).toEqual(['3', '4', '5', '6', '7']);
+    expect(runner.counters).toMatchObject({ sent: 0, dropped: 2, queued: 0, failedAttempts: 3 });
+    expect(told).toEqual(['failing: receiver down', 'gave up 2: receiver down']);
+  });
+
+  it('keeps the newest alerts when its queue overflows, never the batch in flight, counting the ones it lost', async () => {
+    const t = new Recording();
+    t.failures = Number.POSITIVE_INFINITY;
+    const runner = new SinkRunner(t, { ...options, flushMs: 60_000, batch: 2 });
+    const told: string[] = [];
+    runner.onTrouble = (e) => told.push(said(e));
+    for (let i = 0; i < 8; i++) runner.offer(alert(String(i)));
+    // '0' and '1' went out as a batch when the second came (and failed): they stay, the oldest after them go.
+    expect(runner.counters).toMatchObject({ dropped: 3, queued: 5 });
+    expect(told).toEqual(['overflow: the sink is slower than the alerts come']); // said once, not per alert
+    t.failures = 0;
+    await until(() => runner.counters.queued === 0, 5_000);
+    await runner.close();
+    expect(t.batches.flat()).toEqual(['0', '1', '5', '6', '7']);
   });
 });
