@@ -19,6 +19,8 @@ export interface StatusDoc {
   agents: { enforcing: number; learning: number };
   metrics?: string | null;
   kafka?: { ingest?: KafkaStage | null; detect?: KafkaStage | null } | null;
+  alertsFile?: { path: string | null; written: number; pending: number; dropped: number; lastError?: string };
+  sinks?: Record<string, { sent: number; queued: number; dropped: number; lastError?: string }>;
 }
 
 export function formatStatus(url: string, a: StatusDoc, b: StatusDoc, intervalSeconds: number, now: number): string {
@@ -31,6 +33,15 @@ export function formatStatus(url: string, a: StatusDoc, b: StatusDoc, intervalSe
     `  alerts ${Object.entries(b.engine.alerts).map(([k, v]) => `${k} ${v}`).join(', ')}   policy violations ${b.engine.violations} (+${b.engine.shadowViolations} shadow)`,
     `  rejected: ${b.receiver.spansRejected} spans${misdatedClause(b.receiver)}, ${badRequestsText(b.receiver.badRequests)}   metrics ${b.metrics ?? 'off'}`,
   ];
+  const file = b.alertsFile;
+  if (file && (file.pending > 0 || file.dropped > 0)) {
+    out.push(pc.yellow(`  alerts file ${file.path}: ${file.pending} alerts waiting to be written, ${file.dropped} dropped (${file.lastError ?? 'no error now'})`));
+  }
+  for (const [name, k] of Object.entries(b.sinks ?? {})) {
+    // A queue that holds alerts while an error stands: the sink is down and retrying.
+    const trouble = k.queued > 0 && k.lastError !== undefined ? pc.yellow(`, failing: ${k.lastError}`) : '';
+    out.push(`  sink ${name}: sent ${k.sent}, queued ${k.queued}, dropped ${k.dropped}${trouble}`);
+  }
   for (const stage of ['ingest', 'detect'] as const) {
     const k = b.kafka?.[stage];
     if (!k) continue;

@@ -47,6 +47,18 @@ describe('chainwatch status', () => {
     expect(text).not.toMatch(/lag 12 records/);
   });
 
+  it('shows each sink, a failing one with its error, and an alerts file that cannot be written', () => {
+    const troubled = doc({
+      sinks: { 'file out.cef': { sent: 112, queued: 0, dropped: 0 }, 'splunk_hec https://splunk:8088': { sent: 10, queued: 40, dropped: 0, lastError: 'connect ECONNREFUSED' } },
+      alertsFile: { path: '.chainwatch/alerts.jsonl', written: 90, pending: 3, dropped: 0, lastError: 'ENOSPC: no space left on device' },
+    });
+    const text = formatStatus('u', troubled, troubled, 0, NOW);
+    expect(text).toContain('  sink file out.cef: sent 112, queued 0, dropped 0\n');
+    expect(text).toContain('  sink splunk_hec https://splunk:8088: sent 10, queued 40, dropped 0, failing: connect ECONNREFUSED\n');
+    expect(text).toContain('  alerts file .chainwatch/alerts.jsonl: 3 alerts waiting to be written, 0 dropped (ENOSPC: no space left on device)\n');
+    expect(formatStatus('u', doc(), doc(), 0, NOW)).not.toMatch(/alerts file|sink /);
+  });
+
   it('leaves Kafka out when the instance runs without it', () => {
     expect(formatStatus('u', doc({ kafka: null }), doc({ kafka: null }), 0, NOW)).not.toContain('kafka');
   });
