@@ -22,6 +22,7 @@ import { suggestPolicy } from './policy-suggest.js';
 import { formatPolicyTest } from './policy-report.js';
 import { type StatusDoc, formatStatus } from './status-view.js';
 import { ChainwatchError } from './errors.js';
+import { describeFetchError } from './fetch-error.js';
 import { evaluate, formatEvaluation } from './evaluate.js';
 import { checkInputs, readInputs, totalBytes, type LineError } from './input-files.js';
 import { Service } from './service.js';
@@ -134,8 +135,8 @@ program.command('status')
   .option('--interval <seconds>', 'seconds between the two samples used for rates (0: one sample, no rates)', arg.seconds, 2)
   .action(async (opts: { url: string; interval: number }) => {
     const get = async (): Promise<StatusDoc> => {
-      const res = await fetch(`${opts.url}/status`).catch((err: Error) => {
-        throw new ChainwatchError(`cannot reach chainwatch at ${opts.url}: ${err.message}; is it running? (chainwatch serve)`);
+      const res = await fetch(`${opts.url}/status`).catch((err: unknown) => {
+        throw new ChainwatchError(`cannot reach chainwatch at ${opts.url}: ${describeFetchError(err)}; is it running? (chainwatch serve)`);
       });
       if (!res.ok) throw new ChainwatchError(`${opts.url}/status answered ${res.status}`);
       return res.json();

@@ -16,6 +16,7 @@ import { audit, type Db } from './sqlite-db.js';
 import { type SsfSigner, signSet } from './ssf.js';
 import { signWebhook } from './webhook-sign.js';
 import { ResponseConfigError } from './errors.js';
+import { describeFetchError } from './fetch-error.js';
 
 export interface KillSwitchConfig {
   policy: ResponsePolicy;
@@ -182,7 +183,7 @@ export class KillSwitch {
       const ra = res.headers.get('retry-after');
       if (ra !== null && /^\d+$/.test(ra)) retryAfter = Number(ra) * 1000;
     } catch (err) {
-      error = (err as Error).message;
+      error = describeFetchError(err);
     }
     const now = Date.now();
     if (error === '') {

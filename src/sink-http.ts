@@ -9,6 +9,7 @@ import type { Alert } from './alerts.js';
 import type { FormatOptions } from './format-common.js';
 import { type AlertFormat, type SinkTransport, formatAlert } from './sinks.js';
 import { signWebhook } from './webhook-sign.js';
+import { describeFetchError } from './fetch-error.js';
 
 export class HttpError extends Error {
   constructor(readonly status: number, body: string) {
@@ -17,7 +18,9 @@ export class HttpError extends Error {
 }
 
 async function post(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<void> {
-  const res = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+  const res = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) }).catch((err: unknown) => {
+    throw new Error(describeFetchError(err), { cause: err });
+  });
   const text = await res.text();
   if (res.status < 200 || res.status >= 300) throw new HttpError(res.status, text);
 }
