@@ -3,7 +3,7 @@
  * The chainwatch command line. The only module that exits the process: everything else throws
  * typed errors, which are printed here with their code.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Command, Option } from 'commander';
@@ -25,8 +25,9 @@ import { ChainwatchError } from './errors.js';
 import { describeFetchError } from './fetch-error.js';
 import { evaluate, formatEvaluation } from './evaluate.js';
 import { checkInputs, readInputs, totalBytes, type LineError } from './input-files.js';
+import { readAlerts, readLabels } from './record-files.js';
 import { Service } from './service.js';
-import { defaultSimOptions, simulate, type LabelRecord } from './simulate.js';
+import { defaultSimOptions, simulate } from './simulate.js';
 import type { Severity } from './severity.js';
 import * as arg from './cli-args.js';
 import { StateStore } from './state-store.js';
@@ -303,17 +304,14 @@ program.command('simulate')
     process.stdout.write(`wrote ${opts.out}/history.jsonl (${sim.history.length} requests), live.jsonl (${sim.live.length}), labels.jsonl (${sim.labels.length} chains, ${attacks} attacks)\n`);
   });
 
-function readJsonl<T>(file: string): T[] {
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T);
-}
-
 program.command('eval')
   .description('precision, recall and F1 per attack class, and false positives per 1,000 benign chains')
   .requiredOption('--labels <file>', 'labels.jsonl from chainwatch simulate')
   .requiredOption('--alerts <file>', 'alerts JSONL from chainwatch replay')
   .option('--min-severity <level>', 'count alerts at or above this severity', arg.severity, 'low')
   .action((opts: { labels: string; alerts: string; minSeverity: Severity }) => {
-    const result = evaluate(readJsonl<LabelRecord>(opts.labels), readJsonl<Alert>(opts.alerts), opts.minSeverity);
+    const swapped = ': are --labels and --alerts the other way round?';
+    const result = evaluate(readLabels(opts.labels, swapped), readAlerts(opts.alerts, swapped), opts.minSeverity);
     process.stdout.write(`${formatEvaluation(result)}\n`);
   });
 
@@ -338,7 +336,7 @@ program.command('demo')
     for (const doc of sim.live) await send(doc);
     await service.stop();
     const labels = new Map(sim.labels.map((l) => [l.traceId, l]));
-    const alerts = readJsonl<Alert>(join(dir, 'alerts.jsonl'));
+    const alerts = readAlerts(join(dir, 'alerts.jsonl'));
     process.stdout.write(`\n${formatEvaluation(evaluate(sim.labels, alerts))}\n`);
     const missed = sim.labels.filter((l) => !l.label.startsWith('benign') && !alerts.some((a) => a.traceIds.includes(l.traceId)));
     for (const m of missed) process.stdout.write(pc.yellow(`missed: ${m.label} by ${m.agentId} (${labels.get(m.traceId)?.note})\n`));
@@ -459,7 +457,7 @@ program.command('pretty')
   .description('print an alerts JSONL file for humans')
   .argument('<file>')
   .action((file: string) => {
-    for (const a of readJsonl<Alert>(file)) process.stdout.write(`${formatAlert(a)}\n`);
+    for (const a of readAlerts(file, ': give pretty an alerts file')) process.stdout.write(`${formatAlert(a)}\n`);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -56,6 +56,12 @@ describe('chainwatch CLI', () => {
     expect(ev.status).toBe(0);
     expect(ev.stdout).toMatch(/\| exfiltration \| 2 \| 2 \|/);
     expect(ev.stdout).toMatch(/False positives: \d+ of \d+ benign chains/);
+    // The two files the other way round, or a file that is not alerts: the line, and what it should be.
+    const swapped = run(['eval', '--labels', 'a1.jsonl', '--alerts', 'sim/labels.jsonl'], dir);
+    expect(swapped.status).toBe(1);
+    expect(swapped.stderr).toMatch(/^chainwatch: a1\.jsonl:1: not a label \(traceId and label, as chainwatch simulate writes labels\.jsonl\) — it is an alert: are --labels and --alerts the other way round\? \[CW_ERR_INPUT_FORMAT\]\n$/);
+    expect(run(['pretty', 'sim/labels.jsonl'], dir).stderr).toMatch(/^chainwatch: sim\/labels\.jsonl:1: not a chainwatch alert \(schema chainwatch\.alert\/v1, as serve and replay write them\) — it is a simulation label: give pretty an alerts file \[CW_ERR_INPUT_FORMAT\]\n$/);
+    expect(run(['pretty', 'live.jsonl'], dir).stderr).toMatch(/^chainwatch: live\.jsonl:1: not a chainwatch alert/);
 
     const show = run(['baseline', 'show', 'billing-agent-01', '--state', 'st'], dir);
     expect(show.status, show.stderr).toBe(0);
