@@ -21,7 +21,7 @@ import { loadPolicies } from './policy-load.js';
 import { suggestPolicy } from './policy-suggest.js';
 import { formatPolicyTest } from './policy-report.js';
 import { type StatusDoc, formatStatus } from './status-view.js';
-import { ChainwatchError } from './errors.js';
+import { ChainwatchError, InputFormatError } from './errors.js';
 import { describeFetchError } from './fetch-error.js';
 import { evaluate, formatEvaluation } from './evaluate.js';
 import { checkInputs, readInputs, totalBytes, type LineError } from './input-files.js';
@@ -214,6 +214,10 @@ async function runOn(files: string[], state: string, mode: 'learn' | 'detect', o
   writer.flush();
   await events?.close();
   if (writer.pending > 0) throw new ChainwatchError(`cannot write the alerts file ${alertsFile}: ${writer.counters.lastError}; ${writer.pending} alerts were not written, and the baselines in ${state} were not saved: replay again once the file can be written`);
+  // Nothing read, and lines refused: the wrong files (an exit code of 0 would let a script go on with an empty baseline).
+  if (errors.length > 0 && engine.stats.spans === 0 && engine.stats.calls === 0) {
+    throw new InputFormatError(`no telemetry in ${files.join(', ')}: all ${errors.length} lines were refused, the first: ${errors[0].message}; nothing was saved`);
+  }
   if (o.policyTest) {
     process.stdout.write(formatPolicyTest(violations, shadow, engine.stats.chains));
     return;

@@ -50,7 +50,10 @@ export function parseLine(text: string, filter: KeyFilter, file: string, line: n
     if (problem !== undefined) throw new InputFormatError(`AgentCall line: ${problem}`, file, line);
     return { kind: 'call', call: redactCall(obj as unknown as AgentCall) };
   }
-  throw new InputFormatError('line is neither an OTLP/JSON request ("resourceSpans") nor an AgentCall (traceId, spanId, time, agent, action)', file, line);
+  // Our own outputs given back as input: say what they are.
+  const what = obj.schema === 'chainwatch.alert/v1' ? ' — it is a chainwatch alert (an alerts file, not telemetry)'
+    : typeof obj.label === 'string' && typeof obj.traceId === 'string' ? ' — it is a simulation label (labels.jsonl; the telemetry is history.jsonl and live.jsonl)' : '';
+  throw new InputFormatError(`line is neither an OTLP/JSON request ("resourceSpans") nor an AgentCall (traceId, spanId, time, agent, action)${what}`, file, line);
 }
 
 /**
