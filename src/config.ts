@@ -206,7 +206,11 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
       throw new ConfigError([{ file, line: 1, column: 1, path: '', message: `cannot read: ${(err as Error).message}` }]);
     }
     const located = parseLocated<ConfigFile>(file, text, issues);
-    if (located !== undefined) {
+    const data: unknown = located?.data;
+    if (located !== undefined && isMapping(data) && 'version' in data && Array.isArray(data.policies) && data.policies.some(isMapping)) {
+      // A policy file given as the configuration: one line saying so, not one per key.
+      issues.push({ file, line: 1, column: 1, path: '', message: 'this is a policy file, not a configuration: check it with chainwatch policy check, and list it in the configuration under policies: (or give it to --policies)' });
+    } else if (located !== undefined) {
       if (validateLocated(located, validate, issues)) fromFile = located.data;
       checkMappingFields(located, issues);
     }

@@ -39,6 +39,7 @@ describe('configuration', () => {
     ['an unknown mapping field', 'engine:\n  normalize:\n    mapping:\n      agentIdd: [x]\n', /^4:7 engine\.normalize\.mapping\.agentIdd: unknown mapping field "agentIdd": did you mean "agentId"\? use one of operation, agentId/],
     ['a non-http OTLP endpoint', 'telemetry:\n  otlp:\n    endpoint: ftp://x\n', /telemetry\.otlp\.endpoint: "ftp:\/\/x" is not valid here: /],
     ['a YAML syntax error', 'receiver: [\n', /YAML: /],
+    ['a policy file given as the configuration, in one line', 'version: 1\npolicies:\n  - { name: p, match: { name: [a] } }\n', /^1:1 : this is a policy file, not a configuration: check it with chainwatch policy check/],
     ['an empty state directory', 'state_dir: ""\n', /^1:12 state_dir: must not be empty$/],
     ['a Kafka section without brokers', 'kafka:\n  brokers: []\n', /^2:12 kafka\.brokers: must not be empty$/],
     ['a Kafka broker without a port', 'kafka:\n  brokers: [kafka-0]\n', /^2:13 kafka\.brokers\[0\]: "kafka-0" is not valid here: write host:port, e.g. kafka-0:9092$/],

@@ -33,6 +33,7 @@ describe('policy validation', () => {
     ['extends of an unknown policy', `${head}    extends: nothere\n`, /^fleet\.yaml:5:14: policies\[0\]\.extends: extends unknown policy "nothere": use one of p$/],
     ['a duplicate policy name', `${head}  - name: p\n    match: { name: [b] }\n`, /policies\[1\]\.name: duplicate policy name "p"/],
     ['the wrong version', 'version: 2\npolicies: []\n', /^fleet\.yaml:1:10: version: must be 1$/],
+    ['a configuration file given as a policy file, in one line', 'state_dir: /var/lib/chainwatch\nreceiver: { port: 4318 }\n', /^fleet\.yaml:1:1: : this is a chainwatch configuration file, not a policy file: check it with chainwatch config check/],
   ])('reports %s', (_name, text, expected) => {
     const found = issues(text);
     expect(found.length, 'the file must be rejected').toBeGreaterThan(0);
