@@ -53,9 +53,9 @@ export const defaultSinkRunnerOptions: SinkRunnerOptions = { maxQueue: 10_000, b
 
 /**
  * One sink's queue and delivery loop. A sink that is down keeps its alerts and retries: a SIEM
- * restarting for a minute or two loses nothing (a batch used to be given up after five tries, a
- * few seconds). Only past `maxQueue` alerts waiting are the oldest dropped, counted; and what is
- * still undelivered when the sink closes, after `maxAttempts` more tries.
+ * restarting for a minute or two loses nothing. Only past `maxQueue` alerts waiting are the
+ * oldest dropped, counted; and what is still undelivered when the sink closes, after
+ * `maxAttempts` more tries.
  */
 export class SinkRunner {
   private queue: Alert[] = [];
@@ -66,6 +66,8 @@ export class SinkRunner {
   /** Ends the wait between retries early (close). */
   private wake: (() => void) | undefined;
   private closed = false;
+  /** Failed tries since close began: what is left is given up after `maxAttempts` of them. */
+  private failuresClosing = 0;
   private failing = false;
   private overflowing = false;
   readonly counters: SinkCounters = { sent: 0, failedAttempts: 0, dropped: 0, queued: 0 };
@@ -122,7 +124,7 @@ export class SinkRunner {
           this.failing = true;
           this.onTrouble({ kind: 'failing', err: this.counters.lastError });
         }
-        if (this.closed && failures >= this.o.maxAttempts) {
+        if (this.closed && ++this.failuresClosing >= this.o.maxAttempts) {
           const lost = this.queue.length;
           this.queue = [];
           this.counters.dropped += lost;

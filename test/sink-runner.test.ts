@@ -76,13 +76,17 @@ describe('sink runner', () => {
   it('gives up what is left after its last tries when it closes down, counting it', async () => {
     const t = new Recording();
     t.failures = Number.POSITIVE_INFINITY;
-    const runner = new SinkRunner(t, { ...options, flushMs: 60_000, batch: 100 });
+    const runner = new SinkRunner(t, { ...options, flushMs: 10, batch: 100 });
     const told: string[] = [];
     runner.onTrouble = (e) => told.push(said(e));
     runner.offer(alert('a'));
     runner.offer(alert('b'));
+    await until(() => runner.counters.failedAttempts >= 5, 5_000); // failing before the close too
+    const before = runner.counters.failedAttempts;
     await runner.close();
-    expect(runner.counters).toMatchObject({ sent: 0, dropped: 2, queued: 0, failedAttempts: 3 });
+    // Its last tries are its own (maxAttempts of them), not cut short by the failures before.
+    expect(runner.counters.failedAttempts - before).toBe(options.maxAttempts);
+    expect(runner.counters).toMatchObject({ sent: 0, dropped: 2, queued: 0 });
     expect(told).toEqual(['failing: receiver down', 'gave up 2: receiver down']);
   });
 
