@@ -177,6 +177,8 @@ async function runOn(files: string[], state: string, mode: 'learn' | 'detect', o
   const noState = (): ChainwatchError => new ChainwatchError(`--frozen judges against a learned state, and ${state} has none: run chainwatch learn first, or replay without --frozen`);
   // Not even a directory: refused before opening the store would make one.
   if (o.frozen && !existsSync(state)) throw noState();
+  // A dry run leaves nothing behind: a --state that is not there is a mistake, not a new directory.
+  if (o.policyTest && !existsSync(state)) throw new ChainwatchError(`no state directory ${state}: give --state a state directory (chainwatch learn makes one), or leave --state out to check the policy alone`);
   const store = new StateStore(state);
   // A replay lands in the embedded store like live traffic, so the query API can show it later.
   const events = mode === 'detect' && !o.policyTest && !o.frozen ? new StoreWriter(new SqliteEventStore(store.db), { ...defaultStoreWriterConfig, spillDir: join(state, 'spill') }) : undefined;
@@ -274,8 +276,15 @@ policy.command('test')
   .argument('<policy>', 'policy file')
   .argument('<traces...>', 'OTLP/JSON or AgentCall JSON lines')
   .option('--state <dir>', 'learned state, for rules about new destinations (read only)')
-  .action((policyFile: string, traces: string[], opts: { state?: string }) =>
-    run(traces, opts.state ?? mkdtempSync(join(tmpdir(), 'chainwatch-policy-test-')), 'detect', { policies: [policyFile], policyTest: true }));
+  .action(async (policyFile: string, traces: string[], opts: { state?: string }) => {
+    // Without --state, a state of its own for the run, removed after it.
+    const state = opts.state ?? mkdtempSync(join(tmpdir(), 'chainwatch-policy-test-'));
+    try {
+      await run(traces, state, 'detect', { policies: [policyFile], policyTest: true });
+    } finally {
+      if (opts.state === undefined) rmSync(state, { recursive: true, force: true });
+    }
+  });
 policy.command('suggest')
   .description('draft a least-privilege policy from an agent\'s learned baseline, for review')
   .argument('<agent>', 'agent id')

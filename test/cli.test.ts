@@ -144,6 +144,7 @@ describe('chainwatch CLI', () => {
       // Inputs are checked before the state or the alerts file is touched.
       [['learn', 'sim/history.jsonl', 'no-such.jsonl', '--state', 'bad-state'], /^chainwatch: no-such\.jsonl: no such file \[CW_ERR_INPUT_FORMAT\]\n$/],
       [['replay', 'sim', '--state', 'bad-state', '--alerts', 'bad.jsonl'], /^chainwatch: sim: is a directory: give the files in it, e\.g\. sim\/\*\.jsonl \[CW_ERR_INPUT_FORMAT\]\n$/],
+      [['policy', 'test', 'no-policy.yaml', 'sim/live.jsonl', '--state', 'bad-state'], /^chainwatch: no state directory bad-state: give --state a state directory/],
       // An alerts file given as history: nothing to learn, said as such, and a failing exit code.
       [['learn', 'a1.jsonl', '--state', 'alerts-as-history'], /^chainwatch: no telemetry in a1\.jsonl: all \d+ lines were refused, the first: a1\.jsonl:1: line is neither an OTLP\/JSON request .* — it is a chainwatch alert \(an alerts file, not telemetry\); nothing was saved \[CW_ERR_INPUT_FORMAT\]\n$/],
     ];

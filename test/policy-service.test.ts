@@ -1,6 +1,6 @@
 /** Policies in the running service: alerts carry the verdict; hot reload keeps bad edits out. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -104,11 +104,14 @@ describe('chainwatch policy CLI', () => {
     expect(bad.stderr).toMatch(/broken\.yaml:5:28: policies\[0\]\.limits\.chain_calls: must be integer, not "lots" \[CW_ERR_POLICY\]/);
 
     expect(run('simulate', '--out', 'sim', '--agents-per-role', '2', '--history-days', '6', '--live-days', '1', '--attacks', '1').status).toBe(0);
+    const scratch = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('chainwatch-policy-test-'));
+    const before = scratch();
     const dry = run('policy', 'test', fleet, 'sim/live.jsonl');
     expect(dry.status, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/\[support\/destinations\.email_domains\.allow\] .*evil-mail\.net/);
     expect(dry.stdout).toMatch(/chains checked/);
     expect(existsSync(join(dir, '.chainwatch'))).toBe(false);
+    expect(scratch()).toEqual(before); // its own state for the run, removed after it
 
     expect(run('learn', 'sim/history.jsonl', '--state', 'st').status).toBe(0);
     const draft = run('policy', 'suggest', 'devops-agent-01', '--state', 'st');
