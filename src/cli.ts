@@ -333,13 +333,23 @@ program.command('demo')
   .option('--port <port>', 'receiver port (0 = any free port)', arg.port, 0)
   .action(async (opts: { port: number }) => {
     const dir = mkdtempSync(join(tmpdir(), 'chainwatch-demo-'));
-    const service = new Service({ stateDir: dir, receiver: { port: opts.port }, out: process.stdout, pretty: true });
-    const address = await service.start();
-    const sim = simulate({ agentsPerRole: 3, historyDays: 7, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 20 });
-    const send = async (doc: object): Promise<void> => {
-      const res = await fetch(`${address}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) });
-      if (!res.ok) throw new ChainwatchError(`receiver answered ${res.status}: ${await res.text()}`);
-    };
+    try {
+      await demo(dir, opts.port);
+    } finally {
+      rmSync(dir, { recursive: true, force: true }); // a port taken, a receiver error: nothing left behind
+    }
+  });
+
+/** `chainwatch demo` in `dir`: a simulated fleet through the real receiver, then how it did. */
+async function demo(dir: string, port: number): Promise<void> {
+  const service = new Service({ stateDir: dir, receiver: { port }, out: process.stdout, pretty: true });
+  const address = await service.start();
+  const sim = simulate({ agentsPerRole: 3, historyDays: 7, liveDays: 1, attacksPerClass: 1, chainsPerAgentDay: 20 });
+  const send = async (doc: object): Promise<void> => {
+    const res = await fetch(`${address}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) });
+    if (!res.ok) throw new ChainwatchError(`receiver answered ${res.status}: ${await res.text()}`);
+  };
+  try {
     process.stderr.write(pc.gray(`receiver on ${address}; teaching 7 days of normal work for ${new Set(sim.labels.map((l) => l.agentId)).size} agents…\n`));
     service.engine.mode = 'learn';
     for (const doc of sim.history) await send(doc);
@@ -347,14 +357,16 @@ program.command('demo')
     service.engine.mode = 'detect';
     process.stderr.write(pc.gray(`now one live day with ${sim.labels.filter((l) => !l.label.startsWith('benign')).length} attack chains hidden in ${sim.live.length} requests:\n\n`));
     for (const doc of sim.live) await send(doc);
-    await service.stop();
-    const labels = new Map(sim.labels.map((l) => [l.traceId, l]));
-    const alerts = readAlerts(join(dir, 'alerts.jsonl'));
-    process.stdout.write(`\n${formatEvaluation(evaluate(sim.labels, alerts))}\n`);
-    const missed = sim.labels.filter((l) => !l.label.startsWith('benign') && !alerts.some((a) => a.traceIds.includes(l.traceId)));
-    for (const m of missed) process.stdout.write(pc.yellow(`missed: ${m.label} by ${m.agentId} (${labels.get(m.traceId)?.note})\n`));
-    rmSync(dir, { recursive: true, force: true });
-  });
+  } finally {
+    await service.stop(); // also when a request failed: a listening receiver would keep the process alive
+  }
+  const labels = new Map(sim.labels.map((l) => [l.traceId, l]));
+  const alerts = readAlerts(join(dir, 'alerts.jsonl'));
+  process.stdout.write(`\n${formatEvaluation(evaluate(sim.labels, alerts))}\n`);
+  const missed = sim.labels.filter((l) => !l.label.startsWith('benign') && !alerts.some((a) => a.traceIds.includes(l.traceId)));
+  for (const m of missed) process.stdout.write(pc.yellow(`missed: ${m.label} by ${m.agentId} (${labels.get(m.traceId)?.note})\n`));
+}
+
 
 /** A state directory that exists: the commands that read one must not leave an empty one behind. */
 function existingState(dir: string): string {
