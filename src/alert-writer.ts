@@ -1,8 +1,9 @@
 /** Alert output: JSON lines to a file (appended) and, optionally, a human line to a stream. */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pc from 'picocolors';
 import type { Alert } from './alerts.js';
+import { ensureDir } from './ensure-dir.js';
 
 const COLOR = { info: pc.gray, low: pc.cyan, medium: pc.yellow, high: pc.red, critical: (s: string) => pc.bold(pc.red(s)) };
 
@@ -24,7 +25,7 @@ export class AlertWriter {
   private failing = false;
 
   constructor(readonly file: string | undefined, readonly stream?: NodeJS.WritableStream, readonly json = true, private readonly maxPending = MAX_PENDING_LINES) {
-    if (file) mkdirSync(dirname(file), { recursive: true });
+    if (file) ensureDir(dirname(file));
   }
 
   write(alert: Alert): void {

@@ -3,7 +3,7 @@
  * The chainwatch command line. The only module that exits the process: everything else throws
  * typed errors, which are printed here with their code.
  */
-import { appendFileSync, existsSync, mkdirSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, existsSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Command, Option } from 'commander';
@@ -38,6 +38,7 @@ import { SqliteEventStore } from './sqlite-store.js';
 import { StoreWriter, defaultStoreWriterConfig } from './store-writer.js';
 import { buildSink, killSwitchConfig } from './sink-factory.js';
 import { approveRevocation, listRevocations, undoRevocation } from './revocations.js';
+import { ensureDir } from './ensure-dir.js';
 
 
 /** What `--kafka-stage` takes: the config's kafka.stages values. */
@@ -308,7 +309,7 @@ program.command('simulate')
       seed: opts.seed, agentsPerRole: opts.agentsPerRole, historyDays: opts.historyDays, liveDays: opts.liveDays, attacksPerClass: opts.attacks, chainsPerAgentDay: opts.chainsPerDay,
       sharedService: opts.sharedService,
     });
-    mkdirSync(opts.out, { recursive: true });
+    ensureDir(opts.out);
     const lines = (xs: object[]): string => xs.map((x) => JSON.stringify(x)).join('\n') + '\n';
     writeFileSync(join(opts.out, 'history.jsonl'), lines(sim.history));
     writeFileSync(join(opts.out, 'live.jsonl'), lines(sim.live));

@@ -4,9 +4,10 @@
  * batch), replayed oldest first. Bounded: past `maxBytes` new batches are dropped and counted —
  * the only place rows can be lost, and it is loud (metric, log, /status).
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Table } from './event-store.js';
+import { ensureDir } from './ensure-dir.js';
 
 const NAME = /^(\d{12})-(calls|chains|alerts)\.jsonl$/;
 
@@ -16,7 +17,7 @@ export class Spill {
   files = 0;
 
   constructor(readonly dir: string, readonly maxBytes: number) {
-    mkdirSync(dir, { recursive: true });
+    ensureDir(dir);
     for (const f of readdirSync(dir)) {
       const m = NAME.exec(f);
       if (m === null) continue;

@@ -5,9 +5,9 @@
  * so an older chainwatch refuses a newer file instead of corrupting it.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { StateError } from './errors.js';
+import { ensureDir } from './ensure-dir.js';
 
 export type Db = Database.Database;
 
@@ -123,7 +123,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 /** The state directory, created if need be; a StateError that says what to give instead when it cannot be. */
 export function makeStateDir(dir: string): string {
   try {
-    mkdirSync(dir, { recursive: true });
+    ensureDir(dir);
   } catch (err) {
     const code = (err as { code?: string }).code;
     const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'it, or a directory above it, is a file' : (err as Error).message;
