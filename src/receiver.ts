@@ -49,6 +49,12 @@ export class OtlpReceiver {
   ready = false;
   /** What GET /status reports (a running instance's summary for `chainwatch status`). */
   status: () => object = () => ({});
+  /**
+   * Why this instance takes no OTLP/HTTP traces, when it does not (a process running Kafka stages
+   * reads its telemetry from Kafka): POSTs are answered 404 with it, and counted — a status OTLP
+   * exporters do not retry (421 Misdirected Request, the apter one, is retried by HTTP clients).
+   */
+  refuseTraces?: string;
 
   constructor(private readonly filter: KeyFilter, private readonly consumer: SpanConsumer, readonly config: ReceiverConfig = defaultReceiverConfig) {
     this.app = Fastify({ bodyLimit: config.maxBodyBytes, logger: false });
@@ -90,6 +96,11 @@ export class OtlpReceiver {
 
   private handle(req: FastifyRequest, reply: FastifyReply): void {
     this.counters.requests++;
+    if (this.refuseTraces !== undefined) {
+      this.count('misdirected');
+      this.fail(req, reply, 404, this.refuseTraces);
+      return;
+    }
     const type = mediaType(req.headers['content-type']);
     if (type !== 'application/x-protobuf' && type !== 'application/json') {
       this.count('unsupported_media_type');

@@ -196,6 +196,12 @@ export class Service {
     }
     const receiverConfig = { ...defaultReceiverConfig, ...options.receiver, maxClockSkewMs: engineConfig.chains.maxClockSkewMs, maxSpanAgeMs: engineConfig.chains.maxSpanAgeMs };
     this.receiver = new OtlpReceiver(this.engine.norm.filter, { consume: (spans) => this.consume(spans, receiverConfig.retryAfterSeconds), eventTime: () => this.engine.now }, receiverConfig);
+    // Spans posted to a Kafka worker would reach this process's own engine only: a detect worker's
+    // agents are those of its partitions, and an ingest worker's engine is read by no one.
+    if (options.kafka) {
+      const k = options.kafka;
+      this.receiver.refuseTraces = `this chainwatch runs the Kafka ${k.stages.join(' and ')} stage${k.stages.length > 1 ? 's' : ''} and reads its telemetry from the topic ${k.topics.spans}: send OTLP there (the Collector's kafka exporter), or to a chainwatch serve without Kafka`;
+    }
     this.receiver.status = () => this.status();
     if (options.telemetry) {
       this.telemetry = new SelfTelemetry(options.telemetry, this.engine, this.receiver, this.eventWriter, { sinks: this.sinks, ...(this.killSwitch ? { killSwitch: this.killSwitch } : {}) }, () => this.kafkaStages());

@@ -303,9 +303,14 @@ describe('development Kafka broker', () => {
       telemetry: { prometheus: { enabled: true, host: '127.0.0.1', port: 0 }, otlp: { enabled: false, endpoint: '', intervalMs: 60_000, headers: {}, traces: false } } });
     const reachable = async (): Promise<string[]> => [...(await (await fetch(svc.metricsUrl!)).text()).matchAll(/^chainwatch_kafka_brokers_reachable\{stage="(\w+)"[^}]*\} (\d)$/gm)].map((m) => `${m[1]} ${m[2]}`).sort();
     const lagError = (stage: 'ingest' | 'detect'): string | undefined => (svc.status() as any).kafka[stage].lag?.error;
-    await svc.start();
+    const url = `${await svc.start()}/v1/traces`;
     try {
       expect(lagError('ingest')).toBeUndefined();
+      // OTLP/HTTP sent to a Kafka worker is refused with where to send it, not fed to its own engine.
+      const misdirected = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(agentTrace({ t0: Date.now() - 60_000, agentId: 'http-agent', tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7' }] }).doc) });
+      expect(misdirected.status).toBe(404);
+      expect((await misdirected.json()).message).toBe('this chainwatch runs the Kafka ingest and detect stages and reads its telemetry from the topic otlp_spans_outage: send OTLP there (the Collector\'s kafka exporter), or to a chainwatch serve without Kafka');
+      expect(svc.engine.agents.has('http-agent')).toBe(false);
       execFileSync('bash', [script, 'stop'], { env, stdio: 'pipe', timeout: 60_000 });
       // The lag probes ask every 10 s; kafkajs retries a while before it gives up on a request.
       await until(() => lagError('ingest') !== undefined && lagError('detect') !== undefined, 90_000, 200);

@@ -201,6 +201,21 @@ describe('OTLP/HTTP receiver', () => {
     expect((Status.toObject(Status.decode(Buffer.from(await logs.arrayBuffer()))) as any).message).toMatch(/chainwatch takes traces only; point the traces exporter at \/v1\/traces/);
   });
 
+  it('refuses traces with 404 and the reason when this instance takes none (a Kafka worker), and keeps its probes', async () => {
+    receiver.refuseTraces = 'this chainwatch runs the Kafka detect stage and reads its telemetry from the topic otlp_spans';
+    try {
+      const before = received.length;
+      const res = await post(toProto(json().doc), 'application/x-protobuf');
+      expect(res.status).toBe(404);
+      expect(Status.toObject(Status.decode(Buffer.from(await res.arrayBuffer())))).toEqual({ code: 5, message: 'this chainwatch runs the Kafka detect stage and reads its telemetry from the topic otlp_spans' });
+      expect(received.length).toBe(before);
+      expect(receiver.counters.badRequests.misdirected).toBe(1);
+      expect((await fetch(url.replace('/v1/traces', '/healthz'))).status).toBe(200);
+    } finally {
+      receiver.refuseTraces = undefined;
+    }
+  });
+
   it('cuts huge attribute values instead of keeping them whole', async () => {
     const doc: any = json().doc;
     const tool = doc.resourceSpans[0].scopeSpans[0].spans.find((s: any) => s.name.startsWith('execute_tool'));
