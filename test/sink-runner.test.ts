@@ -25,6 +25,15 @@ class Recording implements SinkTransport {
 const alert = (id: string): Alert => ({ id }) as Alert;
 const options = { maxQueue: 5, batch: 2, flushMs: 10, maxAttempts: 3, backoffMs: 1, maxBackoffMs: 20 };
 const said = (e: SinkTrouble): string => (e.kind === 'recovered' ? 'recovered' : e.kind === 'gave-up' ? `gave up ${e.dropped}: ${e.err}` : `${e.kind}: ${e.err}`);
+/** A runner over a recording transport that fails its first `failures` sends, and what the runner told of its trouble. */
+function failingSink(failures: number, over: Partial<typeof options> = {}): { t: Recording; runner: SinkRunner; told: string[] } {
+  const t = new Recording();
+  t.failures = failures;
+  const runner = new SinkRunner(t, { ...options, ...over });
+  const told: string[] = [];
+  runner.onTrouble = (e) => told.push(said(e));
+  return { t, runner, told };
+}
 const idle = (ticks: number): Promise<void> => new Promise((r) => setTimeout(r, options.flushMs * ticks));
 
 describe('sink runner', () => {
@@ -56,12 +65,8 @@ describe('sink runner', () => {
   });
 
   it('keeps retrying a failed batch until the sink answers, losing nothing, and says so each way', async () => {
-    const t = new Recording();
-    const runner = new SinkRunner(t, options);
-    const told: string[] = [];
-    runner.onTrouble = (e) => told.push(said(e));
+    const { t, runner, told } = failingSink(40); // a receiver down for a while: many tries
     try {
-      t.failures = 40; // a receiver down for a while: far more tries than the few it once gave a batch
       runner.offer(alert('a'));
       runner.offer(alert('b'));
       await until(() => t.batches.length === 1, 10_000);
@@ -74,11 +79,7 @@ describe('sink runner', () => {
   });
 
   it('gives up what is left after its last tries when it closes down, counting it', async () => {
-    const t = new Recording();
-    t.failures = Number.POSITIVE_INFINITY;
-    const runner = new SinkRunner(t, { ...options, flushMs: 10, batch: 100 });
-    const told: string[] = [];
-    runner.onTrouble = (e) => told.push(said(e));
+    const { runner, told } = failingSink(Number.POSITIVE_INFINITY, { batch: 100 });
     runner.offer(alert('a'));
     runner.offer(alert('b'));
     await until(() => runner.counters.failedAttempts >= 5, 5_000); // failing before the close too
@@ -91,11 +92,7 @@ describe('sink runner', () => {
   });
 
   it('keeps the newest alerts when its queue overflows, never the batch in flight, counting the ones it lost', async () => {
-    const t = new Recording();
-    t.failures = Number.POSITIVE_INFINITY;
-    const runner = new SinkRunner(t, { ...options, flushMs: 60_000, batch: 2 });
-    const told: string[] = [];
-    runner.onTrouble = (e) => told.push(said(e));
+    const { t, runner, told } = failingSink(Number.POSITIVE_INFINITY, { flushMs: 60_000 });
     for (let i = 0; i < 8; i++) runner.offer(alert(String(i)));
     // '0' and '1' went out as a batch when the second came (and failed): they stay, the oldest after them go.
     expect(runner.counters).toMatchObject({ dropped: 3, queued: 5 });
