@@ -375,21 +375,21 @@ function existingState(dir: string): string {
   return dir;
 }
 
-/** The engine saved in a state directory. */
-function openState(dir: string): Engine {
+/** The engine saved in a state directory, with the store it came from. */
+function loadState(dir: string): { engine: Engine; store: StateStore } {
   const engine = new Engine();
   const store = new StateStore(existingState(dir));
   if (!store.load(engine)) throw new ChainwatchError(`no state in ${dir}: run chainwatch learn first`);
-  return engine;
+  return { engine, store };
 }
+
+const openState = (dir: string): Engine => loadState(dir).engine;
 
 /** Change the engine saved in a state directory and save it, holding the directory meanwhile (see StateLock). */
 function changeState(dir: string, command: string, change: (engine: Engine) => void): void {
   const lock = StateLock.acquire(existingState(dir), command);
   try {
-    const engine = new Engine();
-    const store = new StateStore(dir);
-    if (!store.load(engine)) throw new ChainwatchError(`no state in ${dir}: run chainwatch learn first`);
+    const { engine, store } = loadState(dir);
     change(engine);
     store.save(engine);
     store.close();

@@ -90,15 +90,18 @@ export function loadPolicyText(file: string, text: string): PolicySpec[] {
   return specs;
 }
 
-/** Keys of a configuration file no policy file has. */
-const CONFIG_KEYS = ['state_dir', 'receiver', 'engine', 'store', 'sinks', 'response', 'kafka', 'telemetry', 'api', 'logging'];
+/** Top-level keys of a configuration file that no policy file has, from the configuration's schema (read only when asked). */
+function configOnlyKeys(): string[] {
+  const schema = JSON.parse(readFileSync(packagePath('schemas', 'config.schema.json'), 'utf8')) as { properties: Record<string, unknown> };
+  return Object.keys(schema.properties).filter((k) => k !== 'policies');
+}
 
 function parseText(file: string, text: string, issues: PolicyIssue[]): Loaded | undefined {
   const loaded = parseLocated<Loaded['data']>(file, text, issues);
   if (loaded === undefined) return undefined;
   // A configuration file given as a policy file: one line saying so, not one per key.
   const data: unknown = loaded.data;
-  if (isMapping(data) && !('version' in data) && CONFIG_KEYS.some((k) => k in data)) {
+  if (isMapping(data) && !('version' in data) && configOnlyKeys().some((k) => k in data)) {
     issues.push({ file, line: 1, column: 1, path: '', message: 'this is a chainwatch configuration file, not a policy file: check it with chainwatch config check (a policy file has version: 1 and policies:)' });
     return undefined;
   }

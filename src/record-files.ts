@@ -8,10 +8,10 @@ import { readFileSync } from 'node:fs';
 import type { Alert } from './alerts.js';
 import { InputFormatError } from './errors.js';
 import type { LabelRecord } from './simulate.js';
+import { isMapping } from './yaml-validate.js';
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isAlert = (v: unknown): boolean => isObject(v) && v.schema === 'chainwatch.alert/v1';
-const isLabel = (v: unknown): boolean => isObject(v) && typeof v.traceId === 'string' && typeof v.label === 'string';
+const isAlert = (v: unknown): boolean => isMapping(v) && v.schema === 'chainwatch.alert/v1';
+const isLabel = (v: unknown): boolean => isMapping(v) && typeof v.traceId === 'string' && typeof v.label === 'string';
 
 function readRecords<T>(file: string, is: (v: unknown) => boolean, what: string, otherwise: (v: unknown) => string): T[] {
   const out: T[] = [];
