@@ -102,8 +102,9 @@ export class Service {
   private readonly started = Date.now();
   /** The state directory, held from start to stop (one writer per directory). */
   private lock?: StateLock;
-  /** The Kafka error each stage last logged (reportKafkaErrors). */
-  private readonly kafkaErrors = new Map<string, string | undefined>();
+  /** What reportKafkaErrors last logged per stage: the brokers' reachability, and the stage's own latest error. */
+  private readonly brokerErrors = new Map<string, string | undefined>();
+  private readonly stageErrors = new Map<string, string>();
   readonly events: EventStore;
   readonly eventWriter: StoreWriter;
   private api?: FastifyInstance;
@@ -399,16 +400,15 @@ export class Service {
       const probe = this.lag.get(stage);
       if (probe === undefined) continue;
       const reach = probe.lag.error;
-      const seen = this.kafkaErrors.get(`${stage}:brokers`);
-      if (reach !== seen) {
+      if (reach !== this.brokerErrors.get(stage)) {
         if (reach !== undefined) this.options.log?.warn({ stage, err: reach }, `kafka ${stage}: cannot reach the brokers: ${reach}`);
         else this.options.log?.info({ stage }, `kafka ${stage}: brokers reachable again`);
-        this.kafkaErrors.set(`${stage}:brokers`, reach);
+        this.brokerErrors.set(stage, reach);
       }
       const last = stage === 'ingest' ? this.ingest?.counters.lastError : this.detect?.counters.lastError;
-      if (last !== undefined && last !== this.kafkaErrors.get(stage)) {
+      if (last !== undefined && last !== this.stageErrors.get(stage)) {
         this.options.log?.warn({ stage, err: last }, `kafka ${stage}: ${last}`);
-        this.kafkaErrors.set(stage, last);
+        this.stageErrors.set(stage, last);
       }
     }
   }

@@ -85,4 +85,28 @@ describe('service sinks', () => {
       await service.stop();
     }
   }, 30_000);
+
+  it('logs a sink that cannot deliver, keeps its alerts, and logs when it delivers again', async () => {
+    const blocked = join(dir, 'blocked');
+    writeFileSync(blocked, 'in the way'); // the sink's directory is a file: every append fails
+    const file = join(blocked, 'alerts.cef');
+    const alerts: Alert[] = [];
+    const logged: string[] = [];
+    const log = { info: (_o: object, m: string) => logged.push(m), warn: (_o: object, m: string) => logged.push(m), error: (_o: object, m: string) => logged.push(m) };
+    const service = new Service({ stateDir: join(dir, 'state3'), receiver: { port: 0 }, onAlert: (a) => alerts.push(a), log, sinks: [new FileSink(file, 'cef', defaultFormatOptions)] });
+    const url = `${await service.start()}/v1/traces`;
+    try {
+      let t = Date.UTC(2026, 5, 1, 10);
+      expect(await postLookup(url, 'owner-agent', t)).toBe(200);
+      expect(await postLookup(url, 'borrower-agent', (t += 60_000))).toBe(200);
+      await until(() => logged.some((m) => m.startsWith(`sink file ${file}: cannot deliver, retrying (alerts wait in its queue): ENOTDIR`)), 10_000);
+      rmSync(blocked);
+      mkdirSync(blocked);
+      await until(() => logged.includes(`sink file ${file}: delivering again`), 15_000);
+      expect(lines(file)).toHaveLength(alerts.length);
+      expect(service.sinks[0].counters).toMatchObject({ dropped: 0, queued: 0, sent: alerts.length });
+    } finally {
+      await service.stop();
+    }
+  }, 30_000);
 });

@@ -55,9 +55,12 @@ describe('state lock', () => {
     mkdirSync(state);
     writeFileSync(join(state, 'lock'), '{"pid": 12');
     const first = StateLock.acquire(state, 'chainwatch serve');
-    const again = StateLock.acquire(state, 'chainwatch serve'); // a service restarted in place
+    expect(JSON.parse(readFileSync(join(state, 'lock'), 'utf8'))).toMatchObject({ pid: process.pid, command: 'chainwatch serve' });
+    const again = StateLock.acquire(state, 'chainwatch learn'); // this process again (a service restarted in place)
+    expect(JSON.parse(readFileSync(join(state, 'lock'), 'utf8'))).toMatchObject({ pid: process.pid, command: 'chainwatch learn' });
     again.release();
     first.release();
+    expect(existsSync(join(state, 'lock'))).toBe(false);
   });
 
   it('keeps a second service off a directory a running one holds, and frees it at stop', async () => {
