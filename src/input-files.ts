@@ -15,6 +15,7 @@ import { InputFormatError, OtlpDecodeError } from './errors.js';
 import { decodeTraceRequestJson } from './otlp-json.js';
 import { callProblem } from './call-schema.js';
 import type { RawSpan } from './span.js';
+import { isAlert, isLabel } from './record-files.js';
 
 export type InputRecord = { kind: 'spans'; spans: RawSpan[]; rejected: number } | { kind: 'call'; call: AgentCall };
 
@@ -51,8 +52,8 @@ export function parseLine(text: string, filter: KeyFilter, file: string, line: n
     return { kind: 'call', call: redactCall(obj as unknown as AgentCall) };
   }
   // Our own outputs given back as input: say what they are.
-  const what = obj.schema === 'chainwatch.alert/v1' ? ' — it is a chainwatch alert (an alerts file, not telemetry)'
-    : typeof obj.label === 'string' && typeof obj.traceId === 'string' ? ' — it is a simulation label (labels.jsonl; the telemetry is history.jsonl and live.jsonl)' : '';
+  const what = isAlert(obj) ? ' — it is a chainwatch alert (an alerts file, not telemetry)'
+    : isLabel(obj) ? ' — it is a simulation label (labels.jsonl; the telemetry is history.jsonl and live.jsonl)' : '';
   throw new InputFormatError(`line is neither an OTLP/JSON request ("resourceSpans") nor an AgentCall (traceId, spanId, time, agent, action)${what}`, file, line);
 }
 

@@ -10,8 +10,9 @@ import { InputFormatError } from './errors.js';
 import type { LabelRecord } from './simulate.js';
 import { isMapping } from './yaml-validate.js';
 
-const isAlert = (v: unknown): boolean => isMapping(v) && v.schema === 'chainwatch.alert/v1';
-const isLabel = (v: unknown): boolean => isMapping(v) && typeof v.traceId === 'string' && typeof v.label === 'string';
+/** Whether a parsed line is one of our alerts, or one of `simulate`'s labels. */
+export const isAlert = (v: unknown): boolean => isMapping(v) && v.schema === 'chainwatch.alert/v1';
+export const isLabel = (v: unknown): boolean => isMapping(v) && typeof v.traceId === 'string' && typeof v.label === 'string';
 
 function readRecords<T>(file: string, is: (v: unknown) => boolean, what: string, otherwise: (v: unknown) => string): T[] {
   const out: T[] = [];
