@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
+import protobuf8 from 'protobufjs8';
 import { Engine, defaultEngineConfig } from '../../src/engine.js';
 import { decodeTraceRequest } from '../../src/otlp-proto.js';
 import { simulate } from '../../src/simulate.js';
@@ -36,6 +37,12 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 4);
 const root = protobuf.loadSync(fileURLToPath(new URL('../../../schemas/otlp/trace.proto', import.meta.url)));
 const Request = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
+/**
+ * The issue's own reference: "protobufjs static code ~150k spans/s" is version 8's decode alone
+ * (shared/PERFORMANCE.md: 8 at 144–153k, 7 at 261–287k, decode alone). Reflection decodes with the
+ * same code a static module holds (protobufjs generates it on first use).
+ */
+const Request8 = protobuf8.loadSync(fileURLToPath(new URL('../../../schemas/otlp/trace.proto', import.meta.url))).lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
 
@@ -87,6 +94,8 @@ const policySets = Array.from({ length: 2 * (WARMUP + ROUNDS) }, () => hundredRu
 
 const ours: number[] = [];
 const reference: number[] = [];
+const decodeOnly7: number[] = [];
+const decodeOnly8: number[] = [];
 const whole: number[] = [];
 const wholeAfterDecode: number[] = [];
 const withPolicies: number[] = [];
@@ -141,6 +150,8 @@ for (let r = 0; r < WARMUP + ROUNDS; r++) {
   };
   keep(ours, live.spans / time(() => { for (const b of live.bufs) decodeTraceRequest(b, filter); }));
   keep(reference, live.spans / time(() => { for (const b of live.bufs) Request.toObject(Request.decode(b), { longs: String, bytes: String }); }));
+  keep(decodeOnly7, live.spans / time(() => { for (const b of live.bufs) Request.decode(b); }));
+  keep(decodeOnly8, live.spans / time(() => { for (const b of live.bufs) Request8.decode(b); }));
   // The two engine runs alternate order each round, so neither always pays for the other's garbage.
   // BENCH_VERBOSE=1: each run's figure with its start time (ms since start; matches --trace-gc).
   const note = (what: string, t0: number, seconds: number): void => {
@@ -195,11 +206,14 @@ console.log(`V8 flags: ${process.execArgv.join(' ')}`);
 console.log('');
 console.log(`| path (one core, median of ${ROUNDS} rounds after ${WARMUP} not counted) | spans/s | ratio |`);
 console.log('|---|---|---|');
-console.log(`| protobufjs 7 decode (reference) | ${k(median(reference))} | 1.00 |`);
+console.log(`| protobufjs 7 decode to plain objects (reference) | ${k(median(reference))} | 1.00 |`);
+console.log(`| protobufjs 7 decode alone, no plain objects | ${k(median(decodeOnly7))} | ${(median(decodeOnly7) / median(reference)).toFixed(2)} |`);
+console.log(`| protobufjs 8 decode alone (the issue's reference: ~150k on its spans, for a target of 300k) | ${k(median(decodeOnly8))} | ${(median(decodeOnly8) / median(reference)).toFixed(2)} |`);
 console.log(`| chainwatch targeted decode | ${k(median(ours))} | ${(median(ours) / median(reference)).toFixed(2)} |`);
 console.log(`| whole hot path: decode → normalize → chains → 12 detectors → alerts | ${k(median(whole))} | ${(median(whole) / median(reference)).toFixed(2)} |`);
 console.log(`| the same runs without their decode: normalize → chains → detectors → alerts (a decoder that cost nothing) | ${k(median(wholeAfterDecode))} | ${(median(wholeAfterDecode) / median(reference)).toFixed(2)} |`);
 console.log(`| same, with 5 policies and 100 chain rules loaded | ${k(median(withPolicies))} | ${(median(withPolicies) / median(reference)).toFixed(2)} |`);
+console.log(`whole path against the issue's reference, protobufjs 8 decode alone, on these batches: ${(median(whole) / median(decodeOnly8)).toFixed(2)}× (the issue's target: 300k against ~150k on its spans, 2×)`);
 console.log('');
 // Stages timed in runs of their own (detectors and learning switched off in turn), so the parts
 // need not add up to the whole exactly; the target, 300k spans/s, allows 3.3 µs a span in all.
