@@ -24,7 +24,7 @@ import { type StatusDoc, formatStatus } from './status-view.js';
 import { ChainwatchError, InputFormatError } from './errors.js';
 import { describeFetchError } from './fetch-error.js';
 import { evaluate, formatEvaluation } from './evaluate.js';
-import { checkInputs, readInputs, totalBytes, type LineError } from './input-files.js';
+import { STDIN, checkInputs, inputName, readInputs, totalBytes, type LineError } from './input-files.js';
 import { readAlerts, readLabels } from './record-files.js';
 import { Service } from './service.js';
 import { defaultSimOptions, simulate } from './simulate.js';
@@ -201,7 +201,9 @@ async function runOn(files: string[], state: string, mode: 'learn' | 'detect', o
   const filter = engine.norm.filter;
   const errors: LineError[] = [];
   let rejected = 0;
-  const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: ' {bar} {percentage}% | {spans} spans | {alerts} alerts | ETA {eta}s', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
+  // Standard input's size is not known ahead: its progress is what has been read, without a bar.
+  const format = files.includes(STDIN) ? ' {spans} spans | {alerts} alerts' : ' {bar} {percentage}% | {spans} spans | {alerts} alerts | ETA {eta}s';
+  const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format, stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
   bar?.start(totalBytes(files), 0, { spans: 0, alerts: 0 });
   const started = performance.now();
   let done = 0;
@@ -219,7 +221,7 @@ async function runOn(files: string[], state: string, mode: 'learn' | 'detect', o
   if (writer.pending > 0) throw new ChainwatchError(`cannot write the alerts file ${alertsFile}: ${writer.counters.lastError}; ${writer.pending} alerts were not written, and the baselines in ${state} were not saved: replay again once the file can be written`);
   // Nothing read, and lines refused: the wrong files (an exit code of 0 would let a script go on with an empty baseline).
   if (errors.length > 0 && engine.stats.spans === 0 && engine.stats.calls === 0) {
-    throw new InputFormatError(`no telemetry in ${files.join(', ')}: all ${errors.length} lines were refused, the first: ${errors[0].message}; nothing was saved`);
+    throw new InputFormatError(`no telemetry in ${files.map(inputName).join(', ')}: all ${errors.length} lines were refused, the first: ${errors[0].message}; nothing was saved`);
   }
   if (o.policyTest) {
     process.stdout.write(formatPolicyTest(violations, shadow, engine.stats.chains));
@@ -248,13 +250,13 @@ async function runOn(files: string[], state: string, mode: 'learn' | 'detect', o
 
 program.command('learn')
   .description('build baselines from history (treated as normal)')
-  .argument('<files...>', 'OTLP/JSON lines or AgentCall JSON lines')
+  .argument('<files...>', 'OTLP/JSON lines or AgentCall JSON lines, plain or gzip (- for standard input)')
   .addOption(stateOption())
   .action((files: string[], opts: { state: string }) => run(files, opts.state, 'learn'));
 
 program.command('replay')
   .description('detect over recorded telemetry as it would live (and keep learning)')
-  .argument('<files...>', 'OTLP/JSON lines or AgentCall JSON lines')
+  .argument('<files...>', 'OTLP/JSON lines or AgentCall JSON lines, plain or gzip (- for standard input)')
   .addOption(stateOption())
   .requiredOption('--alerts <file>', 'write alerts here as JSON lines')
   .option('--min-severity <level>', 'lowest severity to emit', arg.severity, 'low')
@@ -275,7 +277,7 @@ policy.command('check')
 policy.command('test')
   .description('dry run over recorded telemetry: which calls and chains would violate')
   .argument('<policy>', 'policy file')
-  .argument('<traces...>', 'OTLP/JSON or AgentCall JSON lines')
+  .argument('<traces...>', 'OTLP/JSON or AgentCall JSON lines, plain or gzip (- for standard input)')
   .option('--state <dir>', 'learned state, for rules about new destinations (read only)')
   .action(async (policyFile: string, traces: string[], opts: { state?: string }) => {
     // Without --state, a state of its own for the run, removed after it.

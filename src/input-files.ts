@@ -2,11 +2,13 @@
  * Replay and history files: JSON lines, each either an OTLP/JSON ExportTraceServiceRequest (the
  * Collector file exporter's format) or one of our AgentCall records. The format is detected per
  * line by content; a gzip-compressed file (archived telemetry) is read through gunzip, told by its
- * first bytes. A bad line is counted and reported with file:line, never fatal.
+ * first bytes. `-` is standard input (`zcat spans.jsonl.gz | chainwatch replay - …`), gzip or
+ * plain alike. A bad line is counted and reported with file:line, never fatal.
  */
 import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { KeyFilter } from './attribute-map.js';
 import type { AgentCall } from './agent-call.js';
@@ -74,26 +76,46 @@ function redactCall(c: AgentCall): AgentCall {
 
 type Compression = 'gzip' | 'zstd' | undefined;
 
+/** The input `-`: standard input. */
+export const STDIN = '-';
+
+/** How an input is named in messages. */
+export function inputName(file: string): string {
+  return file === STDIN ? 'stdin' : file;
+}
+
+/** What an input's first bytes say it is compressed with. */
+function compressionIn(head: Buffer): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return undefined;
+}
+
 /** What a file's first bytes say it is compressed with. */
 function compressionOf(file: string): Compression {
   const head = Buffer.alloc(4);
   const fd = openSync(file, 'r');
   try {
-    const n = readSync(fd, head, 0, 4, 0);
-    if (n >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-    if (n === 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
-    return undefined;
+    return compressionIn(head.subarray(0, readSync(fd, head, 0, 4, 0)));
   } finally {
     closeSync(fd);
   }
 }
 
+const zstdFix = (name: string): string => `is compressed with zstd (the Collector file exporter's compression): decompress it first, e.g. zstd -d ${name === 'stdin' ? '-c FILE | chainwatch …' : name}; gzip is read as it is`;
+
 /**
  * Refuse inputs that cannot be read before anything is read or written (a learn that stopped at
- * its third file would have learned two): each must be a readable file, plain or gzip.
+ * its third file would have learned two): each must be a readable file, plain or gzip, or `-`
+ * once, piped in (a terminal would wait for typed telemetry).
  */
-export function checkInputs(files: string[]): void {
+export function checkInputs(files: string[], stdin: { isTTY?: boolean } = process.stdin): void {
+  if (files.filter((f) => f === STDIN).length > 1) throw new InputFormatError('standard input (-) given more than once: it can be read only once');
   for (const file of files) {
+    if (file === STDIN) {
+      if (stdin.isTTY) throw new InputFormatError('standard input (-) is a terminal: pipe telemetry into it, e.g. zcat spans.jsonl.gz | chainwatch replay - …');
+      continue;
+    }
     let isDirectory: boolean;
     try {
       isDirectory = statSync(file).isDirectory();
@@ -102,43 +124,75 @@ export function checkInputs(files: string[]): void {
       throw new InputFormatError(e.code === 'ENOENT' ? 'no such file' : `cannot read: ${e.message}`, file);
     }
     if (isDirectory) throw new InputFormatError(`is a directory: give the files in it, e.g. ${join(file, '*.jsonl')}`, file);
-    if (compressionOf(file) === 'zstd') throw new InputFormatError(`is compressed with zstd (the Collector file exporter's compression): decompress it first, e.g. zstd -d ${file}; gzip is read as it is`, file);
+    if (compressionOf(file) === 'zstd') throw new InputFormatError(zstdFix(file), file);
   }
 }
 
 /**
- * Stream records from files in order; errors go to `onError` and reading goes on. `onBytes` is
- * told the bytes read from each file as they are read (compressed ones included, so progress
- * against totalBytes holds). A compressed file that breaks off keeps the lines before the break.
+ * The stream's first four bytes (fewer if it is shorter), put back for whoever reads it next: a
+ * pipe cannot be opened again to look.
  */
-export async function* readInputs(files: string[], filter: KeyFilter, onError: (e: LineError) => void, onBytes?: (n: number) => void): AsyncGenerator<InputRecord> {
+function readHead(stream: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const done = (head: Buffer): void => {
+      stream.off('readable', onReadable);
+      stream.off('end', onEnd);
+      stream.off('error', reject);
+      if (head.length > 0) stream.unshift(head);
+      resolve(head);
+    };
+    const onReadable = (): void => {
+      const head = stream.read(4) as Buffer | null;
+      if (head !== null) done(head);
+    };
+    const onEnd = (): void => done(Buffer.alloc(0));
+    stream.on('readable', onReadable);
+    stream.once('end', onEnd);
+    stream.once('error', reject);
+  });
+}
+
+/**
+ * Stream records from the inputs in order; errors go to `onError` and reading goes on. `onBytes`
+ * is told the bytes read from each input as they are read (compressed ones included, so progress
+ * against totalBytes holds). A compressed input that breaks off keeps the lines before the break.
+ * Standard input compressed with zstd, which checkInputs cannot see ahead, ends the reading with
+ * an InputFormatError.
+ */
+export async function* readInputs(files: string[], filter: KeyFilter, onError: (e: LineError) => void, onBytes?: (n: number) => void, stdin: Readable = process.stdin): AsyncGenerator<InputRecord> {
   for (const file of files) {
-    const raw = createReadStream(file);
-    if (onBytes) raw.on('data', (chunk) => onBytes(chunk.length));
-    const gzip = compressionOf(file) === 'gzip';
+    const name = inputName(file);
+    const raw: Readable = file === STDIN ? stdin : createReadStream(file);
+    const head = await readHead(raw);
+    if (head.length === 0) continue; // empty: already ended, and nothing in it to read
+    const compression = compressionIn(head);
+    if (compression === 'zstd') throw new InputFormatError(zstdFix(name), name);
+    if (onBytes) raw.on('data', (chunk: Buffer) => onBytes(chunk.length));
+    const gzip = compression === 'gzip';
     const input = gzip ? raw.pipe(createGunzip()) : raw;
-    if (gzip) raw.on('error', (err) => input.destroy(err));
+    if (gzip) raw.on('error', (err: Error) => input.destroy(err));
     const rl = createInterface({ input: input.setEncoding('utf8'), crlfDelay: Infinity });
     let line = 0;
     try {
       for await (const text of rl) {
         line++;
         try {
-          const rec = parseLine(text, filter, file, line);
+          const rec = parseLine(text, filter, name, line);
           if (rec) yield rec;
         } catch (err) {
-          if (err instanceof InputFormatError) onError({ file, line, message: err.message });
+          if (err instanceof InputFormatError) onError({ file: name, line, message: err.message });
           else throw err;
         }
       }
     } catch (err) {
-      // zlib's errors (Z_BUF_ERROR for a file cut short, Z_DATA_ERROR for damage) end this file only.
+      // zlib's errors (Z_BUF_ERROR for an input cut short, Z_DATA_ERROR for damage) end this input only.
       if (!gzip || !String((err as NodeJS.ErrnoException).code).startsWith('Z_')) throw err;
-      onError({ file, line: line + 1, message: `${file}:${line + 1}: gzip stream broken off (${(err as Error).message}): the lines before it were read` });
+      onError({ file: name, line: line + 1, message: `${name}:${line + 1}: gzip stream broken off (${(err as Error).message}): the lines before it were read` });
     }
   }
 }
 
+/** The inputs' size on disk, standard input not counted (its size is not known ahead). */
 export function totalBytes(files: string[]): number {
-  return files.reduce((n, f) => n + statSync(f).size, 0);
+  return files.reduce((n, f) => n + (f === STDIN ? 0 : statSync(f).size), 0);
 }

@@ -6,6 +6,7 @@ import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 
 import type { Alert } from '../src/alerts.js';
 import { KillSwitch } from '../src/kill-switch.js';
@@ -15,7 +16,8 @@ import { type AddressInfo, createServer } from 'node:net';
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 // The TypeScript loader by absolute URL: the commands run in temporary directories.
 const tsx = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
-const run = (args: string[], cwd: string) => spawnSync(process.execPath, ['--import', tsx, cli, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
+/** `input`: piped to the command's standard input. */
+const run = (args: string[], cwd: string, input?: Buffer) => spawnSync(process.execPath, ['--import', tsx, cli, ...args], { cwd, encoding: 'utf8', timeout: 60_000, input });
 
 describe('chainwatch CLI', () => {
   const dir = mkdtempSync(join(tmpdir(), 'chainwatch-cli-'));
@@ -93,6 +95,10 @@ describe('chainwatch CLI', () => {
     expect(first.stdout).toMatch(/alerts: info 0, low \d+, medium \d+, high \d+, critical [1-9]\d*; frozen: nothing learned, nothing saved to fz/);
     expect(run(['replay', 'fz-sim/live.jsonl', '--state', 'fz', '--alerts', 'f2.jsonl', '--frozen'], dir).status).toBe(0);
     expect(readFileSync(join(dir, 'f2.jsonl'), 'utf8')).toBe(readFileSync(join(dir, 'f1.jsonl'), 'utf8'));
+    // Piped in compressed (zcat-less: `cat live.jsonl.gz | chainwatch replay - …`): the same alerts as from the file.
+    const piped = run(['replay', '-', '--state', 'fz', '--alerts', 'f7.jsonl', '--frozen'], dir, gzipSync(readFileSync(join(dir, 'fz-sim/live.jsonl'))));
+    expect(piped.status, piped.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'f7.jsonl'), 'utf8')).toBe(readFileSync(join(dir, 'f1.jsonl'), 'utf8'));
     expect(saved()).toBe(before);
     expect(run(['baseline', 'show', 'support-agent-01', '--state', 'fz'], dir).stdout).toBe(baseline);
     // A state from before the SQLite store (a state.json alone) is a learned state too.
