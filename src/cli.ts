@@ -158,6 +158,9 @@ interface RunOptions {
   frozen?: boolean;
 }
 
+/** What learn, replay and policy test read (input-files.ts). */
+const INPUTS = 'OTLP/JSON lines or AgentCall JSON lines, or the Collector file exporter\'s proto files; plain, gzip or zstd (- for standard input)';
+
 async function run(files: string[], state: string, mode: 'learn' | 'detect', o: RunOptions = {}): Promise<void> {
   checkInputs(files);
   // Only what saves into the state holds it; --frozen and policy test read it.
@@ -250,13 +253,13 @@ async function runOn(files: string[], state: string, mode: 'learn' | 'detect', o
 
 program.command('learn')
   .description('build baselines from history (treated as normal)')
-  .argument('<files...>', 'OTLP/JSON lines or AgentCall JSON lines, plain or gzip (- for standard input)')
+  .argument('<files...>', INPUTS)
   .addOption(stateOption())
   .action((files: string[], opts: { state: string }) => run(files, opts.state, 'learn'));
 
 program.command('replay')
   .description('detect over recorded telemetry as it would live (and keep learning)')
-  .argument('<files...>', 'OTLP/JSON lines or AgentCall JSON lines, plain or gzip (- for standard input)')
+  .argument('<files...>', INPUTS)
   .addOption(stateOption())
   .requiredOption('--alerts <file>', 'write alerts here as JSON lines')
   .option('--min-severity <level>', 'lowest severity to emit', arg.severity, 'low')
@@ -277,7 +280,7 @@ policy.command('check')
 policy.command('test')
   .description('dry run over recorded telemetry: which calls and chains would violate')
   .argument('<policy>', 'policy file')
-  .argument('<traces...>', 'OTLP/JSON or AgentCall JSON lines, plain or gzip (- for standard input)')
+  .argument('<traces...>', INPUTS)
   .option('--state <dir>', 'learned state, for rules about new destinations (read only)')
   .action(async (policyFile: string, traces: string[], opts: { state?: string }) => {
     // Without --state, a state of its own for the run, removed after it.

@@ -5,7 +5,7 @@
  * first bytes. `-` is standard input (`zcat spans.jsonl.gz | chainwatch replay - …`), gzip or
  * plain alike. A bad line is counted and reported with file:line, never fatal.
  */
-import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -15,6 +15,9 @@ import type { AgentCall } from './agent-call.js';
 import { redactText, redactUrl } from './redact.js';
 import { InputFormatError, OtlpDecodeError } from './errors.js';
 import { decodeTraceRequestJson } from './otlp-json.js';
+import { decodeTraceRequest } from './otlp-proto.js';
+import { lengthPrefixed } from './length-prefixed.js';
+import { isZstd, zstdDecompress, zstdDecompressStream } from './zstd.js';
 import { callProblem } from './call-schema.js';
 import type { RawSpan } from './span.js';
 import { isAlert, isLabel } from './record-files.js';
@@ -87,27 +90,14 @@ export function inputName(file: string): string {
 /** What an input's first bytes say it is compressed with. */
 function compressionIn(head: Buffer): Compression {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  if (isZstd(head)) return 'zstd';
   return undefined;
 }
 
-/** What a file's first bytes say it is compressed with. */
-function compressionOf(file: string): Compression {
-  const head = Buffer.alloc(4);
-  const fd = openSync(file, 'r');
-  try {
-    return compressionIn(head.subarray(0, readSync(fd, head, 0, 4, 0)));
-  } finally {
-    closeSync(fd);
-  }
-}
-
-const zstdFix = (name: string): string => `is compressed with zstd (the Collector file exporter's compression): decompress it first, e.g. zstd -d ${name === 'stdin' ? '-c FILE | chainwatch …' : name}; gzip is read as it is`;
-
 /**
  * Refuse inputs that cannot be read before anything is read or written (a learn that stopped at
- * its third file would have learned two): each must be a readable file, plain or gzip, or `-`
- * once, piped in (a terminal would wait for typed telemetry).
+ * its third file would have learned two): each must be a readable file, or `-` once, piped in (a
+ * terminal would wait for typed telemetry).
  */
 export function checkInputs(files: string[], stdin: { isTTY?: boolean } = process.stdin): void {
   if (files.filter((f) => f === STDIN).length > 1) throw new InputFormatError('standard input (-) given more than once: it can be read only once');
@@ -124,7 +114,6 @@ export function checkInputs(files: string[], stdin: { isTTY?: boolean } = proces
       throw new InputFormatError(e.code === 'ENOENT' ? 'no such file' : `cannot read: ${e.message}`, file);
     }
     if (isDirectory) throw new InputFormatError(`is a directory: give the files in it, e.g. ${join(file, '*.jsonl')}`, file);
-    if (compressionOf(file) === 'zstd') throw new InputFormatError(zstdFix(file), file);
   }
 }
 
@@ -153,41 +142,95 @@ function readHead(stream: Readable): Promise<Buffer> {
 }
 
 /**
+ * One length-prefixed message: OTLP protobuf (ExportTraceServiceRequest or TracesData, the same
+ * on the wire) or OTLP/JSON, each possibly zstd-compressed on its own (the file exporter's
+ * `compression: zstd` before its native compression).
+ */
+async function messageRecord(message: Buffer, filter: KeyFilter, name: string, index: number): Promise<InputRecord | undefined> {
+  let bytes = message;
+  if (isZstd(bytes)) {
+    try {
+      bytes = await zstdDecompress(bytes);
+    } catch (err) {
+      throw new InputFormatError(`message ${index}: its zstd compression does not decompress (${(err as Error).message})`, name);
+    }
+  }
+  if (bytes[0] === 0x7b) return parseLine(bytes.toString('utf8'), filter, name, index);
+  try {
+    const batch = decodeTraceRequest(bytes, filter);
+    return { kind: 'spans', spans: batch.spans, rejected: batch.rejected };
+  } catch (err) {
+    if (err instanceof OtlpDecodeError) throw new InputFormatError(`message ${index} is not OTLP protobuf: ${err.message}`, name);
+    throw err;
+  }
+}
+
+/**
  * Stream records from the inputs in order; errors go to `onError` and reading goes on. `onBytes`
  * is told the bytes read from each input as they are read (compressed ones included, so progress
- * against totalBytes holds). A compressed input that breaks off keeps the lines before the break.
- * Standard input compressed with zstd, which checkInputs cannot see ahead, ends the reading with
- * an InputFormatError.
+ * against totalBytes holds). An input is JSON lines, or the Collector file exporter's
+ * length-prefixed messages (`format: proto`, or JSON with `compression: zstd`), either of them
+ * gzip- or zstd-compressed as a whole. A compressed input that breaks off, or messages cut short,
+ * keep what came before the break.
  */
 export async function* readInputs(files: string[], filter: KeyFilter, onError: (e: LineError) => void, onBytes?: (n: number) => void, stdin: Readable = process.stdin): AsyncGenerator<InputRecord> {
   for (const file of files) {
     const name = inputName(file);
     const raw: Readable = file === STDIN ? stdin : createReadStream(file);
-    const head = await readHead(raw);
-    if (head.length === 0) continue; // empty: already ended, and nothing in it to read
-    const compression = compressionIn(head);
-    if (compression === 'zstd') throw new InputFormatError(zstdFix(name), name);
+    const rawHead = await readHead(raw);
+    if (rawHead.length === 0) continue; // empty: nothing in it to read (and its end is past: reading on would wait for ever)
+    const compression = compressionIn(rawHead);
+    // Made before anything reads the input: a listener on its data starts it flowing, and bytes
+    // that flowed while the decompressor loaded would be lost to it.
+    const decompress = compression === undefined ? undefined : compression === 'gzip' ? createGunzip() : await zstdDecompressStream();
+    /** The decompressor's own error, not the input's read error passed on to it: damage, or a stream cut short. */
+    let broken: Error | undefined;
+    let readError: Error | undefined;
     if (onBytes) raw.on('data', (chunk: Buffer) => onBytes(chunk.length));
-    const gzip = compression === 'gzip';
-    const input = gzip ? raw.pipe(createGunzip()) : raw;
-    if (gzip) raw.on('error', (err: Error) => input.destroy(err));
-    const rl = createInterface({ input: input.setEncoding('utf8'), crlfDelay: Infinity });
-    let line = 0;
+    let content: Readable = raw;
+    if (decompress !== undefined) {
+      raw.once('error', (err: Error) => decompress.destroy((readError = err)));
+      decompress.once('error', (err) => {
+        if (err !== readError) broken = err;
+      });
+      content = raw.pipe(decompress);
+    }
+    // Lines, or messages numbered as lines are, so that every error says where it is.
+    let at = 0;
+    let framing: 'lines' | 'messages' = 'lines';
     try {
-      for await (const text of rl) {
-        line++;
-        try {
-          const rec = parseLine(text, filter, name, line);
-          if (rec) yield rec;
-        } catch (err) {
-          if (err instanceof InputFormatError) onError({ file: name, line, message: err.message });
-          else throw err;
+      const head = decompress === undefined ? rawHead : await readHead(content);
+      if (head.length === 0) continue; // compressed nothing
+      // A first byte under a tab is a message length's high byte (a message under 150 MB), never the start of a line of JSON.
+      if (head[0] < 0x09) framing = 'messages';
+      if (framing === 'lines') {
+        for await (const text of createInterface({ input: content.setEncoding('utf8'), crlfDelay: Infinity })) {
+          at++;
+          try {
+            const rec = parseLine(text, filter, name, at);
+            if (rec) yield rec;
+          } catch (err) {
+            if (err instanceof InputFormatError) onError({ file: name, line: at, message: err.message });
+            else throw err;
+          }
+        }
+      } else {
+        for await (const { index, bytes } of lengthPrefixed(content, name)) {
+          at = index;
+          try {
+            const rec = await messageRecord(bytes, filter, name, index);
+            if (rec) yield rec;
+          } catch (err) {
+            if (err instanceof InputFormatError) onError({ file: name, line: index, message: err.message });
+            else throw err;
+          }
         }
       }
     } catch (err) {
-      // zlib's errors (Z_BUF_ERROR for an input cut short, Z_DATA_ERROR for damage) end this input only.
-      if (!gzip || !String((err as NodeJS.ErrnoException).code).startsWith('Z_')) throw err;
-      onError({ file: name, line: line + 1, message: `${name}:${line + 1}: gzip stream broken off (${(err as Error).message}): the lines before it were read` });
+      if (err instanceof InputFormatError) onError({ file: name, line: at + 1, message: err.message }); // the messages' framing broken off
+      else if (broken !== undefined && err === broken) {
+        onError({ file: name, line: at + 1, message: `${name}:${at + 1}: ${compression} stream broken off (${broken.message}): the ${framing} before it were read` });
+      } else throw err;
     }
   }
 }

@@ -6,6 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import kafkajs from 'kafkajs';
+import { zstdCompress, zstdDecompress } from './zstd.js';
 
 // CommonJS: CompressionCodecs is not among the names Node's ESM loader can see, so take it from the default export.
 const { CompressionCodecs, CompressionTypes } = kafkajs;
@@ -14,31 +15,6 @@ const require = createRequire(import.meta.url);
 let registered = false;
 
 interface Encoder { buffer: Buffer }
-interface ZstdApi { Simple: new () => { compress(b: Uint8Array): Uint8Array; decompress(b: Uint8Array): Uint8Array | null }; Streaming: new () => { decompress(b: Uint8Array): Uint8Array } }
-
-/**
- * Whether a zstd frame's header declares its content size (RFC 8878 §3.1.1.1: a non-zero
- * Frame_Content_Size_flag, or Single_Segment_flag). One-shot encoders (the Go client's EncodeAll,
- * zstd's own `compress`) write it; streaming encoders (the Java client's) do not.
- */
-export function zstdHasContentSize(b: Uint8Array): boolean {
-  if (b.length < 5 || b[0] !== 0x28 || b[1] !== 0xb5 || b[2] !== 0x2f || b[3] !== 0xfd) return false;
-  return (b[4] & 0xe0) !== 0;
-}
-
-/**
- * A frame that declares its size decompresses in one call into a buffer of that size — about 2.3×
- * faster than the streaming decoder, which grows its output by copying (measured on 1.3 MB of
- * OTLP protobuf: 2.8 ms against 6.6 ms). The one-shot call gives null for what it cannot do
- * (several concatenated frames, a size that does not match): those, and frames without a size,
- * take the streaming decoder.
- */
-function zstdDecompress(z: ZstdApi, b: Buffer): Buffer {
-  const whole = zstdHasContentSize(b) ? new z.Simple().decompress(b) : null;
-  const out = whole ?? new z.Streaming().decompress(b);
-  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-}
-
 export interface Lz4Js {
   compressBound(n: number): number;
   compressBlock(src: Uint8Array, dst: Uint8Array, sIndex: number, sLength: number, hashTable: Uint32Array): number;
@@ -146,10 +122,8 @@ export function registerKafkaCodecs(): void {
     compress: async (encoder: Encoder) => lz4Frame(lz4, xxh32, blocks, encoder.buffer),
     decompress: async (buffer: Buffer) => decompress(buffer),
   })) as never;
-  const { ZstdCodec } = require('zstd-codec') as { ZstdCodec: { run(cb: (z: ZstdApi) => void): void } };
-  const zstd = new Promise<ZstdApi>((resolve) => ZstdCodec.run(resolve));
   CompressionCodecs[CompressionTypes.ZSTD] = (() => ({
-    compress: async (encoder: Encoder) => Buffer.from(new (await zstd).Simple().compress(encoder.buffer)),
-    decompress: async (buffer: Buffer) => zstdDecompress(await zstd, buffer),
+    compress: async (encoder: Encoder) => zstdCompress(encoder.buffer),
+    decompress: zstdDecompress,
   })) as never;
 }

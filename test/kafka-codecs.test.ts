@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { CompressionCodecs, CompressionTypes } from 'kafkajs';
 import { createRequire } from 'node:module';
-import { type Lz4BlockCompressor, type Lz4Js, jsBlockCompressor, lz4Frame, nativeBlockCompressor, registerKafkaCodecs, zstdHasContentSize } from '../src/kafka-codecs.js';
+import { type Lz4BlockCompressor, type Lz4Js, jsBlockCompressor, lz4Frame, nativeBlockCompressor, registerKafkaCodecs } from '../src/kafka-codecs.js';
+import { zstdHasContentSize } from '../src/zstd.js';
 import { rng } from './helpers/rng.js';
 
 registerKafkaCodecs();
