@@ -82,16 +82,27 @@ program.command('serve')
     const config = loadConfig(opts.config);
     log.level = process.env.CHAINWATCH_LOG_LEVEL ?? config.logLevel;
     serving = true;
-    const service = new Service({
-      stateDir: opts.state ?? config.stateDir, alertsFile: opts.alerts ?? config.alertsFile,
-      receiver: { ...config.receiver, ...(opts.host ? { host: opts.host } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) },
-      out: process.stdout, pretty: opts.pretty, policies: opts.policies ?? config.policies, log, engine: config.engine,
-      telemetry: config.telemetry, shutdownDeadlineMs: config.shutdownDeadlineMs,
-      store: config.store, api: { ...config.api, token: process.env.CHAINWATCH_API_TOKEN },
-      sinks: config.sinks.map((k, i) => buildSink(k, i, process.env, config.format)),
-      ...(config.response ? { killSwitch: killSwitchConfig(config.response, process.env, config.format.linkTemplate) } : {}),
-      ...kafkaOptions(config, opts),
-    });
+    const stateDir = opts.state ?? config.stateDir;
+    // Held before the service opens the directory (its store, its state loaded: seconds for a large
+    // fleet), so that a second serve is refused before it touches a state in use. The service takes
+    // it over at start (the same process) and frees it at stop.
+    const early = StateLock.acquire(makeStateDir(stateDir), 'chainwatch serve');
+    let service: Service;
+    try {
+      service = new Service({
+        stateDir, alertsFile: opts.alerts ?? config.alertsFile,
+        receiver: { ...config.receiver, ...(opts.host ? { host: opts.host } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) },
+        out: process.stdout, pretty: opts.pretty, policies: opts.policies ?? config.policies, log, engine: config.engine,
+        telemetry: config.telemetry, shutdownDeadlineMs: config.shutdownDeadlineMs,
+        store: config.store, api: { ...config.api, token: process.env.CHAINWATCH_API_TOKEN },
+        sinks: config.sinks.map((k, i) => buildSink(k, i, process.env, config.format)),
+        ...(config.response ? { killSwitch: killSwitchConfig(config.response, process.env, config.format.linkTemplate) } : {}),
+        ...kafkaOptions(config, opts),
+      });
+    } catch (err) {
+      early.release();
+      throw err;
+    }
     const address = await service.start();
     log.info({ address, metrics: service.metricsUrl, api: service.apiUrl, store: service.events.kind, state: service.store.dir, agents: service.engine.agents.size }, 'chainwatch serving OTLP/HTTP on %s/v1/traces', address);
     const shutdown = async (signal: string): Promise<void> => {

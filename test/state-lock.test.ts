@@ -73,7 +73,7 @@ describe('state lock', () => {
     expect(existsSync(join(state, 'lock'))).toBe(false);
   });
 
-  it('refuses learn, replay, baseline forget and alerts confirm while another process holds the directory, touching nothing', () => {
+  it('refuses serve, learn, replay, baseline forget and alerts confirm while another process holds the directory, touching nothing', () => {
     const state = join(dir, 'd');
     const other = otherProcess();
     holdAs(state, other.pid!);
@@ -82,7 +82,8 @@ describe('state lock', () => {
     const alerts = join(dir, 'alerts.jsonl');
     writeFileSync(alerts, 'earlier alerts\n');
     const run = (...args: string[]) => spawnSync(process.execPath, ['--import', tsx, cli, ...args], { encoding: 'utf8', timeout: 60_000 });
-    for (const args of [['learn', history, '--state', state], ['replay', history, '--state', state, '--alerts', alerts]]) {
+    // serve before it opens the store or loads the state (a second serve was refused only at start, its state loaded).
+    for (const args of [['serve', '--state', state, '--port', '4399'], ['learn', history, '--state', state], ['replay', history, '--state', state, '--alerts', alerts]]) {
       const r = run(...args);
       expect(r.status, args.join(' ')).toBe(1);
       expect(r.stderr).toMatch(new RegExp(`the state directory .*d is in use by chainwatch serve \\(pid ${other.pid}`));
