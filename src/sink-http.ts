@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Alert } from './alerts.js';
 import type { FormatOptions } from './format-common.js';
-import { type AlertFormat, type SinkTransport, formatAlert } from './sinks.js';
+import { type AlertFormat, BatchTooLargeError, type SinkTransport, formatAlert } from './sinks.js';
 import { signWebhook } from './webhook-sign.js';
 import { describeFetchError } from './fetch-error.js';
 
@@ -22,6 +22,7 @@ async function post(url: string, body: string, headers: Record<string, string>, 
     throw new Error(describeFetchError(err), { cause: err });
   });
   const text = await res.text();
+  if (res.status === 413) throw new BatchTooLargeError(`HTTP 413: ${Buffer.byteLength(body)} bytes refused as too large: ${text.slice(0, 200)}`);
   if (res.status < 200 || res.status >= 300) throw new HttpError(res.status, text);
 }
 

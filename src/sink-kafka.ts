@@ -2,7 +2,7 @@
 import { CompressionTypes, Kafka, type Producer, logLevel } from 'kafkajs';
 import type { Alert } from './alerts.js';
 import type { FormatOptions } from './format-common.js';
-import { type AlertFormat, type SinkTransport, formatAlert } from './sinks.js';
+import { type AlertFormat, BatchTooLargeError, type SinkTransport, formatAlert } from './sinks.js';
 
 export interface KafkaSinkConfig { brokers: string[]; topic: string; format: AlertFormat; clientId: string }
 
@@ -28,10 +28,22 @@ export class KafkaSink implements SinkTransport {
         const v = formatAlert(a, this.c.format, this.o);
         return { key: a.agent.id, value: typeof v === 'string' ? v : JSON.stringify(v), headers: { 'chainwatch-alert-id': a.id, 'content-type': this.c.format === 'cef' ? 'text/plain' : 'application/json' } };
       }),
+    }).catch((err: unknown) => {
+      // The broker's message.max.bytes (1 MB by default) against a batch's records, compressed.
+      if (errorType(err) === 'MESSAGE_TOO_LARGE') throw new BatchTooLargeError(`${(err as Error).message} (${alerts.length} alert${alerts.length === 1 ? '' : 's'} in the batch)`, { cause: err });
+      throw err;
     });
   }
 
   async close(): Promise<void> {
     if (this.connected) await this.producer.disconnect();
   }
+}
+
+/** The Kafka protocol error's type, looked for through the causes kafkajs wraps it in (a non-retriable error's). */
+function errorType(err: unknown): string | undefined {
+  for (let e = err as { type?: string; cause?: unknown } | undefined, depth = 0; e !== undefined && e !== null && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.type === 'string') return e.type;
+  }
+  return undefined;
 }

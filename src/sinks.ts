@@ -35,11 +35,21 @@ export interface SinkTransport {
   close(): Promise<void>;
 }
 
+/**
+ * Thrown by a transport whose receiver refused a batch for its size (HTTP 413, Kafka's
+ * MESSAGE_TOO_LARGE): smaller batches will go where this one cannot, so it is not an outage.
+ */
+export class BatchTooLargeError extends Error {}
+
 export type SinkTrouble =
   | { kind: 'failing'; err: string }
   | { kind: 'recovered' }
   | { kind: 'overflow'; err: string; queued: number }
-  | { kind: 'gave-up'; err: string; dropped: number };
+  | { kind: 'gave-up'; err: string; dropped: number }
+  /** The receiver refused a batch of `refused` alerts as too large: batches of at most `batch` from now on. */
+  | { kind: 'smaller-batches'; err: string; refused: number; batch: number }
+  /** One alert alone is too large for the receiver: dropped, counted. */
+  | { kind: 'too-large'; err: string; alert: string };
 
 export interface SinkCounters { sent: number; failedAttempts: number; dropped: number; queued: number; lastError?: string }
 
@@ -55,7 +65,10 @@ export const defaultSinkRunnerOptions: SinkRunnerOptions = { maxQueue: 10_000, b
  * One sink's queue and delivery loop. A sink that is down keeps its alerts and retries: a SIEM
  * restarting for a minute or two loses nothing. Only past `maxQueue` alerts waiting are the
  * oldest dropped, counted; and what is still undelivered when the sink closes, after
- * `maxAttempts` more tries.
+ * `maxAttempts` more tries. A batch refused for its size (a proxy's 1 MB body limit meets the
+ * full batches of a backlog — exactly when a SIEM comes back) is halved until it goes, and the
+ * sink keeps to that size; only an alert too large on its own is dropped, counted: retried as it
+ * was, the batch would block every alert behind it for good.
  */
 export class SinkRunner {
   private queue: Alert[] = [];
@@ -70,6 +83,8 @@ export class SinkRunner {
   private failuresClosing = 0;
   private failing = false;
   private overflowing = false;
+  /** The most alerts a batch holds: `batch`, until the receiver refuses one as too large. */
+  private batchLimit: number;
   readonly counters: SinkCounters = { sent: 0, failedAttempts: 0, dropped: 0, queued: 0 };
   /**
    * Told when delivery starts failing, when it works again, when the queue starts to overflow
@@ -79,6 +94,7 @@ export class SinkRunner {
   onTrouble: (event: SinkTrouble) => void = () => {};
 
   constructor(readonly transport: SinkTransport, private readonly o: SinkRunnerOptions = defaultSinkRunnerOptions) {
+    this.batchLimit = o.batch;
     this.timer = setInterval(() => void this.pump(), o.flushMs);
     this.timer.unref();
   }
@@ -111,15 +127,19 @@ export class SinkRunner {
   private async drain(): Promise<void> {
     let failures = 0;
     while (this.queue.length) {
-      const batch = this.queue.slice(0, this.o.batch);
+      const batch = this.queue.slice(0, this.batchLimit);
       this.inflight = batch.length;
       try {
         await this.transport.send(batch);
       } catch (err) {
         this.inflight = 0;
-        failures++;
         this.counters.failedAttempts++;
         this.counters.lastError = (err as Error).message;
+        if (err instanceof BatchTooLargeError) {
+          this.tooLarge(batch, err);
+          continue;
+        }
+        failures++;
         if (!this.failing) {
           this.failing = true;
           this.onTrouble({ kind: 'failing', err: this.counters.lastError });
@@ -154,6 +174,19 @@ export class SinkRunner {
         this.onTrouble({ kind: 'recovered' });
       }
     }
+  }
+
+  /** Halve the batches, or drop the one alert that is too large alone; sent again at once either way. */
+  private tooLarge(batch: Alert[], err: Error): void {
+    if (batch.length > 1) {
+      this.batchLimit = Math.ceil(batch.length / 2);
+      this.onTrouble({ kind: 'smaller-batches', err: err.message, refused: batch.length, batch: this.batchLimit });
+      return;
+    }
+    this.queue.shift();
+    this.counters.dropped++;
+    this.counters.queued = this.queue.length;
+    this.onTrouble({ kind: 'too-large', err: err.message, alert: batch[0].id });
   }
 
   async close(): Promise<void> {

@@ -163,4 +163,26 @@ describe('HTTP sinks', () => {
     expect(verified[0]).toMatchObject({ event: { kind: 'alert', id: alert(4).id }, trace: { id: alert(4).traceId } });
     expect(() => new Webhook(`whsec_${Buffer.alloc(32, 8).toString('base64')}`).verify(got[0].body, got[0].headers)).toThrow();
   });
+
+  it('gets a backlog through a receiver that refuses large bodies (413): smaller batches, in order; an alert too large alone dropped and counted', async () => {
+    const LIMIT = 30_000; // a proxy's body limit, a few alerts' worth
+    const delivered: string[] = [];
+    const { server, url } = await httpReceiver((_req, body) => {
+      if (Buffer.byteLength(body) > LIMIT) return 413;
+      for (const a of JSON.parse(body) as { event: { id: string } }[]) delivered.push(a.event.id);
+      return 204;
+    });
+    const runner = new SinkRunner(new WebhookSink({ url, format: 'ecs', headers: {}, timeoutMs: 5000 }, o), { maxQueue: 1000, batch: 100, flushMs: 10_000, maxAttempts: 3, backoffMs: 10, maxBackoffMs: 50 });
+    const told: string[] = [];
+    runner.onTrouble = (e) => told.push(e.kind === 'smaller-batches' ? `${e.refused} → ${e.batch}` : e.kind === 'too-large' ? `dropped ${e.alert}` : e.kind);
+    const backlog = Array.from({ length: 60 }, (_, i) => (i === 25 ? alert(i, { summary: 'x'.repeat(LIMIT) }) : alert(i)));
+    for (const a of backlog) runner.offer(a);
+    await runner.close();
+    server.close();
+    expect(delivered).toEqual(backlog.filter((_, i) => i !== 25).map((a) => a.id));
+    expect(told[0]).toBe('60 → 30');
+    expect(told).toContain(`dropped ${alert(25).id}`);
+    expect(told).not.toContain('failing');
+    expect(runner.counters).toMatchObject({ sent: 59, dropped: 1, queued: 0 });
+  });
 });
