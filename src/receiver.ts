@@ -1,11 +1,11 @@
 /**
  * OTLP/HTTP receiver: POST /v1/traces with application/x-protobuf or application/json bodies,
- * gzip or identity encoded. Answers per the OTLP/HTTP spec: 200 (with partial_success when spans
+ * gzip, zstd, deflate (zlib) or identity encoded — what the Collector's otlphttp exporter sends. Answers per the OTLP/HTTP spec: 200 (with partial_success when spans
  * were rejected), 400 with a google.rpc.Status for undecodable bodies (never retried), 413 for
  * bodies over the limit before or after decompression, 415 for other media types, 503 with
  * Retry-After when the engine's buffers are full. Bad input is counted, never fatal.
  */
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { KeyFilter } from './attribute-map.js';
 import { BackpressureError, ChainwatchError, OtlpDecodeError, PayloadTooLargeError } from './errors.js';
@@ -13,6 +13,7 @@ import { decodeTraceRequest, encodeExportResponse, encodeRpcStatus } from './otl
 import { decodeTraceRequestJson } from './otlp-json.js';
 import { type DecodedBatch, type RawSpan, type SpanTimeWindow, dropMisdatedSpans } from './span.js';
 import { defaultChainConfig } from './chains.js';
+import { ZstdTooLargeError, zstdDecompressAtMost } from './zstd.js';
 
 /** The span time window comes from the engine's chain settings (engine.chains.max_clock_skew, max_span_age). */
 export interface ReceiverConfig extends SpanTimeWindow {
@@ -94,22 +95,24 @@ export class OtlpReceiver {
     await this.app.close();
   }
 
-  private handle(req: FastifyRequest, reply: FastifyReply): void {
+  private async handle(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     this.counters.requests++;
     if (this.refuseTraces !== undefined) {
       this.count('misdirected');
       this.fail(req, reply, 404, this.refuseTraces);
-      return;
+      return reply;
     }
     const type = mediaType(req.headers['content-type']);
     if (type !== 'application/x-protobuf' && type !== 'application/json') {
       this.count('unsupported_media_type');
       this.fail(req, reply, 415, `unsupported content-type "${type}": send application/x-protobuf or application/json`);
-      return;
+      return reply;
     }
     let batch: DecodedBatch;
     try {
-      const body = this.decompress(req);
+      // Awaited only for zstd: gzip and identity, nearly every request, stay on this turn.
+      const decompressed = this.decompress(req);
+      const body = Buffer.isBuffer(decompressed) ? decompressed : await decompressed;
       batch = type === 'application/json' ? decodeTraceRequestJson(body, this.filter) : decodeTraceRequest(body, this.filter);
     } catch (err) {
       if (err instanceof PayloadTooLargeError) {
@@ -119,7 +122,7 @@ export class OtlpReceiver {
         this.count(err instanceof OtlpDecodeError ? 'malformed' : 'invalid_request');
         this.fail(req, reply, 400, `cannot decode ${type} ExportTraceServiceRequest: ${err.message}`);
       } else throw err;
-      return;
+      return reply;
     }
     const misdated = dropMisdatedSpans(batch, Date.now(), this.consumer.eventTime(), this.config);
     try {
@@ -129,7 +132,7 @@ export class OtlpReceiver {
         this.count('backpressure');
         reply.header('retry-after', String(err.retryAfterSeconds));
         this.fail(req, reply, 503, err.message);
-        return;
+        return reply;
       }
       throw err;
     }
@@ -143,19 +146,37 @@ export class OtlpReceiver {
     } else {
       reply.code(200).type('application/x-protobuf').send(Buffer.from(encodeExportResponse(batch.rejected, message)));
     }
+    return reply;
   }
 
-  private decompress(req: FastifyRequest): Buffer {
+  private decompress(req: FastifyRequest): Buffer | Promise<Buffer> {
     const body = req.body as Buffer | undefined;
     if (!body || body.length === 0) return Buffer.alloc(0);
     const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
-    if (encoding === 'identity' || encoding === '') return body;
-    if (encoding !== 'gzip') throw new OtlpDecodeError(`unsupported content-encoding "${encoding}": use gzip or none`);
-    try {
-      return gunzipSync(body, { maxOutputLength: this.config.maxBodyBytes });
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) throw new PayloadTooLargeError(this.config.maxBodyBytes);
-      throw new OtlpDecodeError(`gzip body is corrupt: ${(err as Error).message}`);
+    const max = this.config.maxBodyBytes;
+    switch (encoding) {
+      case 'identity':
+      case '':
+        return body;
+      case 'gzip':
+        return inflated('gzip', () => gunzipSync(body, { maxOutputLength: max }), max);
+      case 'deflate':
+      case 'zlib':
+        // "deflate" is zlib-wrapped (RFC 9110, and the Collector's confighttp); a raw stream is taken too.
+        return inflated(encoding, () => {
+          try {
+            return inflateSync(body, { maxOutputLength: max });
+          } catch (err) {
+            if ((err as { code?: string }).code !== 'Z_DATA_ERROR') throw err;
+            return inflateRawSync(body, { maxOutputLength: max });
+          }
+        }, max);
+      case 'zstd':
+        return zstdDecompressAtMost(body, max).catch((err: Error) => {
+          throw err instanceof ZstdTooLargeError ? new PayloadTooLargeError(max) : new OtlpDecodeError(`zstd body is corrupt: ${err.message}`);
+        });
+      default:
+        throw new OtlpDecodeError(`unsupported content-encoding "${encoding}": use gzip, zstd, deflate or none`);
     }
   }
 
@@ -194,6 +215,16 @@ export function rpcCode(status: number): number {
       return 14; // UNAVAILABLE
     default:
       return status >= 500 ? 13 : 2; // INTERNAL, UNKNOWN
+  }
+}
+
+/** A zlib decompression's output, or the receiver's errors for a bomb (413) and for damage (400). */
+function inflated(encoding: string, inflate: () => Buffer, max: number): Buffer {
+  try {
+    return inflate();
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) throw new PayloadTooLargeError(max);
+    throw new OtlpDecodeError(`${encoding} body is corrupt: ${(err as Error).message}`);
   }
 }
 

@@ -4,7 +4,9 @@
  * and the receiver keeps serving.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gzipSync } from 'node:zlib';
+import { deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
+import { zstdCompress } from '../src/zstd.js';
+import { rleFrame } from './helpers/zstd-frames.js';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
@@ -75,6 +77,22 @@ describe('OTLP/HTTP receiver', () => {
     const gz = await post(gzipSync(toProto(json().doc)), 'application/x-protobuf', { 'content-encoding': 'gzip' });
     expect(gz.status).toBe(200);
     expect(received.length - before).toBe(6);
+  });
+
+  it('accepts the other encodings the Collector\'s otlphttp exporter can send: zstd, deflate (zlib-wrapped, or raw)', async () => {
+    const before = received.length;
+    const proto = toProto(json().doc);
+    for (const [encoding, body] of [['zstd', await zstdCompress(Buffer.from(proto))], ['deflate', deflateSync(proto)], ['deflate', deflateRawSync(proto)], ['zlib', deflateSync(proto)]] as const) {
+      const res = await post(body, 'application/x-protobuf', { 'content-encoding': encoding });
+      expect(res.status, encoding).toBe(200);
+    }
+    expect(received.length - before).toBe(12);
+    const snappy = await post(proto, 'application/x-protobuf', { 'content-encoding': 'snappy' });
+    expect(snappy.status).toBe(400);
+    expect(Status.toObject(Status.decode(Buffer.from(await snappy.arrayBuffer()))).message).toMatch(/unsupported content-encoding "snappy": use gzip, zstd, deflate or none/);
+    const badZstd = await post(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3, 4, 5]), 'application/json', { 'content-encoding': 'zstd' });
+    expect(badZstd.status).toBe(400);
+    expect((await badZstd.json()).message).toMatch(/zstd body is corrupt/);
   });
 
   it('answers partial success for spans with bad ids or wrong types, keeping the good ones', async () => {
@@ -188,6 +206,10 @@ describe('OTLP/HTTP receiver', () => {
     const res = await post(bomb, 'application/x-protobuf', { 'content-encoding': 'gzip' });
     expect(res.status).toBe(413);
     expect(Status.toObject(Status.decode(Buffer.from(await res.arrayBuffer())))).toEqual({ code: 8, message: expect.stringMatching(/exceeds 262144 bytes/) });
+    for (const [encoding, body] of [['zstd', rleFrame(80)], ['deflate', deflateSync(Buffer.alloc(10 * 1024 * 1024, 0))]] as const) {
+      expect(body.length, encoding).toBeLessThan(256 * 1024);
+      expect((await post(body, 'application/x-protobuf', { 'content-encoding': encoding })).status, encoding).toBe(413);
+    }
   });
 
   it('answers a GET on the traces path with 405 and what it takes, and a logs or metrics path with what chainwatch reads', async () => {
