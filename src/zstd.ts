@@ -83,6 +83,7 @@ export async function zstdDecompress(b: Buffer): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** One-shot, inside the same ~12 MB heap: for records of a few megabytes at most (chainwatch itself produces lz4 and gzip). */
 export async function zstdCompress(b: Buffer): Promise<Buffer> {
   return Buffer.from(new (await zstd()).Simple().compress(b));
 }
