@@ -21,7 +21,7 @@ import { loadPolicies } from './policy-load.js';
 import { suggestPolicy } from './policy-suggest.js';
 import { formatPolicyTest } from './policy-report.js';
 import { type StatusDoc, formatStatus } from './status-view.js';
-import { ChainwatchError, InputFormatError } from './errors.js';
+import { ChainwatchError, ConfigError, InputFormatError } from './errors.js';
 import { describeFetchError } from './fetch-error.js';
 import { evaluate, formatEvaluation } from './evaluate.js';
 import { STDIN, checkInputs, inputName, readInputs, totalBytes, type LineError } from './input-files.js';
@@ -37,6 +37,7 @@ import { alertRow, callRow, chainRow } from './event-store.js';
 import { SqliteEventStore } from './sqlite-store.js';
 import { StoreWriter, defaultStoreWriterConfig } from './store-writer.js';
 import { buildSink, killSwitchConfig } from './sink-factory.js';
+import { secretFromEnv } from './sinks.js';
 import { approveRevocation, listRevocations, undoRevocation } from './revocations.js';
 import { ensureDir } from './ensure-dir.js';
 
@@ -91,7 +92,7 @@ program.command('serve')
     try {
       service = new Service({
         stateDir, alertsFile: opts.alerts ?? config.alertsFile,
-        receiver: { ...config.receiver, ...(opts.host ? { host: opts.host } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) },
+        receiver: { ...receiverOf(config), ...(opts.host ? { host: opts.host } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) },
         out: process.stdout, pretty: opts.pretty, policies: opts.policies ?? config.policies, log, engine: config.engine,
         telemetry: config.telemetry, shutdownDeadlineMs: config.shutdownDeadlineMs,
         store: config.store, api: { ...config.api, token: process.env.CHAINWATCH_API_TOKEN },
@@ -114,6 +115,16 @@ program.command('serve')
     process.once('SIGTERM', () => void shutdown('SIGTERM'));
     process.once('SIGINT', () => void shutdown('SIGINT'));
   });
+
+/** The config's receiver settings, with the bearer tokens from the variable `token_env` names (comma-separated: a rotation's old and new). */
+function receiverOf(config: Config): Omit<Config['receiver'], 'tokenEnv'> & { tokens?: string[] } {
+  const { tokenEnv, ...receiver } = config.receiver;
+  const value = secretFromEnv(process.env, tokenEnv, 'receiver.token_env');
+  if (value === undefined) return receiver;
+  const tokens = value.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  if (tokens.length === 0) throw ConfigError.ofSetting('receiver.token_env', `environment variable ${tokenEnv} holds no token: set it to the bearer token senders present (several, comma-separated)`);
+  return { ...receiver, tokens };
+}
 
 /** The config's kafka section with the command line's brokers, stage and group over it. */
 function kafkaOptions(config: Config, opts: { kafka?: string; kafkaStage?: KafkaStage; kafkaGroup?: string }): { kafka?: KafkaConfig } {

@@ -44,7 +44,7 @@ export interface ConfigFile {
   state_dir?: string;
   alerts_file?: string;
   policies?: string[];
-  receiver?: { host?: string; port?: number; max_body_bytes?: number; retry_after_seconds?: number };
+  receiver?: { host?: string; port?: number; max_body_bytes?: number; retry_after_seconds?: number; token_env?: string };
   telemetry?: {
     prometheus?: { enabled?: boolean; host?: string; port?: number };
     otlp?: { enabled?: boolean; endpoint?: string; interval?: string | number; headers?: Record<string, string>; traces?: boolean };
@@ -85,7 +85,7 @@ export interface Config {
   alertsFile?: string;
   policies: string[];
   /** The span time window the receiver allows is the engine's (engine.chains.max_clock_skew, max_span_age). */
-  receiver: Omit<ReceiverConfig, keyof SpanTimeWindow>;
+  receiver: Omit<ReceiverConfig, keyof SpanTimeWindow | 'tokens'> & { tokenEnv?: string };
   telemetry: {
     prometheus: { enabled: boolean; host: string; port: number };
     otlp: { enabled: boolean; endpoint: string; intervalMs: number; headers: Record<string, string>; traces: boolean };
@@ -243,6 +243,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
       port: source.receiver?.port ?? defaultReceiverConfig.port,
       maxBodyBytes: source.receiver?.max_body_bytes ?? defaultReceiverConfig.maxBodyBytes,
       retryAfterSeconds: source.receiver?.retry_after_seconds ?? defaultReceiverConfig.retryAfterSeconds,
+      ...(source.receiver?.token_env !== undefined ? { tokenEnv: source.receiver.token_env } : {}),
     },
     telemetry: {
       prometheus: { enabled: source.telemetry?.prometheus?.enabled ?? true, host: source.telemetry?.prometheus?.host ?? '127.0.0.1', port: source.telemetry?.prometheus?.port ?? 9464 },
@@ -372,7 +373,7 @@ function responseConfig(r: NonNullable<ConfigFile['response']>): NonNullable<Con
 export function showConfig(config: Config): string {
   const effective = {
     state_dir: config.stateDir, alerts_file: config.alertsFile ?? `${config.stateDir}/alerts.jsonl`, policies: config.policies,
-    receiver: { host: config.receiver.host, port: config.receiver.port, max_body_bytes: config.receiver.maxBodyBytes, retry_after_seconds: config.receiver.retryAfterSeconds },
+    receiver: { host: config.receiver.host, port: config.receiver.port, max_body_bytes: config.receiver.maxBodyBytes, retry_after_seconds: config.receiver.retryAfterSeconds, ...(config.receiver.tokenEnv ? { token_env: config.receiver.tokenEnv } : {}) },
     telemetry: {
       prometheus: config.telemetry.prometheus,
       otlp: { ...config.telemetry.otlp, headers: Object.fromEntries(Object.keys(config.telemetry.otlp.headers).map((k) => [k, '********'])) },

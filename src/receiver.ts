@@ -5,6 +5,7 @@
  * bodies over the limit before or after decompression, 415 for other media types, 503 with
  * Retry-After when the engine's buffers are full. Bad input is counted, never fatal.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { KeyFilter } from './attribute-map.js';
@@ -22,6 +23,12 @@ export interface ReceiverConfig extends SpanTimeWindow {
   /** Largest accepted body, compressed and decompressed. */
   maxBodyBytes: number;
   retryAfterSeconds: number;
+  /**
+   * Bearer tokens a sender must present (`Authorization: Bearer …`), any one of them — several
+   * while a token is rotated. None: no check (the receiver listens on loopback by default). Where
+   * it listens on a network, anyone who can reach it could otherwise teach the baselines.
+   */
+  tokens?: readonly string[];
 }
 
 export const defaultReceiverConfig: ReceiverConfig = { host: '127.0.0.1', port: 4318, maxBodyBytes: 64 * 1024 * 1024, retryAfterSeconds: 5, maxClockSkewMs: defaultChainConfig.maxClockSkewMs, maxSpanAgeMs: defaultChainConfig.maxSpanAgeMs };
@@ -56,8 +63,11 @@ export class OtlpReceiver {
    * exporters do not retry (421 Misdirected Request, the apter one, is retried by HTTP clients).
    */
   refuseTraces?: string;
+  /** SHA-256 of each accepted bearer token; undefined when none is required. */
+  private readonly tokenDigests: Buffer[] | undefined;
 
   constructor(private readonly filter: KeyFilter, private readonly consumer: SpanConsumer, readonly config: ReceiverConfig = defaultReceiverConfig) {
+    this.tokenDigests = config.tokens?.length ? config.tokens.map((t) => createHash('sha256').update(t).digest()) : undefined;
     this.app = Fastify({ bodyLimit: config.maxBodyBytes, logger: false });
     this.app.removeAllContentTypeParsers();
     this.app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -87,6 +97,16 @@ export class OtlpReceiver {
     });
   }
 
+  /** The header names one of the tokens: compared as SHA-256 digests, in constant time, so neither a token's bytes nor its length leak through timing. */
+  private authorized(header: string | undefined): boolean {
+    const m = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+    if (m === null) return false;
+    const got = createHash('sha256').update(m[1]).digest();
+    let ok = false;
+    for (const d of this.tokenDigests!) ok = timingSafeEqual(got, d) || ok;
+    return ok;
+  }
+
   async listen(): Promise<string> {
     return this.app.listen({ host: this.config.host, port: this.config.port });
   }
@@ -97,6 +117,12 @@ export class OtlpReceiver {
 
   private async handle(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     this.counters.requests++;
+    if (this.tokenDigests !== undefined && !this.authorized(req.headers.authorization)) {
+      this.count('unauthorized');
+      reply.header('www-authenticate', 'Bearer realm="chainwatch"');
+      this.fail(req, reply, 401, 'missing or wrong bearer token: send Authorization: Bearer <token>, a token in the variable receiver.token_env names (the Collector: the otlphttp exporter\'s headers, or the bearertokenauth extension)');
+      return reply;
+    }
     if (this.refuseTraces !== undefined) {
       this.count('misdirected');
       this.fail(req, reply, 404, this.refuseTraces);
@@ -204,6 +230,8 @@ export function rpcCode(status: number): number {
     case 400:
     case 415:
       return 3; // INVALID_ARGUMENT
+    case 401:
+      return 16; // UNAUTHENTICATED
     case 404:
       return 5; // NOT_FOUND
     case 405:

@@ -66,6 +66,15 @@ describe('deploy/', () => {
         expect(() => loadConfig(f, {})).not.toThrow();
       }
     }
+    // The single process listens on the pod network: its receiver requires a token, from a Secret.
+    const single = parseAllDocuments(readFileSync(join(deploy, 'k8s', 'single-process.yaml'), 'utf8')).map((d) => d.toJS() as any);
+    const configFile = join(dir, 'single.yaml');
+    writeFileSync(configFile, single.find((o) => o?.kind === 'ConfigMap').data['chainwatch.yaml']);
+    const tokenEnv = loadConfig(configFile, {}).receiver.tokenEnv;
+    expect(tokenEnv).toBeDefined();
+    const env = single.find((o) => o?.kind === 'Deployment').spec.template.spec.containers[0].env;
+    expect(env.find((e: any) => e.name === tokenEnv)?.valueFrom?.secretKeyRef).toMatchObject({ key: 'token' });
+    expect(readFileSync(join(deploy, 'collector', 'agents-to-chainwatch.yaml'), 'utf8')).toContain(`authorization: "Bearer \${env:${tokenEnv}}"`);
     const example = loadConfig(join(deploy, 'config', 'chainwatch.yaml'), {});
     expect(example.policies).toEqual(['/etc/chainwatch/policies/fleet.yaml']);
     expect(loadPolicies([join(deploy, 'policies', 'fleet.yaml')])).toHaveLength(5);

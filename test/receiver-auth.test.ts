@@ -1,0 +1,70 @@
+/**
+ * A receiver that listens beyond loopback requires a bearer token: the real OpenTelemetry JS
+ * exporter with the token in its headers gets its spans in; without it, or with a wrong one, it
+ * is answered 401 and nothing is taken — nobody who merely reaches the port teaches the baselines.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
+import { OtlpReceiver, defaultReceiverConfig } from '../src/receiver.js';
+import type { RawSpan } from '../src/span.js';
+
+const Status = protobuf.loadSync(fileURLToPath(new URL('../schemas/otlp/trace.proto', import.meta.url))).lookupType('opentelemetry.proto.collector.trace.v1.RpcStatus');
+const received: RawSpan[] = [];
+const receiver = new OtlpReceiver(KeyFilter.forMapping(defaultMapping), { consume: (spans) => received.push(...spans), eventTime: () => 0 }, {
+  ...defaultReceiverConfig, port: 0, tokens: ['new-token-7f3a', 'old-token-19c2'],
+});
+let url = '';
+
+beforeAll(async () => {
+  url = `${await receiver.listen()}/v1/traces`;
+});
+afterAll(() => receiver.close());
+
+/** One span sent through the real SDK exporter with these headers; the error the exporter reports, if any. */
+async function sendSpan(headers: Record<string, string>): Promise<Error | undefined> {
+  const exporter = new OTLPTraceExporter({ url, headers });
+  let result: ExportResult | undefined;
+  const recorded: SpanExporter = {
+    export: (spans, done) => exporter.export(spans, (r) => done((result = r))),
+    shutdown: () => exporter.shutdown(),
+    forceFlush: () => exporter.forceFlush(),
+  };
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(recorded)] });
+  provider.getTracer('agent').startSpan('execute_tool search', { attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'search' } }).end();
+  await provider.forceFlush().catch(() => {});
+  await provider.shutdown().catch(() => {});
+  if (result === undefined) throw new Error('the exporter reported nothing');
+  return result.code === ExportResultCode.SUCCESS ? undefined : (result.error ?? new Error('failed without an error'));
+}
+
+describe('receiver bearer token', () => {
+  it('takes spans from an exporter that sends a current token, either of two during a rotation', async () => {
+    expect(await sendSpan({ Authorization: 'Bearer new-token-7f3a' })).toBeUndefined();
+    expect(await sendSpan({ authorization: 'bearer old-token-19c2' })).toBeUndefined();
+    expect(received.map((s) => s.name)).toEqual(['execute_tool search', 'execute_tool search']);
+  });
+
+  it('answers 401 with a challenge and an UNAUTHENTICATED status, never echoing what was sent, and takes nothing', async () => {
+    const before = received.length;
+    expect((await sendSpan({}))?.message).toBe('Unauthorized');
+    expect((await sendSpan({ Authorization: 'Bearer guessed-token' }))?.message).toBe('Unauthorized');
+    expect(received.length).toBe(before);
+    expect(receiver.counters.badRequests.unauthorized).toBe(2);
+    for (const authorization of [undefined, 'Bearer guessed-token', 'Basic bmV3LXRva2VuLTdmM2E=', 'Bearer new-token-7f3a extra']) {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', ...(authorization ? { authorization } : {}) }, body: new Uint8Array(0) });
+      expect(res.status, authorization).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer realm="chainwatch"');
+      const status = Status.toObject(Status.decode(Buffer.from(await res.arrayBuffer()))) as { code: number; message: string };
+      expect(status.code).toBe(16);
+      expect(status.message).toMatch(/^missing or wrong bearer token: send Authorization: Bearer <token>/);
+      expect(status.message).not.toContain('guessed');
+    }
+    // The probes stay open: a kubelet sends no token.
+    expect((await fetch(url.replace('/v1/traces', '/readyz'))).status).not.toBe(401);
+  });
+});
