@@ -160,7 +160,10 @@ program.command('status')
   .action(async (opts: { url: string; interval: number }) => {
     const get = async (): Promise<StatusDoc> => {
       const res = await fetch(`${opts.url}/status`).catch((err: unknown) => {
-        throw new ChainwatchError(`cannot reach chainwatch at ${opts.url}: ${describeFetchError(err)}; is it running? (chainwatch serve)`);
+        const why = describeFetchError(err);
+        // A certificate refused is a trust question, not a process that is down.
+        const hint = /certificate|self[- ]signed/i.test(why) ? 'trust the CA that signed its certificate: NODE_EXTRA_CA_CERTS=ca.pem chainwatch status …' : 'is it running? (chainwatch serve)';
+        throw new ChainwatchError(`cannot reach chainwatch at ${opts.url}: ${why}; ${hint}`);
       });
       if (!res.ok) throw new ChainwatchError(`${opts.url}/status answered ${res.status}`);
       return res.json();

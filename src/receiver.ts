@@ -6,6 +6,8 @@
  * Retry-After when the engine's buffers are full. Bad input is counted, never fatal.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Server as HttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { KeyFilter } from './attribute-map.js';
@@ -15,6 +17,10 @@ import { decodeTraceRequestJson } from './otlp-json.js';
 import { type DecodedBatch, type RawSpan, type SpanTimeWindow, dropMisdatedSpans } from './span.js';
 import { defaultChainConfig } from './chains.js';
 import { ZstdTooLargeError, zstdDecompressAtMost } from './zstd.js';
+import { type ReceiverTlsFiles, readTls, tlsVersion } from './receiver-tls.js';
+
+/** How often the TLS files are looked at for a renewal. */
+const TLS_CHECK_MS = 30_000;
 
 /** The span time window comes from the engine's chain settings (engine.chains.max_clock_skew, max_span_age). */
 export interface ReceiverConfig extends SpanTimeWindow {
@@ -29,6 +35,8 @@ export interface ReceiverConfig extends SpanTimeWindow {
    * it listens on a network, anyone who can reach it could otherwise teach the baselines.
    */
   tokens?: readonly string[];
+  /** HTTPS, with its certificate and key read again when the files change; with a client CA, mutual TLS for senders. */
+  tls?: ReceiverTlsFiles;
 }
 
 export const defaultReceiverConfig: ReceiverConfig = { host: '127.0.0.1', port: 4318, maxBodyBytes: 64 * 1024 * 1024, retryAfterSeconds: 5, maxClockSkewMs: defaultChainConfig.maxClockSkewMs, maxSpanAgeMs: defaultChainConfig.maxSpanAgeMs };
@@ -63,12 +71,18 @@ export class OtlpReceiver {
    * exporters do not retry (421 Misdirected Request, the apter one, is retried by HTTP clients).
    */
   refuseTraces?: string;
+  /** Told when the TLS files were read again after a change: undefined, or why they could not be used. */
+  onTlsReload: (err: Error | undefined) => void = () => {};
+  private tlsTimer: NodeJS.Timeout | undefined;
   /** SHA-256 of each accepted bearer token; undefined when none is required. */
   private readonly tokenDigests: Buffer[] | undefined;
 
   constructor(private readonly filter: KeyFilter, private readonly consumer: SpanConsumer, readonly config: ReceiverConfig = defaultReceiverConfig) {
     this.tokenDigests = config.tokens?.length ? config.tokens.map((t) => createHash('sha256').update(t).digest()) : undefined;
-    this.app = Fastify({ bodyLimit: config.maxBodyBytes, logger: false });
+    // A client certificate is asked for but checked on POST /v1/traces only: probes (a kubelet's
+    // HTTPS GET carries none) and /status stay reachable.
+    const https = config.tls === undefined ? undefined : { ...readTls(config.tls), ...(config.tls.clientCaFile ? { requestCert: true, rejectUnauthorized: false } : {}) };
+    this.app = Fastify({ bodyLimit: config.maxBodyBytes, logger: false, ...(https ? { https } : {}) }) as unknown as FastifyInstance;
     this.app.removeAllContentTypeParsers();
     this.app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
     this.app.post('/v1/traces', (req, reply) => this.handle(req, reply));
@@ -108,15 +122,44 @@ export class OtlpReceiver {
   }
 
   async listen(): Promise<string> {
-    return this.app.listen({ host: this.config.host, port: this.config.port });
+    const address = await this.app.listen({ host: this.config.host, port: this.config.port });
+    const tls = this.config.tls;
+    if (tls !== undefined) {
+      let version = tlsVersion(tls);
+      this.tlsTimer = setInterval(() => {
+        const now = tlsVersion(tls);
+        if (now === version) return;
+        version = now;
+        this.reloadTls();
+      }, TLS_CHECK_MS);
+      this.tlsTimer.unref();
+    }
+    return address;
+  }
+
+  /** Serve the TLS files as they are now, from the next handshake; told to onTlsReload (the error, if they could not be used: the ones before stay). */
+  reloadTls(): void {
+    try {
+      (this.app.server as unknown as HttpsServer).setSecureContext(readTls(this.config.tls!));
+      this.onTlsReload(undefined);
+    } catch (err) {
+      this.onTlsReload(err as Error);
+    }
   }
 
   async close(): Promise<void> {
+    clearInterval(this.tlsTimer);
     await this.app.close();
   }
 
   private async handle(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     this.counters.requests++;
+    if (this.config.tls?.clientCaFile !== undefined && !(req.raw.socket as TLSSocket).authorized) {
+      this.count('unauthorized');
+      const why = (req.raw.socket as TLSSocket).authorizationError;
+      this.fail(req, reply, 401, `no client certificate signed by the CA of receiver.tls.client_ca_file${why ? ` (${why instanceof Error ? why.message : String(why)})` : ''}: give the sender its certificate and key (the Collector: the otlphttp exporter's tls cert_file and key_file)`);
+      return reply;
+    }
     if (this.tokenDigests !== undefined && !this.authorized(req.headers.authorization)) {
       this.count('unauthorized');
       reply.header('www-authenticate', 'Bearer realm="chainwatch"');

@@ -199,6 +199,10 @@ export class Service {
     }
     const receiverConfig = { ...defaultReceiverConfig, ...options.receiver, maxClockSkewMs: engineConfig.chains.maxClockSkewMs, maxSpanAgeMs: engineConfig.chains.maxSpanAgeMs };
     this.receiver = new OtlpReceiver(this.engine.norm.filter, { consume: (spans) => this.consume(spans, receiverConfig.retryAfterSeconds), eventTime: () => this.engine.now }, receiverConfig);
+    this.receiver.onTlsReload = (err) => {
+      if (err === undefined) options.log?.info({ cert: receiverConfig.tls?.certFile }, 'receiver TLS certificate read again: served from the next connection');
+      else options.log?.error({ err: err.message }, `receiver TLS files changed but cannot be used, the ones before stay: ${err.message}`);
+    };
     // Spans posted to a Kafka worker would reach this process's own engine only: a detect worker's
     // agents are those of its partitions, and an ingest worker's engine is read by no one.
     if (options.kafka) {

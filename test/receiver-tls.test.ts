@@ -1,0 +1,145 @@
+/**
+ * The receiver over HTTPS, as a platform team runs it beyond one host: the real OpenTelemetry
+ * exporter sends through TLS; with a client CA, only senders holding a certificate it signed get
+ * spans in (probes need none); a certificate renewed in place is served from the next connection,
+ * and a broken one is refused while the one before keeps serving.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import { request } from 'node:https';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
+import { ConfigError } from '../src/errors.js';
+import { OtlpReceiver, defaultReceiverConfig } from '../src/receiver.js';
+import type { RawSpan } from '../src/span.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'chainwatch-tls-'));
+const at = (f: string): string => join(dir, f);
+const openssl = (...args: string[]): void => void execFileSync('openssl', args, { stdio: 'pipe', cwd: dir });
+const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+/** A certificate for `cn`, signed by `ca` (or by itself), with the names a client checks. */
+function certificate(name: string, cn: string, ca?: string): void {
+  if (ca === undefined) return openssl('req', '-x509', ...EC, '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${cn}`);
+  writeFileSync(at(`${name}.ext`), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  openssl('req', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
+  openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`);
+}
+certificate('ca', 'test ca');
+certificate('server', 'localhost', 'ca');
+certificate('renewed', 'localhost', 'ca');
+certificate('client', 'agent-runtime', 'ca');
+certificate('rogue-ca', 'rogue ca');
+certificate('rogue', 'agent-runtime', 'rogue-ca');
+writeFileSync(at('live.pem'), readFileSync(at('server.pem')));
+writeFileSync(at('live.key'), readFileSync(at('server.key')));
+
+const received: RawSpan[] = [];
+const receivers: OtlpReceiver[] = [];
+async function start(clientCa: boolean): Promise<{ receiver: OtlpReceiver; url: string }> {
+  const receiver = new OtlpReceiver(KeyFilter.forMapping(defaultMapping), { consume: (spans) => received.push(...spans), eventTime: () => 0 }, {
+    ...defaultReceiverConfig, port: 0, tls: { certFile: at('live.pem'), keyFile: at('live.key'), ...(clientCa ? { clientCaFile: at('ca.pem') } : {}) },
+  });
+  receivers.push(receiver);
+  return { receiver, url: (await receiver.listen()).replace('127.0.0.1', 'localhost') };
+}
+afterAll(async () => {
+  for (const r of receivers) await r.close();
+});
+
+const ca = readFileSync(at('ca.pem'));
+/** A request over HTTPS trusting the test CA, with a client certificate when named: its status and JSON body. */
+function call(url: string, path: string, client?: string): Promise<{ status: number; body: any }> {
+  const tls = { ca, ...(client ? { cert: readFileSync(at(`${client}.pem`)), key: readFileSync(at(`${client}.key`)) } : {}) };
+  const post = path === '/v1/traces';
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, { method: post ? 'POST' : 'GET', headers: { 'content-type': 'application/json' }, ...tls }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve({ status: res.statusCode!, body: text ? JSON.parse(text) : undefined }));
+    });
+    req.on('error', reject);
+    req.end(post ? '{"resourceSpans":[]}' : undefined);
+  });
+}
+
+/** One span through the real SDK exporter over HTTPS; the error it reports, if any. */
+async function sendSpan(url: string, client?: string): Promise<Error | undefined> {
+  const exporter = new OTLPTraceExporter({ url: `${url}/v1/traces`, httpAgentOptions: { ca, ...(client ? { cert: readFileSync(at(`${client}.pem`)), key: readFileSync(at(`${client}.key`)) } : {}) } });
+  let result: ExportResult | undefined;
+  const recorded: SpanExporter = { export: (spans, done) => exporter.export(spans, (r) => done((result = r))), shutdown: () => exporter.shutdown(), forceFlush: () => exporter.forceFlush() };
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(recorded)] });
+  provider.getTracer('agent').startSpan('execute_tool search', { attributes: { 'gen_ai.operation.name': 'execute_tool' } }).end();
+  await provider.forceFlush().catch(() => {});
+  await provider.shutdown().catch(() => {});
+  if (result === undefined) throw new Error('the exporter reported nothing');
+  return result.code === ExportResultCode.SUCCESS ? undefined : (result.error ?? new Error('failed'));
+}
+
+/** The certificate a new connection is served, by fingerprint. */
+function servedCertificate(url: string): Promise<string> {
+  const { port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: Number(port), servername: 'localhost', ca }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256);
+      socket.end();
+    }).on('error', reject);
+  });
+}
+const fingerprint = (name: string): string => execFileSync('openssl', ['x509', '-in', at(`${name}.pem`), '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' }).trim().split('=')[1];
+
+describe('receiver over TLS', () => {
+  it('takes spans from the real exporter over HTTPS, and no plain HTTP', async () => {
+    const { url } = await start(false);
+    expect(url).toMatch(/^https:\/\/localhost:\d+$/);
+    const before = received.length;
+    expect(await sendSpan(url)).toBeUndefined();
+    expect(received.length).toBe(before + 1);
+    await expect(fetch(`${url.replace('https', 'http')}/v1/traces`, { method: 'POST', body: '{}' })).rejects.toThrow();
+  });
+
+  it('with a client CA, takes spans only from senders holding a certificate it signed; probes need none', async () => {
+    const { url, receiver } = await start(true);
+    const before = received.length;
+    expect(await sendSpan(url, 'client')).toBeUndefined();
+    expect(received.length).toBe(before + 1);
+    expect((await sendSpan(url))?.message).toBe('Unauthorized');
+    for (const client of [undefined, 'rogue']) {
+      const res = await call(url, '/v1/traces', client);
+      expect(res.status, client).toBe(401);
+      expect(res.body.message).toMatch(/^no client certificate signed by the CA of receiver\.tls\.client_ca_file/);
+    }
+    expect((await call(url, '/v1/traces', 'client')).status).toBe(200);
+    expect(received.length).toBe(before + 1);
+    expect(receiver.counters.badRequests.unauthorized).toBe(3);
+    expect((await call(url, '/healthz')).status).toBe(200);
+  });
+
+  it('serves a certificate renewed in place from the next connection, and keeps the one before when the new files are broken', async () => {
+    const { url, receiver } = await start(false);
+    const told: (string | undefined)[] = [];
+    receiver.onTlsReload = (err) => told.push(err?.message);
+    expect(await servedCertificate(url)).toBe(fingerprint('server'));
+    writeFileSync(at('live.pem'), readFileSync(at('renewed.pem')));
+    writeFileSync(at('live.key'), readFileSync(at('renewed.key')));
+    receiver.reloadTls();
+    expect(await servedCertificate(url)).toBe(fingerprint('renewed'));
+    writeFileSync(at('live.key'), readFileSync(at('client.key'))); // a key that is not the certificate's
+    receiver.reloadTls();
+    expect(await servedCertificate(url)).toBe(fingerprint('renewed'));
+    expect(told[0]).toBeUndefined();
+    expect(told[1]).toMatch(/receiver\.tls: .*live\.pem and .*live\.key cannot be used: .*key values mismatch/);
+    writeFileSync(at('live.key'), readFileSync(at('server.key'))); // restored for the other tests
+    writeFileSync(at('live.pem'), readFileSync(at('server.pem')));
+  });
+
+  it('refuses to start on files it cannot read or use, naming the setting', () => {
+    const make = (tls: { certFile: string; keyFile: string }) => () => new OtlpReceiver(KeyFilter.forMapping(defaultMapping), { consume: () => {}, eventTime: () => 0 }, { ...defaultReceiverConfig, port: 0, tls });
+    expect(make({ certFile: at('none.pem'), keyFile: at('server.key') })).toThrow(/receiver\.tls\.cert_file: cannot read .*none\.pem/);
+    expect(make({ certFile: at('server.pem'), keyFile: at('client.key') })).toThrow(ConfigError);
+  });
+});
