@@ -6,7 +6,10 @@
 #   deploy/kafka.sh resume  start it again on the data it had when stopped (a broker restart)
 #   deploy/kafka.sh status  exit 0 when it is running
 # Environment: CHAINWATCH_CACHE (default ~/.cache/chainwatch), KAFKA_DIR (data, logs, pid;
-# default /tmp/chainwatch-kafka), KAFKA_PORT (default 9092).
+# default /tmp/chainwatch-kafka), KAFKA_PORT (default 9092). KAFKA_SECURE=1 adds a SASL_SSL
+# listener on KAFKA_PORT+2, as managed Kafka services have: a certificate from a CA made for it
+# ($KAFKA_DIR/tls/ca.pem, for clients to trust), SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN, user
+# chainwatch with password chainwatch-secret (a test broker's, not a secret).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=deploy/pidfile.sh
@@ -16,6 +19,8 @@ cache="${CHAINWATCH_CACHE:-$HOME/.cache/chainwatch}/kafka-$version"
 dir="${KAFKA_DIR:-/tmp/chainwatch-kafka}"
 port="${KAFKA_PORT:-9092}"
 cport=$((port + 1))
+sport=$((port + 2))
+secure="${KAFKA_SECURE:-}"
 
 fetch() {
   if [ -f "$cache/.complete" ]; then return 0; fi
@@ -32,14 +37,23 @@ start() {
   fetch
   if running; then echo "kafka already running (pid $(cat "$dir/kafka.pid"))"; return 0; fi
   rm -rf "$dir" && mkdir -p "$dir/data"
+  local listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport"
+  local advertised="PLAINTEXT://127.0.0.1:$port"
+  local protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+  if [ -n "$secure" ]; then
+    listeners="$listeners,SASL_SSL://127.0.0.1:$sport"
+    advertised="$advertised,SASL_SSL://127.0.0.1:$sport"
+    protocols="$protocols,SASL_SSL:SASL_SSL"
+    tls_files
+  fi
   cat > "$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 num.partitions=4
@@ -49,6 +63,16 @@ transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 PROPS
+  if [ -n "$secure" ]; then
+    cat >> "$dir/server.properties" <<PROPS
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_chainwatch="chainwatch-secret";
+ssl.keystore.type=PEM
+ssl.keystore.location=$dir/tls/broker.pem
+PROPS
+  fi
   cat > "$dir/log4j.properties" <<'LOG'
 log4j.rootLogger=WARN, file
 log4j.logger.kafka.server.KafkaRaftServer=INFO
@@ -61,8 +85,24 @@ LOG
   local cp="$cache/lib/*"
   local id
   id=$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
-  java -cp "$cp" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" > "$dir/format.log" 2>&1
+  local scram=()
+  if [ -n "$secure" ]; then
+    scram=(--add-scram 'SCRAM-SHA-256=[name=chainwatch,password=chainwatch-secret]' --add-scram 'SCRAM-SHA-512=[name=chainwatch,password=chainwatch-secret]')
+  fi
+  java -cp "$cp" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" "${scram[@]}" > "$dir/format.log" 2>&1
   launch
+}
+
+# A CA and the broker's certificate for 127.0.0.1 and localhost, signed by it; the broker's PEM
+# keystore holds its key (PKCS#8, unencrypted) and certificate.
+tls_files() {
+  local t="$dir/tls"
+  mkdir -p "$t"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$t/ca.key" -out "$t/ca.pem" -days 7 -subj "/CN=chainwatch test Kafka CA" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$t/broker.ext"
+  openssl req -newkey rsa:2048 -nodes -keyout "$t/broker.key" -out "$t/broker.csr" -subj "/CN=localhost" 2>/dev/null
+  openssl x509 -req -in "$t/broker.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" -CAcreateserial -out "$t/broker.crt" -days 7 -extfile "$t/broker.ext" 2>/dev/null
+  cat "$t/broker.key" "$t/broker.crt" > "$t/broker.pem"
 }
 
 # Start a broker on the formatted store in $dir, and wait until it serves.
@@ -86,7 +126,7 @@ launch() {
   echo $! > "$dir/kafka.pid"
   for _ in $(seq 1 120); do
     if grep -q "Kafka Server started\|\[KafkaRaftServer nodeId=1\] Kafka Server started" "$dir/server.log" 2>/dev/null; then
-      echo "kafka $version serving on 127.0.0.1:$port (pid $(cat "$dir/kafka.pid"), data $dir)"
+      echo "kafka $version serving on 127.0.0.1:$port${secure:+ and SASL_SSL on 127.0.0.1:$sport} (pid $(cat "$dir/kafka.pid"), data $dir)"
       return 0
     fi
     if ! running; then echo "kafka exited during start; see $dir/stdout.log and $dir/server.log" >&2; tail -20 "$dir/stdout.log" >&2; return 1; fi

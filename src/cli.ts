@@ -16,6 +16,7 @@ import { describeAgent } from './baseline-view.js';
 import { Engine, type ShadowRecord, defaultEngineConfig } from './engine.js';
 import { type Config, envOverrides, kafkaConfig, loadConfig, showConfig } from './config.js';
 import type { KafkaConfig } from './kafka-config.js';
+import { kafkaClientSecurity } from './kafka-security.js';
 import { PolicyEngine } from './policy-engine.js';
 import { loadPolicies } from './policy-load.js';
 import { suggestPolicy } from './policy-suggest.js';
@@ -37,7 +38,7 @@ import { alertRow, callRow, chainRow } from './event-store.js';
 import { SqliteEventStore } from './sqlite-store.js';
 import { StoreWriter, defaultStoreWriterConfig } from './store-writer.js';
 import { buildSink, killSwitchConfig } from './sink-factory.js';
-import { secretFromEnv } from './sinks.js';
+import { secretFromEnv } from './secret-env.js';
 import { approveRevocation, listRevocations, undoRevocation } from './revocations.js';
 import { ensureDir } from './ensure-dir.js';
 
@@ -135,7 +136,8 @@ function kafkaOptions(config: Config, opts: { kafka?: string; kafkaStage?: Kafka
   }
   const stage = opts.kafkaStage;
   const file = config.source.kafka ?? {};
-  return { kafka: kafkaConfig({ ...file, ...(stage ? { stages: stage } : {}), ...(opts.kafkaGroup ? { group: opts.kafkaGroup } : {}) }, brokers) };
+  const kafka = kafkaConfig({ ...file, ...(stage ? { stages: stage } : {}), ...(opts.kafkaGroup ? { group: opts.kafkaGroup } : {}) }, brokers);
+  return { kafka: kafka.security === undefined ? kafka : { ...kafka, client: kafkaClientSecurity(kafka.security, 'kafka', process.env) } };
 }
 
 const configCmd = program.command('config').description('check and show configuration');

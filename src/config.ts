@@ -27,9 +27,10 @@ export type SinkFile =
   | { type: 'webhook'; url: string; format?: 'json' | 'ocsf' | 'ecs'; secret_env?: string; timeout?: string | number }
   | { type: 'splunk_hec'; url: string; token_env: string; index?: string; sourcetype?: string; host?: string; format?: 'json' | 'ocsf' | 'ecs'; timeout?: string | number }
   | { type: 'syslog'; host: string; port: number; format?: 'cef' | 'json'; facility?: number; app_name?: string; sd_id?: string; timeout?: string | number; tls?: { ca_file?: string; reject_unauthorized?: boolean; servername?: string } }
-  | { type: 'kafka'; brokers: string[]; topic: string; format?: 'json' | 'ocsf' | 'ecs' | 'cef' };
+  | ({ type: 'kafka'; brokers: string[]; topic: string; format?: 'json' | 'ocsf' | 'ecs' | 'cef' } & KafkaSecurityFile);
 import type { Severity } from './severity.js';
 import { type KafkaConfig, type KafkaTopics, defaultKafkaTopics } from './kafka-config.js';
+import type { KafkaSecurityFile } from './kafka-security.js';
 import { type LocatedDoc, isMapping, locate, parseLocated, validateLocated } from './yaml-validate.js';
 import { nearest } from './nearest.js';
 import { redactUrl } from './redact.js';
@@ -59,7 +60,7 @@ export interface ConfigFile {
     retention?: { calls?: string | number; chains?: string | number; alerts?: string | number };
   };
   api?: { enabled?: boolean; host?: string; port?: number };
-  kafka?: { brokers?: string[]; stages?: 'ingest' | 'detect' | 'both'; group?: string; session_timeout?: string | number; commit_interval?: string | number; calls_partitions?: number; topics?: Partial<KafkaTopics> };
+  kafka?: { brokers?: string[]; stages?: 'ingest' | 'detect' | 'both'; group?: string; session_timeout?: string | number; commit_interval?: string | number; calls_partitions?: number; topics?: Partial<KafkaTopics> } & KafkaSecurityFile;
   alerts?: { link_template?: string; vendor?: string; product?: string };
   sinks?: SinkFile[];
   response?: {
@@ -340,6 +341,7 @@ export function kafkaConfig(k: NonNullable<ConfigFile['kafka']>, brokers: string
     sessionTimeoutMs: duration(k.session_timeout, 30_000),
     commitIntervalMs: duration(k.commit_interval, 1_000), callsPartitions: k.calls_partitions ?? 8,
     topics: { ...defaultKafkaTopics, ...k.topics },
+    ...(k.tls !== undefined || k.sasl !== undefined ? { security: { ...(k.tls !== undefined ? { tls: k.tls } : {}), ...(k.sasl !== undefined ? { sasl: k.sasl } : {}) } } : {}),
   };
 }
 

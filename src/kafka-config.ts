@@ -1,3 +1,5 @@
+import type { KafkaClientSecurity, KafkaSecurityFile } from './kafka-security.js';
+
 /** Where the Kafka stages read and write, and how their consumer groups behave. */
 export interface KafkaTopics { spans: string; calls: string; dlq: string }
 export const defaultKafkaTopics: KafkaTopics = { spans: 'otlp_spans', calls: 'chainwatch_calls', dlq: 'otlp_spans_dlq' };
@@ -13,6 +15,10 @@ export interface KafkaConfig {
   /** Partitions of the calls topic when we create it. */
   callsPartitions: number;
   topics: KafkaTopics;
+  /** TLS and SASL as the config has them (`kafka.tls`, `kafka.sasl`): shown by `config show`, secrets by name only. */
+  security?: KafkaSecurityFile;
+  /** The same, files and password read (serve fills it from the environment): what the clients use. */
+  client?: KafkaClientSecurity;
 }
 
 /**

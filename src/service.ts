@@ -281,15 +281,15 @@ export class Service {
     const k = this.options.kafka;
     if (k) {
       registerKafkaCodecs();
-      const kafka = new Kafka({ clientId: 'chainwatch', brokers: k.brokers, logLevel: logLevel.NOTHING });
+      const kafka = new Kafka({ clientId: 'chainwatch', brokers: k.brokers, logLevel: logLevel.NOTHING, ...k.client });
       const engineConfig = this.engineConfig;
       const groupId = `${k.group}-detect`;
       const ingestGroup = `${k.group}-ingest`;
       const changelog = changelogTopic(groupId);
       await ensureTopics(kafka, k.topics, { callsPartitions: k.callsPartitions, changelog }).catch((err: Error) => {
         // kafkajs gives up with "KafkaJSNonRetriableError" and the reason in its cause: say which brokers, and why.
-        const reason = (err.cause as Error | undefined)?.message ?? err.message;
-        throw new KafkaError(`cannot use the Kafka brokers ${k.brokers.join(', ')}: ${reason}; is Kafka running there? (--kafka or kafka.brokers)`, { cause: err });
+        const cause = (err.cause as Error | undefined) ?? err;
+        throw new KafkaError(`cannot use the Kafka brokers ${k.brokers.join(', ')}: ${cause.message}; ${kafkaHint(cause, k)}`, { cause: err });
       });
       if (k.stages.includes('detect')) {
         // A detect worker owns some agents only: what spans agents (peers, credential owners) is read-only.
@@ -463,4 +463,16 @@ export class Service {
     })();
     return this.stopping;
   }
+}
+
+/** What to check when the brokers refuse chainwatch: its credentials, its trust, or where it looks. */
+function kafkaHint(err: Error, k: KafkaConfig): string {
+  if (err.name === 'KafkaJSSASLAuthenticationError') {
+    const sasl = k.security?.sasl;
+    return `check kafka.sasl${sasl ? ` (user ${sasl.username}, mechanism ${sasl.mechanism}, the password in ${sasl.password_env})` : ''}`;
+  }
+  if (/certificate|self[- ]signed|SSL|TLS/i.test(err.message)) return 'check kafka.tls (ca_file: the CA that signed the brokers\' certificates; servername)';
+  // A TLS listener drops a client that speaks plaintext to it.
+  if (k.security?.tls === undefined && /closed connection|socket disconnected|ECONNRESET/i.test(err.message)) return 'the brokers closed the connection: if their listener takes TLS (SSL, SASL_SSL), add kafka.tls';
+  return `is Kafka running there? (--kafka or kafka.brokers${k.security === undefined ? '; brokers that require TLS or SASL need kafka.tls, kafka.sasl' : ''})`;
 }

@@ -7,8 +7,10 @@ import { defaultSyslogOptions } from './format-syslog.js';
 import type { KillSwitchConfig } from './kill-switch.js';
 import { HecSink, WebhookSink } from './sink-http.js';
 import { KafkaSink } from './sink-kafka.js';
+import { kafkaClientSecurity } from './kafka-security.js';
 import { SyslogSink } from './sink-syslog.js';
-import { FileSink, type SinkTransport, secretFromEnv } from './sinks.js';
+import { FileSink, type SinkTransport } from './sinks.js';
+import { secretFromEnv } from './secret-env.js';
 import { webhookKey } from './webhook-sign.js';
 
 const ms = (v: string | number | undefined, fallback: number): number => (v === undefined ? fallback : parseDuration(v) ?? fallback);
@@ -29,7 +31,10 @@ export function buildSink(s: SinkFile, i: number, env: NodeJS.ProcessEnv, o: For
         syslog: { ...defaultSyslogOptions, ...(s.facility !== undefined ? { facility: s.facility } : {}), ...(s.app_name ? { appName: s.app_name } : {}), ...(s.sd_id ? { sdId: s.sd_id } : {}) },
         ...(s.tls ? { tls: { rejectUnauthorized: s.tls.reject_unauthorized ?? true, ...(s.tls.ca_file ? { ca: readFileSync(s.tls.ca_file, 'utf8') } : {}), ...(s.tls.servername ? { servername: s.tls.servername } : {}) } } : {}),
       }, o);
-    case 'kafka': return new KafkaSink({ brokers: s.brokers, topic: s.topic, format: s.format ?? 'json', clientId: 'chainwatch-alerts' }, o);
+    case 'kafka': {
+      const client = s.tls !== undefined || s.sasl !== undefined ? kafkaClientSecurity({ ...(s.tls ? { tls: s.tls } : {}), ...(s.sasl ? { sasl: s.sasl } : {}) }, where, env) : undefined;
+      return new KafkaSink({ brokers: s.brokers, topic: s.topic, format: s.format ?? 'json', clientId: 'chainwatch-alerts', ...(client ? { client } : {}) }, o);
+    }
   }
 }
 

@@ -2,9 +2,10 @@
 import { CompressionTypes, Kafka, type Producer, logLevel } from 'kafkajs';
 import type { Alert } from './alerts.js';
 import type { FormatOptions } from './format-common.js';
+import type { KafkaClientSecurity } from './kafka-security.js';
 import { type AlertFormat, BatchTooLargeError, type SinkTransport, formatAlert } from './sinks.js';
 
-export interface KafkaSinkConfig { brokers: string[]; topic: string; format: AlertFormat; clientId: string }
+export interface KafkaSinkConfig { brokers: string[]; topic: string; format: AlertFormat; clientId: string; client?: KafkaClientSecurity }
 
 export class KafkaSink implements SinkTransport {
   readonly name: string;
@@ -13,7 +14,7 @@ export class KafkaSink implements SinkTransport {
 
   constructor(private readonly c: KafkaSinkConfig, private readonly o: FormatOptions) {
     this.name = `kafka ${c.topic}`;
-    this.producer = new Kafka({ clientId: c.clientId, brokers: c.brokers, logLevel: logLevel.NOTHING }).producer({ allowAutoTopicCreation: true, idempotent: true, maxInFlightRequests: 1 });
+    this.producer = new Kafka({ clientId: c.clientId, brokers: c.brokers, logLevel: logLevel.NOTHING, ...c.client }).producer({ allowAutoTopicCreation: true, idempotent: true, maxInFlightRequests: 1 });
   }
 
   async send(alerts: Alert[]): Promise<void> {

@@ -7,7 +7,6 @@
  */
 import { appendFile } from 'node:fs/promises';
 import type { Alert } from './alerts.js';
-import { ConfigError } from './errors.js';
 import { toCef } from './format-cef.js';
 import { type FormatOptions, defaultFormatOptions, traceLink } from './format-common.js';
 import { toEcs } from './format-ecs.js';
@@ -196,14 +195,6 @@ export class SinkRunner {
     await this.pump();
     await this.transport.close();
   }
-}
-
-/** Read a secret from the environment variable the config names. */
-export function secretFromEnv(env: NodeJS.ProcessEnv, name: string | undefined, where: string): string | undefined {
-  if (name === undefined) return undefined;
-  const v = env[name];
-  if (v === undefined || v === '') throw ConfigError.ofSetting(where, `environment variable ${name} is not set: export it (secrets are never read from the config file)`);
-  return v;
 }
 
 /** Alert lines to a file (appended) or stdout, in any format. */

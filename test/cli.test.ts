@@ -181,7 +181,7 @@ describe('chainwatch CLI', () => {
     // Port 1 on loopback: nothing listens; kafkajs retries for ~10 s, then gives up.
     const out = run(['serve', '--kafka', '127.0.0.1:1', '--port', '0', '--state', 'kafka-state'], dir);
     expect(out.status).toBe(1);
-    expect(out.stderr).toMatch(/^chainwatch: cannot use the Kafka brokers 127\.0\.0\.1:1: Connection error: connect ECONNREFUSED 127\.0\.0\.1:1; is Kafka running there\? \(--kafka or kafka\.brokers\) \[CW_ERR_KAFKA\]$/m);
+    expect(out.stderr).toMatch(/^chainwatch: cannot use the Kafka brokers 127\.0\.0\.1:1: Connection error: connect ECONNREFUSED 127\.0\.0\.1:1; is Kafka running there\? \(--kafka or kafka\.brokers; brokers that require TLS or SASL need kafka\.tls, kafka\.sasl\) \[CW_ERR_KAFKA\]$/m);
     expect(out.stderr).not.toMatch(/\n\s+at /);
   }, 60_000);
 
