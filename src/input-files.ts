@@ -1,9 +1,11 @@
 /**
  * Replay and history files: JSON lines, each either an OTLP/JSON ExportTraceServiceRequest (the
- * Collector file exporter's format) or one of our AgentCall records. The format is detected per
- * line by content; a gzip-compressed file (archived telemetry) is read through gunzip, told by its
- * first bytes. `-` is standard input (`zcat spans.jsonl.gz | chainwatch replay - …`), gzip or
- * plain alike. A bad line is counted and reported with file:line, never fatal.
+ * Collector file exporter's default format) or one of our AgentCall records, detected per line by
+ * content; or the file exporter's length-prefixed messages (protobuf, or zstd-compressed JSON).
+ * A file compressed as a whole (gzip, or zstd: archived telemetry, the exporter's native
+ * compression) is told by its first bytes. `-` is standard input (`zcat spans.jsonl.gz |
+ * chainwatch replay - …`), any of these alike. A bad line or message is counted and reported with
+ * where it is, never fatal.
  */
 import { createReadStream, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -195,42 +197,51 @@ export async function* readInputs(files: string[], filter: KeyFilter, onError: (
       });
       content = raw.pipe(decompress);
     }
-    // Lines, or messages numbered as lines are, so that every error says where it is.
-    let at = 0;
+    const pos: Position = { at: 0 };
     let framing: 'lines' | 'messages' = 'lines';
     try {
       const head = decompress === undefined ? rawHead : await readHead(content);
       if (head.length === 0) continue; // compressed nothing
       // A first byte under a tab is a message length's high byte (a message under 150 MB), never the start of a line of JSON.
       if (head[0] < 0x09) framing = 'messages';
-      if (framing === 'lines') {
-        for await (const text of createInterface({ input: content.setEncoding('utf8'), crlfDelay: Infinity })) {
-          at++;
-          try {
-            const rec = parseLine(text, filter, name, at);
-            if (rec) yield rec;
-          } catch (err) {
-            if (err instanceof InputFormatError) onError({ file: name, line: at, message: err.message });
-            else throw err;
-          }
-        }
-      } else {
-        for await (const { index, bytes } of lengthPrefixed(content, name)) {
-          at = index;
-          try {
-            const rec = await messageRecord(bytes, filter, name, index);
-            if (rec) yield rec;
-          } catch (err) {
-            if (err instanceof InputFormatError) onError({ file: name, line: index, message: err.message });
-            else throw err;
-          }
-        }
-      }
+      yield* (framing === 'lines' ? lineRecords : messageRecords)(content, filter, name, onError, pos);
     } catch (err) {
-      if (err instanceof InputFormatError) onError({ file: name, line: at + 1, message: err.message }); // the messages' framing broken off
+      if (err instanceof InputFormatError) onError({ file: name, line: pos.at + 1, message: err.message }); // the messages' framing broken off
       else if (broken !== undefined && err === broken) {
-        onError({ file: name, line: at + 1, message: `${name}:${at + 1}: ${compression} stream broken off (${broken.message}): the ${framing} before it were read` });
+        onError({ file: name, line: pos.at + 1, message: `${name}:${pos.at + 1}: ${compression} stream broken off (${broken.message}): the ${framing} before it were read` });
       } else throw err;
+    }
+  }
+}
+
+/** How far reading an input has got, by line or message: where the error that ends it is. */
+interface Position {
+  at: number;
+}
+
+async function* lineRecords(content: Readable, filter: KeyFilter, name: string, onError: (e: LineError) => void, pos: Position): AsyncGenerator<InputRecord> {
+  for await (const text of createInterface({ input: content.setEncoding('utf8'), crlfDelay: Infinity })) {
+    const line = ++pos.at;
+    try {
+      const rec = parseLine(text, filter, name, line);
+      if (rec) yield rec;
+    } catch (err) {
+      if (err instanceof InputFormatError) onError({ file: name, line, message: err.message });
+      else throw err;
+    }
+  }
+}
+
+/** The file exporter's length-prefixed messages, numbered as lines are. */
+async function* messageRecords(content: Readable, filter: KeyFilter, name: string, onError: (e: LineError) => void, pos: Position): AsyncGenerator<InputRecord> {
+  for await (const { index, bytes } of lengthPrefixed(content, name)) {
+    pos.at = index;
+    try {
+      const rec = await messageRecord(bytes, filter, name, index);
+      if (rec) yield rec;
+    } catch (err) {
+      if (err instanceof InputFormatError) onError({ file: name, line: index, message: err.message });
+      else throw err;
     }
   }
 }
