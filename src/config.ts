@@ -26,6 +26,7 @@ export type SinkFile =
   | { type: 'file'; path: string; format?: 'json' | 'ocsf' | 'ecs' | 'cef' }
   | { type: 'webhook'; url: string; format?: 'json' | 'ocsf' | 'ecs'; secret_env?: string; timeout?: string | number }
   | { type: 'splunk_hec'; url: string; token_env: string; index?: string; sourcetype?: string; host?: string; format?: 'json' | 'ocsf' | 'ecs'; timeout?: string | number }
+  | { type: 'elasticsearch'; url: string; index?: string; api_key_env?: string; format?: 'ecs' | 'ocsf' | 'json'; timeout?: string | number }
   | { type: 'syslog'; host: string; port: number; format?: 'cef' | 'json'; facility?: number; app_name?: string; sd_id?: string; timeout?: string | number; tls?: { ca_file?: string; reject_unauthorized?: boolean; servername?: string } }
   | ({ type: 'kafka'; brokers: string[]; topic: string; format?: 'json' | 'ocsf' | 'ecs' | 'cef' } & KafkaSecurityFile);
 import type { Severity } from './severity.js';

@@ -145,7 +145,8 @@ export class Service {
         else if (e.kind === 'overflow') log?.error({ sink: t.name, err: e.err }, `sink ${t.name}: ${e.queued} alerts wait, the most it keeps: the oldest are dropped from now on (counted in /status): ${e.err}`);
         else if (e.kind === 'gave-up') log?.error({ sink: t.name, err: e.err, dropped: e.dropped }, `sink ${t.name}: ${e.dropped} alerts undelivered at shutdown: ${e.err}`);
         else if (e.kind === 'smaller-batches') log?.warn({ sink: t.name, err: e.err }, `sink ${t.name}: a batch of ${e.refused} alerts was refused as too large: at most ${e.batch} a batch from now on (${e.err})`);
-        else log?.error({ sink: t.name, err: e.err, alert: e.alert }, `sink ${t.name}: alert ${e.alert} is too large for it on its own: dropped (it is in the alerts file and the event store): ${e.err}`);
+        else if (e.kind === 'too-large') log?.error({ sink: t.name, err: e.err, alert: e.alert }, `sink ${t.name}: alert ${e.alert} is too large for it on its own: dropped (it is in the alerts file and the event store): ${e.err}`);
+        else log?.error({ sink: t.name, err: e.err, alerts: e.alerts }, `sink ${t.name}: refused ${e.alerts.length} alert${e.alerts.length === 1 ? '' : 's'} for good: dropped (in the alerts file and the event store): ${e.err}`);
       };
       return runner;
     });

@@ -6,6 +6,7 @@ import type { FormatOptions } from './format-common.js';
 import { defaultSyslogOptions } from './format-syslog.js';
 import type { KillSwitchConfig } from './kill-switch.js';
 import { HecSink, WebhookSink } from './sink-http.js';
+import { ElasticsearchSink } from './sink-elasticsearch.js';
 import { KafkaSink } from './sink-kafka.js';
 import { kafkaClientSecurity } from './kafka-security.js';
 import { SyslogSink } from './sink-syslog.js';
@@ -25,6 +26,10 @@ export function buildSink(s: SinkFile, i: number, env: NodeJS.ProcessEnv, o: For
     }
     case 'splunk_hec':
       return new HecSink({ url: s.url, token: secretFromEnv(env, s.token_env, `${where}.token_env`)!, format: s.format ?? 'json', sourcetype: s.sourcetype ?? '_json', timeoutMs: ms(s.timeout, 15_000), ...(s.index ? { index: s.index } : {}), ...(s.host ? { host: s.host } : {}) }, o);
+    case 'elasticsearch': {
+      const apiKey = secretFromEnv(env, s.api_key_env, `${where}.api_key_env`);
+      return new ElasticsearchSink({ url: s.url, index: s.index ?? 'logs-chainwatch.alerts-default', format: s.format ?? 'ecs', timeoutMs: ms(s.timeout, 15_000), ...(apiKey ? { apiKey } : {}) }, o);
+    }
     case 'syslog':
       return new SyslogSink({
         host: s.host, port: s.port, format: s.format ?? 'cef', timeoutMs: ms(s.timeout, 10_000),

@@ -27,10 +27,16 @@ export function formatAlert(a: Alert, format: AlertFormat, o: FormatOptions = de
   }
 }
 
+/** Alerts of a batch the receiver took the rest of but refused for good (a document its index cannot map). */
+export interface Refused {
+  alerts: Alert[];
+  reason: string;
+}
+
 export interface SinkTransport {
   readonly name: string;
-  /** Deliver a batch; throw to have it retried. */
-  send(alerts: Alert[]): Promise<void>;
+  /** Deliver a batch; throw to have it retried; return what the receiver refused for good, if any. */
+  send(alerts: Alert[]): Promise<void | Refused>;
   close(): Promise<void>;
 }
 
@@ -48,7 +54,9 @@ export type SinkTrouble =
   /** The receiver refused a batch of `refused` alerts as too large: batches of at most `batch` from now on. */
   | { kind: 'smaller-batches'; err: string; refused: number; batch: number }
   /** One alert alone is too large for the receiver: dropped, counted. */
-  | { kind: 'too-large'; err: string; alert: string };
+  | { kind: 'too-large'; err: string; alert: string }
+  /** The receiver took a batch but refused some of its alerts for good: dropped, counted. */
+  | { kind: 'refused'; err: string; alerts: string[] };
 
 export interface SinkCounters { sent: number; failedAttempts: number; dropped: number; queued: number; lastError?: string }
 
@@ -128,8 +136,9 @@ export class SinkRunner {
     while (this.queue.length) {
       const batch = this.queue.slice(0, this.batchLimit);
       this.inflight = batch.length;
+      let refused: void | Refused;
       try {
-        await this.transport.send(batch);
+        refused = await this.transport.send(batch);
       } catch (err) {
         this.inflight = 0;
         this.counters.failedAttempts++;
@@ -164,13 +173,19 @@ export class SinkRunner {
       }
       this.inflight = 0;
       this.queue.splice(0, batch.length);
-      this.counters.sent += batch.length;
+      const lost = refused ? refused.alerts.length : 0;
+      this.counters.sent += batch.length - lost;
+
       this.counters.queued = this.queue.length;
       failures = 0;
       this.overflowing = false;
       if (this.failing) {
         this.failing = false;
         this.onTrouble({ kind: 'recovered' });
+      }
+      if (refused && lost > 0) {
+        this.counters.dropped += lost;
+        this.onTrouble({ kind: 'refused', err: refused.reason, alerts: refused.alerts.map((a) => a.id) });
       }
     }
   }
