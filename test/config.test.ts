@@ -145,9 +145,9 @@ describe('sinks, response and store configuration', () => {
     // A sink is checked as the kind its type names: only that kind's complaints, each once.
     expect(errors('sinks:\n  - { type: syslog, host: siem, port: 99999 }\n')).toEqual(['2:39 sinks[0].port: must be <= 65535']);
     expect(errors('sinks:\n  - type: splunk\n    url: https://splunk:8088\n  - type: pigeon\n  - path: a.jsonl\n')).toEqual([
-      '2:5 sinks[0].type: "splunk" is not a known type: did you mean "splunk_hec"? use one of "file", "webhook", "splunk_hec", "syslog", "kafka"',
-      '4:5 sinks[1].type: "pigeon" is not a known type: use one of "file", "webhook", "splunk_hec", "syslog", "kafka"',
-      '5:5 sinks[2]: missing "type": add one of "file", "webhook", "splunk_hec", "syslog", "kafka"',
+      '2:5 sinks[0].type: "splunk" is not a known type: did you mean "splunk_hec"? use one of "file", "webhook", "splunk_hec", "elasticsearch", "syslog", "kafka"',
+      '4:5 sinks[1].type: "pigeon" is not a known type: use one of "file", "webhook", "splunk_hec", "elasticsearch", "syslog", "kafka"',
+      '5:5 sinks[2]: missing "type": add one of "file", "webhook", "splunk_hec", "elasticsearch", "syslog", "kafka"',
     ]);
     expect(errors('response:\n  rules:\n    - { name: r, mode: nuke }\n').join('\n')).toMatch(/response\.rules\[0\]\.mode: must be one of "off", "dry-run", "approve", "auto"/);
     expect(errors('store:\n  kind: postgres\n').join('\n')).toMatch(/store\.kind: must be one of "sqlite", "clickhouse"/);
