@@ -1,9 +1,11 @@
 /**
  * OTLP/HTTP receiver: POST /v1/traces with application/x-protobuf or application/json bodies,
- * gzip, zstd, deflate (zlib) or identity encoded — what the Collector's otlphttp exporter sends. Answers per the OTLP/HTTP spec: 200 (with partial_success when spans
- * were rejected), 400 with a google.rpc.Status for undecodable bodies (never retried), 413 for
- * bodies over the limit before or after decompression, 415 for other media types, 503 with
- * Retry-After when the engine's buffers are full. Bad input is counted, never fatal.
+ * gzip, zstd, deflate (zlib) or identity encoded — what the Collector's otlphttp exporter sends —
+ * over HTTP or HTTPS. Answers per the OTLP/HTTP spec: 200 (with partial_success when spans were
+ * rejected), 400 with a google.rpc.Status for undecodable bodies (never retried), 401 for a sender
+ * without the bearer token or client certificate required of it, 413 for bodies over the limit
+ * before or after decompression, 415 for other media types, 503 with Retry-After when the engine's
+ * buffers are full. Bad input is counted, never fatal.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Server as HttpsServer } from 'node:https';
@@ -111,6 +113,22 @@ export class OtlpReceiver {
     });
   }
 
+  /**
+   * Why a sender is not let in, when it is not: no client certificate the client CA signed (mutual
+   * TLS), or no bearer token, or a wrong one (answered with a Bearer challenge).
+   */
+  private unauthenticated(req: FastifyRequest): { message: string; challenge: boolean } | undefined {
+    const socket = req.raw.socket as TLSSocket;
+    if (this.config.tls?.clientCaFile !== undefined && !socket.authorized) {
+      const why = socket.authorizationError;
+      return { challenge: false, message: `no client certificate signed by the CA of receiver.tls.client_ca_file${why ? ` (${why instanceof Error ? why.message : String(why)})` : ''}: give the sender its certificate and key (the Collector: the otlphttp exporter's tls cert_file and key_file)` };
+    }
+    if (this.tokenDigests !== undefined && !this.authorized(req.headers.authorization)) {
+      return { challenge: true, message: 'missing or wrong bearer token: send Authorization: Bearer <token>, a token in the variable receiver.token_env names (the Collector: the otlphttp exporter\'s headers, or the bearertokenauth extension)' };
+    }
+    return undefined;
+  }
+
   /** The header names one of the tokens: compared as SHA-256 digests, in constant time, so neither a token's bytes nor its length leak through timing. */
   private authorized(header: string | undefined): boolean {
     const m = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
@@ -154,16 +172,11 @@ export class OtlpReceiver {
 
   private async handle(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     this.counters.requests++;
-    if (this.config.tls?.clientCaFile !== undefined && !(req.raw.socket as TLSSocket).authorized) {
+    const denied = this.unauthenticated(req);
+    if (denied !== undefined) {
       this.count('unauthorized');
-      const why = (req.raw.socket as TLSSocket).authorizationError;
-      this.fail(req, reply, 401, `no client certificate signed by the CA of receiver.tls.client_ca_file${why ? ` (${why instanceof Error ? why.message : String(why)})` : ''}: give the sender its certificate and key (the Collector: the otlphttp exporter's tls cert_file and key_file)`);
-      return reply;
-    }
-    if (this.tokenDigests !== undefined && !this.authorized(req.headers.authorization)) {
-      this.count('unauthorized');
-      reply.header('www-authenticate', 'Bearer realm="chainwatch"');
-      this.fail(req, reply, 401, 'missing or wrong bearer token: send Authorization: Bearer <token>, a token in the variable receiver.token_env names (the Collector: the otlphttp exporter\'s headers, or the bearertokenauth extension)');
+      if (denied.challenge) reply.header('www-authenticate', 'Bearer realm="chainwatch"');
+      this.fail(req, reply, 401, denied.message);
       return reply;
     }
     if (this.refuseTraces !== undefined) {
