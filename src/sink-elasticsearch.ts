@@ -9,9 +9,8 @@
  */
 import type { Alert } from './alerts.js';
 import type { FormatOptions } from './format-common.js';
-import { describeFetchError } from './fetch-error.js';
-import { HttpError } from './sink-http.js';
-import { type AlertFormat, BatchTooLargeError, type Refused, type SinkTransport, formatAlert } from './sinks.js';
+import { post } from './sink-http.js';
+import { type AlertFormat, type Refused, type SinkTransport, formatAlert } from './sinks.js';
 
 export interface ElasticsearchSinkConfig { url: string; index: string; apiKey?: string; format: AlertFormat; timeoutMs: number }
 
@@ -29,13 +28,7 @@ export class ElasticsearchSink implements SinkTransport {
   async send(alerts: Alert[]): Promise<void | Refused> {
     const body = alerts.map((a) => `${JSON.stringify({ create: { _id: `${a.id}-${a.count}` } })}\n${JSON.stringify(formatAlert(a, this.c.format === 'cef' ? 'json' : this.c.format, this.o))}\n`).join('');
     const headers: Record<string, string> = { 'content-type': 'application/x-ndjson', ...(this.c.apiKey ? { authorization: `ApiKey ${this.c.apiKey}` } : {}) };
-    const res = await fetch(this.endpoint, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(this.c.timeoutMs) }).catch((err: unknown) => {
-      throw new Error(describeFetchError(err), { cause: err });
-    });
-    const text = await res.text();
-    if (res.status === 413) throw new BatchTooLargeError(`HTTP 413: ${Buffer.byteLength(body)} bytes refused as too large: ${text.slice(0, 200)}`);
-    if (res.status < 200 || res.status >= 300) throw new HttpError(res.status, text);
-    const answer = JSON.parse(text) as { errors?: boolean; items?: Record<string, BulkItem>[] };
+    const answer = JSON.parse(await post(this.endpoint, body, headers, this.c.timeoutMs)) as { errors?: boolean; items?: Record<string, BulkItem>[] };
     if (!answer.errors) return undefined;
     const items = (answer.items ?? []).map((i) => Object.values(i)[0]);
     const again = items.filter((i) => i.status === 429 || i.status >= 500);

@@ -17,13 +17,15 @@ export class HttpError extends Error {
   }
 }
 
-async function post(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<void> {
+/** POST a batch; the answer's text. A refusal throws: HttpError, or BatchTooLargeError for a 413. */
+export async function post(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<string> {
   const res = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) }).catch((err: unknown) => {
     throw new Error(describeFetchError(err), { cause: err });
   });
   const text = await res.text();
   if (res.status === 413) throw new BatchTooLargeError(`HTTP 413: ${Buffer.byteLength(body)} bytes refused as too large: ${text.slice(0, 200)}`);
   if (res.status < 200 || res.status >= 300) throw new HttpError(res.status, text);
+  return text;
 }
 
 export interface WebhookSinkConfig { url: string; format: AlertFormat; headers: Record<string, string>; signingKey?: Buffer; timeoutMs: number }
