@@ -74,13 +74,14 @@ program.command('serve')
   .option('--state <dir>', 'state directory (default .chainwatch)')
   .option('--host <host>', 'listen address (default 127.0.0.1)')
   .option('--port <port>', 'listen port (default 4318)', arg.port)
+  .option('--grpc-port <port>', 'also take OTLP/gRPC on this port (e.g. 4317; default: HTTP only)', arg.port)
   .option('--alerts <file>', 'alerts JSONL file (default: STATE/alerts.jsonl)')
   .option('--pretty', 'human-readable alerts on stdout instead of JSON lines')
   .option('--policies <files...>', 'declared-scope policy files (YAML), reloaded on change')
   .option('--kafka <brokers>', 'also consume the Collector\'s otlp_spans topic from these brokers (comma-separated)')
   .option('--kafka-stage <stage>', 'ingest, detect or both (default both, or the config\'s kafka.stages)', arg.oneOf(['ingest', 'detect', 'both'] as const))
   .option('--kafka-group <group>', 'consumer group prefix (default chainwatch, or the config\'s kafka.group)')
-  .action(async (opts: { config?: string; state?: string; host?: string; port?: number; alerts?: string; pretty?: boolean; policies?: string[]; kafka?: string; kafkaStage?: KafkaStage; kafkaGroup?: string }) => {
+  .action(async (opts: { config?: string; state?: string; host?: string; port?: number; grpcPort?: number; alerts?: string; pretty?: boolean; policies?: string[]; kafka?: string; kafkaStage?: KafkaStage; kafkaGroup?: string }) => {
     const config = loadConfig(opts.config);
     log.level = process.env.CHAINWATCH_LOG_LEVEL ?? config.logLevel;
     serving = true;
@@ -93,7 +94,7 @@ program.command('serve')
     try {
       service = new Service({
         stateDir, alertsFile: opts.alerts ?? config.alertsFile,
-        receiver: { ...receiverOf(config), ...(opts.host ? { host: opts.host } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) },
+        receiver: { ...receiverOf(config), ...(opts.host ? { host: opts.host } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}), ...(opts.grpcPort !== undefined ? { grpcPort: opts.grpcPort } : {}) },
         out: process.stdout, pretty: opts.pretty, policies: opts.policies ?? config.policies, log, engine: config.engine,
         telemetry: config.telemetry, shutdownDeadlineMs: config.shutdownDeadlineMs,
         store: config.store, api: { ...config.api, token: process.env.CHAINWATCH_API_TOKEN },
@@ -106,7 +107,8 @@ program.command('serve')
       throw err;
     }
     const address = await service.start();
-    log.info({ address, metrics: service.metricsUrl, api: service.apiUrl, store: service.events.kind, state: service.store.dir, agents: service.engine.agents.size }, 'chainwatch serving OTLP/HTTP on %s/v1/traces', address);
+    const grpc = service.receiver.grpcAddress;
+    log.info({ address, grpc, metrics: service.metricsUrl, api: service.apiUrl, store: service.events.kind, state: service.store.dir, agents: service.engine.agents.size }, `chainwatch serving OTLP/HTTP on %s/v1/traces${grpc ? ` and OTLP/gRPC on ${grpc}` : ''}`, address);
     const shutdown = async (signal: string): Promise<void> => {
       log.info({ signal }, 'shutting down: draining, closing chains, flushing alerts, saving state');
       await service.stop();

@@ -46,7 +46,7 @@ export interface ConfigFile {
   state_dir?: string;
   alerts_file?: string;
   policies?: string[];
-  receiver?: { host?: string; port?: number; max_body_bytes?: number; retry_after_seconds?: number; token_env?: string; tls?: { cert_file: string; key_file: string; client_ca_file?: string } };
+  receiver?: { host?: string; port?: number; grpc_port?: number; max_body_bytes?: number; retry_after_seconds?: number; token_env?: string; tls?: { cert_file: string; key_file: string; client_ca_file?: string } };
   telemetry?: {
     prometheus?: { enabled?: boolean; host?: string; port?: number };
     otlp?: { enabled?: boolean; endpoint?: string; interval?: string | number; headers?: Record<string, string>; traces?: boolean };
@@ -245,6 +245,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
       port: source.receiver?.port ?? defaultReceiverConfig.port,
       maxBodyBytes: source.receiver?.max_body_bytes ?? defaultReceiverConfig.maxBodyBytes,
       retryAfterSeconds: source.receiver?.retry_after_seconds ?? defaultReceiverConfig.retryAfterSeconds,
+      ...(source.receiver?.grpc_port !== undefined ? { grpcPort: source.receiver.grpc_port } : {}),
       ...(source.receiver?.token_env !== undefined ? { tokenEnv: source.receiver.token_env } : {}),
       ...(source.receiver?.tls !== undefined ? { tls: { certFile: source.receiver.tls.cert_file, keyFile: source.receiver.tls.key_file, ...(source.receiver.tls.client_ca_file !== undefined ? { clientCaFile: source.receiver.tls.client_ca_file } : {}) } } : {}),
     },
@@ -377,7 +378,7 @@ function responseConfig(r: NonNullable<ConfigFile['response']>): NonNullable<Con
 export function showConfig(config: Config): string {
   const effective = {
     state_dir: config.stateDir, alerts_file: config.alertsFile ?? `${config.stateDir}/alerts.jsonl`, policies: config.policies,
-    receiver: { host: config.receiver.host, port: config.receiver.port, max_body_bytes: config.receiver.maxBodyBytes, retry_after_seconds: config.receiver.retryAfterSeconds, ...(config.receiver.tokenEnv ? { token_env: config.receiver.tokenEnv } : {}),
+    receiver: { host: config.receiver.host, port: config.receiver.port, ...(config.receiver.grpcPort !== undefined ? { grpc_port: config.receiver.grpcPort } : {}), max_body_bytes: config.receiver.maxBodyBytes, retry_after_seconds: config.receiver.retryAfterSeconds, ...(config.receiver.tokenEnv ? { token_env: config.receiver.tokenEnv } : {}),
       ...(config.receiver.tls ? { tls: { cert_file: config.receiver.tls.certFile, key_file: config.receiver.tls.keyFile, ...(config.receiver.tls.clientCaFile ? { client_ca_file: config.receiver.tls.clientCaFile } : {}) } } : {}) },
     telemetry: {
       prometheus: config.telemetry.prometheus,

@@ -1,7 +1,7 @@
 /**
- * OTLP/HTTP receiver: POST /v1/traces with application/x-protobuf or application/json bodies,
+ * OTLP receiver: POST /v1/traces with application/x-protobuf or application/json bodies,
  * gzip, zstd, deflate (zlib) or identity encoded — what the Collector's otlphttp exporter sends —
- * over HTTP or HTTPS. Answers per the OTLP/HTTP spec: 200 (with partial_success when spans were
+ * over HTTP or HTTPS, and OTLP/gRPC's TraceService/Export beside it when asked (`grpcPort`). Answers per the OTLP/HTTP spec: 200 (with partial_success when spans were
  * rejected), 400 with a google.rpc.Status for undecodable bodies (never retried), 401 for a sender
  * without the bearer token or client certificate required of it, 413 for bodies over the limit
  * before or after decompression, 415 for other media types, 503 with Retry-After when the engine's
@@ -12,6 +12,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { Server as GrpcServer, ServerCredentials, type ServerUnaryCall, status as GrpcStatus, type sendUnaryData } from '@grpc/grpc-js';
 import type { KeyFilter } from './attribute-map.js';
 import { BackpressureError, ChainwatchError, OtlpDecodeError, PayloadTooLargeError } from './errors.js';
 import { decodeTraceRequest, encodeExportResponse, encodeRpcStatus } from './otlp-proto.js';
@@ -39,6 +40,8 @@ export interface ReceiverConfig extends SpanTimeWindow {
   tokens?: readonly string[];
   /** HTTPS, with its certificate and key read again when the files change; with a client CA, mutual TLS for senders. */
   tls?: ReceiverTlsFiles;
+  /** OTLP/gRPC (TraceService/Export) on this port of `host` too, with the same token and TLS; none: HTTP only. */
+  grpcPort?: number;
 }
 
 export const defaultReceiverConfig: ReceiverConfig = { host: '127.0.0.1', port: 4318, maxBodyBytes: 64 * 1024 * 1024, retryAfterSeconds: 5, maxClockSkewMs: defaultChainConfig.maxClockSkewMs, maxSpanAgeMs: defaultChainConfig.maxSpanAgeMs };
@@ -76,6 +79,9 @@ export class OtlpReceiver {
   /** Told when the TLS files were read again after a change: undefined, or why they could not be used. */
   onTlsReload: (err: Error | undefined) => void = () => {};
   private tlsTimer: NodeJS.Timeout | undefined;
+  private grpc: GrpcServer | undefined;
+  /** host:port of the OTLP/gRPC listener, once listening (with `grpcPort`). */
+  grpcAddress?: string;
   /** SHA-256 of each accepted bearer token; undefined when none is required. */
   private readonly tokenDigests: Buffer[] | undefined;
 
@@ -141,6 +147,14 @@ export class OtlpReceiver {
 
   async listen(): Promise<string> {
     const address = await this.app.listen({ host: this.config.host, port: this.config.port });
+    if (this.config.grpcPort !== undefined) {
+      try {
+        this.grpcAddress = await this.listenGrpc(this.config.grpcPort);
+      } catch (err) {
+        await this.app.close();
+        throw err;
+      }
+    }
     const tls = this.config.tls;
     if (tls !== undefined) {
       let version = tlsVersion(tls);
@@ -167,6 +181,10 @@ export class OtlpReceiver {
 
   async close(): Promise<void> {
     clearInterval(this.tlsTimer);
+    const grpc = this.grpc;
+    this.grpc = undefined;
+    // In-flight calls finish, as HTTP's do; a deadline above (the service's) bounds the wait.
+    if (grpc !== undefined) await new Promise<void>((resolve) => grpc.tryShutdown(() => resolve()));
     await this.app.close();
   }
 
@@ -206,29 +224,96 @@ export class OtlpReceiver {
       } else throw err;
       return reply;
     }
-    const misdated = dropMisdatedSpans(batch, Date.now(), this.consumer.eventTime(), this.config);
+    let message: string;
     try {
-      this.consumer.consume(batch.spans);
+      message = this.take(batch);
     } catch (err) {
       if (err instanceof BackpressureError) {
-        this.count('backpressure');
         reply.header('retry-after', String(err.retryAfterSeconds));
         this.fail(req, reply, 503, err.message);
         return reply;
       }
       throw err;
     }
-    this.counters.spansAccepted += batch.spans.length;
-    this.counters.spansRejected += batch.rejected;
-    this.counters.spansSkewed += misdated.ahead;
-    this.counters.spansTooOld += misdated.old;
-    const message = batch.rejected > 0 ? `rejected ${batch.rejected} spans: ${batch.reasons.join('; ')}` : '';
     if (type === 'application/json') {
       reply.code(200).type('application/json').send(batch.rejected > 0 ? { partialSuccess: { rejectedSpans: String(batch.rejected), errorMessage: message } } : {});
     } else {
       reply.code(200).type('application/x-protobuf').send(Buffer.from(encodeExportResponse(batch.rejected, message)));
     }
     return reply;
+  }
+
+  /**
+   * A decoded request's spans into the engine, those dated out of the window taken out first;
+   * counted. The partial-success message ('' when every span was taken). Throws BackpressureError
+   * (counted) when the engine cannot take them now.
+   */
+  private take(batch: DecodedBatch): string {
+    const misdated = dropMisdatedSpans(batch, Date.now(), this.consumer.eventTime(), this.config);
+    try {
+      this.consumer.consume(batch.spans);
+    } catch (err) {
+      if (err instanceof BackpressureError) this.count('backpressure');
+      throw err;
+    }
+    this.counters.spansAccepted += batch.spans.length;
+    this.counters.spansRejected += batch.rejected;
+    this.counters.spansSkewed += misdated.ahead;
+    this.counters.spansTooOld += misdated.old;
+    return batch.rejected > 0 ? `rejected ${batch.rejected} spans: ${batch.reasons.join('; ')}` : '';
+  }
+
+  /**
+   * OTLP/gRPC's Export, on the raw request bytes (the targeted decoder, not a generated one). Codes
+   * as the OTLP spec gives them: INVALID_ARGUMENT for what does not decode (not retried),
+   * UNAVAILABLE under backpressure (retried), UNAUTHENTICATED without the token; grpc-js itself
+   * answers RESOURCE_EXHAUSTED past the size limit and decompresses gzip.
+   */
+  private exportGrpc(call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>): void {
+    this.counters.requests++;
+    const refuse = (reason: string, code: GrpcStatus, details: string): void => {
+      this.count(reason);
+      callback({ code, details });
+    };
+    if (this.tokenDigests !== undefined && !this.authorized(String(call.metadata.get('authorization')[0] ?? ''))) {
+      refuse('unauthorized', GrpcStatus.UNAUTHENTICATED, 'missing or wrong bearer token: send the metadata authorization: Bearer <token>, a token in the variable receiver.token_env names');
+      return;
+    }
+    if (this.refuseTraces !== undefined) return refuse('misdirected', GrpcStatus.FAILED_PRECONDITION, this.refuseTraces);
+    let batch: DecodedBatch;
+    try {
+      batch = decodeTraceRequest(call.request, this.filter);
+    } catch (err) {
+      if (err instanceof OtlpDecodeError) return refuse('malformed', GrpcStatus.INVALID_ARGUMENT, `cannot decode ExportTraceServiceRequest: ${err.message}`);
+      throw err;
+    }
+    try {
+      const message = this.take(batch);
+      callback(null, Buffer.from(encodeExportResponse(batch.rejected, message)));
+    } catch (err) {
+      if (err instanceof BackpressureError) callback({ code: GrpcStatus.UNAVAILABLE, details: err.message });
+      else throw err;
+    }
+  }
+
+  private async listenGrpc(port: number): Promise<string> {
+    const server = new GrpcServer({ 'grpc.max_receive_message_length': this.config.maxBodyBytes });
+    const identity = (b: Buffer): Buffer => b;
+    server.addService({
+      Export: {
+        path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export', requestStream: false, responseStream: false,
+        requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity,
+      },
+    }, { Export: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => this.exportGrpc(call, callback) });
+    const tls = this.config.tls;
+    // Read at start only: unlike HTTPS, grpc-js cannot take a renewed certificate in place (a restart does).
+    const credentials = tls === undefined ? ServerCredentials.createInsecure() : (() => {
+      const c = readTls(tls);
+      return ServerCredentials.createSsl(c.ca ? Buffer.from(c.ca as Buffer) : null, [{ private_key: c.key as Buffer, cert_chain: c.cert as Buffer }], c.ca !== undefined);
+    })();
+    const bound = await new Promise<number>((resolve, reject) => server.bindAsync(`${this.config.host}:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+    this.grpc = server;
+    return `${this.config.host}:${bound}`;
   }
 
   private decompress(req: FastifyRequest): Buffer | Promise<Buffer> {

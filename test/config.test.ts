@@ -29,7 +29,7 @@ describe('configuration', () => {
     ['a misspelt top-level key', 'recevier: { port: 1 }\n', /^1:1 recevier: unknown key "recevier": did you mean "receiver"\?$/],
     ['a misspelt nested key', 'receiver:\n  prot: 4318\n', /^2:3 receiver\.prot: unknown key "prot": did you mean "port"\?$/],
     ['a key cut short', 'receiver:\n  max_body: 1048576\n', /^2:3 receiver\.max_body: unknown key "max_body": did you mean "max_body_bytes"\?$/],
-    ['a key like none known', 'receiver:\n  compression: gzip\n', /^2:3 receiver\.compression: unknown key "compression": remove it or check its spelling \(known here: host, port, max_body_bytes, retry_after_seconds, token_env, tls\)$/],
+    ['a key like none known', 'receiver:\n  compression: gzip\n', /^2:3 receiver\.compression: unknown key "compression": remove it or check its spelling \(known here: host, port, grpc_port, max_body_bytes, retry_after_seconds, token_env, tls\)$/],
     ['an unknown key among many', 'frobnicate: 1\n', /^1:1 frobnicate: unknown key "frobnicate": remove it or check its spelling$/],
     ['a port of the wrong type', 'receiver:\n  port: "http"\n', /^2:9 receiver\.port: must be integer, not "http"$/],
     ['a port out of range', 'receiver:\n  port: 70000\n', /^2:9 receiver\.port: must be <= 65535$/],

@@ -18,6 +18,8 @@ import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
 import { ConfigError } from '../src/errors.js';
 import { OtlpReceiver, defaultReceiverConfig } from '../src/receiver.js';
 import type { RawSpan } from '../src/span.js';
+import { rawExport } from './helpers/grpc.js';
+import { credentials, status } from '@grpc/grpc-js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-tls-'));
 const at = (f: string): string => join(dir, f);
@@ -135,6 +137,25 @@ describe('receiver over TLS', () => {
     expect(told[1]).toMatch(/receiver\.tls: .*live\.pem and .*live\.key cannot be used: .*key values mismatch/);
     writeFileSync(at('live.key'), readFileSync(at('server.key'))); // restored for the other tests
     writeFileSync(at('live.pem'), readFileSync(at('server.pem')));
+  });
+
+  it('serves OTLP/gRPC over the same TLS, with the client certificate required where a client CA is set', async () => {
+    const make = (clientCa: boolean) => new OtlpReceiver(KeyFilter.forMapping(defaultMapping), { consume: (spans) => received.push(...spans), eventTime: () => 0 }, {
+      ...defaultReceiverConfig, port: 0, grpcPort: 0, tls: { certFile: at('server.pem'), keyFile: at('server.key'), ...(clientCa ? { clientCaFile: at('ca.pem') } : {}) },
+    });
+    const trusting = credentials.createSsl(ca);
+    const name = { 'grpc.ssl_target_name_override': 'localhost' };
+    const tls = make(false);
+    receivers.push(tls);
+    await tls.listen();
+    expect(await rawExport(tls.grpcAddress!, Buffer.alloc(0), trusting, name)).toEqual({ code: status.OK, details: '' });
+    expect((await rawExport(tls.grpcAddress!, Buffer.alloc(0))).code).toBe(status.UNAVAILABLE); // plaintext to a TLS port
+    const mutual = make(true);
+    receivers.push(mutual);
+    await mutual.listen();
+    const client = credentials.createSsl(ca, readFileSync(at('client.key')), readFileSync(at('client.pem')));
+    expect(await rawExport(mutual.grpcAddress!, Buffer.alloc(0), client, name)).toEqual({ code: status.OK, details: '' });
+    expect((await rawExport(mutual.grpcAddress!, Buffer.alloc(0), trusting, name)).code).toBe(status.UNAVAILABLE); // no client certificate: no handshake
   });
 
   it('refuses to start on files it cannot read or use, naming the setting', () => {

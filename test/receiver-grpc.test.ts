@@ -1,0 +1,84 @@
+/**
+ * OTLP/gRPC beside OTLP/HTTP: the real OpenTelemetry gRPC exporter (the SDKs' and the Collector's
+ * default transport) gets its spans in, gzip-compressed or not, with the bearer token in its
+ * metadata where one is required; what does not decode is INVALID_ARGUMENT, backpressure is
+ * UNAVAILABLE (which exporters retry), a missing token UNAUTHENTICATED — each counted.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Metadata, status } from '@grpc/grpc-js';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
+import { BackpressureError } from '../src/errors.js';
+import { OtlpReceiver, defaultReceiverConfig } from '../src/receiver.js';
+import type { RawSpan } from '../src/span.js';
+import { rawExport } from './helpers/grpc.js';
+
+const received: RawSpan[] = [];
+let saturated = false;
+const make = (tokens?: string[]): OtlpReceiver => new OtlpReceiver(KeyFilter.forMapping(defaultMapping), {
+  consume(spans) {
+    if (saturated) throw new BackpressureError(3);
+    received.push(...spans);
+  },
+  eventTime: () => 0,
+}, { ...defaultReceiverConfig, port: 0, grpcPort: 0, ...(tokens ? { tokens } : {}) });
+const open = make();
+const guarded = make(['grpc-token-5d1e']);
+
+beforeAll(async () => {
+  await open.listen();
+  await guarded.listen();
+});
+afterAll(async () => {
+  await open.close();
+  await guarded.close();
+});
+
+/** One span through the real OTLP/gRPC exporter; the error it reports, if any. */
+async function sendSpan(receiver: OtlpReceiver, options: { headers?: Record<string, string>; compression?: 'gzip' | 'none' } = {}): Promise<Error | undefined> {
+  const metadata = new Metadata();
+  for (const [k, v] of Object.entries(options.headers ?? {})) metadata.set(k, v);
+  const exporter = new OTLPTraceExporter({ url: `http://${receiver.grpcAddress}`, metadata, ...(options.compression ? { compression: options.compression as never } : {}) });
+  let result: ExportResult | undefined;
+  const recorded: SpanExporter = { export: (spans, done) => exporter.export(spans, (r) => done((result = r))), shutdown: () => exporter.shutdown(), forceFlush: () => exporter.forceFlush() };
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(recorded)] });
+  provider.getTracer('agent').startSpan('execute_tool search', { attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'search' } }).end();
+  await provider.forceFlush().catch(() => {});
+  await provider.shutdown().catch(() => {});
+  if (result === undefined) throw new Error('the exporter reported nothing');
+  return result.code === ExportResultCode.SUCCESS ? undefined : (result.error ?? new Error('failed'));
+}
+
+describe('OTLP/gRPC receiver', () => {
+  it('takes spans from the real gRPC exporter, plain and gzip-compressed', async () => {
+    expect(open.grpcAddress).toMatch(/^127\.0\.0\.1:\d+$/);
+    const before = received.length;
+    expect(await sendSpan(open)).toBeUndefined();
+    expect(await sendSpan(open, { compression: 'gzip' })).toBeUndefined();
+    expect(received.slice(before).map((s) => s.name)).toEqual(['execute_tool search', 'execute_tool search']);
+    expect(open.counters.spansAccepted).toBe(2);
+  });
+
+  it('answers what does not decode with INVALID_ARGUMENT, and backpressure with UNAVAILABLE, counting both', async () => {
+    const bad = await rawExport(open.grpcAddress!, Buffer.from([0x0a, 0x7f, 0x01]));
+    expect(bad).toEqual({ code: status.INVALID_ARGUMENT, details: expect.stringMatching(/^cannot decode ExportTraceServiceRequest: length 127 runs past the end of its message/) });
+    saturated = true;
+    try {
+      expect((await sendSpan(open))?.message).toMatch(/UNAVAILABLE|14/);
+    } finally {
+      saturated = false;
+    }
+    expect(open.counters.badRequests).toMatchObject({ malformed: 1, backpressure: expect.any(Number) });
+  });
+
+  it('requires the bearer token in the metadata where the receiver requires one', async () => {
+    const before = received.length;
+    expect(await sendSpan(guarded, { headers: { authorization: 'Bearer grpc-token-5d1e' } })).toBeUndefined();
+    expect(received.length).toBe(before + 1);
+    const refused = await rawExport(guarded.grpcAddress!, Buffer.alloc(0));
+    expect(refused).toEqual({ code: status.UNAUTHENTICATED, details: expect.stringMatching(/^missing or wrong bearer token/) });
+    expect(guarded.counters.badRequests.unauthorized).toBe(1);
+  });
+});
