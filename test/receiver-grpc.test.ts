@@ -73,6 +73,19 @@ describe('OTLP/gRPC receiver', () => {
     expect(open.counters.badRequests).toMatchObject({ malformed: 1, backpressure: expect.any(Number) });
   });
 
+  it('answers a message past the size limit with RESOURCE_EXHAUSTED, and a Kafka worker with where to send', async () => {
+    const small = new OtlpReceiver(KeyFilter.forMapping(defaultMapping), { consume: () => {}, eventTime: () => 0 }, { ...defaultReceiverConfig, port: 0, grpcPort: 0, maxBodyBytes: 1024 });
+    await small.listen();
+    try {
+      expect((await rawExport(small.grpcAddress!, Buffer.alloc(2048))).code).toBe(status.RESOURCE_EXHAUSTED);
+      small.refuseTraces = 'this chainwatch runs the Kafka ingest stage and reads its telemetry from the topic otlp_spans';
+      expect(await rawExport(small.grpcAddress!, Buffer.alloc(0))).toEqual({ code: status.FAILED_PRECONDITION, details: small.refuseTraces });
+      expect(small.counters.badRequests.misdirected).toBe(1);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('requires the bearer token in the metadata where the receiver requires one', async () => {
     const before = received.length;
     expect(await sendSpan(guarded, { headers: { authorization: 'Bearer grpc-token-5d1e' } })).toBeUndefined();
