@@ -7,11 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
 import { OtlpReceiver, defaultReceiverConfig } from '../src/receiver.js';
 import type { RawSpan } from '../src/span.js';
+import { exportOneSpan } from './helpers/export.js';
 
 const Status = protobuf.loadSync(fileURLToPath(new URL('../schemas/otlp/trace.proto', import.meta.url))).lookupType('opentelemetry.proto.collector.trace.v1.RpcStatus');
 const received: RawSpan[] = [];
@@ -26,21 +25,7 @@ beforeAll(async () => {
 afterAll(() => receiver.close());
 
 /** One span sent through the real SDK exporter with these headers; the error the exporter reports, if any. */
-async function sendSpan(headers: Record<string, string>): Promise<Error | undefined> {
-  const exporter = new OTLPTraceExporter({ url, headers });
-  let result: ExportResult | undefined;
-  const recorded: SpanExporter = {
-    export: (spans, done) => exporter.export(spans, (r) => done((result = r))),
-    shutdown: () => exporter.shutdown(),
-    forceFlush: () => exporter.forceFlush(),
-  };
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(recorded)] });
-  provider.getTracer('agent').startSpan('execute_tool search', { attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'search' } }).end();
-  await provider.forceFlush().catch(() => {});
-  await provider.shutdown().catch(() => {});
-  if (result === undefined) throw new Error('the exporter reported nothing');
-  return result.code === ExportResultCode.SUCCESS ? undefined : (result.error ?? new Error('failed without an error'));
-}
+const sendSpan = (headers: Record<string, string>): Promise<Error | undefined> => exportOneSpan(new OTLPTraceExporter({ url, headers }));
 
 describe('receiver bearer token', () => {
   it('takes spans from an exporter that sends a current token, either of two during a rotation', async () => {

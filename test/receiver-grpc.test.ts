@@ -7,13 +7,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Metadata, status } from '@grpc/grpc-js';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
 import { BackpressureError } from '../src/errors.js';
 import { OtlpReceiver, defaultReceiverConfig } from '../src/receiver.js';
 import type { RawSpan } from '../src/span.js';
 import { rawExport } from './helpers/grpc.js';
+import { exportOneSpan } from './helpers/export.js';
 
 const received: RawSpan[] = [];
 let saturated = false;
@@ -37,18 +36,10 @@ afterAll(async () => {
 });
 
 /** One span through the real OTLP/gRPC exporter; the error it reports, if any. */
-async function sendSpan(receiver: OtlpReceiver, options: { headers?: Record<string, string>; compression?: 'gzip' | 'none' } = {}): Promise<Error | undefined> {
+function sendSpan(receiver: OtlpReceiver, options: { headers?: Record<string, string>; compression?: 'gzip' | 'none' } = {}): Promise<Error | undefined> {
   const metadata = new Metadata();
   for (const [k, v] of Object.entries(options.headers ?? {})) metadata.set(k, v);
-  const exporter = new OTLPTraceExporter({ url: `http://${receiver.grpcAddress}`, metadata, ...(options.compression ? { compression: options.compression as never } : {}) });
-  let result: ExportResult | undefined;
-  const recorded: SpanExporter = { export: (spans, done) => exporter.export(spans, (r) => done((result = r))), shutdown: () => exporter.shutdown(), forceFlush: () => exporter.forceFlush() };
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(recorded)] });
-  provider.getTracer('agent').startSpan('execute_tool search', { attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'search' } }).end();
-  await provider.forceFlush().catch(() => {});
-  await provider.shutdown().catch(() => {});
-  if (result === undefined) throw new Error('the exporter reported nothing');
-  return result.code === ExportResultCode.SUCCESS ? undefined : (result.error ?? new Error('failed'));
+  return exportOneSpan(new OTLPTraceExporter({ url: `http://${receiver.grpcAddress}`, metadata, ...(options.compression ? { compression: options.compression as never } : {}) }));
 }
 
 describe('OTLP/gRPC receiver', () => {

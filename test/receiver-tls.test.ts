@@ -12,13 +12,12 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { request } from 'node:https';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
 import { ConfigError } from '../src/errors.js';
 import { OtlpReceiver, defaultReceiverConfig } from '../src/receiver.js';
 import type { RawSpan } from '../src/span.js';
 import { rawExport } from './helpers/grpc.js';
+import { exportOneSpan } from './helpers/export.js';
 import { credentials, status } from '@grpc/grpc-js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-tls-'));
@@ -70,17 +69,9 @@ function call(url: string, path: string, client?: string): Promise<{ status: num
 }
 
 /** One span through the real SDK exporter over HTTPS; the error it reports, if any. */
-async function sendSpan(url: string, client?: string): Promise<Error | undefined> {
-  const exporter = new OTLPTraceExporter({ url: `${url}/v1/traces`, httpAgentOptions: { ca, ...(client ? { cert: readFileSync(at(`${client}.pem`)), key: readFileSync(at(`${client}.key`)) } : {}) } });
-  let result: ExportResult | undefined;
-  const recorded: SpanExporter = { export: (spans, done) => exporter.export(spans, (r) => done((result = r))), shutdown: () => exporter.shutdown(), forceFlush: () => exporter.forceFlush() };
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(recorded)] });
-  provider.getTracer('agent').startSpan('execute_tool search', { attributes: { 'gen_ai.operation.name': 'execute_tool' } }).end();
-  await provider.forceFlush().catch(() => {});
-  await provider.shutdown().catch(() => {});
-  if (result === undefined) throw new Error('the exporter reported nothing');
-  return result.code === ExportResultCode.SUCCESS ? undefined : (result.error ?? new Error('failed'));
-}
+const sendSpan = (url: string, client?: string): Promise<Error | undefined> => exportOneSpan(new OTLPTraceExporter({
+  url: `${url}/v1/traces`, httpAgentOptions: { ca, ...(client ? { cert: readFileSync(at(`${client}.pem`)), key: readFileSync(at(`${client}.key`)) } : {}) },
+}));
 
 /** The certificate a new connection is served, by fingerprint. */
 function servedCertificate(url: string): Promise<string> {
