@@ -5,6 +5,7 @@
  * UNAVAILABLE (which exporters retry), a missing token UNAUTHENTICATED — each counted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from 'node:http2';
 import { Metadata, status } from '@grpc/grpc-js';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
@@ -75,6 +76,15 @@ describe('OTLP/gRPC receiver', () => {
     } finally {
       await small.close();
     }
+  });
+
+  it('refuses a message compressed with zstd (a Collector otlp exporter set so), saying which encoding', async () => {
+    const session = connect(`http://${open.grpcAddress}`);
+    const req = session.request({ ':method': 'POST', ':path': '/opentelemetry.proto.collector.trace.v1.TraceService/Export', 'content-type': 'application/grpc', 'grpc-encoding': 'zstd', te: 'trailers' });
+    const answer = new Promise<{ code: string; message: string }>((resolve) => req.on('response', (h) => resolve({ code: String(h['grpc-status']), message: decodeURIComponent(String(h['grpc-message'])) })));
+    req.end(Buffer.from([1, 0, 0, 0, 4, 0x28, 0xb5, 0x2f, 0xfd])); // compressed flag, length 4, a zstd magic
+    expect(await answer).toEqual({ code: String(status.UNIMPLEMENTED), message: 'Received message compressed with unsupported encoding "zstd"' });
+    session.close();
   });
 
   it('requires the bearer token in the metadata where the receiver requires one', async () => {
