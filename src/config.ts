@@ -60,7 +60,7 @@ export interface ConfigFile {
     batch_rows?: number; flush_interval?: string | number; max_buffer_rows?: number; max_spill_bytes?: number;
     retention?: { calls?: string | number; chains?: string | number; alerts?: string | number };
   };
-  api?: { enabled?: boolean; host?: string; port?: number };
+  api?: { enabled?: boolean; host?: string; port?: number; tls?: { cert_file: string; key_file: string } };
   kafka?: { brokers?: string[]; stages?: 'ingest' | 'detect' | 'both'; group?: string; session_timeout?: string | number; commit_interval?: string | number; calls_partitions?: number; topics?: Partial<KafkaTopics> } & KafkaSecurityFile;
   alerts?: { link_template?: string; vendor?: string; product?: string };
   sinks?: SinkFile[];
@@ -282,7 +282,10 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
         alerts: duration(st.retention?.alerts, defaultStoreConfig.retentionMs.alerts),
       },
     },
-    api: { enabled: source.api?.enabled ?? defaultQueryApiConfig.enabled, host: source.api?.host ?? defaultQueryApiConfig.host, port: source.api?.port ?? defaultQueryApiConfig.port },
+    api: {
+      enabled: source.api?.enabled ?? defaultQueryApiConfig.enabled, host: source.api?.host ?? defaultQueryApiConfig.host, port: source.api?.port ?? defaultQueryApiConfig.port,
+      ...(source.api?.tls ? { tls: { certFile: source.api.tls.cert_file, keyFile: source.api.tls.key_file } } : {}),
+    },
     ...(source.kafka?.brokers !== undefined ? { kafka: kafkaConfig(source.kafka, source.kafka.brokers) } : {}),
     format: {
       ...defaultFormatOptions, vendor: source.alerts?.vendor ?? defaultFormatOptions.vendor, product: source.alerts?.product ?? defaultFormatOptions.product,

@@ -7,6 +7,8 @@
  * reach the store only as bound parameters (src/sqlite-store.ts, src/clickhouse-sql.ts).
  */
 import { timingSafeEqual } from 'node:crypto';
+import type { SecureContextOptions } from 'node:tls';
+import type { TlsFiles } from './tls-files.js';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { agentSummary } from './baseline-view.js';
 import { parseDuration } from './duration.js';
@@ -19,6 +21,8 @@ export interface QueryApiConfig {
   enabled: boolean;
   host: string;
   port: number;
+  /** HTTPS from these files, read again when they change (`api.tls`). */
+  tls?: TlsFiles;
 }
 
 export const defaultQueryApiConfig: QueryApiConfig = { enabled: true, host: '127.0.0.1', port: 4320 };
@@ -31,6 +35,8 @@ export interface QueryApiDeps {
   audit(actor: string, action: string, target: string, detail: string): void;
   /** The kill-switch's public signing keys (SSF receivers verify our SETs with them); none: 404. */
   jwks?: () => object | undefined;
+  /** Serve HTTPS with this certificate and key. */
+  https?: SecureContextOptions;
 }
 
 const MAX_LIMIT = 1000;
@@ -82,7 +88,7 @@ function hint(err: FastifyError): string {
 
 export function buildQueryApi(deps: QueryApiDeps): FastifyInstance {
   // Unknown parameters are an error, not silently dropped: a typo must not widen a query.
-  const app = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } } });
+  const app = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } }, ...(deps.https ? { https: deps.https } : {}) }) as unknown as FastifyInstance;
   const expected = Buffer.from(`Bearer ${deps.token}`);
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {

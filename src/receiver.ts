@@ -20,10 +20,7 @@ import { decodeTraceRequestJson } from './otlp-json.js';
 import { type DecodedBatch, type RawSpan, type SpanTimeWindow, dropMisdatedSpans } from './span.js';
 import { defaultChainConfig } from './chains.js';
 import { ZstdTooLargeError, zstdDecompressAtMost } from './zstd.js';
-import { type ReceiverTlsFiles, readTls, tlsVersion } from './receiver-tls.js';
-
-/** How often the TLS files are looked at for a renewal. */
-const TLS_CHECK_MS = 30_000;
+import { type TlsFiles, readTls, reloadTls, watchTls } from './tls-files.js';
 
 /** The span time window comes from the engine's chain settings (engine.chains.max_clock_skew, max_span_age). */
 export interface ReceiverConfig extends SpanTimeWindow {
@@ -39,7 +36,7 @@ export interface ReceiverConfig extends SpanTimeWindow {
    */
   tokens?: readonly string[];
   /** HTTPS, with its certificate and key read again when the files change; with a client CA, mutual TLS for senders. */
-  tls?: ReceiverTlsFiles;
+  tls?: TlsFiles;
   /** OTLP/gRPC (TraceService/Export) on this port of `host` too, with the same token and TLS; none: HTTP only. */
   grpcPort?: number;
 }
@@ -89,7 +86,7 @@ export class OtlpReceiver {
     this.tokenDigests = config.tokens?.length ? config.tokens.map((t) => createHash('sha256').update(t).digest()) : undefined;
     // A client certificate is asked for but checked on POST /v1/traces only: probes (a kubelet's
     // HTTPS GET carries none) and /status stay reachable.
-    const https = config.tls === undefined ? undefined : { ...readTls(config.tls), ...(config.tls.clientCaFile ? { requestCert: true, rejectUnauthorized: false } : {}) };
+    const https = config.tls === undefined ? undefined : { ...readTls(config.tls, 'receiver.tls'), ...(config.tls.clientCaFile ? { requestCert: true, rejectUnauthorized: false } : {}) };
     this.app = Fastify({ bodyLimit: config.maxBodyBytes, logger: false, ...(https ? { https } : {}) }) as unknown as FastifyInstance;
     this.app.removeAllContentTypeParsers();
     this.app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -155,28 +152,13 @@ export class OtlpReceiver {
         throw err;
       }
     }
-    const tls = this.config.tls;
-    if (tls !== undefined) {
-      let version = tlsVersion(tls);
-      this.tlsTimer = setInterval(() => {
-        const now = tlsVersion(tls);
-        if (now === version) return;
-        version = now;
-        this.reloadTls();
-      }, TLS_CHECK_MS);
-      this.tlsTimer.unref();
-    }
+    if (this.config.tls !== undefined) this.tlsTimer = watchTls(this.config.tls, 'receiver.tls', this.app.server as unknown as HttpsServer, (err) => this.onTlsReload(err));
     return address;
   }
 
-  /** Serve the TLS files as they are now, from the next handshake; told to onTlsReload (the error, if they could not be used: the ones before stay). */
+  /** Serve the TLS files as they are now, from the next handshake (as the watch does when they change); told to onTlsReload. */
   reloadTls(): void {
-    try {
-      (this.app.server as unknown as HttpsServer).setSecureContext(readTls(this.config.tls!));
-      this.onTlsReload(undefined);
-    } catch (err) {
-      this.onTlsReload(err as Error);
-    }
+    reloadTls(this.config.tls!, 'receiver.tls', this.app.server as unknown as HttpsServer, (err) => this.onTlsReload(err));
   }
 
   async close(): Promise<void> {
@@ -308,7 +290,7 @@ export class OtlpReceiver {
     const tls = this.config.tls;
     // Read at start only: unlike HTTPS, grpc-js cannot take a renewed certificate in place (a restart does).
     const credentials = tls === undefined ? ServerCredentials.createInsecure() : (() => {
-      const c = readTls(tls);
+      const c = readTls(tls, 'receiver.tls');
       return ServerCredentials.createSsl(c.ca ? Buffer.from(c.ca as Buffer) : null, [{ private_key: c.key as Buffer, cert_chain: c.cert as Buffer }], c.ca !== undefined);
     })();
     const bound = await new Promise<number>((resolve, reject) => server.bindAsync(`${this.config.host}:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))));

@@ -34,6 +34,7 @@ import { loadSigner } from './ssf.js';
 import { Kafka, logLevel } from 'kafkajs';
 import { registerKafkaCodecs } from './kafka-codecs.js';
 import type { KafkaConfig } from './kafka-config.js';
+import { type TlsFiles, type TlsServer, readTls, watchTls } from './tls-files.js';
 import { KafkaDetect, changelogTopic } from './kafka-detect.js';
 import { KafkaIngest } from './kafka-ingest.js';
 import { ensureTopics } from './kafka-topics.js';
@@ -200,10 +201,7 @@ export class Service {
     }
     const receiverConfig = { ...defaultReceiverConfig, ...options.receiver, maxClockSkewMs: engineConfig.chains.maxClockSkewMs, maxSpanAgeMs: engineConfig.chains.maxSpanAgeMs };
     this.receiver = new OtlpReceiver(this.engine.norm.filter, { consume: (spans) => this.consume(spans, receiverConfig.retryAfterSeconds), eventTime: () => this.engine.now }, receiverConfig);
-    this.receiver.onTlsReload = (err) => {
-      if (err === undefined) options.log?.info({ cert: receiverConfig.tls?.certFile }, 'receiver TLS certificate read again: served from the next connection');
-      else options.log?.error({ err: err.message }, `receiver TLS files changed but cannot be used, the ones before stay: ${err.message}`);
-    };
+    this.receiver.onTlsReload = (err) => this.tlsReloaded('receiver', receiverConfig.tls!, err);
     // Spans posted to a Kafka worker would reach this process's own engine only: a detect worker's
     // agents are those of its partitions, and an ingest worker's engine is read by no one.
     if (options.kafka) {
@@ -219,6 +217,7 @@ export class Service {
       this.api = buildQueryApi({
         store: this.events, engine: this.engine, token: apiToken(options.stateDir, options.api.token),
         jwks: () => this.killSwitch?.signer?.jwks,
+        ...(options.api.tls ? { https: readTls(options.api.tls, 'api.tls') } : {}),
         audit: (actor, action, target, detail) => audit(db, Date.now(), actor, action, target, detail),
       });
     }
@@ -255,6 +254,12 @@ export class Service {
       killSwitch: this.killSwitch?.counters ?? null,
       stateSave: this.lastSave,
     };
+  }
+
+  /** Log a listener's TLS files read again after a change, or why they could not be used. */
+  private tlsReloaded(listener: string, tls: TlsFiles, err: Error | undefined): void {
+    if (err === undefined) this.options.log?.info({ cert: tls.certFile }, `${listener} TLS certificate read again: served from the next connection`);
+    else this.options.log?.error({ err: err.message }, `${listener} TLS files changed but cannot be used, the ones before stay: ${err.message}`);
   }
 
   private consume(spans: RawSpan[], retryAfter: number): void {
@@ -308,7 +313,11 @@ export class Service {
     }
     const address = await this.receiver.listen();
     this.metricsUrl = await this.telemetry?.start();
-    if (this.api) this.apiUrl = await this.api.listen({ host: this.options.api!.host, port: this.options.api!.port });
+    if (this.api) {
+      this.apiUrl = await this.api.listen({ host: this.options.api!.host, port: this.options.api!.port });
+      const tls = this.options.api!.tls;
+      if (tls) this.timers.push(watchTls(tls, 'api.tls', this.api.server as unknown as TlsServer, (err) => this.tlsReloaded('query API', tls, err)));
+    }
     this.eventWriter.start();
     const retention = (this.options.store ?? defaultStoreConfig).retentionMs;
     const expire = (): void => {

@@ -15,6 +15,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
 import { ConfigError } from '../src/errors.js';
 import { OtlpReceiver, defaultReceiverConfig } from '../src/receiver.js';
+import { Service } from '../src/service.js';
 import type { RawSpan } from '../src/span.js';
 import { rawExport } from './helpers/grpc.js';
 import { exportOneSpan } from './helpers/export.js';
@@ -147,6 +148,22 @@ describe('receiver over TLS', () => {
     const client = credentials.createSsl(ca, readFileSync(at('client.key')), readFileSync(at('client.pem')));
     expect(await rawExport(mutual.grpcAddress!, Buffer.alloc(0), client, name)).toEqual({ code: status.OK, details: '' });
     expect((await rawExport(mutual.grpcAddress!, Buffer.alloc(0), trusting, name)).code).toBe(status.UNAVAILABLE); // no client certificate: no handshake
+  });
+
+  it('serves the query API over HTTPS too, with its token', async () => {
+    const svc = new Service({ stateDir: at('api-state'), receiver: { port: 0 }, api: { enabled: true, host: '127.0.0.1', port: 0, token: 'api-token-42', tls: { certFile: at('server.pem'), keyFile: at('server.key') } } });
+    await svc.start();
+    try {
+      const url = svc.apiUrl!.replace('127.0.0.1', 'localhost');
+      expect(url).toMatch(/^https:/);
+      const get = (authorization?: string): Promise<number> => new Promise((resolve, reject) => {
+        request(`${url}/api/v1/alerts`, { ca, headers: authorization ? { authorization } : {} }, (res) => resolve(res.resume().statusCode!)).on('error', reject).end();
+      });
+      expect(await get('Bearer api-token-42')).toBe(200);
+      expect(await get()).toBe(401);
+    } finally {
+      await svc.stop();
+    }
   });
 
   it('refuses to start on files it cannot read or use, naming the setting', () => {
