@@ -287,6 +287,10 @@ export class OtlpReceiver {
         requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity,
       },
     }, { Export: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => this.exportGrpc(call, callback) });
+    // grpc.health.v1 (Kubernetes gRPC probes, load balancers): SERVING (1) once ready, else NOT_SERVING (2), for any service asked.
+    server.addService({
+      Check: { path: '/grpc.health.v1.Health/Check', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+    }, { Check: (_call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => callback(null, Buffer.from([0x08, this.ready ? 1 : 2])) });
     const tls = this.config.tls;
     // Read at start only: unlike HTTPS, grpc-js cannot take a renewed certificate in place (a restart does).
     const credentials = tls === undefined ? ServerCredentials.createInsecure() : (() => {

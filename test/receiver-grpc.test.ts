@@ -12,7 +12,7 @@ import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
 import { BackpressureError } from '../src/errors.js';
 import { OtlpReceiver, defaultReceiverConfig } from '../src/receiver.js';
 import type { RawSpan } from '../src/span.js';
-import { rawExport } from './helpers/grpc.js';
+import { healthCheck, rawExport } from './helpers/grpc.js';
 import { exportOneSpan } from './helpers/export.js';
 
 const received: RawSpan[] = [];
@@ -85,6 +85,13 @@ describe('OTLP/gRPC receiver', () => {
     req.end(Buffer.from([1, 0, 0, 0, 4, 0x28, 0xb5, 0x2f, 0xfd])); // compressed flag, length 4, a zstd magic
     expect(await answer).toEqual({ code: String(status.UNIMPLEMENTED), message: 'Received message compressed with unsupported encoding "zstd"' });
     session.close();
+  });
+
+  it('answers the gRPC health check: SERVING once ready', async () => {
+    open.ready = false;
+    expect(await healthCheck(open.grpcAddress!)).toBe(2);
+    open.ready = true;
+    expect(await healthCheck(open.grpcAddress!)).toBe(1);
   });
 
   it('requires the bearer token in the metadata where the receiver requires one', async () => {

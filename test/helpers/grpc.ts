@@ -1,15 +1,26 @@
-/** A raw OTLP/gRPC Export call: the bytes as given, the status it ends with. */
+/** Raw gRPC calls to chainwatch's receiver: Export with the bytes as given (the status it ends with), and the health check.*/
 import { type ChannelCredentials, credentials, makeGenericClientConstructor, status, type ServiceError } from '@grpc/grpc-js';
 
 const identity = (b: Buffer): Buffer => b;
-const Client = makeGenericClientConstructor({
-  Export: { path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
-}, 'TraceService');
+const unary = (path: string) => ({ path, requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity });
+const Client = makeGenericClientConstructor({ Export: unary('/opentelemetry.proto.collector.trace.v1.TraceService/Export'), Check: unary('/grpc.health.v1.Health/Check') }, 'Raw');
+type Call = (b: Buffer, o: object, cb: (err: ServiceError | null, answer?: Buffer) => void) => void;
 
-export function rawExport(address: string, body: Buffer, creds: ChannelCredentials = credentials.createInsecure(), options: Record<string, string> = {}): Promise<{ code: number; details: string }> {
-  const client = new Client(address, creds, options) as unknown as { Export(b: Buffer, o: object, cb: (err: ServiceError | null) => void): void; close(): void };
-  return new Promise((resolve) => client.Export(body, { deadline: Date.now() + 10_000 }, (err) => {
+function call(method: 'Export' | 'Check', address: string, body: Buffer, creds: ChannelCredentials, options: Record<string, string>): Promise<{ code: number; details: string; answer?: Buffer }> {
+  const client = new Client(address, creds, options) as unknown as Record<'Export' | 'Check', Call> & { close(): void };
+  return new Promise((resolve) => client[method].call(client, body, { deadline: Date.now() + 10_000 }, (err, answer) => {
     client.close();
-    resolve({ code: err?.code ?? status.OK, details: err?.details ?? '' });
+    resolve({ code: err?.code ?? status.OK, details: err?.details ?? '', ...(answer ? { answer } : {}) });
   }));
+}
+
+export async function rawExport(address: string, body: Buffer, creds: ChannelCredentials = credentials.createInsecure(), options: Record<string, string> = {}): Promise<{ code: number; details: string }> {
+  const { code, details } = await call('Export', address, body, creds, options);
+  return { code, details };
+}
+
+/** grpc.health.v1 Check: the serving status answered (1 SERVING, 2 NOT_SERVING). */
+export async function healthCheck(address: string): Promise<number | undefined> {
+  const { answer } = await call('Check', address, Buffer.alloc(0), credentials.createInsecure(), {});
+  return answer?.[1];
 }
