@@ -280,17 +280,16 @@ export class OtlpReceiver {
 
   private async listenGrpc(port: number): Promise<string> {
     const server = new GrpcServer({ 'grpc.max_receive_message_length': this.config.maxBodyBytes });
+    // Methods on raw bytes: requests decoded by our own decoder, answers encoded by hand.
     const identity = (b: Buffer): Buffer => b;
-    server.addService({
-      Export: {
-        path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export', requestStream: false, responseStream: false,
-        requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity,
-      },
-    }, { Export: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => this.exportGrpc(call, callback) });
+    const unary = (path: string) => ({ path, requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity });
+    server.addService({ Export: unary('/opentelemetry.proto.collector.trace.v1.TraceService/Export') }, {
+      Export: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => this.exportGrpc(call, callback),
+    });
     // grpc.health.v1 (Kubernetes gRPC probes, load balancers): SERVING (1) once ready, else NOT_SERVING (2), for any service asked.
-    server.addService({
-      Check: { path: '/grpc.health.v1.Health/Check', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
-    }, { Check: (_call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => callback(null, Buffer.from([0x08, this.ready ? 1 : 2])) });
+    server.addService({ Check: unary('/grpc.health.v1.Health/Check') }, {
+      Check: (_call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => callback(null, Buffer.from([0x08, this.ready ? 1 : 2])),
+    });
     const tls = this.config.tls;
     // Read at start only: unlike HTTPS, grpc-js cannot take a renewed certificate in place (a restart does).
     const credentials = tls === undefined ? ServerCredentials.createInsecure() : (() => {
