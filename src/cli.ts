@@ -38,7 +38,7 @@ import { alertRow, callRow, chainRow } from './event-store.js';
 import { SqliteEventStore } from './sqlite-store.js';
 import { StoreWriter, defaultStoreWriterConfig } from './store-writer.js';
 import { buildSink, killSwitchConfig } from './sink-factory.js';
-import { secretFromEnv } from './secret-env.js';
+import { secretFromEnv } from './setting-sources.js';
 import { approveRevocation, listRevocations, undoRevocation } from './revocations.js';
 import { ensureDir } from './ensure-dir.js';
 

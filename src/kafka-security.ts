@@ -3,11 +3,10 @@
  * the settings as the config file has them (`kafka.tls`, `kafka.sasl`, and the same on a kafka
  * sink), and in kafkajs's terms with files and the password read.
  */
-import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import type { SASLOptions } from 'kafkajs';
 import { ConfigError } from './errors.js';
-import { secretFromEnv } from './secret-env.js';
+import { fileOfSetting, secretFromEnv } from './setting-sources.js';
 
 export interface KafkaSecurityFile {
   tls?: { ca_file?: string; cert_file?: string; key_file?: string; servername?: string; reject_unauthorized?: boolean };
@@ -25,15 +24,7 @@ export function kafkaClientSecurity(file: KafkaSecurityFile, where: string, env:
   const out: KafkaClientSecurity = {};
   const tls = file.tls;
   if (tls !== undefined) {
-    const read = (key: 'ca_file' | 'cert_file' | 'key_file'): string | undefined => {
-      const path = tls[key];
-      if (path === undefined) return undefined;
-      try {
-        return readFileSync(path, 'utf8');
-      } catch (err) {
-        throw ConfigError.ofSetting(`${where}.tls.${key}`, `cannot read ${path}: ${(err as Error).message}`);
-      }
-    };
+    const read = (key: 'ca_file' | 'cert_file' | 'key_file'): string | undefined => fileOfSetting(tls[key], `${where}.tls.${key}`)?.toString('utf8');
     if ((tls.cert_file === undefined) !== (tls.key_file === undefined)) throw ConfigError.ofSetting(`${where}.tls`, 'cert_file and key_file go together: a client certificate needs its key');
     const ca = read('ca_file');
     const cert = read('cert_file');

@@ -1,5 +1,4 @@
 /** Sinks and the kill-switch configuration from the config file, secrets read from the environment. */
-import { readFileSync } from 'node:fs';
 import type { Config, SinkFile } from './config.js';
 import { parseDuration } from './duration.js';
 import type { FormatOptions } from './format-common.js';
@@ -11,7 +10,7 @@ import { KafkaSink } from './sink-kafka.js';
 import { kafkaClientSecurity } from './kafka-security.js';
 import { SyslogSink } from './sink-syslog.js';
 import { FileSink, type SinkTransport } from './sinks.js';
-import { secretFromEnv } from './secret-env.js';
+import { fileOfSetting, secretFromEnv } from './setting-sources.js';
 import { webhookKey } from './webhook-sign.js';
 
 const ms = (v: string | number | undefined, fallback: number): number => (v === undefined ? fallback : parseDuration(v) ?? fallback);
@@ -34,7 +33,7 @@ export function buildSink(s: SinkFile, i: number, env: NodeJS.ProcessEnv, o: For
       return new SyslogSink({
         host: s.host, port: s.port, format: s.format ?? 'cef', timeoutMs: ms(s.timeout, 10_000),
         syslog: { ...defaultSyslogOptions, ...(s.facility !== undefined ? { facility: s.facility } : {}), ...(s.app_name ? { appName: s.app_name } : {}), ...(s.sd_id ? { sdId: s.sd_id } : {}) },
-        ...(s.tls ? { tls: { rejectUnauthorized: s.tls.reject_unauthorized ?? true, ...(s.tls.ca_file ? { ca: readFileSync(s.tls.ca_file, 'utf8') } : {}), ...(s.tls.servername ? { servername: s.tls.servername } : {}) } } : {}),
+        ...(s.tls ? { tls: { rejectUnauthorized: s.tls.reject_unauthorized ?? true, ...(s.tls.ca_file ? { ca: fileOfSetting(s.tls.ca_file, `${where}.tls.ca_file`)!.toString('utf8') } : {}), ...(s.tls.servername ? { servername: s.tls.servername } : {}) } } : {}),
       }, o);
     case 'kafka': {
       const client = s.tls !== undefined || s.sasl !== undefined ? kafkaClientSecurity({ ...(s.tls ? { tls: s.tls } : {}), ...(s.sasl ? { sasl: s.sasl } : {}) }, where, env) : undefined;

@@ -3,9 +3,10 @@
  * certificate renewed in place (cert-manager, an ACME client) is served from the next handshake,
  * without a restart that would drop the open chains' wait for their spans.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { type SecureContextOptions, createSecureContext } from 'node:tls';
 import { ConfigError } from './errors.js';
+import { fileOfSetting } from './setting-sources.js';
 
 export interface TlsFiles {
   certFile: string;
@@ -23,16 +24,8 @@ const CHECK_MS = 30_000;
  * "receiver.tls").
  */
 export function readTls(files: TlsFiles, setting: string): SecureContextOptions {
-  const read = (path: string | undefined, key: string): Buffer | undefined => {
-    if (path === undefined) return undefined;
-    try {
-      return readFileSync(path);
-    } catch (err) {
-      throw ConfigError.ofSetting(`${setting}.${key}`, `cannot read ${path}: ${(err as Error).message}`);
-    }
-  };
-  const ca = read(files.clientCaFile, 'client_ca_file');
-  const context: SecureContextOptions = { cert: read(files.certFile, 'cert_file'), key: read(files.keyFile, 'key_file'), ...(ca ? { ca } : {}) };
+  const ca = fileOfSetting(files.clientCaFile, `${setting}.client_ca_file`);
+  const context: SecureContextOptions = { cert: fileOfSetting(files.certFile, `${setting}.cert_file`), key: fileOfSetting(files.keyFile, `${setting}.key_file`), ...(ca ? { ca } : {}) };
   try {
     createSecureContext(context); // PEM that does not parse, a key that is not the certificate's
   } catch (err) {

@@ -164,5 +164,9 @@ describe('sinks, response and store configuration', () => {
     expect(() => killSwitchConfig(c.response!, { REVOKE_SECRET: 'whsec_c2hvcnQ=' })).toThrow(/whsec_ \+ base64 of 24–64 random bytes/);
     expect(killSwitchConfig(c.response!, { REVOKE_SECRET: `whsec_${Buffer.alloc(32).toString('base64')}` }).webhook?.key).toHaveLength(32);
     expect(showConfig(c)).not.toContain('abc');
+    // Files a setting names (a CA, a client certificate) likewise: the setting, when they cannot be read.
+    const tls = loadConfig(file('sinks:\n  - { type: syslog, host: siem, port: 6514, tls: { ca_file: /nonexistent/ca.pem } }\n  - { type: kafka, brokers: ["k:9093"], topic: alerts, tls: { ca_file: /nonexistent/kafka-ca.pem } }\n'), {});
+    expect(() => buildSink(tls.sinks[0], 0, {}, tls.format)).toThrow(/^sinks\[0\]\.tls\.ca_file: cannot read \/nonexistent\/ca\.pem: ENOENT/);
+    expect(() => buildSink(tls.sinks[1], 1, {}, tls.format)).toThrow(/^sinks\[1\]\.tls\.ca_file: cannot read \/nonexistent\/kafka-ca\.pem: ENOENT/);
   });
 });
