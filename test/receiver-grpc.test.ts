@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'node:http2';
+import { gzipSync } from 'node:zlib';
 import { Metadata, status } from '@grpc/grpc-js';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
@@ -13,6 +14,7 @@ import { BackpressureError } from '../src/errors.js';
 import { OtlpReceiver, defaultReceiverConfig } from '../src/receiver.js';
 import type { RawSpan } from '../src/span.js';
 import { healthCheck, rawExport } from './helpers/grpc.js';
+import { agentTrace, toProto } from './helpers/spans.js';
 import { exportOneSpan } from './helpers/export.js';
 
 const received: RawSpan[] = [];
@@ -41,6 +43,23 @@ function sendSpan(receiver: OtlpReceiver, options: { headers?: Record<string, st
   const metadata = new Metadata();
   for (const [k, v] of Object.entries(options.headers ?? {})) metadata.set(k, v);
   return exportOneSpan(new OTLPTraceExporter({ url: `http://${receiver.grpcAddress}`, metadata, ...(options.compression ? { compression: options.compression as never } : {}) }));
+}
+
+/** An Export call over plain HTTP/2 with a message compressed as `encoding` says: its gRPC status, from the headers or the trailers. */
+function compressedCall(encoding: string, message: Buffer): Promise<{ code: string; message: string }> {
+  const session = connect(`http://${open.grpcAddress}`);
+  const req = session.request({ ':method': 'POST', ':path': '/opentelemetry.proto.collector.trace.v1.TraceService/Export', 'content-type': 'application/grpc', 'grpc-encoding': encoding, te: 'trailers' });
+  const statusOf = (h: Record<string, unknown>) => ({ code: String(h['grpc-status']), message: decodeURIComponent(String(h['grpc-message'] ?? '')) });
+  const answer = new Promise<{ code: string; message: string }>((resolve) => {
+    req.on('response', (h) => h['grpc-status'] !== undefined && resolve(statusOf(h)));
+    req.on('trailers', (h) => resolve(statusOf(h)));
+  });
+  const prefix = Buffer.alloc(5);
+  prefix[0] = 1; // compressed
+  prefix.writeUInt32BE(message.length, 1);
+  req.resume();
+  req.end(Buffer.concat([prefix, message]));
+  return answer.finally(() => session.close());
 }
 
 describe('OTLP/gRPC receiver', () => {
@@ -81,13 +100,12 @@ describe('OTLP/gRPC receiver', () => {
     }
   });
 
-  it('refuses a message compressed with zstd (a Collector otlp exporter set so), saying which encoding', async () => {
-    const session = connect(`http://${open.grpcAddress}`);
-    const req = session.request({ ':method': 'POST', ':path': '/opentelemetry.proto.collector.trace.v1.TraceService/Export', 'content-type': 'application/grpc', 'grpc-encoding': 'zstd', te: 'trailers' });
-    const answer = new Promise<{ code: string; message: string }>((resolve) => req.on('response', (h) => resolve({ code: String(h['grpc-status']), message: decodeURIComponent(String(h['grpc-message'])) })));
-    req.end(Buffer.from([1, 0, 0, 0, 4, 0x28, 0xb5, 0x2f, 0xfd])); // compressed flag, length 4, a zstd magic
-    expect(await answer).toEqual({ code: String(status.UNIMPLEMENTED), message: 'Received message compressed with unsupported encoding "zstd"' });
-    session.close();
+  it('takes a gzip-compressed message, and refuses one compressed with zstd (a Collector otlp exporter set so), naming the encoding', async () => {
+    const before = received.length;
+    const body = Buffer.from(toProto(agentTrace({ t0: Date.now() - 60_000, tools: [{ tool: 'lookup', method: 'GET', url: 'https://tickets.corp.internal/api/v1/tickets/7' }] }).doc));
+    expect(await compressedCall('gzip', gzipSync(body))).toEqual({ code: String(status.OK), message: 'OK' });
+    expect(received.length).toBeGreaterThan(before);
+    expect(await compressedCall('zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))).toEqual({ code: String(status.UNIMPLEMENTED), message: 'Received message compressed with unsupported encoding "zstd"' });
   });
 
   it('answers the gRPC health check: SERVING once ready', async () => {
