@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=32
+#!/usr/bin/env -S node --max-semi-space-size=32 --max-inlined-bytecode-size=920 --max-inlined-bytecode-size-cumulative=2760
 /**
  * The chainwatch command line. The only module that exits the process: everything else throws
  * typed errors, which are printed here with their code.

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../src/config.js';
 import { loadPolicies } from '../src/policy-load.js';
+import { serviceNodeFlags } from './helpers/bench.js';
 
 const deploy = fileURLToPath(new URL('../deploy/', import.meta.url));
 const manifests = readdirSync(join(deploy, 'k8s')).filter((f) => f.endsWith('.yaml')).map((f) => join(deploy, 'k8s', f));
@@ -78,5 +79,18 @@ describe('deploy/', () => {
     const example = loadConfig(join(deploy, 'config', 'chainwatch.yaml'), {});
     expect(example.policies).toEqual(['/etc/chainwatch/policies/fleet.yaml']);
     expect(loadPolicies([join(deploy, 'policies', 'fleet.yaml')])).toHaveLength(5);
+  });
+
+  it('runs chainwatch with the V8 flags the benches measured it with, wherever it is started', () => {
+    // The hot path's speed depends on them (docs/benchmarks.md, "V8 flags"): a start that left
+    // them out would run slower than every figure published for it.
+    const flags = serviceNodeFlags();
+    expect(flags).toEqual(expect.arrayContaining(['--max-semi-space-size=32', '--max-inlined-bytecode-size=920']));
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
+    const nodeScripts = Object.entries(pkg.scripts).filter(([, cmd]) => / node /.test(` ${cmd}`));
+    expect(nodeScripts.map(([name]) => name)).toEqual(expect.arrayContaining(['start', 'demo', 'cli', 'bench', 'bench:ab']));
+    for (const [name, cmd] of nodeScripts) expect(`${name}: ${cmd}`).toContain(` node ${cmd.includes('--expose-gc') ? '--expose-gc ' : ''}${flags.join(' ')} `);
+    const entrypoint = /^ENTRYPOINT (.*)$/m.exec(readFileSync(join(deploy, 'Dockerfile'), 'utf8'))?.[1];
+    expect(JSON.parse(entrypoint ?? '[]')).toEqual(['node', ...flags, 'dist/src/cli.js']);
   });
 });

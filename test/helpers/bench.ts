@@ -3,6 +3,18 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { packagePath } from '../../src/package-path.js';
 
+/**
+ * The V8 flags chainwatch runs with, as its bin's shebang gives them (src/cli.ts, the one place
+ * they are written; `npm start`, the benches' scripts and the Dockerfile repeat them, and
+ * test/node-flags.test.ts holds them alike).
+ */
+export function serviceNodeFlags(): string[] {
+  const shebang = readFileSync(packagePath('src', 'cli.ts'), 'utf8').split('\n', 1)[0];
+  const m = /^#!\/usr\/bin\/env -S node((?: --[a-z0-9-]+=\S+)+)$/.exec(shebang);
+  if (m === null) throw new Error(`src/cli.ts: the shebang is not "#!/usr/bin/env -S node --flag=value …": ${shebang}`);
+  return m[1].trim().split(' ');
+}
+
 /** Poll until `probe` gives a value (bench set-up steps; bounded). */
 export async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, pollMs = 100, ms = 120_000): Promise<T> {
   const end = Date.now() + ms;
@@ -48,7 +60,7 @@ export interface ServeProcess {
  */
 export async function startServe(file: string, config: string[], nodeArgs: string[] = []): Promise<ServeProcess> {
   writeFileSync(file, config.join('\n'));
-  const child = spawn(process.execPath, ['--max-semi-space-size=32', ...nodeArgs, packagePath('dist', 'src', 'cli.js'), 'serve', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...serviceNodeFlags(), ...nodeArgs, packagePath('dist', 'src', 'cli.js'), 'serve', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr!.on('data', (b: Buffer) => (log += b.toString()));
   const url = await waitFor(() => /"address":"([^"]+)"/.exec(log)?.[1]);
