@@ -246,6 +246,37 @@ describe('targeted OTLP protobuf decoder', () => {
     expect(b.attrs.toObject(filter.names)).toEqual(Object.fromEntries(WANTED.map((k) => [k, k])));
   });
 
+  it('reads attributes whatever their layout: value before key, keys of 128 bytes and more, wanted or not', () => {
+    // SDKs write the key first with one-byte tag and length (the decoder's fast path); protobuf
+    // allows either order and longer keys, which take the general path.
+    const longWanted = `gen_ai.${'w'.repeat(150)}`;
+    const longOther = `noise.${'o'.repeat(200)}`;
+    const local = new KeyFilter([...WANTED, longWanted]);
+    const KeyValue = root.lookupType('opentelemetry.proto.collector.trace.v1.KeyValue');
+    const AnyValue = root.lookupType('opentelemetry.proto.collector.trace.v1.AnyValue');
+    const Span = root.lookupType('opentelemetry.proto.collector.trace.v1.Span');
+    const varint = (n: number): number[] => (n < 0x80 ? [n] : [(n & 0x7f) | 0x80, ...varint(n >>> 7)]);
+    const field = (tag: number, body: Uint8Array | number[]): number[] => [tag, ...varint(body.length), ...body];
+    const str = (s: string): number[] => [...Buffer.from(s)];
+    const valueFirst = (key: string, value: string): number[] =>
+      field(0x4a, [...field(0x12, AnyValue.encode(AnyValue.fromObject({ stringValue: value })).finish()), ...field(0x0a, str(key))]);
+    const keyFirst = (key: string, value: string): number[] => field(0x4a, KeyValue.encode(KeyValue.fromObject({ key, value: { stringValue: value } })).finish());
+    const r = rng(17);
+    const span = Span.encode(Span.fromObject({ traceId: bytes(r, 16), spanId: bytes(r, 8), name: 'layouts', ...TIMES })).finish();
+    const spanBytes = [
+      ...span,
+      ...valueFirst('gen_ai.agent.id', 'agent-7'), ...valueFirst('noise.a', 'skipped'),
+      ...keyFirst(longWanted, 'long key kept'), ...keyFirst(longOther, 'long key skipped'), ...valueFirst(longWanted.replace('gen_ai', 'gen-ai'), 'near miss'),
+      ...keyFirst('url.full', 'https://x.example/a'),
+    ];
+    const buf = Uint8Array.from(field(0x0a, field(0x12, field(0x12, spanBytes))));
+    const [decoded] = decodeTraceRequest(buf, local).spans;
+    expect(decoded.attrs.toObject(local.names)).toEqual({ 'gen_ai.agent.id': 'agent-7', [longWanted]: 'long key kept', 'url.full': 'https://x.example/a' });
+    // protobufjs reads the same request to the same attributes.
+    const ref = Request.toObject(Request.decode(buf), { longs: String }) as any;
+    expect(Object.fromEntries(ref.resourceSpans[0].scopeSpans[0].spans[0].attributes.map((kv: any) => [kv.key, kv.value.stringValue]))).toMatchObject({ 'gen_ai.agent.id': 'agent-7', [longWanted]: 'long key kept', 'noise.a': 'skipped' });
+  });
+
   it('never answers a span id from its cache of recent ids for different bytes, and shares the string with a child', () => {
     // 20,000 ids whose first two bytes repeat (the cache's slot key), each a parent of the next:
     // every slot is overwritten many times, and parent ids hit the entries their parents left.
