@@ -230,7 +230,7 @@ console.log(`| chainwatch targeted decode | ${k(median(ours))} | ${(median(ours)
 console.log(`| whole hot path: decode → normalize → chains → 12 detectors → alerts | ${k(median(whole))} | ${(median(whole) / median(reference)).toFixed(2)} |`);
 console.log(`| the same runs without their decode: normalize → chains → detectors → alerts (a decoder that cost nothing) | ${k(median(wholeAfterDecode))} | ${(median(wholeAfterDecode) / median(reference)).toFixed(2)} |`);
 console.log(`| same, with 5 policies and 100 chain rules loaded | ${k(median(withPolicies))} | ${(median(withPolicies) / median(reference)).toFixed(2)} |`);
-console.log(`whole path against the issue's reference, protobufjs 8 decode alone, on these batches: ${(median(whole) / median(decodeOnly8)).toFixed(2)}× (the issue's target: 300k against ~150k on its spans, 2×)`);
+console.log(`whole path against the issue's reference, protobufjs 8 decode alone, on these light batches: ${(median(whole) / median(decodeOnly8)).toFixed(2)}× (spans this light cost a general decoder little: the issue's 2× is read on spans of its shape, below)`);
 console.log('');
 if (heavyAlerts !== alerts) throw new Error(`bench: the padded spans gave ${heavyAlerts / ROUNDS} alerts a round against ${alerts / ROUNDS}: the padding changed what is detected`);
 console.log(`| the same spans as heavy as the issue's (${ATTRIBUTES_PER_SPAN} attributes a span, ${(heavyBytes / heavy.spans).toFixed(0)} B; the same ${heavyAlerts / ROUNDS} alerts a round) | spans/s | ratio to protobufjs 8 |`);
