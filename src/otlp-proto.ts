@@ -379,7 +379,7 @@ function decodeKeyValue(r: Reader, len: number, filter: KeyFilter, into: Attrs):
   // The layout every SDK writes: the key first, its tag and length a byte each. A key the filter
   // does not want ends the attribute there — its value is not read, as an unknown field's is
   // not: instrumentations put twice as many attributes on a span as the mapping reads, and
-  // parsing their values was a quarter of decoding spans of twelve attributes.
+  // parsing their values was a fifth of decoding spans of twelve attributes.
   const buf = r.buf;
   const p = r.pos;
   if (buf[p] === 0x0a && buf[p + 1] < 0x80 && p + 2 + buf[p + 1] <= end) {

@@ -6,7 +6,7 @@ import { packagePath } from '../../src/package-path.js';
 /**
  * The V8 flags chainwatch runs with, as its bin's shebang gives them (src/cli.ts, the one place
  * they are written; `npm start`, the benches' scripts and the Dockerfile repeat them, and
- * test/node-flags.test.ts holds them alike).
+ * test/deploy.test.ts holds them alike).
  */
 export function serviceNodeFlags(): string[] {
   const shebang = readFileSync(packagePath('src', 'cli.ts'), 'utf8').split('\n', 1)[0];
