@@ -161,14 +161,21 @@ program.command('status')
   .description('summary of a running instance: rates, open chains, alerts, Kafka lag')
   .option('--url <url>', 'the instance (its receiver address)', 'http://127.0.0.1:4318')
   .option('--interval <seconds>', 'seconds between the two samples used for rates (0: one sample, no rates)', arg.seconds, 2)
-  .action(async (opts: { url: string; interval: number }) => {
+  .option('--token-env <name>', 'environment variable holding a receiver token, for an instance that requires one (receiver.token_env)')
+  .action(async (opts: { url: string; interval: number; tokenEnv?: string }) => {
+    // The variable may hold a rotation's tokens, comma-separated: any one is let in.
+    const token = secretFromEnv(process.env, opts.tokenEnv, '--token-env')?.split(',')[0].trim();
+    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
     const get = async (): Promise<StatusDoc> => {
-      const res = await fetch(`${opts.url}/status`).catch((err: unknown) => {
+      const res = await fetch(`${opts.url}/status`, { headers }).catch((err: unknown) => {
         const why = describeFetchError(err);
         // A certificate refused is a trust question, not a process that is down.
         const hint = /certificate|self[- ]signed/i.test(why) ? 'trust the CA that signed its certificate: NODE_EXTRA_CA_CERTS=ca.pem chainwatch status …' : 'is it running? (chainwatch serve)';
         throw new ChainwatchError(`cannot reach chainwatch at ${opts.url}: ${why}; ${hint}`);
       });
+      if (res.status === 401) {
+        throw new ChainwatchError(`${opts.url}/status answered 401: ${opts.tokenEnv === undefined ? 'this instance requires a receiver token: pass --token-env NAME, NAME the environment variable holding it' : `the token in ${opts.tokenEnv} is not one this instance takes (receiver.token_env)`}`);
+      }
       if (!res.ok) throw new ChainwatchError(`${opts.url}/status answered ${res.status}`);
       return res.json();
     };

@@ -85,7 +85,7 @@ export class OtlpReceiver {
   constructor(private readonly filter: KeyFilter, private readonly consumer: SpanConsumer, readonly config: ReceiverConfig = defaultReceiverConfig) {
     this.tokenDigests = config.tokens?.length ? config.tokens.map((t) => createHash('sha256').update(t).digest()) : undefined;
     // A client certificate is asked for but checked on POST /v1/traces only: probes (a kubelet's
-    // HTTPS GET carries none) and /status stay reachable.
+    // HTTPS GET carries none) and /status (the token guards it) stay reachable without one.
     const https = config.tls === undefined ? undefined : { ...readTls(config.tls, 'receiver.tls'), ...(config.tls.clientCaFile ? { requestCert: true, rejectUnauthorized: false } : {}) };
     this.app = Fastify({ bodyLimit: config.maxBodyBytes, logger: false, ...(https ? { https } : {}) }) as unknown as FastifyInstance;
     this.app.removeAllContentTypeParsers();
@@ -107,7 +107,15 @@ export class OtlpReceiver {
     });
     this.app.get('/healthz', (_req, reply) => reply.send({ status: 'ok' }));
     this.app.get('/readyz', (_req, reply) => reply.code(this.ready ? 200 : 503).send({ status: this.ready ? 'ready' : 'not ready' }));
-    this.app.get('/status', (_req, reply) => reply.send(this.status()));
+    // What a running instance holds — its sinks and their errors, Kafka stages, agent counts — is
+    // for its operators: a receiver that asks senders for a token asks for it here too.
+    this.app.get('/status', (req, reply) => {
+      if (this.tokenDigests !== undefined && !this.authorized(req.headers.authorization)) {
+        return reply.code(401).header('www-authenticate', 'Bearer realm="chainwatch"')
+          .send({ code: 16, message: 'missing or wrong bearer token: /status takes a receiver token (chainwatch status --token-env NAME, NAME the variable holding it)' });
+      }
+      return reply.send(this.status());
+    });
     this.app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
       const status = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 413 : err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
       const message = status === 413 ? new PayloadTooLargeError(config.maxBodyBytes).message : err.message;

@@ -4,6 +4,8 @@
  * is answered 401 and nothing is taken — nobody who merely reaches the port teaches the baselines.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
@@ -18,6 +20,24 @@ const receiver = new OtlpReceiver(KeyFilter.forMapping(defaultMapping), { consum
   ...defaultReceiverConfig, port: 0, tokens: ['new-token-7f3a', 'old-token-19c2'],
 });
 let url = '';
+// What a running instance reports (the parts `chainwatch status` prints).
+receiver.status = () => ({
+  ready: true, uptimeSeconds: 42, receiver: { spansAccepted: 7, spansRejected: 0, badRequests: {} },
+  engine: { calls: 3, chainsQuarantined: 0, alerts: { high: 1 }, violations: 0, shadowViolations: 0 }, openChains: 1, agents: { enforcing: 2, learning: 0 },
+  sinks: { 'webhook soc.example': { sent: 1, queued: 0, dropped: 0 } },
+});
+const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const tsx = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
+/** `chainwatch status` against the receiver, one sample: its exit code and output. */
+async function status(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', tsx, cli, 'status', '--url', url.replace('/v1/traces', ''), '--interval', '0', ...args], { timeout: 20_000, env: { ...process.env, ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
 
 beforeAll(async () => {
   url = `${await receiver.listen()}/v1/traces`;
@@ -51,5 +71,26 @@ describe('receiver bearer token', () => {
     }
     // The probes stay open: a kubelet sends no token.
     expect((await fetch(url.replace('/v1/traces', '/readyz'))).status).not.toBe(401);
+  });
+
+  it('asks for the token on /status too (sinks, their errors, agents are for operators), and chainwatch status sends it', async () => {
+    const statusUrl = url.replace('/v1/traces', '/status');
+    const denied = await fetch(statusUrl);
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('www-authenticate')).toBe('Bearer realm="chainwatch"');
+    expect(JSON.stringify(await denied.json())).not.toContain('soc.example');
+    expect((await fetch(statusUrl, { headers: { authorization: 'Bearer old-token-19c2' } })).status).toBe(200);
+    expect((await fetch(url.replace('/v1/traces', '/healthz'))).status).toBe(200);
+
+    const without = await status([]);
+    expect(without.code).not.toBe(0);
+    expect(without.stderr).toContain('/status answered 401: this instance requires a receiver token: pass --token-env NAME');
+    const wrong = await status(['--token-env', 'CW_STATUS_TOKEN'], { CW_STATUS_TOKEN: 'guessed-token' });
+    expect(wrong.stderr).toContain('the token in CW_STATUS_TOKEN is not one this instance takes');
+    // A rotation's pair in one variable, as receiver.token_env holds it: the first is sent.
+    const ok = await status(['--token-env', 'CW_STATUS_TOKEN'], { CW_STATUS_TOKEN: 'new-token-7f3a,old-token-19c2' });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('ready, up 42 s');
+    expect(ok.stdout).toContain('sink webhook soc.example: sent 1');
   });
 });
