@@ -9,7 +9,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Server as HttpsServer } from 'node:https';
-import type { TLSSocket } from 'node:tls';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Server as GrpcServer, ServerCredentials, type ServerUnaryCall, status as GrpcStatus, type sendUnaryData } from '@grpc/grpc-js';
@@ -20,7 +20,7 @@ import { decodeTraceRequestJson } from './otlp-json.js';
 import { type DecodedBatch, type RawSpan, type SpanTimeWindow, dropMisdatedSpans } from './span.js';
 import { defaultChainConfig } from './chains.js';
 import { ZstdTooLargeError, zstdDecompressAtMost } from './zstd.js';
-import { type TlsFiles, readTls, reloadTls, watchTls } from './tls-files.js';
+import { type TlsFiles, type TlsServer, readTls, reloadTls, watchTls } from './tls-files.js';
 
 /** The span time window comes from the engine's chain settings (engine.chains.max_clock_skew, max_span_age). */
 export interface ReceiverConfig extends SpanTimeWindow {
@@ -160,14 +160,53 @@ export class OtlpReceiver {
         throw err;
       }
     }
-    if (this.config.tls !== undefined) this.tlsTimer = watchTls(this.config.tls, 'receiver.tls', this.app.server as unknown as HttpsServer, (err) => this.onTlsReload(err));
+    if (this.config.tls !== undefined) this.tlsTimer = watchTls(this.config.tls, 'receiver.tls', this.tlsListeners, (err) => this.onTlsReload(err));
     return address;
   }
 
-  /** Serve the TLS files as they are now, from the next handshake (as the watch does when they change); told to onTlsReload. */
-  reloadTls(): void {
-    reloadTls(this.config.tls!, 'receiver.tls', this.app.server as unknown as HttpsServer, (err) => this.onTlsReload(err));
+  /**
+   * Both listeners as one TLS server for the files' watch: HTTPS takes a new context in place;
+   * the gRPC port is bound again with it (grpc-js cannot swap a listener's certificate), and
+   * `grpcRebinding` settles when it serves the new one.
+   */
+  private readonly tlsListeners: TlsServer = {
+    setSecureContext: (context) => {
+      (this.app.server as unknown as HttpsServer).setSecureContext(context);
+      if (this.grpc !== undefined) this.grpcRebinding = this.rebindGrpc(this.grpc, context);
+    },
+  };
+
+  private grpcRebinding: Promise<void> | undefined;
+
+  /**
+   * Serve the TLS files as they are now, from the next handshake (as the watch does when they
+   * change); told to onTlsReload. Settles once the gRPC listener, if any, serves them too.
+   */
+  reloadTls(): Promise<void> {
+    this.grpcRebinding = undefined;
+    reloadTls(this.config.tls!, 'receiver.tls', this.tlsListeners, (err) => this.onTlsReload(err));
+    return this.grpcRebinding ?? Promise.resolve();
   }
+
+  /**
+   * The gRPC port bound again with a renewed certificate. Open connections keep theirs; one
+   * attempted in the moment between is refused, and exporters retry it (UNAVAILABLE). Should the
+   * new binding fail, the one before is bound again and the failure told to onTlsReload.
+   */
+  private async rebindGrpc(server: GrpcServer, context: SecureContextOptions): Promise<void> {
+    const address = this.grpcAddress!;
+    server.unbind(address);
+    try {
+      await bindGrpc(server, address, grpcCredentials(context));
+      this.grpcCredentials = context;
+    } catch (err) {
+      await bindGrpc(server, address, grpcCredentials(this.grpcCredentials!)).catch(() => {});
+      this.onTlsReload(new ChainwatchError(`receiver.tls: the OTLP/gRPC listener ${address} could not take the renewed files (${(err as Error).message}); it serves the ones before`));
+    }
+  }
+
+  /** The TLS files the gRPC listener serves now (to bind again should a renewal fail). */
+  private grpcCredentials: SecureContextOptions | undefined;
 
   async close(): Promise<void> {
     clearInterval(this.tlsTimer);
@@ -299,12 +338,8 @@ export class OtlpReceiver {
       Check: (_call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => callback(null, Buffer.from([0x08, this.ready ? 1 : 2])),
     });
     const tls = this.config.tls;
-    // Read at start only: unlike HTTPS, grpc-js cannot take a renewed certificate in place (a restart does).
-    const credentials = tls === undefined ? ServerCredentials.createInsecure() : (() => {
-      const c = readTls(tls, 'receiver.tls');
-      return ServerCredentials.createSsl(c.ca ? Buffer.from(c.ca as Buffer) : null, [{ private_key: c.key as Buffer, cert_chain: c.cert as Buffer }], c.ca !== undefined);
-    })();
-    const bound = await new Promise<number>((resolve, reject) => server.bindAsync(`${this.config.host}:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+    if (tls !== undefined) this.grpcCredentials = readTls(tls, 'receiver.tls');
+    const bound = await bindGrpc(server, `${this.config.host}:${port}`, this.grpcCredentials === undefined ? ServerCredentials.createInsecure() : grpcCredentials(this.grpcCredentials));
     this.grpc = server;
     return `${this.config.host}:${bound}`;
   }
@@ -352,6 +387,16 @@ export class OtlpReceiver {
       reply.code(status).type('application/json').send({ code, message });
     }
   }
+}
+
+/** gRPC server credentials for TLS files as read: a client CA among them asks for client certificates. */
+function grpcCredentials(c: SecureContextOptions): ServerCredentials {
+  return ServerCredentials.createSsl(c.ca ? Buffer.from(c.ca as Buffer) : null, [{ private_key: c.key as Buffer, cert_chain: c.cert as Buffer }], c.ca !== undefined);
+}
+
+/** Bind the gRPC server to host:port; the port bound. */
+function bindGrpc(server: GrpcServer, address: string, credentials: ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))));
 }
 
 /**

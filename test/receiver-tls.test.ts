@@ -78,7 +78,7 @@ const sendSpan = (url: string, client?: string): Promise<Error | undefined> => e
 function servedCertificate(url: string): Promise<string> {
   const { port } = new URL(url);
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port: Number(port), servername: 'localhost', ca }, () => {
+    const socket = connect({ host: '127.0.0.1', port: Number(port), servername: 'localhost', ca, ALPNProtocols: ['h2', 'http/1.1'] }, () => {
       resolve(socket.getPeerCertificate().fingerprint256);
       socket.end();
     }).on('error', reject);
@@ -148,6 +148,30 @@ describe('receiver over TLS', () => {
     const client = credentials.createSsl(ca, readFileSync(at('client.key')), readFileSync(at('client.pem')));
     expect(await rawExport(mutual.grpcAddress!, Buffer.alloc(0), client, name)).toEqual({ code: status.OK, details: '' });
     expect((await rawExport(mutual.grpcAddress!, Buffer.alloc(0), trusting, name)).code).toBe(status.UNAVAILABLE); // no client certificate: no handshake
+  });
+
+  it('serves a certificate renewed in place on the OTLP/gRPC port too, bound again with it', async () => {
+    const receiver = new OtlpReceiver(KeyFilter.forMapping(defaultMapping), { consume: (spans) => received.push(...spans), eventTime: () => 0 }, {
+      ...defaultReceiverConfig, port: 0, grpcPort: 0, tls: { certFile: at('live.pem'), keyFile: at('live.key') },
+    });
+    receivers.push(receiver);
+    await receiver.listen();
+    const told: (string | undefined)[] = [];
+    receiver.onTlsReload = (err) => told.push(err?.message);
+    const grpcUrl = `https://localhost:${receiver.grpcAddress!.split(':')[1]}`;
+    const name = { 'grpc.ssl_target_name_override': 'localhost' };
+    expect(await servedCertificate(grpcUrl)).toBe(fingerprint('server'));
+    writeFileSync(at('live.pem'), readFileSync(at('renewed.pem')));
+    writeFileSync(at('live.key'), readFileSync(at('renewed.key')));
+    try {
+      await receiver.reloadTls();
+      expect(told).toEqual([undefined]);
+      expect(await servedCertificate(grpcUrl)).toBe(fingerprint('renewed'));
+      expect(await rawExport(receiver.grpcAddress!, Buffer.alloc(0), credentials.createSsl(ca), name)).toEqual({ code: status.OK, details: '' });
+    } finally {
+      writeFileSync(at('live.key'), readFileSync(at('server.key'))); // restored for the other tests
+      writeFileSync(at('live.pem'), readFileSync(at('server.pem')));
+    }
   });
 
   it('serves the query API over HTTPS too, with its token', async () => {
