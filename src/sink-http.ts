@@ -13,7 +13,9 @@ import { describeFetchError } from './fetch-error.js';
 
 export class HttpError extends Error {
   constructor(readonly status: number, body: string) {
-    super(`HTTP ${status}: ${body.slice(0, 200)}`);
+    // Refused credentials do not mend by retrying: the log that a sink is failing says what to check.
+    const hint = status === 401 || status === 403 ? ' — the receiver refused the credentials sent, or what they allow: check the secret the sink\'s settings name (token_env, api_key_env, secret_env) and its permissions' : '';
+    super(`HTTP ${status}: ${body.slice(0, 200)}${hint}`);
   }
 }
 

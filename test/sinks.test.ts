@@ -139,7 +139,7 @@ describe('HTTP sinks', () => {
     });
     const sink = new HecSink({ url: `${url}/services/collector/event`, token: '11111111-2222-3333-4444-555555555555', format: 'ocsf', index: 'security', sourcetype: '_json', timeoutMs: 5000 }, o);
     await sink.send([alert(1), alert(2)]);
-    await expect(new HecSink({ url: `${url}/services/collector/event`, token: 'wrong', format: 'json', sourcetype: '_json', timeoutMs: 5000 }, o).send([alert(3)])).rejects.toThrow(/HTTP 403/);
+    await expect(new HecSink({ url: `${url}/services/collector/event`, token: 'wrong', format: 'json', sourcetype: '_json', timeoutMs: 5000 }, o).send([alert(3)])).rejects.toThrow(/^HTTP 403: .* — the receiver refused the credentials sent, or what they allow: check the secret the sink's settings name/);
     server.close();
     expect(got[0].body.startsWith('[')).toBe(false);
     const events = got[0].body.split('\n').map((l) => JSON.parse(l));
