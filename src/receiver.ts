@@ -198,18 +198,19 @@ export class OtlpReceiver {
     server.unbind(address);
     try {
       await bindGrpc(server, address, grpcCredentials(context));
-      this.grpcCredentials = context;
+      this.grpcTls = context;
     } catch (err) {
-      await bindGrpc(server, address, grpcCredentials(this.grpcCredentials!)).catch(() => {});
+      await bindGrpc(server, address, grpcCredentials(this.grpcTls!)).catch(() => {});
       this.onTlsReload(new ChainwatchError(`receiver.tls: the OTLP/gRPC listener ${address} could not take the renewed files (${(err as Error).message}); it serves the ones before`));
     }
   }
 
-  /** The TLS files the gRPC listener serves now (to bind again should a renewal fail). */
-  private grpcCredentials: SecureContextOptions | undefined;
+  /** The TLS files the gRPC listener serves now, as read (to bind again should a renewal fail). */
+  private grpcTls: SecureContextOptions | undefined;
 
   async close(): Promise<void> {
     clearInterval(this.tlsTimer);
+    await this.grpcRebinding; // a renewal's binding, finished before the server shuts down (it never rejects)
     const grpc = this.grpc;
     this.grpc = undefined;
     // In-flight calls finish, as HTTP's do; a deadline above (the service's) bounds the wait.
@@ -338,8 +339,8 @@ export class OtlpReceiver {
       Check: (_call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => callback(null, Buffer.from([0x08, this.ready ? 1 : 2])),
     });
     const tls = this.config.tls;
-    if (tls !== undefined) this.grpcCredentials = readTls(tls, 'receiver.tls');
-    const bound = await bindGrpc(server, `${this.config.host}:${port}`, this.grpcCredentials === undefined ? ServerCredentials.createInsecure() : grpcCredentials(this.grpcCredentials));
+    if (tls !== undefined) this.grpcTls = readTls(tls, 'receiver.tls');
+    const bound = await bindGrpc(server, `${this.config.host}:${port}`, this.grpcTls === undefined ? ServerCredentials.createInsecure() : grpcCredentials(this.grpcTls));
     this.grpc = server;
     return `${this.config.host}:${bound}`;
   }
