@@ -9,10 +9,9 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Server as HttpsServer } from 'node:https';
-import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { Server as GrpcServer, ServerCredentials, type ServerUnaryCall, status as GrpcStatus, type sendUnaryData } from '@grpc/grpc-js';
 import type { KeyFilter } from './attribute-map.js';
 import { BackpressureError, ChainwatchError, OtlpDecodeError, PayloadTooLargeError } from './errors.js';
 import { decodeTraceRequest, encodeExportResponse, encodeRpcStatus } from './otlp-proto.js';
@@ -21,6 +20,7 @@ import { type DecodedBatch, type RawSpan, type SpanTimeWindow, dropMisdatedSpans
 import { defaultChainConfig } from './chains.js';
 import { ZstdTooLargeError, zstdDecompressAtMost } from './zstd.js';
 import { type TlsFiles, type TlsServer, readTls, reloadTls, watchTls } from './tls-files.js';
+import { GrpcListener, type GrpcIntake } from './receiver-grpc.js';
 
 /** The span time window comes from the engine's chain settings (engine.chains.max_clock_skew, max_span_age). */
 export interface ReceiverConfig extends SpanTimeWindow {
@@ -76,9 +76,22 @@ export class OtlpReceiver {
   /** Told when the TLS files were read again after a change: undefined, or why they could not be used. */
   onTlsReload: (err: Error | undefined) => void = () => {};
   private tlsTimer: NodeJS.Timeout | undefined;
-  private grpc: GrpcServer | undefined;
+  private grpc: GrpcListener | undefined;
+
   /** host:port of the OTLP/gRPC listener, once listening (with `grpcPort`). */
-  grpcAddress?: string;
+  get grpcAddress(): string | undefined {
+    return this.grpc?.address;
+  }
+
+  /** The gRPC listener's way in: the same token, refusal, counters and intake as HTTP's. */
+  private readonly grpcIntake: GrpcIntake = {
+    decode: (bytes) => decodeTraceRequest(bytes, this.filter),
+    ready: () => this.ready,
+    admits: (authorization) => this.tokenDigests === undefined || this.authorized(authorization),
+    refusal: () => this.refuseTraces,
+    counted: (reason) => (reason === undefined ? this.counters.requests++ : this.count(reason)),
+    take: (batch) => this.take(batch),
+  };
   /** SHA-256 of each accepted bearer token; undefined when none is required. */
   private readonly tokenDigests: Buffer[] | undefined;
 
@@ -154,7 +167,8 @@ export class OtlpReceiver {
     const address = await this.app.listen({ host: this.config.host, port: this.config.port });
     if (this.config.grpcPort !== undefined) {
       try {
-        this.grpcAddress = await this.listenGrpc(this.config.grpcPort);
+        const tls = this.config.tls === undefined ? undefined : readTls(this.config.tls, 'receiver.tls');
+        this.grpc = await GrpcListener.listen(this.config.host, this.config.grpcPort, this.config.maxBodyBytes, tls, this.grpcIntake);
       } catch (err) {
         await this.app.close();
         throw err;
@@ -172,7 +186,7 @@ export class OtlpReceiver {
   private readonly tlsListeners: TlsServer = {
     setSecureContext: (context) => {
       (this.app.server as unknown as HttpsServer).setSecureContext(context);
-      if (this.grpc !== undefined) this.grpcRebinding = this.rebindGrpc(this.grpc, context);
+      if (this.grpc !== undefined) this.grpcRebinding = this.grpc.rebind(context).catch((err: Error) => this.onTlsReload(err));
     },
   };
 
@@ -188,33 +202,13 @@ export class OtlpReceiver {
     return this.grpcRebinding ?? Promise.resolve();
   }
 
-  /**
-   * The gRPC port bound again with a renewed certificate. Open connections keep theirs; one
-   * attempted in the moment between is refused, and exporters retry it (UNAVAILABLE). Should the
-   * new binding fail, the one before is bound again and the failure told to onTlsReload.
-   */
-  private async rebindGrpc(server: GrpcServer, context: SecureContextOptions): Promise<void> {
-    const address = this.grpcAddress!;
-    server.unbind(address);
-    try {
-      await bindGrpc(server, address, grpcCredentials(context));
-      this.grpcTls = context;
-    } catch (err) {
-      await bindGrpc(server, address, grpcCredentials(this.grpcTls!)).catch(() => {});
-      this.onTlsReload(new ChainwatchError(`receiver.tls: the OTLP/gRPC listener ${address} could not take the renewed files (${(err as Error).message}); it serves the ones before`));
-    }
-  }
-
-  /** The TLS files the gRPC listener serves now, as read (to bind again should a renewal fail). */
-  private grpcTls: SecureContextOptions | undefined;
 
   async close(): Promise<void> {
     clearInterval(this.tlsTimer);
     await this.grpcRebinding; // a renewal's binding, finished before the server shuts down (it never rejects)
     const grpc = this.grpc;
     this.grpc = undefined;
-    // In-flight calls finish, as HTTP's do; a deadline above (the service's) bounds the wait.
-    if (grpc !== undefined) await new Promise<void>((resolve) => grpc.tryShutdown(() => resolve()));
+    await grpc?.close();
     await this.app.close();
   }
 
@@ -293,57 +287,6 @@ export class OtlpReceiver {
     return batch.rejected > 0 ? `rejected ${batch.rejected} spans: ${batch.reasons.join('; ')}` : '';
   }
 
-  /**
-   * OTLP/gRPC's Export, on the raw request bytes (the targeted decoder, not a generated one). Codes
-   * as the OTLP spec gives them: INVALID_ARGUMENT for what does not decode (not retried),
-   * UNAVAILABLE under backpressure (retried), UNAUTHENTICATED without the token; grpc-js itself
-   * answers RESOURCE_EXHAUSTED past the size limit and decompresses gzip.
-   */
-  private exportGrpc(call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>): void {
-    this.counters.requests++;
-    const refuse = (reason: string, code: GrpcStatus, details: string): void => {
-      this.count(reason);
-      callback({ code, details });
-    };
-    if (this.tokenDigests !== undefined && !this.authorized(String(call.metadata.get('authorization')[0] ?? ''))) {
-      refuse('unauthorized', GrpcStatus.UNAUTHENTICATED, 'missing or wrong bearer token: send the metadata authorization: Bearer <token>, a token in the variable receiver.token_env names');
-      return;
-    }
-    if (this.refuseTraces !== undefined) return refuse('misdirected', GrpcStatus.FAILED_PRECONDITION, this.refuseTraces);
-    let batch: DecodedBatch;
-    try {
-      batch = decodeTraceRequest(call.request, this.filter);
-    } catch (err) {
-      if (err instanceof OtlpDecodeError) return refuse('malformed', GrpcStatus.INVALID_ARGUMENT, `cannot decode ExportTraceServiceRequest: ${err.message}`);
-      throw err;
-    }
-    try {
-      const message = this.take(batch);
-      callback(null, Buffer.from(encodeExportResponse(batch.rejected, message)));
-    } catch (err) {
-      if (err instanceof BackpressureError) callback({ code: GrpcStatus.UNAVAILABLE, details: err.message });
-      else throw err;
-    }
-  }
-
-  private async listenGrpc(port: number): Promise<string> {
-    const server = new GrpcServer({ 'grpc.max_receive_message_length': this.config.maxBodyBytes });
-    // Methods on raw bytes: requests decoded by our own decoder, answers encoded by hand.
-    const identity = (b: Buffer): Buffer => b;
-    const unary = (path: string) => ({ path, requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity });
-    server.addService({ Export: unary('/opentelemetry.proto.collector.trace.v1.TraceService/Export') }, {
-      Export: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => this.exportGrpc(call, callback),
-    });
-    // grpc.health.v1 (Kubernetes gRPC probes, load balancers): SERVING (1) once ready, else NOT_SERVING (2), for any service asked.
-    server.addService({ Check: unary('/grpc.health.v1.Health/Check') }, {
-      Check: (_call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => callback(null, Buffer.from([0x08, this.ready ? 1 : 2])),
-    });
-    const tls = this.config.tls;
-    if (tls !== undefined) this.grpcTls = readTls(tls, 'receiver.tls');
-    const bound = await bindGrpc(server, `${this.config.host}:${port}`, this.grpcTls === undefined ? ServerCredentials.createInsecure() : grpcCredentials(this.grpcTls));
-    this.grpc = server;
-    return `${this.config.host}:${bound}`;
-  }
 
   private decompress(req: FastifyRequest): Buffer | Promise<Buffer> {
     const body = req.body as Buffer | undefined;
@@ -388,16 +331,6 @@ export class OtlpReceiver {
       reply.code(status).type('application/json').send({ code, message });
     }
   }
-}
-
-/** gRPC server credentials for TLS files as read: a client CA among them asks for client certificates. */
-function grpcCredentials(c: SecureContextOptions): ServerCredentials {
-  return ServerCredentials.createSsl(c.ca ? Buffer.from(c.ca as Buffer) : null, [{ private_key: c.key as Buffer, cert_chain: c.cert as Buffer }], c.ca !== undefined);
-}
-
-/** Bind the gRPC server to host:port; the port bound. */
-function bindGrpc(server: GrpcServer, address: string, credentials: ServerCredentials): Promise<number> {
-  return new Promise((resolve, reject) => server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))));
 }
 
 /**
