@@ -28,10 +28,10 @@ receiver.status = () => ({
 });
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const tsx = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
-/** `chainwatch status` against the receiver, one sample: its exit code and output. */
+/** `chainwatch status` against the receiver, one sample: its exit code and output (without colours, which CI=true turns on). */
 async function status(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', tsx, cli, 'status', '--url', url.replace('/v1/traces', ''), '--interval', '0', ...args], { timeout: 20_000, env: { ...process.env, ...env } });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', tsx, cli, 'status', '--url', url.replace('/v1/traces', ''), '--interval', '0', ...args], { timeout: 20_000, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined, ...env } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
