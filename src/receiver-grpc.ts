@@ -55,7 +55,8 @@ export class GrpcListener {
 
   /**
    * Serve renewed TLS files: grpc-js cannot swap a listener's certificate, so the port is bound
-   * again with them. Open connections keep theirs; one attempted in the moment between is
+   * again with them. Unbinding closes the open connections gracefully (calls in flight finish;
+   * exporters reconnect, to the new certificate); a connection attempted in the moment between is
    * refused, and exporters retry it (UNAVAILABLE). Should the new binding fail, the files before
    * are bound again and the failure thrown.
    */

@@ -9,7 +9,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Server as HttpsServer } from 'node:https';
-import type { TLSSocket } from 'node:tls';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { KeyFilter } from './attribute-map.js';
@@ -87,19 +87,22 @@ export class OtlpReceiver {
   private readonly grpcIntake: GrpcIntake = {
     decode: (bytes) => decodeTraceRequest(bytes, this.filter),
     ready: () => this.ready,
-    admits: (authorization) => this.tokenDigests === undefined || this.authorized(authorization),
+    admits: (authorization) => this.admits(authorization),
     refusal: () => this.refuseTraces,
     counted: (reason) => (reason === undefined ? this.counters.requests++ : this.count(reason)),
     take: (batch) => this.take(batch),
   };
   /** SHA-256 of each accepted bearer token; undefined when none is required. */
   private readonly tokenDigests: Buffer[] | undefined;
+  /** The TLS files as read at start (HTTPS; the gRPC listener binds with them too). */
+  private readonly tlsContext: SecureContextOptions | undefined;
 
   constructor(private readonly filter: KeyFilter, private readonly consumer: SpanConsumer, readonly config: ReceiverConfig = defaultReceiverConfig) {
     this.tokenDigests = config.tokens?.length ? config.tokens.map((t) => createHash('sha256').update(t).digest()) : undefined;
     // A client certificate is asked for but checked on POST /v1/traces only: probes (a kubelet's
     // HTTPS GET carries none) and /status (the token guards it) stay reachable without one.
-    const https = config.tls === undefined ? undefined : { ...readTls(config.tls, 'receiver.tls'), ...(config.tls.clientCaFile ? { requestCert: true, rejectUnauthorized: false } : {}) };
+    this.tlsContext = config.tls === undefined ? undefined : readTls(config.tls, 'receiver.tls');
+    const https = this.tlsContext === undefined ? undefined : { ...this.tlsContext, ...(config.tls?.clientCaFile ? { requestCert: true, rejectUnauthorized: false } : {}) };
     this.app = Fastify({ bodyLimit: config.maxBodyBytes, logger: false, ...(https ? { https } : {}) }) as unknown as FastifyInstance;
     this.app.removeAllContentTypeParsers();
     this.app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -123,9 +126,10 @@ export class OtlpReceiver {
     // What a running instance holds — its sinks and their errors, Kafka stages, agent counts — is
     // for its operators: a receiver that asks senders for a token asks for it here too.
     this.app.get('/status', (req, reply) => {
-      if (this.tokenDigests !== undefined && !this.authorized(req.headers.authorization)) {
-        return reply.code(401).header('www-authenticate', 'Bearer realm="chainwatch"')
-          .send({ code: 16, message: 'missing or wrong bearer token: /status takes a receiver token (chainwatch status --token-env NAME, NAME the variable holding it)' });
+      if (!this.admits(req.headers.authorization)) {
+        reply.header('www-authenticate', BEARER_CHALLENGE);
+        this.fail(req, reply, 401, 'missing or wrong bearer token: /status takes a receiver token (chainwatch status --token-env NAME, NAME the variable holding it)');
+        return reply;
       }
       return reply.send(this.status());
     });
@@ -147,19 +151,24 @@ export class OtlpReceiver {
       const why = socket.authorizationError;
       return { challenge: false, message: `no client certificate signed by the CA of receiver.tls.client_ca_file${why ? ` (${why instanceof Error ? why.message : String(why)})` : ''}: give the sender its certificate and key (the Collector: the otlphttp exporter's tls cert_file and key_file)` };
     }
-    if (this.tokenDigests !== undefined && !this.authorized(req.headers.authorization)) {
+    if (!this.admits(req.headers.authorization)) {
       return { challenge: true, message: 'missing or wrong bearer token: send Authorization: Bearer <token>, a token in the variable receiver.token_env names (the Collector: the otlphttp exporter\'s headers, or the bearertokenauth extension)' };
     }
     return undefined;
   }
 
-  /** The header names one of the tokens: compared as SHA-256 digests, in constant time, so neither a token's bytes nor its length leak through timing. */
-  private authorized(header: string | undefined): boolean {
+  /**
+   * Whether the authorization header lets its request in: always when no token is required, else
+   * when it names one of the tokens — compared as SHA-256 digests, in constant time, so neither a
+   * token's bytes nor its length leak through timing.
+   */
+  private admits(header: string | undefined): boolean {
+    if (this.tokenDigests === undefined) return true;
     const m = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
     if (m === null) return false;
     const got = createHash('sha256').update(m[1]).digest();
     let ok = false;
-    for (const d of this.tokenDigests!) ok = timingSafeEqual(got, d) || ok;
+    for (const d of this.tokenDigests) ok = timingSafeEqual(got, d) || ok;
     return ok;
   }
 
@@ -167,8 +176,7 @@ export class OtlpReceiver {
     const address = await this.app.listen({ host: this.config.host, port: this.config.port });
     if (this.config.grpcPort !== undefined) {
       try {
-        const tls = this.config.tls === undefined ? undefined : readTls(this.config.tls, 'receiver.tls');
-        this.grpc = await GrpcListener.listen(this.config.host, this.config.grpcPort, this.config.maxBodyBytes, tls, this.grpcIntake);
+        this.grpc = await GrpcListener.listen(this.config.host, this.config.grpcPort, this.config.maxBodyBytes, this.tlsContext, this.grpcIntake);
       } catch (err) {
         await this.app.close();
         throw err;
@@ -202,7 +210,6 @@ export class OtlpReceiver {
     return this.grpcRebinding ?? Promise.resolve();
   }
 
-
   async close(): Promise<void> {
     clearInterval(this.tlsTimer);
     await this.grpcRebinding; // a renewal's binding, finished before the server shuts down (it never rejects)
@@ -217,7 +224,7 @@ export class OtlpReceiver {
     const denied = this.unauthenticated(req);
     if (denied !== undefined) {
       this.count('unauthorized');
-      if (denied.challenge) reply.header('www-authenticate', 'Bearer realm="chainwatch"');
+      if (denied.challenge) reply.header('www-authenticate', BEARER_CHALLENGE);
       this.fail(req, reply, 401, denied.message);
       return reply;
     }
@@ -286,7 +293,6 @@ export class OtlpReceiver {
     this.counters.spansTooOld += misdated.old;
     return batch.rejected > 0 ? `rejected ${batch.rejected} spans: ${batch.reasons.join('; ')}` : '';
   }
-
 
   private decompress(req: FastifyRequest): Buffer | Promise<Buffer> {
     const body = req.body as Buffer | undefined;
@@ -358,6 +364,9 @@ export function rpcCode(status: number): number {
       return status >= 500 ? 13 : 2; // INTERNAL, UNKNOWN
   }
 }
+
+/** The challenge a 401 for a missing or wrong bearer token carries. */
+const BEARER_CHALLENGE = 'Bearer realm="chainwatch"';
 
 /** A zlib decompression's output, or the receiver's errors for a bomb (413) and for damage (400). */
 function inflated(encoding: string, inflate: () => Buffer, max: number): Buffer {

@@ -17,7 +17,7 @@ import { ConfigError } from '../src/errors.js';
 import { OtlpReceiver, defaultReceiverConfig } from '../src/receiver.js';
 import { Service } from '../src/service.js';
 import type { RawSpan } from '../src/span.js';
-import { rawExport } from './helpers/grpc.js';
+import { rawClient, rawExport } from './helpers/grpc.js';
 import { exportOneSpan } from './helpers/export.js';
 import { credentials, status } from '@grpc/grpc-js';
 
@@ -161,6 +161,9 @@ describe('receiver over TLS', () => {
     const grpcUrl = `https://localhost:${receiver.grpcAddress!.split(':')[1]}`;
     const name = { 'grpc.ssl_target_name_override': 'localhost' };
     expect(await servedCertificate(grpcUrl)).toBe(fingerprint('server'));
+    // A sender connected before the renewal: its connection is closed gracefully, and it reconnects.
+    const sender = rawClient(receiver.grpcAddress!, credentials.createSsl(ca), name);
+    expect(await sender.call('Export', Buffer.alloc(0))).toMatchObject({ code: status.OK, details: '' });
     writeFileSync(at('live.pem'), readFileSync(at('renewed.pem')));
     writeFileSync(at('live.key'), readFileSync(at('renewed.key')));
     try {
@@ -168,7 +171,9 @@ describe('receiver over TLS', () => {
       expect(told).toEqual([undefined]);
       expect(await servedCertificate(grpcUrl)).toBe(fingerprint('renewed'));
       expect(await rawExport(receiver.grpcAddress!, Buffer.alloc(0), credentials.createSsl(ca), name)).toEqual({ code: status.OK, details: '' });
+      expect(await sender.call('Export', Buffer.alloc(0))).toMatchObject({ code: status.OK, details: '' });
     } finally {
+      sender.close();
       writeFileSync(at('live.key'), readFileSync(at('server.key'))); // restored for the other tests
       writeFileSync(at('live.pem'), readFileSync(at('server.pem')));
     }
