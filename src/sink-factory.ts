@@ -36,7 +36,7 @@ export function buildSink(s: SinkFile, i: number, env: NodeJS.ProcessEnv, o: For
         ...(s.tls ? { tls: { rejectUnauthorized: s.tls.reject_unauthorized ?? true, ...(s.tls.ca_file ? { ca: fileOfSetting(s.tls.ca_file, `${where}.tls.ca_file`)!.toString('utf8') } : {}), ...(s.tls.servername ? { servername: s.tls.servername } : {}) } } : {}),
       }, o);
     case 'kafka': {
-      const client = s.tls !== undefined || s.sasl !== undefined ? kafkaClientSecurity({ ...(s.tls ? { tls: s.tls } : {}), ...(s.sasl ? { sasl: s.sasl } : {}) }, where, env) : undefined;
+      const client = s.tls !== undefined || s.sasl !== undefined ? kafkaClientSecurity(s, where, env) : undefined;
       return new KafkaSink({ brokers: s.brokers, topic: s.topic, format: s.format ?? 'json', clientId: 'chainwatch-alerts', ...(client ? { client } : {}) }, o);
     }
   }

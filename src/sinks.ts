@@ -175,7 +175,6 @@ export class SinkRunner {
       this.queue.splice(0, batch.length);
       const lost = refused ? refused.alerts.length : 0;
       this.counters.sent += batch.length - lost;
-
       this.counters.queued = this.queue.length;
       failures = 0;
       this.overflowing = false;
