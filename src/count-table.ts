@@ -9,7 +9,8 @@ import { NO_WORDS, arena } from './arena.js';
  * counts are fixed point (1/1024), lastSeen is whole hours since the epoch. The array grows by
  * doubling up to `maxSize`; when full, the entry with the smallest count is evicted. Counts halve
  * every `halfLifeMs` of event time, applied lazily at most once an hour. Linear scans are fine
- * here: a few dozen entries, a few nanoseconds each.
+ * for an agent's tables (a few dozen entries, a few nanoseconds each); a peer group's, of
+ * hundreds, find keys through an index (see INDEXED_FROM).
  */
 const HOUR = 3_600_000;
 const ONE = 1024;
@@ -19,6 +20,13 @@ const HEADER = 2;
 /** One float64 seen as two words, to move a time in and out of a block. */
 const time64 = new Float64Array(1);
 const timeWords = new Uint32Array(time64.buffer);
+/**
+ * Tables that may hold this many entries or more look keys up through an index: a peer group's
+ * tables (512 entries) were scanned whole for every key new to one of its agents — a research
+ * agent's every new site, 50 entries scanned a span on the bench's fleet, more than all the
+ * agents' own tables together.
+ */
+const INDEXED_FROM = 128;
 
 /** Settings shared by every table of one kind, so each table does not carry them. */
 interface Spec {
@@ -38,6 +46,19 @@ export function heaviestFirst(a: readonly [string, number, ...unknown[]], b: rea
   return b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 }
 
+/** Index slots for a table of `maxSize` entries: a power of two, at least twice as many. */
+function slotsFor(maxSize: number): number {
+  let n = 1;
+  while (n < 2 * maxSize) n *= 2;
+  return n;
+}
+
+/** Keys are intern ids (small, dense) or pair hashes: mixed so that neither clusters in the index. */
+const hashKey = (key: number): number => {
+  const h = Math.imul(key, 0x9e3779b1);
+  return h ^ (h >>> 15);
+};
+
 export class CountTable {
   private readonly spec: Spec;
   private data: Uint32Array;
@@ -45,6 +66,12 @@ export class CountTable {
   private base: number;
   private cap: number;
   size = 0;
+  /**
+   * For tables of INDEXED_FROM entries or more: open addressing (linear probing) from a key's
+   * hash to its entry's ordinal + 1 (0: empty), twice the entries' cap in slots. The entries stay
+   * where they are, in the arena, so everything else reads them as before.
+   */
+  private index: Int32Array | undefined;
 
   constructor(maxSize: number, halfLifeMs: number, initial = 4) {
     this.spec = specOf(maxSize, halfLifeMs);
@@ -52,6 +79,7 @@ export class CountTable {
     const block = arena.alloc(HEADER + 3 * this.cap);
     this.data = block.data;
     this.base = block.base + HEADER;
+    this.index = maxSize >= INDEXED_FROM ? new Int32Array(slotsFor(maxSize)) : undefined;
   }
 
   /** Event time of the last decay; 0 before the first add. (A released table reads 0 and keeps nothing.) */
@@ -74,9 +102,51 @@ export class CountTable {
   /** Word index of the key's entry in `data`, or -1. */
   indexOf(key: number): number {
     const d = this.data;
+    const index = this.index;
+    if (index !== undefined) {
+      const mask = index.length - 1;
+      for (let h = hashKey(key) & mask; ; h = (h + 1) & mask) {
+        const e = index[h];
+        if (e === 0) return -1;
+        const i = this.base + 3 * (e - 1);
+        if (d[i] === key) return i;
+      }
+    }
     const end = this.base + this.size * 3;
     for (let i = this.base; i < end; i += 3) if (d[i] === key) return i;
     return -1;
+  }
+
+  /** Index the entry at word `i` under its key (not indexed yet). */
+  private indexAdd(i: number): void {
+    const index = this.index!;
+    const mask = index.length - 1;
+    let h = hashKey(this.data[i]) & mask;
+    while (index[h] !== 0) h = (h + 1) & mask;
+    index[h] = (i - this.base) / 3 + 1;
+  }
+
+  /**
+   * Take the entry at word `i` out of the index (its key is about to change): the slots after it
+   * in its run move back where a lookup would still reach them, so no lookup stops short at the
+   * hole (deletion without tombstones).
+   */
+  private indexDelete(i: number): void {
+    const index = this.index!;
+    const mask = index.length - 1;
+    const d = this.data;
+    const ordinal = (i - this.base) / 3 + 1;
+    let hole = hashKey(d[i]) & mask;
+    while (index[hole] !== ordinal) hole = (hole + 1) & mask;
+    for (let h = (hole + 1) & mask; index[h] !== 0; h = (h + 1) & mask) {
+      const home = hashKey(d[this.base + 3 * (index[h] - 1)]) & mask;
+      // The entry at h may fill the hole when its home is not in (hole, h], cyclically.
+      if (hole < h ? home <= hole || home > h : home <= hole && home > h) {
+        index[hole] = index[h];
+        hole = h;
+      }
+    }
+    index[hole] = 0;
   }
 
   count(key: number): number {
@@ -98,6 +168,7 @@ export class CountTable {
       this.data[i] = key;
       this.data[i + 1] = 0;
       this.data[i + 2] = 0;
+      if (this.index !== undefined) this.indexAdd(i);
     }
     const w = Math.round(weight * ONE);
     this.data[i + 1] = Math.min(MAX, this.data[i + 1] + w);
@@ -152,6 +223,7 @@ export class CountTable {
         least = c;
       }
     }
+    if (this.index !== undefined) this.indexDelete(min);
     return min;
   }
 
@@ -167,11 +239,12 @@ export class CountTable {
     this.base = 0;
     this.cap = 0;
     this.size = 0;
+    this.index = undefined;
   }
 
-  /** Heap bytes: the block's words plus this object. */
+  /** Heap bytes: the block's words, the index, this object. */
   bytes(): number {
-    return HEADER * 4 + this.cap * 12 + 64;
+    return HEADER * 4 + this.cap * 12 + 64 + (this.index === undefined ? 0 : this.index.byteLength + 96);
   }
 
   /** Keys of the `n` most frequent entries, most frequent first, without naming the rest. */
@@ -209,6 +282,7 @@ export class CountTable {
       t.data[i] = key(name);
       t.data[i + 1] = Math.round(count * ONE);
       t.data[i + 2] = Math.round(seen / HOUR);
+      if (t.index !== undefined) t.indexAdd(i);
     }
     t.decayedAt = json.d;
     return t;
