@@ -27,3 +27,17 @@ export interface KafkaConfig {
  * 256 KB and 512 KB were no better than 1 MB). Both stages use it.
  */
 export const FETCH_BYTES_PER_PARTITION = 1 << 20;
+
+/** A stage's consumer session: its timeout, and heartbeats a fifth of it apart (at least 500 ms). */
+export function stageSession(sessionTimeoutMs: number): { sessionTimeout: number; heartbeatInterval: number } {
+  return { sessionTimeout: sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(sessionTimeoutMs / 5)) };
+}
+
+/** A stage's latest error and when it happened (ISO time), as /status shows it: it stays after the stage recovers. */
+export interface StageError { lastError?: string; lastErrorAt?: string }
+
+/** Keep a stage's latest error for /status (the service logs it once). */
+export function noteStageError(counters: StageError, message: string): void {
+  counters.lastError = message;
+  counters.lastErrorAt = new Date().toISOString();
+}

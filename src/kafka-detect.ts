@@ -21,10 +21,10 @@ import { type ChangelogValue, decodeChangelogValue, encodeChangelogValue, stampO
 import { registerKafkaCodecs } from './kafka-codecs.js';
 import { changelogEnds, readChangelog } from './kafka-changelog.js';
 import { StateError } from './errors.js';
-import { FETCH_BYTES_PER_PARTITION } from './kafka-config.js';
+import { FETCH_BYTES_PER_PARTITION, type StageError, noteStageError, stageSession } from './kafka-config.js';
 import { BatchDrain } from './kafka-drain.js';
 
-export interface DetectCounters {
+export interface DetectCounters extends StageError {
   records: number; calls: number; closes: number; malformed: number;
   /** Calls re-read after a failover that the restored state already held. */
   skipped: number;
@@ -33,8 +33,6 @@ export interface DetectCounters {
   restoreErrors: number;
   changelogRecords: number; changelogBytes: number;
   commits: number; commitErrors: number;
-  /** The latest error, and when it happened (ISO time): it stays after the stage recovers. */
-  lastError?: string; lastErrorAt?: string;
   partitions: number[];
   /** Group generations joined, and when the last one was (ISO time). */
   rebalances: number; lastRebalanceAt?: string;
@@ -97,15 +95,9 @@ export class KafkaDetect {
 
   constructor(private readonly kafka: Kafka, private readonly engine: Engine, private readonly options: DetectOptions, private readonly durable: () => Promise<void>, private readonly onRecord: () => void = () => {}) {
     // Fetches wait up to 200 ms for 256 KB: fewer, larger batches (the broker's cost is per request).
-    this.consumer = kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: FETCH_BYTES_PER_PARTITION, minBytes: 256 << 10, maxWaitTimeInMs: 200, sessionTimeout: options.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 5)) });
+    this.consumer = kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: FETCH_BYTES_PER_PARTITION, minBytes: 256 << 10, maxWaitTimeInMs: 200, ...stageSession(options.sessionTimeoutMs) });
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     for (const a of engine.snapshot().agents) this.base.set(a.id, a);
-  }
-
-  /** Keep the stage's latest error for /status (the service logs it once). */
-  private failed(message: string): void {
-    this.counters.lastError = message;
-    this.counters.lastErrorAt = new Date().toISOString();
   }
 
   async start(): Promise<void> {
@@ -119,7 +111,7 @@ export class KafkaDetect {
       // agents' state (open rollup windows and chains) would wait for its next record — for an
       // agent the kill-switch stopped, for ever. Batches that come meanwhile wait for it.
       this.restoreAssigned(noHeartbeat).catch((err: Error) => {
-        this.failed(`restoring partitions: ${err.message}`);
+        noteStageError(this.counters, `restoring partitions: ${err.message}`);
       });
     });
     await this.consumer.subscribe({ topic: this.options.calls, fromBeginning: true });
@@ -216,7 +208,7 @@ export class KafkaDetect {
         this.counters.commits++;
       } catch (err) {
         this.counters.commitErrors++;
-        this.failed((err as Error).message);
+        noteStageError(this.counters, (err as Error).message);
         throw err;
       }
     });
@@ -369,7 +361,7 @@ export class KafkaDetect {
         // from its learned baseline, as a new owner without a changelog would, instead of the
         // partition failing to restore on every attempt.
         this.counters.restoreErrors++;
-        this.failed(`restoring ${agent}: ${err.message}`);
+        noteStageError(this.counters, `restoring ${agent}: ${err.message}`);
         this.reset(agent);
         continue;
       }

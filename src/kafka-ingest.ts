@@ -20,7 +20,7 @@ import { BatchDrain } from './kafka-drain.js';
 import { readMetadata } from './kafka-lag.js';
 import { pushTo } from './multimap.js';
 import type { EngineConfig } from './engine.js';
-import { FETCH_BYTES_PER_PARTITION, type KafkaTopics } from './kafka-config.js';
+import { FETCH_BYTES_PER_PARTITION, type KafkaTopics, type StageError, noteStageError, stageSession } from './kafka-config.js';
 import { ChainwatchError } from './errors.js';
 import { Normalizer } from './normalize.js';
 import { decodeTraceRequestJson, selectSpansJson } from './otlp-json.js';
@@ -41,7 +41,7 @@ const RECORD_BYTES = 256 << 10;
 const MAX_UNACKED_BYTES = 16 << 20;
 
 /** `callBytes`: bytes of calls-topic records built, before compression. */
-export interface IngestCounters { records: number; spans: number; spansRejected: number; spansSkewed: number; spansTooOld: number; calls: number; closes: number; callBytes: number; deadLettered: number; produceErrors: number; commits: number; commitErrors: number; rebalances: number; lastRebalanceAt?: string; lastError?: string; lastErrorAt?: string }
+export interface IngestCounters extends StageError { records: number; spans: number; spansRejected: number; spansSkewed: number; spansTooOld: number; calls: number; closes: number; callBytes: number; deadLettered: number; produceErrors: number; commits: number; commitErrors: number; rebalances: number; lastRebalanceAt?: string }
 
 export interface IngestOptions {
   groupId: string;
@@ -194,19 +194,13 @@ export class KafkaIngest {
     // leaving); an idle consumer then asks ten times a second, which costs the broker next to nothing.
     this.consumer = kafka.consumer({
       groupId: options.groupId, maxBytesPerPartition: FETCH_BYTES_PER_PARTITION, maxWaitTimeInMs: 100,
-      sessionTimeout: options.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(options.sessionTimeoutMs / 5)),
+      ...stageSession(options.sessionTimeoutMs),
     });
     this.commitIntervalMs = options.commitIntervalMs;
     this.timeWindow = engine.chains;
     this.maxUnackedBytes = options.maxUnackedBytes ?? MAX_UNACKED_BYTES;
     this.hold = new HoldLimit(options.maxHoldMs);
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
-  }
-
-  /** Keep the stage's latest error for /status (the service logs it once). */
-  private failed(message: string): void {
-    this.counters.lastError = message;
-    this.counters.lastErrorAt = new Date().toISOString();
   }
 
   async start(): Promise<void> {
@@ -297,7 +291,7 @@ export class KafkaIngest {
     this.timer.unref();
     this.commitTimer = setInterval(() => void this.commit().catch((err: Error) => {
       this.counters.commitErrors++;
-      this.failed(err.message);
+      noteStageError(this.counters, err.message);
     }), this.commitIntervalMs);
     this.commitTimer.unref();
   }
@@ -399,7 +393,7 @@ export class KafkaIngest {
         if (dead.length) await this.producer.send({ topic: this.topics.dlq, messages: dead, acks: -1 });
       } catch (err) {
         this.counters.produceErrors++;
-        this.failed((err as Error).message);
+        noteStageError(this.counters, (err as Error).message);
         // Still unacknowledged (and still counted): back to the front of the queue.
         this.out = out.slice(i).concat(this.out);
         throw err;
