@@ -29,7 +29,7 @@ import { SqliteInsertThread } from './sqlite-insert-thread.js';
 import { SqliteEventStore, localInserter } from './sqlite-store.js';
 import { StoreWriter } from './store-writer.js';
 import { KillSwitch, type KillSwitchConfig } from './kill-switch.js';
-import { SinkRunner, type SinkTransport } from './sinks.js';
+import { SinkRunner, type SinkTransport, troubleLog } from './sinks.js';
 import { loadSigner } from './ssf.js';
 import { Kafka, logLevel } from 'kafkajs';
 import { registerKafkaCodecs } from './kafka-codecs.js';
@@ -140,14 +140,8 @@ export class Service {
     this.sinks = (options.sinks ?? []).map((t) => {
       const runner = new SinkRunner(t);
       runner.onTrouble = (e) => {
-        const log = options.log;
-        if (e.kind === 'failing') log?.warn({ sink: t.name, err: e.err }, `sink ${t.name}: cannot deliver, retrying (alerts wait in its queue): ${e.err}`);
-        else if (e.kind === 'recovered') log?.info({ sink: t.name }, `sink ${t.name}: delivering again`);
-        else if (e.kind === 'overflow') log?.error({ sink: t.name, err: e.err }, `sink ${t.name}: ${e.queued} alerts wait, the most it keeps: the oldest are dropped from now on (counted in /status): ${e.err}`);
-        else if (e.kind === 'gave-up') log?.error({ sink: t.name, err: e.err, dropped: e.dropped }, `sink ${t.name}: ${e.dropped} alerts undelivered at shutdown: ${e.err}`);
-        else if (e.kind === 'smaller-batches') log?.warn({ sink: t.name, err: e.err }, `sink ${t.name}: a batch of ${e.refused} alerts was refused as too large: at most ${e.batch} a batch from now on (${e.err})`);
-        else if (e.kind === 'too-large') log?.error({ sink: t.name, err: e.err, alert: e.alert }, `sink ${t.name}: alert ${e.alert} is too large for it on its own: dropped (it is in the alerts file and the event store): ${e.err}`);
-        else log?.error({ sink: t.name, err: e.err, alerts: e.alerts }, `sink ${t.name}: refused ${e.alerts.length} alert${e.alerts.length === 1 ? '' : 's'} for good: dropped (in the alerts file and the event store): ${e.err}`);
+        const { level, fields, message } = troubleLog(t.name, e);
+        options.log?.[level](fields, message);
       };
       return runner;
     });

@@ -58,6 +58,26 @@ export type SinkTrouble =
   /** The receiver took a batch but refused some of its alerts for good: dropped, counted. */
   | { kind: 'refused'; err: string; alerts: string[] };
 
+/** How the service logs a sink's trouble: the level, the fields, and a line saying what becomes of the alerts. */
+export function troubleLog(sink: string, e: SinkTrouble): { level: 'info' | 'warn' | 'error'; fields: Record<string, unknown>; message: string } {
+  switch (e.kind) {
+    case 'failing':
+      return { level: 'warn', fields: { sink, err: e.err }, message: `sink ${sink}: cannot deliver, retrying (alerts wait in its queue): ${e.err}` };
+    case 'recovered':
+      return { level: 'info', fields: { sink }, message: `sink ${sink}: delivering again` };
+    case 'overflow':
+      return { level: 'error', fields: { sink, err: e.err }, message: `sink ${sink}: ${e.queued} alerts wait, the most it keeps: the oldest are dropped from now on (counted in /status): ${e.err}` };
+    case 'gave-up':
+      return { level: 'error', fields: { sink, err: e.err, dropped: e.dropped }, message: `sink ${sink}: ${e.dropped} alerts undelivered at shutdown: ${e.err}` };
+    case 'smaller-batches':
+      return { level: 'warn', fields: { sink, err: e.err }, message: `sink ${sink}: a batch of ${e.refused} alerts was refused as too large: at most ${e.batch} a batch from now on (${e.err})` };
+    case 'too-large':
+      return { level: 'error', fields: { sink, err: e.err, alert: e.alert }, message: `sink ${sink}: alert ${e.alert} is too large for it on its own: dropped (it is in the alerts file and the event store): ${e.err}` };
+    case 'refused':
+      return { level: 'error', fields: { sink, err: e.err, alerts: e.alerts }, message: `sink ${sink}: refused ${e.alerts.length} alert${e.alerts.length === 1 ? '' : 's'} for good: dropped (in the alerts file and the event store): ${e.err}` };
+  }
+}
+
 export interface SinkCounters { sent: number; failedAttempts: number; dropped: number; queued: number; lastError?: string }
 
 /**

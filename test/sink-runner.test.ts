@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Alert } from '../src/alerts.js';
-import { SinkRunner, type SinkTransport, type SinkTrouble } from '../src/sinks.js';
+import { SinkRunner, type SinkTransport, type SinkTrouble, troubleLog } from '../src/sinks.js';
 import { until } from './helpers/until.js';
 
 class Recording implements SinkTransport {
@@ -101,5 +101,37 @@ describe('sink runner', () => {
     await until(() => runner.counters.queued === 0, 5_000);
     await runner.close();
     expect(t.batches.flat()).toEqual(['0', '1', '5', '6', '7']);
+  });
+});
+
+describe('the log line of a sink in trouble', () => {
+  const troubles: SinkTrouble[] = [
+    { kind: 'failing', err: 'ECONNREFUSED' },
+    { kind: 'recovered' },
+    { kind: 'overflow', err: 'ECONNREFUSED', queued: 10_000 },
+    { kind: 'gave-up', err: 'ECONNREFUSED', dropped: 3 },
+    { kind: 'smaller-batches', err: 'HTTP 413', refused: 500, batch: 250 },
+    { kind: 'too-large', err: 'HTTP 413', alert: 'a1' },
+    { kind: 'refused', err: 'mapping conflict', alerts: ['a1', 'a2'] },
+  ];
+
+  it('names the sink and the error, and is an error exactly when alerts are lost', () => {
+    for (const e of troubles) {
+      const { level, fields, message } = troubleLog('siem', e);
+      expect(message.startsWith('sink siem: ')).toBe(true);
+      expect(fields.sink).toBe('siem');
+      if ('err' in e) expect([message.includes(e.err), fields.err]).toEqual([true, e.err]);
+      const loses = e.kind === 'overflow' || e.kind === 'gave-up' || e.kind === 'too-large' || e.kind === 'refused';
+      expect([e.kind, level === 'error']).toEqual([e.kind, loses]);
+      expect([e.kind, /dropped|undelivered/.test(message)]).toEqual([e.kind, loses]);
+    }
+  });
+
+  it('says what becomes of the alerts', () => {
+    expect(troubleLog('siem', troubles[0]).message).toContain('retrying (alerts wait in its queue)');
+    expect(troubleLog('siem', troubles[2]).message).toContain('10000 alerts wait, the most it keeps: the oldest are dropped');
+    expect(troubleLog('siem', troubles[3]).message).toContain('3 alerts undelivered at shutdown');
+    expect(troubleLog('siem', troubles[4]).message).toContain('at most 250 a batch from now on');
+    expect(troubleLog('siem', troubles[6])).toMatchObject({ fields: { alerts: ['a1', 'a2'] }, message: expect.stringContaining('refused 2 alerts for good') });
   });
 });
