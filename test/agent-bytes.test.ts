@@ -9,8 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { gc } from './helpers/gc.js';
 import { defaultEngineConfig } from '../src/engine.js';
 import { bytesPerAgent } from './helpers/agent-bytes.js';
+import { SHORT_LIFECYCLE } from './helpers/learned.js';
 
-const config = { ...defaultEngineConfig, lifecycle: { minCalls: 50, minHistoryMs: 0, minPeers: 3 } };
+const config = { ...defaultEngineConfig, lifecycle: SHORT_LIFECYCLE };
 
 describe('memory per agent baseline', () => {
   it("a typical agent costs under 4 KB, and the engine's estimate does not overstate it", () => {

@@ -8,6 +8,7 @@ import { evaluate } from '../src/evaluate.js';
 import { simulate } from '../src/simulate.js';
 import { feed, newEngine } from './helpers/pipeline.js';
 import { MIN, T0, mkCall } from './helpers/detector-harness.js';
+import { SHORT_LIFECYCLE } from './helpers/learned.js';
 
 const sim = simulate({ agentsPerRole: 3, historyDays: 10, liveDays: 2, chainsPerAgentDay: 16, attacksPerClass: 3 });
 
@@ -71,7 +72,7 @@ describe('engine on a simulated fleet', () => {
   });
 
   it('takes a learned history\'s spikes as normal: the same spike live raises no burst', () => {
-    const r = newEngine({ lifecycle: { minCalls: 50, minHistoryMs: 0, minPeers: 3 } });
+    const r = newEngine({ lifecycle: SHORT_LIFECYCLE });
     const identity = { id: 'batch-agent-01', name: 'batch-agent', source: 'trace' as const };
     let span = 0;
     const minuteOf = (m: number, calls: number): void => {

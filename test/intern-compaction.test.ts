@@ -8,8 +8,9 @@ import type { Alert } from '../src/alerts.js';
 import { COMPACT_FROM, type Compaction, Engine, type EngineSnapshot, defaultEngineConfig } from '../src/engine.js';
 import { decodeTraceRequestJson } from '../src/otlp-json.js';
 import { simulate } from '../src/simulate.js';
+import { SHORT_LIFECYCLE } from './helpers/learned.js';
 
-const config = { ...defaultEngineConfig, lifecycle: { minCalls: 50, minHistoryMs: 0, minPeers: 3 } };
+const config = { ...defaultEngineConfig, lifecycle: SHORT_LIFECYCLE };
 
 /**
  * Every request fed in two halves — a trace's root span comes last, so its chain stays open across

@@ -27,6 +27,7 @@ import type { decodeTraceRequest } from '../../src/otlp-proto.js';
 import { simulate } from '../../src/simulate.js';
 import { toBatches } from '../helpers/batches.js';
 import { median, promote } from '../helpers/bench.js';
+import { SHORT_LIFECYCLE } from '../helpers/learned.js';
 
 interface Build {
   Engine: typeof self.Engine;
@@ -48,7 +49,7 @@ async function build(dir: string): Promise<Build> {
   const decoder = (await import(join(dir, 'src', 'otlp-proto.js'))) as { decodeTraceRequest: typeof decodeTraceRequest };
   const { PolicyEngine: Policies } = (await import(join(dir, 'src', 'policy-engine.js'))) as { PolicyEngine: typeof PolicyEngine };
   const { loadPolicyText: load } = (await import(join(dir, 'src', 'policy-load.js'))) as { loadPolicyText: typeof loadPolicyText };
-  const config = { ...engine.defaultEngineConfig, lifecycle: { minCalls: 50, minHistoryMs: 0, minPeers: 3 } };
+  const config = { ...engine.defaultEngineConfig, lifecycle: SHORT_LIFECYCLE };
   const filter = new engine.Engine(config).norm.filter;
   return {
     Engine: engine.Engine, config, decode: (buf) => decoder.decodeTraceRequest(buf, filter).spans,

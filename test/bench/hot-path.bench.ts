@@ -26,6 +26,7 @@ import { UNREAD_ATTRIBUTES, toBatches } from '../helpers/batches.js';
 import { bytesPerAgent } from '../helpers/agent-bytes.js';
 import { median, promote } from '../helpers/bench.js';
 import { BENCH_RULES, hundredRulesText } from '../helpers/bench-policies.js';
+import { SHORT_LIFECYCLE } from '../helpers/learned.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 /**
@@ -54,7 +55,7 @@ function time(fn: () => void): number {
 }
 
 // Every agent enforcing after the short learned history, so every detector runs on every call.
-const config = { ...defaultEngineConfig, lifecycle: { minCalls: 50, minHistoryMs: 0, minPeers: 3 } };
+const config = { ...defaultEngineConfig, lifecycle: SHORT_LIFECYCLE };
 // Decoders and normalizer must agree on attribute indices: use the normalizer's key filter.
 const filter = new Engine(config).norm.filter;
 

@@ -17,9 +17,10 @@ import { Engine, defaultEngineConfig } from '../../src/engine.js';
 import { StateStore } from '../../src/state-store.js';
 import { runInSteps } from '../../src/steps.js';
 import { fleetCall } from '../helpers/fleet-calls.js';
+import { SHORT_LIFECYCLE } from '../helpers/learned.js';
 
 const N = Number(process.env.BENCH_AGENTS ?? 20_000);
-const engine = new Engine({ ...defaultEngineConfig, lifecycle: { minCalls: 50, minHistoryMs: 0, minPeers: 3 } });
+const engine = new Engine({ ...defaultEngineConfig, lifecycle: SHORT_LIFECYCLE });
 engine.mode = 'learn';
 let seq = 0;
 const T0 = Date.UTC(2026, 5, 1);
