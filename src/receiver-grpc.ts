@@ -32,33 +32,31 @@ const unary = (path: string) => ({ path, requestStream: false, responseStream: f
 
 export class GrpcListener {
   private constructor(
-    private readonly server: Server,
+    private server: Server,
     /** host:port as bound. */
     readonly address: string,
     /** The TLS files served now, as read (bound again should a renewal fail); undefined: plaintext. */
     private tls: SecureContextOptions | undefined,
+    /** A new server with the listener's services, none of its ports bound. */
+    private readonly newServer: () => Server,
   ) {}
 
   /** Listen on host:port (0: any free port), over TLS with `tls` (files as read), else plaintext. */
   static async listen(host: string, port: number, maxMessageBytes: number, tls: SecureContextOptions | undefined, intake: GrpcIntake): Promise<GrpcListener> {
-    const server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes });
-    server.addService({ Export: unary('/opentelemetry.proto.collector.trace.v1.TraceService/Export') }, {
-      Export: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => exportTraces(intake, call, callback),
-    });
-    // grpc.health.v1 (Kubernetes gRPC probes, load balancers): SERVING (1) once ready, else NOT_SERVING (2), for any service asked.
-    server.addService({ Check: unary('/grpc.health.v1.Health/Check') }, {
-      Check: (_call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => callback(null, Buffer.from([0x08, intake.ready() ? 1 : 2])),
-    });
+    const newServer = (): Server => exportServer(maxMessageBytes, intake);
+    const server = newServer();
     const bound = await bind(server, `${host}:${port}`, credentials(tls));
-    return new GrpcListener(server, `${host}:${bound}`, tls);
+    return new GrpcListener(server, `${host}:${bound}`, tls, newServer);
   }
 
   /**
-   * Serve renewed TLS files: grpc-js cannot swap a listener's certificate, so the port is bound
-   * again with them. Unbinding closes the open connections gracefully (calls in flight finish;
-   * exporters reconnect, to the new certificate); a connection attempted in the moment between is
-   * refused, and exporters retry it (UNAVAILABLE). Should the new binding fail, the files before
-   * are bound again and the failure thrown.
+   * Serve renewed TLS files (the caller has read them into a TLS context: they parse): grpc-js
+   * cannot swap a listener's certificate, so the port is bound again with them. Unbinding closes
+   * the open connections gracefully (calls in flight finish; exporters reconnect, to the new
+   * certificate); a connection attempted in the moment between is refused, and exporters retry it
+   * (UNAVAILABLE). Should the new binding fail, the files before are bound again — by a new
+   * server: grpc-js keeps a failed binding's entry for its address and refuses every later binding
+   * of that address with other credentials — and the failure is thrown.
    */
   async rebind(tls: SecureContextOptions): Promise<void> {
     this.server.unbind(this.address);
@@ -66,8 +64,13 @@ export class GrpcListener {
       await bind(this.server, this.address, credentials(tls));
       this.tls = tls;
     } catch (err) {
-      await bind(this.server, this.address, credentials(this.tls)).catch(() => {});
-      throw new ChainwatchError(`receiver.tls: the OTLP/gRPC listener ${this.address} could not take the renewed files (${(err as Error).message}); it serves the ones before`);
+      this.server.tryShutdown(() => {});
+      this.server = this.newServer();
+      const before = await bind(this.server, this.address, credentials(this.tls)).then(
+        () => 'it serves the ones before',
+        (again: Error) => `nor the ones before (${again.message}): OTLP/gRPC is down until chainwatch restarts`,
+      );
+      throw new ChainwatchError(`receiver.tls: the OTLP/gRPC listener ${this.address} could not take the renewed files (${(err as Error).message}); ${before}`);
     }
   }
 
@@ -108,6 +111,19 @@ function exportTraces(intake: GrpcIntake, call: ServerUnaryCall<Buffer, Buffer>,
     if (err instanceof BackpressureError) callback({ code: status.UNAVAILABLE, details: err.message });
     else throw err;
   }
+}
+
+/** A server with OTLP's TraceService/Export and the gRPC health check, no port bound yet. */
+function exportServer(maxMessageBytes: number, intake: GrpcIntake): Server {
+  const server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes });
+  server.addService({ Export: unary('/opentelemetry.proto.collector.trace.v1.TraceService/Export') }, {
+    Export: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => exportTraces(intake, call, callback),
+  });
+  // grpc.health.v1 (Kubernetes gRPC probes, load balancers): SERVING (1) once ready, else NOT_SERVING (2), for any service asked.
+  server.addService({ Check: unary('/grpc.health.v1.Health/Check') }, {
+    Check: (_call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => callback(null, Buffer.from([0x08, intake.ready() ? 1 : 2])),
+  });
+  return server;
 }
 
 /** Server credentials for TLS files as read (a client CA among them asks for client certificates), or plaintext. */

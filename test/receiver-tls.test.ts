@@ -15,6 +15,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { KeyFilter, defaultMapping } from '../src/attribute-map.js';
 import { ConfigError } from '../src/errors.js';
 import { OtlpReceiver, defaultReceiverConfig } from '../src/receiver.js';
+import { type GrpcIntake, GrpcListener } from '../src/receiver-grpc.js';
 import { Service } from '../src/service.js';
 import type { RawSpan } from '../src/span.js';
 import { rawClient, rawExport } from './helpers/grpc.js';
@@ -176,6 +177,29 @@ describe('receiver over TLS', () => {
       sender.close();
       writeFileSync(at('live.key'), readFileSync(at('server.key'))); // restored for the other tests
       writeFileSync(at('live.pem'), readFileSync(at('server.pem')));
+    }
+  });
+
+  it('keeps serving the OTLP/gRPC port with the files before when it cannot be bound with renewed ones, and takes the next renewal', async () => {
+    const intake: GrpcIntake = {
+      decode: () => ({ spans: [], rejected: 0, reasons: [] }), ready: () => true, admits: () => true, refusal: () => undefined, counted: () => {}, take: () => '',
+    };
+    const files = (name: string) => ({ cert: readFileSync(at(`${name}.pem`)), key: readFileSync(at(`${name}.key`)) });
+    const listener = await GrpcListener.listen('127.0.0.1', 0, 1 << 20, files('server'), intake);
+    const url = `https://localhost:${listener.address.split(':')[1]}`;
+    const name = { 'grpc.ssl_target_name_override': 'localhost' };
+    try {
+      // Files that do not parse make the binding fail (the receiver's watch refuses them before it
+      // gets here; a port taken in the moment between would fail alike).
+      await expect(listener.rebind({ cert: Buffer.from('not a certificate'), key: Buffer.from('not a key') }))
+        .rejects.toThrow(/receiver\.tls: the OTLP\/gRPC listener .* could not take the renewed files .*; it serves the ones before$/);
+      expect(await servedCertificate(url)).toBe(fingerprint('server'));
+      expect(await rawExport(listener.address, Buffer.alloc(0), credentials.createSsl(ca), name)).toEqual({ code: status.OK, details: '' });
+      await listener.rebind(files('renewed'));
+      expect(await servedCertificate(url)).toBe(fingerprint('renewed'));
+      expect(await rawExport(listener.address, Buffer.alloc(0), credentials.createSsl(ca), name)).toEqual({ code: status.OK, details: '' });
+    } finally {
+      await listener.close();
     }
   });
 
