@@ -3,22 +3,44 @@
  * a second `serve`, or a `learn`, `replay`, `baseline forget` or `alerts confirm` saving into the
  * same directory meanwhile, had its writes overwritten by the next save (or overwrote the
  * service's), and two services sent the kill-switch's outbox twice. The lock is a file naming the
- * process that holds it; a lock whose process is gone (a crash, SIGKILL) is taken over.
+ * process that holds it; a lock whose process is gone (a crash, SIGKILL) is taken over — and so is
+ * one whose pid now names another process: a container started again has pids of the same few
+ * numbers, and its shell or init could hold the pid the service had (the process's start, where
+ * the system tells it, tells them apart).
  * Commands that only read (baseline show, revocations: the service follows their commits) take none.
  */
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StateError } from './errors.js';
 
-interface Holder { pid: number; command: string; since: string }
+/** `started`: when the process started, where the system tells it (Linux), to tell a reused pid. */
+interface Holder { pid: number; command: string; since: string; started?: string }
 
-function alive(pid: number): boolean {
+/**
+ * A process's start as Linux gives it — the boot and the clock tick since then it started at (a
+ * pid's number is reused; this pair is not) — or undefined where there is no /proc.
+ */
+export function processStart(pid: number): string | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM'; // exists, owned by another user
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    // The fields after the command (in parentheses, which may hold anything) from the third on: starttime is the 22nd.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return `${boot}/${stat.slice(stat.lastIndexOf(') ') + 2).split(' ')[19]}`;
+  } catch {
+    return undefined;
   }
+}
+
+/** Whether the lock's holder is still running: its pid, and the process there the one that took it. */
+function alive(held: Holder): boolean {
+  try {
+    process.kill(held.pid, 0);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EPERM') return false; // EPERM: exists, owned by another user
+  }
+  if (held.started === undefined) return true; // taken where the start is not told: the pid alone
+  const now = processStart(held.pid);
+  return now === undefined || now === held.started;
 }
 
 export class StateLock {
@@ -30,7 +52,7 @@ export class StateLock {
    */
   static acquire(dir: string, command: string): StateLock {
     const path = join(dir, 'lock');
-    const mine: Holder = { pid: process.pid, command, since: new Date().toISOString() };
+    const mine: Holder = { pid: process.pid, command, since: new Date().toISOString(), started: processStart(process.pid) };
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         writeFileSync(path, `${JSON.stringify(mine)}\n`, { flag: 'wx' });
@@ -44,7 +66,7 @@ export class StateLock {
       } catch {
         held = undefined; // unreadable (cut short by a crash): nobody's
       }
-      if (held !== undefined && held.pid !== process.pid && alive(held.pid)) {
+      if (held !== undefined && held.pid !== process.pid && alive(held)) {
         throw new StateError(`the state directory ${dir} is in use by ${held.command} (pid ${held.pid}, since ${held.since}): stop it first, or give --state another directory (if pid ${held.pid} is not chainwatch — a directory copied from another machine — remove ${path})`);
       }
       try {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StateError } from '../src/errors.js';
-import { StateLock } from '../src/state-lock.js';
+import { StateLock, processStart } from '../src/state-lock.js';
 import { Service } from '../src/service.js';
 import { StateStore } from '../src/state-store.js';
 
@@ -48,6 +48,23 @@ describe('state lock', () => {
     expect(JSON.parse(readFileSync(join(state, 'lock'), 'utf8'))).toMatchObject({ pid: process.pid, command: 'chainwatch learn' });
     lock.release();
     expect(existsSync(join(state, 'lock'))).toBe(false);
+  });
+
+  it('takes over a lock whose pid now names another process (a container started again), and refuses one its process still holds', () => {
+    const state = join(dir, 'reused');
+    const other = otherProcess();
+    const started = processStart(other.pid!);
+    expect(started).toMatch(/^[0-9a-f-]{36}\/\d+$/); // Linux: the boot and the tick the process started at
+    // The pid of a live process, taken by one that started at another moment: not its lock any more.
+    mkdirSync(state, { recursive: true });
+    writeFileSync(join(state, 'lock'), JSON.stringify({ pid: other.pid, command: 'chainwatch serve', since: '2026-11-27T10:00:00.000Z', started: `${started!.split('/')[0]}/1` }));
+    const lock = StateLock.acquire(state, 'chainwatch learn');
+    const mine = JSON.parse(readFileSync(join(state, 'lock'), 'utf8'));
+    expect(mine).toMatchObject({ pid: process.pid, command: 'chainwatch learn', started: processStart(process.pid) });
+    lock.release();
+    // The same pid with its own start: still held.
+    writeFileSync(join(state, 'lock'), JSON.stringify({ pid: other.pid, command: 'chainwatch serve', since: '2026-11-27T10:00:00.000Z', started }));
+    expect(() => StateLock.acquire(state, 'chainwatch learn')).toThrow(new RegExp(`in use by chainwatch serve \\(pid ${other.pid},`));
   });
 
   it('takes over a lock cut short, and lets the process that holds it take it again', () => {
