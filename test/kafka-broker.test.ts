@@ -1,13 +1,15 @@
 /**
  * The development broker (deploy/kafka.sh: Apache Kafka 3.9.1 fetched with mvn, single-node
  * KRaft on loopback) with kafkajs: an OTLP protobuf batch written as the Collector's Kafka
- * exporter writes it comes back byte-identical; the alerts sink writes to a topic; and the two
+ * exporter writes it comes back byte-identical; the alerts sink writes to a topic (in smaller batches
+ * where the topic refuses one as too large); and the two
  * stages (ingest: otlp_spans → calls topic; detect: calls → engine) running in `serve` give the
  * same alerts as OTLP/HTTP for the same spans — otlp_proto and otlp_json records, keys trace id
  * or null, gzip/snappy/lz4/zstd batches — while poison records go to the dead-letter topic.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +21,7 @@ import { decodeTraceRequest } from '../src/otlp-proto.js';
 import type { Alert } from '../src/alerts.js';
 import { defaultFormatOptions } from '../src/format-common.js';
 import { KafkaSink } from '../src/sink-kafka.js';
+import { SinkRunner } from '../src/sinks.js';
 import { registerKafkaCodecs } from '../src/kafka-codecs.js';
 import { Service } from '../src/service.js';
 import { LagProbe } from '../src/kafka-lag.js';
@@ -105,6 +108,50 @@ describe('development Kafka broker', () => {
       expect(got.map((g) => [g.key, g.id, g.value.class_uid, g.value.finding_info.uid])).toEqual([
         ['agent-1', alert(1).id, 2004, alert(1).id], ['agent-2', alert(2).id, 2004, alert(2).id],
       ]);
+    } finally {
+      await consumer.disconnect();
+    }
+  }, 60_000);
+
+  it('sends smaller batches to a topic that refuses a batch as too large, drops an alert too large alone, and delivers the rest in order', async () => {
+    const brokers = [`127.0.0.1:${port}`];
+    const admin = new Kafka({ clientId: 'chainwatch-test', brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    // 8 KB at most a record batch, compressed: an alert here holds 2,000 hex digits of noise (~1.2 KB gzipped).
+    await admin.createTopics({ topics: [{ topic: 'alerts_small', numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '8192' }] }], waitForLeaders: true });
+    await admin.disconnect();
+    const noise = (i: number, bytes: number): string => {
+      let text = '';
+      for (let k = 0; text.length < bytes; k++) text += createHash('sha256').update(`${i}/${k}`).digest('hex');
+      return text.slice(0, bytes);
+    };
+    const alert = (i: number, summaryBytes = 2_000): Alert => ({
+      schema: 'chainwatch.alert/v1', id: String(i).padStart(32, '0'), kind: 'call', time: '2026-06-01T10:00:00.000Z', severity: 'high', score: 0.8, title: `alert ${i}`,
+      summary: noise(i, summaryBytes), signature: 'x', detectors: ['new-destination'], agent: { id: 'agent-1', group: 'g', phase: 'enforcing' }, traceId: 'ab'.repeat(16), spanIds: ['cd'.repeat(8)],
+      chain: { calls: 1, startTime: '2026-06-01T10:00:00.000Z', durationMs: 0 }, evidence: [], count: 1, firstSeen: '2026-06-01T10:00:00.000Z', lastSeen: '2026-06-01T10:00:00.000Z', traceIds: ['ab'.repeat(16)],
+    });
+    const runner = new SinkRunner(new KafkaSink({ brokers, topic: 'alerts_small', format: 'json', clientId: 'chainwatch-test' }, defaultFormatOptions), { maxQueue: 1000, batch: 16, flushMs: 10_000, maxAttempts: 3, backoffMs: 10, maxBackoffMs: 50 });
+    const told: string[] = [];
+    runner.onTrouble = (e) => told.push(e.kind === 'smaller-batches' ? `${e.refused} → ${e.batch}` : e.kind === 'too-large' ? `dropped ${e.alert}` : e.kind);
+    const backlog = Array.from({ length: 16 }, (_, i) => (i === 9 ? alert(i, 20_000) : alert(i)));
+    for (const a of backlog) runner.offer(a);
+    await runner.close();
+    expect(told[0]).toBe('16 → 8');
+    expect(told).toContain(`dropped ${alert(9).id}`);
+    expect(told).not.toContain('failing');
+    expect(runner.counters).toMatchObject({ sent: 15, dropped: 1, queued: 0 });
+    const consumer = new Kafka({ clientId: 'chainwatch-test', brokers, logLevel: logLevel.NOTHING }).consumer({ groupId: 'chainwatch-alerts-small' });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic: 'alerts_small', fromBeginning: true });
+      const got: string[] = [];
+      await new Promise<void>((resolve) => {
+        void consumer.run({ eachMessage: async ({ message }) => {
+          got.push(String(message.headers?.['chainwatch-alert-id']));
+          if (got.length === 15) resolve();
+        } });
+      });
+      expect(got).toEqual(backlog.filter((_, i) => i !== 9).map((a) => a.id));
     } finally {
       await consumer.disconnect();
     }
