@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { Webhook } from 'standardwebhooks';
 import type { Alert } from '../src/alerts.js';
-import type { KillSwitchConfig } from '../src/kill-switch.js';
+import { type KillSwitchConfig, retryAfterMs } from '../src/kill-switch.js';
 import { ResponseDecider } from '../src/response-policy.js';
 import { approveRevocation, listRevocations, undoRevocation } from '../src/revocations.js';
 import { Service } from '../src/service.js';
@@ -30,9 +30,9 @@ writeFileSync(join(dir, 'scope.yaml'), 'version: 1\npolicies:\n  - name: support
 interface Received { path: string; headers: Record<string, string>; body: string; status: number; at: number }
 
 /** A webhook/SSF receiver whose answer the test controls. */
-async function receiver(): Promise<{ url: string; got: Received[]; answer: { status: number }; close(): void }> {
+async function receiver(): Promise<{ url: string; got: Received[]; answer: { status: number; retryAfter?: string }; close(): void }> {
   const got: Received[] = [];
-  const answer = { status: 200 };
+  const answer: { status: number; retryAfter?: string } = { status: 200 };
   const server: Server = createServer((req: IncomingMessage, res) => {
     let body = '';
     req.setEncoding('utf8');
@@ -40,7 +40,7 @@ async function receiver(): Promise<{ url: string; got: Received[]; answer: { sta
     req.on('end', () => {
       const status = answer.status === 200 && req.url?.startsWith('/ssf') ? 202 : answer.status;
       got.push({ path: req.url ?? '', headers: req.headers as Record<string, string>, body, status, at: Date.now() });
-      res.writeHead(status).end();
+      res.writeHead(status, answer.retryAfter === undefined ? {} : { 'retry-after': answer.retryAfter }).end();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -70,6 +70,17 @@ async function violate(ingest: string, credential: string, t0 = BASE + n * 60_00
   return tr.traceId;
 }
 
+
+describe('Retry-After', () => {
+  it('reads delay-seconds and HTTP dates, and nothing else', () => {
+    const now = Date.UTC(2026, 10, 28, 12, 0, 0);
+    expect(retryAfterMs('120', now)).toBe(120_000);
+    expect(retryAfterMs(' 5 ', now)).toBe(5_000);
+    expect(retryAfterMs('Sat, 28 Nov 2026 12:01:30 GMT', now)).toBe(90_000);
+    expect(retryAfterMs('Sat, 28 Nov 2026 11:00:00 GMT', now)).toBe(0); // past: now
+    expect([retryAfterMs(null, now), retryAfterMs('soon', now), retryAfterMs('-5', now)]).toEqual([undefined, undefined, undefined]);
+  });
+});
 
 describe('response policy', () => {
   const a = (over: Partial<Alert>): Alert => ({ id: 'x', severity: 'critical', detectors: ['policy'], credential: 'k1', agent: { id: 'a1', group: 'support-agent', phase: 'enforcing' }, title: 't', killSwitch: true, ...over }) as Alert;
@@ -182,6 +193,27 @@ describe('kill-switch in the service', () => {
       }
     }
     await until(() => listRevocations(service.store.db, 200).filter((r) => r.kind === 'revoke').every((r) => r.status === 'delivered'));
+  });
+
+  it('waits as long as a rate-limited receiver asks (Retry-After) before trying again', async () => {
+    rx.got.length = 0;
+    rx.answer.status = 429;
+    rx.answer.retryAfter = '2';
+    try {
+      await violate(ingest, 'key_R');
+      await until(() => rx.got.some((r) => r.path === '/revoke'));
+      rx.answer.status = 200;
+      rx.answer.retryAfter = undefined;
+      await until(() => rx.got.some((r) => r.path === '/revoke' && r.status < 300), 10_000);
+    } finally {
+      rx.answer.status = 200;
+      rx.answer.retryAfter = undefined;
+    }
+    const hooks = rx.got.filter((r) => r.path === '/revoke');
+    expect(hooks.map((r) => r.status)).toEqual([429, 200]);
+    // Its backoff alone (40 ms, doubling) would have tried again within a fraction of a second.
+    expect(hooks[1].at - hooks[0].at).toBeGreaterThanOrEqual(1_900);
+    await until(() => listRevocations(service.store.db, 200).find((r) => r.credential === 'key_R')?.status === 'delivered');
   });
 
   it('undoes a delivered revocation: a restore message goes out and the credential is no longer watched', async () => {
