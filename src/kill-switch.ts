@@ -17,6 +17,7 @@ import { type SsfSigner, signSet } from './ssf.js';
 import { signWebhook } from './webhook-sign.js';
 import { ResponseConfigError } from './errors.js';
 import { describeFetchError } from './fetch-error.js';
+import { retryAfterMs } from './retry-after.js';
 
 export interface KillSwitchConfig {
   policy: ResponsePolicy;
@@ -268,13 +269,4 @@ function deadLetterAlert(db: Db, row: OutboxRow, error: string, attempts: number
     chain: source.chain, evidence: [{ detector: 'kill-switch', score: 0.99, title: 'Revocation delivery failed', reason, expected: `${row.channel} receiver acknowledges within ${attempts} attempts`, observed: error, spanIds: source.spanIds }],
     count: 1, firstSeen: now, lastSeen: now, traceIds: [source.traceId],
   };
-}
-
-/** How long a Retry-After header asks to wait, ms: delay-seconds or an HTTP date (RFC 9110 §10.2.3); undefined without one it can read. */
-export function retryAfterMs(header: string | null, now: number): number | undefined {
-  if (header === null) return undefined;
-  if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
-  // An HTTP date names its month (and weekday); Date.parse alone reads "-5" as a year.
-  const at = /[A-Za-z]{3}/.test(header) ? Date.parse(header) : Number.NaN;
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

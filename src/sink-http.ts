@@ -10,9 +10,11 @@ import type { FormatOptions } from './format-common.js';
 import { type AlertFormat, BatchTooLargeError, type SinkTransport, formatAlert } from './sinks.js';
 import { signWebhook } from './webhook-sign.js';
 import { describeFetchError } from './fetch-error.js';
+import { type RetryAfter, retryAfterMs } from './retry-after.js';
 
-export class HttpError extends Error {
-  constructor(readonly status: number, body: string) {
+export class HttpError extends Error implements RetryAfter {
+  /** `retryAfterMs`: how long the receiver asked us to wait (its Retry-After), if it did. */
+  constructor(readonly status: number, body: string, readonly retryAfterMs?: number) {
     // Refused credentials do not mend by retrying: the log that a sink is failing says what to check.
     const hint = status === 401 || status === 403 ? ' — the receiver refused the credentials sent, or what they allow: check the secret the sink\'s settings name (token_env, api_key_env, secret_env) and its permissions' : '';
     super(`HTTP ${status}: ${body.slice(0, 200)}${hint}`);
@@ -26,7 +28,7 @@ export async function post(url: string, body: string, headers: Record<string, st
   });
   const text = await res.text();
   if (res.status === 413) throw new BatchTooLargeError(`HTTP 413: ${Buffer.byteLength(body)} bytes refused as too large: ${text.slice(0, 200)}`);
-  if (res.status < 200 || res.status >= 300) throw new HttpError(res.status, text);
+  if (res.status < 200 || res.status >= 300) throw new HttpError(res.status, text, retryAfterMs(res.headers.get('retry-after'), Date.now()));
   return text;
 }
 

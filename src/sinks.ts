@@ -7,6 +7,7 @@
  */
 import { appendFile } from 'node:fs/promises';
 import type { Alert } from './alerts.js';
+import type { RetryAfter } from './retry-after.js';
 import { toCef } from './format-cef.js';
 import { type FormatOptions, defaultFormatOptions, traceLink } from './format-common.js';
 import { toEcs } from './format-ecs.js';
@@ -83,7 +84,7 @@ export interface SinkCounters { sent: number; failedAttempts: number; dropped: n
 /**
  * `maxAttempts`: tries of what is left once the sink is closing (a service stopping); until then a
  * failing batch is retried for as long as the queue has room, every `backoffMs` doubled up to
- * `maxBackoffMs`.
+ * `maxBackoffMs` — or as long as the receiver asks (Retry-After), up to `maxBackoffMs` too.
  */
 export interface SinkRunnerOptions { maxQueue: number; batch: number; flushMs: number; maxAttempts: number; backoffMs: number; maxBackoffMs: number }
 export const defaultSinkRunnerOptions: SinkRunnerOptions = { maxQueue: 10_000, batch: 500, flushMs: 200, maxAttempts: 5, backoffMs: 500, maxBackoffMs: 30_000 };
@@ -180,9 +181,13 @@ export class SinkRunner {
           this.onTrouble({ kind: 'gave-up', err: this.counters.lastError, dropped: lost });
           return;
         }
-        const wait = this.closed ? this.o.backoffMs : Math.min(this.o.maxBackoffMs, this.o.backoffMs * 2 ** (failures - 1));
+        const backoff = this.closed ? this.o.backoffMs : Math.min(this.o.maxBackoffMs, this.o.backoffMs * 2 ** (failures - 1));
+        // As long as the receiver asked (Retry-After), but not past the longest backoff: closing
+        // waits its own short turns, and an answer of hours must not stall the queue behind it.
+        const asked = this.closed ? undefined : (err as RetryAfter).retryAfterMs;
+        const wait = backoff * (0.5 + Math.random());
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, wait * (0.5 + Math.random()));
+          const timer = setTimeout(resolve, asked === undefined ? wait : Math.min(this.o.maxBackoffMs, Math.max(wait, asked)));
           this.wake = () => {
             clearTimeout(timer);
             resolve();

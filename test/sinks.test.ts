@@ -50,14 +50,16 @@ function cefExt(line: string, key: string): string | undefined {
   return m?.[1].replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c));
 }
 
-async function httpReceiver(handle: (req: IncomingMessage, body: string) => number): Promise<{ server: Server; url: string }> {
+/** An HTTP receiver answering what `handle` says: a status, or a status with headers. */
+async function httpReceiver(handle: (req: IncomingMessage, body: string) => number | [number, Record<string, string>]): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (c: string) => (body += c));
     req.on('end', () => {
-      const status = handle(req, body);
-      res.writeHead(status, { 'content-type': 'application/json' }).end(status < 300 ? '{"text":"Success","code":0}' : '{"text":"Invalid token","code":4}');
+      const answer = handle(req, body);
+      const [status, headers] = typeof answer === 'number' ? [answer, {}] : answer;
+      res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(status < 300 ? '{"text":"Success","code":0}' : '{"text":"Invalid token","code":4}');
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -162,6 +164,24 @@ describe('HTTP sinks', () => {
     const verified = new Webhook(secret).verify(got[0].body, got[0].headers) as any[];
     expect(verified[0]).toMatchObject({ event: { kind: 'alert', id: alert(4).id }, trace: { id: alert(4).traceId } });
     expect(() => new Webhook(`whsec_${Buffer.alloc(32, 8).toString('base64')}`).verify(got[0].body, got[0].headers)).toThrow();
+  });
+
+  it('waits as long as a busy receiver asks (Retry-After) before sending again, not past the longest backoff', async () => {
+    const at: number[] = [];
+    const { server, url } = await httpReceiver(() => {
+      at.push(Date.now());
+      return at.length === 1 ? [503, { 'retry-after': '1' }] : at.length === 2 ? [429, { 'retry-after': '3600' }] : 204;
+    });
+    const runner = new SinkRunner(new WebhookSink({ url, format: 'json', headers: {}, timeoutMs: 5000 }, o), { maxQueue: 100, batch: 10, flushMs: 10_000, maxAttempts: 3, backoffMs: 10, maxBackoffMs: 2_000 });
+    runner.offer(alert(1));
+    await runner.pump();
+    await runner.close();
+    server.close();
+    expect(runner.counters).toMatchObject({ sent: 1, failedAttempts: 2, dropped: 0 });
+    // The backoff alone (10 ms, doubling) would have sent again at once; the hour asked is cut to the longest backoff.
+    expect(at[1] - at[0]).toBeGreaterThanOrEqual(950);
+    expect(at[2] - at[1]).toBeGreaterThanOrEqual(1_950);
+    expect(at[2] - at[1]).toBeLessThan(3_000);
   });
 
   it('gets a backlog through a receiver that refuses large bodies (413): smaller batches, in order; an alert too large alone dropped and counted', async () => {
