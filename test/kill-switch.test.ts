@@ -232,10 +232,18 @@ describe('kill-switch in the service', () => {
   });
 });
 
+/** The service's Prometheus endpoint, on a free port; and one metric's value read from it. */
+const PROMETHEUS = { prometheus: { enabled: true, host: '127.0.0.1', port: 0 }, otlp: { enabled: false, endpoint: '', intervalMs: 60_000, headers: {}, traces: false } };
+async function metric(service: Service, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(service.metricsUrl!)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
+  return line === undefined ? Number.NaN : Number(line.split(' ').pop());
+}
+
 describe('approval and dead letters', () => {
   it('holds a revocation for approval, then sends it once approved', async () => {
     const rx = await receiver();
-    const service = new Service({ stateDir: join(dir, 'approve'), receiver: { port: 0 }, policies: [join(dir, 'scope.yaml')], killSwitch: killSwitch(rx.url, { ssf: undefined, policy: { rules: [{ name: 'review', killSwitch: true, mode: 'approve' }], blastRadius: { max: 5, windowMs: 60_000 }, cooldownMs: 0 } }) });
+    const service = new Service({ stateDir: join(dir, 'approve'), receiver: { port: 0 }, policies: [join(dir, 'scope.yaml')], telemetry: PROMETHEUS, killSwitch: killSwitch(rx.url, { ssf: undefined, policy: { rules: [{ name: 'review', killSwitch: true, mode: 'approve' }], blastRadius: { max: 5, windowMs: 60_000 }, cooldownMs: 0 } }) });
     const ingest = `${await service.start()}/v1/traces`;
     await violate(ingest, 'key_E');
     await until(() => listRevocations(service.store.db).length === 1);
@@ -243,11 +251,15 @@ describe('approval and dead letters', () => {
     expect(rx.got).toHaveLength(0);
     const [rev] = listRevocations(service.store.db);
     expect(rev.status).toBe('awaiting-approval');
+    // What a platform team alerts on: a revocation decided and held, nothing sent yet.
+    expect([await metric(service, 'chainwatch_revocations_total', 'mode="approve"'), await metric(service, 'chainwatch_outbox_pending'), await metric(service, 'chainwatch_revocation_attempts_total', 'outcome="delivered"')]).toEqual([1, 1, 0]);
     const cli = openDatabase(join(dir, 'approve'));
     approveRevocation(cli, rev.id, 'bo', 'confirmed exfiltration');
     cli.close();
     await until(() => rx.got.some((r) => r.status < 300));
     expect(JSON.parse(rx.got[0].body).data).toMatchObject({ revocation_id: rev.id, mode: 'approve' });
+    await until(async () => (await metric(service, 'chainwatch_outbox_pending')) === 0);
+    expect(await metric(service, 'chainwatch_revocation_attempts_total', 'outcome="delivered"')).toBe(1);
     await service.stop();
     rx.close();
   });
@@ -256,7 +268,7 @@ describe('approval and dead letters', () => {
     const rx = await receiver();
     rx.answer.status = 500;
     const alerts: Alert[] = [];
-    const service = new Service({ stateDir: join(dir, 'dead'), receiver: { port: 0 }, policies: [join(dir, 'scope.yaml')], onAlert: (a) => alerts.push(a), killSwitch: killSwitch(rx.url, { ssf: undefined, retry: { maxAttempts: 3, baseMs: 20, maxMs: 50 } }) });
+    const service = new Service({ stateDir: join(dir, 'dead'), receiver: { port: 0 }, policies: [join(dir, 'scope.yaml')], telemetry: PROMETHEUS, onAlert: (a) => alerts.push(a), killSwitch: killSwitch(rx.url, { ssf: undefined, retry: { maxAttempts: 3, baseMs: 20, maxMs: 50 } }) });
     const ingest = `${await service.start()}/v1/traces`;
     await violate(ingest, 'key_F');
     await until(() => alerts.some((a) => a.title === 'Revocation delivery failed'));
@@ -265,6 +277,7 @@ describe('approval and dead letters', () => {
     expect(dead).toMatchObject({ severity: 'critical', credential: 'key_F', detectors: ['kill-switch'] });
     expect(dead.summary).toMatch(/could not be delivered by webhook after 3 attempts: HTTP 500/);
     expect(listRevocations(service.store.db)[0].status).toBe('dead');
+    expect([await metric(service, 'chainwatch_revocations_dead_total'), await metric(service, 'chainwatch_revocation_attempts_total', 'outcome="failed"'), await metric(service, 'chainwatch_outbox_pending')]).toEqual([1, 3, 0]);
     await service.stop();
     rx.close();
   });
