@@ -186,11 +186,22 @@ export class KillSwitch {
       error = describeFetchError(err);
     }
     const now = Date.now();
+    // Each outcome is recorded only while the message is still 'sending': an operator may cancel
+    // the revocation while its request is in flight (`revocations undo`), and a failed attempt
+    // must not make a cancelled message pending again — it would be sent after all.
+    const stillSending = "WHERE id = ? AND status = 'sending'";
     if (error === '') {
       this.counters.delivered++;
       this.db.transaction(() => {
+        if (this.db.prepare(`UPDATE outbox SET status = 'delivered', delivered_at = ?, last_error = NULL ${stillSending}`).run(now, row.id).changes > 0) {
+          this.settle(row.revocation_id, now);
+          return;
+        }
+        // Cancelled while in flight, and delivered all the same: the receiver has acted on it. So
+        // recorded — the credential counts as revoked, and undoing the revocation sends the restore.
         this.db.prepare("UPDATE outbox SET status = 'delivered', delivered_at = ?, last_error = NULL WHERE id = ?").run(now, row.id);
-        this.settle(row.revocation_id, now);
+        audit(this.db, now, 'chainwatch', 'revocation.delivered-after-cancel', row.revocation_id, `${row.channel} ${row.id} was in flight when the revocation was cancelled, and was delivered: undo the revocation to restore the credential`);
+        this.delivered(row.revocation_id, now);
       })();
       return;
     }
@@ -198,18 +209,21 @@ export class KillSwitch {
     // 410 Gone: the endpoint asks us to stop; other 4xx (but 408, 429) will not get better by retrying.
     const permanent = status === 410 || (status >= 400 && status < 500 && status !== 408 && status !== 429);
     if (permanent || attempt >= this.config.retry.maxAttempts) {
-      this.counters.dead++;
-      this.db.transaction(() => {
-        this.db.prepare("UPDATE outbox SET status = 'dead', last_error = ? WHERE id = ?").run(error, row.id);
+      const dead = this.db.transaction(() => {
+        if (this.db.prepare(`UPDATE outbox SET status = 'dead', last_error = ? ${stillSending}`).run(error, row.id).changes === 0) return false;
         this.db.prepare("UPDATE revocations SET status = 'dead' WHERE id = ?").run(row.revocation_id);
         audit(this.db, now, 'chainwatch', 'revocation.dead-letter', row.revocation_id, `${row.channel} ${row.id}: ${error}`);
+        return true;
       })();
-      this.hooks.alert(deadLetterAlert(this.db, row, error, attempt));
+      if (dead) {
+        this.counters.dead++;
+        this.hooks.alert(deadLetterAlert(this.db, row, error, attempt));
+      }
       return;
     }
     const { baseMs, maxMs } = this.config.retry;
     const backoff = Math.min(maxMs, baseMs * 2 ** (attempt - 1)) * (0.5 + Math.random());
-    this.db.prepare("UPDATE outbox SET status = 'pending', next_at = ?, last_error = ? WHERE id = ?").run(now + Math.max(backoff, retryAfter ?? 0), error, row.id);
+    this.db.prepare(`UPDATE outbox SET status = 'pending', next_at = ?, last_error = ? ${stillSending}`).run(now + Math.max(backoff, retryAfter ?? 0), error, row.id);
   }
 
   private send(row: OutboxRow): Promise<Response> {
@@ -229,7 +243,11 @@ export class KillSwitch {
   /** When every message of a revocation is delivered, it is done: the credential counts as revoked. */
   private settle(revocationId: string, now: number): void {
     const open = this.db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE revocation_id = ? AND status != 'delivered'").get(revocationId) as { n: number };
-    if (open.n > 0) return;
+    if (open.n === 0) this.delivered(revocationId, now);
+  }
+
+  /** A revocation done: delivered, and a revoke's credential counts as revoked from now on. */
+  private delivered(revocationId: string, now: number): void {
     const r = this.db.prepare('SELECT kind, credential FROM revocations WHERE id = ?').get(revocationId) as { kind: string; credential: string };
     this.db.prepare("UPDATE revocations SET status = 'delivered' WHERE id = ?").run(revocationId);
     if (r.kind === 'revoke') {

@@ -28,20 +28,27 @@ const dir = mkdtempSync(join(tmpdir(), 'chainwatch-killswitch-'));
 const SECRET = `whsec_${Buffer.alloc(32, 3).toString('base64')}`;
 writeFileSync(join(dir, 'scope.yaml'), 'version: 1\npolicies:\n  - name: support\n    match: { name: [support-agent] }\n    kill_switch: true\n    destinations: { deny: ["paste-*"] }\n');
 
+/** A request the receiver took; `status` 0 while it holds it. */
 interface Received { path: string; headers: Record<string, string>; body: string; status: number; at: number }
 
 /** A webhook/SSF receiver whose answer the test controls. */
-async function receiver(): Promise<{ url: string; got: Received[]; answer: { status: number; retryAfter?: string }; close(): void }> {
+/** How the receiver answers: a status (and Retry-After); with `gate`, it holds each request until the gate opens. */
+interface Answer { status: number; retryAfter?: string; gate?: Promise<void> }
+
+async function receiver(): Promise<{ url: string; got: Received[]; answer: Answer; close(): void }> {
   const got: Received[] = [];
-  const answer: { status: number; retryAfter?: string } = { status: 200 };
+  const answer: Answer = { status: 200 };
   const server: Server = createServer((req: IncomingMessage, res) => {
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (c: string) => (body += c));
     req.on('end', () => {
-      const status = answer.status === 200 && req.url?.startsWith('/ssf') ? 202 : answer.status;
-      got.push({ path: req.url ?? '', headers: req.headers as Record<string, string>, body, status, at: Date.now() });
-      res.writeHead(status, answer.retryAfter === undefined ? {} : { 'retry-after': answer.retryAfter }).end();
+      const entry: Received = { path: req.url ?? '', headers: req.headers as Record<string, string>, body, status: 0, at: Date.now() };
+      got.push(entry);
+      void (answer.gate ?? Promise.resolve()).then(() => {
+        entry.status = answer.status === 200 && req.url?.startsWith('/ssf') ? 202 : answer.status;
+        res.writeHead(entry.status, answer.retryAfter === undefined ? {} : { 'retry-after': answer.retryAfter }).end();
+      });
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -263,6 +270,54 @@ describe('approval and dead letters', () => {
     await service.stop();
     rx.close();
   });
+
+  for (const outcome of [500, 200]) {
+    it(`keeps a revocation cancelled while its request is in flight from being sent again (the attempt answered ${outcome})`, async () => {
+      const rx = await receiver();
+      let open = (): void => {};
+      rx.answer.gate = new Promise<void>((r) => (open = r));
+      const alerts: Alert[] = [];
+      const state = join(dir, `cancel-${outcome}`);
+      const service = new Service({ stateDir: state, receiver: { port: 0 }, policies: [join(dir, 'scope.yaml')], onAlert: (a) => alerts.push(a), killSwitch: killSwitch(rx.url, { ssf: undefined, retry: { maxAttempts: 3, baseMs: 20, maxMs: 50 } }) });
+      const ingest = `${await service.start()}/v1/traces`;
+      try {
+        await violate(ingest, `key_X${outcome}`);
+        await until(() => rx.got.length === 1); // in flight: the receiver holds it
+        const [rev] = listRevocations(service.store.db);
+        const cli = openDatabase(state);
+        undoRevocation(cli, rev.id, 'ana', 'the wrong agent');
+        cli.close();
+        rx.answer.status = outcome;
+        rx.answer.gate = undefined;
+        open();
+        const revocation = (): ReturnType<typeof listRevocations>[number] => listRevocations(service.store.db).find((r) => r.id === rev.id)!;
+        if (outcome === 500) {
+          // A failed attempt does not make the cancelled message pending again: nothing more is sent, nothing dead-lettered.
+          await until(() => rx.got[0].status === 500);
+          await new Promise((r) => setTimeout(r, 400));
+          expect(rx.got).toHaveLength(1);
+          expect(revocation()).toMatchObject({ status: 'cancelled', deliveries: [{ status: 'cancelled', attempts: 1 }] });
+          expect(alerts.some((a) => a.title === 'Revocation delivery failed')).toBe(false);
+        } else {
+          // Delivered all the same: so recorded, the credential counts as revoked, and an undo now restores it.
+          await until(() => revocation().status === 'delivered');
+          expect(service.engine.global.revoked.has('key_X200')).toBe(true);
+          const audit = service.store.db.prepare("SELECT action, detail FROM audit WHERE target = ? ORDER BY at, rowid").all(rev.id) as { action: string; detail: string }[];
+          expect(audit.map((a) => a.action)).toEqual(['revocation.recorded', 'revocation.cancel', 'revocation.delivered-after-cancel']);
+          expect(audit[2].detail).toMatch(/was in flight when the revocation was cancelled, and was delivered: undo the revocation to restore the credential/);
+          const again = openDatabase(state);
+          expect(undoRevocation(again, rev.id, 'ana', 'the wrong agent').restoreId).toMatch(/^res_/);
+          again.close();
+          await until(() => rx.got.some((r) => r.status === 200 && JSON.parse(r.body).type === 'agent.credential.restored'));
+          await until(() => !service.engine.global.revoked.has('key_X200'));
+        }
+      } finally {
+        open();
+        await service.stop();
+        rx.close();
+      }
+    });
+  }
 
   it('dead-letters after the retry limit and raises a critical alert', async () => {
     const rx = await receiver();
