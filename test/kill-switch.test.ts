@@ -23,6 +23,7 @@ import { webhookKey } from '../src/webhook-sign.js';
 import { openDatabase } from '../src/sqlite-db.js';
 import { agentTrace } from './helpers/spans.js';
 import { until } from './helpers/until.js';
+import { metricValue } from './helpers/metrics.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-killswitch-'));
 const SECRET = `whsec_${Buffer.alloc(32, 3).toString('base64')}`;
@@ -239,13 +240,9 @@ describe('kill-switch in the service', () => {
   });
 });
 
-/** The service's Prometheus endpoint, on a free port; and one metric's value read from it. */
+/** The service's Prometheus endpoint, on a free port; and one metric's value scraped from it. */
 const PROMETHEUS = { prometheus: { enabled: true, host: '127.0.0.1', port: 0 }, otlp: { enabled: false, endpoint: '', intervalMs: 60_000, headers: {}, traces: false } };
-async function metric(service: Service, name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(service.metricsUrl!)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
-  return line === undefined ? Number.NaN : Number(line.split(' ').pop());
-}
+const metric = async (service: Service, name: string, labels = ''): Promise<number> => metricValue(await (await fetch(service.metricsUrl!)).text(), name, labels);
 
 describe('approval and dead letters', () => {
   it('holds a revocation for approval, then sends it once approved', async () => {

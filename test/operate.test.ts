@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { agentTrace } from './helpers/spans.js';
 import { serve } from './helpers/serve.js';
 import { StateStore } from '../src/state-store.js';
+import { metricValue } from './helpers/metrics.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chainwatch-operate-'));
 const children: ChildProcess[] = [];
@@ -35,10 +36,6 @@ function start(): Promise<{ proc: ChildProcess; url: string; metrics: string; st
   return serve(join(dir, 'chainwatch.yaml'), dir, process.env, children) as Promise<{ proc: ChildProcess; url: string; metrics: string; stderr: () => string }>;
 }
 
-const metric = (text: string, name: string, labels = ''): number => {
-  const line = text.split('\n').find((l) => l.startsWith(name) && l.includes(labels) && !l.startsWith('#'));
-  return line ? Number(line.split(' ').pop()) : NaN;
-};
 
 let t0 = Date.UTC(2026, 5, 1, 10);
 const post = (url: string, host: string) => {
@@ -55,18 +52,18 @@ describe('chainwatch serve, operated', () => {
     expect(await (await fetch(`${url}/readyz`)).json()).toEqual({ status: 'ready' });
 
     const before = await (await fetch(metrics)).text();
-    expect(metric(before, 'chainwatch_spans_received')).toBe(0);
+    expect(metricValue(before, 'chainwatch_spans_received')).toBe(0);
     for (let i = 0; i < 5; i++) expect((await post(url, 'tickets.corp.internal')).status).toBe(200);
     expect((await post(url, 'paste-drop.io')).status).toBe(200);
     expect((await fetch(`${url}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: 'junk' })).status).toBe(400);
     const after = await (await fetch(metrics)).text();
-    expect(metric(after, 'chainwatch_spans_received')).toBe(18);
-    expect(metric(after, 'chainwatch_calls_normalized')).toBe(6);
-    expect(metric(after, 'chainwatch_requests_rejected', 'reason="malformed"')).toBe(1);
-    expect(metric(after, 'chainwatch_policy_violations', 'mode="enforce"')).toBe(1);
-    expect(metric(after, 'chainwatch_alerts', 'severity="critical"')).toBe(1);
-    expect(metric(after, 'chainwatch_agents')).toBe(1);
-    expect(metric(after, 'chainwatch_detector_seconds', 'detector="new-destination"')).toBeGreaterThanOrEqual(0);
+    expect(metricValue(after, 'chainwatch_spans_received')).toBe(18);
+    expect(metricValue(after, 'chainwatch_calls_normalized')).toBe(6);
+    expect(metricValue(after, 'chainwatch_requests_rejected', 'reason="malformed"')).toBe(1);
+    expect(metricValue(after, 'chainwatch_policy_violations', 'mode="enforce"')).toBe(1);
+    expect(metricValue(after, 'chainwatch_alerts', 'severity="critical"')).toBe(1);
+    expect(metricValue(after, 'chainwatch_agents')).toBe(1);
+    expect(metricValue(after, 'chainwatch_detector_seconds', 'detector="new-destination"')).toBeGreaterThanOrEqual(0);
 
     const status = await (await fetch(`${url}/status`)).json();
     expect(status).toMatchObject({ ready: true, receiver: { spansAccepted: 18 }, agents: { learning: 1 } });
