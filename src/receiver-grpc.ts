@@ -52,12 +52,12 @@ export class GrpcListener {
   /**
    * Serve renewed TLS files (the receiver's watch has made a TLS context of them first, so they
    * parse; a binding can fail all the same): grpc-js cannot swap a listener's certificate, so the
-   * port is bound again with them. Unbinding closes
-   * the open connections gracefully (calls in flight finish; exporters reconnect, to the new
-   * certificate); a connection attempted in the moment between is refused, and exporters retry it
-   * (UNAVAILABLE). Should the new binding fail, the files before are bound again — by a new
-   * server: grpc-js keeps a failed binding's entry for its address and refuses every later binding
-   * of that address with other credentials — and the failure is thrown.
+   * port is bound again with them. Unbinding closes the open connections gracefully (calls in
+   * flight finish; exporters reconnect, to the new certificate); a connection attempted in the
+   * moment between is refused, and exporters retry it (UNAVAILABLE). Should the new binding fail,
+   * the files before are bound again — by a new server: grpc-js keeps a failed binding's entry for
+   * its address and refuses every later binding of that address with other credentials — and the
+   * failure is thrown.
    */
   async rebind(tls: SecureContextOptions): Promise<void> {
     this.server.unbind(this.address);

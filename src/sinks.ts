@@ -182,12 +182,13 @@ export class SinkRunner {
           return;
         }
         const backoff = this.closed ? this.o.backoffMs : Math.min(this.o.maxBackoffMs, this.o.backoffMs * 2 ** (failures - 1));
+        let wait = backoff * (0.5 + Math.random());
         // As long as the receiver asked (Retry-After), but not past the longest backoff: closing
         // waits its own short turns, and an answer of hours must not stall the queue behind it.
-        const asked = this.closed ? undefined : (err as RetryAfter).retryAfterMs;
-        const wait = backoff * (0.5 + Math.random());
+        const asked = (err as RetryAfter).retryAfterMs;
+        if (asked !== undefined && !this.closed) wait = Math.min(this.o.maxBackoffMs, Math.max(wait, asked));
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, asked === undefined ? wait : Math.min(this.o.maxBackoffMs, Math.max(wait, asked)));
+          const timer = setTimeout(resolve, wait);
           this.wake = () => {
             clearTimeout(timer);
             resolve();

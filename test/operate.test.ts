@@ -36,7 +36,6 @@ function start(): Promise<{ proc: ChildProcess; url: string; metrics: string; st
   return serve(join(dir, 'chainwatch.yaml'), dir, process.env, children) as Promise<{ proc: ChildProcess; url: string; metrics: string; stderr: () => string }>;
 }
 
-
 let t0 = Date.UTC(2026, 5, 1, 10);
 const post = (url: string, host: string) => {
   t0 += 1000;
