@@ -64,6 +64,21 @@ export class ActionMemo {
   }
 
   /**
+   * Whether `add` would keep an action at `place` with this signature: when it will, the entry
+   * keeps the action's sensitive and external answers, and the caller need not memoize them too.
+   */
+  keeps(place: string, signature: string): boolean {
+    if (this.entries >= this.max || signature.length > MAX_SIGNATURE) return false;
+    const list = this.byPlace.get(place);
+    return list === undefined || list.length < PER_PLACE;
+  }
+
+  /** The external answer of the actions kept at `place` (a function of the place alone, see add), or undefined when none is kept. */
+  externalAt(place: string): boolean | undefined {
+    return this.byPlace.get(place)?.[0]?.external;
+  }
+
+  /**
    * Remember an action found at `place` (the caller's find missed). `action`'s signature must be
    * a function of `place` and the parts find compares, its write flag and `sensitive` of those
    * parts (the tool's name included), and `external` of `place` alone.

@@ -112,12 +112,14 @@ function flagsOf(buf: TraceBuffer, id: string): number {
   return i < 0 ? 0 : buf.flags[i];
 }
 
-function markReleased(buf: TraceBuffer, id: string): void {
-  const i = slotOf(buf, id);
-  if (i >= 0) buf.flags[i] |= RELEASED;
+/** A span's own flags, by the slot register gave it (no lookup of its id). */
+const spanFlags = (buf: TraceBuffer, span: RawSpan): number => buf.flags[span.slot];
+
+function markReleased(buf: TraceBuffer, span: RawSpan): void {
+  buf.flags[span.slot] |= RELEASED;
 }
 
-const isReleased = (buf: TraceBuffer, id: string): boolean => (flagsOf(buf, id) & RELEASED) !== 0;
+const isReleased = (buf: TraceBuffer, span: RawSpan): boolean => (spanFlags(buf, span) & RELEASED) !== 0;
 
 /** ROLE[role] by switch: a keyed read of ROLE with five names was a megamorphic load per span. */
 function roleCode(role: SpanRole): number {
@@ -130,21 +132,23 @@ function roleCode(role: SpanRole): number {
   }
 }
 
-/** Record a span's role (a span id seen again keeps its released bit, as before). */
-function setRole(buf: TraceBuffer, id: string, role: SpanRole): void {
+/** Record a span's role (a span id seen again keeps its released bit, as before); returns the id's slot. */
+function setRole(buf: TraceBuffer, id: string, role: SpanRole): number {
   const code = roleCode(role);
   const i = slotOf(buf, id);
   if (i >= 0) {
     buf.flags[i] = (buf.flags[i] & RELEASED) | code;
-    return;
+    return i;
   }
   buf.ids.push(id);
   buf.flags.push(code);
-  if (buf.index !== undefined) buf.index.set(id, buf.ids.length - 1);
+  const slot = buf.ids.length - 1;
+  if (buf.index !== undefined) buf.index.set(id, slot);
   else if (buf.ids.length > INDEX_FROM) buf.index = new Map(buf.ids.map((x, j) => [x, j]));
+  return slot;
 }
 
-const isClient = (buf: TraceBuffer, span: RawSpan): boolean => (flagsOf(buf, span.spanId) & ROLE_MASK) === ROLE.client;
+const isClient = (buf: TraceBuffer, span: RawSpan): boolean => (spanFlags(buf, span) & ROLE_MASK) === ROLE.client;
 
 /**
  * The pending client children of `toolId`, in pending (start) order, during a release pass at
@@ -478,7 +482,7 @@ export class ChainAssembler {
       this.droppedSpans++;
       return undefined;
     }
-    setRole(buf, span.spanId, role);
+    span.slot = setRole(buf, span.spanId, role);
     this.takeContext(buf, span, role);
     // A client waits in pending for its tool (a late child of a tool already released is a call
     // of its own: release() finds its parent released).
@@ -706,7 +710,7 @@ export class ChainAssembler {
     let kept = 0;
     for (let i = 0; i < pending.length; i++) {
       const span = pending[i];
-      const flags = flagsOf(buf, span.spanId);
+      const flags = spanFlags(buf, span);
       if ((flags & RELEASED) !== 0) continue;
       if ((flags & ROLE_MASK) === ROLE.tool) {
         const kids = byParent !== undefined ? byParent.get(span.spanId) ?? NO_SPANS : pendingKids(buf, pending, kept, i, span.spanId, this.kids);
@@ -720,7 +724,7 @@ export class ChainAssembler {
       }
       const parentKnown = parent !== 0 || span.parentSpanId === '';
       if (force || parentKnown || buf.done || this.watermark >= span.endMs + this.config.reorderToleranceMs) {
-        markReleased(buf, span.spanId);
+        markReleased(buf, span);
         this.one[0] = span;
         this.emit(buf, identity, undefined, this.one);
       } else pending[kept++] = span;
@@ -730,14 +734,14 @@ export class ChainAssembler {
 
   /** `all`: the tool's client children that were pending (some may have been released since). */
   private releaseTool(buf: TraceBuffer, tool: RawSpan, all: RawSpan[], identity: AgentIdentity): void {
-    markReleased(buf, tool.spanId);
-    const kids = all.length === 1 ? (isReleased(buf, all[0].spanId) ? NO_SPANS : all) : all.filter((c) => !isReleased(buf, c.spanId));
+    markReleased(buf, tool);
+    const kids = all.length === 1 ? (isReleased(buf, all[0]) ? NO_SPANS : all) : all.filter((c) => !isReleased(buf, c));
     if (kids.length === 0) {
       this.emit(buf, identity, tool, NO_SPANS);
       return;
     }
     if (kids.length === 1) {
-      markReleased(buf, kids[0].spanId);
+      markReleased(buf, kids[0]);
       this.emit(buf, identity, tool, kids);
       return;
     }
@@ -745,7 +749,7 @@ export class ChainAssembler {
     // Children with the primary's action are its retries; a different action is a call of its own.
     const groups: RawSpan[][] = [];
     for (const kid of kids) {
-      markReleased(buf, kid.spanId);
+      markReleased(buf, kid);
       const group = groups.find((g) => this.norm.sameAction(g[0], kid));
       if (group) group.push(kid);
       else groups.push([kid]);

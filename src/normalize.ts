@@ -126,6 +126,13 @@ export class Normalizer {
   private readonly m: MappingIndex;
   private readonly isInternal: (host: string) => boolean;
   private readonly isSensitive: (s: string) => boolean;
+  /**
+   * The same without their memos, for an action the action memo is about to keep (its entry is
+   * then their memo): a research agent's every new site missed both memos and grew them too —
+   * hashing each new host and signature, and the Maps' growth, were most of a new action's cost.
+   */
+  private readonly isInternalOnce: (host: string) => boolean;
+  private readonly isSensitiveOnce: (s: string) => boolean;
   private readonly toolFactsMemo = new Map<string, number>();
   private readonly actions = new ActionMemo(20_000);
   private readonly pathScan = new PathScan();
@@ -140,6 +147,8 @@ export class Normalizer {
     this.contextKeys = new FieldKeys([...m.principal.keys, ...m.conversation.keys, ...m.agentId.keys, ...m.agentName.keys]);
     this.isInternal = globMatcher(config.internalDomains, 20_000);
     this.isSensitive = actionMatcher(config.sensitive, 20_000);
+    this.isInternalOnce = globMatcher(config.internalDomains, 0);
+    this.isSensitiveOnce = actionMatcher(config.sensitive, 0);
   }
 
   role(span: RawSpan): SpanRole {
@@ -297,9 +306,12 @@ export class Normalizer {
         if (known === undefined) {
           signature = `${method} ${place}${template}`;
           const facts = this.toolFacts(toolName);
+          const kept = this.actions.keeps(place, signature);
+          // Whether the host is external is known from the place's other actions, when it has any.
+          const external = host !== undefined && (this.actions.externalAt(place) ?? this.externalHost(host, kept));
           known = this.actions.add(place, {
             kind, signature, write: isWriteMethod(method) || (facts & TOOL_WRITES) !== 0, tool: toolName, method, template, version,
-          }, this.isSensitive(signature) || (facts & TOOL_SENSITIVE) !== 0, host !== undefined && this.isExternalHost(host));
+          }, this.sensitive(signature, kept) || (facts & TOOL_SENSITIVE) !== 0, external);
         }
         signature = known.action.signature;
         resource = `${place}${path === undefined ? template : pathClean ? path : redactText(path)}`;
@@ -344,7 +356,7 @@ export class Normalizer {
         const facts = this.toolFacts(toolName);
         known = this.actions.add(place, {
           kind, signature, write: (facts & TOOL_WRITES) !== 0, tool: toolName, method, template, version,
-        }, this.isSensitive(signature) || (facts & TOOL_SENSITIVE) !== 0, false);
+        }, this.sensitive(signature, this.actions.keeps(place, signature)) || (facts & TOOL_SENSITIVE) !== 0, false);
       }
       signature = known.action.signature;
       resource = `${signature}:${argsKey(args)}`;
@@ -407,14 +419,24 @@ export class Normalizer {
     if (name === undefined) return 0;
     let f = this.toolFactsMemo.get(name);
     if (f === undefined) {
-      f = (WRITE_WORD.test(name) ? TOOL_WRITES : 0) | (this.isSensitive(name) ? TOOL_SENSITIVE : 0);
-      if (this.toolFactsMemo.size < 20_000) this.toolFactsMemo.set(name, f);
+      const kept = this.toolFactsMemo.size < 20_000;
+      f = (WRITE_WORD.test(name) ? TOOL_WRITES : 0) | (this.sensitive(name, kept) ? TOOL_SENSITIVE : 0);
+      if (kept) this.toolFactsMemo.set(name, f);
     }
     return f;
   }
 
   isExternalHost(host: string): boolean {
-    return !PRIVATE_HOST.test(host) && !this.isInternal(host);
+    return this.externalHost(host, false);
+  }
+
+  /** `once`: the answer is about to be kept in the action memo, so the glob memo is passed by. */
+  private externalHost(host: string, once: boolean): boolean {
+    return !PRIVATE_HOST.test(host) && !(once ? this.isInternalOnce(host) : this.isInternal(host));
+  }
+
+  private sensitive(signature: string, once: boolean): boolean {
+    return once ? this.isSensitiveOnce(signature) : this.isSensitive(signature);
   }
 
   /** Whether a client span repeats the first one's action (a retry, not a new call). */

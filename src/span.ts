@@ -156,6 +156,11 @@ export class RawSpan extends Attrs {
   endMs = 0;
   /** OTLP status code: 0 unset, 1 ok, 2 error. */
   statusCode = 0;
+  /**
+   * Where the chain assembler keeps this span's flags in its trace's buffer, once it has taken
+   * the span (-1 before): the span's own flags are then read without looking its id up.
+   */
+  slot = -1;
 
   /** `resource` is shared by every span of one ResourceSpans. */
   constructor(readonly resource: Attrs) {
