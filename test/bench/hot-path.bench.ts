@@ -157,6 +157,17 @@ function run(policies: PolicyEngine | undefined, onAlert: () => void, stage: Sta
   return { seconds, afterDecode: rest / 1000 };
 }
 
+/** Two runs side by side, alternating which goes first by round: the second pays for the first one's garbage. */
+function inTurn(round: number, a: () => void, b: () => void): void {
+  if (round % 2 === 0) {
+    a();
+    b();
+  } else {
+    b();
+    a();
+  }
+}
+
 for (let r = 0; r < WARMUP + ROUNDS; r++) {
   const measured = r >= WARMUP;
   const keep = (list: number[], v: number): void => {
@@ -185,13 +196,7 @@ for (let r = 0; r < WARMUP + ROUNDS; r++) {
     note('governed', t0, seconds);
     keep(withPolicies, live.spans / seconds);
   };
-  if (r % 2 === 0) {
-    plain();
-    governed();
-  } else {
-    governed();
-    plain();
-  }
+  inTurn(r, plain, governed);
   // The time spent inside evaluation, as a share of a governed run: machine speed cancels out.
   // A run of its own: the two clock reads per call would slow the paired run above.
   const policies = policySets[2 * r + 1];
@@ -207,19 +212,15 @@ for (let r = 0; r < WARMUP + ROUNDS; r++) {
   };
   const { seconds } = run(policies, () => {});
   keep(evaluateShare, inEvaluate / 1000 / seconds);
-  // The issue-shaped spans: decodes and the whole path.
-  // The reference decode and the whole path run side by side, in alternating order, so that each
-  // round's ratio is read at one machine speed (this VM's drifts by a third within a run).
+  // The issue-shaped spans: decodes and the whole path. The reference decode and the whole path
+  // run side by side, so that each round's ratio is read at one machine speed (this VM's drifts by
+  // a third within a run).
   keep(heavyOurs, heavy.spans / time(() => { for (const b of heavy.bufs) decodeTraceRequest(b, filter); }));
-  const reference8 = (): void => keep(heavyDecode8, heavy.spans / time(() => { for (const b of heavy.bufs) Request8.decode(b); }));
-  const wholeHeavy = (): void => keep(heavyWhole, heavy.spans / run(undefined, () => measured && heavyAlerts++, 'all', heavy.bufs).seconds);
-  if (r % 2 === 0) {
-    reference8();
-    wholeHeavy();
-  } else {
-    wholeHeavy();
-    reference8();
-  }
+  inTurn(
+    r,
+    () => keep(heavyDecode8, heavy.spans / time(() => { for (const b of heavy.bufs) Request8.decode(b); })),
+    () => keep(heavyWhole, heavy.spans / run(undefined, () => measured && heavyAlerts++, 'all', heavy.bufs).seconds),
+  );
   // The stages apart: where a span's time goes after decode.
   for (const stage of STAGES) keep(stageMicros[stage], (run(undefined, () => {}, stage).afterDecode * 1e6) / live.spans);
 }
