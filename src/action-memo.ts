@@ -73,15 +73,22 @@ export class ActionMemo {
     return list === undefined || list.length < PER_PLACE;
   }
 
-  /** The external answer of the actions kept at `place` (a function of the place alone, see add), or undefined when none is kept. */
+  /**
+   * The external answer of the HTTP actions kept at `place` (a function of the host alone), or
+   * undefined when none is kept. Only theirs: a tool may bear a host's name, and a tool's action
+   * is never external.
+   */
   externalAt(place: string): boolean | undefined {
-    return this.byPlace.get(place)?.[0]?.external;
+    const list = this.byPlace.get(place);
+    if (list === undefined) return undefined;
+    for (let i = 0; i < list.length; i++) if (list[i].action.kind === 'http') return list[i].external;
+    return undefined;
   }
 
   /**
    * Remember an action found at `place` (the caller's find missed). `action`'s signature must be
    * a function of `place` and the parts find compares, its write flag and `sensitive` of those
-   * parts (the tool's name included), and `external` of `place` alone.
+   * parts (the tool's name included), and `external` of `place` alone (false for a tool's action).
    */
   add(place: string, action: Action, sensitive: boolean, external: boolean): KnownAction {
     const known: KnownAction = { action, sensitive, external };

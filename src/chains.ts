@@ -343,7 +343,6 @@ export interface OpenChain {
   startedAt?: number;
 }
 
-
 interface Alias {
   id: string;
   name?: string;

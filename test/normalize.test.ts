@@ -269,6 +269,22 @@ describe('normalize: repeated actions', () => {
     ]);
   });
 
+  it('judges a host external whatever a tool of the same name was judged', () => {
+    const { calls, feed } = assemble();
+    const traceId = id(16);
+    const root = id(8);
+    const toolId = id(8);
+    const tool = (spanId: string, name: string, at: number): object => span({ traceId, spanId, parent: root, start: at, end: at + 50, attrs: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': name } });
+    feed(request([
+      // A tool-only call first: its action sits in the memo under the tool's name, which is the host's.
+      tool(id(8), 'api.example.com', T),
+      span({ traceId, spanId: id(8), parent: toolId, kind: 3, start: T + 101, end: T + 140, attrs: { 'http.request.method': 'GET', 'url.full': 'https://api.example.com/v1/items/1' } }),
+      tool(toolId, 'get_item', T + 100),
+      span({ traceId, spanId: root, start: T - 10, end: T + 1000, attrs: { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.id': 'a1' } }),
+    ]));
+    expect(calls.map((c) => [c.action.kind, c.host, c.external])).toEqual([['tool', undefined, false], ['http', 'api.example.com', true]]);
+  });
+
   it('builds an action with a very long signature each time, with the same answers', () => {
     const { calls, feed } = assemble();
     // Longer than the memos keep (256 characters): matched and built, not remembered.
