@@ -128,8 +128,8 @@ export class Normalizer {
   private readonly isSensitive: (s: string) => boolean;
   /**
    * The same without their memos, for an action the action memo is about to keep (its entry is
-   * then their memo): a research agent's every new site missed both memos and grew them too —
-   * hashing each new host and signature, and the Maps' growth, were most of a new action's cost.
+   * then their memo): a research agent's every new site (a tenth of the bench's calls) missed both
+   * memos, hashing its new host and signature into them and growing them for nothing.
    */
   private readonly isInternalOnce: (host: string) => boolean;
   private readonly isSensitiveOnce: (s: string) => boolean;
