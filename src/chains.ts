@@ -20,7 +20,6 @@ import type { Normalizer, SpanRole } from './normalize.js';
 import { TraceTable } from './trace-table.js';
 import { Attrs, type RawSpan, type SpanTimeWindow } from './span.js';
 import { FifoMap } from './fifo-map.js';
-import { type ClosedTrace, ClosedTraces } from './closed-traces.js';
 import { pushTo } from './multimap.js';
 
 /** The span time window (max_clock_skew, max_span_age) is asked of live inputs only: replay and learn are not bound to the clock. */
@@ -343,6 +342,16 @@ export interface OpenChain {
   startedAt?: number;
 }
 
+/** A trace whose chain closed, remembered in case it resumes. */
+export interface ClosedTrace {
+  traceId: string;
+  identity: AgentIdentity;
+  startTime: number;
+  principal?: string;
+  /** Span ids of the chain's calls, for chains fed with calls: a call read again is a replay, not a new call. */
+  callSpans?: string[];
+}
+
 interface Alias {
   id: string;
   name?: string;
@@ -364,7 +373,7 @@ export class ChainAssembler {
   private newest: TraceBuffer | undefined;
   private readonly waiting = new WaitList();
   /** Recently closed traces, for spans that arrive after their chain closed (long-lived delegation). */
-  private readonly closed = new ClosedTraces(MAX_CLOSED_TRACES);
+  private readonly closed = new FifoMap<string, Omit<ClosedTrace, 'traceId'>>(MAX_CLOSED_TRACES);
   /** Resource key → agent id; the earliest learned forgotten first past 50,000 (a ring, not Map#keys: see FifoMap). */
   private readonly aliases = new FifoMap<string, Alias>(50_000);
   /** The resource and agent id learnAlias saw last: the spans of one resource come together, and learning the same pair again changes nothing. */
@@ -574,8 +583,9 @@ export class ChainAssembler {
    */
   closedOf(agents: Set<string>): Map<string, ClosedTrace[]> {
     const out = new Map<string, ClosedTrace[]>();
-    for (const c of this.closed.values()) {
-      if (agents.has(c.identity.id)) pushTo(out, c.identity.id, c);
+    for (const [traceId, c] of this.closed) {
+      if (!agents.has(c.identity.id)) continue;
+      pushTo(out, c.identity.id, { traceId, ...c });
     }
     return out;
   }

@@ -21,7 +21,7 @@
  */
 import { type AgentCall, type AgentIdentity, sameIdentity } from './agent-call.js';
 import { type WireCalls, fromWire, toWire } from './call-wire.js';
-import type { ClosedTrace } from './closed-traces.js';
+import type { ClosedTrace } from './chains.js';
 import type { AgentRecord, Quarantined } from './engine.js';
 import { StateError } from './errors.js';
 import { parseWithSets, stringifyWithSets } from './json-sets.js';

@@ -10,8 +10,7 @@
 import type { AgentCall, AgentIdentity } from './agent-call.js';
 import { agentIdentity, peerGroup } from './agent-call.js';
 import { type Alert, AlertRollup, type RollupWindow, alertScore, buildAlert, rankFindings } from './alerts.js';
-import { type Chain, ChainAssembler, newChain, type ChainConfig, type OpenChain, defaultChainConfig } from './chains.js';
-import type { ClosedTrace } from './closed-traces.js';
+import { type Chain, ChainAssembler, newChain, type ChainConfig, type ClosedTrace, type OpenChain, defaultChainConfig } from './chains.js';
 import { Interner } from './intern.js';
 import { FifoMap } from './fifo-map.js';
 import { pushTo } from './multimap.js';

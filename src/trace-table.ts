@@ -35,32 +35,28 @@ function hashOf(id: string): number {
   return (h ^ (h >>> 13)) >>> 0;
 }
 
-/**
- * The id last hashed, and its hash, for every table: a trace's spans come together, with one id
- * string between them, and the closed traces' table is asked for the id the open one just was.
- */
-let lastId = '';
-let lastHash = 0;
-
-function hash(id: string): number {
-  if (id !== lastId) {
-    lastId = id;
-    lastHash = hashOf(id);
-  }
-  return lastHash;
-}
-
 export class TraceTable<T extends TraceEntry<T>> {
   private slots: (T | undefined)[] = new Array<T | undefined>(MIN_SLOTS).fill(undefined);
   private mask = MIN_SLOTS - 1;
   private head: T | undefined;
   private tail: T | undefined;
+  /** The id last hashed: a trace's spans come together, with one id string between them. */
+  private lastId = '';
+  private lastHash = 0;
   size = 0;
+
+  private hash(id: string): number {
+    if (id !== this.lastId) {
+      this.lastId = id;
+      this.lastHash = hashOf(id);
+    }
+    return this.lastHash;
+  }
 
   get(traceId: string): T | undefined {
     const slots = this.slots;
     const mask = this.mask;
-    const h = hash(traceId);
+    const h = this.hash(traceId);
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const e = slots[i];
       if (e === undefined) return undefined;
@@ -77,7 +73,7 @@ export class TraceTable<T extends TraceEntry<T>> {
   add(entry: T): void {
     if (entry.listed) throw new InternalError(`TraceTable.add: trace ${entry.traceId} is in the table already`);
     if (2 * (this.size + 1) > this.slots.length) this.resize(2 * this.slots.length);
-    entry.hash = hash(entry.traceId);
+    entry.hash = this.hash(entry.traceId);
     this.place(entry);
     entry.listed = true;
     this.size++;
