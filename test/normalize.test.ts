@@ -41,6 +41,19 @@ describe('normalize and chain assembly', () => {
     expect(calls[1].agent).toMatchObject({ id: 'support-agent-03', source: 'alias' });
   });
 
+  it('makes one call of a tool invocation whose spans were exported twice before its root arrived', () => {
+    const { calls, feed } = assemble();
+    const tr = agentTrace({ t0: T, agentId: 'support-agent-03', tools: [{ tool: 'get_ticket', method: 'GET', url: 'https://tickets.corp.internal/api/v2/tickets/123' }] });
+    const spans = (tr.doc as any).resourceSpans[0].scopeSpans[0].spans;
+    // A retried export: the same tool and client spans again, then the root.
+    feed(request(spans.slice(0, -1)));
+    feed(request(spans.slice(0, -1)));
+    expect(calls).toHaveLength(0);
+    feed(request(spans.slice(-1)));
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({ agent: { id: 'support-agent-03' }, action: { tool: 'get_ticket' } });
+  });
+
   it('falls back to the resource identity when no span names the agent', () => {
     const { calls, asm, feed } = assemble();
     const tr = agentTrace({ t0: T, agentId: null, tools: [{ tool: 'a', method: 'GET', url: 'https://x.internal/a' }] });
