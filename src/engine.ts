@@ -12,6 +12,7 @@ import { agentIdentity, peerGroup } from './agent-call.js';
 import { type Alert, AlertRollup, type RollupWindow, alertScore, buildAlert, rankFindings } from './alerts.js';
 import { type Chain, ChainAssembler, newChain, type ChainConfig, type ClosedTrace, type OpenChain, defaultChainConfig } from './chains.js';
 import { Interner } from './intern.js';
+import { DetectorTimes } from './detector-time.js';
 import { FifoMap } from './fifo-map.js';
 import { pushTo } from './multimap.js';
 import { type NormalizeConfig, Normalizer, defaultNormalizeConfig } from './normalize.js';
@@ -104,7 +105,7 @@ export interface EngineStats {
   alerts: Record<Severity, number>;
   violations: number;
   shadowViolations: number;
-  /** Estimated seconds spent scoring calls, per detector (1 call in DETECTOR_SAMPLE is timed, scaled up). */
+  /** Estimated seconds spent scoring calls, per detector (1 call in DETECTOR_SAMPLE is timed, scaled up; see DetectorTimes). */
   detectorSeconds: Record<string, number>;
   /** Spans of chainwatch's own telemetry that came back to the receiver and were dropped. */
   selfSpansDropped: number;
@@ -161,9 +162,10 @@ export class Engine {
   private readonly owners = new FifoMap<string, string>(MAX_OWNERS);
   readonly global: GlobalState = { credentialOwners: this.owners, revoked: new Map(), frozen: false };
   readonly quarantine = new Map<string, Quarantined>();
+  private readonly detectorTimes = new DetectorTimes(DETECTOR_SAMPLE);
   readonly stats: EngineStats = {
     spans: 0, calls: 0, chains: 0, chainsQuarantined: 0, alerts: { info: 0, low: 0, medium: 0, high: 0, critical: 0 }, violations: 0, shadowViolations: 0,
-    detectorSeconds: {},
+    detectorSeconds: this.detectorTimes.seconds,
     selfSpansDropped: 0,
   };
   /** `learn`: everything seen is normal history (`chainwatch learn`), nothing is judged. Kept in the detectors' context. */
@@ -490,7 +492,7 @@ export class Engine {
   }
 
   private addDetectorTime(id: string, t0: number): void {
-    this.stats.detectorSeconds[id] = (this.stats.detectorSeconds[id] ?? 0) + ((performance.now() - t0) / 1000) * DETECTOR_SAMPLE;
+    this.detectorTimes.add(id, performance.now() - t0);
   }
 
   private learnCall(ctx: CallContext): void {
