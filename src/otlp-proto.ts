@@ -404,7 +404,8 @@ function decodeKeyValue(r: Reader, len: number, filter: KeyFilter, into: Attrs):
       const vlen = r.length();
       // The key normally precedes the value; if it does not, decode the value anyway.
       if (key >= 0 && filter.isUniqueValued(key)) value = uniqueString(r, vlen) ?? decodeAnyValue(r, vlen, 0);
-      else if (key >= 0 || !sawKey) value = decodeAnyValue(r, vlen, 0);
+      else if (key >= 0) value = shortString(r, vlen) ?? decodeAnyValue(r, vlen, 0);
+      else if (!sawKey) value = decodeAnyValue(r, vlen, 0);
       else r.pos += vlen;
     } else r.skip(tag & 7);
     if (r.pos > end) throw new OtlpDecodeError('attribute overruns its length', r.pos);
@@ -430,6 +431,20 @@ function uniqueString(r: Reader, len: number): string | undefined {
   const s = r.buf.toString('utf8', r.pos, slen > MAX_VALUE_CHARS ? r.pos + MAX_VALUE_CHARS : end);
   r.pos = end;
   return s;
+}
+
+/**
+ * An AnyValue that is exactly one string_value under 128 bytes (a tag and a one-byte length), the
+ * shape of nearly every wanted attribute: read through readString's cache without decodeAnyValue's
+ * loop. Undefined, with the reader where it was, for anything else.
+ */
+function shortString(r: Reader, len: number): string | undefined {
+  const buf = r.buf;
+  const start = r.pos;
+  // A length byte under 0x80 is the whole varint; one that equals len - 2 ends the value exactly.
+  if (len < 2 || len - 2 >= 0x80 || buf[start] !== 0x0a || buf[start + 1] !== len - 2) return undefined;
+  r.pos = start + len;
+  return readString(buf, r.view, start + 2, start + len);
 }
 
 const MAX_DEPTH = 8;

@@ -180,6 +180,43 @@ describe('targeted OTLP protobuf decoder', () => {
     expect(span.attrs.get(filter.index('gen_ai.agent.id'))).toBe(want);
   });
 
+  it('reads string values of every length around a one-byte length\'s edge (127 bytes), ASCII and not', () => {
+    const lengths = [0, 1, 2, 47, 48, 49, 125, 126, 127, 128, 129, 130, 200, 300];
+    const values = lengths.flatMap((n) => ['a'.repeat(n), 'é'.repeat(n >> 1) + 'z'.repeat(n & 1)]);
+    const r = rng(9);
+    const spans = values.map((v) => ({
+      traceId: bytes(r, 16), spanId: bytes(r, 8), name: 's', ...TIMES,
+      attributes: [{ key: 'gen_ai.agent.id', value: { stringValue: v } }, { key: 'http.request.method', value: { stringValue: v } }],
+    }));
+    const buf = Request.encode(Request.fromObject({ resourceSpans: [{ scopeSpans: [{ spans }] }] })).finish();
+    const got = decodeTraceRequest(buf, filter).spans.map((sp) => sp.attrs.toObject(filter.names));
+    expect(got).toEqual(values.map((v) => ({ 'gen_ai.agent.id': v, 'http.request.method': v })));
+  });
+
+  it('refuses a string value whose length runs past its attribute, whatever its first length byte', () => {
+    // Written by hand: a string_value that says 133 bytes (0x85 0x01) in an AnyValue of 135 bytes,
+    // one short — its first length byte, 0x85, is the AnyValue's length less two.
+    const field = (n: number, body: Uint8Array): Uint8Array => {
+      const len: number[] = [];
+      for (let v = body.length; ; v >>>= 7) {
+        if (v < 0x80) {
+          len.push(v);
+          break;
+        }
+        len.push((v & 0x7f) | 0x80);
+      }
+      return Uint8Array.from([(n << 3) | 2, ...len, ...body]);
+    };
+    const cat = (...parts: Uint8Array[]): Uint8Array => Uint8Array.from(parts.flatMap((p) => [...p]));
+    const fixed64 = (n: number, v: bigint): Uint8Array => cat(Uint8Array.of((n << 3) | 1), new Uint8Array(new BigUint64Array([v]).buffer));
+    const anyValue = cat(Uint8Array.of(0x0a, 0x85, 0x01), new Uint8Array(132).fill(0x61));
+    expect(anyValue.length).toBe(135);
+    const keyValue = cat(field(1, Buffer.from('gen_ai.agent.id')), field(2, anyValue));
+    const span = cat(field(1, bytes(rng(3), 16)), field(2, bytes(rng(4), 8)), fixed64(7, 1_780_000_000_000_000_000n), fixed64(8, 1_780_000_000_100_000_000n), field(9, keyValue));
+    const buf = field(1, field(2, field(2, span)));
+    expect(() => decodeTraceRequest(buf, filter)).toThrow(OtlpDecodeError);
+  });
+
   it('never answers a string from its cache of recent strings for different bytes of the same length', () => {
     // 20,000 distinct values of one length, twice over: far more than the cache has slots, so
     // values share slots and each slot is overwritten many times.
