@@ -403,8 +403,7 @@ function decodeKeyValue(r: Reader, len: number, filter: KeyFilter, into: Attrs):
     } else if (field === 2 && (tag & 7) === 2) {
       const vlen = r.length();
       // The key normally precedes the value; if it does not, decode the value anyway.
-      if (key >= 0 && filter.isUniqueValued(key)) value = uniqueString(r, vlen) ?? decodeAnyValue(r, vlen, 0);
-      else if (key >= 0) value = shortString(r, vlen) ?? decodeAnyValue(r, vlen, 0);
+      if (key >= 0) value = stringValue(r, vlen, !filter.isUniqueValued(key)) ?? decodeAnyValue(r, vlen, 0);
       else if (!sawKey) value = decodeAnyValue(r, vlen, 0);
       else r.pos += vlen;
     } else r.skip(tag & 7);
@@ -414,37 +413,31 @@ function decodeKeyValue(r: Reader, len: number, filter: KeyFilter, into: Attrs):
 }
 
 /**
- * An AnyValue that is exactly one string_value, decoded without readString's cache: URLs and tool
- * arguments are nearly all new, and hashing and storing each one there only evicts values that
- * do repeat. Undefined, with the reader where it was, for anything else (decodeAnyValue's job).
+ * An AnyValue that is exactly one string_value — nearly every wanted attribute — read without
+ * decodeAnyValue's loop and switch. `cached`: through readString's cache of recent strings; not for
+ * URLs and tool arguments, which are nearly all new, where hashing and storing each one would only
+ * evict values that do repeat. Undefined, with the reader where it was, for anything else
+ * (decodeAnyValue's job).
  */
-function uniqueString(r: Reader, len: number): string | undefined {
+function stringValue(r: Reader, len: number, cached: boolean): string | undefined {
+  const buf = r.buf;
   const start = r.pos;
   const end = start + len;
-  if (len < 2 || r.buf[start] !== 0x0a) return undefined;
-  r.pos++;
-  const slen = r.length();
+  if (len < 2 || buf[start] !== 0x0a) return undefined;
+  // A length under 128 is its one byte (read here: the general varint read cost decode 3–5%).
+  let slen = buf[start + 1];
+  if (slen < 0x80) r.pos = start + 2;
+  else {
+    r.pos = start + 1;
+    slen = r.length();
+  }
   if (r.pos + slen !== end) {
     r.pos = start;
     return undefined;
   }
-  const s = r.buf.toString('utf8', r.pos, slen > MAX_VALUE_CHARS ? r.pos + MAX_VALUE_CHARS : end);
+  const s = cached ? readString(buf, r.view, r.pos, end) : buf.toString('utf8', r.pos, slen > MAX_VALUE_CHARS ? r.pos + MAX_VALUE_CHARS : end);
   r.pos = end;
   return s;
-}
-
-/**
- * An AnyValue that is exactly one string_value under 128 bytes (a tag and a one-byte length), the
- * shape of nearly every wanted attribute: read through readString's cache without decodeAnyValue's
- * loop. Undefined, with the reader where it was, for anything else.
- */
-function shortString(r: Reader, len: number): string | undefined {
-  const buf = r.buf;
-  const start = r.pos;
-  // A length byte under 0x80 is the whole varint; one that equals len - 2 ends the value exactly.
-  if (len < 2 || len - 2 >= 0x80 || buf[start] !== 0x0a || buf[start + 1] !== len - 2) return undefined;
-  r.pos = start + len;
-  return readString(buf, r.view, start + 2, start + len);
 }
 
 const MAX_DEPTH = 8;
