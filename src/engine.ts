@@ -480,7 +480,7 @@ export class Engine {
         const t0 = timed ? performance.now() : 0;
         const f = callScorers.fn[j](ctx, slots[i], peerSlots?.[i]);
         if (f !== undefined) (findings ??= []).push(f);
-        if (timed) this.addDetectorTime(this.detectors[i].id, t0);
+        if (timed) this.detectorTimes.add(this.detectors[i].id, performance.now() - t0);
       }
     }
     if (this.ctx.detecting) {
@@ -489,10 +489,6 @@ export class Engine {
     }
     // Calls past the chain cap are not kept for learning at close: learn them now.
     if (chain.callCount > this.config.chains.maxChainCalls && !chain.flagged && this.learningOn) this.learnCall(ctx);
-  }
-
-  private addDetectorTime(id: string, t0: number): void {
-    this.detectorTimes.add(id, performance.now() - t0);
   }
 
   private learnCall(ctx: CallContext): void {
