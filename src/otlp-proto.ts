@@ -79,14 +79,20 @@ class Reader {
     return len;
   }
 
-  fixed64ms(): number {
+  /**
+   * A fixed64 of nanoseconds as milliseconds, into the span's start or end: stored here rather
+   * than returned, because decodeSpan does not inline this call, and a double returned from a call
+   * is a heap number of its own (two a span, a thirtieth of the hot path's allocation).
+   */
+  timeInto(span: RawSpan, end: boolean): void {
     if (this.pos + 8 > this.end) throw new OtlpDecodeError('truncated fixed64', this.pos);
     const b = this.buf;
     const p = this.pos;
     const lo = (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
     const hi = (b[p + 4] | (b[p + 5] << 8) | (b[p + 6] << 16) | (b[p + 7] << 24)) >>> 0;
     this.pos += 8;
-    return hi * 4294.967296 + lo / 1e6;
+    if (end) span.endMs = hi * 4294.967296 + lo / 1e6;
+    else span.startMs = hi * 4294.967296 + lo / 1e6;
   }
 
   double(): number {
@@ -302,11 +308,11 @@ function decodeSpan(r: Reader, start: number, filter: KeyFilter, resource: Attrs
         break;
       case 7:
         expectWire(wire, 1, 'start_time_unix_nano', r.pos);
-        span.startMs = r.fixed64ms();
+        r.timeInto(span, false);
         break;
       case 8:
         expectWire(wire, 1, 'end_time_unix_nano', r.pos);
-        span.endMs = r.fixed64ms();
+        r.timeInto(span, true);
         break;
       case 9:
         expectWire(wire, 2, 'attributes', r.pos);
