@@ -53,6 +53,9 @@ function hashShape(chain: Chain): number {
   return h >>> 0;
 }
 
+/** The first calls' span ids, as evidence (built only for a finding: a closure made per chain was most of this detector's garbage). */
+const firstSpanIds = (chain: Chain): string[] => chain.calls.slice(0, 5).map((c) => c.spanId);
+
 export function chainShape(settings: DetectorSettings, minChains = 30): Detector<ShapeState> {
   return {
     id: 'chain-shape',
@@ -62,7 +65,6 @@ export function chainShape(settings: DetectorSettings, minChains = 30): Detector
     scoreChain(ctx: ChainContext, state): Finding | undefined {
       const { chain, agent } = ctx;
       if (state.length.n < minChains) return undefined;
-      const spanIds = (): string[] => chain.calls.slice(0, 5).map((c) => c.spanId);
       const len = chain.callCount;
       const z = state.length.z(Math.log(len + 1), 0.25);
       const typical = Math.round(Math.exp(state.length.mean) - 1);
@@ -71,7 +73,7 @@ export function chainShape(settings: DetectorSettings, minChains = 30): Detector
           detector: 'chain-shape', score: clamp(0.3 + 0.08 * (z - 3.5), 0.3, 0.7), signature: 'chain-length',
           title: 'Unusually long chain',
           reason: `chain of ${len} calls; ${agent.id}'s chains have ~${typical} (z=${z.toFixed(1)} on log scale, max ${Math.round(Math.exp(state.length.max) - 1)})`,
-          expected: `about ${typical} calls per chain`, observed: `${len} calls`, spanIds: spanIds(),
+          expected: `about ${typical} calls per chain`, observed: `${len} calls`, spanIds: firstSpanIds(chain),
         };
       }
       const shape = shapeOf(chain);
@@ -81,7 +83,7 @@ export function chainShape(settings: DetectorSettings, minChains = 30): Detector
           detector: 'chain-shape', score: 0.3, signature: `chain-shape:${shape}`,
           title: 'New kind of chain',
           reason: `${agent.id} ran a sequence of actions never seen together before (${actions.slice(0, 4).join(' → ')}${actions.length > 4 ? ' …' : ''}); ${(Novelty.rate(state.novelty) * 100).toFixed(0)}% of its chains are new shapes`,
-          expected: `one of ${state.shapes.size} known chain shapes`, observed: `${actions.length} distinct actions`, spanIds: spanIds(),
+          expected: `one of ${state.shapes.size} known chain shapes`, observed: `${actions.length} distinct actions`, spanIds: firstSpanIds(chain),
         };
       }
       return undefined;
