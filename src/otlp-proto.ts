@@ -91,8 +91,9 @@ class Reader {
     const lo = (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
     const hi = (b[p + 4] | (b[p + 5] << 8) | (b[p + 6] << 16) | (b[p + 7] << 24)) >>> 0;
     this.pos += 8;
-    if (end) span.endMs = hi * 4294.967296 + lo / 1e6;
-    else span.startMs = hi * 4294.967296 + lo / 1e6;
+    const ms = hi * 4294.967296 + lo / 1e6;
+    if (end) span.endMs = ms;
+    else span.startMs = ms;
   }
 
   double(): number {
