@@ -317,7 +317,7 @@ function decodeSpan(r: Reader, start: number, filter: KeyFilter, resource: Attrs
         break;
       case 9:
         expectWire(wire, 2, 'attributes', r.pos);
-        decodeKeyValue(r, r.length(), filter, span);
+        decodeAttributes(r, filter, span);
         break;
       case 15: {
         expectWire(wire, 2, 'status', r.pos);
@@ -376,6 +376,21 @@ function traceHex(r: Reader): string {
   for (let i = 0; i < 16; i++) lastTraceBytes[i] = b[p + i];
   lastTraceHex = r.hex(16);
   return lastTraceHex;
+}
+
+/** The attribute tag (field 9, length-delimited) in its one byte. */
+const ATTRIBUTE_TAG = 0x4a;
+
+/**
+ * The span attribute at the reader and every one that directly follows it (SDKs write a span's
+ * attributes together): one call from decodeSpan for all of them, not one per attribute.
+ */
+function decodeAttributes(r: Reader, filter: KeyFilter, span: RawSpan): void {
+  for (;;) {
+    decodeKeyValue(r, r.length(), filter, span);
+    if (r.pos >= r.end || r.buf[r.pos] !== ATTRIBUTE_TAG) return;
+    r.pos++;
+  }
 }
 
 function decodeKeyValue(r: Reader, len: number, filter: KeyFilter, into: Attrs): void {

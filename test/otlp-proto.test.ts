@@ -283,7 +283,7 @@ describe('targeted OTLP protobuf decoder', () => {
     expect(b.attrs.toObject(filter.names)).toEqual(Object.fromEntries(WANTED.map((k) => [k, k])));
   });
 
-  it('reads attributes whatever their layout: value before key, keys of 128 bytes and more, wanted or not', () => {
+  it('reads attributes whatever their layout: value before key, keys of 128 bytes and more, wanted or not, apart or together', () => {
     // SDKs write the key first with one-byte tag and length (the decoder's fast path); protobuf
     // allows either order and longer keys, which take the general path.
     const longWanted = `gen_ai.${'w'.repeat(150)}`;
@@ -303,6 +303,8 @@ describe('targeted OTLP protobuf decoder', () => {
     const spanBytes = [
       ...span,
       ...valueFirst('gen_ai.agent.id', 'agent-7'), ...valueFirst('noise.a', 'skipped'),
+      // Another field between attributes (dropped_attributes_count: 2): those after it are still read.
+      0x50, 0x02,
       ...keyFirst(longWanted, 'long key kept'), ...keyFirst(longOther, 'long key skipped'), ...valueFirst(longWanted.replace('gen_ai', 'gen-ai'), 'near miss'),
       ...keyFirst('url.full', 'https://x.example/a'),
     ];
