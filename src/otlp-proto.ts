@@ -277,8 +277,10 @@ let lastTraceHex = '';
 function decodeSpan(r: Reader, start: number, filter: KeyFilter, resource: Attrs): RawSpan {
   r.pos = start;
   const span = new RawSpan(resource);
+  const buf = r.buf;
   while (r.pos < r.end) {
-    const tag = r.varint();
+    // A field numbered under 16 (all a span has but flags) has a one-byte tag, read here without a call.
+    const tag = buf[r.pos] < 0x80 ? buf[r.pos++] : r.varint();
     const wire = tag & 7;
     switch (tag >>> 3) {
       case 1: {
@@ -415,7 +417,7 @@ function decodeKeyValue(r: Reader, len: number, filter: KeyFilter, into: Attrs):
     r.pos = keyEnd;
   }
   while (r.pos < end) {
-    const tag = r.varint();
+    const tag = buf[r.pos] < 0x80 ? buf[r.pos++] : r.varint();
     const field = tag >>> 3;
     if (field === 1 && (tag & 7) === 2) {
       const klen = r.length();
