@@ -316,6 +316,27 @@ describe('targeted OTLP protobuf decoder', () => {
     expect(Object.fromEntries(ref.resourceSpans[0].scopeSpans[0].spans[0].attributes.map((kv: any) => [kv.key, kv.value.stringValue]))).toMatchObject({ 'gen_ai.agent.id': 'agent-7', [longWanted]: 'long key kept', 'noise.a': 'skipped' });
   });
 
+  it('names the field and both wire types when a field comes with the wrong one, at every level', () => {
+    const wrapSpan = (span: number[]): Uint8Array => Uint8Array.from([0x0a, span.length + 4, 0x12, span.length + 2, 0x12, span.length, ...span]);
+    const ids = [0x0a, 16, ...new Array<number>(16).fill(1), 0x12, 8, ...new Array<number>(8).fill(2)];
+    const cases: [Uint8Array, string][] = [
+      [Uint8Array.from([0x08, 1]), 'field resource_spans has wire type 0, expected 2'],
+      [Uint8Array.from([0x0a, 2, 0x10, 1]), 'field scope_spans has wire type 0, expected 2'],
+      [Uint8Array.from([0x0a, 4, 0x12, 2, 0x10, 1]), 'field spans has wire type 0, expected 2'],
+      [wrapSpan([0x08, 1]), 'field trace_id has wire type 0, expected 2'],
+      [wrapSpan([...ids, 0x28, 1]), 'field name has wire type 0, expected 2'],
+      [wrapSpan([...ids, 0x32, 0]), 'field kind has wire type 2, expected 0'],
+      [wrapSpan([...ids, 0x38, 1]), 'field start_time_unix_nano has wire type 0, expected 1'],
+      [wrapSpan([...ids, 0x48, 1]), 'field attributes has wire type 0, expected 2'],
+      [wrapSpan([...ids, 0x4a, 4, 0x12, 2, 0x08, 1]), 'field string_value has wire type 0, expected 2'],
+      [wrapSpan([...ids, 0x7d, 0, 0, 0, 0]), 'field status has wire type 5, expected 2'],
+    ];
+    for (const [buf, message] of cases) {
+      expect(() => decodeTraceRequest(buf, filter), message).toThrow(OtlpDecodeError);
+      expect(() => decodeTraceRequest(buf, filter)).toThrow(message);
+    }
+  });
+
   it('never answers a span id from its cache of recent ids for different bytes, and shares the string with a child', () => {
     // 20,000 ids whose first two bytes repeat (the cache's slot key), each a parent of the next:
     // every slot is overwritten many times, and parent ids hit the entries their parents left.
