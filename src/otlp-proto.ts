@@ -4,7 +4,7 @@
  * attributes the KeyFilter wants, skipping the rest by wire type; every varint and length is
  * bounds-checked so garbage cannot make it spin or read past the buffer. A differential test
  * (test/otlp-proto.test.ts) checks it against protobufjs and the OpenTelemetry JS serializer.
- * Measured 3-6x faster than generic libraries (docs/benchmarks.md).
+ * Measured 5–8× faster than generic libraries (docs/benchmarks.md).
  */
 import { OtlpDecodeError } from './errors.js';
 import type { KeyFilter } from './attribute-map.js';
