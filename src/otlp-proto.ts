@@ -422,6 +422,7 @@ function decodeKeyValue(r: Reader, len: number, filter: KeyFilter, into: Attrs):
     r.pos = keyEnd;
   }
   while (r.pos < end) {
+    // Key and value are fields 1 and 2: one-byte tags, read in place as decodeSpan reads its own.
     const tag = buf[r.pos] < 0x80 ? buf[r.pos++] : r.varint();
     const field = tag >>> 3;
     if (field === 1 && (tag & 7) === 2) {
